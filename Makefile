@@ -1,0 +1,140 @@
+# Builds the injected library, the leakwatch command, the fixtures and the tests.
+#   make            library and command
+#   make check      install what is missing, build, run every test
+#   make demo       install what is missing, build, run leakwatch on the demo program
+#   make bench      performance comparison against plain, heaptrack, valgrind and LeakSanitizer
+#   make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+CXX      ?= c++
+B        := build
+
+WARN     := -Wall -Wextra -Wpedantic -Werror
+BASE     := -std=c11 -D_GNU_SOURCE $(WARN) -g
+OPT      := -O2
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+LIB_CFLAGS  := $(BASE) $(OPT) -fPIC -fvisibility=hidden -fno-strict-aliasing -ftls-model=initial-exec \
+               -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc
+LIB_LDFLAGS := -shared -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,nodelete
+LIB_LIBS    := -lunwind -ldl -lpthread
+
+CLI_PKGS    := libdw jansson ncursesw
+CLI_CFLAGS  := $(BASE) $(OPT) $(shell pkg-config --cflags $(CLI_PKGS))
+CLI_LIBS    := $(shell pkg-config --libs $(CLI_PKGS)) -lm
+
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS   := $(shell pkg-config --libs check)
+
+TRACKER_SRC := $(wildcard tracker/*.c)
+PRELOAD_SRC := $(wildcard preload/*.c)
+REPORT_SRC  := $(filter-out report/main.c,$(wildcard report/*.c))
+
+LIB_OBJ     := $(patsubst %.c,$(B)/lib-obj/%.o,$(TRACKER_SRC) $(PRELOAD_SRC))
+CLI_OBJ     := $(patsubst %.c,$(B)/cli-obj/%.o,$(REPORT_SRC) report/main.c)
+# Sanitizer builds of tracker/ and report/ for the unit tests.
+TRK_SAN_OBJ := $(patsubst %.c,$(B)/san-obj/%.o,$(TRACKER_SRC))
+REP_SAN_OBJ := $(patsubst %.c,$(B)/san-obj/%.o,$(REPORT_SRC))
+
+LIB := $(B)/lib/libleakwatch.so
+CLI := $(B)/bin/leakwatch
+
+UNIT_TRK   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/tracker_*.c))
+UNIT_REP   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/report_*.c))
+FIX_C      := $(patsubst tests/fixtures/%.c,$(B)/tests/fixtures/%,$(wildcard tests/fixtures/*.c))
+FIX_CXX    := $(patsubst tests/fixtures/%.cc,$(B)/tests/fixtures/%,$(wildcard tests/fixtures/*.cc))
+FIX_SO     := $(patsubst tests/fixtures/lib%.so.c,$(B)/tests/fixtures/lib%.so,$(wildcard tests/fixtures/lib*.so.c))
+INTEG      := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildcard tests/integration/test_*.c))
+INTEG_HELP := $(filter-out $(wildcard tests/integration/test_*.c),$(wildcard tests/integration/*.c))
+DEMO       := $(B)/demo/demo
+
+.PHONY: all deps check unit integration demo bench install clean
+all: $(LIB) $(CLI)
+
+deps:
+	@sh scripts/install-deps
+
+$(B)/lib-obj/%.o: %.c $(wildcard tracker/*.h preload/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -Itracker -Ipreload -c $< -o $@
+
+$(LIB): $(LIB_OBJ) preload/exports.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_LDFLAGS) -o $@ $(LIB_OBJ) $(LIB_LIBS)
+
+$(B)/cli-obj/%.o: %.c $(wildcard report/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -Ireport -c $< -o $@
+
+$(CLI): $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(CLI_OBJ) $(CLI_LIBS)
+
+$(B)/san-obj/tracker/%.o: tracker/%.c $(wildcard tracker/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) -O1 $(SAN) -fPIC -Itracker -c $< -o $@
+
+$(B)/san-obj/report/%.o: report/%.c $(wildcard report/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -O1 $(SAN) -Ireport -c $< -o $@
+
+$(B)/tests/unit/tracker_%: tests/unit/tracker_%.c $(TRK_SAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) -O1 $(SAN) $(CHECK_CFLAGS) -Itracker -o $@ $< $(TRK_SAN_OBJ) $(LIB_LIBS) $(CHECK_LIBS)
+
+$(B)/tests/unit/report_%: tests/unit/report_%.c $(REP_SAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -O1 $(SAN) $(CHECK_CFLAGS) -Ireport -o $@ $< $(REP_SAN_OBJ) $(CLI_LIBS) $(CHECK_LIBS)
+
+# Fixtures are built at -O0 so that the compiler keeps every allocation whose result is unused.
+FIX_FLAGS := -O0 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-result
+$(B)/tests/fixtures/lib%.so: tests/fixtures/lib%.so.c
+	@mkdir -p $(dir $@)
+	$(CC) $(FIX_FLAGS) -D_GNU_SOURCE -fPIC -shared -o $@ $<
+$(B)/tests/fixtures/%: tests/fixtures/%.c $(FIX_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(FIX_FLAGS) -std=gnu11 -D_GNU_SOURCE -o $@ $< -L$(B)/tests/fixtures -Wl,-rpath,'$$ORIGIN' \
+	    $$(sed -n 's|^// link: *||p' $<) -lpthread -lrt
+$(B)/tests/fixtures/%: tests/fixtures/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(FIX_FLAGS) -o $@ $<
+
+$(B)/tests/integration/%: tests/integration/%.c $(INTEG_HELP) $(wildcard tests/integration/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) -O1 $(CHECK_CFLAGS) $(shell pkg-config --cflags jansson) -Itests/integration -o $@ $< \
+	    $(INTEG_HELP) $(shell pkg-config --libs jansson) $(CHECK_LIBS)
+
+$(DEMO): demo/demo.c
+	@mkdir -p $(dir $@)
+	$(CC) -O0 -g -Wall -Wextra -Werror -o $@ $<
+
+unit: $(UNIT_TRK) $(UNIT_REP)
+	@sh scripts/run-tests unit $(UNIT_TRK) $(UNIT_REP)
+
+integration: all $(FIX_C) $(FIX_CXX) $(FIX_SO) $(INTEG)
+	@sh scripts/run-tests integration $(INTEG)
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory tests-build
+	@sh scripts/run-tests all $(UNIT_TRK) $(UNIT_REP) $(INTEG)
+
+tests-build: $(UNIT_TRK) $(UNIT_REP) $(FIX_C) $(FIX_CXX) $(FIX_SO) $(INTEG) $(DEMO)
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(DEMO)
+	$(CLI) run -- $(DEMO); true
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/leakwatch $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/leakwatch
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakwatch/libleakwatch.so
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/leakwatch
+	install -m 644 README.md docs/FORMAT.md $(DESTDIR)$(PREFIX)/share/doc/leakwatch/
+
+clean:
+	rm -rf $(B)

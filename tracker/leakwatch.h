@@ -1,0 +1,83 @@
+/* The one boundary between the interposed wrappers (preload/) and the in-process core (tracker/). */
+#ifndef LEAKWATCH_H
+#define LEAKWATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Resource kinds. The order is the order of `totals` in every dump and report. */
+typedef enum {
+    LW_HEAP,
+    LW_FD,
+    LW_SOCKET,
+    LW_THREAD,
+    LW_TIMER,
+    LW_KIND_COUNT
+} lw_kind_t;
+
+/* Where an acquisition came from: the return address into the caller of the wrapper and the wrapper's own
+ * frame address. Together they key the per-thread stack cache; the unwinder starts at the first frame whose
+ * stack pointer lies above `frame`, so every wrapper and tracker frame is left out of the stack. */
+typedef struct {
+    uintptr_t ra;
+    uintptr_t frame;
+} lw_origin_t;
+
+/* Evaluated inside a wrapper, names the wrapper's caller. __builtin_frame_address(0) forces a frame pointer in
+ * the function that uses it, so the value is exact even in an optimised build. */
+#define LW_HERE() \
+    ((lw_origin_t){ (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0) })
+
+/* A released record kept aside by lw_on_release_keep, so that a failed realloc can put it back unchanged. */
+typedef struct {
+    uint32_t site;
+    uint32_t flags;
+    uint64_t size;
+    uint64_t born_ns;
+} lw_held_t;
+
+/* Reads the configuration from the environment and prepares the tables. Idempotent, thread-safe, callable
+ * from any hook before the library's constructor has run. Never allocates through malloc. */
+void lw_init(void);
+
+/* Returns nonzero when the tracker records this kind (LEAKWATCH_KINDS) and the calling thread is not already
+ * inside the tracker. Wrappers may use it to skip work such as reading a path; the lw_on_* calls check it too. */
+int lw_tracking(lw_kind_t kind);
+
+/* Records that `handle` of `kind` was acquired with `size` bytes (0 for non-heap kinds), with the stack that
+ * starts at `origin`. A handle already live is replaced: the old record was lost by a release we did not see. */
+void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
+#define lw_on_acquire(kind, handle, size) lw_on_acquire_at((kind), (uintptr_t)(handle), (size), LW_HERE())
+
+/* Forgets `handle`. Call it before the real release function: once the resource is released another thread may
+ * acquire the same address or descriptor. Returns 1 when the handle was live, 0 when it was unknown. */
+int lw_on_release(lw_kind_t kind, uintptr_t handle);
+
+/* Like lw_on_release, but copies the record into *held so that lw_restore can put it back (realloc failure). */
+int lw_on_release_keep(lw_kind_t kind, uintptr_t handle, lw_held_t *held);
+void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held);
+
+/* Live handles and bytes of one kind, summed over the tables. Takes every shard lock in turn. */
+size_t lw_live_count(lw_kind_t kind);
+size_t lw_live_bytes(lw_kind_t kind);
+
+/* Calls fn for every live handle of `kind` (all kinds when kind == LW_KIND_COUNT). The shard being walked is
+ * locked, so fn must not acquire or release tracked handles. */
+typedef void (*lw_visit_fn)(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, void *arg);
+void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg);
+
+/* The frames of call site `site` (as recorded by lw_on_acquire_at): stores up to `max` return addresses in
+ * frames and returns how many the site has, or -1 for an unknown site. */
+int lw_site_frames(uint32_t site, uintptr_t *frames, int max);
+
+/* Writes a dump of every live handle to `path` (write to a temporary name, then rename). `reason` is one of
+ * "exit", "signal", "interval". Never allocates through malloc. Returns 0 or an errno value. */
+int lw_dump_to(const char *path, const char *reason);
+
+/* Forgets every live handle and call site; for tests only. */
+void lw_reset_for_tests(void);
+
+/* One warning line on stderr, prefixed "leakwatch: ", written with write(2), capped, never allocating. */
+void lw_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
