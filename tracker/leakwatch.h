@@ -74,6 +74,13 @@ int lw_site_frames(uint32_t site, uintptr_t *frames, int max);
  * "exit", "signal", "interval". Never allocates through malloc. Returns 0 or an errno value. */
 int lw_dump_to(const char *path, const char *reason);
 
+/* Tells the tracker the status the program exits with (from main's return or exit()); the exit dump carries it. */
+void lw_note_exit(int status);
+
+/* Called from the injected library's destructor: arranges for the exit dump and report to run once every other
+ * exit handler and destructor has finished. */
+void lw_on_unload(void);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

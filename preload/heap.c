@@ -1,0 +1,181 @@
+/* The malloc family, interposed: each wrapper resolves the real function, calls it, and tells the tracker. */
+#include "real.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ENSURE_REAL(field)                                                                                      \
+    do {                                                                                                        \
+        if (LW_UNLIKELY_P(!lw_real.field))                                                                      \
+            lw_resolve();                                                                                       \
+    } while (0)
+
+/* While dlsym runs inside lw_resolve the real allocator is unknown; its allocations come from the pool. */
+#define POOL_IF_RESOLVING(size, align)                                                                          \
+    do {                                                                                                        \
+        if (LW_UNLIKELY_P(lw_resolving()))                                                                      \
+            return lw_pool_alloc((size), (align));                                                              \
+    } while (0)
+
+LW_EXPORT void *malloc(size_t size)
+{
+    if (LW_UNLIKELY_P(!lw_real.malloc)) {
+        POOL_IF_RESOLVING(size, 16);
+        lw_resolve();
+    }
+    void *p = lw_real.malloc(size);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
+}
+
+LW_EXPORT void free(void *p)
+{
+    if (!p || lw_pool_owns(p))
+        return;
+    ENSURE_REAL(free);
+    lw_on_release(LW_HEAP, (uintptr_t)p);
+    lw_real.free(p);
+}
+
+LW_EXPORT void *calloc(size_t n, size_t size)
+{
+    if (LW_UNLIKELY_P(!lw_real.calloc)) {
+        size_t total;
+        if (__builtin_mul_overflow(n, size, &total))
+            total = SIZE_MAX;
+        POOL_IF_RESOLVING(total, 16);
+        lw_resolve();
+    }
+    void *p = lw_real.calloc(n, size);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, n * size);
+    return p;
+}
+
+/* realloc's record is taken out before the real call (if the block moves, another thread may be handed the old
+ * address at once) and put back unchanged if the call fails, since the old block then stays live. */
+static void *realloc_tracked(void *old, size_t size, void *moved, lw_origin_t origin, int failed,
+                             const lw_held_t *held, int had)
+{
+    if (moved)
+        lw_on_acquire_at(LW_HEAP, (uintptr_t)moved, size, origin);
+    else if (failed && had)
+        lw_restore(LW_HEAP, (uintptr_t)old, held);
+    return moved;
+}
+
+LW_EXPORT void *realloc(void *old, size_t size)
+{
+    if (LW_UNLIKELY_P(!lw_real.realloc)) {
+        POOL_IF_RESOLVING(size, 16);
+        lw_resolve();
+    }
+    if (old && lw_pool_owns(old)) {
+        /* a pool block moves to the real heap */
+        size_t have = lw_pool_size(old);
+        void *p = lw_real.malloc(size);
+        if (p) {
+            memcpy(p, old, have < size ? have : size);
+            lw_on_acquire(LW_HEAP, p, size);
+        }
+        return p;
+    }
+    lw_held_t held;
+    int had = old ? lw_on_release_keep(LW_HEAP, (uintptr_t)old, &held) : 0;
+    void *p = lw_real.realloc(old, size);
+    /* realloc(p, 0) frees p and returns NULL: not a failure. */
+    int failed = !p && !(old && size == 0);
+    return realloc_tracked(old, size, p, LW_HERE(), failed, &held, had);
+}
+
+LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+    ENSURE_REAL(realloc);
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    lw_held_t held;
+    int had = old && !lw_pool_owns(old) ? lw_on_release_keep(LW_HEAP, (uintptr_t)old, &held) : 0;
+    void *p;
+    if (old && lw_pool_owns(old)) {
+        size_t have = lw_pool_size(old);
+        p = lw_real.malloc(total);
+        if (p)
+            memcpy(p, old, have < total ? have : total);
+    } else {
+        p = lw_real.realloc(old, total);
+    }
+    int failed = !p && !(old && total == 0);
+    return realloc_tracked(old, total, p, LW_HERE(), failed, &held, had);
+}
+
+LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    ENSURE_REAL(posix_memalign);
+    int r = lw_real.posix_memalign(out, align, size);
+    if (r == 0 && *out)
+        lw_on_acquire(LW_HEAP, *out, size);
+    return r;
+}
+
+/* The aligned allocators that glibc may lack fall back on posix_memalign, with the same contract. */
+static void *aligned_via_posix(size_t align, size_t size)
+{
+    void *p = NULL;
+    int r = lw_real.posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size);
+    if (r) {
+        errno = r;
+        return NULL;
+    }
+    return p;
+}
+
+LW_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    ENSURE_REAL(posix_memalign);
+    void *p = lw_real.aligned_alloc ? lw_real.aligned_alloc(align, size) : aligned_via_posix(align, size);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
+}
+
+LW_EXPORT void *memalign(size_t align, size_t size)
+{
+    ENSURE_REAL(posix_memalign);
+    void *p = lw_real.memalign ? lw_real.memalign(align, size) : aligned_via_posix(align, size);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
+}
+
+LW_EXPORT void *valloc(size_t size)
+{
+    ENSURE_REAL(posix_memalign);
+    void *p = lw_real.valloc ? lw_real.valloc(size) : aligned_via_posix(4096, size);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
+}
+
+LW_EXPORT void *pvalloc(size_t size)
+{
+    ENSURE_REAL(posix_memalign);
+    void *p = lw_real.pvalloc ? lw_real.pvalloc(size) : aligned_via_posix(4096, (size + 4095) & ~(size_t)4095);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
+}
+
+LW_EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (lw_pool_owns(p))
+        return lw_pool_size(p);
+    ENSURE_REAL(malloc);
+    return lw_real.malloc_usable_size ? lw_real.malloc_usable_size(p) : 0;
+}

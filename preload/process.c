@@ -1,0 +1,39 @@
+/* The process's start and end, interposed: main's return value and exit()'s status reach the exit dump, and the
+ * library's constructor and destructor hand over to the tracker. */
+#include "real.h"
+
+#include <stdlib.h>
+
+static lw_main_fn real_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int status = real_main(argc, argv, envp);
+    lw_note_exit(status);
+    return status;
+}
+
+LW_EXPORT int __libc_start_main(lw_main_fn main_fn, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                                void (*rtld_fini)(void), void *stack_end)
+{
+    lw_resolve();
+    real_main = main_fn;
+    return lw_real.libc_start_main(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+LW_EXPORT void exit(int status)
+{
+    lw_resolve();
+    lw_note_exit(status);
+    lw_real.exit(status);
+}
+
+__attribute__((constructor)) static void lw_preload_start(void)
+{
+    lw_init();
+}
+
+__attribute__((destructor)) static void lw_preload_end(void)
+{
+    lw_on_unload();
+}

@@ -1,0 +1,174 @@
+/* Configuration from LEAKWATCH_* environment variables, read once at start; odd values get a warning and the
+ * default, never a changed program. */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+lw_config_t lw_config = {
+    .kinds = (1u << LW_KIND_COUNT) - 1,
+    .depth = 32,
+    .unwind = LW_UNWIND_LIBUNWIND,
+    .report = LW_REPORT_TEXT,
+    .freeres = true,
+};
+
+static const char *const kind_names[LW_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
+
+const char *lw_kind_name(lw_kind_t kind)
+{
+    return (unsigned)kind < LW_KIND_COUNT ? kind_names[kind] : "unknown";
+}
+
+int lw_parse_kinds(const char *s)
+{
+    int bits = 0;
+    while (*s) {
+        const char *e = s;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - s);
+        int found = 0;
+        if (n == 3 && strncasecmp(s, "all", 3) == 0) {
+            bits |= (1 << LW_KIND_COUNT) - 1;
+            found = 1;
+        }
+        for (int k = 0; k < LW_KIND_COUNT && !found; k++) {
+            if (strlen(kind_names[k]) == n && strncasecmp(s, kind_names[k], n) == 0) {
+                bits |= 1 << k;
+                found = 1;
+            }
+        }
+        if (!found && n > 0)
+            return -1;
+        s = *e ? e + 1 : e;
+    }
+    return bits;
+}
+
+/* Parses a decimal in [lo, hi]; returns 0 on success. */
+static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    char *end;
+    if (!*s || *s == '-')
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_signal(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } names[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "PROF", SIGPROF },
+                  { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "PWR", SIGPWR } };
+    unsigned long v;
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i].name) == 0)
+            return names[i].sig;
+    if (strncasecmp(s, "RTMIN+", 6) == 0 && parse_uint(s + 6, 0, 30, &v) == 0 && SIGRTMIN + (int)v <= SIGRTMAX)
+        return SIGRTMIN + (int)v;
+    if (parse_uint(s, 1, 64, &v) == 0 && (int)v != SIGKILL && (int)v != SIGSTOP)
+        return (int)v;
+    return -1;
+}
+
+/* The leakwatch command installed beside the library: build/lib -> build/bin, PREFIX/lib/leakwatch -> PREFIX/bin. */
+static void find_cli(void)
+{
+    Dl_info info;
+    /* Any object inside the library names it; a data address avoids converting a function pointer. */
+    if (!dladdr(&lw_config, &info) || !info.dli_fname)
+        return;
+    char dir[sizeof(lw_config.cli)];
+    lw_strlcpy(dir, info.dli_fname, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    static const char *const rel[] = { "/../bin/leakwatch", "/../../bin/leakwatch" };
+    for (size_t i = 0; i < 2; i++) {
+        char path[sizeof(lw_config.cli)];
+        size_t n = lw_strlcpy(path, dir, sizeof(path));
+        if (n + strlen(rel[i]) + 1 > sizeof(path))
+            return;
+        memcpy(path + n, rel[i], strlen(rel[i]) + 1);
+        if (access(path, X_OK) == 0) {
+            lw_strlcpy(lw_config.cli, path, sizeof(lw_config.cli));
+            return;
+        }
+    }
+}
+
+void lw_config_load(void)
+{
+    const char *v;
+    unsigned long n;
+
+    if ((v = getenv("LEAKWATCH_KINDS")) && *v) {
+        int bits = lw_parse_kinds(v);
+        if (bits < 0)
+            lw_warn("LEAKWATCH_KINDS=%s: unknown kind (use heap,fd,socket,thread,timer or all); tracking all", v);
+        else
+            lw_config.kinds = (unsigned)bits;
+    }
+    if ((v = getenv("LEAKWATCH_DEPTH")) && *v) {
+        if (parse_uint(v, 1, LW_MAX_DEPTH, &n) == 0)
+            lw_config.depth = (int)n;
+        else
+            lw_warn("LEAKWATCH_DEPTH=%s: expected 1 to %d; using %d", v, LW_MAX_DEPTH, lw_config.depth);
+    }
+    if ((v = getenv("LEAKWATCH_UNWIND")) && *v) {
+        if (strcmp(v, "fp") == 0)
+            lw_config.unwind = LW_UNWIND_FP;
+        else if (strcmp(v, "libunwind") == 0 || strcmp(v, "default") == 0)
+            lw_config.unwind = LW_UNWIND_LIBUNWIND;
+        else
+            lw_warn("LEAKWATCH_UNWIND=%s: expected libunwind or fp; using libunwind", v);
+    }
+    if ((v = getenv("LEAKWATCH_VERIFY")) && *v)
+        lw_config.verify = strcmp(v, "0") != 0;
+    if ((v = getenv("LEAKWATCH_REPORT")) && *v) {
+        if (strcmp(v, "none") == 0)
+            lw_config.report = LW_REPORT_NONE;
+        else if (strcmp(v, "text") == 0)
+            lw_config.report = LW_REPORT_TEXT;
+        else
+            lw_warn("LEAKWATCH_REPORT=%s: expected text or none; using text", v);
+    }
+    if ((v = getenv("LEAKWATCH_FREERES")) && *v)
+        lw_config.freeres = strcmp(v, "0") != 0;
+    if ((v = getenv("LEAKWATCH_DUMP_DIR")) && *v) {
+        if (lw_strlcpy(lw_config.dump_dir, v, sizeof(lw_config.dump_dir)) >= sizeof(lw_config.dump_dir)) {
+            lw_warn("LEAKWATCH_DUMP_DIR is longer than %u bytes; dumps go to /tmp", (unsigned)sizeof(lw_config.dump_dir) - 1);
+            lw_config.dump_dir[0] = '\0';
+        }
+    }
+    if ((v = getenv("LEAKWATCH_DUMP_SIGNAL")) && *v) {
+        int sig = parse_signal(v);
+        if (sig < 0)
+            lw_warn("LEAKWATCH_DUMP_SIGNAL=%s: not a signal name or number; no signal dumps", v);
+        else
+            lw_config.dump_signal = sig;
+    }
+    if ((v = getenv("LEAKWATCH_DUMP_INTERVAL")) && *v) {
+        if (parse_uint(v, 1, 86400 * 365, &n) == 0)
+            lw_config.dump_interval_s = (unsigned)n;
+        else
+            lw_warn("LEAKWATCH_DUMP_INTERVAL=%s: expected whole seconds >= 1; no interval dumps", v);
+    }
+    if ((v = getenv("LEAKWATCH_CLI")) && *v)
+        lw_strlcpy(lw_config.cli, v, sizeof(lw_config.cli));
+    else
+        find_cli();
+}

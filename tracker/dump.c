@@ -1,0 +1,551 @@
+/* The dump writer: groups every live record of this process by kind and call site and writes the versioned JSON
+ * described in docs/FORMAT.md, using only write(2) and the internal allocator. */
+#include "internal.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* ---- buffered output ----------------------------------------------------------------------------------- */
+
+typedef struct {
+    int fd;
+    int err;
+    size_t n;
+    char buf[1 << 16];
+} out_t;
+
+static void out_flush(out_t *o)
+{
+    size_t off = 0;
+    while (off < o->n && !o->err) {
+        ssize_t w = write(o->fd, o->buf + off, o->n - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            o->err = errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    o->n = 0;
+}
+
+static void out_mem(out_t *o, const char *s, size_t n)
+{
+    while (n) {
+        if (o->n == sizeof(o->buf))
+            out_flush(o);
+        size_t k = sizeof(o->buf) - o->n;
+        if (k > n)
+            k = n;
+        memcpy(o->buf + o->n, s, k);
+        o->n += k;
+        s += k;
+        n -= k;
+    }
+}
+
+static void out_s(out_t *o, const char *s)
+{
+    out_mem(o, s, strlen(s));
+}
+
+static void out_u(out_t *o, uint64_t v)
+{
+    char tmp[24];
+    out_mem(o, tmp, (size_t)(lw_fmt_u64(tmp, v) - tmp));
+}
+
+static void out_i(out_t *o, int64_t v)
+{
+    if (v < 0) {
+        out_s(o, "-");
+        v = -v;
+    }
+    out_u(o, (uint64_t)v);
+}
+
+/* A JSON string: quotes, escapes, and control bytes as \u00XX. Bytes >= 0x80 pass as they are. */
+static void out_str(out_t *o, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    out_s(o, "\"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = { '\\', (char)c };
+            out_mem(o, e, 2);
+        } else if (c < 0x20) {
+            char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            out_mem(o, e, 6);
+        } else {
+            out_mem(o, (const char *)&c, 1);
+        }
+    }
+    out_s(o, "\"");
+}
+
+static void out_hexq(out_t *o, uint64_t v)
+{
+    char tmp[24];
+    char *e = lw_fmt_hex(tmp, v);
+    out_s(o, "\"");
+    out_mem(o, tmp, (size_t)(e - tmp));
+    out_s(o, "\"");
+}
+
+/* ---- grouping ------------------------------------------------------------------------------------------ */
+
+/* One record for sorting: key = kind (3 bits) | site (29 bits) | born_ms (32 bits), so that a sort groups by
+ * kind and site and puts the oldest first within a group. */
+typedef struct {
+    uint64_t key;
+    uint64_t handle;
+    uint64_t size;
+} entry_t;
+
+typedef struct {
+    entry_t *v;
+    size_t n, cap, dropped;
+} collect_t;
+
+static void collect_one(const lw_live_t *r, void *arg)
+{
+    collect_t *c = arg;
+    if (c->n == c->cap) {
+        c->dropped++;
+        return;
+    }
+    entry_t *e = &c->v[c->n++];
+    e->key = ((uint64_t)r->kind << 61) | ((uint64_t)(r->site & 0x1fffffff) << 32) | r->born_ms;
+    e->handle = r->handle;
+    e->size = r->size;
+}
+
+/* LSD radix sort on the 64-bit key, 16 bits a pass; tmp has room for n entries. */
+static void radix_sort(entry_t *v, entry_t *tmp, size_t n, size_t *count)
+{
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof(size_t));
+        for (size_t i = 0; i < n; i++)
+            count[(v[i].key >> shift) & 0xffff]++;
+        if (count[(v[0].key >> shift) & 0xffff] == n)
+            continue; /* every key has this digit: nothing to move */
+        size_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(v[i].key >> shift) & 0xffff]++] = v[i];
+        memcpy(v, tmp, n * sizeof(*v));
+    }
+}
+
+typedef struct {
+    uint32_t kind, site;
+    size_t first, count;
+    uint64_t bytes;
+} group_t;
+
+static int group_before(const group_t *a, const group_t *b)
+{
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes;
+    if (a->count != b->count)
+        return a->count > b->count;
+    if (a->kind != b->kind)
+        return a->kind < b->kind;
+    return a->site < b->site;
+}
+
+static void sift(group_t *g, size_t i, size_t n)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        /* a max-heap on "sorts after", so the result is in "sorts before" order */
+        if (c + 1 < n && group_before(&g[c], &g[c + 1]))
+            c++;
+        if (!group_before(&g[i], &g[c]))
+            return;
+        group_t t = g[i];
+        g[i] = g[c];
+        g[c] = t;
+        i = c;
+    }
+}
+
+static void heap_sort_groups(group_t *g, size_t n)
+{
+    /* build a heap whose root sorts last, then move roots to the end */
+    for (size_t i = n / 2; i-- > 0;)
+        sift(g, i, n);
+    for (size_t end = n; end-- > 1;) {
+        group_t t = g[0];
+        g[0] = g[end];
+        g[end] = t;
+        sift(g, 0, end);
+    }
+}
+
+/* ---- process facts ------------------------------------------------------------------------------------- */
+
+static ssize_t read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+static void out_argv(out_t *o)
+{
+    static char cmd[16384];
+    ssize_t n = read_file("/proc/self/cmdline", cmd, sizeof(cmd));
+    out_s(o, "[");
+    size_t start = 0;
+    int first = 1;
+    for (ssize_t i = 0; i < n; i++) {
+        if (cmd[i] == '\0') {
+            if (!first)
+                out_s(o, ",");
+            out_str(o, cmd + start, (size_t)i - start);
+            first = 0;
+            start = (size_t)i + 1;
+        }
+    }
+    out_s(o, "]");
+}
+
+static void out_exe(out_t *o)
+{
+    char path[4096];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    out_str(o, path, n > 0 ? (size_t)n : 0);
+}
+
+typedef struct {
+    out_t *o;
+    int count;
+} mods_t;
+
+static void out_build_id(out_t *o, struct dl_phdr_info *info)
+{
+    static const char hex[] = "0123456789abcdef";
+    out_s(o, "\"");
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        const char *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+            const char *name = p + sizeof(*nh);
+            const unsigned char *desc = (const unsigned char *)name + ((nh->n_namesz + 3) & ~3u);
+            if ((const char *)desc + nh->n_descsz > end)
+                break;
+            if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                for (unsigned k = 0; k < nh->n_descsz; k++) {
+                    char b[2] = { hex[desc[k] >> 4], hex[desc[k] & 15] };
+                    out_mem(o, b, 2);
+                }
+                out_s(o, "\"");
+                return;
+            }
+            p = (const char *)desc + ((nh->n_descsz + 3) & ~3u);
+        }
+    }
+    out_s(o, "\"");
+}
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    mods_t *m = arg;
+    out_t *o = m->o;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (hi == 0)
+        return 0;
+    out_s(o, m->count++ ? ",\n    {\"path\": " : "\n    {\"path\": ");
+    if (m->count == 1 || !info->dlpi_name || !info->dlpi_name[0])
+        out_exe(o);
+    else
+        out_str(o, info->dlpi_name, strlen(info->dlpi_name));
+    out_s(o, ", \"build_id\": ");
+    out_build_id(o, info);
+    out_s(o, ", \"bias\": ");
+    out_hexq(o, info->dlpi_addr);
+    out_s(o, ", \"start\": ");
+    out_hexq(o, lo);
+    out_s(o, ", \"end\": ");
+    out_hexq(o, hi);
+    out_s(o, "}");
+    return 0;
+}
+
+/* ---- the dump ------------------------------------------------------------------------------------------ */
+
+static lw_lock_t dump_lock;
+static out_t out_buf;
+atomic_uint lw_dump_seq;
+
+static void out_frames(out_t *o, uint32_t site)
+{
+    uintptr_t frames[LW_MAX_DEPTH];
+    int n = lw_site_frames(site, frames, LW_MAX_DEPTH);
+    out_s(o, "[");
+    for (int i = 0; i < n && i < LW_MAX_DEPTH; i++) {
+        if (i)
+            out_s(o, ", ");
+        out_hexq(o, frames[i]);
+    }
+    out_s(o, "]");
+}
+
+static void out_handle(out_t *o, uint32_t kind, uint64_t h)
+{
+    if (kind == LW_FD || kind == LW_SOCKET) {
+        out_s(o, "\"");
+        out_u(o, h);
+        out_s(o, "\"");
+    } else {
+        out_hexq(o, h);
+    }
+}
+
+/* Writes the body of a dump to o. Caller holds dump_lock and the reentrancy guard. */
+static void write_dump(out_t *o, const char *reason, unsigned seq)
+{
+    uint32_t now = lw_now_ms();
+    collect_t c = { 0 };
+    size_t total = lw_tables_total();
+    c.cap = total + total / 8 + 1024;
+    c.v = lw_mem_alloc(c.cap * sizeof(entry_t));
+    entry_t *tmp = lw_mem_alloc(c.cap * sizeof(entry_t));
+    size_t *count = lw_mem_alloc(65536 * sizeof(size_t));
+    if (!c.v || !tmp || !count) {
+        c.cap = 0;
+        lw_warn("out of memory while writing a dump; its sites are left out");
+    }
+    if (c.cap)
+        lw_tables_walk(collect_one, &c);
+    if (c.n)
+        radix_sort(c.v, tmp, c.n, count);
+
+    size_t ngroups = 0;
+    for (size_t i = 0; i < c.n; i++)
+        if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32))
+            ngroups++;
+    group_t *g = ngroups ? lw_mem_alloc(ngroups * sizeof(group_t)) : NULL;
+    if (ngroups && !g)
+        ngroups = 0;
+    uint64_t tot_count[LW_KIND_COUNT] = { 0 }, tot_bytes[LW_KIND_COUNT] = { 0 };
+    size_t gi = 0;
+    for (size_t i = 0; i < c.n && ngroups; i++) {
+        if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32)) {
+            if (i)
+                gi++;
+            g[gi].kind = (uint32_t)(c.v[i].key >> 61);
+            g[gi].site = (uint32_t)(c.v[i].key >> 32) & 0x1fffffff;
+            g[gi].first = i;
+        }
+        g[gi].count++;
+        g[gi].bytes += c.v[i].size;
+        tot_count[g[gi].kind]++;
+        tot_bytes[g[gi].kind] += c.v[i].size;
+    }
+    if (ngroups)
+        heap_sort_groups(g, ngroups);
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+
+    out_s(o, "{\n  \"leakwatch_dump\": 1,\n  \"pid\": ");
+    out_u(o, (uint64_t)getpid());
+    out_s(o, ",\n  \"ppid\": ");
+    out_u(o, (uint64_t)getppid());
+    out_s(o, ",\n  \"exe\": ");
+    out_exe(o);
+    out_s(o, ",\n  \"argv\": ");
+    out_argv(o);
+    out_s(o, ",\n  \"seq\": ");
+    out_u(o, seq);
+    out_s(o, ",\n  \"reason\": ");
+    out_str(o, reason, strlen(reason));
+    out_s(o, ",\n  \"exit_status\": ");
+    if (lw_exit_status >= 0 && strcmp(reason, "exit") == 0)
+        out_i(o, lw_exit_status);
+    else
+        out_s(o, "null");
+    out_s(o, ",\n  \"uptime_ms\": ");
+    out_u(o, now);
+    out_s(o, ",\n  \"time_unix_ms\": ");
+    out_u(o, (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+    out_s(o, ",\n  \"unwind\": ");
+    out_s(o, lw_config.unwind == LW_UNWIND_FP ? "\"fp\"" : "\"libunwind\"");
+    out_s(o, ",\n  \"kinds\": [");
+    for (int k = 0, first = 1; k < LW_KIND_COUNT; k++) {
+        if (!(lw_config.kinds & (1u << k)))
+            continue;
+        out_s(o, first ? "\"" : ", \"");
+        out_s(o, lw_kind_name((lw_kind_t)k));
+        out_s(o, "\"");
+        first = 0;
+    }
+    out_s(o, "],\n  \"stack_cache\": {\"hits\": ");
+    out_u(o, atomic_load(&lw_stack_stats.hits));
+    out_s(o, ", \"misses\": ");
+    out_u(o, atomic_load(&lw_stack_stats.misses));
+    out_s(o, ", \"verified\": ");
+    out_u(o, atomic_load(&lw_stack_stats.verified));
+    out_s(o, ", \"mismatches\": ");
+    out_u(o, atomic_load(&lw_stack_stats.mismatches));
+    out_s(o, "},\n  \"modules\": [");
+    mods_t m = { o, 0 };
+    dl_iterate_phdr(module_cb, &m);
+    out_s(o, "\n  ],\n  \"sites\": [");
+    for (size_t i = 0; i < ngroups; i++) {
+        group_t *s = &g[i];
+        const entry_t *e = &c.v[s->first];
+        uint32_t oldest = (uint32_t)e[0].key, median = (uint32_t)e[s->count / 2].key;
+        out_s(o, i ? ",\n    {\"kind\": \"" : "\n    {\"kind\": \"");
+        out_s(o, lw_kind_name((lw_kind_t)s->kind));
+        out_s(o, "\", \"count\": ");
+        out_u(o, s->count);
+        out_s(o, ", \"bytes\": ");
+        out_u(o, s->bytes);
+        out_s(o, ", \"oldest_age_ms\": ");
+        out_u(o, now >= oldest ? now - oldest : 0);
+        out_s(o, ", \"median_age_ms\": ");
+        out_u(o, now >= median ? now - median : 0);
+        out_s(o, ",\n     \"frames\": ");
+        out_frames(o, s->site);
+        out_s(o, ",\n     \"samples\": [");
+        for (size_t k = 0; k < s->count && k < LW_SAMPLES; k++) {
+            uint32_t born = (uint32_t)e[k].key;
+            out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
+            out_handle(o, s->kind, e[k].handle);
+            out_s(o, ", \"size\": ");
+            out_u(o, e[k].size);
+            out_s(o, ", \"age_ms\": ");
+            out_u(o, now >= born ? now - born : 0);
+            out_s(o, "}");
+        }
+        out_s(o, "]}");
+    }
+    out_s(o, "\n  ],\n  \"warnings\": [],\n  \"dropped\": ");
+    out_u(o, c.dropped);
+    out_s(o, ",\n  \"totals\": {");
+    for (int k = 0; k < LW_KIND_COUNT; k++) {
+        out_s(o, k ? ", \"" : "\"");
+        out_s(o, lw_kind_name((lw_kind_t)k));
+        out_s(o, "\": {\"count\": ");
+        out_u(o, tot_count[k]);
+        out_s(o, ", \"bytes\": ");
+        out_u(o, tot_bytes[k]);
+        out_s(o, "}");
+    }
+    out_s(o, "}\n}\n");
+
+    if (g)
+        lw_mem_free(g, ngroups * sizeof(group_t));
+    if (c.v)
+        lw_mem_free(c.v, c.cap * sizeof(entry_t));
+    if (tmp)
+        lw_mem_free(tmp, c.cap * sizeof(entry_t));
+    if (count)
+        lw_mem_free(count, 65536 * sizeof(size_t));
+}
+
+static int dump_to(const char *path, const char *reason, unsigned seq)
+{
+    char tmp[4200];
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    if (dirlen + strlen(path + dirlen) + 8 >= sizeof(tmp))
+        return ENAMETOOLONG;
+    memcpy(tmp, path, dirlen);
+    tmp[dirlen] = '.';
+    lw_strlcpy(tmp + dirlen + 1, path + dirlen, sizeof(tmp) - dirlen - 1);
+    memcpy(tmp + strlen(tmp), ".tmp", 5);
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    lw_lock(&dump_lock);
+    out_buf.fd = fd;
+    out_buf.err = 0;
+    out_buf.n = 0;
+    write_dump(&out_buf, reason, seq);
+    out_flush(&out_buf);
+    int err = out_buf.err;
+    lw_unlock(&dump_lock);
+    if (close(fd) < 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, path) < 0)
+        err = errno;
+    if (err)
+        unlink(tmp);
+    return err;
+}
+
+int lw_dump_to(const char *path, const char *reason)
+{
+    int saved = errno, was = lw_self.busy;
+    lw_init();
+    lw_self.busy = 1;
+    int err = dump_to(path, reason, atomic_fetch_add(&lw_dump_seq, 1) + 1);
+    lw_self.busy = was;
+    errno = saved;
+    return err;
+}
+
+int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap)
+{
+    unsigned seq = atomic_fetch_add(&lw_dump_seq, 1) + 1;
+    char path[4096];
+    char *p = path;
+    size_t dl = strlen(dir);
+    if (dl + 64 >= sizeof(path))
+        return ENAMETOOLONG;
+    memcpy(p, dir, dl);
+    p += dl;
+    p += lw_strlcpy(p, "/leakwatch.", 12);
+    p = lw_fmt_u64(p, (uint64_t)getpid());
+    *p++ = '.';
+    p = lw_fmt_u64(p, seq);
+    lw_strlcpy(p, ".json", 6);
+    if (path_out)
+        lw_strlcpy(path_out, path, cap);
+    return dump_to(path, reason, seq);
+}

@@ -1,0 +1,145 @@
+/* Declarations shared by the tracker's files and nothing outside tracker/: locks, the internal allocator,
+ * per-thread state, configuration, stacks, call sites and the live-handle tables. */
+#ifndef LW_INTERNAL_H
+#define LW_INTERNAL_H
+
+#include "leakwatch.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LW_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
+
+#define LW_MAX_DEPTH 64
+#define LW_SAMPLES 5
+
+/* ---- locks ---------------------------------------------------------------------------------------------- */
+
+/* A test-and-test-and-set lock that yields the processor after a short spin. Four bytes, no allocation, safe to
+ * take in pthread_atfork handlers. Never taken twice by one thread: the reentrancy guard sees to that. */
+typedef struct {
+    atomic_int held;
+} lw_lock_t;
+
+void lw_lock(lw_lock_t *l);
+void lw_unlock(lw_lock_t *l);
+
+/* ---- internal allocator (mem.c) -------------------------------------------------------------------------- */
+
+/* Memory for the tracker's own tables, taken from mmap and never from the program's malloc. Returns zeroed
+ * memory or NULL. lw_mem_free needs the size that was asked for. Thread-safe. */
+void *lw_mem_alloc(size_t size);
+void lw_mem_free(void *p, size_t size);
+/* Bytes the internal allocator holds from the system (for the memory-per-handle figure). */
+size_t lw_mem_footprint(void);
+/* Held across fork so that the child never inherits a lock taken by a thread that does not exist there. */
+void lw_mem_lock_all(void);
+void lw_mem_unlock_all(void);
+
+/* ---- per-thread state (guard.c) ------------------------------------------------------------------------- */
+
+typedef struct lw_tcache lw_tcache_t;
+
+typedef struct {
+    int busy;               /* inside the tracker: inner calls pass through untracked */
+    lw_tcache_t *cache;     /* the thread's stack cache, allocated on first use */
+    uintptr_t stack_lo;     /* bounds of the thread's stack for the frame-pointer walk, 0 until known */
+    uintptr_t stack_hi;
+} lw_thread_t;
+
+extern LW_TLS lw_thread_t lw_self;
+
+/* ---- configuration (config.c) --------------------------------------------------------------------------- */
+
+typedef enum { LW_UNWIND_LIBUNWIND, LW_UNWIND_FP } lw_unwind_mode_t;
+typedef enum { LW_REPORT_TEXT, LW_REPORT_NONE } lw_report_mode_t;
+
+typedef struct {
+    unsigned kinds;             /* bit per lw_kind_t: LEAKWATCH_KINDS */
+    int depth;                  /* LEAKWATCH_DEPTH, 1..LW_MAX_DEPTH */
+    lw_unwind_mode_t unwind;    /* LEAKWATCH_UNWIND=libunwind|fp */
+    bool verify;                /* LEAKWATCH_VERIFY=1: unwind fully on every cache hit and compare */
+    lw_report_mode_t report;    /* LEAKWATCH_REPORT=text|none */
+    char dump_dir[512];         /* LEAKWATCH_DUMP_DIR, empty when unset */
+    char cli[512];              /* LEAKWATCH_CLI or the leakwatch next to the library */
+    int dump_signal;            /* LEAKWATCH_DUMP_SIGNAL, 0 when unset */
+    unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
+    bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
+} lw_config_t;
+
+extern lw_config_t lw_config;
+
+/* Parses the environment into lw_config; bad values are warned about and replaced by defaults. */
+void lw_config_load(void);
+/* Parses a LEAKWATCH_KINDS style list ("heap,fd" or "all"); returns the bit set, or -1 when a name is unknown. */
+int lw_parse_kinds(const char *s);
+const char *lw_kind_name(lw_kind_t kind);
+
+/* ---- time ------------------------------------------------------------------------------------------------ */
+
+/* Milliseconds on a coarse monotonic clock since the process (or the forked child) started. */
+uint32_t lw_now_ms(void);
+extern uint64_t lw_start_ms;    /* CLOCK_MONOTONIC_COARSE at start, ms */
+
+/* ---- stacks and call sites (stack.c, sites.c) ------------------------------------------------------------ */
+
+/* Returns the call-site id of the stack that starts at origin (interning it on first sight), or 0 when the
+ * stack could not be taken. Must run with lw_self.busy set. */
+uint32_t lw_stack_site(lw_origin_t origin);
+
+/* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory. */
+uint32_t lw_site_intern(const uintptr_t *frames, int n);
+uint32_t lw_site_count(void);
+void lw_sites_lock_all(void);
+void lw_sites_unlock_all(void);
+void lw_sites_reset(void);
+
+/* Stack-cache statistics, reported in every dump. */
+typedef struct {
+    atomic_ulong hits, misses, verified, mismatches;
+} lw_stack_stats_t;
+extern lw_stack_stats_t lw_stack_stats;
+void lw_stack_thread_exit(void);
+/* Learns the tracker's own code range, so that its frames are left out of stacks. */
+void lw_stack_init(void);
+
+/* ---- live-handle tables (table.c) ------------------------------------------------------------------------ */
+
+/* One live record as the dump sees it. */
+typedef struct {
+    uintptr_t handle;
+    uint64_t size;
+    uint32_t site;
+    uint32_t born_ms;
+    uint8_t kind;
+} lw_live_t;
+
+void lw_tables_lock_all(void);
+void lw_tables_unlock_all(void);
+/* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
+void lw_tables_forked(void);
+/* Calls fn with every record of this process, shard by shard, the shard locked. */
+void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
+size_t lw_tables_total(void);
+void lw_tables_reset(void);
+
+/* ---- process lifetime (life.c, dump.c) ------------------------------------------------------------------- */
+
+extern pid_t lw_pid;
+extern int lw_exit_status;          /* -1 until seen */
+extern atomic_uint lw_dump_seq;
+
+/* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */
+int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
+
+/* Small helpers that neither allocate nor touch stdio. */
+size_t lw_strlcpy(char *dst, const char *src, size_t cap);
+char *lw_fmt_u64(char *p, uint64_t v);
+char *lw_fmt_hex(char *p, uint64_t v);
+
+#endif

@@ -1,0 +1,200 @@
+/* The tracker's lifetime: lazy initialisation from the first hook, fork handling, and the exit report that runs
+ * after the program's own atexit handlers and destructors and after the runtime has freed its own memory. */
+#include "internal.h"
+
+#define UNW_LOCAL_ONLY
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libunwind.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+pid_t lw_pid;
+int lw_exit_status = -1;
+
+static atomic_int init_state; /* 0 not started, 1 in progress, 2 done */
+static int saved_busy_at_fork;
+
+void lw_note_exit(int status)
+{
+    if (getpid() == lw_pid || !lw_pid)
+        lw_exit_status = status & 0xff;
+}
+
+static void atfork_prepare(void)
+{
+    saved_busy_at_fork = lw_self.busy;
+    /* Handlers registered before ours run after this one and may allocate: the guard lets them through. */
+    lw_self.busy = 1;
+    lw_sites_lock_all();
+    lw_tables_lock_all();
+    lw_mem_lock_all();
+}
+
+static void atfork_parent(void)
+{
+    lw_mem_unlock_all();
+    lw_tables_unlock_all();
+    lw_sites_unlock_all();
+    lw_self.busy = saved_busy_at_fork;
+}
+
+static void atfork_child(void)
+{
+    lw_mem_unlock_all();
+    lw_tables_unlock_all();
+    lw_sites_unlock_all();
+    lw_pid = getpid();
+    lw_exit_status = -1;
+    lw_tables_forked();
+    atomic_store(&lw_dump_seq, 0);
+    lw_start_ms = 0;
+    (void)lw_now_ms();
+    lw_self.busy = saved_busy_at_fork;
+}
+
+void lw_init(void)
+{
+    if (LW_LIKELY(atomic_load_explicit(&init_state, memory_order_acquire) == 2))
+        return;
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&init_state, &expect, 1)) {
+        int saved = errno, was = lw_self.busy;
+        lw_self.busy = 1;
+        lw_pid = getpid();
+        (void)lw_now_ms();
+        lw_config_load();
+        lw_stack_init();
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+        pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+        atomic_store_explicit(&init_state, 2, memory_order_release);
+        lw_self.busy = was;
+        errno = saved;
+        return;
+    }
+    /* Another thread is initialising: wait for it. A re-entry from this thread's own initialisation returns at
+     * once, and the guard it holds keeps the inner call untracked. */
+    if (lw_self.busy)
+        return;
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
+        sched_yield();
+}
+
+void lw_reset_for_tests(void)
+{
+    lw_init();
+    lw_tables_reset();
+    lw_sites_reset();
+}
+
+/* ---- exit ---------------------------------------------------------------------------------------------- */
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+extern void __libc_freeres(void);
+
+/* Counts this process's threads from /proc/self/status without allocating; 0 when unknown. */
+static int thread_count(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strstr(buf, "\nThreads:");
+    return p ? atoi(p + 9) : 0;
+}
+
+/* The runtime keeps some allocations until exit on purpose (stdio buffers, libstdc++'s emergency exception
+ * pool, dynamic TLS); these functions free them so that they are not reported. Both free memory other threads
+ * may still use, so they run only when the program is down to one thread. */
+static void free_runtime(void)
+{
+    if (!lw_config.freeres || thread_count() != 1)
+        return;
+    void (*cxx)(void);
+    void *sym = dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+    memcpy(&cxx, &sym, sizeof(cxx)); /* POSIX: a dlsym result converts to a function pointer */
+    if (cxx)
+        cxx();
+    __libc_freeres();
+}
+
+/* Runs `leakwatch report` on the dump with its output on our stderr. Uses _Fork so that no atfork handler of
+ * the program runs, and an environment without LD_PRELOAD so the command is not traced itself. */
+static void print_report(const char *dump)
+{
+    extern char **environ;
+    static char *envp[512];
+    int ne = 0;
+    for (char **e = environ; e && *e && ne < 510; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
+            envp[ne++] = *e;
+    envp[ne] = NULL;
+    char *argv[] = { lw_config.cli, (char *)"report", (char *)"--format", (char *)"text", (char *)dump, NULL };
+
+    pid_t pid = _Fork();
+    if (pid == 0) {
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        execve(lw_config.cli, argv, envp);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid > 0) {
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 127)
+        lw_warn("could not run %s; read the dump with `leakwatch report %s`", lw_config.cli, dump);
+}
+
+static void final_report(void *unused)
+{
+    (void)unused;
+    static atomic_int done;
+    if (atomic_exchange(&done, 1) || getpid() != lw_pid)
+        return;
+    int saved = errno;
+
+    free_runtime();
+    lw_self.busy = 1;
+
+    size_t live = lw_tables_total();
+    char path[4096];
+    int err = 0;
+    path[0] = '\0';
+    if (lw_config.dump_dir[0]) {
+        err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
+    } else if (lw_config.report == LW_REPORT_TEXT && live > 0) {
+        const char *tmp = getenv("TMPDIR");
+        err = lw_dump_next(tmp && *tmp ? tmp : "/tmp", "exit", path, sizeof(path));
+    }
+    if (err)
+        lw_warn("could not write the dump %s: errno %d", path, err);
+
+    if (lw_config.report == LW_REPORT_TEXT) {
+        if (live == 0)
+            lw_warn("no leaks (pid %d)", (int)getpid());
+        else if (!err && lw_config.cli[0])
+            print_report(path);
+        else if (!err)
+            lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
+    }
+    errno = saved;
+}
+
+void lw_on_unload(void)
+{
+    /* A destructor runs too early (before the destructors of libraries initialised ahead of the injected one),
+     * but an exit handler registered from it runs after every destructor has finished. */
+    if (getpid() == lw_pid)
+        __cxa_atexit(final_report, NULL, NULL);
+}

@@ -1,0 +1,100 @@
+/* The tracker's own allocator: size classes carved from mmap'd chunks, so that the tables never call the
+ * program's malloc (which would re-enter the hooks) and never change what the program's heap looks like. */
+#include "internal.h"
+
+#include <string.h>
+#include <sys/mman.h>
+
+/* Sizes up to LW_SMALL_MAX come from per-class free lists in 16-byte steps; larger ones are mmap'd whole. */
+#define LW_SMALL_MAX 4096
+#define LW_CLASSES (LW_SMALL_MAX / 16)
+#define LW_CHUNK (1u << 20)
+
+typedef struct lw_free {
+    struct lw_free *next;
+} lw_free_t;
+
+static lw_lock_t mem_lock;
+static lw_free_t *free_lists[LW_CLASSES + 1];
+static char *chunk_cur, *chunk_end;
+static atomic_size_t footprint;
+
+static void *map(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    atomic_fetch_add(&footprint, size);
+    return p;
+}
+
+static size_t page_round(size_t size)
+{
+    return (size + 4095) & ~(size_t)4095;
+}
+
+void *lw_mem_alloc(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (size > LW_SMALL_MAX)
+        return map(page_round(size));
+
+    size_t cls = (size + 15) / 16;
+    size_t rounded = cls * 16;
+    void *p = NULL;
+
+    lw_lock(&mem_lock);
+    if (free_lists[cls]) {
+        p = free_lists[cls];
+        free_lists[cls] = free_lists[cls]->next;
+        memset(p, 0, rounded);
+    } else {
+        if ((size_t)(chunk_end - chunk_cur) < rounded) {
+            char *c = map(LW_CHUNK);
+            if (c) {
+                chunk_cur = c;
+                chunk_end = c + LW_CHUNK;
+            }
+        }
+        if ((size_t)(chunk_end - chunk_cur) >= rounded) {
+            p = chunk_cur; /* fresh mmap memory is already zero */
+            chunk_cur += rounded;
+        }
+    }
+    lw_unlock(&mem_lock);
+    return p;
+}
+
+void lw_mem_free(void *p, size_t size)
+{
+    if (!p)
+        return;
+    if (size == 0)
+        size = 1;
+    if (size > LW_SMALL_MAX) {
+        munmap(p, page_round(size));
+        atomic_fetch_sub(&footprint, page_round(size));
+        return;
+    }
+    size_t cls = (size + 15) / 16;
+    lw_lock(&mem_lock);
+    ((lw_free_t *)p)->next = free_lists[cls];
+    free_lists[cls] = p;
+    lw_unlock(&mem_lock);
+}
+
+size_t lw_mem_footprint(void)
+{
+    return atomic_load(&footprint);
+}
+
+void lw_mem_lock_all(void)
+{
+    lw_lock(&mem_lock);
+}
+
+void lw_mem_unlock_all(void)
+{
+    lw_unlock(&mem_lock);
+}

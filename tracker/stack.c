@@ -1,0 +1,319 @@
+/* Stack capture: a full libunwind walk (or a bounds-checked frame-pointer walk) on a miss, and a per-thread cache
+ * that recognises a stack it has seen by re-reading the stack slots that hold its return addresses. */
+#include "internal.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+lw_stack_stats_t lw_stack_stats;
+LW_TLS lw_thread_t lw_self;
+
+/* The cache is direct-mapped. An entry remembers, for one (return address, wrapper frame) pair, where on the
+ * stack each frame's return address lives (as an offset above the wrapper frame) and what it was; a hit re-reads
+ * those words and compares them, which costs a few loads instead of an unwind. */
+#define LW_CACHE_WAYS 64
+
+typedef struct {
+    uintptr_t ra;
+    uintptr_t frame;
+    uint32_t site;
+    uint32_t n;
+    /* followed by uint32_t off[depth] and uintptr_t val[depth], laid out by entry_size() */
+} lw_centry_t;
+
+struct lw_tcache {
+    size_t entry_size;
+    size_t total;
+    unsigned char entries[];
+};
+
+static pthread_key_t cache_key;
+static atomic_int cache_key_state; /* 0 none, 1 creating, 2 ready */
+
+static size_t entry_size(int depth)
+{
+    return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + 15) & ~(size_t)15;
+}
+
+static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
+{
+    return (lw_centry_t *)(c->entries + i * c->entry_size);
+}
+
+static uintptr_t *entry_val(lw_centry_t *e)
+{
+    return (uintptr_t *)(e + 1);
+}
+
+static uint32_t *entry_off(lw_centry_t *e, int depth)
+{
+    return (uint32_t *)(entry_val(e) + depth);
+}
+
+static void cache_destroy(void *p)
+{
+    lw_tcache_t *c = p;
+    if (c == lw_self.cache)
+        lw_self.cache = NULL;
+    lw_mem_free(c, c->total);
+}
+
+void lw_stack_thread_exit(void)
+{
+    if (lw_self.cache)
+        cache_destroy(lw_self.cache);
+}
+
+static lw_tcache_t *cache_get(void)
+{
+    if (LW_LIKELY(lw_self.cache != NULL))
+        return lw_self.cache;
+
+    /* The key exists only to free the cache when the thread exits; creating it may allocate, which is fine here
+     * because the caller holds the reentrancy guard. */
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&cache_key_state, &expect, 1)) {
+        if (pthread_key_create(&cache_key, cache_destroy) == 0)
+            atomic_store(&cache_key_state, 2);
+        else
+            atomic_store(&cache_key_state, 0);
+    }
+    if (atomic_load(&cache_key_state) != 2)
+        return NULL;
+
+    size_t es = entry_size(lw_config.depth);
+    size_t total = sizeof(lw_tcache_t) + es * LW_CACHE_WAYS;
+    lw_tcache_t *c = lw_mem_alloc(total);
+    if (!c)
+        return NULL;
+    c->entry_size = es;
+    c->total = total;
+    lw_self.cache = c;
+    pthread_setspecific(cache_key, c);
+    return c;
+}
+
+extern void *__libc_stack_end;
+
+/* The injected library's own code range: frames inside it (the main() wrapper, say) are not the program's. */
+static uintptr_t self_lo, self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t me = (uintptr_t)arg;
+    if (!info->dlpi_name || !info->dlpi_name[0])
+        return 0; /* linked into a program (the unit tests): its frames are all the program's */
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < lo + ph->p_memsz) {
+            self_lo = lo;
+            self_hi = lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void lw_stack_init(void)
+{
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)__builtin_return_address(0));
+}
+
+static inline int is_self(uintptr_t ip)
+{
+    return ip >= self_lo && ip < self_hi;
+}
+
+/* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
+ * return addresses. When slots is given, stores for each frame the address its return address was read from,
+ * or 0 when it did not come from memory (then the stack cannot be cached). Returns the frame count. */
+static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    unw_word_t ip, sp;
+
+    if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
+        return 0;
+    for (;;) {
+        if (unw_step(&c) <= 0)
+            return 0;
+        if (unw_get_reg(&c, UNW_REG_SP, &sp) < 0)
+            return 0;
+        if (sp > o.frame)
+            break;
+    }
+    int n = 0;
+    do {
+        if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
+            break;
+        if (is_self(ip))
+            continue;
+        frames[n] = ip;
+        if (slots) {
+            unw_save_loc_t loc;
+            slots[n] = 0;
+            if (unw_get_save_loc(&c, UNW_REG_IP, &loc) == 0 && loc.type == UNW_SLT_MEMORY)
+                slots[n] = loc.u.addr;
+        }
+        n++;
+    } while (n < max && unw_step(&c) > 0);
+    return n;
+}
+
+/* Learns the calling thread's stack bounds once, for the frame-pointer walk. */
+static void learn_stack_bounds(uintptr_t here)
+{
+    if ((pid_t)syscall(SYS_gettid) == getpid()) {
+        lw_self.stack_lo = here - (64u << 20);
+        lw_self.stack_hi = (uintptr_t)__libc_stack_end;
+        return;
+    }
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            lw_self.stack_lo = (uintptr_t)addr;
+            lw_self.stack_hi = (uintptr_t)addr + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    if (!lw_self.stack_hi) {
+        lw_self.stack_lo = here;
+        lw_self.stack_hi = here + 1; /* unknown: walk no further than the first frame */
+    }
+}
+
+/* Follows saved frame pointers from the wrapper's frame. Every step must move up the stack, stay inside the
+ * thread's stack and stay aligned, so a program built without frame pointers ends the walk instead of faulting. */
+static int walk_fp(lw_origin_t o, uintptr_t *frames, int max)
+{
+    if (!lw_self.stack_hi)
+        learn_stack_bounds(o.frame);
+    uintptr_t lo = lw_self.stack_lo, hi = lw_self.stack_hi;
+    int n = 0;
+    frames[n++] = o.ra;
+    if (o.frame < lo || o.frame + 2 * sizeof(uintptr_t) > hi)
+        return n;
+    uintptr_t fp = *(const uintptr_t *)o.frame;
+    uintptr_t prev = o.frame;
+    while (n < max && fp > prev && fp + 2 * sizeof(uintptr_t) <= hi && (fp & (sizeof(uintptr_t) - 1)) == 0) {
+        uintptr_t ra = ((const uintptr_t *)fp)[1];
+        if (ra < 4096)
+            break;
+        if (!is_self(ra))
+            frames[n++] = ra;
+        prev = fp;
+        fp = *(const uintptr_t *)fp;
+    }
+    return n;
+}
+
+static uint32_t frames_hash(const uintptr_t *f, int n)
+{
+    uint64_t h = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        h = (h ^ f[i]) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32);
+}
+
+/* Frame-pointer mode: the walk is cheap; the cache only saves the site-table lookup (and its lock). */
+static uint32_t site_fp(lw_origin_t o)
+{
+    uintptr_t frames[LW_MAX_DEPTH];
+    int depth = lw_config.depth;
+    int n = walk_fp(o, frames, depth);
+    uint32_t h = frames_hash(frames, n);
+    lw_tcache_t *c = cache_get();
+    if (c) {
+        lw_centry_t *e = entry_at(c, h & (LW_CACHE_WAYS - 1));
+        if (e->site && e->ra == h && e->n == (uint32_t)n && memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
+            atomic_fetch_add_explicit(&lw_stack_stats.hits, 1, memory_order_relaxed);
+            return e->site;
+        }
+        uint32_t site = lw_site_intern(frames, n);
+        atomic_fetch_add_explicit(&lw_stack_stats.misses, 1, memory_order_relaxed);
+        e->site = site;
+        e->ra = h;
+        e->n = (uint32_t)n;
+        memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
+        return site;
+    }
+    return lw_site_intern(frames, n);
+}
+
+static void verify_hit(lw_origin_t o, uint32_t site)
+{
+    uintptr_t full[LW_MAX_DEPTH], cached[LW_MAX_DEPTH];
+    int n = unwind_full(o, full, NULL, lw_config.depth);
+    int m = lw_site_frames(site, cached, LW_MAX_DEPTH);
+    atomic_fetch_add_explicit(&lw_stack_stats.verified, 1, memory_order_relaxed);
+    if (n != m || memcmp(full, cached, (size_t)n * sizeof(uintptr_t)) != 0)
+        atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
+}
+
+uint32_t lw_stack_site(lw_origin_t o)
+{
+    if (lw_config.unwind == LW_UNWIND_FP)
+        return site_fp(o);
+
+    int depth = lw_config.depth;
+    lw_tcache_t *c = cache_get();
+    lw_centry_t *e = NULL;
+
+    if (LW_LIKELY(c != NULL)) {
+        size_t i = (size_t)((o.ra ^ (o.frame * 0x9e3779b97f4a7c15ull)) >> 58) & (LW_CACHE_WAYS - 1);
+        e = entry_at(c, i);
+        if (e->ra == o.ra && e->frame == o.frame && e->site) {
+            const uintptr_t *val = entry_val(e);
+            const uint32_t *off = entry_off(e, depth);
+            uint32_t k = 0;
+            while (k < e->n && *(const uintptr_t *)(o.frame + off[k]) == val[k])
+                k++;
+            if (k == e->n) {
+                atomic_fetch_add_explicit(&lw_stack_stats.hits, 1, memory_order_relaxed);
+                if (LW_UNLIKELY(lw_config.verify))
+                    verify_hit(o, e->site);
+                return e->site;
+            }
+        }
+    }
+
+    uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
+    int n = unwind_full(o, frames, slots, depth);
+    atomic_fetch_add_explicit(&lw_stack_stats.misses, 1, memory_order_relaxed);
+    if (n == 0) {
+        frames[0] = o.ra;
+        n = 1;
+        slots[0] = 0;
+    }
+    uint32_t site = lw_site_intern(frames, n);
+    if (e && site) {
+        /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
+         * words a hit re-reads. */
+        uintptr_t *val = entry_val(e);
+        uint32_t *off = entry_off(e, depth);
+        int ok = 1;
+        for (int k = 0; k < n; k++) {
+            if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX) {
+                ok = 0;
+                break;
+            }
+            off[k] = (uint32_t)(slots[k] - o.frame);
+            val[k] = frames[k];
+        }
+        e->site = ok ? site : 0;
+        e->ra = o.ra;
+        e->frame = o.frame;
+        e->n = (uint32_t)n;
+    }
+    return site;
+}

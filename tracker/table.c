@@ -1,0 +1,299 @@
+/* The live-handle tables: one uthash table per kind in each of 64 shards chosen by the handle's hash, each shard
+ * with its own lock and its own record pool, so threads that allocate at once rarely meet. */
+#include "hash.h"
+
+#include <errno.h>
+
+#define LW_SHARDS 64
+#define LW_POOL_CHUNK (64u * 1024u)
+
+typedef struct lw_rec {
+    uintptr_t handle;
+    uint64_t size;
+    uint32_t site;
+    uint32_t born_ms;
+    uint16_t gen;
+    uint8_t kind;
+    uint8_t flags;
+    UT_hash_handle hh;
+} lw_rec_t;
+
+typedef struct lw_rec_free {
+    struct lw_rec_free *next;
+} lw_rec_free_t;
+
+typedef struct {
+    lw_lock_t lock;
+    lw_rec_t *heads[LW_KIND_COUNT];
+    lw_rec_free_t *free;
+    char *pool_cur, *pool_end;
+    size_t live[LW_KIND_COUNT];
+    uint64_t bytes[LW_KIND_COUNT];
+} __attribute__((aligned(64))) lw_shard_t;
+
+static lw_shard_t shards[LW_SHARDS];
+
+/* The fork generation: a record made before the last fork belongs to the parent, and a child reports only
+ * records of its own generation. */
+static uint16_t cur_gen;
+
+static inline uint32_t handle_hash(uintptr_t h)
+{
+    return lw_mix64((uint64_t)h);
+}
+
+static inline lw_shard_t *shard_of(uint32_t hv)
+{
+    return &shards[hv >> 26];
+}
+
+static lw_rec_t *rec_alloc(lw_shard_t *s)
+{
+    if (s->free) {
+        lw_rec_t *r = (lw_rec_t *)s->free;
+        s->free = s->free->next;
+        return r;
+    }
+    if ((size_t)(s->pool_end - s->pool_cur) < sizeof(lw_rec_t)) {
+        char *c = lw_mem_alloc(LW_POOL_CHUNK);
+        if (!c)
+            return NULL;
+        s->pool_cur = c;
+        s->pool_end = c + LW_POOL_CHUNK;
+    }
+    lw_rec_t *r = (lw_rec_t *)s->pool_cur;
+    s->pool_cur += sizeof(lw_rec_t);
+    return r;
+}
+
+static void rec_free(lw_shard_t *s, lw_rec_t *r)
+{
+    lw_rec_free_t *f = (lw_rec_free_t *)r;
+    f->next = s->free;
+    s->free = f;
+}
+
+/* Unlinks and returns the record for handle, or NULL. Caller holds the shard lock. */
+static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
+{
+    lw_rec_t *r;
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    if (r) {
+        HASH_DELETE(hh, s->heads[kind], r);
+        if (r->gen == cur_gen) {
+            s->live[kind]--;
+            s->bytes[kind] -= r->size;
+        }
+    }
+    return r;
+}
+
+static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms)
+{
+    uint32_t hv = handle_hash(handle);
+    lw_shard_t *s = shard_of(hv);
+
+    lw_lock(&s->lock);
+    lw_rec_t *r = take(s, kind, handle, hv);
+    if (!r)
+        r = rec_alloc(s);
+    if (r) {
+        r->handle = handle;
+        r->size = size;
+        r->site = site;
+        r->born_ms = born_ms;
+        r->gen = cur_gen;
+        r->kind = (uint8_t)kind;
+        r->flags = 0;
+        HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
+        s->live[kind]++;
+        s->bytes[kind] += size;
+    }
+    lw_unlock(&s->lock);
+}
+
+int lw_tracking(lw_kind_t kind)
+{
+    return !lw_self.busy && (lw_config.kinds & (1u << kind));
+}
+
+void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
+{
+    lw_init();
+    if (!lw_tracking(kind))
+        return;
+    int saved = errno;
+    lw_self.busy = 1;
+    uint32_t site = lw_stack_site(origin);
+    put(kind, handle, size, site, lw_now_ms());
+    lw_self.busy = 0;
+    errno = saved;
+}
+
+static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
+{
+    if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT)
+        return 0;
+    uint32_t hv = handle_hash(handle);
+    lw_shard_t *s = shard_of(hv);
+    int found = 0;
+
+    lw_self.busy = 1;
+    lw_lock(&s->lock);
+    lw_rec_t *r = take(s, kind, handle, hv);
+    if (r) {
+        found = 1;
+        if (held) {
+            held->site = r->site;
+            held->flags = r->gen;
+            held->size = r->size;
+            held->born_ns = r->born_ms;
+        }
+        rec_free(s, r);
+    }
+    lw_unlock(&s->lock);
+    lw_self.busy = 0;
+    return found;
+}
+
+int lw_on_release(lw_kind_t kind, uintptr_t handle)
+{
+    return release(kind, handle, NULL);
+}
+
+int lw_on_release_keep(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
+{
+    return release(kind, handle, held);
+}
+
+void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held)
+{
+    if (lw_self.busy)
+        return;
+    int saved = errno;
+    lw_self.busy = 1;
+    put(kind, handle, held->size, held->site, (uint32_t)held->born_ns);
+    lw_self.busy = 0;
+    errno = saved;
+}
+
+void lw_tables_lock_all(void)
+{
+    for (int i = 0; i < LW_SHARDS; i++)
+        lw_lock(&shards[i].lock);
+}
+
+void lw_tables_unlock_all(void)
+{
+    for (int i = LW_SHARDS - 1; i >= 0; i--)
+        lw_unlock(&shards[i].lock);
+}
+
+void lw_tables_forked(void)
+{
+    cur_gen++;
+    for (int i = 0; i < LW_SHARDS; i++) {
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            shards[i].live[k] = 0;
+            shards[i].bytes[k] = 0;
+        }
+    }
+}
+
+void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+{
+    for (int i = 0; i < LW_SHARDS; i++) {
+        lw_shard_t *s = &shards[i];
+        lw_lock(&s->lock);
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
+                if (r->gen != cur_gen)
+                    continue;
+                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind };
+                fn(&l, arg);
+            }
+        }
+        lw_unlock(&s->lock);
+    }
+}
+
+static void count_one(const lw_live_t *rec, void *arg)
+{
+    size_t *acc = arg;
+    acc[0]++;
+    acc[1] += rec->size;
+}
+
+typedef struct {
+    lw_kind_t kind;
+    lw_visit_fn fn;
+    void *arg;
+    size_t acc[2];
+} visit_t;
+
+static void visit_one(const lw_live_t *rec, void *arg)
+{
+    visit_t *v = arg;
+    if (v->kind != LW_KIND_COUNT && rec->kind != v->kind)
+        return;
+    if (v->fn)
+        v->fn((lw_kind_t)rec->kind, rec->handle, rec->size, rec->site, v->arg);
+    else
+        count_one(rec, v->acc);
+}
+
+void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg)
+{
+    int was = lw_self.busy;
+    lw_self.busy = 1;
+    visit_t v = { kind, fn, arg, { 0, 0 } };
+    lw_tables_walk(visit_one, &v);
+    lw_self.busy = was;
+}
+
+size_t lw_live_count(lw_kind_t kind)
+{
+    visit_t v = { kind, NULL, NULL, { 0, 0 } };
+    int was = lw_self.busy;
+    lw_self.busy = 1;
+    lw_tables_walk(visit_one, &v);
+    lw_self.busy = was;
+    return v.acc[0];
+}
+
+size_t lw_live_bytes(lw_kind_t kind)
+{
+    visit_t v = { kind, NULL, NULL, { 0, 0 } };
+    int was = lw_self.busy;
+    lw_self.busy = 1;
+    lw_tables_walk(visit_one, &v);
+    lw_self.busy = was;
+    return v.acc[1];
+}
+
+size_t lw_tables_total(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < LW_SHARDS; i++)
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            n += shards[i].live[k];
+    return n;
+}
+
+void lw_tables_reset(void)
+{
+    for (int i = 0; i < LW_SHARDS; i++) {
+        lw_shard_t *s = &shards[i];
+        lw_lock(&s->lock);
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            lw_rec_t *r, *tmp;
+            HASH_ITER(hh, s->heads[k], r, tmp) {
+                HASH_DELETE(hh, s->heads[k], r);
+                rec_free(s, r);
+            }
+            s->live[k] = 0;
+            s->bytes[k] = 0;
+        }
+        lw_unlock(&s->lock);
+    }
+}

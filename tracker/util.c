@@ -1,0 +1,146 @@
+/* Small pieces every tracker file uses: the lock, the warning writer, number formatting and the clock. */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void lw_lock(lw_lock_t *l)
+{
+    for (;;) {
+        if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
+        for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
+            if (spin < 64)
+                __builtin_ia32_pause();
+            else
+                sched_yield();
+        }
+    }
+}
+
+void lw_unlock(lw_lock_t *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
+size_t lw_strlcpy(char *dst, const char *src, size_t cap)
+{
+    size_t n = strlen(src);
+    if (cap) {
+        size_t k = n < cap - 1 ? n : cap - 1;
+        memcpy(dst, src, k);
+        dst[k] = '\0';
+    }
+    return n;
+}
+
+char *lw_fmt_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+char *lw_fmt_hex(char *p, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    *p++ = '0';
+    *p++ = 'x';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Understands %s, %d, %u, %zu, %lu, %x (as 0x...), %p and %%; enough for warnings, and never allocates. */
+void lw_warn(const char *fmt, ...)
+{
+    char buf[512];
+    char *p = buf, *end = buf + sizeof(buf) - 2;
+    int saved = errno;
+    va_list ap;
+
+    p += lw_strlcpy(p, "leakwatch: ", (size_t)(end - p));
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f && p < end - 24; f++) {
+        if (*f != '%') {
+            *p++ = *f;
+            continue;
+        }
+        f++;
+        if (*f == 'z' || *f == 'l')
+            f++;
+        switch (*f) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            size_t n = lw_strlcpy(p, s ? s : "(null)", (size_t)(end - p));
+            p += n < (size_t)(end - p) ? n : (size_t)(end - p) - 1;
+            break;
+        }
+        case 'd': {
+            long v = f[-1] == 'l' ? va_arg(ap, long) : va_arg(ap, int);
+            if (v < 0) {
+                *p++ = '-';
+                v = -v;
+            }
+            p = lw_fmt_u64(p, (uint64_t)v);
+            break;
+        }
+        case 'u':
+            p = lw_fmt_u64(p, (f[-1] == 'l' || f[-1] == 'z') ? va_arg(ap, unsigned long) : va_arg(ap, unsigned));
+            break;
+        case 'x':
+            p = lw_fmt_hex(p, (f[-1] == 'l' || f[-1] == 'z') ? va_arg(ap, unsigned long) : va_arg(ap, unsigned));
+            break;
+        case 'p':
+            p = lw_fmt_hex(p, (uintptr_t)va_arg(ap, void *));
+            break;
+        case '%':
+            *p++ = '%';
+            break;
+        default:
+            goto done;
+        }
+    }
+done:
+    va_end(ap);
+    *p++ = '\n';
+    for (char *q = buf; q < p;) {
+        ssize_t w = write(STDERR_FILENO, q, (size_t)(p - q));
+        if (w <= 0)
+            break;
+        q += w;
+    }
+    errno = saved;
+}
+
+uint64_t lw_start_ms;
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint32_t lw_now_ms(void)
+{
+    if (LW_UNLIKELY(!lw_start_ms))
+        lw_start_ms = coarse_ms();
+    return (uint32_t)(coarse_ms() - lw_start_ms);
+}
