@@ -1,0 +1,325 @@
+/* Builds the report model from dumps: symbolizes every site, merges equal sites across processes, sorts. */
+#include "aggregate.h"
+
+#include "map.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable byte buffer for merge keys. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf_t;
+
+static void put(buf_t *b, const void *data, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_str(buf_t *b, const char *s)
+{
+    put(b, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+/* The site's identity: kind, then per frame either "F" function file, "M" module offset or "A" address. */
+static void site_key(buf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
+{
+    b->len = 0;
+    unsigned char k = (unsigned char)kind;
+    put(b, &k, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (syms[i].function) {
+            put(b, "F", 1);
+            put_str(b, syms[i].function);
+            put_str(b, syms[i].file);
+        } else if (syms[i].module) {
+            put(b, "M", 1);
+            put_str(b, syms[i].module);
+            put(b, &syms[i].offset, sizeof syms[i].offset);
+        } else {
+            put(b, "A", 1);
+            put(b, &syms[i].offset, sizeof syms[i].offset);
+        }
+    }
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static void free_site(lwr_site_t *s)
+{
+    for (size_t i = 0; i < s->nframes; i++) {
+        free(s->frames[i].function);
+        free(s->frames[i].file);
+        free(s->frames[i].module);
+    }
+    free(s->frames);
+    for (size_t i = 0; i < s->nsamples; i++) {
+        free(s->samples[i].handle);
+        free(s->samples[i].detail);
+    }
+    free(s->samples);
+    free(s->pids);
+}
+
+static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbol_t *syms)
+{
+    int oom = 0;
+    memset(site, 0, sizeof *site);
+    site->kind = ds->kind;
+    site->frames = calloc(ds->nframes ? ds->nframes : 1, sizeof *site->frames);
+    site->samples = calloc(LWR_MAX_SAMPLES, sizeof *site->samples);
+    if (!site->frames || !site->samples)
+        return -1;
+    site->nframes = ds->nframes;
+    for (size_t i = 0; i < ds->nframes; i++) {
+        lwr_frame_t *f = &site->frames[i];
+        f->address = ds->frames[i];
+        f->function = dup_or_null(syms[i].function, &oom);
+        f->file = dup_or_null(syms[i].file, &oom);
+        f->module = dup_or_null(syms[i].module, &oom);
+        f->line = syms[i].line;
+        f->offset = syms[i].offset;
+    }
+    return oom ? -1 : 0;
+}
+
+static int add_pid(lwr_site_t *site, long pid)
+{
+    size_t i = 0;
+    while (i < site->npids && site->pids[i] < pid)
+        i++;
+    if (i < site->npids && site->pids[i] == pid)
+        return 0;
+    long *p = realloc(site->pids, (site->npids + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    site->pids = p;
+    memmove(p + i + 1, p + i, (site->npids - i) * sizeof *p);
+    p[i] = pid;
+    site->npids++;
+    return 0;
+}
+
+static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid)
+{
+    int oom = 0;
+    site->count += ds->count;
+    site->bytes += ds->bytes;
+    for (size_t i = 0; i < ds->nsamples && site->nsamples < LWR_MAX_SAMPLES; i++) {
+        lwr_report_sample_t *s = &site->samples[site->nsamples++];
+        s->pid = pid;
+        s->size = ds->samples[i].size;
+        s->handle = dup_or_null(ds->samples[i].handle, &oom);
+        s->detail = dup_or_null(ds->samples[i].detail, &oom);
+    }
+    if (add_pid(site, pid) != 0)
+        oom = 1;
+    return oom ? -1 : 0;
+}
+
+static int add_process(lwr_process_t *p, const lwr_dump_t *d)
+{
+    int oom = 0;
+    const char *slash = strrchr(d->file, '/');
+    p->pid = d->pid;
+    p->ppid = d->ppid;
+    p->has_exit_status = d->has_exit_status;
+    p->exit_status = d->exit_status;
+    p->executable = dup_or_null(d->exe, &oom);
+    p->reason = dup_or_null(d->reason, &oom);
+    p->dump = dup_or_null(slash ? slash + 1 : d->file, &oom);
+    p->arguments = calloc(d->argc + 1, sizeof *p->arguments);
+    if (!p->arguments)
+        return -1;
+    p->nargs = d->argc;
+    for (size_t i = 0; i < d->argc; i++)
+        p->arguments[i] = dup_or_null(d->argv[i], &oom);
+    return oom ? -1 : 0;
+}
+
+static int cmp_process(const void *a, const void *b)
+{
+    const lwr_process_t *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym)
+{
+    lwr_report_t *r = calloc(1, sizeof *r);
+    lwr_map_t index = LWR_MAP_INIT;
+    buf_t key = { NULL, 0, 0, 0 };
+    lwr_symbol_t *syms = NULL;
+    size_t capsyms = 0, capsites = 0;
+    int oom = !r;
+    if (r && !(r->processes = calloc(n ? n : 1, sizeof *r->processes)))
+        oom = 1;
+
+    for (size_t di = 0; di < n && !oom; di++) {
+        const lwr_dump_t *d = dumps[di];
+        if (add_process(&r->processes[r->nprocesses++], d) != 0)
+            oom = 1;
+        for (int k = 0; k < LWR_KIND_COUNT; k++) {
+            r->totals[k].count += d->totals[k].count;
+            r->totals[k].bytes += d->totals[k].bytes;
+        }
+        for (size_t si = 0; si < d->nsites && !oom; si++) {
+            const lwr_dump_site_t *ds = &d->sites[si];
+            if (ds->nframes > capsyms) {
+                lwr_symbol_t *p = realloc(syms, ds->nframes * sizeof *p);
+                if (!p) {
+                    oom = 1;
+                    break;
+                }
+                syms = p;
+                capsyms = ds->nframes;
+            }
+            for (size_t f = 0; f < ds->nframes; f++) {
+                if (sym) {
+                    lwr_symbolize(sym, d, ds->frames[f], &syms[f]);
+                } else {
+                    const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
+                    memset(&syms[f], 0, sizeof syms[f]);
+                    syms[f].module = m ? m->path : NULL;
+                    syms[f].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
+                }
+            }
+            site_key(&key, ds->kind, syms, ds->nframes);
+            if (key.oom) {
+                oom = 1;
+                break;
+            }
+            size_t idx = lwr_map_get(&index, key.p, key.len);
+            if (idx == (size_t)-1) {
+                if (r->nsites == capsites) {
+                    size_t cap = capsites ? capsites * 2 : 64;
+                    lwr_site_t *p = realloc(r->sites, cap * sizeof *p);
+                    if (!p) {
+                        oom = 1;
+                        break;
+                    }
+                    r->sites = p;
+                    capsites = cap;
+                }
+                idx = r->nsites++;
+                if (new_site(&r->sites[idx], ds, syms) != 0 || lwr_map_put(&index, key.p, key.len, idx) != 0) {
+                    oom = 1;
+                    break;
+                }
+            }
+            if (merge_into(&r->sites[idx], ds, d->pid) != 0)
+                oom = 1;
+        }
+    }
+    free(syms);
+    free(key.p);
+    lwr_map_clear(&index);
+    if (oom) {
+        lwr_report_free(r);
+        return NULL;
+    }
+    qsort(r->processes, r->nprocesses, sizeof *r->processes, cmp_process);
+    lwr_report_sort(r);
+    return r;
+}
+
+/* Sites are built in input order; a stable sort (merge sort) keeps equal sites in that order, so the output is
+ * deterministic. */
+static int site_before(const lwr_site_t *a, const lwr_site_t *b)
+{
+    if (a->bytes != b->bytes)
+        return a->bytes > b->bytes;
+    return a->count > b->count;
+}
+
+static void merge_sort(lwr_site_t *v, lwr_site_t *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t h = n / 2;
+    merge_sort(v, tmp, h);
+    merge_sort(v + h, tmp, n - h);
+    size_t i = 0, j = h, o = 0;
+    while (i < h && j < n)
+        tmp[o++] = site_before(&v[j], &v[i]) ? v[j++] : v[i++];
+    while (i < h)
+        tmp[o++] = v[i++];
+    while (j < n)
+        tmp[o++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+void lwr_report_sort(lwr_report_t *r)
+{
+    if (r->nsites < 2)
+        return;
+    lwr_site_t *tmp = malloc(r->nsites * sizeof *tmp);
+    if (!tmp) {
+        /* Out of memory: fall back to an in-place insertion sort, also stable. */
+        for (size_t i = 1; i < r->nsites; i++) {
+            lwr_site_t x = r->sites[i];
+            size_t j = i;
+            while (j > 0 && site_before(&x, &r->sites[j - 1])) {
+                r->sites[j] = r->sites[j - 1];
+                j--;
+            }
+            r->sites[j] = x;
+        }
+        return;
+    }
+    merge_sort(r->sites, tmp, r->nsites);
+    free(tmp);
+}
+
+uint64_t lwr_report_count(const lwr_report_t *r, lwr_kindset_t kinds)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < LWR_KIND_COUNT; k++)
+        if (kinds & (1u << k))
+            n += r->totals[k].count;
+    return n;
+}
+
+void lwr_report_free(lwr_report_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nsites; i++)
+        free_site(&r->sites[i]);
+    free(r->sites);
+    for (size_t i = 0; i < r->nprocesses; i++) {
+        lwr_process_t *p = &r->processes[i];
+        for (size_t j = 0; j < p->nargs; j++)
+            free(p->arguments[j]);
+        free(p->arguments);
+        free(p->executable);
+        free(p->reason);
+        free(p->dump);
+    }
+    free(r->processes);
+    free(r);
+}

@@ -1,0 +1,86 @@
+/* The report model: sites of every dump symbolized, merged across processes, totalled and sorted. */
+#ifndef LWR_AGGREGATE_H
+#define LWR_AGGREGATE_H
+
+#include "dump.h"
+#include "symbolize.h"
+
+#include <stdbool.h>
+
+/* At most this many samples are kept per merged site. */
+#define LWR_MAX_SAMPLES 5
+
+typedef struct {
+    uint64_t address;       /* runtime address as in the dump */
+    char *function;         /* NULL when unknown */
+    char *file;             /* NULL when unknown */
+    unsigned line;          /* 0 when unknown */
+    char *module;           /* NULL when no module holds the address */
+    uint64_t offset;        /* address - module bias (the address when there is no module) */
+} lwr_frame_t;
+
+typedef struct {
+    long pid;
+    char *handle;
+    uint64_t size;
+    char *detail;           /* NULL when absent */
+} lwr_report_sample_t;
+
+typedef struct {
+    lwr_kind_t kind;
+    uint64_t count;
+    uint64_t bytes;
+    lwr_frame_t *frames;    /* from the first process seen with this site */
+    size_t nframes;
+    lwr_report_sample_t *samples;
+    size_t nsamples;
+    long *pids;             /* ascending, each once */
+    size_t npids;
+} lwr_site_t;
+
+typedef struct {
+    long pid;
+    long ppid;              /* -1 when unknown */
+    char *executable;       /* NULL when unknown */
+    char **arguments;
+    size_t nargs;
+    bool has_exit_status;
+    int exit_status;
+    char *dump;             /* the dump's file name without its directory */
+    char *reason;           /* NULL when unknown */
+} lwr_process_t;
+
+typedef struct {
+    uint64_t max_leaks;
+    uint64_t leaks;
+    lwr_kindset_t kinds;
+    bool failed;
+} lwr_gate_t;
+
+typedef struct {
+    lwr_total_t totals[LWR_KIND_COUNT];
+    lwr_site_t *sites;
+    size_t nsites;
+    lwr_process_t *processes;   /* ascending pid */
+    size_t nprocesses;
+    bool has_gate;
+    lwr_gate_t gate;
+} lwr_report_t;
+
+/* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by
+ * module and offset only). Two sites are one when their kinds are equal and their frames are equal one by one:
+ * same function and file where the function is known, else same module and offset (same address when no module
+ * holds it). Counts, bytes and totals add up; samples are kept up to LWR_MAX_SAMPLES; sites are sorted by
+ * bytes, then count, descending. Totals come from each dump's `totals`. Returns NULL when out of memory;
+ * the caller frees the report with lwr_report_free. The dumps may be freed afterwards. */
+lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym);
+
+/* Sorts sites by bytes, then count, descending; ties keep a stable, deterministic order (kind, then frames). */
+void lwr_report_sort(lwr_report_t *report);
+
+/* The number of leaked handles of the kinds in `kinds`: the sum of totals[k].count. */
+uint64_t lwr_report_count(const lwr_report_t *report, lwr_kindset_t kinds);
+
+void lwr_report_free(lwr_report_t *report);
+
+#endif

@@ -1,0 +1,222 @@
+/* Helpers shared by the subcommands: usage errors, numbers, options, dump directories, the run exit status. */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int lwr_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "leakwatch %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'leakwatch %s --help'.\n", cmd);
+    return LWR_EXIT_USAGE;
+}
+
+int lwr_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    if (!s || s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int lwr_take_option(const char *cmd, int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        (*i)++;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        lwr_usage_error(cmd, "option '%s' needs a value", name);
+        return -1;
+    }
+    *value = argv[*i + 1];
+    *i += 2;
+    return 1;
+}
+
+int lwr_dumplist_add(lwr_dumplist_t *l, lwr_dump_t *d)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        lwr_dump_t **v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            lwr_dump_free(d);
+            return -1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = d;
+    return 0;
+}
+
+static int cmp_dump(const void *a, const void *b)
+{
+    const lwr_dump_t *x = *(lwr_dump_t *const *)a, *y = *(lwr_dump_t *const *)b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+void lwr_dumplist_sort(lwr_dumplist_t *l)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof *l->v, cmp_dump);
+}
+
+void lwr_dumplist_free(lwr_dumplist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        lwr_dump_free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+/* Parses `leakwatch.<pid>.<seq>.json`. Returns 0 or -1. */
+static int dump_name(const char *name, long *pid, long *seq)
+{
+    const char *p = name;
+    char *end;
+    if (strncmp(p, "leakwatch.", 10) != 0)
+        return -1;
+    p += 10;
+    if (*p < '0' || *p > '9')
+        return -1;
+    *pid = strtol(p, &end, 10);
+    if (*end != '.' || end[1] < '0' || end[1] > '9')
+        return -1;
+    *seq = strtol(end + 1, &end, 10);
+    return strcmp(end, ".json") == 0 ? 0 : -1;
+}
+
+typedef struct {
+    long pid, seq;
+    char *name;
+} entry_t;
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const entry_t *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    entry_t *ents = NULL;
+    size_t n = 0, cap = 0;
+    int failures = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid, seq;
+        if (dump_name(e->d_name, &pid, &seq) != 0)
+            continue;
+        if (n == cap) {
+            size_t c = cap ? cap * 2 : 16;
+            entry_t *v = realloc(ents, c * sizeof *v);
+            if (!v) {
+                failures++;
+                continue;
+            }
+            ents = v;
+            cap = c;
+        }
+        ents[n].pid = pid;
+        ents[n].seq = seq;
+        ents[n].name = strdup(e->d_name);
+        if (!ents[n].name) {
+            failures++;
+            continue;
+        }
+        n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(ents, n, sizeof *ents, cmp_entry);
+    for (size_t i = 0; i < n; i++) {
+        /* Sorted by pid, then seq: the last entry of each pid is its newest dump. */
+        if (i + 1 < n && ents[i + 1].pid == ents[i].pid) {
+            free(ents[i].name);
+            continue;
+        }
+        size_t len = strlen(dir) + strlen(ents[i].name) + 2;
+        char *path = malloc(len);
+        if (path) {
+            char err[512];
+            snprintf(path, len, "%s/%s", dir, ents[i].name);
+            lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
+            if (!dump) {
+                fprintf(stderr, "leakwatch: %s\n", err);
+                failures++;
+            } else if (lwr_dumplist_add(list, dump) != 0) {
+                failures++;
+            }
+            free(path);
+        } else {
+            failures++;
+        }
+        free(ents[i].name);
+    }
+    free(ents);
+    lwr_dumplist_sort(list);
+    return failures;
+}
+
+int lwr_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno;
+    int err = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0 && err == 0)
+            err = errno;
+    }
+    closedir(d);
+    if (rmdir(dir) != 0 && err == 0)
+        err = errno;
+    return err;
+}
+
+int lwr_run_exit_status(int wait_status, uint64_t leaks, uint64_t max_leaks, int leak_exit_code)
+{
+    if (WIFSIGNALED(wait_status))
+        return 128 + WTERMSIG(wait_status);
+    if (leaks > max_leaks)
+        return leak_exit_code;
+    if (WIFEXITED(wait_status))
+        return WEXITSTATUS(wait_status);
+    return LWR_EXIT_INTERNAL;
+}

@@ -1,0 +1,121 @@
+/* `leakwatch report`: renders saved dump files (or directories of dumps) as text or JSON. */
+#include "aggregate.h"
+#include "cli.h"
+#include "render.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "Usage: leakwatch report [--format text|json] [--output FILE] DUMP...\n"
+    "\n"
+    "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
+    "A DUMP is a dump file (leakwatch.<pid>.<seq>.json) or a directory; of a directory, the newest dump of each\n"
+    "process is read. Dump files named one by one are all read, even several of the same process.\n"
+    "\n"
+    "  --format text|json   text for people (the default) or the JSON report of docs/FORMAT.md\n"
+    "  --output FILE        write to FILE instead of standard output\n"
+    "\n"
+    "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
+    "reported) or the output could not be written; 2 on a usage error.\n";
+
+static int report_main(int argc, char **argv)
+{
+    const char *format = "text", *output = NULL;
+    int i = 1, first = -1;
+    while (i < argc) {
+        const char *v;
+        int r;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            first = i + 1;
+            break;
+        }
+        if ((r = lwr_take_option("report", argc, argv, &i, "--format", &v)) != 0) {
+            if (r < 0)
+                return LWR_EXIT_USAGE;
+            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+                return lwr_usage_error("report", "unknown format '%s' (text or json)", v);
+            format = v;
+            continue;
+        }
+        if ((r = lwr_take_option("report", argc, argv, &i, "--output", &v)) != 0) {
+            if (r < 0)
+                return LWR_EXIT_USAGE;
+            output = v;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return lwr_usage_error("report", "unknown option '%s'", argv[i]);
+        first = i;
+        break;
+    }
+    if (first < 0 || first >= argc)
+        return lwr_usage_error("report", "no dump given");
+    for (int j = first; j < argc; j++)
+        if (argv[j][0] == '-' && argv[j][1] != '\0' && j > first && strcmp(argv[first - 1], "--") != 0)
+            return lwr_usage_error("report", "options go before the dumps ('%s')", argv[j]);
+
+    lwr_dumplist_t dumps = { NULL, 0, 0 };
+    int failed = 0;
+    for (int j = first; j < argc; j++) {
+        struct stat st;
+        if (stat(argv[j], &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (lwr_collect_dir(argv[j], &dumps) != 0)
+                failed = 1;
+            continue;
+        }
+        char err[512];
+        lwr_dump_t *d = lwr_dump_load(argv[j], err, sizeof err);
+        if (!d) {
+            fprintf(stderr, "leakwatch: %s\n", err);
+            failed = 1;
+        } else if (lwr_dumplist_add(&dumps, d) != 0) {
+            fprintf(stderr, "leakwatch: out of memory\n");
+            failed = 1;
+        }
+    }
+    if (dumps.n == 0) {
+        /* Nothing to report: a report of zero processes would read as "no leaks", which is not what happened. */
+        fprintf(stderr, "leakwatch: no dump could be read\n");
+        lwr_dumplist_free(&dumps);
+        return 1;
+    }
+    lwr_dumplist_sort(&dumps);
+    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
+    lwr_dumplist_free(&dumps);
+    if (!rep) {
+        lwr_symbolizer_free(sym);
+        fprintf(stderr, "leakwatch: out of memory\n");
+        return 1;
+    }
+    FILE *out = stdout;
+    if (output && !(out = fopen(output, "w"))) {
+        fprintf(stderr, "leakwatch: %s: %s\n", output, strerror(errno));
+        failed = 1;
+    } else {
+        int rc = strcmp(format, "json") == 0 ? lwr_render_json(out, rep) : lwr_render_text(out, rep);
+        if (out != stdout && fclose(out) != 0)
+            rc = -1;
+        if (rc != 0) {
+            fprintf(stderr, "leakwatch: writing %s failed\n", output ? output : "the report");
+            failed = 1;
+        }
+    }
+    lwr_report_free(rep);
+    lwr_symbolizer_free(sym);
+    return failed ? 1 : 0;
+}
+
+const lwr_command_t lwr_cmd_report = {
+    "report",
+    "render saved dumps as text or JSON",
+    usage,
+    report_main,
+};

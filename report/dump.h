@@ -1,0 +1,101 @@
+/* The in-memory form of one dump file (docs/FORMAT.md, `leakwatch_dump: 1`) and the reader that fills it. */
+#ifndef LWR_DUMP_H
+#define LWR_DUMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Resource kinds, in the order of `totals` in every dump and report. */
+typedef enum {
+    LWR_HEAP,
+    LWR_FD,
+    LWR_SOCKET,
+    LWR_THREAD,
+    LWR_TIMER,
+    LWR_KIND_COUNT
+} lwr_kind_t;
+
+/* Bit set of kinds, bit i for lwr_kind_t i. */
+typedef unsigned lwr_kindset_t;
+#define LWR_ALL_KINDS ((lwr_kindset_t)((1u << LWR_KIND_COUNT) - 1))
+
+typedef struct {
+    uint64_t count;
+    uint64_t bytes;
+} lwr_total_t;
+
+typedef struct {
+    char *path;
+    char *build_id;     /* lower-case hex, "" when the object has none */
+    uint64_t bias;
+    uint64_t start;     /* inclusive */
+    uint64_t end;       /* exclusive */
+} lwr_module_t;
+
+typedef struct {
+    char *handle;       /* as written in the dump: hex address or decimal descriptor */
+    uint64_t size;
+    int64_t age_ms;     /* -1 when absent */
+    char *detail;       /* NULL when absent */
+} lwr_sample_t;
+
+typedef struct {
+    lwr_kind_t kind;
+    uint64_t count;
+    uint64_t bytes;
+    uint64_t *frames;   /* return addresses, innermost first */
+    size_t nframes;
+    lwr_sample_t *samples;
+    size_t nsamples;
+    int64_t oldest_age_ms;  /* -1 when absent */
+    int64_t median_age_ms;  /* -1 when absent */
+} lwr_dump_site_t;
+
+typedef struct {
+    char *file;         /* the path the dump was read from */
+    int version;
+    long pid;
+    long ppid;          /* -1 when absent */
+    char *exe;          /* NULL when absent */
+    char **argv;
+    size_t argc;
+    long seq;           /* 0 when absent */
+    char *reason;       /* NULL when absent */
+    bool has_exit_status;
+    int exit_status;
+    lwr_module_t *modules;  /* sorted by start */
+    size_t nmodules;
+    lwr_dump_site_t *sites;
+    size_t nsites;
+    size_t skipped_sites;   /* sites of a kind this reader does not know */
+    size_t nwarnings;       /* entries of `warnings` (their content is not read yet) */
+    lwr_total_t totals[LWR_KIND_COUNT];
+} lwr_dump_t;
+
+/* The dump member name of a kind ("heap", "fd", ...). */
+const char *lwr_kind_name(lwr_kind_t kind);
+
+/* Looks a kind up by name (`len` bytes of `name`). Returns the kind, or -1 when the name is unknown. */
+int lwr_kind_from_name(const char *name, size_t len);
+
+/* Parses a comma-separated list of kind names ("heap,fd"; "all" means every kind) into *out.
+ * Returns 0, or -1 with the first unknown or empty name copied into err (at most errlen bytes). */
+int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errlen);
+
+/* Reads and checks the dump at `path`. On success returns a dump the caller frees with lwr_dump_free.
+ * On failure returns NULL and writes one line into err (at most errlen bytes, never more) that names the
+ * file and, for JSON syntax errors, the line and column jansson reports; for a member of the wrong type or an
+ * unsupported version, the member's path (e.g. `sites[2].frames[0]`). Never aborts on any input. */
+lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
+
+/* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
+lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
+
+/* The module whose [start, end) holds `address`, or NULL. */
+const lwr_module_t *lwr_dump_module_of(const lwr_dump_t *dump, uint64_t address);
+
+/* Frees a dump and everything it owns; NULL is allowed. */
+void lwr_dump_free(lwr_dump_t *dump);
+
+#endif

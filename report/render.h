@@ -1,0 +1,25 @@
+/* Renders a report as text for people (LeakSanitizer-like) or as the JSON report contract of docs/FORMAT.md. */
+#ifndef LWR_RENDER_H
+#define LWR_RENDER_H
+
+#include "aggregate.h"
+
+#include <stdio.h>
+
+/* At most this many samples are shown per site in text. */
+#define LWR_TEXT_SAMPLES 3
+
+/* Writes the text report to `out`. A report without leaks is exactly one line,
+ * `leakwatch: no leaks (N processes)`; otherwise a header line with the totals, then one block per site in the
+ * report's order (kind, count, bytes, processes; frames as `#i function file:line (module basename)`; a few
+ * samples). Returns 0, or -1 when writing failed. */
+int lwr_render_text(FILE *out, const lwr_report_t *report);
+
+/* Writes the report as JSON (`leakwatch_report: 1`, members as in docs/FORMAT.md, `gate` only when the report
+ * has one), indented, ending with a newline. Returns 0, or -1 when out of memory or writing failed. */
+int lwr_render_json(FILE *out, const lwr_report_t *report);
+
+/* Writes the JSON report to the file at `path` (replacing it). Returns 0 or an errno value. */
+int lwr_render_json_file(const char *path, const lwr_report_t *report);
+
+#endif

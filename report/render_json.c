@@ -1,0 +1,183 @@
+/* The JSON report (docs/FORMAT.md, `leakwatch_report: 1`), built with jansson. */
+#include "render.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+
+/* Adds `value` under `key`, taking the reference; a NULL value (out of memory) marks the document bad. */
+static void set(json_t *obj, const char *key, json_t *value, int *bad)
+{
+    if (!value || json_object_set_new(obj, key, value) != 0)
+        *bad = 1;
+}
+
+static void append(json_t *arr, json_t *value, int *bad)
+{
+    if (!value || json_array_append_new(arr, value) != 0)
+        *bad = 1;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *hex(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return json_string(buf);
+}
+
+static json_t *totals_json(const lwr_total_t *totals, int *bad)
+{
+    json_t *t = json_object();
+    if (!t) {
+        *bad = 1;
+        return NULL;
+    }
+    for (int k = 0; k < LWR_KIND_COUNT; k++) {
+        json_t *o = json_object();
+        if (o) {
+            set(o, "count", json_integer((json_int_t)totals[k].count), bad);
+            set(o, "bytes", json_integer((json_int_t)totals[k].bytes), bad);
+        }
+        set(t, lwr_kind_name((lwr_kind_t)k), o, bad);
+    }
+    return t;
+}
+
+static json_t *site_json(const lwr_site_t *s, int *bad)
+{
+    json_t *o = json_object(), *frames = json_array(), *samples = json_array(), *pids = json_array();
+    if (!o || !frames || !samples || !pids) {
+        json_decref(o);
+        json_decref(frames);
+        json_decref(samples);
+        json_decref(pids);
+        *bad = 1;
+        return NULL;
+    }
+    set(o, "kind", json_string(lwr_kind_name(s->kind)), bad);
+    set(o, "count", json_integer((json_int_t)s->count), bad);
+    set(o, "bytes", json_integer((json_int_t)s->bytes), bad);
+    for (size_t i = 0; i < s->nframes; i++) {
+        const lwr_frame_t *f = &s->frames[i];
+        json_t *fo = json_object();
+        if (fo) {
+            set(fo, "function", str_or_null(f->function), bad);
+            set(fo, "file", str_or_null(f->file), bad);
+            set(fo, "line", json_integer(f->line), bad);
+            set(fo, "module", str_or_null(f->module), bad);
+            set(fo, "address", hex(f->address), bad);
+        }
+        append(frames, fo, bad);
+    }
+    set(o, "frames", frames, bad);
+    for (size_t i = 0; i < s->nsamples; i++) {
+        const lwr_report_sample_t *smp = &s->samples[i];
+        json_t *so = json_object();
+        if (so) {
+            set(so, "pid", json_integer(smp->pid), bad);
+            set(so, "handle", json_string(smp->handle ? smp->handle : ""), bad);
+            set(so, "size", json_integer((json_int_t)smp->size), bad);
+            if (smp->detail)
+                set(so, "detail", json_string(smp->detail), bad);
+        }
+        append(samples, so, bad);
+    }
+    set(o, "samples", samples, bad);
+    for (size_t i = 0; i < s->npids; i++)
+        append(pids, json_integer(s->pids[i]), bad);
+    set(o, "pids", pids, bad);
+    return o;
+}
+
+static json_t *process_json(const lwr_process_t *p, int *bad)
+{
+    json_t *o = json_object(), *args = json_array();
+    if (!o || !args) {
+        json_decref(o);
+        json_decref(args);
+        *bad = 1;
+        return NULL;
+    }
+    set(o, "pid", json_integer(p->pid), bad);
+    set(o, "ppid", p->ppid >= 0 ? json_integer(p->ppid) : json_null(), bad);
+    set(o, "executable", str_or_null(p->executable), bad);
+    for (size_t i = 0; i < p->nargs; i++)
+        append(args, json_string(p->arguments[i] ? p->arguments[i] : ""), bad);
+    set(o, "arguments", args, bad);
+    set(o, "exit_status", p->has_exit_status ? json_integer(p->exit_status) : json_null(), bad);
+    set(o, "dump", str_or_null(p->dump), bad);
+    return o;
+}
+
+static json_t *report_json(const lwr_report_t *r)
+{
+    int bad = 0;
+    json_t *root = json_object(), *sites = json_array(), *procs = json_array();
+    if (!root || !sites || !procs) {
+        json_decref(root);
+        json_decref(sites);
+        json_decref(procs);
+        return NULL;
+    }
+    set(root, "leakwatch_report", json_integer(1), &bad);
+    set(root, "totals", totals_json(r->totals, &bad), &bad);
+    for (size_t i = 0; i < r->nsites; i++)
+        append(sites, site_json(&r->sites[i], &bad), &bad);
+    set(root, "sites", sites, &bad);
+    for (size_t i = 0; i < r->nprocesses; i++)
+        append(procs, process_json(&r->processes[i], &bad), &bad);
+    set(root, "processes", procs, &bad);
+    if (r->has_gate) {
+        json_t *g = json_object(), *kinds = json_array();
+        if (g && kinds) {
+            set(g, "max_leaks", json_integer((json_int_t)r->gate.max_leaks), &bad);
+            set(g, "leaks", json_integer((json_int_t)r->gate.leaks), &bad);
+            for (int k = 0; k < LWR_KIND_COUNT; k++)
+                if (r->gate.kinds & (1u << k))
+                    append(kinds, json_string(lwr_kind_name((lwr_kind_t)k)), &bad);
+            set(g, "kinds", kinds, &bad);
+            set(g, "failed", json_boolean(r->gate.failed), &bad);
+            set(root, "gate", g, &bad);
+        } else {
+            json_decref(g);
+            json_decref(kinds);
+            bad = 1;
+        }
+    }
+    if (bad) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+int lwr_render_json(FILE *out, const lwr_report_t *r)
+{
+    json_t *root = report_json(r);
+    if (!root)
+        return -1;
+    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (rc == 0)
+        fputc('\n', out);
+    fflush(out);
+    return rc == 0 && !ferror(out) ? 0 : -1;
+}
+
+int lwr_render_json_file(const char *path, const lwr_report_t *r)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return errno;
+    int rc = lwr_render_json(f, r);
+    int err = rc == 0 ? 0 : (errno ? errno : EIO);
+    if (fclose(f) != 0 && err == 0)
+        err = errno ? errno : EIO;
+    return err;
+}

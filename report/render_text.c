@@ -1,0 +1,129 @@
+/* The human report: a totals line, then one block per leaking call site, largest first. */
+#include "render.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *const nouns[LWR_KIND_COUNT][2] = {
+    { "block", "blocks" },
+    { "descriptor", "descriptors" },
+    { "socket", "sockets" },
+    { "thread", "threads" },
+    { "timer", "timers" },
+};
+
+static const char *noun(lwr_kind_t kind, uint64_t n)
+{
+    return nouns[kind][n != 1];
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void print_frame(FILE *out, size_t i, const lwr_frame_t *f)
+{
+    fprintf(out, "    #%zu ", i);
+    if (f->function)
+        fputs(f->function, out);
+    else
+        fprintf(out, "0x%" PRIx64, f->address);
+    if (f->file) {
+        fprintf(out, " %s", f->file);
+        if (f->line)
+            fprintf(out, ":%u", f->line);
+    }
+    if (!f->module)
+        fputs(" (no module)\n", out);
+    else if (f->function && f->file)
+        fprintf(out, " (%s)\n", base_name(f->module));
+    else
+        fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
+}
+
+static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s)
+{
+    switch (kind) {
+    case LWR_HEAP:
+        fprintf(out, "%s (%" PRIu64 " bytes)", s->handle, s->size);
+        break;
+    case LWR_FD:
+    case LWR_SOCKET:
+        fprintf(out, "fd %s", s->handle);
+        break;
+    case LWR_THREAD:
+        fprintf(out, "thread %s", s->handle);
+        break;
+    default:
+        fprintf(out, "timer %s", s->handle);
+        break;
+    }
+    if (s->detail && s->detail[0])
+        fprintf(out, " %s", s->detail);
+}
+
+static void print_site(FILE *out, const lwr_site_t *s)
+{
+    fputc('\n', out);
+    if (s->kind == LWR_HEAP)
+        fprintf(out, "heap: %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
+    else
+        fprintf(out, "%s: %" PRIu64 " %s still open", lwr_kind_name(s->kind), s->count, noun(s->kind, s->count));
+    if (s->kind == LWR_THREAD)
+        fputs(" (neither joined nor detached)", out);
+    if (s->npids == 1) {
+        fprintf(out, ", pid %ld", s->pids[0]);
+    } else if (s->npids > 1) {
+        fprintf(out, ", %zu processes (pids", s->npids);
+        for (size_t i = 0; i < s->npids && i < 4; i++)
+            fprintf(out, "%s %ld", i ? "," : "", s->pids[i]);
+        fprintf(out, "%s)", s->npids > 4 ? ", ..." : "");
+    }
+    fputs("\n", out);
+    if (s->nframes == 0)
+        fputs("    (no stack was recorded)\n", out);
+    for (size_t i = 0; i < s->nframes; i++)
+        print_frame(out, i, &s->frames[i]);
+    if (s->nsamples > 0) {
+        fputs("    samples: ", out);
+        for (size_t i = 0; i < s->nsamples && i < LWR_TEXT_SAMPLES; i++) {
+            if (i)
+                fputs(", ", out);
+            print_sample(out, s->kind, &s->samples[i]);
+        }
+        if (s->count > LWR_TEXT_SAMPLES && s->nsamples >= LWR_TEXT_SAMPLES)
+            fputs(", ...", out);
+        fputc('\n', out);
+    }
+}
+
+int lwr_render_text(FILE *out, const lwr_report_t *r)
+{
+    uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
+    const char *procs = r->nprocesses == 1 ? "process" : "processes";
+    if (leaks == 0) {
+        fprintf(out, "leakwatch: no leaks (%zu %s)\n", r->nprocesses, procs);
+    } else {
+        fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s:", leaks, leaks == 1 ? "leak" : "leaks",
+                r->nsites, r->nsites == 1 ? "site" : "sites", r->nprocesses, procs);
+        const char *sep = " ";
+        for (int k = 0; k < LWR_KIND_COUNT; k++) {
+            uint64_t n = r->totals[k].count;
+            if (n == 0)
+                continue;
+            if (k == LWR_HEAP)
+                fprintf(out, "%sheap %" PRIu64 " %s (%" PRIu64 " bytes)", sep, n, noun(LWR_HEAP, n),
+                        r->totals[k].bytes);
+            else
+                fprintf(out, "%s%s %" PRIu64, sep, lwr_kind_name((lwr_kind_t)k), n);
+            sep = ", ";
+        }
+        fputc('\n', out);
+        for (size_t i = 0; i < r->nsites; i++)
+            print_site(out, &r->sites[i]);
+    }
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}

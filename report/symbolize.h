@@ -1,0 +1,37 @@
+/* Turns the raw return addresses of a dump into function, file, line and module with elfutils libdw. */
+#ifndef LWR_SYMBOLIZE_H
+#define LWR_SYMBOLIZE_H
+
+#include "dump.h"
+
+typedef struct lwr_symbolizer lwr_symbolizer_t;
+
+/* What is known about one address. Strings belong to the symbolizer (function, file) or to the dump (module)
+ * and stay valid until both are freed. */
+typedef struct {
+    const char *function;   /* NULL when unknown */
+    const char *file;       /* NULL when unknown */
+    unsigned line;          /* 0 when unknown */
+    const char *module;     /* path of the module holding the address, NULL when none does */
+    uint64_t offset;        /* address - module bias; the address itself when no module holds it */
+} lwr_symbol_t;
+
+/* Creates a symbolizer with one Dwfl for the whole run. `debug_root` is where separate debug files live
+ * (`<debug_root>/.build-id/xx/rest.debug`); NULL means /usr/lib/debug. Returns NULL when out of memory. */
+lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root);
+
+/* Frees the symbolizer and every string it handed out; NULL is allowed. */
+void lwr_symbolizer_free(lwr_symbolizer_t *sym);
+
+/* Describes the return address `address` taken in the process of `dump`. The ELF object of the address's module
+ * is the file at the module's path when its build-id matches the dump's (or the dump has none), else
+ * `<debug_root>/.build-id/xx/rest.debug`; without either, function and file stay NULL while module and offset
+ * are still filled. The line is the one of `address - 1`, the call instruction. Each object is opened once and
+ * each (object, offset) looked up once per symbolizer. Never fails: what cannot be found stays unknown. */
+void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out);
+
+/* Demangles a C++ symbol name when libstdc++ can be loaded at run time; returns a malloc'd string the caller
+ * frees, or NULL when the name is not mangled or cannot be demangled. */
+char *lwr_demangle(const char *name);
+
+#endif
