@@ -1,6 +1,7 @@
 /* Shared helpers for the integration tests: process running with captured output and report JSON accessors. */
 #include "lwtest.h"
 
+#include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -681,4 +682,77 @@ int lwt_marker_line(const char *relpath, const char *marker)
     }
     fclose(f);
     return found;
+}
+
+/* ---- assertions ---------------------------------------------------------------------------------------------- */
+
+void lwt_assert_run_at(const lwt_result_t *r, int code, const char *file, int line)
+{
+    ck_assert_msg(!r->timed_out, "%s:%d: the command did not finish in time%s", file, line, lwt_describe(r));
+    ck_assert_msg(r->report != NULL && json_is_object(r->report), "%s:%d: no report%s", file, line,
+                  lwt_describe(r));
+    ck_assert_msg(lwt_int(r->report, "leakwatch_report") == 1, "%s:%d: leakwatch_report is not 1%s", file, line,
+                  lwt_describe(r));
+    ck_assert_msg(r->exited && r->exit_code == code, "%s:%d: expected exit status %d%s", file, line, code,
+                  lwt_describe(r));
+}
+
+json_t *lwt_assert_site_at(const lwt_result_t *r, const char *kind, const char *func, long long count,
+                           long long bytes, const char *src_file, int src_line, const char *file, int line)
+{
+    ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));
+    long long c = 0, b = 0;
+    int n = lwt_match_sites(r->report, kind, func, &c, &b);
+    ck_assert_msg(n == 1, "%s:%d: expected one %s site in %s(), found %d (count %lld, bytes %lld)%s", file, line,
+                  kind ? kind : "", func, n, c, b, lwt_describe(r));
+    json_t *site = lwt_find_site(r->report, kind, func, NULL, 0, 0);
+    ck_assert_msg(c == count && b == bytes, "%s:%d: site in %s(): expected count %lld bytes %lld, got %lld and %lld%s",
+                  file, line, func, count, bytes, c, b, lwt_describe(r));
+    if (src_file) {
+        json_t *fr = lwt_site_frame(site, func);
+        const char *have = json_string_value(json_object_get(fr, "file"));
+        ck_assert_msg(lwt_find_site(r->report, kind, func, src_file, src_line, 0) == site,
+                      "%s:%d: frame %s() should be at %s:%d, is at %s:%lld%s", file, line, func, src_file, src_line,
+                      have ? have : "(null)", lwt_int(fr, "line"), lwt_describe(r));
+    }
+    return site;
+}
+
+void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *file, int line)
+{
+    ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));
+    long long c = 0, b = 0;
+    int n = lwt_match_sites(r->report, NULL, func, &c, &b);
+    ck_assert_msg(n == 0, "%s:%d: expected no site in %s(), found %d (count %lld, bytes %lld)%s", file, line, func,
+                  n, c, b, lwt_describe(r));
+}
+
+void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line)
+{
+    ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));
+    json_t *sites = json_object_get(r->report, "sites"), *site;
+    ck_assert_msg(json_is_array(sites), "%s:%d: sites is not an array%s", file, line, lwt_describe(r));
+    size_t i;
+    long long pb = -1, pc = -1;
+    json_array_foreach(sites, i, site) {
+        long long b = lwt_site_bytes(site), c = lwt_site_count(site);
+        ck_assert_msg(i == 0 || b < pb || (b == pb && c <= pc),
+                      "%s:%d: site %zu (bytes %lld count %lld) is out of order after bytes %lld count %lld%s", file,
+                      line, i, b, c, pb, pc, lwt_describe(r));
+        pb = b;
+        pc = c;
+    }
+}
+
+int lwt_marker_line_at(const char *relpath, const char *marker, const char *file, int line)
+{
+    int n = lwt_marker_line(relpath, marker);
+    ck_assert_msg(n > 0, "%s:%d: marker \"%s\" not found in %s/%s", file, line, marker, lwt_root(), relpath);
+    return n;
+}
+
+void lwt_require_built_at(const char *file, int line)
+{
+    ck_assert_msg(access(lwt_cli(), X_OK) == 0, "%s:%d: %s is not built (make all)", file, line, lwt_cli());
+    ck_assert_msg(access(lwt_lib(), R_OK) == 0, "%s:%d: %s is not built (make all)", file, line, lwt_lib());
 }

@@ -95,4 +95,36 @@ void lwt_rmtree(const char *path);
 /* Writes text to path; returns 0 or -1. */
 int lwt_write_file(const char *path, const char *text);
 
+/* ---- Assertions (Check). Each records the caller's file and line and prints lwt_describe(r) on failure. ---- */
+
+/* The run finished in time, wrote a parseable report, and exited with `code`. */
+#define LWT_ASSERT_RUN(r, code) lwt_assert_run_at((r), (code), __FILE__, __LINE__)
+void lwt_assert_run_at(const lwt_result_t *r, int code, const char *file, int line);
+
+/* Exactly one site of `kind` has a frame in function `func`, and it holds `count` blocks of `bytes` bytes in all.
+ * When src_file is not NULL, that frame is in src_file (matched by path suffix) at `src_line` (when > 0).
+ * Returns the site. */
+#define LWT_ASSERT_SITE(r, kind, func, count, bytes) \
+    lwt_assert_site_at((r), (kind), (func), (count), (bytes), NULL, 0, __FILE__, __LINE__)
+#define LWT_ASSERT_SITE_AT(r, kind, func, count, bytes, src_file, src_line) \
+    lwt_assert_site_at((r), (kind), (func), (count), (bytes), (src_file), (src_line), __FILE__, __LINE__)
+json_t *lwt_assert_site_at(const lwt_result_t *r, const char *kind, const char *func, long long count,
+                           long long bytes, const char *src_file, int src_line, const char *file, int line);
+
+/* No site of any kind has a frame in function `func`. */
+#define LWT_ASSERT_NO_SITE(r, func) lwt_assert_no_site_at((r), (func), __FILE__, __LINE__)
+void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *file, int line);
+
+/* The report's sites are sorted by bytes, then count, descending. */
+#define LWT_ASSERT_SORTED(r) lwt_assert_sorted_at((r), __FILE__, __LINE__)
+void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line);
+
+/* The marker's line in ROOT/relpath, failing the test when it is missing. */
+#define LWT_MARKER_LINE(relpath, marker) lwt_marker_line_at((relpath), (marker), __FILE__, __LINE__)
+int lwt_marker_line_at(const char *relpath, const char *marker, const char *file, int line);
+
+/* Whether the CLI and the library are built; tests that need them fail with a clear message otherwise. */
+#define LWT_REQUIRE_BUILT() lwt_require_built_at(__FILE__, __LINE__)
+void lwt_require_built_at(const char *file, int line);
+
 #endif
