@@ -422,6 +422,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         out_s(o, "\"");
         first = 0;
     }
+    lw_stack_flush_counts();
     out_s(o, "],\n  \"stack_cache\": {\"hits\": ");
     out_u(o, atomic_load(&lw_stack_stats.hits));
     out_s(o, ", \"misses\": ");

@@ -105,6 +105,8 @@ typedef struct {
 } lw_stack_stats_t;
 extern lw_stack_stats_t lw_stack_stats;
 void lw_stack_thread_exit(void);
+/* Adds the calling thread's hit and miss counts to lw_stack_stats (other threads add theirs as they go). */
+void lw_stack_flush_counts(void);
 /* Learns the tracker's own code range, so that its frames are left out of stacks. */
 void lw_stack_init(void);
 

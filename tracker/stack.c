@@ -35,6 +35,34 @@ struct lw_tcache {
 static pthread_key_t cache_key;
 static atomic_int cache_key_state; /* 0 none, 1 creating, 2 ready */
 
+/* Hits and misses are counted per thread and added to the shared totals now and then: a shared counter bumped on
+ * every allocation would bounce its cache line between the cores. */
+static LW_TLS unsigned long my_hits, my_misses;
+
+static void flush_counts(void)
+{
+    atomic_fetch_add_explicit(&lw_stack_stats.hits, my_hits, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lw_stack_stats.misses, my_misses, memory_order_relaxed);
+    my_hits = my_misses = 0;
+}
+
+static inline void count_hit(void)
+{
+    if (LW_UNLIKELY(++my_hits >= 4096))
+        flush_counts();
+}
+
+static inline void count_miss(void)
+{
+    if (++my_misses >= 64)
+        flush_counts();
+}
+
+void lw_stack_flush_counts(void)
+{
+    flush_counts();
+}
+
 static size_t entry_size(int depth)
 {
     return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + 15) & ~(size_t)15;
@@ -58,6 +86,7 @@ static uint32_t *entry_off(lw_centry_t *e, int depth)
 static void cache_destroy(void *p)
 {
     lw_tcache_t *c = p;
+    flush_counts();
     if (c == lw_self.cache)
         lw_self.cache = NULL;
     lw_mem_free(c, c->total);
@@ -236,11 +265,11 @@ static uint32_t site_fp(lw_origin_t o)
     if (c) {
         lw_centry_t *e = entry_at(c, h & (LW_CACHE_WAYS - 1));
         if (e->site && e->ra == h && e->n == (uint32_t)n && memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
-            atomic_fetch_add_explicit(&lw_stack_stats.hits, 1, memory_order_relaxed);
+            count_hit();
             return e->site;
         }
         uint32_t site = lw_site_intern(frames, n);
-        atomic_fetch_add_explicit(&lw_stack_stats.misses, 1, memory_order_relaxed);
+        count_miss();
         e->site = site;
         e->ra = h;
         e->n = (uint32_t)n;
@@ -279,7 +308,7 @@ uint32_t lw_stack_site(lw_origin_t o)
             while (k < e->n && *(const uintptr_t *)(o.frame + off[k]) == val[k])
                 k++;
             if (k == e->n) {
-                atomic_fetch_add_explicit(&lw_stack_stats.hits, 1, memory_order_relaxed);
+                count_hit();
                 if (LW_UNLIKELY(lw_config.verify))
                     verify_hit(o, e->site);
                 return e->site;
@@ -289,7 +318,7 @@ uint32_t lw_stack_site(lw_origin_t o)
 
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
     int n = unwind_full(o, frames, slots, depth);
-    atomic_fetch_add_explicit(&lw_stack_stats.misses, 1, memory_order_relaxed);
+    count_miss();
     if (n == 0) {
         frames[0] = o.ra;
         n = 1;

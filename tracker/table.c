@@ -1,5 +1,7 @@
-/* The live-handle tables: one uthash table per kind in each of 64 shards chosen by the handle's hash, each shard
- * with its own lock and its own record pool, so threads that allocate at once rarely meet. */
+/* The live-handle tables: one uthash table per kind in each of 64 shards, each shard with its own lock and its
+ * own record pool. A heap block's shard follows the 64 MiB region it lies in: glibc gives each thread's arena
+ * its own 64 MiB-aligned heap, so threads that allocate at once work in different shards and their cache lines
+ * stay on their own cores. */
 #include "hash.h"
 
 #include <errno.h>
@@ -33,6 +35,26 @@ typedef struct {
 
 static lw_shard_t shards[LW_SHARDS];
 
+/* uthash frees a table when its last item goes and allocates one for the next: with few live handles per shard
+ * that would happen on nearly every call. A sentinel record that is never removed keeps each table alive. */
+#define LW_SENTINEL UINTPTR_MAX
+#define LW_REC_SENTINEL 1
+static lw_rec_t sentinels[LW_SHARDS][LW_KIND_COUNT];
+static atomic_int sentinels_ready;
+
+static void add_sentinels(void)
+{
+    for (int i = 0; i < LW_SHARDS; i++) {
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            lw_rec_t *r = &sentinels[i][k];
+            r->handle = LW_SENTINEL;
+            r->flags = LW_REC_SENTINEL;
+            r->kind = (uint8_t)k;
+            HASH_ADD(hh, shards[i].heads[k], handle, sizeof(r->handle), r);
+        }
+    }
+}
+
 /* The fork generation: a record made before the last fork belongs to the parent, and a child reports only
  * records of its own generation. */
 static uint16_t cur_gen;
@@ -42,9 +64,9 @@ static inline uint32_t handle_hash(uintptr_t h)
     return lw_mix64((uint64_t)h);
 }
 
-static inline lw_shard_t *shard_of(uint32_t hv)
+static inline lw_shard_t *shard_of(uintptr_t handle)
 {
-    return &shards[hv >> 26];
+    return &shards[lw_mix64((uint64_t)(handle >> 26)) & (LW_SHARDS - 1)];
 }
 
 static lw_rec_t *rec_alloc(lw_shard_t *s)
@@ -78,6 +100,8 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
 {
     lw_rec_t *r;
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    if (r && (r->flags & LW_REC_SENTINEL))
+        return NULL;
     if (r) {
         HASH_DELETE(hh, s->heads[kind], r);
         if (r->gen == cur_gen) {
@@ -90,8 +114,19 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
 
 static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms)
 {
+    if (LW_UNLIKELY(!atomic_load_explicit(&sentinels_ready, memory_order_acquire))) {
+        /* first record: every shard lock, so no other thread adds while the sentinels go in */
+        lw_tables_lock_all();
+        if (!atomic_load(&sentinels_ready)) {
+            add_sentinels();
+            atomic_store(&sentinels_ready, 1);
+        }
+        lw_tables_unlock_all();
+    }
+    if (LW_UNLIKELY(handle == LW_SENTINEL))
+        return;
     uint32_t hv = handle_hash(handle);
-    lw_shard_t *s = shard_of(hv);
+    lw_shard_t *s = shard_of(handle);
 
     lw_lock(&s->lock);
     lw_rec_t *r = take(s, kind, handle, hv);
@@ -135,7 +170,7 @@ static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
     if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT)
         return 0;
     uint32_t hv = handle_hash(handle);
-    lw_shard_t *s = shard_of(hv);
+    lw_shard_t *s = shard_of(handle);
     int found = 0;
 
     lw_self.busy = 1;
@@ -207,7 +242,7 @@ void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                if (r->gen != cur_gen)
+                if (r->gen != cur_gen || (r->flags & LW_REC_SENTINEL))
                     continue;
                 lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind };
                 fn(&l, arg);
@@ -288,6 +323,8 @@ void lw_tables_reset(void)
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r, *tmp;
             HASH_ITER(hh, s->heads[k], r, tmp) {
+                if (r->flags & LW_REC_SENTINEL)
+                    continue;
                 HASH_DELETE(hh, s->heads[k], r);
                 rec_free(s, r);
             }
