@@ -2,6 +2,7 @@
 #include "render.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const char *const nouns[LWR_KIND_COUNT][2] = {
@@ -43,12 +44,14 @@ static void print_frame(FILE *out, size_t i, const lwr_frame_t *f)
         fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
 }
 
-static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s)
+static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
 {
     switch (kind) {
     case LWR_HEAP:
-        fprintf(out, "%s (%" PRIu64 " bytes)", s->handle, s->size);
-        break;
+        fprintf(out, "%s (%" PRIu64 " bytes%s", s->handle, s->size, with_pid ? ", " : ")");
+        if (with_pid)
+            fprintf(out, "pid %ld)", s->pid);
+        return;
     case LWR_FD:
     case LWR_SOCKET:
         fprintf(out, "fd %s", s->handle);
@@ -62,6 +65,8 @@ static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *
     }
     if (s->detail && s->detail[0])
         fprintf(out, " %s", s->detail);
+    if (with_pid)
+        fprintf(out, " (pid %ld)", s->pid);
 }
 
 static void print_site(FILE *out, const lwr_site_t *s)
@@ -91,7 +96,7 @@ static void print_site(FILE *out, const lwr_site_t *s)
         for (size_t i = 0; i < s->nsamples && i < LWR_TEXT_SAMPLES; i++) {
             if (i)
                 fputs(", ", out);
-            print_sample(out, s->kind, &s->samples[i]);
+            print_sample(out, s->kind, &s->samples[i], s->npids > 1);
         }
         if (s->count > LWR_TEXT_SAMPLES && s->nsamples >= LWR_TEXT_SAMPLES)
             fputs(", ...", out);

@@ -235,6 +235,13 @@ static void look_up(lwr_symbolizer_t *s, const object_t *obj, uint64_t offset, a
         GElf_Sym symbol;
         name = dwfl_module_addrinfo(obj->mod, pc, &off, &symbol, NULL, NULL, NULL);
     }
+    const char *at = name ? strchr(name, '@') : NULL;
+    if (at && at != name) {
+        /* A versioned dynamic symbol ("__libc_start_main@@GLIBC_2.34"): the version is not part of the name. */
+        char *plain = strndup(name, (size_t)(at - name));
+        if (plain)
+            name = keep(s, plain) ? plain : name;
+    }
     if (name) {
         char *d = lwr_demangle(name);
         if (d)
@@ -244,9 +251,50 @@ static void look_up(lwr_symbolizer_t *s, const object_t *obj, uint64_t offset, a
     Dwfl_Line *line = dwfl_module_getsrc(obj->mod, pc);
     if (line) {
         int lineno = 0;
-        a->file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+        const char *dir = dwfl_line_comp_dir(line);
         a->line = lineno > 0 ? (unsigned)lineno : 0;
+        a->file = file;
+        if (file && file[0] != '/' && dir && dir[0] == '/') {
+            char *abs = lwr_path_join(dir, file);
+            if (abs)
+                a->file = keep(s, abs) ? abs : file;
+        }
     }
+}
+
+char *lwr_path_join(const char *dir, const char *rel)
+{
+    size_t len = strlen(dir) + strlen(rel) + 2;
+    char *out = malloc(len);
+    if (!out)
+        return NULL;
+    snprintf(out, len, "%s/%s", dir, rel);
+    /* Drop "." and empty parts and resolve ".." against the part before it, lexically: the source tree the
+     * debug information names need not exist on this machine. */
+    char *w = out;  /* end of the cleaned prefix */
+    const char *r = out;
+    while (*r) {
+        while (*r == '/')
+            r++;
+        const char *end = strchrnul(r, '/');
+        size_t n = (size_t)(end - r);
+        if (n == 0 || (n == 1 && r[0] == '.')) {
+            /* nothing */
+        } else if (n == 2 && r[0] == '.' && r[1] == '.') {
+            while (w > out && *--w != '/')
+                ;
+        } else {
+            *w++ = '/';
+            memmove(w, r, n);
+            w += n;
+        }
+        r = end;
+    }
+    if (w == out)
+        *w++ = '/';
+    *w = '\0';
+    return out;
 }
 
 void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out)

@@ -30,6 +30,10 @@ void lwr_symbolizer_free(lwr_symbolizer_t *sym);
  * each (object, offset) looked up once per symbolizer. Never fails: what cannot be found stays unknown. */
 void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out);
 
+/* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
+ * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */
+char *lwr_path_join(const char *dir, const char *rel);
+
 /* Demangles a C++ symbol name when libstdc++ can be loaded at run time; returns a malloc'd string the caller
  * frees, or NULL when the name is not mangled or cannot be demangled. */
 char *lwr_demangle(const char *name);

@@ -1,0 +1,266 @@
+/* Unit tests of the dump reader: a valid dump read member by member, and every kind of bad input refused with
+ * a message that names the file and what is wrong. */
+#include "dump.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char valid[] =
+    "{\n"
+    "  \"leakwatch_dump\": 1, \"pid\": 4242, \"ppid\": 4200, \"exe\": \"/usr/bin/demo\",\n"
+    "  \"argv\": [\"demo\", \"-v\"], \"seq\": 2, \"reason\": \"exit\", \"exit_status\": 3,\n"
+    "  \"uptime_ms\": 153, \"time_unix_ms\": 1795000000000, \"unwind\": \"libunwind\",\n"
+    "  \"kinds\": [\"heap\", \"fd\", \"socket\", \"thread\", \"timer\"],\n"
+    "  \"future_member\": {\"ignored\": true},\n"
+    "  \"modules\": [\n"
+    "    {\"path\": \"/lib/libc.so.6\", \"build_id\": \"\", \"bias\": \"0x7f0000000000\",\n"
+    "     \"start\": \"0x7f0000001000\", \"end\": \"0x7f0000200000\"},\n"
+    "    {\"path\": \"/usr/bin/demo\", \"build_id\": \"9f0cab\", \"bias\": \"0x55d0c0a00000\",\n"
+    "     \"start\": \"0x55d0c0a00000\", \"end\": \"0x55d0c0f21000\"}\n"
+    "  ],\n"
+    "  \"sites\": [\n"
+    "    {\"kind\": \"heap\", \"count\": 3, \"bytes\": 72, \"frames\": [\"0x55d0c0a01234\", \"0x7F0000002000\"],\n"
+    "     \"oldest_age_ms\": 120, \"median_age_ms\": 80,\n"
+    "     \"samples\": [{\"handle\": \"0x55d0c1e002a0\", \"size\": 24, \"age_ms\": 120}]},\n"
+    "    {\"kind\": \"gpu-buffer\", \"count\": 9, \"bytes\": 9, \"frames\": []},\n"
+    "    {\"kind\": \"fd\", \"count\": 1, \"bytes\": 0, \"frames\": [\"0x55d0c0a01000\"],\n"
+    "     \"samples\": [{\"handle\": \"7\", \"size\": 0, \"detail\": \"/tmp/log\"}]}\n"
+    "  ],\n"
+    "  \"warnings\": [{\"type\": \"bad-close\", \"handle\": \"7\", \"message\": \"m\", \"frames\": []}],\n"
+    "  \"totals\": {\"heap\": {\"count\": 3, \"bytes\": 72}, \"fd\": {\"count\": 1, \"bytes\": 0},\n"
+    "             \"socket\": {\"count\": 0, \"bytes\": 0}, \"thread\": {\"count\": 0, \"bytes\": 0},\n"
+    "             \"timer\": {\"count\": 0, \"bytes\": 0}}\n"
+    "}\n";
+
+START_TEST(valid_dump_is_read_member_by_member)
+{
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(valid, strlen(valid), "x.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_int_eq(d->version, 1);
+    ck_assert_int_eq(d->pid, 4242);
+    ck_assert_int_eq(d->ppid, 4200);
+    ck_assert_str_eq(d->exe, "/usr/bin/demo");
+    ck_assert_uint_eq(d->argc, 2);
+    ck_assert_str_eq(d->argv[0], "demo");
+    ck_assert_str_eq(d->argv[1], "-v");
+    ck_assert_int_eq(d->seq, 2);
+    ck_assert_str_eq(d->reason, "exit");
+    ck_assert(d->has_exit_status);
+    ck_assert_int_eq(d->exit_status, 3);
+    ck_assert_str_eq(d->file, "x.json");
+
+    /* Modules come back sorted by start. */
+    ck_assert_uint_eq(d->nmodules, 2);
+    ck_assert_str_eq(d->modules[0].path, "/usr/bin/demo");
+    ck_assert_str_eq(d->modules[0].build_id, "9f0cab");
+    ck_assert_uint_eq(d->modules[0].bias, 0x55d0c0a00000ull);
+    ck_assert_uint_eq(d->modules[0].end, 0x55d0c0f21000ull);
+    ck_assert_str_eq(d->modules[1].path, "/lib/libc.so.6");
+    ck_assert_str_eq(d->modules[1].build_id, "");
+
+    /* The site of an unknown kind is skipped, not an error. */
+    ck_assert_uint_eq(d->nsites, 2);
+    ck_assert_uint_eq(d->skipped_sites, 1);
+    lwr_dump_site_t *s = &d->sites[0];
+    ck_assert_int_eq(s->kind, LWR_HEAP);
+    ck_assert_uint_eq(s->count, 3);
+    ck_assert_uint_eq(s->bytes, 72);
+    ck_assert_uint_eq(s->nframes, 2);
+    ck_assert_uint_eq(s->frames[0], 0x55d0c0a01234ull);
+    ck_assert_uint_eq(s->frames[1], 0x7f0000002000ull);
+    ck_assert_int_eq(s->oldest_age_ms, 120);
+    ck_assert_int_eq(s->median_age_ms, 80);
+    ck_assert_uint_eq(s->nsamples, 1);
+    ck_assert_str_eq(s->samples[0].handle, "0x55d0c1e002a0");
+    ck_assert_uint_eq(s->samples[0].size, 24);
+    ck_assert_int_eq(s->samples[0].age_ms, 120);
+    ck_assert_ptr_null(s->samples[0].detail);
+    s = &d->sites[1];
+    ck_assert_int_eq(s->kind, LWR_FD);
+    ck_assert_str_eq(s->samples[0].handle, "7");
+    ck_assert_str_eq(s->samples[0].detail, "/tmp/log");
+    ck_assert_int_eq(s->samples[0].age_ms, -1);
+    ck_assert_int_eq(s->oldest_age_ms, -1);
+
+    ck_assert_uint_eq(d->nwarnings, 1);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 3);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].bytes, 72);
+    ck_assert_uint_eq(d->totals[LWR_FD].count, 1);
+
+    ck_assert_ptr_eq(lwr_dump_module_of(d, 0x55d0c0a01234ull), &d->modules[0]);
+    ck_assert_ptr_eq(lwr_dump_module_of(d, 0x7f0000001000ull), &d->modules[1]);
+    ck_assert_ptr_null(lwr_dump_module_of(d, 0x7f0000200000ull));  /* end is exclusive */
+    ck_assert_ptr_null(lwr_dump_module_of(d, 0x1000));
+    lwr_dump_free(d);
+}
+END_TEST
+
+START_TEST(minimal_dump_gets_defaults_and_totals_from_sites)
+{
+    static const char text[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"exit_status\": null, \"modules\": [],"
+        " \"sites\": [{\"kind\": \"timer\", \"count\": 2, \"frames\": []},"
+        "             {\"kind\": \"timer\", \"count\": 1, \"frames\": []}]}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "m.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_int_eq(d->ppid, -1);
+    ck_assert_ptr_null(d->exe);
+    ck_assert(!d->has_exit_status);
+    ck_assert_uint_eq(d->argc, 0);
+    ck_assert_uint_eq(d->totals[LWR_TIMER].count, 3);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 0);
+    lwr_dump_free(d);
+}
+END_TEST
+
+/* Parses `text`, expects failure, and checks that every one of the NULL-terminated `needles` is in the error. */
+static void expect_error(const char *text, size_t len, const char *const *needles)
+{
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(text, len, "bad.json", err, sizeof err);
+    ck_assert_msg(d == NULL, "accepted: %s", text);
+    ck_assert_msg(strncmp(err, "bad.json: ", 10) == 0, "error does not name the file: %s", err);
+    for (size_t i = 0; needles[i]; i++)
+        ck_assert_msg(strstr(err, needles[i]) != NULL, "'%s' not in error: %s", needles[i], err);
+}
+
+START_TEST(truncated_dump_names_file_line_and_column)
+{
+    /* Cut the valid dump every few bytes: never a crash, always a message. */
+    for (size_t len = 0; len < strlen(valid) - 2; len += 7) {
+        char err[256] = "";
+        lwr_dump_t *d = lwr_dump_parse(valid, len, "cut.json", err, sizeof err);
+        ck_assert_msg(d == NULL, "accepted a dump cut at %zu bytes", len);
+        ck_assert_msg(strncmp(err, "cut.json: line ", 15) == 0, "at %zu: %s", len, err);
+    }
+    size_t cut = (size_t)(strstr(valid, "\"uptime_ms\"") - valid);
+    expect_error(valid, cut, (const char *const[]){ "line 4, column 2", NULL });
+}
+END_TEST
+
+START_TEST(wrong_types_are_named_by_their_path)
+{
+    expect_error("[1, 2]", 6, (const char *const[]){ "not a leakwatch dump", "array", NULL });
+    expect_error("{\"pid\": 1}", 10, (const char *const[]){ "no \"leakwatch_dump\"", NULL });
+    static const char *const cases[][3] = {
+        { "{\"leakwatch_dump\": \"1\", \"pid\": 1, \"modules\": [], \"sites\": []}", "leakwatch_dump", "a string" },
+        { "{\"leakwatch_dump\": 1, \"pid\": \"1\", \"modules\": [], \"sites\": []}", "pid", "expected an integer" },
+        { "{\"leakwatch_dump\": 1, \"pid\": -4, \"modules\": [], \"sites\": []}", "pid", "negative" },
+        { "{\"leakwatch_dump\": 1, \"modules\": [], \"sites\": []}", "pid: missing", "" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"sites\": []}", "modules: missing", "" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": {}, \"sites\": []}", "modules", "an object" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": \"heap\", \"count\": 1,"
+          " \"frames\": [\"0x10\", 17]}]}", "sites[0].frames[1]", "an integer" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": \"heap\", \"count\": 1,"
+          " \"frames\": [\"12ab\"]}]}", "sites[0].frames[0]", "not an address" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": \"heap\", \"count\": 1,"
+          " \"frames\": [\"0x12345678901234567\"]}]}", "sites[0].frames[0]", "not an address" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": \"heap\", \"count\": 1.5,"
+          " \"frames\": []}]}", "sites[0].count", "a real number" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": 3, \"count\": 1,"
+          " \"frames\": []}]}", "sites[0].kind", "an integer" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": \"fd\", \"count\": 1,"
+          " \"frames\": [], \"samples\": [{\"handle\": 3}]}]}", "sites[0].samples[0].handle", "an integer" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [{\"path\": \"/x\", \"bias\": \"0x0\","
+          " \"start\": \"0x10\"}], \"sites\": []}", "modules[0].end: missing", "" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [{\"path\": \"/x\", \"bias\": \"0x0\","
+          " \"start\": \"0x10\", \"end\": \"0x8\"}], \"sites\": []}", "modules[0]", "below start" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [],"
+          " \"totals\": {\"heap\": {\"count\": \"3\"}}}", "totals.heap.count", "a string" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"argv\": [\"a\", null], \"modules\": [], \"sites\": []}",
+          "argv[1]", "null" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 1, \"pid\": 2, \"modules\": [], \"sites\": []}", "duplicate", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_error(cases[i][0], strlen(cases[i][0]), (const char *const[]){ cases[i][1], cases[i][2], NULL });
+}
+END_TEST
+
+START_TEST(other_versions_are_refused)
+{
+    static const char v2[] = "{\"leakwatch_dump\": 2, \"pid\": 1, \"modules\": [], \"sites\": []}";
+    expect_error(v2, strlen(v2), (const char *const[]){ "version 2 is not supported", "version 1", NULL });
+    static const char v0[] = "{\"leakwatch_dump\": 0, \"pid\": 1, \"modules\": [], \"sites\": []}";
+    expect_error(v0, strlen(v0), (const char *const[]){ "version 0", NULL });
+}
+END_TEST
+
+START_TEST(load_reads_files_and_names_missing_ones)
+{
+    char path[] = "/tmp/lwr_dump_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, valid, strlen(valid)), (ssize_t)strlen(valid));
+    close(fd);
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_load(path, err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_str_eq(d->file, path);
+    ck_assert_uint_eq(d->nsites, 2);
+    lwr_dump_free(d);
+
+    /* Truncate the file: the message names the file and a position. */
+    ck_assert_int_eq(truncate(path, 100), 0);
+    d = lwr_dump_load(path, err, sizeof err);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(strncmp(err, path, strlen(path)) == 0 && strstr(err, "line "), "%s", err);
+    unlink(path);
+
+    d = lwr_dump_load(path, err, sizeof err);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(strstr(err, path) && strstr(err, "No such file"), "%s", err);
+
+    /* A tiny error buffer is never overrun. */
+    char small[8];
+    memset(small, 'x', sizeof small);
+    ck_assert_ptr_null(lwr_dump_parse("{", 1, "a-long-file-name.json", small, 6));
+    ck_assert_int_eq(small[5], '\0');
+    ck_assert_int_eq(small[6], 'x');
+}
+END_TEST
+
+START_TEST(kind_lists_parse)
+{
+    lwr_kindset_t set = 0;
+    char bad[32] = "";
+    ck_assert_int_eq(lwr_kinds_parse("heap,fd", &set, bad, sizeof bad), 0);
+    ck_assert_uint_eq(set, (1u << LWR_HEAP) | (1u << LWR_FD));
+    ck_assert_int_eq(lwr_kinds_parse("all", &set, bad, sizeof bad), 0);
+    ck_assert_uint_eq(set, LWR_ALL_KINDS);
+    ck_assert_int_eq(lwr_kinds_parse("timer", &set, bad, sizeof bad), 0);
+    ck_assert_uint_eq(set, 1u << LWR_TIMER);
+    ck_assert_int_eq(lwr_kinds_parse("heap,gpu", &set, bad, sizeof bad), -1);
+    ck_assert_str_eq(bad, "gpu");
+    ck_assert_uint_eq(set, 1u << LWR_TIMER);   /* unchanged on failure */
+    ck_assert_int_eq(lwr_kinds_parse("heap,", &set, bad, sizeof bad), -1);
+    ck_assert_str_eq(bad, "");
+    ck_assert_int_eq(lwr_kinds_parse("", &set, bad, sizeof bad), -1);
+    ck_assert_str_eq(lwr_kind_name(LWR_SOCKET), "socket");
+    ck_assert_int_eq(lwr_kind_from_name("thread", 6), LWR_THREAD);
+    ck_assert_int_eq(lwr_kind_from_name("threads", 7), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("report_dump");
+    TCase *tc = tcase_create("dump");
+    tcase_add_test(tc, valid_dump_is_read_member_by_member);
+    tcase_add_test(tc, minimal_dump_gets_defaults_and_totals_from_sites);
+    tcase_add_test(tc, truncated_dump_names_file_line_and_column);
+    tcase_add_test(tc, wrong_types_are_named_by_their_path);
+    tcase_add_test(tc, other_versions_are_refused);
+    tcase_add_test(tc, load_reads_files_and_names_missing_ones);
+    tcase_add_test(tc, kind_lists_parse);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,306 @@
+/* Unit tests of the renderers: the JSON report parsed back with jansson and checked member by member against
+ * docs/FORMAT.md, and the text report's header, site blocks, frames, samples and clean-run line. */
+#include "render.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A report of two processes, built by hand: a heap site with one symbolized and one unknown frame, an fd site
+ * without a module, and a gate. */
+static lwr_report_t *sample_report(void)
+{
+    lwr_report_t *r = calloc(1, sizeof *r);
+    r->totals[LWR_HEAP] = (lwr_total_t){ 3, 72 };
+    r->totals[LWR_FD] = (lwr_total_t){ 1, 0 };
+    r->nsites = 2;
+    r->sites = calloc(2, sizeof *r->sites);
+
+    lwr_site_t *s = &r->sites[0];
+    s->kind = LWR_HEAP;
+    s->count = 3;
+    s->bytes = 72;
+    s->nframes = 2;
+    s->frames = calloc(2, sizeof *s->frames);
+    s->frames[0] = (lwr_frame_t){ 0x55d0c0a01234, strdup("make_table"), strdup("/src/demo.c"), 41,
+                                  strdup("/usr/bin/demo"), 0x1234 };
+    s->frames[1] = (lwr_frame_t){ 0x7f000002718a, NULL, NULL, 0, strdup("/lib/x86_64-linux-gnu/libc.so.6"),
+                                  0x2718a };
+    s->nsamples = 2;
+    s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
+    s->samples[0] = (lwr_report_sample_t){ 4242, strdup("0x55d0c1e002a0"), 24, NULL };
+    s->samples[1] = (lwr_report_sample_t){ 4243, strdup("0x55d0c1e002c0"), 48, NULL };
+    s->npids = 2;
+    s->pids = calloc(2, sizeof *s->pids);
+    s->pids[0] = 4242;
+    s->pids[1] = 4243;
+
+    s = &r->sites[1];
+    s->kind = LWR_FD;
+    s->count = 1;
+    s->nframes = 1;
+    s->frames = calloc(1, sizeof *s->frames);
+    s->frames[0] = (lwr_frame_t){ 0xdead, NULL, NULL, 0, NULL, 0xdead };
+    s->nsamples = 1;
+    s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
+    s->samples[0] = (lwr_report_sample_t){ 4242, strdup("7"), 0, strdup("/tmp/log.txt") };
+    s->npids = 1;
+    s->pids = calloc(1, sizeof *s->pids);
+    s->pids[0] = 4242;
+
+    r->nprocesses = 2;
+    r->processes = calloc(2, sizeof *r->processes);
+    r->processes[0] = (lwr_process_t){ 4242, 4200, strdup("/usr/bin/demo"), calloc(3, sizeof(char *)), 2, true, 0,
+                                       strdup("leakwatch.4242.1.json"), strdup("exit") };
+    r->processes[0].arguments[0] = strdup("demo");
+    r->processes[0].arguments[1] = strdup("-v");
+    r->processes[1] = (lwr_process_t){ 4243, -1, NULL, calloc(1, sizeof(char *)), 0, false, 0,
+                                       strdup("leakwatch.4243.2.json"), NULL };
+    r->has_gate = true;
+    r->gate = (lwr_gate_t){ 0, 3, (1u << LWR_HEAP) | (1u << LWR_TIMER), true };
+    return r;
+}
+
+/* Renders with `fn` into memory; the caller frees the text. */
+static char *render(int (*fn)(FILE *, const lwr_report_t *), const lwr_report_t *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fn(f, r), 0);
+    fclose(f);
+    return text;
+}
+
+static json_t *member(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    ck_assert_msg(v != NULL, "member '%s' missing", key);
+    return v;
+}
+
+static void expect_int(json_t *obj, const char *key, json_int_t want)
+{
+    json_t *v = member(obj, key);
+    ck_assert_msg(json_is_integer(v), "'%s' is not an integer", key);
+    ck_assert_int_eq(json_integer_value(v), want);
+}
+
+static void expect_str(json_t *obj, const char *key, const char *want)
+{
+    json_t *v = member(obj, key);
+    if (!want) {
+        ck_assert_msg(json_is_null(v), "'%s' should be null", key);
+        return;
+    }
+    ck_assert_msg(json_is_string(v), "'%s' is not a string", key);
+    ck_assert_str_eq(json_string_value(v), want);
+}
+
+START_TEST(json_report_matches_the_contract)
+{
+    lwr_report_t *r = sample_report();
+    char *text = render(lwr_render_json, r);
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    ck_assert_msg(root != NULL, "not JSON (%s): %s", jerr.text, text);
+    ck_assert(text[strlen(text) - 1] == '\n');
+
+    expect_int(root, "leakwatch_report", 1);
+    json_t *totals = member(root, "totals");
+    ck_assert_uint_eq(json_object_size(totals), LWR_KIND_COUNT);
+    static const char *const kinds[] = { "heap", "fd", "socket", "thread", "timer" };
+    const json_int_t counts[] = { 3, 1, 0, 0, 0 }, bytes[] = { 72, 0, 0, 0, 0 };
+    for (int k = 0; k < LWR_KIND_COUNT; k++) {
+        json_t *t = member(totals, kinds[k]);
+        expect_int(t, "count", counts[k]);
+        expect_int(t, "bytes", bytes[k]);
+    }
+
+    json_t *sites = member(root, "sites");
+    ck_assert_uint_eq(json_array_size(sites), 2);
+    json_t *s = json_array_get(sites, 0);
+    expect_str(s, "kind", "heap");
+    expect_int(s, "count", 3);
+    expect_int(s, "bytes", 72);
+    json_t *frames = member(s, "frames");
+    ck_assert_uint_eq(json_array_size(frames), 2);
+    json_t *f = json_array_get(frames, 0);
+    expect_str(f, "function", "make_table");
+    expect_str(f, "file", "/src/demo.c");
+    expect_int(f, "line", 41);
+    expect_str(f, "module", "/usr/bin/demo");
+    expect_str(f, "address", "0x55d0c0a01234");
+    f = json_array_get(frames, 1);
+    expect_str(f, "function", NULL);
+    expect_str(f, "file", NULL);
+    expect_int(f, "line", 0);
+    expect_str(f, "module", "/lib/x86_64-linux-gnu/libc.so.6");
+    expect_str(f, "address", "0x7f000002718a");
+    json_t *samples = member(s, "samples");
+    ck_assert_uint_eq(json_array_size(samples), 2);
+    expect_int(json_array_get(samples, 1), "pid", 4243);
+    expect_str(json_array_get(samples, 1), "handle", "0x55d0c1e002c0");
+    expect_int(json_array_get(samples, 1), "size", 48);
+    ck_assert_ptr_null(json_object_get(json_array_get(samples, 1), "detail"));
+    json_t *pids = member(s, "pids");
+    ck_assert_uint_eq(json_array_size(pids), 2);
+    ck_assert_int_eq(json_integer_value(json_array_get(pids, 0)), 4242);
+    ck_assert_int_eq(json_integer_value(json_array_get(pids, 1)), 4243);
+
+    s = json_array_get(sites, 1);
+    expect_str(s, "kind", "fd");
+    expect_int(s, "bytes", 0);
+    f = json_array_get(member(s, "frames"), 0);
+    expect_str(f, "module", NULL);
+    expect_str(f, "address", "0xdead");
+    json_t *smp = json_array_get(member(s, "samples"), 0);
+    expect_str(smp, "handle", "7");
+    expect_str(smp, "detail", "/tmp/log.txt");
+
+    json_t *procs = member(root, "processes");
+    ck_assert_uint_eq(json_array_size(procs), 2);
+    json_t *p = json_array_get(procs, 0);
+    expect_int(p, "pid", 4242);
+    expect_int(p, "ppid", 4200);
+    expect_str(p, "executable", "/usr/bin/demo");
+    json_t *args = member(p, "arguments");
+    ck_assert_uint_eq(json_array_size(args), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(args, 1)), "-v");
+    expect_int(p, "exit_status", 0);
+    expect_str(p, "dump", "leakwatch.4242.1.json");
+    p = json_array_get(procs, 1);
+    ck_assert(json_is_null(member(p, "ppid")));
+    ck_assert(json_is_null(member(p, "exit_status")));
+    expect_str(p, "executable", NULL);
+    ck_assert_uint_eq(json_array_size(member(p, "arguments")), 0);
+
+    json_t *gate = member(root, "gate");
+    expect_int(gate, "max_leaks", 0);
+    expect_int(gate, "leaks", 3);
+    ck_assert(json_is_true(member(gate, "failed")));
+    json_t *gk = member(gate, "kinds");
+    ck_assert_uint_eq(json_array_size(gk), 2);
+    ck_assert_str_eq(json_string_value(json_array_get(gk, 0)), "heap");
+    ck_assert_str_eq(json_string_value(json_array_get(gk, 1)), "timer");
+
+    json_decref(root);
+    free(text);
+
+    /* Without a gate (leakwatch report), there is no gate member. */
+    r->has_gate = false;
+    text = render(lwr_render_json, r);
+    root = json_loads(text, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    ck_assert_ptr_null(json_object_get(root, "gate"));
+    json_decref(root);
+    free(text);
+    lwr_report_free(r);
+}
+END_TEST
+
+START_TEST(json_file_is_written_and_errors_are_returned)
+{
+    lwr_report_t *r = sample_report();
+    char path[] = "/tmp/lwr_render_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(lwr_render_json_file(path, r), 0);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    expect_int(root, "leakwatch_report", 1);
+    json_decref(root);
+    unlink(path);
+    ck_assert_int_ne(lwr_render_json_file("/nonexistent-dir/r.json", r), 0);
+    lwr_report_free(r);
+}
+END_TEST
+
+START_TEST(text_report_has_header_blocks_frames_and_samples)
+{
+    lwr_report_t *r = sample_report();
+    char *text = render(lwr_render_text, r);
+    const char *want_header = "leakwatch: 4 leaks at 2 sites in 2 processes: heap 3 blocks (72 bytes), fd 1\n";
+    ck_assert_msg(strncmp(text, want_header, strlen(want_header)) == 0, "header: %s", text);
+    const char *heap = strstr(text, "\nheap: 72 bytes in 3 blocks, 2 processes (pids 4242, 4243)\n");
+    const char *f0 = strstr(text, "\n    #0 make_table /src/demo.c:41 (demo)\n");
+    const char *f1 = strstr(text, "\n    #1 0x7f000002718a (libc.so.6+0x2718a)\n");
+    const char *smp = strstr(text, "\n    samples: 0x55d0c1e002a0 (24 bytes, pid 4242), 0x55d0c1e002c0 (48 bytes, "
+                                   "pid 4243)\n");
+    const char *fd = strstr(text, "\nfd: 1 descriptor still open, pid 4242\n");
+    const char *fdf = strstr(text, "\n    #0 0xdead (no module)\n");
+    const char *fds = strstr(text, "\n    samples: fd 7 /tmp/log.txt\n");
+    ck_assert_msg(heap && f0 && f1 && smp && fd && fdf && fds, "text:\n%s", text);
+    /* Largest site first, each block in order. */
+    ck_assert(heap < f0 && f0 < f1 && f1 < smp && smp < fd && fd < fdf && fdf < fds);
+    /* A blank line before each block. */
+    ck_assert(heap[-1] == '\n');
+    free(text);
+    lwr_report_free(r);
+}
+END_TEST
+
+START_TEST(clean_report_is_exactly_one_line)
+{
+    lwr_report_t r;
+    memset(&r, 0, sizeof r);
+    r.nprocesses = 3;
+    char *text = render(lwr_render_text, &r);
+    ck_assert_str_eq(text, "leakwatch: no leaks (3 processes)\n");
+    free(text);
+    r.nprocesses = 1;
+    text = render(lwr_render_text, &r);
+    ck_assert_str_eq(text, "leakwatch: no leaks (1 process)\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(text_samples_of_other_kinds)
+{
+    lwr_report_t *r = sample_report();
+    /* Turn the fd site into a thread site with four samples: three shown, then an ellipsis. */
+    lwr_site_t *s = &r->sites[1];
+    s->kind = LWR_THREAD;
+    s->count = 4;
+    for (int i = 1; i < 4; i++) {
+        char h[32];
+        snprintf(h, sizeof h, "0x7f0%d", i);
+        s->samples[i] = (lwr_report_sample_t){ 4242, strdup(h), 0, NULL };
+    }
+    free(s->samples[0].detail);
+    s->samples[0].detail = strdup("worker");
+    free(s->samples[0].handle);
+    s->samples[0].handle = strdup("0x7f00");
+    s->nsamples = 4;
+    char *text = render(lwr_render_text, r);
+    ck_assert_msg(strstr(text, "\nthread: 4 threads still open (neither joined nor detached), pid 4242\n"), "%s", text);
+    ck_assert_msg(strstr(text, "\n    samples: thread 0x7f00 worker, thread 0x7f01, thread 0x7f02, ...\n"), "%s",
+                  text);
+    ck_assert_ptr_null(strstr(text, "0x7f03"));
+    free(text);
+    lwr_report_free(r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("report_render");
+    TCase *tc = tcase_create("render");
+    tcase_add_test(tc, json_report_matches_the_contract);
+    tcase_add_test(tc, json_file_is_written_and_errors_are_returned);
+    tcase_add_test(tc, text_report_has_header_blocks_frames_and_samples);
+    tcase_add_test(tc, clean_report_is_exactly_one_line);
+    tcase_add_test(tc, text_samples_of_other_kinds);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
