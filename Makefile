@@ -81,7 +81,7 @@ $(B)/san-obj/report/%.o: report/%.c $(wildcard report/*.h)
 
 $(B)/tests/unit/tracker_%: tests/unit/tracker_%.c $(TRK_SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) -O1 $(SAN) $(CHECK_CFLAGS) -Itracker -o $@ $< $(TRK_SAN_OBJ) $(LIB_LIBS) $(CHECK_LIBS)
+	$(CC) $(BASE) -O1 $(SAN) $(CHECK_CFLAGS) -Itracker -o $@ $< $(TRK_SAN_OBJ) $(LIB_LIBS) -ljansson $(CHECK_LIBS)
 
 $(B)/tests/unit/report_%: tests/unit/report_%.c $(REP_SAN_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,437 @@
+/* Unit tests of the tracker driven through its header, without LD_PRELOAD: tables, call sites, the stack cache,
+ * threads, fork and the dump writer. */
+#include "internal.h"
+
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Acquires `handle` with the stack of this function's caller (the wrappers' convention). */
+__attribute__((noinline)) static void acquire_here(lw_kind_t kind, uintptr_t handle, size_t size)
+{
+    lw_on_acquire(kind, handle, size);
+    __asm__ volatile("" ::: "memory"); /* keep the call from becoming a tail call */
+}
+
+typedef struct {
+    uintptr_t handle;
+    uint32_t site;
+} find_t;
+
+static void find_site(lw_kind_t k, uintptr_t h, uint64_t size, uint32_t site, void *arg)
+{
+    (void)k;
+    (void)size;
+    find_t *f = arg;
+    if (h == f->handle)
+        f->site = site;
+}
+
+static uint32_t site_of(lw_kind_t kind, uintptr_t handle)
+{
+    find_t f = { handle, 0 };
+    lw_foreach_live(kind, find_site, &f);
+    return f.site;
+}
+
+static void setup(void)
+{
+    lw_reset_for_tests();
+    lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
+    lw_config.unwind = LW_UNWIND_LIBUNWIND;
+    lw_config.verify = false;
+}
+
+START_TEST(acquire_release_counts)
+{
+    acquire_here(LW_HEAP, 0x1000, 10);
+    acquire_here(LW_HEAP, 0x2000, 20);
+    acquire_here(LW_FD, 7, 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 2);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 30);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 1);
+    ck_assert_int_eq(lw_on_release(LW_HEAP, 0x1000), 1);
+    ck_assert_int_eq(lw_on_release(LW_HEAP, 0x1000), 0);
+    ck_assert_int_eq(lw_on_release(LW_HEAP, 0x3000), 0);
+    /* kinds are separate name spaces: fd 7 is not heap block 7 */
+    ck_assert_int_eq(lw_on_release(LW_HEAP, 7), 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 20);
+    ck_assert_int_eq(lw_on_release(LW_FD, 7), 1);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 0);
+}
+END_TEST
+
+START_TEST(reacquire_replaces)
+{
+    acquire_here(LW_HEAP, 0x5000, 10);
+    acquire_here(LW_HEAP, 0x5000, 99);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 99);
+}
+END_TEST
+
+START_TEST(keep_and_restore)
+{
+    acquire_here(LW_HEAP, 0x6000, 64);
+    uint32_t site = site_of(LW_HEAP, 0x6000);
+    lw_held_t held;
+    ck_assert_int_eq(lw_on_release_keep(LW_HEAP, 0x6000, &held), 1);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    ck_assert_uint_eq(held.size, 64);
+    lw_restore(LW_HEAP, 0x6000, &held);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 64);
+    ck_assert_uint_eq(site_of(LW_HEAP, 0x6000), site);
+}
+END_TEST
+
+START_TEST(untracked_kind_is_ignored)
+{
+    lw_config.kinds = 1u << LW_HEAP;
+    acquire_here(LW_FD, 9, 0);
+    acquire_here(LW_HEAP, 0x7000, 1);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+}
+END_TEST
+
+START_TEST(errno_preserved)
+{
+    errno = EBADF;
+    acquire_here(LW_HEAP, 0x8000, 1);
+    ck_assert_int_eq(errno, EBADF);
+    errno = ENOENT;
+    lw_on_release(LW_HEAP, 0x8000);
+    ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* Same line, same site; another line, another site; the first frame lies in the calling function. */
+__attribute__((noinline)) static void two_sites(uint32_t *a1, uint32_t *a2, uint32_t *b)
+{
+    for (int i = 0; i < 2; i++) {
+        acquire_here(LW_HEAP, 0x10000 + (uintptr_t)i, 8);
+        *(i ? a2 : a1) = site_of(LW_HEAP, 0x10000 + (uintptr_t)i);
+    }
+    acquire_here(LW_HEAP, 0x20000, 8);
+    *b = site_of(LW_HEAP, 0x20000);
+}
+
+START_TEST(call_sites)
+{
+    uint32_t a1, a2, b;
+    two_sites(&a1, &a2, &b);
+    ck_assert_uint_ne(a1, 0);
+    ck_assert_uint_eq(a1, a2);
+    ck_assert_uint_ne(a1, b);
+
+    uintptr_t fa[LW_MAX_DEPTH], fb[LW_MAX_DEPTH];
+    int na = lw_site_frames(a1, fa, LW_MAX_DEPTH);
+    int nb = lw_site_frames(b, fb, LW_MAX_DEPTH);
+    ck_assert_int_ge(na, 2);
+    ck_assert_int_eq(na, nb);
+    /* both start inside two_sites, at different return addresses, and share every outer frame */
+    uintptr_t fn = (uintptr_t)&two_sites;
+    ck_assert(fa[0] > fn && fa[0] < fn + 512);
+    ck_assert(fb[0] > fn && fb[0] < fn + 512);
+    ck_assert(fa[0] != fb[0]);
+    ck_assert(memcmp(fa + 1, fb + 1, (size_t)(na - 1) * sizeof(uintptr_t)) == 0);
+    ck_assert_int_eq(lw_site_frames(0, fa, LW_MAX_DEPTH), -1);
+    ck_assert_int_eq(lw_site_frames(999999, fa, LW_MAX_DEPTH), -1);
+}
+END_TEST
+
+START_TEST(depth_is_capped)
+{
+    lw_config.depth = 2;
+    lw_reset_for_tests(); /* the per-thread cache keeps its layout; a new depth needs fresh entries */
+    acquire_here(LW_HEAP, 0x30000, 8);
+    uintptr_t f[LW_MAX_DEPTH];
+    ck_assert_int_eq(lw_site_frames(site_of(LW_HEAP, 0x30000), f, LW_MAX_DEPTH), 2);
+    lw_config.depth = 32;
+}
+END_TEST
+
+/* Recursion to different depths from one call site: each depth is its own stack, and the cache must tell them
+ * apart even though the innermost return address is the same. */
+__attribute__((noinline)) static uint32_t recurse(int depth, uintptr_t handle)
+{
+    if (depth > 0) {
+        uint32_t s = recurse(depth - 1, handle);
+        __asm__ volatile("" ::: "memory");
+        return s;
+    }
+    acquire_here(LW_HEAP, handle, 1);
+    return site_of(LW_HEAP, handle);
+}
+
+static void check_cache_agrees(void)
+{
+    lw_config.verify = true;
+    uint32_t by_depth[8];
+    for (int round = 0; round < 3; round++) {
+        for (int d = 0; d < 8; d++) {
+            uint32_t s = recurse(d, 0x40000 + (uintptr_t)(round * 8 + d));
+            if (round == 0)
+                by_depth[d] = s;
+            else
+                ck_assert_uint_eq(s, by_depth[d]);
+        }
+    }
+    for (int d = 1; d < 8; d++)
+        ck_assert_uint_ne(by_depth[d], by_depth[d - 1]);
+    lw_stack_flush_counts();
+    ck_assert_uint_gt(atomic_load(&lw_stack_stats.verified), 0);
+    ck_assert_uint_eq(atomic_load(&lw_stack_stats.mismatches), 0);
+}
+
+START_TEST(stack_cache_verified)
+{
+    check_cache_agrees();
+}
+END_TEST
+
+__attribute__((noinline)) static uint32_t recurse_with(lw_unwind_mode_t mode, uintptr_t handle)
+{
+    lw_config.unwind = mode;
+    uint32_t s = recurse(3, handle);
+    lw_config.unwind = LW_UNWIND_LIBUNWIND;
+    return s;
+}
+
+START_TEST(frame_pointer_walk_matches_libunwind)
+{
+    uintptr_t a[LW_MAX_DEPTH], b[LW_MAX_DEPTH];
+    uint32_t s1 = recurse_with(LW_UNWIND_LIBUNWIND, 0x50000);
+    uint32_t s2 = recurse_with(LW_UNWIND_FP, 0x50001);
+    int n1 = lw_site_frames(s1, a, LW_MAX_DEPTH), n2 = lw_site_frames(s2, b, LW_MAX_DEPTH);
+    /* this test is built with frame pointers; the walk may stop early in code built without them (libc's
+     * start-up), so compare the frames of this program */
+    /* frames 0-4: recurse x4 and recurse_with; frame 5 is the line of this test that called recurse_with */
+    ck_assert_int_ge(n1, 6);
+    ck_assert_int_ge(n2, 6);
+    ck_assert(a[5] != b[5]);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(a[i] == b[i], "frame %d: %lx vs %lx", i, (unsigned long)a[i], (unsigned long)b[i]);
+}
+END_TEST
+
+#define THREADS 8
+#define PER_THREAD 20000
+#define KEEP 37
+
+static void *churn(void *arg)
+{
+    uintptr_t base = (uintptr_t)arg << 40;
+    for (int i = 0; i < PER_THREAD; i++) {
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 16, 16);
+        if (i >= KEEP)
+            lw_on_release(LW_HEAP, base + (uintptr_t)i * 16);
+    }
+    return NULL;
+}
+
+START_TEST(threads_exact_counts)
+{
+    pthread_t t[THREADS];
+    for (uintptr_t i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, churn, (void *)(i + 1)), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), THREADS * KEEP);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), THREADS * KEEP * 16);
+}
+END_TEST
+
+START_TEST(fork_child_reports_its_own)
+{
+    acquire_here(LW_HEAP, 0x60000, 100);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        size_t inherited = lw_live_count(LW_HEAP);
+        acquire_here(LW_HEAP, 0x70000, 5);
+        lw_on_release(LW_HEAP, 0x60000); /* releasing an inherited handle is harmless */
+        size_t mine = lw_live_count(LW_HEAP), bytes = lw_live_bytes(LW_HEAP);
+        size_t out[3] = { inherited, mine, bytes };
+        ssize_t w = write(fds[1], out, sizeof(out));
+        _exit(w == (ssize_t)sizeof(out) ? 0 : 1);
+    }
+    size_t got[3];
+    ck_assert_int_eq(read(fds[0], got, sizeof(got)), (ssize_t)sizeof(got));
+    int st;
+    waitpid(pid, &st, 0);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    ck_assert_uint_eq(got[0], 0);
+    ck_assert_uint_eq(got[1], 1);
+    ck_assert_uint_eq(got[2], 5);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 100);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+START_TEST(dump_round_trip)
+{
+    for (int i = 0; i < 3; i++)
+        acquire_here(LW_HEAP, 0x80000 + (uintptr_t)i * 64, 40);
+    acquire_here(LW_HEAP, 0x90000, 1000);
+    acquire_here(LW_FD, 5, 0);
+    char dir[] = "/tmp/lwtest.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    ck_assert_int_eq(lw_dump_next(dir, "signal", path, sizeof(path)), 0);
+
+    json_error_t jerr;
+    json_t *d = json_load_file(path, 0, &jerr);
+    ck_assert_msg(d != NULL, "%s:%d: %s", path, jerr.line, jerr.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "leakwatch_dump")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "pid")), getpid());
+    ck_assert_str_eq(json_string_value(json_object_get(d, "reason")), "signal");
+    ck_assert(json_is_null(json_object_get(d, "exit_status")));
+    json_t *tot = json_object_get(d, "totals");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tot, "heap"), "count")), 4);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tot, "heap"), "bytes")), 1120);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tot, "fd"), "count")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(tot, "timer"), "count")), 0);
+
+    json_t *sites = json_object_get(d, "sites");
+    ck_assert_uint_eq(json_array_size(sites), 3);
+    /* largest first: the 1000-byte block, then the three 40-byte ones, then the descriptor */
+    json_t *s0 = json_array_get(sites, 0), *s1 = json_array_get(sites, 1), *s2 = json_array_get(sites, 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(s0, "bytes")), 1000);
+    ck_assert_int_eq(json_integer_value(json_object_get(s1, "count")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(s1, "bytes")), 120);
+    ck_assert_str_eq(json_string_value(json_object_get(s2, "kind")), "fd");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(s2, "samples"), 0), "handle")), "5");
+    ck_assert_uint_eq(json_array_size(json_object_get(s1, "samples")), 3);
+    ck_assert_uint_ge(json_array_size(json_object_get(s1, "frames")), 1);
+    const char *f0 = json_string_value(json_array_get(json_object_get(s1, "frames"), 0));
+    ck_assert(f0 && strncmp(f0, "0x", 2) == 0);
+    ck_assert_uint_ge(json_array_size(json_object_get(d, "modules")), 2);
+
+    json_decref(d);
+    /* the name counts up, and no temporary file is left behind */
+    char path2[256];
+    ck_assert_int_eq(lw_dump_next(dir, "interval", path2, sizeof(path2)), 0);
+    ck_assert_ptr_nonnull(strstr(path2, ".2.json"));
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) -eq 2", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(dump_to_unwritable_dir_fails_cleanly)
+{
+    char path[256];
+    ck_assert_int_eq(lw_dump_next("/nonexistent/dir", "exit", path, sizeof(path)), ENOENT);
+}
+END_TEST
+
+START_TEST(kinds_parsing)
+{
+    ck_assert_int_eq(lw_parse_kinds("heap"), 1 << LW_HEAP);
+    ck_assert_int_eq(lw_parse_kinds("fd,socket"), (1 << LW_FD) | (1 << LW_SOCKET));
+    ck_assert_int_eq(lw_parse_kinds("all"), (1 << LW_KIND_COUNT) - 1);
+    ck_assert_int_eq(lw_parse_kinds("HEAP,timer"), (1 << LW_HEAP) | (1 << LW_TIMER));
+    ck_assert_int_eq(lw_parse_kinds("heap,bogus"), -1);
+    ck_assert_int_eq(lw_parse_kinds(""), 0);
+}
+END_TEST
+
+START_TEST(config_from_environment)
+{
+    setenv("LEAKWATCH_DEPTH", "12", 1);
+    setenv("LEAKWATCH_UNWIND", "fp", 1);
+    setenv("LEAKWATCH_KINDS", "heap,thread", 1);
+    setenv("LEAKWATCH_DUMP_SIGNAL", "SIGUSR2", 1);
+    setenv("LEAKWATCH_DUMP_INTERVAL", "30", 1);
+    lw_config_load();
+    ck_assert_int_eq(lw_config.depth, 12);
+    ck_assert_int_eq(lw_config.unwind, LW_UNWIND_FP);
+    ck_assert_uint_eq(lw_config.kinds, (1u << LW_HEAP) | (1u << LW_THREAD));
+    ck_assert_int_eq(lw_config.dump_signal, SIGUSR2);
+    ck_assert_uint_eq(lw_config.dump_interval_s, 30);
+    /* odd values keep the previous setting and only warn */
+    setenv("LEAKWATCH_DEPTH", "0", 1);
+    setenv("LEAKWATCH_UNWIND", "magic", 1);
+    setenv("LEAKWATCH_KINDS", "heap,files", 1);
+    setenv("LEAKWATCH_DUMP_SIGNAL", "SIGNOPE", 1);
+    setenv("LEAKWATCH_DUMP_INTERVAL", "-5", 1);
+    lw_config_load();
+    ck_assert_int_eq(lw_config.depth, 12);
+    ck_assert_int_eq(lw_config.unwind, LW_UNWIND_FP);
+    ck_assert_uint_eq(lw_config.kinds, (1u << LW_HEAP) | (1u << LW_THREAD));
+    ck_assert_int_eq(lw_config.dump_signal, SIGUSR2);
+    unsetenv("LEAKWATCH_DEPTH");
+    unsetenv("LEAKWATCH_UNWIND");
+    unsetenv("LEAKWATCH_KINDS");
+    unsetenv("LEAKWATCH_DUMP_SIGNAL");
+    unsetenv("LEAKWATCH_DUMP_INTERVAL");
+    lw_config.depth = 32;
+    lw_config.unwind = LW_UNWIND_LIBUNWIND;
+}
+END_TEST
+
+START_TEST(internal_allocator)
+{
+    void *a = lw_mem_alloc(24), *b = lw_mem_alloc(24);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_ne(a, b);
+    memset(a, 0xab, 24);
+    lw_mem_free(a, 24);
+    void *c = lw_mem_alloc(24);
+    ck_assert_ptr_eq(c, a); /* reused, and zeroed again */
+    for (int i = 0; i < 24; i++)
+        ck_assert_int_eq(((unsigned char *)c)[i], 0);
+    void *big = lw_mem_alloc(1 << 20);
+    ck_assert_ptr_nonnull(big);
+    ((char *)big)[(1 << 20) - 1] = 1;
+    lw_mem_free(big, 1 << 20);
+    lw_mem_free(b, 24);
+    lw_mem_free(c, 24);
+}
+END_TEST
+
+int main(void)
+{
+    setenv("LEAKWATCH_REPORT", "none", 1);
+    Suite *s = suite_create("tracker");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, acquire_release_counts);
+    tcase_add_test(tc, reacquire_replaces);
+    tcase_add_test(tc, keep_and_restore);
+    tcase_add_test(tc, untracked_kind_is_ignored);
+    tcase_add_test(tc, errno_preserved);
+    tcase_add_test(tc, call_sites);
+    tcase_add_test(tc, depth_is_capped);
+    tcase_add_test(tc, stack_cache_verified);
+    tcase_add_test(tc, frame_pointer_walk_matches_libunwind);
+    tcase_add_test(tc, threads_exact_counts);
+    tcase_add_test(tc, fork_child_reports_its_own);
+    tcase_add_test(tc, dump_round_trip);
+    tcase_add_test(tc, dump_to_unwritable_dir_fails_cleanly);
+    tcase_add_test(tc, kinds_parsing);
+    tcase_add_test(tc, config_from_environment);
+    tcase_add_test(tc, internal_allocator);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
