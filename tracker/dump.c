@@ -107,7 +107,8 @@ static void out_hexq(out_t *o, uint64_t v)
 typedef struct {
     uint64_t key;
     uint64_t handle;
-    uint64_t size;
+    uint64_t size; /* bytes for heap, the recorded detail value for the other kinds */
+    uint64_t flags;
 } entry_t;
 
 typedef struct {
@@ -126,6 +127,7 @@ static void collect_one(const lw_live_t *r, void *arg)
     e->key = ((uint64_t)r->kind << 61) | ((uint64_t)(r->site & 0x1fffffff) << 32) | r->born_ms;
     e->handle = r->handle;
     e->size = r->size;
+    e->flags = r->flags;
 }
 
 /* LSD radix sort on the 64-bit key, 16 bits a pass; tmp has room for n entries. */
@@ -379,10 +381,11 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
             g[gi].site = (uint32_t)(c.v[i].key >> 32) & 0x1fffffff;
             g[gi].first = i;
         }
+        uint64_t bytes = g[gi].kind == LW_HEAP ? c.v[i].size : 0;
         g[gi].count++;
-        g[gi].bytes += c.v[i].size;
+        g[gi].bytes += bytes;
         tot_count[g[gi].kind]++;
-        tot_bytes[g[gi].kind] += c.v[i].size;
+        tot_bytes[g[gi].kind] += bytes;
     }
     if (ngroups)
         heap_sort_groups(g, ngroups);
@@ -457,9 +460,19 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
             out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
             out_handle(o, s->kind, e[k].handle);
             out_s(o, ", \"size\": ");
-            out_u(o, e[k].size);
+            out_u(o, s->kind == LW_HEAP ? e[k].size : 0);
             out_s(o, ", \"age_ms\": ");
             out_u(o, now >= born ? now - born : 0);
+            if (s->kind != LW_HEAP) {
+                char detail[512];
+                lw_live_t l = { e[k].handle, e[k].size, s->site, born, (uint8_t)s->kind, (uint8_t)e[k].flags };
+                detail[0] = '\0';
+                lw_describe(&l, detail, sizeof(detail));
+                if (detail[0]) {
+                    out_s(o, ", \"detail\": ");
+                    out_str(o, detail, strlen(detail));
+                }
+            }
             out_s(o, "}");
         }
         out_s(o, "]}");

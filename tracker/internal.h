@@ -119,6 +119,7 @@ typedef struct {
     uint32_t site;
     uint32_t born_ms;
     uint8_t kind;
+    uint8_t flags;
 } lw_live_t;
 
 void lw_tables_lock_all(void);
@@ -129,6 +130,14 @@ void lw_tables_forked(void);
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 size_t lw_tables_total(void);
 void lw_tables_reset(void);
+
+/* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
+
+/* Writes into buf (NUL-terminated, at most cap bytes) what a non-heap handle refers to, for the dump's samples:
+ * a descriptor's path or object, a socket's family, type and addresses, a thread's start routine and state, a
+ * timer's clock and notification. `aux` is the value recorded as size. Writes "" when there is nothing to say.
+ * Runs while the dump is written: no malloc, no locks of the program's. */
+void lw_describe(const lw_live_t *rec, char *buf, size_t cap);
 
 /* ---- process lifetime (life.c, dump.c) ------------------------------------------------------------------- */
 

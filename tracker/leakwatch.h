@@ -44,8 +44,10 @@ void lw_init(void);
  * inside the tracker. Wrappers may use it to skip work such as reading a path; the lw_on_* calls check it too. */
 int lw_tracking(lw_kind_t kind);
 
-/* Records that `handle` of `kind` was acquired with `size` bytes (0 for non-heap kinds), with the stack that
- * starts at `origin`. A handle already live is replaced: the old record was lost by a release we did not see. */
+/* Records that `handle` of `kind` was acquired with `size` bytes, with the stack that starts at `origin`. A
+ * handle already live is replaced: the old record was lost by a release we did not see. For the other kinds
+ * `size` carries a detail the dump describes instead of a byte count: the start routine's address for
+ * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET. */
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
 #define lw_on_acquire(kind, handle, size) lw_on_acquire_at((kind), (uintptr_t)(handle), (size), LW_HERE())
 
@@ -56,6 +58,15 @@ int lw_on_release(lw_kind_t kind, uintptr_t handle);
 /* Like lw_on_release, but copies the record into *held so that lw_restore can put it back (realloc failure). */
 int lw_on_release_keep(lw_kind_t kind, uintptr_t handle, lw_held_t *held);
 void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held);
+
+/* Per-handle flags, set after acquisition. */
+#define LW_FLAG_THREAD_DONE 0x02u /* the thread's start routine has returned (or it called pthread_exit) */
+#define LW_FLAG_NO_CLOEXEC 0x04u  /* the descriptor is inherited by programs the process executes */
+#define LW_FLAG_FILE 0x08u        /* an fd-kind handle that is a FILE* (fopen family) */
+#define LW_FLAG_DIR 0x10u         /* an fd-kind handle that is a DIR* (opendir family) */
+
+/* Sets (set != 0) or clears the given flag bits of a live handle. Returns 1 when the handle was live. */
+int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set);
 
 /* Live handles and bytes of one kind, summed over the tables. Takes every shard lock in turn. */
 size_t lw_live_count(lw_kind_t kind);

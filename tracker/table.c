@@ -212,6 +212,28 @@ void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held)
     errno = saved;
 }
 
+int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
+{
+    if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT || handle == LW_SENTINEL)
+        return 0;
+    uint32_t hv = handle_hash(handle);
+    lw_shard_t *s = shard_of(handle);
+    lw_rec_t *r;
+    int found = 0;
+
+    bits &= ~(unsigned)LW_REC_SENTINEL;
+    lw_self.busy = 1;
+    lw_lock(&s->lock);
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    if (r && !(r->flags & LW_REC_SENTINEL)) {
+        r->flags = (uint8_t)(set ? (r->flags | bits) : (r->flags & ~bits));
+        found = 1;
+    }
+    lw_unlock(&s->lock);
+    lw_self.busy = 0;
+    return found;
+}
+
 void lw_tables_lock_all(void)
 {
     for (int i = 0; i < LW_SHARDS; i++)
@@ -244,7 +266,7 @@ void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
                 if (r->gen != cur_gen || (r->flags & LW_REC_SENTINEL))
                     continue;
-                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind };
+                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind, r->flags };
                 fn(&l, arg);
             }
         }
