@@ -57,6 +57,16 @@ START_TEST(test_clean_cxx)
 }
 END_TEST
 
+/* Exiting while a detached thread still runs: its thread-local storage and the stdout buffer are the runtime's. */
+START_TEST(test_clean_background_thread)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("clean_bg_thread")), NULL);
+    assert_clean(r, 0);
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_gate_default_fails)
 {
     LWT_REQUIRE_BUILT();
@@ -212,6 +222,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_clean_status_0);
     tcase_add_test(tc, test_clean_status_7);
     tcase_add_test(tc, test_clean_cxx);
+    tcase_add_test(tc, test_clean_background_thread);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gate");
