@@ -67,6 +67,16 @@ START_TEST(test_clean_background_thread)
 }
 END_TEST
 
+/* dlopen, dlsym (which calls calloc while leakwatch may still be resolving its own symbols), dlerror, dlclose. */
+START_TEST(test_clean_dlopen)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("dl_clean")), NULL);
+    assert_clean(r, 0);
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_gate_default_fails)
 {
     LWT_REQUIRE_BUILT();
@@ -223,6 +233,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_clean_status_7);
     tcase_add_test(tc, test_clean_cxx);
     tcase_add_test(tc, test_clean_background_thread);
+    tcase_add_test(tc, test_clean_dlopen);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("gate");

@@ -32,6 +32,19 @@ START_TEST(test_threads_exact)
 }
 END_TEST
 
+/* 1000 short-lived threads in waves of 50, each leaking one block: threads that exit while others allocate lose
+ * nothing and add nothing. */
+START_TEST(test_thread_churn)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_thread_churn")), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    LWT_ASSERT_SITE(r, "heap", "churn_leak", 1000, 16000);
+    ck_assert_msg(lwt_total_count(r->report, "heap") == 1000, "exactly 1000 blocks leak%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* The child reports only what it allocated; the pre-fork block is the parent's, reported once. */
 START_TEST(test_fork)
 {
@@ -211,6 +224,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("threads and fork");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_threads_exact);
+    tcase_add_test(tc, test_thread_churn);
     tcase_add_test(tc, test_fork);
     tcase_add_test(tc, test_fork_while_allocating);
     suite_add_tcase(s, tc);
