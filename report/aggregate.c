@@ -189,6 +189,8 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
         }
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
+            if (ds->count == 0)
+                continue;   /* nothing is held there: not a site of the report */
             if (ds->nframes > capsyms) {
                 lwr_symbol_t *p = realloc(syms, ds->nframes * sizeof *p);
                 if (!p) {
