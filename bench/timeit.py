@@ -1,0 +1,113 @@
+"""Runs one command several times for bench/run and prints its median wall time, peak RSS and leak count."""
+# Usage: timeit.py [-r REPS] [--budget SECONDS] [-e NAME=VALUE]... [--clean DIR] [--leaks KIND] [--end-mark] [--any-exit] -- CMD...
+# The environment given with -e reaches the command only, never this script (LD_PRELOAD must not trace python).
+# Prints one line of name=value pairs, then, on failure, the last lines the command wrote to stderr prefixed "  | ".
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def count_leaks(kind, err_text, dump_dir):
+    """Returns the leak count the tool itself reported on the last run, or None when it reported none."""
+    if kind == "lsan":
+        m = re.search(r"SUMMARY: LeakSanitizer: [\d,]+ byte\(s\) leaked in ([\d,]+) allocation", err_text)
+        return int(m.group(1).replace(",", "")) if m else 0
+    if kind == "valgrind":
+        m = re.search(r"definitely lost: [\d,]+ bytes in ([\d,]+) blocks", err_text)
+        return int(m.group(1).replace(",", "")) if m else None
+    if kind == "heaptrack":
+        m = re.search(r"leaked allocations:\s*(\d+)", err_text)
+        return int(m.group(1)) if m else None
+    if kind == "dump":
+        dumps = glob.glob(os.path.join(dump_dir, "leakwatch.*.json"))
+        if not dumps:
+            return None
+        total = 0
+        for path in dumps:
+            with open(path) as f:
+                total += json.load(f)["totals"]["heap"]["count"]
+        return total
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-r", "--reps", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=0,
+                    help="stop repeating once the runs so far took this many seconds (at least one run)")
+    ap.add_argument("-e", "--env", action="append", default=[])
+    ap.add_argument("--clean", help="a scratch directory (dumps, heaptrack output) emptied before each run")
+    ap.add_argument("--leaks", choices=["none", "lsan", "valgrind", "heaptrack", "dump"], default="none")
+    ap.add_argument("--end-mark", action="store_true",
+                    help="the command prints main_end_ns=N; report the time from then to its exit")
+    ap.add_argument("--any-exit", action="store_true", help="any exit status counts as success; a signal does not")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    env = dict(os.environ)
+    for kv in a.env:
+        name, _, value = kv.partition("=")
+        env[name] = value
+
+    walls, rss, tails = [], [], []
+    err_text = ""
+    with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
+        out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        for _ in range(a.reps):
+            if a.clean:
+                for name in os.listdir(a.clean):
+                    path = os.path.join(a.clean, name)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path)
+                    else:
+                        os.unlink(path)
+            with open(out_path, "wb") as out, open(err_path, "wb") as err:
+                t0 = time.perf_counter()
+                p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+                _, status, usage = os.wait4(p.pid, 0)
+                t1 = time.perf_counter()
+                end_ns = time.time_ns()
+                p.returncode = os.waitstatus_to_exitcode(status)
+            with open(err_path, "rb") as f:
+                err_text = f.read().decode("utf-8", "replace")
+            if p.returncode < 0 or (p.returncode != 0 and not a.any_exit):
+                how = ("signal %d" % -p.returncode) if p.returncode < 0 else ("exit %d" % p.returncode)
+                print("status=fail rc=%d how=%s" % (p.returncode, how.replace(" ", "_")))
+                for line in err_text.strip().splitlines()[-6:]:
+                    print("  | " + line[:200])
+                return 1
+            walls.append(t1 - t0)
+            rss.append(usage.ru_maxrss)
+            if a.end_mark:
+                with open(out_path) as f:
+                    m = re.search(r"main_end_ns=(\d+)", f.read())
+                if m:
+                    tails.append((end_ns - int(m.group(1))) / 1e9)
+            if a.budget and sum(walls) >= a.budget:
+                break
+        leaks = count_leaks(a.leaks, err_text, a.clean)
+
+    fields = [
+        "status=ok",
+        "reps=%d" % len(walls),
+        "median=%.4f" % statistics.median(walls),
+        "min=%.4f" % min(walls),
+        "max=%.4f" % max(walls),
+        "rss_kb=%d" % statistics.median(rss),
+        "tail=%s" % ("%.4f" % statistics.median(tails) if tails else "-"),
+        "leaks=%s" % ("-" if leaks is None else leaks),
+    ]
+    print(" ".join(fields))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
