@@ -30,7 +30,7 @@ LW_EXPORT void exit(int status)
 
 __attribute__((constructor)) static void lw_preload_start(void)
 {
-    lw_init();
+    lw_on_load();
 }
 
 __attribute__((destructor)) static void lw_preload_end(void)

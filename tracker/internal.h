@@ -148,6 +148,13 @@ extern atomic_uint lw_dump_seq;
 /* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
+/* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
+ * per process (a forked child starts its own on its first tracked call). Does nothing when neither is set. */
+void lw_dumper_start(void);
+void lw_dumper_check(void);
+/* How many threads of this process are leakwatch's own (0 or 1). */
+int lw_dumper_threads(void);
+
 /* Small helpers that neither allocate nor touch stdio. */
 size_t lw_strlcpy(char *dst, const char *src, size_t cap);
 char *lw_fmt_u64(char *p, uint64_t v);

@@ -88,6 +88,10 @@ int lw_dump_to(const char *path, const char *reason);
 /* Tells the tracker the status the program exits with (from main's return or exit()); the exit dump carries it. */
 void lw_note_exit(int status);
 
+/* Called from the injected library's constructor, once the program's libraries are initialised: starts what
+ * runs in the background (the dump thread, when LEAKWATCH_DUMP_SIGNAL or LEAKWATCH_DUMP_INTERVAL asks for it). */
+void lw_on_load(void);
+
 /* Called from the injected library's destructor: arranges for the exit dump and report to run once every other
  * exit handler and destructor has finished. */
 void lw_on_unload(void);

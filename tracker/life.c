@@ -118,7 +118,7 @@ static int thread_count(void)
  * may still use, so they run only when the program is down to one thread. */
 static void free_runtime(void)
 {
-    if (!lw_config.freeres || thread_count() != 1)
+    if (!lw_config.freeres || thread_count() - lw_dumper_threads() != 1)
         return;
     void (*cxx)(void);
     void *sym = dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
@@ -189,6 +189,12 @@ static void final_report(void *unused)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
     }
     errno = saved;
+}
+
+void lw_on_load(void)
+{
+    lw_init();
+    lw_dumper_start();
 }
 
 void lw_on_unload(void)

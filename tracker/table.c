@@ -158,6 +158,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     if (!lw_tracking(kind))
         return;
     int saved = errno;
+    lw_dumper_check();
     lw_self.busy = 1;
     uint32_t site = lw_stack_site(origin);
     put(kind, handle, size, site, lw_now_ms());
