@@ -43,12 +43,6 @@ static char *xprintf(const char *fmt, ...)
     return s;
 }
 
-/* Strings handed out by the path functions live for the whole test program. */
-static const char *intern(char *s)
-{
-    return s;
-}
-
 static char *read_all(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -116,7 +110,7 @@ const char *lwt_root(void)
     static const char *root;
     if (!root) {
         const char *e = getenv("LEAKWATCH_ROOT");
-        root = intern(xstrdup(e && *e ? e : "."));
+        root = xstrdup(e && *e ? e : ".");
     }
     return root;
 }
@@ -126,7 +120,7 @@ const char *lwt_build(void)
     static const char *build;
     if (!build) {
         const char *e = getenv("LEAKWATCH_BUILD");
-        build = e && *e ? intern(xstrdup(e)) : intern(xprintf("%s/build", lwt_root()));
+        build = e && *e ? xstrdup(e) : xprintf("%s/build", lwt_root());
     }
     return build;
 }
@@ -135,7 +129,7 @@ const char *lwt_cli(void)
 {
     static const char *cli;
     if (!cli)
-        cli = intern(xprintf("%s/bin/leakwatch", lwt_build()));
+        cli = xprintf("%s/bin/leakwatch", lwt_build());
     return cli;
 }
 
@@ -143,13 +137,13 @@ const char *lwt_lib(void)
 {
     static const char *lib;
     if (!lib)
-        lib = intern(xprintf("%s/lib/libleakwatch.so", lwt_build()));
+        lib = xprintf("%s/lib/libleakwatch.so", lwt_build());
     return lib;
 }
 
 const char *lwt_fixture(const char *name)
 {
-    return intern(xprintf("%s/tests/fixtures/%s", lwt_build(), name));
+    return xprintf("%s/tests/fixtures/%s", lwt_build(), name);
 }
 
 const char *lwt_which(const char *const *candidates)
@@ -167,7 +161,7 @@ const char *lwt_which(const char *const *candidates)
             char *full = xprintf("%s/%s", d, c);
             if (access(full, X_OK) == 0) {
                 free(copy);
-                return intern(full);
+                return full;
             }
             free(full);
         }
@@ -264,6 +258,12 @@ static void run_into(lwt_result_t *r, const char *const *argv, const lwt_opts_t 
     all[k] = NULL;
     char **env = merged_env(all);
 
+    int broken[2] = { -1, -1 };
+    if (opts->broken_stderr) {
+        if (pipe(broken) != 0)
+            abort();
+        close(broken[0]);
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -273,7 +273,7 @@ static void run_into(lwt_result_t *r, const char *const *argv, const lwt_opts_t 
         setpgid(0, 0);
         int in = open(inp ? inp : "/dev/null", O_RDONLY);
         int out = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int err = opts->broken_stderr ? broken[1] : open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (in < 0 || out < 0 || err < 0)
             _exit(126);
         dup2(in, 0);
@@ -293,6 +293,8 @@ static void run_into(lwt_result_t *r, const char *const *argv, const lwt_opts_t 
         _exit(127);
     }
     setpgid(pid, pid);
+    if (opts->broken_stderr)
+        close(broken[1]);
     int timeout = opts->timeout_s > 0 ? opts->timeout_s : LWT_DEFAULT_TIMEOUT_S;
     double deadline = now_s() + timeout;
     int status = 0;
@@ -472,6 +474,12 @@ const char *lwt_describe(const lwt_result_t *r)
         appendf(buf, sizeof buf, "\n");
     }
     return buf;
+}
+
+int lwt_same_outcome(const lwt_result_t *a, const lwt_result_t *b)
+{
+    return a->exited == b->exited && a->exit_code == b->exit_code && a->term_sig == b->term_sig &&
+           !a->timed_out && !b->timed_out && a->out_len == b->out_len && memcmp(a->out, b->out, a->out_len) == 0;
 }
 
 long long lwt_out_value(const lwt_result_t *r, const char *name, long long dflt)

@@ -31,6 +31,7 @@ typedef struct {
     const char *stdin_text;  /* fed to stdin; /dev/null when NULL */
     const char *cwd;         /* working directory of the child */
     int timeout_s;           /* deadline, default 150 s */
+    int broken_stderr;       /* stderr is a pipe nobody reads (writes fail with EPIPE or SIGPIPE); r->err stays empty */
 } lwt_opts_t;
 
 /* Paths: the source root ($LEAKWATCH_ROOT, default "."), the build directory ($LEAKWATCH_BUILD, default
@@ -52,6 +53,9 @@ lwt_result_t *lwt_exec_preload(const char *const *argv, const lwt_opts_t *opts);
  * lw_args may be NULL. */
 lwt_result_t *lwt_leakwatch(const char *const *lw_args, const char *const *cmd, const lwt_opts_t *opts);
 void lwt_free(lwt_result_t *r);
+
+/* Whether two runs ended the same way (exit status or signal) and wrote the same stdout. */
+int lwt_same_outcome(const lwt_result_t *a, const lwt_result_t *b);
 
 /* A multi-line description of a result (status, stderr head, report sites), for assertion messages. Valid until
  * the next call. */

@@ -181,6 +181,18 @@ START_TEST(test_exit_paths)
 }
 END_TEST
 
+/* `leakwatch run ... 2>&1 | head` closes the pipe early: the JSON report and the exit status must survive it. */
+START_TEST(test_broken_stderr)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .broken_stderr = 1 };
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--max-leaks", "5"), LWT_ARGV(lwt_fixture("gate_leaker"), "3", "6"), &o);
+    LWT_ASSERT_RUN(r, 6);
+    LWT_ASSERT_SITE(r, "heap", "gate_leak", 3, 96);
+    lwt_free(r);
+}
+END_TEST
+
 static void check_usage_error(const char *const *argv, const char *mention)
 {
     lwt_result_t *r = lwt_exec(argv, NULL);
@@ -249,6 +261,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_killed_sigkill);
     tcase_add_test(tc, test_killed_sigsegv);
+    tcase_add_test(tc, test_broken_stderr);
     tcase_add_loop_test(tc, test_exit_paths, 0, (int)(sizeof exit_modes / sizeof exit_modes[0]));
     suite_add_tcase(s, tc);
 
