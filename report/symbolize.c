@@ -19,7 +19,18 @@
 typedef struct {
     Dwfl_Module *mod;       /* NULL: no usable file was found */
     Dwarf_Addr dwfl_bias;   /* the object's vaddr 0 inside our Dwfl */
+    struct fsym *syms;      /* function symbols sorted by address, read on first use */
+    size_t nsyms;
+    int syms_read;
 } object_t;
+
+/* One function symbol, at its address in our Dwfl. */
+struct fsym {
+    Dwarf_Addr addr;
+    Dwarf_Addr size;
+    const char *name;
+    int rank;               /* binding: 0 global, 1 weak, 2 local; the lowest names an address */
+};
 
 /* One cached lookup. */
 typedef struct {
@@ -27,6 +38,18 @@ typedef struct {
     const char *file;
     unsigned line;
 } answer_t;
+
+/* A DWARF function's address range, relative to its CU's addresses (Dwfl address - bias). */
+typedef struct {
+    Dwarf_Addr lo, hi;
+    Dwarf_Off die;
+} frange_t;
+
+/* The functions of one compile unit, sorted by address, built on the first lookup in that unit. */
+struct cu_funcs {
+    frange_t *v;
+    size_t n, cap;
+};
 
 struct lwr_symbolizer {
     Dwfl *dwfl;
@@ -39,6 +62,9 @@ struct lwr_symbolizer {
     answer_t *answers;
     size_t nanswers, capanswers;
     lwr_map_t answer_index; /* (object, offset) -> answers[] */
+    struct cu_funcs **cus;  /* function indexes of the compile units looked into */
+    size_t ncus, capcus;
+    lwr_map_t cu_index;     /* (object, CU offset) -> cus[] */
     char **owned;           /* demangled names */
     size_t nowned, capowned;
 };
@@ -71,8 +97,16 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         return;
     if (s->dwfl)
         dwfl_end(s->dwfl);
+    for (size_t i = 0; i < s->nobjects; i++)
+        free(s->objects[i].syms);
     lwr_map_clear(&s->object_index);
     lwr_map_clear(&s->answer_index);
+    for (size_t i = 0; i < s->ncus; i++) {
+        free(s->cus[i]->v);
+        free(s->cus[i]);
+    }
+    free(s->cus);
+    lwr_map_clear(&s->cu_index);
     for (size_t i = 0; i < s->nowned; i++)
         free(s->owned[i]);
     free(s->owned);
@@ -154,7 +188,7 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
         s->objects = o;
         s->capobjects = cap;
     }
-    object_t obj = { NULL, 0 };
+    object_t obj = { NULL, 0, NULL, 0, 0 };
     char name[32];
     snprintf(name, sizeof name, "obj%zu", s->nobjects);
     if (m->path[0] == '/' && file_matches(m->path, m->build_id)) {
@@ -193,48 +227,231 @@ static const char *keep(lwr_symbolizer_t *s, char *owned)
     return s->owned[s->nowned++] = owned;
 }
 
-/* The name of the innermost inlined call that holds `pc`, or NULL when `pc` is in no inlined code. Lines come
- * from the innermost inlined body, so its name is the one that belongs with them. */
-static const char *inlined_name(Dwfl_Module *mod, Dwarf_Addr pc)
+static void add_ranges(struct cu_funcs *f, Dwarf_Die *die)
 {
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
-    if (!cu)
-        return NULL;
-    Dwarf_Die *scopes = NULL;
-    int n = dwarf_getscopes(cu, pc - bias, &scopes);
-    const char *name = NULL;
-    for (int i = 0; i < n; i++) {
-        int tag = dwarf_tag(&scopes[i]);
-        if (tag == DW_TAG_subprogram)
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t off = 0;
+    while ((off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0) {
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 64;
+            frange_t *v = realloc(f->v, cap * sizeof *v);
+            if (!v)
+                return;
+            f->v = v;
+            f->cap = cap;
+        }
+        f->v[f->n++] = (frange_t){ lo, hi, dwarf_dieoffset(die) };
+    }
+}
+
+/* Collects the subprograms among the children of `parent`, looking into namespaces and classes (C++ defines
+ * functions there) but not into function bodies. */
+static void collect_funcs(struct cu_funcs *f, Dwarf_Die *parent, int depth)
+{
+    Dwarf_Die child;
+    if (depth > 16 || dwarf_child(parent, &child) != 0)
+        return;
+    do {
+        switch (dwarf_tag(&child)) {
+        case DW_TAG_subprogram:
+            add_ranges(f, &child);
             break;
-        if (tag == DW_TAG_inlined_subroutine) {
-            Dwarf_Attribute attr;
-            Dwarf_Die origin;
-            /* The inlined instance names its function through DW_AT_abstract_origin. */
-            if (dwarf_attr(&scopes[i], DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin)) {
-                Dwarf_Attribute la;
-                name = dwarf_formstring(dwarf_attr_integrate(&origin, DW_AT_linkage_name, &la));
-                if (!name)
-                    name = dwarf_diename(&origin);
-            }
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+        case DW_TAG_union_type:
+        case DW_TAG_module:
+            collect_funcs(f, &child, depth + 1);
+            break;
+        default:
             break;
         }
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+static int cmp_frange(const void *a, const void *b)
+{
+    const frange_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static struct cu_funcs *funcs_of(lwr_symbolizer_t *s, size_t oi, Dwarf_Die *cu)
+{
+    uint64_t key[2] = { oi, dwarf_dieoffset(cu) };
+    size_t idx = lwr_map_get(&s->cu_index, key, sizeof key);
+    if (idx != (size_t)-1)
+        return s->cus[idx];
+    struct cu_funcs *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    collect_funcs(f, cu, 0);
+    if (f->n > 1)
+        qsort(f->v, f->n, sizeof *f->v, cmp_frange);
+    if (s->ncus == s->capcus) {
+        size_t cap = s->capcus ? s->capcus * 2 : 64;
+        struct cu_funcs **v = realloc(s->cus, cap * sizeof *v);
+        if (!v) {
+            free(f->v);
+            free(f);
+            return NULL;
+        }
+        s->cus = v;
+        s->capcus = cap;
     }
-    free(scopes);
+    s->cus[s->ncus] = f;
+    if (lwr_map_put(&s->cu_index, key, sizeof key, s->ncus) == 0)
+        s->ncus++;
+    else {
+        free(f->v);
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The name DWARF gives a function DIE: its linkage (mangled) name when it has one, else its plain name, looked
+ * up through DW_AT_abstract_origin and DW_AT_specification. */
+static const char *die_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+    if (!name)
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+    if (!name)
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
     return name;
 }
 
-static void look_up(lwr_symbolizer_t *s, const object_t *obj, uint64_t offset, answer_t *a)
+/* The name of the function that holds `pc` according to DWARF: the innermost inlined call when `pc` lies in
+ * inlined code (the line table names the inlined body's lines, so its name belongs with them), else the
+ * function itself. NULL when the object has no DWARF for `pc`. Functions of each compile unit are indexed once,
+ * so a lookup is a binary search plus a walk down one function's blocks. */
+static const char *dwarf_function(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc)
 {
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(s->objects[oi].mod, pc, &bias);
+    if (!cu)
+        return NULL;
+    struct cu_funcs *f = funcs_of(s, oi, cu);
+    if (!f || f->n == 0)
+        return NULL;
+    Dwarf_Addr rel = pc - bias;
+    size_t lo = 0, hi = f->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->v[mid].lo <= rel)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || rel >= f->v[lo - 1].hi)
+        return NULL;
+    Dwarf_Die fn, inner;
+    if (!dwarf_offdie(dwarf_cu_getdwarf(cu->cu), f->v[lo - 1].die, &fn))
+        return NULL;
+    const char *name = die_name(&fn);
+    /* Walk down the blocks and inlined calls that hold pc. */
+    Dwarf_Die cur = fn;
+    for (int depth = 0; depth < 64; depth++) {
+        if (dwarf_child(&cur, &inner) != 0)
+            break;
+        int found = 0;
+        do {
+            int tag = dwarf_tag(&inner);
+            if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block || tag == DW_TAG_try_block
+                 || tag == DW_TAG_catch_block)
+                && dwarf_haspc(&inner, rel) > 0) {
+                if (tag == DW_TAG_inlined_subroutine) {
+                    const char *n = die_name(&inner);
+                    if (n)
+                        name = n;
+                }
+                cur = inner;
+                found = 1;
+                break;
+            }
+        } while (dwarf_siblingof(&inner, &inner) == 0);
+        if (!found)
+            break;
+    }
+    return name;
+}
+
+static int cmp_fsym(const void *a, const void *b)
+{
+    const struct fsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    if (x->rank != y->rank)
+        return x->rank - y->rank;
+    return strcmp(x->name, y->name);
+}
+
+/* Reads the object's function symbols once. dwfl_module_addrinfo scans the whole symbol table on every call,
+ * which made a report of many distinct addresses in a big library take seconds; a sorted copy makes each lookup
+ * a binary search. */
+static void read_symbols(object_t *obj)
+{
+    obj->syms_read = 1;
+    int n = dwfl_module_getsymtab(obj->mod);
+    if (n <= 0)
+        return;
+    obj->syms = malloc((size_t)n * sizeof *obj->syms);
+    if (!obj->syms)
+        return;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        int type = GELF_ST_TYPE(sym.st_info);
+        if (!name || !name[0] || (type != STT_FUNC && type != STT_GNU_IFUNC) || shndx == SHN_UNDEF)
+            continue;
+        int bind = GELF_ST_BIND(sym.st_info);
+        obj->syms[obj->nsyms++] = (struct fsym){ addr, sym.st_size, name,
+                                                 bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
+    }
+    qsort(obj->syms, obj->nsyms, sizeof *obj->syms, cmp_fsym);
+}
+
+/* The function symbol holding `pc`, or NULL. */
+static const char *symbol_at(object_t *obj, Dwarf_Addr pc)
+{
+    if (!obj->syms_read)
+        read_symbols(obj);
+    size_t lo = 0, hi = obj->nsyms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (obj->syms[mid].addr <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    /* lo - 1 is the last symbol at or below pc; go back to the first (best ranked) one at that address. Sizes
+     * differ between aliases, so any alias that covers pc will do. */
+    Dwarf_Addr at = obj->syms[lo - 1].addr;
+    size_t i = lo - 1;
+    while (i > 0 && obj->syms[i - 1].addr == at)
+        i--;
+    for (size_t j = i; j < lo; j++)
+        if (pc < at + obj->syms[j].size || (obj->syms[j].size == 0 && pc == at))
+            return obj->syms[j].name;
+    return NULL;
+}
+
+static void look_up(lwr_symbolizer_t *s, size_t oi, uint64_t offset, answer_t *a)
+{
+    object_t *obj = &s->objects[oi];
     /* A return address points after the call; the call itself is one byte back. */
     Dwarf_Addr pc = obj->dwfl_bias + offset - (offset > 0 ? 1 : 0);
-    const char *name = inlined_name(obj->mod, pc);
-    if (!name) {
-        GElf_Off off;
-        GElf_Sym symbol;
-        name = dwfl_module_addrinfo(obj->mod, pc, &off, &symbol, NULL, NULL, NULL);
-    }
+    const char *name = dwarf_function(s, oi, pc);
+    if (!name)
+        name = symbol_at(obj, pc);
+    /* glibc calls its functions internally through hidden aliases named "__GI_<name>"; show the name users know. */
+    if (name && strncmp(name, "__GI_", 5) == 0 && name[5])
+        name += 5;
     const char *at = name ? strchr(name, '@') : NULL;
     if (at && at != name) {
         /* A versioned dynamic symbol ("__libc_start_main@@GLIBC_2.34"): the version is not part of the name. */
@@ -313,7 +530,7 @@ void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address
     size_t ai = lwr_map_get(&s->answer_index, key, sizeof key);
     if (ai == (size_t)-1) {
         answer_t a = { NULL, NULL, 0 };
-        look_up(s, &s->objects[oi], out->offset, &a);
+        look_up(s, oi, out->offset, &a);
         if (s->nanswers == s->capanswers) {
             size_t cap = s->capanswers ? s->capanswers * 2 : 256;
             answer_t *n = realloc(s->answers, cap * sizeof *n);
