@@ -15,6 +15,17 @@ import tempfile
 import time
 
 
+def stack_cache(dump_dir):
+    """Returns the hit rate of leakwatch's stack cache, from the stack_cache member of its dumps, as a string."""
+    hits = misses = 0
+    for path in glob.glob(os.path.join(dump_dir or "", "leakwatch.*.json")):
+        with open(path) as f:
+            sc = json.load(f).get("stack_cache") or {}
+        hits += sc.get("hits", 0)
+        misses += sc.get("misses", 0)
+    return "%.1f%%" % (100.0 * hits / (hits + misses)) if hits + misses else "-"
+
+
 def count_leaks(kind, err_text, dump_dir):
     """Returns the leak count the tool itself reported on the last run, or None when it reported none."""
     if kind == "lsan":
@@ -94,6 +105,7 @@ def main():
             if a.budget and sum(walls) >= a.budget:
                 break
         leaks = count_leaks(a.leaks, err_text, a.clean)
+        cache = stack_cache(a.clean) if a.leaks == "dump" else "-"
 
     fields = [
         "status=ok",
@@ -104,6 +116,7 @@ def main():
         "rss_kb=%d" % statistics.median(rss),
         "tail=%s" % ("%.4f" % statistics.median(tails) if tails else "-"),
         "leaks=%s" % ("-" if leaks is None else leaks),
+        "cache=%s" % cache,
     ]
     print(" ".join(fields))
     return 0

@@ -21,14 +21,18 @@
 #define MAX_THREADS 8
 #define NPATHS 128      /* distinct allocation paths, so about 128 distinct stacks for the churn */
 #define LEAK_SITES 10   /* the leaks come from this many distinct paths */
+#define NSTEPS 8
+#define NLEAVES 4
+#define MAX_DEPTH 10
 
 enum mode { MODE_CHURN, MODE_LIVE, MODE_FD };
 enum action { ACT_CHURN, ACT_LEAK, ACT_LIVE, ACT_FD };
 
 typedef struct {
     uint64_t rng;
-    unsigned path;       /* selects step_a or step_b at each level, one bit per level */
+    const unsigned char *seq; /* the steps of the current path, one per level */
     int depth;           /* number of step frames between the entry point and the leaf */
+    int leaf;            /* which leaf function the current path ends in */
     enum action action;
     uint64_t trail;      /* work done after each call, so that no call becomes a tail call */
     void **slots;        /* churn: the sliding window of live blocks; live: every block */
@@ -92,7 +96,8 @@ static unsigned pick_path(uint64_t *s)
     return ((a + 1) * (b + 1) - 1) / NPATHS;
 }
 
-static NOINLINE void leaf(ctx_t *c)
+/* The operation itself, inlined into each of the leaf functions so that each has its own call sites. */
+static inline __attribute__((always_inline)) void operate(ctx_t *c)
 {
     switch (c->action) {
     case ACT_CHURN: {
@@ -142,46 +147,74 @@ static NOINLINE void leaf(ctx_t *c)
         break;
     }
     }
-    c->trail += 1;
 }
 
-/* Two functions with different bodies (identical ones could be folded into one) recurse into each other; bit
- * (level % 7) of the path picks the next one, so a path and a depth give one distinct stack. */
-static NOINLINE void step_b(ctx_t *c, int level);
+/* Four leaves, so that there are four allocation call sites; the constants differ so that no two are folded. */
+#define LEAF(name, k)                    \
+    static NOINLINE void name(ctx_t *c)  \
+    {                                    \
+        operate(c);                      \
+        c->trail += (k);                 \
+    }
+LEAF(leaf0, 1)
+LEAF(leaf1, 3)
+LEAF(leaf2, 5)
+LEAF(leaf3, 7)
 
-static NOINLINE void step_a(ctx_t *c, int level)
+typedef void (*leaf_fn)(ctx_t *);
+static const leaf_fn leaves[NLEAVES] = { leaf0, leaf1, leaf2, leaf3 };
+
+/* Eight distinct functions, each with a different frame size like real code, call one another in the order the
+ * path prescribes. The work after each call keeps every call from becoming a tail call. */
+typedef void (*step_fn)(ctx_t *, int);
+static const step_fn steps[NSTEPS];
+
+static inline __attribute__((always_inline)) void descend(ctx_t *c, int level)
 {
     if (level >= c->depth)
-        leaf(c);
-    else if ((c->path >> (level % 7)) & 1)
-        step_b(c, level + 1);
+        leaves[c->leaf](c);
     else
-        step_a(c, level + 1);
-    c->trail += (uint64_t)level;
+        steps[c->seq[level]](c, level + 1);
 }
 
-static NOINLINE void step_b(ctx_t *c, int level)
+#define STEP(name, pad)                                 \
+    static NOINLINE void name(ctx_t *c, int level)      \
+    {                                                   \
+        volatile char frame[pad];                       \
+        frame[0] = (char)level;                         \
+        descend(c, level);                              \
+        c->trail += (uint64_t)frame[0] * (pad);         \
+    }
+STEP(step0, 24)
+STEP(step1, 40)
+STEP(step2, 72)
+STEP(step3, 112)
+STEP(step4, 176)
+STEP(step5, 280)
+STEP(step6, 456)
+STEP(step7, 736)
+
+static const step_fn steps[NSTEPS] = { step0, step1, step2, step3, step4, step5, step6, step7 };
+
+/* Each path is a fixed sequence of steps, 5 to 9 of them, then one of the leaves: with the leaf, run_path and the
+ * thread's entry function the program's own part of each stack is 8 to 12 frames deep. */
+static unsigned char path_seq[NPATHS][MAX_DEPTH];
+
+static void make_paths(void)
 {
-    if (level >= c->depth)
-        leaf(c);
-    else if ((c->path >> (level % 7)) & 1)
-        step_b(c, level + 1);
-    else
-        step_a(c, level + 1);
-    c->trail ^= (uint64_t)level * 0x9E3779B97F4A7C15ULL;
+    uint64_t s = 0x70617468735f5f31ULL;
+    for (int p = 0; p < NPATHS; p++)
+        for (int l = 0; l < MAX_DEPTH; l++)
+            path_seq[p][l] = (unsigned char)(next_rand(&s) % NSTEPS);
 }
 
-/* One operation along `path`: 6 to 10 step frames, so with the leaf and the thread's entry function the
- * program's own part of each stack is 8 to 12 frames deep. */
 static NOINLINE void run_path(ctx_t *c, unsigned path, enum action action)
 {
-    c->path = path;
-    c->depth = 6 + (int)(path % 5);
+    c->seq = path_seq[path];
+    c->depth = 5 + (int)(path % 5);
+    c->leaf = (int)(path % NLEAVES);
     c->action = action;
-    if (path & 1)
-        step_b(c, 1);
-    else
-        step_a(c, 1);
+    steps[c->seq[0]](c, 1);
     c->trail += path;
 }
 
@@ -265,6 +298,7 @@ int main(int argc, char **argv)
     if (opt.mode == MODE_LIVE)
         opt.threads = 1;
 
+    make_paths();
     ctx_t ctx[MAX_THREADS];
     pthread_t tid[MAX_THREADS];
     memset(ctx, 0, sizeof ctx);
