@@ -15,6 +15,7 @@ lw_config_t lw_config = {
     .unwind = LW_UNWIND_LIBUNWIND,
     .report = LW_REPORT_TEXT,
     .freeres = true,
+    .reach = 1,
 };
 
 static const char *const kind_names[LW_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
@@ -148,6 +149,16 @@ void lw_config_load(void)
     }
     if ((v = getenv("LEAKWATCH_FREERES")) && *v)
         lw_config.freeres = strcmp(v, "0") != 0;
+    if ((v = getenv("LEAKWATCH_REACHABILITY")) && *v) {
+        if (strcmp(v, "never") == 0 || strcmp(v, "0") == 0)
+            lw_config.reach = 0;
+        else if (strcmp(v, "exit") == 0)
+            lw_config.reach = 1;
+        else if (strcmp(v, "always") == 0)
+            lw_config.reach = 2;
+        else
+            lw_warn("LEAKWATCH_REACHABILITY=%s: expected exit, always or never; using exit", v);
+    }
     if ((v = getenv("LEAKWATCH_DUMP_DIR")) && *v) {
         if (lw_strlcpy(lw_config.dump_dir, v, sizeof(lw_config.dump_dir)) >= sizeof(lw_config.dump_dir)) {
             lw_warn("LEAKWATCH_DUMP_DIR is longer than %u bytes; dumps go to /tmp", (unsigned)sizeof(lw_config.dump_dir) - 1);

@@ -1,6 +1,7 @@
 /* The dump writer: groups every live record of this process by kind and call site and writes the versioned JSON
  * described in docs/FORMAT.md, using only write(2) and the internal allocator. */
 #include "internal.h"
+#include "warn_events.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -102,14 +103,21 @@ static void out_hexq(out_t *o, uint64_t v)
 
 /* ---- grouping ------------------------------------------------------------------------------------------ */
 
-/* One record for sorting: key = kind (3 bits) | site (29 bits) | born_ms (32 bits), so that a sort groups by
- * kind and site and puts the oldest first within a group. */
+/* One record for sorting: key = kind (3 bits) | class (2 bits) | site (27 bits) | born_ms (32 bits), so that a
+ * sort groups by kind, reachability class and site, and puts the oldest first within a group. */
 typedef struct {
     uint64_t key;
     uint64_t handle;
     uint64_t size; /* bytes for heap, the recorded detail value for the other kinds */
     uint64_t flags;
+    uint64_t okey; /* the key while the entries are sorted by address for the reachability scan */
 } entry_t;
+
+#define KEY(kind, cls, site, born)                                                                            \
+    (((uint64_t)(kind) << 61) | ((uint64_t)(cls) << 59) | ((uint64_t)((site) & 0x7ffffff) << 32) | (born))
+#define KEY_KIND(k) ((uint32_t)((k) >> 61))
+#define KEY_CLASS(k) ((uint32_t)((k) >> 59) & 3u)
+#define KEY_SITE(k) ((uint32_t)((k) >> 32) & 0x7ffffffu)
 
 typedef struct {
     entry_t *v;
@@ -124,7 +132,7 @@ static void collect_one(const lw_live_t *r, void *arg)
         return;
     }
     entry_t *e = &c->v[c->n++];
-    e->key = ((uint64_t)r->kind << 61) | ((uint64_t)(r->site & 0x1fffffff) << 32) | r->born_ms;
+    e->key = KEY(r->kind, LW_CLASS_NONE, r->site, r->born_ms);
     e->handle = r->handle;
     e->size = r->size;
     e->flags = r->flags;
@@ -151,8 +159,58 @@ static void radix_sort(entry_t *v, entry_t *tmp, size_t n, size_t *count)
     }
 }
 
+/* Sorts the heap entries by address, classifies them, and puts the class into their keys. Returns 0 when the
+ * classes are in, or an errno value (the entries are then unclassified, in their original keys). */
+static int classify_entries(entry_t *v, entry_t *tmp, size_t n, size_t *count)
+{
+    size_t nheap = 0;
+    for (size_t i = 0; i < n; i++) {
+        v[i].okey = v[i].key;
+        if (KEY_KIND(v[i].key) == LW_HEAP) {
+            v[i].key = v[i].handle;
+            nheap++;
+        } else {
+            v[i].key = UINT64_MAX;
+        }
+    }
+    if (n)
+        radix_sort(v, tmp, n, count);
+    uintptr_t *start = lw_mem_alloc(nheap * sizeof(uintptr_t) + 1);
+    uint64_t *len = lw_mem_alloc(nheap * sizeof(uint64_t) + 1);
+    uint8_t *cls = lw_mem_alloc(nheap + 1);
+    int err = ENOMEM;
+    if (start && len && cls) {
+        for (size_t i = 0; i < nheap; i++) {
+            start[i] = v[i].handle;
+            len[i] = v[i].size;
+        }
+        err = lw_reach_classify(start, len, nheap, cls);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = (!err && i < nheap) ? cls[i] : LW_CLASS_NONE;
+        v[i].key = v[i].okey | ((uint64_t)c << 59);
+    }
+    lw_mem_free(start, nheap * sizeof(uintptr_t) + 1);
+    lw_mem_free(len, nheap * sizeof(uint64_t) + 1);
+    lw_mem_free(cls, nheap + 1);
+    return err;
+}
+
+static const char *class_name(uint32_t c)
+{
+    switch (c) {
+    case LW_CLASS_DEFINITE:
+        return "definite";
+    case LW_CLASS_INDIRECT:
+        return "indirect";
+    case LW_CLASS_REACHABLE:
+        return "reachable";
+    }
+    return NULL;
+}
+
 typedef struct {
-    uint32_t kind, site;
+    uint32_t kind, cls, site;
     size_t first, count;
     uint64_t bytes;
 } group_t;
@@ -165,6 +223,8 @@ static int group_before(const group_t *a, const group_t *b)
         return a->count > b->count;
     if (a->kind != b->kind)
         return a->kind < b->kind;
+    if (a->cls != b->cls)
+        return a->cls < b->cls;
     return a->site < b->site;
 }
 
@@ -345,6 +405,31 @@ static void out_handle(out_t *o, uint32_t kind, uint64_t h)
     }
 }
 
+/* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
+ * inherited by an exec'd program, each with its stack and the other stack involved. */
+static void out_warnings(out_t *o)
+{
+    lw_warning_t w;
+    size_t i = 0;
+    for (; lw_warning_get(i, &w); i++) {
+        out_s(o, i ? ",\n    {\"type\": \"" : "\n    {\"type\": \"");
+        out_s(o, lw_warning_type_name(w.type));
+        out_s(o, "\", \"handle\": \"");
+        out_i(o, w.fd);
+        out_s(o, "\", \"count\": ");
+        out_u(o, w.count);
+        out_s(o, ", \"message\": ");
+        out_str(o, w.message, strlen(w.message));
+        out_s(o, ",\n     \"frames\": ");
+        out_frames(o, w.site);
+        out_s(o, ", \"other_frames\": ");
+        out_frames(o, w.other_site);
+        out_s(o, "}");
+    }
+    if (i)
+        out_s(o, "\n  ");
+}
+
 /* Writes the body of a dump to o. Caller holds dump_lock and the reentrancy guard. */
 static void write_dump(out_t *o, const char *reason, unsigned seq)
 {
@@ -359,8 +444,16 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         c.cap = 0;
         lw_warn("out of memory while writing a dump; its sites are left out");
     }
-    if (c.cap)
+    /* An exec dump carries warnings only: what the image held is gone with it, none of it leaked. */
+    if (c.cap && strcmp(reason, "exec") != 0)
         lw_tables_walk(collect_one, &c);
+    int classified = 0;
+    if (c.n && (lw_config.reach == 2 || (lw_config.reach == 1 && strcmp(reason, "exit") == 0))) {
+        int err = classify_entries(c.v, tmp, c.n, count);
+        if (err)
+            lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
+        classified = !err;
+    }
     if (c.n)
         radix_sort(c.v, tmp, c.n, count);
 
@@ -372,20 +465,27 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     if (ngroups && !g)
         ngroups = 0;
     uint64_t tot_count[LW_KIND_COUNT] = { 0 }, tot_bytes[LW_KIND_COUNT] = { 0 };
+    uint64_t reach_count = 0, reach_bytes = 0;
     size_t gi = 0;
     for (size_t i = 0; i < c.n && ngroups; i++) {
         if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32)) {
             if (i)
                 gi++;
-            g[gi].kind = (uint32_t)(c.v[i].key >> 61);
-            g[gi].site = (uint32_t)(c.v[i].key >> 32) & 0x1fffffff;
+            g[gi].kind = KEY_KIND(c.v[i].key);
+            g[gi].cls = KEY_CLASS(c.v[i].key);
+            g[gi].site = KEY_SITE(c.v[i].key);
             g[gi].first = i;
         }
         uint64_t bytes = g[gi].kind == LW_HEAP ? c.v[i].size : 0;
         g[gi].count++;
         g[gi].bytes += bytes;
-        tot_count[g[gi].kind]++;
-        tot_bytes[g[gi].kind] += bytes;
+        if (g[gi].cls == LW_CLASS_REACHABLE) {
+            reach_count++;
+            reach_bytes += bytes;
+        } else {
+            tot_count[g[gi].kind]++;
+            tot_bytes[g[gi].kind] += bytes;
+        }
     }
     if (ngroups)
         heap_sort_groups(g, ngroups);
@@ -444,7 +544,13 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         uint32_t oldest = (uint32_t)e[0].key, median = (uint32_t)e[s->count / 2].key;
         out_s(o, i ? ",\n    {\"kind\": \"" : "\n    {\"kind\": \"");
         out_s(o, lw_kind_name((lw_kind_t)s->kind));
-        out_s(o, "\", \"count\": ");
+        out_s(o, "\", ");
+        if (class_name(s->cls)) {
+            out_s(o, "\"class\": \"");
+            out_s(o, class_name(s->cls));
+            out_s(o, "\", ");
+        }
+        out_s(o, "\"count\": ");
         out_u(o, s->count);
         out_s(o, ", \"bytes\": ");
         out_u(o, s->bytes);
@@ -477,7 +583,9 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         }
         out_s(o, "]}");
     }
-    out_s(o, "\n  ],\n  \"warnings\": [],\n  \"dropped\": ");
+    out_s(o, "\n  ],\n  \"warnings\": [");
+    out_warnings(o);
+    out_s(o, "],\n  \"dropped\": ");
     out_u(o, c.dropped);
     out_s(o, ",\n  \"totals\": {");
     for (int k = 0; k < LW_KIND_COUNT; k++) {
@@ -489,7 +597,13 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         out_u(o, tot_bytes[k]);
         out_s(o, "}");
     }
-    out_s(o, "}\n}\n");
+    out_s(o, ", \"reachable\": {\"count\": ");
+    out_u(o, reach_count);
+    out_s(o, ", \"bytes\": ");
+    out_u(o, reach_bytes);
+    out_s(o, "}},\n  \"reachability\": ");
+    out_s(o, classified ? "true" : "false");
+    out_s(o, "\n}\n");
 
     if (g)
         lw_mem_free(g, ngroups * sizeof(group_t));

@@ -37,6 +37,8 @@ void *lw_mem_alloc(size_t size);
 void lw_mem_free(void *p, size_t size);
 /* Bytes the internal allocator holds from the system (for the memory-per-handle figure). */
 size_t lw_mem_footprint(void);
+/* Copies the address ranges the allocator holds into lo/hi (at most cap); returns how many. */
+size_t lw_mem_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap);
 /* Held across fork so that the child never inherits a lock taken by a thread that does not exist there. */
 void lw_mem_lock_all(void);
 void lw_mem_unlock_all(void);
@@ -70,6 +72,7 @@ typedef struct {
     int dump_signal;            /* LEAKWATCH_DUMP_SIGNAL, 0 when unset */
     unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
     bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
+    int reach;                  /* LEAKWATCH_REACHABILITY: 0 never, 1 in the exit dump (default), 2 in every dump */
 } lw_config_t;
 
 extern lw_config_t lw_config;
@@ -130,6 +133,20 @@ void lw_tables_forked(void);
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 size_t lw_tables_total(void);
 void lw_tables_reset(void);
+
+/* ---- reachability (reach.c) ------------------------------------------------------------------------------- */
+
+#define LW_CLASS_NONE 0
+#define LW_CLASS_DEFINITE 1
+#define LW_CLASS_INDIRECT 2
+#define LW_CLASS_REACHABLE 3
+
+/* Classifies n live heap blocks, given sorted by start address, the way LeakSanitizer does: reachable from the
+ * roots (writable data of every module, thread stacks, TLS and other memory the program mapped itself), else
+ * indirect when another lost block points to it, else definite. Interior pointers count. The scan runs in a
+ * forked copy of the process, so threads that keep running cannot change memory under it. Returns 0 with cls
+ * filled, or an errno value (cls then untouched). */
+int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uint8_t *cls);
 
 /* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
 

@@ -96,6 +96,39 @@ void lw_on_load(void);
  * exit handler and destructor has finished. */
 void lw_on_unload(void);
 
+/* ---- descriptor events that are not acquisitions (warn_events.c) ---------------------------------------- */
+
+/* A close of descriptor `fd` by the program succeeded (or failed in a way that still closed it): the stack that
+ * starts at `origin` is remembered for that descriptor number, so that a later close of the same number that
+ * fails can name it. Numbers at or above 1 << 20 are not remembered. */
+void lw_on_close_at(int fd, lw_origin_t origin);
+#define lw_on_close(fd) lw_on_close_at((fd), LW_HERE())
+
+/* A close of descriptor `fd` (>= 0) failed with EBADF: records a "double-close" warning when the program closed
+ * that number before (with the stack of that close), else a "bad-close" warning. Either way the program closed,
+ * or would have closed, a descriptor that someone else may own by now. */
+void lw_on_bad_close_at(int fd, lw_origin_t origin);
+#define lw_on_bad_close(fd) lw_on_bad_close_at((fd), LW_HERE())
+
+/* The process is about to replace itself with `what` (a path, or a description such as "fd 5" for fexecve):
+ * every tracked descriptor above 2 that the new program inherits (no close-on-exec, checked with F_GETFD) becomes
+ * an "fd-into-exec" warning with the stack that opened it. With LEAKWATCH_DUMP_DIR set they are written at once
+ * as a dump with reason "exec" (the process image ends, so its exit dump never comes); otherwise each is one
+ * lw_warn line. `replaces` is 0 for posix_spawn, where the caller goes on and its exit dump carries the warnings.
+ * Returns a mark for lw_on_exec_failed. Does nothing in a vfork child (getpid() differs from the tracked pid). */
+unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
+#define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
+
+/* The exec announced by lw_on_exec_at (which returned `mark`) failed: its warnings and its dump are withdrawn. */
+void lw_on_exec_failed(unsigned mark);
+
+/* Releases every tracked descriptor (fd and socket kinds, not FILE* or DIR*) numbered first..last, as close_range
+ * does; with `cloexec_only` set, marks them close-on-exec instead (CLOSE_RANGE_CLOEXEC). Returns how many. */
+size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_origin_t origin);
+
+/* The warnings recorded so far in this process (bad-close, double-close, fd-into-exec). */
+size_t lw_warning_count(void);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

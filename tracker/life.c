@@ -1,6 +1,7 @@
 /* The tracker's lifetime: lazy initialisation from the first hook, fork handling, and the exit report that runs
  * after the program's own atexit handlers and destructors and after the runtime has freed its own memory. */
 #include "internal.h"
+#include "warn_events.h"
 
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
@@ -52,6 +53,7 @@ static void atfork_child(void)
     lw_pid = getpid();
     lw_exit_status = -1;
     lw_tables_forked();
+    lw_warnings_forked();
     atomic_store(&lw_dump_seq, 0);
     lw_start_ms = 0;
     (void)lw_now_ms();
@@ -69,6 +71,7 @@ void lw_init(void)
         lw_pid = getpid();
         (void)lw_now_ms();
         lw_config_load();
+        lw_dump_seq_resume();
         lw_stack_init();
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
@@ -167,13 +170,13 @@ static void final_report(void *unused)
     free_runtime();
     lw_self.busy = 1;
 
-    size_t live = lw_tables_total();
+    size_t live = lw_tables_total(), warned = lw_warning_count();
     char path[4096];
     int err = 0;
     path[0] = '\0';
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
-    } else if (lw_config.report == LW_REPORT_TEXT && live > 0) {
+    } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0)) {
         const char *tmp = getenv("TMPDIR");
         err = lw_dump_next(tmp && *tmp ? tmp : "/tmp", "exit", path, sizeof(path));
     }
@@ -181,7 +184,7 @@ static void final_report(void *unused)
         lw_warn("could not write the dump %s: errno %d", path, err);
 
     if (lw_config.report == LW_REPORT_TEXT) {
-        if (live == 0)
+        if (live == 0 && warned == 0)
             lw_warn("no leaks (pid %d)", (int)getpid());
         else if (!err && lw_config.cli[0])
             print_report(path);

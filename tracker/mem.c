@@ -15,6 +15,51 @@ typedef struct lw_free {
 } lw_free_t;
 
 static lw_lock_t mem_lock;
+
+/* Every mapping the allocator holds, so that the reachability scan can leave the tracker's own memory (which
+ * points at every live block) out of its roots. Guarded by map_lock; a full table only means a range that is
+ * scanned needlessly, never a wrong answer about what the program holds. */
+#define LW_MAX_MAPS 16384
+static lw_lock_t map_lock;
+static struct {
+    uintptr_t lo, hi;
+} maps[LW_MAX_MAPS];
+static size_t nmaps;
+
+static void note_map(void *p, size_t size)
+{
+    lw_lock(&map_lock);
+    if (nmaps < LW_MAX_MAPS) {
+        maps[nmaps].lo = (uintptr_t)p;
+        maps[nmaps].hi = (uintptr_t)p + size;
+        nmaps++;
+    }
+    lw_unlock(&map_lock);
+}
+
+static void forget_map(void *p)
+{
+    lw_lock(&map_lock);
+    for (size_t i = 0; i < nmaps; i++) {
+        if (maps[i].lo == (uintptr_t)p) {
+            maps[i] = maps[--nmaps];
+            break;
+        }
+    }
+    lw_unlock(&map_lock);
+}
+
+size_t lw_mem_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap)
+{
+    lw_lock(&map_lock);
+    size_t n = nmaps < cap ? nmaps : cap;
+    for (size_t i = 0; i < n; i++) {
+        lo[i] = maps[i].lo;
+        hi[i] = maps[i].hi;
+    }
+    lw_unlock(&map_lock);
+    return n;
+}
 static lw_free_t *free_lists[LW_CLASSES + 1];
 static char *chunk_cur, *chunk_end;
 static atomic_size_t footprint;
@@ -25,6 +70,7 @@ static void *map(size_t size)
     if (p == MAP_FAILED)
         return NULL;
     atomic_fetch_add(&footprint, size);
+    note_map(p, size);
     return p;
 }
 
@@ -73,6 +119,7 @@ void lw_mem_free(void *p, size_t size)
     if (size == 0)
         size = 1;
     if (size > LW_SMALL_MAX) {
+        forget_map(p);
         munmap(p, page_round(size));
         atomic_fetch_sub(&footprint, page_round(size));
         return;

@@ -1,0 +1,487 @@
+/* Reachability at exit, as LeakSanitizer and valgrind define it: a conservative scan of the program's roots for
+ * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
+ * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct {
+    uintptr_t lo, hi;
+} range_t;
+
+typedef struct {
+    const uintptr_t *start;
+    const uint64_t *len;
+    size_t n;
+    uintptr_t min, max; /* the span of all blocks */
+    uint8_t *cls;
+    uint32_t *stack; /* blocks reached but not yet scanned */
+    size_t top;
+} scan_t;
+
+/* Index of the block containing address v, or -1. A pointer to the first byte past a block does not count;
+ * a zero-sized block is pointed to only by its start. */
+static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
+{
+    if (v < s->min || v >= s->max)
+        return -1;
+    size_t lo = 0, hi = s->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->start[mid] <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    uintptr_t b = s->start[lo];
+    if (v < b)
+        return -1;
+    if (v - b < s->len[lo] || v == b)
+        return (ptrdiff_t)lo;
+    return -1;
+}
+
+/* The scan reads memory it does not own (redzones and all, in a sanitizer build of the tests). */
+#define LW_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
+
+LW_NO_SANITIZE static void scan_words(scan_t *s, uintptr_t lo, uintptr_t hi, uint8_t mark_as, ptrdiff_t self)
+{
+    lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        uintptr_t v = *(const uintptr_t *)a;
+        if (v < s->min || v >= s->max)
+            continue;
+        ptrdiff_t i = find_block(s, v);
+        if (i < 0 || i == self)
+            continue;
+        if (mark_as == LW_CLASS_REACHABLE) {
+            if (s->cls[i] != LW_CLASS_REACHABLE) {
+                s->cls[i] = LW_CLASS_REACHABLE;
+                s->stack[s->top++] = (uint32_t)i;
+            }
+        } else if (s->cls[i] == LW_CLASS_DEFINITE) {
+            s->cls[i] = LW_CLASS_INDIRECT;
+        }
+    }
+}
+
+static void flood(scan_t *s)
+{
+    while (s->top) {
+        uint32_t i = s->stack[--s->top];
+        scan_words(s, s->start[i], s->start[i] + s->len[i], LW_CLASS_REACHABLE, (ptrdiff_t)i);
+    }
+}
+
+/* ---- roots ------------------------------------------------------------------------------------------------ */
+
+#define MAX_EXCL 65536
+
+typedef struct {
+    range_t *v;
+    size_t n;
+} ranges_t;
+
+static void add_range(ranges_t *r, uintptr_t lo, uintptr_t hi)
+{
+    if (r->n < MAX_EXCL && lo < hi)
+        r->v[r->n++] = (range_t){ lo, hi };
+}
+
+static void sort_ranges(ranges_t *r)
+{
+    /* insertion sort: the list is short and mostly sorted already */
+    for (size_t i = 1; i < r->n; i++) {
+        range_t x = r->v[i];
+        size_t j = i;
+        while (j > 0 && r->v[j - 1].lo > x.lo) {
+            r->v[j] = r->v[j - 1];
+            j--;
+        }
+        r->v[j] = x;
+    }
+}
+
+/* Scans [lo, hi) minus the excluded ranges (sorted). */
+static void scan_root_all(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
+{
+    for (size_t i = 0; i < excl->n && lo < hi; i++) {
+        const range_t *e = &excl->v[i];
+        if (e->hi <= lo)
+            continue;
+        if (e->lo >= hi)
+            break;
+        if (e->lo > lo)
+            scan_words(s, lo, e->lo, LW_CLASS_REACHABLE, -1);
+        if (e->hi > lo)
+            lo = e->hi;
+    }
+    if (lo < hi)
+        scan_words(s, lo, hi, LW_CLASS_REACHABLE, -1);
+}
+
+/* Large mappings are mostly reservations (a sanitizer's shadow, a runtime's heap reserve) whose untouched pages
+ * hold nothing: scan them a window at a time and skip the windows mincore finds no resident page in. Mappings
+ * of a terabyte or more are address-space reservations and are not scanned. */
+#define LW_SCAN_WINDOW (64ul << 20)
+#define LW_SCAN_MAX (1ul << 40)
+static unsigned char residency[LW_SCAN_WINDOW / 4096];
+
+static void scan_root(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
+{
+    if (hi - lo <= LW_SCAN_WINDOW) {
+        scan_root_all(s, lo, hi, excl);
+        return;
+    }
+    if (hi - lo >= LW_SCAN_MAX)
+        return;
+    for (uintptr_t w = lo; w < hi; w += LW_SCAN_WINDOW) {
+        uintptr_t end = hi - w < LW_SCAN_WINDOW ? hi : w + LW_SCAN_WINDOW;
+        if (mincore((void *)w, end - w, residency) < 0) {
+            scan_root_all(s, w, end, excl);
+            continue;
+        }
+        size_t pages = (end - w + 4095) / 4096;
+        for (size_t p = 0; p < pages;) {
+            if (!(residency[p] & 1)) {
+                p++;
+                continue;
+            }
+            size_t q = p;
+            while (q < pages && (residency[q] & 1))
+                q++;
+            uintptr_t a = w + p * 4096, b = w + q * 4096;
+            scan_root_all(s, a, b < end ? b : end, excl);
+            p = q;
+        }
+    }
+}
+
+typedef struct {
+    ranges_t *excl;
+    ranges_t *modules; /* writable segments of loaded objects */
+    uintptr_t self_addr;
+} phdr_arg_t;
+
+static int collect_modules(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    phdr_arg_t *a = arg;
+    int is_self = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && a->self_addr >= lo && a->self_addr < lo + ph->p_memsz &&
+            info->dlpi_name && info->dlpi_name[0])
+            is_self = 1;
+    }
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        /* leakwatch's own data (the dlsym pool, its configuration) is not the program's */
+        add_range(is_self ? a->excl : a->modules, lo, hi);
+    }
+    return 0;
+}
+
+static int in_ranges(const ranges_t *r, uintptr_t lo, uintptr_t hi)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (lo < r->v[i].hi && r->v[i].lo < hi)
+            return 1;
+    return 0;
+}
+
+/* One line of /proc/self/maps: start-end perms offset dev inode path. */
+typedef struct {
+    uintptr_t lo, hi;
+    char perms[5];
+    int has_path;
+    char name[32]; /* "[heap]", "[stack]", ... or the first bytes of the path */
+} vma_t;
+
+static int parse_hex(const char **p, uintptr_t *out)
+{
+    uintptr_t v = 0;
+    int any = 0;
+    for (;; (*p)++) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            break;
+        v = v * 16 + (uintptr_t)d;
+        any = 1;
+    }
+    *out = v;
+    return any;
+}
+
+static int parse_vma(const char *line, vma_t *v)
+{
+    const char *p = line;
+    memset(v, 0, sizeof(*v));
+    if (!parse_hex(&p, &v->lo) || *p++ != '-' || !parse_hex(&p, &v->hi) || *p++ != ' ')
+        return 0;
+    for (int i = 0; i < 4 && *p; i++)
+        v->perms[i] = *p++;
+    /* skip offset, device, inode */
+    for (int field = 0; field < 3; field++) {
+        while (*p == ' ')
+            p++;
+        while (*p && *p != ' ')
+            p++;
+    }
+    while (*p == ' ')
+        p++;
+    if (*p && *p != '\n') {
+        v->has_path = 1;
+        size_t k = 0;
+        while (p[k] && p[k] != '\n' && k < sizeof(v->name) - 1) {
+            v->name[k] = p[k];
+            k++;
+        }
+    }
+    return 1;
+}
+
+/* glibc's malloc keeps a thread arena in 64 MiB-aligned heaps whose header records the used size, and hands
+ * out large blocks as their own mappings; both hold freed chunks with stale pointers, so they are left out of
+ * the roots, as is the main arena ([heap]). Live blocks inside them are scanned through the flood fill. */
+#define LW_ARENA_HEAP (64ul << 20)
+
+LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
+{
+    uintptr_t last_base = 0;
+    size_t vi = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        uintptr_t b = s->start[i];
+        while (vi < nv && vmas[vi].hi <= b)
+            vi++;
+        if (vi == nv || vmas[vi].lo > b)
+            continue;
+        const vma_t *v = &vmas[vi];
+        if (v->has_path && strcmp(v->name, "[heap]") == 0)
+            continue; /* the whole VMA is excluded already */
+        if (b - v->lo < 2 * sizeof(size_t))
+            continue;
+        size_t chunk_size = ((const size_t *)b)[-1];
+        if (chunk_size & 2) {
+            /* a chunk of its own mapping: prev_size holds the offset from the mapping's start */
+            size_t before = ((const size_t *)b)[-2];
+            uintptr_t chunk = b - 2 * sizeof(size_t);
+            add_range(excl, chunk - before, chunk + (chunk_size & ~(size_t)7));
+            continue;
+        }
+        uintptr_t base = b & ~(LW_ARENA_HEAP - 1);
+        if (base == last_base || base < v->lo)
+            continue;
+        last_base = base;
+        size_t used = ((const size_t *)base)[2]; /* heap_info: ar_ptr, prev, size */
+        if (used > LW_ARENA_HEAP)
+            used = v->hi - base;
+        add_range(excl, base, base + used);
+    }
+}
+
+static ssize_t read_all(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)n;
+}
+
+/* Does the whole classification in the calling process. Memory comes from lw_mem, set up by the caller. */
+typedef struct {
+    char *maps_buf;
+    size_t maps_cap;
+    vma_t *vmas;
+    size_t vmas_cap;
+    range_t *excl;
+    range_t *mods;
+    uintptr_t *own_lo, *own_hi;
+} scratch_t;
+
+/* Reads the memory map, the tracker's own ranges and the loaded objects; runs in the process itself, because the
+ * locks these take (the loader's, the allocator's) may be held by a thread that does not exist in a fork. */
+static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
+{
+    ssize_t len = read_all("/proc/self/maps", w->maps_buf, w->maps_cap - 1);
+    if (len < 0)
+        len = 0;
+    w->maps_buf[len] = '\0';
+    size_t nv = 0;
+    for (char *line = w->maps_buf; *line && nv < w->vmas_cap;) {
+        char *nl = strchr(line, '\n');
+        if (parse_vma(line, &w->vmas[nv]))
+            nv++;
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+
+    size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
+    for (size_t i = 0; i < own; i++)
+        add_range(excl, w->own_lo[i], w->own_hi[i]);
+    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_classify };
+    dl_iterate_phdr(collect_modules, &pa);
+    return nv;
+}
+
+/* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
+static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, uintptr_t sp, int on_main_stack)
+{
+    exclude_malloc_memory(s, &excl, w->vmas, nv);
+    sort_ranges(&excl);
+
+    for (size_t i = 0; i < s->n; i++)
+        s->cls[i] = LW_CLASS_DEFINITE;
+
+    for (size_t i = 0; i < nv; i++) {
+        const vma_t *v = &w->vmas[i];
+        if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] == 's')
+            continue;
+        uintptr_t lo = v->lo, hi = v->hi;
+        if (v->has_path && v->name[0] == '[') {
+            if (strcmp(v->name, "[stack]") == 0) {
+                /* the live part only: below the stack pointer lie stale frames */
+                if (on_main_stack && sp > lo && sp < hi)
+                    lo = sp;
+            } else {
+                continue; /* [heap], [vvar], [vsyscall] ... */
+            }
+        } else if (v->has_path && v->name[0] == '/') {
+            /* a file mapping: only the writable segments of loaded objects (the rest could end past the end
+             * of its file and fault) */
+            if (!in_ranges(&mods, lo, hi))
+                continue;
+        } else if (v->has_path) {
+            continue; /* memfd, shared memory and other named mappings */
+        }
+        scan_root(s, lo, hi, &excl);
+        flood(s);
+    }
+
+    /* What the roots did not reach is lost; a lost block that another lost block points to is indirect. */
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->cls[i] == LW_CLASS_REACHABLE)
+            continue;
+        scan_words(s, s->start[i], s->start[i] + s->len[i], LW_CLASS_INDIRECT, (ptrdiff_t)i);
+    }
+}
+
+int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uint8_t *cls)
+{
+    if (n == 0)
+        return 0;
+    if (n > UINT32_MAX)
+        return EOVERFLOW;
+
+    scratch_t w = { 0 };
+    w.maps_cap = 4u << 20;
+    w.vmas_cap = 65536;
+    w.maps_buf = lw_mem_alloc(w.maps_cap);
+    w.vmas = lw_mem_alloc(w.vmas_cap * sizeof(vma_t));
+    w.excl = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
+    w.mods = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
+    w.own_lo = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
+    w.own_hi = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
+    uint32_t *stack = lw_mem_alloc(n * sizeof(uint32_t));
+    uint8_t *tmp_cls = lw_mem_alloc(n);
+    int fds[2] = { -1, -1 };
+    int err = 0;
+    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack || !tmp_cls) {
+        err = ENOMEM;
+        goto out;
+    }
+
+    scan_t s = { start, len, n, start[0], 0, tmp_cls, stack, 0 };
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t end = start[i] + (len[i] ? len[i] : 1);
+        if (end > s.max)
+            s.max = end;
+    }
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    int on_main = (pid_t)syscall(SYS_gettid) == getpid();
+
+    /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
+     * copy is made with _Fork (no atfork handlers) and never calls malloc; its answer comes back through a pipe. */
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        err = errno;
+        goto out;
+    }
+    ranges_t excl = { w.excl, 0 }, mods = { w.mods, 0 };
+    size_t nv = prepare(&w, &excl, &mods);
+    pid_t pid = _Fork();
+    if (pid == 0) {
+        close(fds[0]);
+        classify(&s, &w, nv, excl, mods, sp, on_main);
+        size_t off = 0;
+        while (off < n) {
+            ssize_t k = write(fds[1], tmp_cls + off, n - off);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                _exit(1);
+            off += (size_t)k;
+        }
+        _exit(0);
+    }
+    if (pid < 0) {
+        err = errno;
+        goto out;
+    }
+    close(fds[1]);
+    fds[1] = -1;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fds[0], tmp_cls + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    int st = 0;
+    while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+        ;
+    if (got != n || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        err = ECHILD;
+    else
+        memcpy(cls, tmp_cls, n);
+
+out:
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    lw_mem_free(w.maps_buf, w.maps_cap);
+    lw_mem_free(w.vmas, w.vmas_cap * sizeof(vma_t));
+    lw_mem_free(w.excl, MAX_EXCL * sizeof(range_t));
+    lw_mem_free(w.mods, MAX_EXCL * sizeof(range_t));
+    lw_mem_free(w.own_lo, MAX_EXCL / 2 * sizeof(uintptr_t));
+    lw_mem_free(w.own_hi, MAX_EXCL / 2 * sizeof(uintptr_t));
+    lw_mem_free(stack, n * sizeof(uint32_t));
+    lw_mem_free(tmp_cls, n);
+    return err;
+}
