@@ -38,12 +38,12 @@ static void put_str(buf_t *b, const char *s)
     put(b, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
-/* The site's identity: kind, then per frame either "F" function file, "M" module offset or "A" address. */
-static void site_key(buf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
+/* The site's identity: kind and class, then per frame either "F" function file, "M" module offset or "A" address. */
+static void site_key(buf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
     b->len = 0;
-    unsigned char k = (unsigned char)kind;
-    put(b, &k, 1);
+    unsigned char k[2] = { (unsigned char)kind, (unsigned char)cls };
+    put(b, k, 2);
     for (size_t i = 0; i < n; i++) {
         if (syms[i].function) {
             put(b, "F", 1);
@@ -91,6 +91,7 @@ static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbo
     int oom = 0;
     memset(site, 0, sizeof *site);
     site->kind = ds->kind;
+    site->cls = ds->cls;
     site->frames = calloc(ds->nframes ? ds->nframes : 1, sizeof *site->frames);
     site->samples = calloc(LWR_MAX_SAMPLES, sizeof *site->samples);
     if (!site->frames || !site->samples)
@@ -187,10 +188,12 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
             r->totals[k].count += d->totals[k].count;
             r->totals[k].bytes += d->totals[k].bytes;
         }
+        r->reachable.count += d->reachable.count;
+        r->reachable.bytes += d->reachable.bytes;
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
-            if (ds->count == 0)
-                continue;   /* nothing is held there: not a site of the report */
+            if (ds->count == 0 || ds->cls == LWR_CLASS_REACHABLE)
+                continue;   /* nothing is held there, or nothing lost: not a site of the report */
             if (ds->nframes > capsyms) {
                 lwr_symbol_t *p = realloc(syms, ds->nframes * sizeof *p);
                 if (!p) {
@@ -210,7 +213,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                     syms[f].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
                 }
             }
-            site_key(&key, ds->kind, syms, ds->nframes);
+            site_key(&key, ds->kind, ds->cls, syms, ds->nframes);
             if (key.oom) {
                 oom = 1;
                 break;

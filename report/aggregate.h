@@ -28,6 +28,7 @@ typedef struct {
 
 typedef struct {
     lwr_kind_t kind;
+    lwr_class_t cls;        /* never LWR_CLASS_REACHABLE: reachable blocks are not sites of a report */
     uint64_t count;
     uint64_t bytes;
     lwr_frame_t *frames;    /* from the first process seen with this site */
@@ -59,6 +60,7 @@ typedef struct {
 
 typedef struct {
     lwr_total_t totals[LWR_KIND_COUNT];
+    lwr_total_t reachable;      /* heap blocks still reachable at exit: reported as a sum, not as sites */
     lwr_site_t *sites;
     size_t nsites;
     lwr_process_t *processes;   /* ascending pid */
@@ -68,7 +70,9 @@ typedef struct {
 } lwr_report_t;
 
 /* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by
- * module and offset only). Two sites are one when their kinds are equal and their frames are equal one by one:
+ * module and offset only). Sites of reachable blocks and sites holding nothing are left out (reachable blocks
+ * are summed into `reachable`). Two sites are one when their kinds and classes are equal and their frames are
+ * equal one by one:
  * same function and file where the function is known, else same module and offset (same address when no module
  * holds it). Counts, bytes and totals add up; samples are kept up to LWR_MAX_SAMPLES; sites are sorted by
  * bytes, then count, descending. Totals come from each dump's `totals`. Returns NULL when out of memory;

@@ -15,6 +15,16 @@ const char *lwr_kind_name(lwr_kind_t kind)
     return (unsigned)kind < LWR_KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
+const char *lwr_class_name(lwr_class_t cls)
+{
+    switch (cls) {
+    case LWR_CLASS_DEFINITE: return "definite";
+    case LWR_CLASS_INDIRECT: return "indirect";
+    case LWR_CLASS_REACHABLE: return "reachable";
+    default: return NULL;
+    }
+}
+
 int lwr_kind_from_name(const char *name, size_t len)
 {
     for (int k = 0; k < LWR_KIND_COUNT; k++)
@@ -260,6 +270,14 @@ static int read_sites(ctx_t *c, json_t *root, lwr_dump_t *d)
         }
         lwr_dump_site_t *site = &d->sites[d->nsites++];
         site->kind = (lwr_kind_t)k;
+        json_t *cls = json_object_get(s, "class");
+        if (cls && !json_is_null(cls)) {
+            if (!json_is_string(cls))
+                return fail(c, "sites[%zu].class: expected a string, found %s", i, type_name(cls));
+            for (int x = LWR_CLASS_DEFINITE; x <= LWR_CLASS_REACHABLE; x++)
+                if (strcmp(json_string_value(cls), lwr_class_name((lwr_class_t)x)) == 0)
+                    site->cls = (lwr_class_t)x;
+        }
         site->oldest_age_ms = site->median_age_ms = -1;
         bool has;
         if (get_uint(c, s, where, "count", true, &site->count) || get_uint(c, s, where, "bytes", false, &site->bytes)
@@ -297,8 +315,9 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
     if (!t) {
         /* Older or partial writers: sum the sites instead. */
         for (size_t i = 0; i < d->nsites; i++) {
-            d->totals[d->sites[i].kind].count += d->sites[i].count;
-            d->totals[d->sites[i].kind].bytes += d->sites[i].bytes;
+            lwr_total_t *to = d->sites[i].cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[d->sites[i].kind];
+            to->count += d->sites[i].count;
+            to->bytes += d->sites[i].bytes;
         }
         return 0;
     }
@@ -315,6 +334,20 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
         if (get_uint(c, o, where, "count", true, &d->totals[k].count)
             || get_uint(c, o, where, "bytes", false, &d->totals[k].bytes))
             return -1;
+    }
+    json_t *r = json_object_get(t, "reachable");
+    if (r) {
+        if (!json_is_object(r))
+            return fail(c, "totals.reachable: expected an object, found %s", type_name(r));
+        if (get_uint(c, r, "totals.reachable.", "count", true, &d->reachable.count)
+            || get_uint(c, r, "totals.reachable.", "bytes", false, &d->reachable.bytes))
+            return -1;
+    } else {
+        for (size_t i = 0; i < d->nsites; i++)
+            if (d->sites[i].cls == LWR_CLASS_REACHABLE) {
+                d->reachable.count += d->sites[i].count;
+                d->reachable.bytes += d->sites[i].bytes;
+            }
     }
     return 0;
 }

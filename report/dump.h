@@ -25,6 +25,15 @@ typedef struct {
     uint64_t bytes;
 } lwr_total_t;
 
+/* What the library's reachability scan made of a heap site (`class` in the dump). Reachable blocks are still
+ * pointed to from live memory: not leaks, never counted in the kinds' totals. */
+typedef enum {
+    LWR_CLASS_NONE,         /* not classified (no `class` member, or one this reader does not know) */
+    LWR_CLASS_DEFINITE,
+    LWR_CLASS_INDIRECT,
+    LWR_CLASS_REACHABLE
+} lwr_class_t;
+
 typedef struct {
     char *path;
     char *build_id;     /* lower-case hex, "" when the object has none */
@@ -42,6 +51,7 @@ typedef struct {
 
 typedef struct {
     lwr_kind_t kind;
+    lwr_class_t cls;
     uint64_t count;
     uint64_t bytes;
     uint64_t *frames;   /* return addresses, innermost first */
@@ -71,7 +81,11 @@ typedef struct {
     size_t skipped_sites;   /* sites of a kind this reader does not know */
     size_t nwarnings;       /* entries of `warnings` (their content is not read yet) */
     lwr_total_t totals[LWR_KIND_COUNT];
+    lwr_total_t reachable;  /* heap blocks still reachable (totals.reachable), not part of totals[LWR_HEAP] */
 } lwr_dump_t;
+
+/* The dump name of a class ("definite", ...), NULL for LWR_CLASS_NONE. */
+const char *lwr_class_name(lwr_class_t cls);
 
 /* The dump member name of a kind ("heap", "fd", ...). */
 const char *lwr_kind_name(lwr_kind_t kind);

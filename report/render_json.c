@@ -31,21 +31,26 @@ static json_t *hex(uint64_t v)
     return json_string(buf);
 }
 
-static json_t *totals_json(const lwr_total_t *totals, int *bad)
+static json_t *count_json(lwr_total_t t, int *bad)
+{
+    json_t *o = json_object();
+    if (o) {
+        set(o, "count", json_integer((json_int_t)t.count), bad);
+        set(o, "bytes", json_integer((json_int_t)t.bytes), bad);
+    }
+    return o;
+}
+
+static json_t *totals_json(const lwr_total_t *totals, lwr_total_t reachable, int *bad)
 {
     json_t *t = json_object();
     if (!t) {
         *bad = 1;
         return NULL;
     }
-    for (int k = 0; k < LWR_KIND_COUNT; k++) {
-        json_t *o = json_object();
-        if (o) {
-            set(o, "count", json_integer((json_int_t)totals[k].count), bad);
-            set(o, "bytes", json_integer((json_int_t)totals[k].bytes), bad);
-        }
-        set(t, lwr_kind_name((lwr_kind_t)k), o, bad);
-    }
+    for (int k = 0; k < LWR_KIND_COUNT; k++)
+        set(t, lwr_kind_name((lwr_kind_t)k), count_json(totals[k], bad), bad);
+    set(t, "reachable", count_json(reachable, bad), bad);
     return t;
 }
 
@@ -61,6 +66,8 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
         return NULL;
     }
     set(o, "kind", json_string(lwr_kind_name(s->kind)), bad);
+    if (lwr_class_name(s->cls))
+        set(o, "class", json_string(lwr_class_name(s->cls)), bad);
     set(o, "count", json_integer((json_int_t)s->count), bad);
     set(o, "bytes", json_integer((json_int_t)s->bytes), bad);
     for (size_t i = 0; i < s->nframes; i++) {
@@ -126,7 +133,7 @@ static json_t *report_json(const lwr_report_t *r)
         return NULL;
     }
     set(root, "leakwatch_report", json_integer(1), &bad);
-    set(root, "totals", totals_json(r->totals, &bad), &bad);
+    set(root, "totals", totals_json(r->totals, r->reachable, &bad), &bad);
     for (size_t i = 0; i < r->nsites; i++)
         append(sites, site_json(&r->sites[i], &bad), &bad);
     set(root, "sites", sites, &bad);

@@ -72,7 +72,10 @@ static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *
 static void print_site(FILE *out, const lwr_site_t *s)
 {
     fputc('\n', out);
-    if (s->kind == LWR_HEAP)
+    if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT)
+        fprintf(out, "heap, indirect (only leaked blocks point to them): %" PRIu64 " bytes in %" PRIu64 " %s",
+                s->bytes, s->count, noun(s->kind, s->count));
+    else if (s->kind == LWR_HEAP)
         fprintf(out, "heap: %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
     else
         fprintf(out, "%s: %" PRIu64 " %s still open", lwr_kind_name(s->kind), s->count, noun(s->kind, s->count));
@@ -125,6 +128,9 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
                 fprintf(out, "%s%s %" PRIu64, sep, lwr_kind_name((lwr_kind_t)k), n);
             sep = ", ";
         }
+        if (r->reachable.count > 0)
+            fprintf(out, "; %" PRIu64 " more %s (%" PRIu64 " bytes) still reachable, not leaks", r->reachable.count,
+                    noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
         fputc('\n', out);
         for (size_t i = 0; i < r->nsites; i++)
             print_site(out, &r->sites[i]);

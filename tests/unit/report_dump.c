@@ -181,6 +181,48 @@ START_TEST(wrong_types_are_named_by_their_path)
 }
 END_TEST
 
+START_TEST(reachability_classes_are_read)
+{
+    static const char text[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"reachability\": true, \"sites\": ["
+        "{\"kind\": \"heap\", \"class\": \"reachable\", \"count\": 1, \"bytes\": 1000, \"frames\": []},"
+        "{\"kind\": \"heap\", \"class\": \"indirect\", \"count\": 2, \"bytes\": 20, \"frames\": []},"
+        "{\"kind\": \"heap\", \"class\": \"definite\", \"count\": 3, \"bytes\": 72, \"frames\": []},"
+        "{\"kind\": \"heap\", \"class\": \"haunted\", \"count\": 4, \"bytes\": 4, \"frames\": []},"
+        "{\"kind\": \"fd\", \"count\": 1, \"frames\": []}],"
+        " \"totals\": {\"heap\": {\"count\": 9, \"bytes\": 96}, \"reachable\": {\"count\": 1, \"bytes\": 1000}}}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "c.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->nsites, 5);
+    ck_assert_int_eq(d->sites[0].cls, LWR_CLASS_REACHABLE);
+    ck_assert_int_eq(d->sites[1].cls, LWR_CLASS_INDIRECT);
+    ck_assert_int_eq(d->sites[2].cls, LWR_CLASS_DEFINITE);
+    ck_assert_int_eq(d->sites[3].cls, LWR_CLASS_NONE);   /* unknown class: unclassified, still read */
+    ck_assert_int_eq(d->sites[4].cls, LWR_CLASS_NONE);
+    ck_assert_uint_eq(d->reachable.count, 1);
+    ck_assert_uint_eq(d->reachable.bytes, 1000);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 9);
+    lwr_dump_free(d);
+
+    /* Without totals, reachable sites are summed apart from the kinds. */
+    static const char nototals[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": ["
+        "{\"kind\": \"heap\", \"class\": \"reachable\", \"count\": 1, \"bytes\": 1000, \"frames\": []},"
+        "{\"kind\": \"heap\", \"class\": \"definite\", \"count\": 3, \"bytes\": 72, \"frames\": []}]}";
+    d = lwr_dump_parse(nototals, strlen(nototals), "c.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 3);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].bytes, 72);
+    ck_assert_uint_eq(d->reachable.count, 1);
+    lwr_dump_free(d);
+
+    static const char badclass[] = "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": ["
+                                   "{\"kind\": \"heap\", \"class\": 1, \"count\": 1, \"frames\": []}]}";
+    expect_error(badclass, strlen(badclass), (const char *const[]){ "sites[0].class", "an integer", NULL });
+}
+END_TEST
+
 START_TEST(other_versions_are_refused)
 {
     static const char v2[] = "{\"leakwatch_dump\": 2, \"pid\": 1, \"modules\": [], \"sites\": []}";
@@ -254,6 +296,7 @@ int main(void)
     tcase_add_test(tc, minimal_dump_gets_defaults_and_totals_from_sites);
     tcase_add_test(tc, truncated_dump_names_file_line_and_column);
     tcase_add_test(tc, wrong_types_are_named_by_their_path);
+    tcase_add_test(tc, reachability_classes_are_read);
     tcase_add_test(tc, other_versions_are_refused);
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);
     tcase_add_test(tc, kind_lists_parse);

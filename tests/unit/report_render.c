@@ -16,11 +16,13 @@ static lwr_report_t *sample_report(void)
     lwr_report_t *r = calloc(1, sizeof *r);
     r->totals[LWR_HEAP] = (lwr_total_t){ 3, 72 };
     r->totals[LWR_FD] = (lwr_total_t){ 1, 0 };
+    r->reachable = (lwr_total_t){ 2, 4096 };
     r->nsites = 2;
     r->sites = calloc(2, sizeof *r->sites);
 
     lwr_site_t *s = &r->sites[0];
     s->kind = LWR_HEAP;
+    s->cls = LWR_CLASS_DEFINITE;
     s->count = 3;
     s->bytes = 72;
     s->nframes = 2;
@@ -112,7 +114,9 @@ START_TEST(json_report_matches_the_contract)
 
     expect_int(root, "leakwatch_report", 1);
     json_t *totals = member(root, "totals");
-    ck_assert_uint_eq(json_object_size(totals), LWR_KIND_COUNT);
+    ck_assert_uint_eq(json_object_size(totals), LWR_KIND_COUNT + 1);
+    expect_int(member(totals, "reachable"), "count", 2);
+    expect_int(member(totals, "reachable"), "bytes", 4096);
     static const char *const kinds[] = { "heap", "fd", "socket", "thread", "timer" };
     const json_int_t counts[] = { 3, 1, 0, 0, 0 }, bytes[] = { 72, 0, 0, 0, 0 };
     for (int k = 0; k < LWR_KIND_COUNT; k++) {
@@ -125,6 +129,7 @@ START_TEST(json_report_matches_the_contract)
     ck_assert_uint_eq(json_array_size(sites), 2);
     json_t *s = json_array_get(sites, 0);
     expect_str(s, "kind", "heap");
+    expect_str(s, "class", "definite");
     expect_int(s, "count", 3);
     expect_int(s, "bytes", 72);
     json_t *frames = member(s, "frames");
@@ -154,6 +159,7 @@ START_TEST(json_report_matches_the_contract)
 
     s = json_array_get(sites, 1);
     expect_str(s, "kind", "fd");
+    ck_assert_ptr_null(json_object_get(s, "class"));   /* unclassified: no class member */
     expect_int(s, "bytes", 0);
     f = json_array_get(member(s, "frames"), 0);
     expect_str(f, "module", NULL);
@@ -226,7 +232,8 @@ START_TEST(text_report_has_header_blocks_frames_and_samples)
 {
     lwr_report_t *r = sample_report();
     char *text = render(lwr_render_text, r);
-    const char *want_header = "leakwatch: 4 leaks at 2 sites in 2 processes: heap 3 blocks (72 bytes), fd 1\n";
+    const char *want_header = "leakwatch: 4 leaks at 2 sites in 2 processes: heap 3 blocks (72 bytes), fd 1; 2 more "
+                              "blocks (4096 bytes) still reachable, not leaks\n";
     ck_assert_msg(strncmp(text, want_header, strlen(want_header)) == 0, "header: %s", text);
     const char *heap = strstr(text, "\nheap: 72 bytes in 3 blocks, 2 processes (pids 4242, 4243)\n");
     const char *f0 = strstr(text, "\n    #0 make_table /src/demo.c:41 (demo)\n");
@@ -251,6 +258,7 @@ START_TEST(clean_report_is_exactly_one_line)
     lwr_report_t r;
     memset(&r, 0, sizeof r);
     r.nprocesses = 3;
+    r.reachable = (lwr_total_t){ 1, 100 };   /* reachable blocks are no leaks */
     char *text = render(lwr_render_text, &r);
     ck_assert_str_eq(text, "leakwatch: no leaks (3 processes)\n");
     free(text);
@@ -273,6 +281,7 @@ START_TEST(text_samples_of_other_kinds)
         snprintf(h, sizeof h, "0x7f0%d", i);
         s->samples[i] = (lwr_report_sample_t){ 4242, strdup(h), 0, NULL };
     }
+    r->sites[0].cls = LWR_CLASS_INDIRECT;
     free(s->samples[0].detail);
     s->samples[0].detail = strdup("worker");
     free(s->samples[0].handle);
@@ -283,6 +292,8 @@ START_TEST(text_samples_of_other_kinds)
     ck_assert_msg(strstr(text, "\n    samples: thread 0x7f00 worker, thread 0x7f01, thread 0x7f02, ...\n"), "%s",
                   text);
     ck_assert_ptr_null(strstr(text, "0x7f03"));
+    ck_assert_msg(strstr(text, "\nheap, indirect (only leaked blocks point to them): 72 bytes in 3 blocks, 2 processes"),
+                  "%s", text);
     free(text);
     lwr_report_free(r);
 }
