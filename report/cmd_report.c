@@ -4,6 +4,7 @@
 #include "render.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,6 +88,8 @@ static int report_main(int argc, char **argv)
         return 1;
     }
     lwr_dumplist_sort(&dumps);
+    /* A closed output pipe is a write error (exit 1), not a death by SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
     lwr_dumplist_free(&dumps);

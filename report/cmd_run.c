@@ -217,7 +217,9 @@ static int64_t report(const char *dir, const options_t *o, int wait_status)
     rep->gate.leaks = lwr_report_count(rep, o->kinds);
     rep->gate.failed = rep->gate.leaks > o->max_leaks;
 
-    if (ndumps == 0 && unreadable == 0)
+    if (ndumps == 0 && unreadable == 0 && WIFSIGNALED(wait_status))
+        ;   /* said below: a killed process writes no dump */
+    else if (ndumps == 0 && unreadable == 0)
         fprintf(stderr,
                 "leakwatch: no process wrote a dump: %s did not run with libleakwatch.so (a static binary, "
                 "a setuid program, or a program that clears LD_PRELOAD?)\n",
@@ -225,8 +227,8 @@ static int64_t report(const char *dir, const options_t *o, int wait_status)
     else
         lwr_render_text(stderr, rep);
     if (WIFSIGNALED(wait_status))
-        fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)\n", o->cmd[0], WTERMSIG(wait_status),
-                strsignal(WTERMSIG(wait_status)));
+        fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)%s\n", o->cmd[0], WTERMSIG(wait_status),
+                strsignal(WTERMSIG(wait_status)), ndumps == 0 ? " before any process wrote a dump" : "");
     else if (rep->gate.failed)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s, more than --max-leaks %" PRIu64 "; exit status %d\n",
                 rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks", o->max_leaks, o->exit_code);
@@ -298,6 +300,14 @@ static int run_main(int argc, char **argv)
     close(errpipe[1]);
     child_pid = pid > 0 ? pid : -1;
     sigprocmask(SIG_SETMASK, &oldmask, NULL);
+    /* A reader that closed our stderr must not kill us before the JSON report is written, the temporary
+     * directory removed and the status returned: writes then fail with EPIPE instead. Set after fork so that
+     * the command keeps the disposition it was given. */
+    struct sigaction ign, oldpipe;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &oldpipe);
     free(lib);
     if (pid < 0) {
         fprintf(stderr, "leakwatch: fork: %s\n", strerror(fork_errno));
@@ -334,6 +344,7 @@ static int run_main(int argc, char **argv)
         fprintf(stderr, "leakwatch: cannot remove %s: %s\n", dir, strerror(err));
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded[i], &old[i], NULL);
+    sigaction(SIGPIPE, &oldpipe, NULL);
     if (late_signal) {
         /* Interrupted while reporting: die of the same signal, as the user asked. */
         signal(late_signal, SIG_DFL);

@@ -321,6 +321,38 @@ START_TEST(run_reports_exec_failures_signals_and_usage_like_a_shell)
 }
 END_TEST
 
+START_TEST(run_survives_a_closed_stderr)
+{
+    /* Whoever reads our stderr went away: the JSON report, the cleanup and the status must not be lost. */
+    char *dir = make_dir();
+    char envlog[512], json[512];
+    snprintf(envlog, sizeof envlog, "%s/env", dir);
+    snprintf(json, sizeof json, "%s/report.json", dir);
+    /* A real library: ld.so's complaint about a bad one would go to the closed pipe and kill the command. */
+    setenv("LEAKWATCH_LIB", "/lib/x86_64-linux-gnu/libm.so.6", 1);
+    setenv("LD_PRELOAD", "", 1);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(p[1], 2);
+    close(p[1]);
+    char *args[] = { "run", "--json", json, "--", "sh", "-c", (char *)fake(envlog, 2, 0, 0), NULL };
+    int rc = lwr_cmd_run.main(7, args);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(rc, 23);
+    json_error_t jerr;
+    json_t *root = json_load_file(json, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s", jerr.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(root, "gate"), "leaks")), 2);
+    json_decref(root);
+    ck_assert_int_eq(lwr_remove_dir(dir), 0);
+    free(dir);
+}
+END_TEST
+
 START_TEST(report_renders_files_and_directories)
 {
     char *dir = make_dir();
@@ -381,6 +413,7 @@ int main(void)
     tcase_add_test(tc, directory_gives_the_newest_dump_of_each_process);
     tcase_add_test(tc, run_gates_on_the_dumps_of_the_command);
     tcase_add_test(tc, run_reports_exec_failures_signals_and_usage_like_a_shell);
+    tcase_add_test(tc, run_survives_a_closed_stderr);
     tcase_add_test(tc, report_renders_files_and_directories);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
