@@ -86,20 +86,21 @@ static void free_site(lwr_site_t *s)
     free(s->pids);
 }
 
-static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbol_t *syms)
+static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbol_t *syms, const uint64_t *addrs,
+                    size_t n)
 {
     int oom = 0;
     memset(site, 0, sizeof *site);
     site->kind = ds->kind;
     site->cls = ds->cls;
-    site->frames = calloc(ds->nframes ? ds->nframes : 1, sizeof *site->frames);
+    site->frames = calloc(n ? n : 1, sizeof *site->frames);
     site->samples = calloc(LWR_MAX_SAMPLES, sizeof *site->samples);
     if (!site->frames || !site->samples)
         return -1;
-    site->nframes = ds->nframes;
-    for (size_t i = 0; i < ds->nframes; i++) {
+    site->nframes = n;
+    for (size_t i = 0; i < n; i++) {
         lwr_frame_t *f = &site->frames[i];
-        f->address = ds->frames[i];
+        f->address = addrs[i];
         f->function = dup_or_null(syms[i].function, &oom);
         f->file = dup_or_null(syms[i].file, &oom);
         f->module = dup_or_null(syms[i].module, &oom);
@@ -163,6 +164,73 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     return oom ? -1 : 0;
 }
 
+/* Symbolizes n addresses of dump d into frames (allocated; *out NULL when n is 0). Returns 0 or -1. */
+static int symbolize_frames(const lwr_dump_t *d, const uint64_t *addr, size_t n, lwr_symbolizer_t *sym,
+                            lwr_frame_t **out)
+{
+    int oom = 0;
+    *out = n ? calloc(n, sizeof **out) : NULL;
+    if (n && !*out)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        lwr_symbol_t s;
+        if (sym) {
+            lwr_symbolize(sym, d, addr[i], &s);
+        } else {
+            const lwr_module_t *m = lwr_dump_module_of(d, addr[i]);
+            memset(&s, 0, sizeof s);
+            s.module = m ? m->path : NULL;
+            s.offset = m ? addr[i] - m->bias : addr[i];
+        }
+        lwr_frame_t *f = &(*out)[i];
+        f->address = addr[i];
+        f->function = dup_or_null(s.function, &oom);
+        f->file = dup_or_null(s.file, &oom);
+        f->module = dup_or_null(s.module, &oom);
+        f->line = s.line;
+        f->offset = s.offset;
+    }
+    return oom ? -1 : 0;
+}
+
+static int add_warnings(lwr_report_t *r, const lwr_dump_t *d, lwr_symbolizer_t *sym)
+{
+    if (d->nread_warnings == 0)
+        return 0;
+    lwr_warning_t *v = realloc(r->warnings, (r->nwarnings + d->nread_warnings) * sizeof *v);
+    if (!v)
+        return -1;
+    r->warnings = v;
+    for (size_t i = 0; i < d->nread_warnings; i++) {
+        const lwr_dump_warning_t *dw = &d->warnings[i];
+        lwr_warning_t *w = &r->warnings[r->nwarnings++];
+        int oom = 0;
+        memset(w, 0, sizeof *w);
+        w->pid = d->pid;
+        w->count = dw->count;
+        w->type = dup_or_null(dw->type, &oom);
+        w->handle = dup_or_null(dw->handle, &oom);
+        w->message = dup_or_null(dw->message, &oom);
+        if (oom || symbolize_frames(d, dw->frames, dw->nframes, sym, &w->frames) != 0)
+            return -1;
+        w->nframes = dw->nframes;
+        if (symbolize_frames(d, dw->other_frames, dw->nother, sym, &w->other_frames) != 0)
+            return -1;
+        w->nother = dw->nother;
+    }
+    return 0;
+}
+
+static void free_frames(lwr_frame_t *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].function);
+        free(f[i].file);
+        free(f[i].module);
+    }
+    free(f);
+}
+
 static int cmp_process(const void *a, const void *b)
 {
     const lwr_process_t *x = a, *y = b;
@@ -175,6 +243,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     lwr_map_t index = LWR_MAP_INIT;
     buf_t key = { NULL, 0, 0, 0 };
     lwr_symbol_t *syms = NULL;
+    uint64_t *addrs = NULL;
     size_t capsyms = 0, capsites = 0;
     int oom = !r;
     if (r && !(r->processes = calloc(n ? n : 1, sizeof *r->processes)))
@@ -188,32 +257,50 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
             r->totals[k].count += d->totals[k].count;
             r->totals[k].bytes += d->totals[k].bytes;
         }
+        if (add_warnings(r, d, sym) != 0)
+            oom = 1;
         r->reachable.count += d->reachable.count;
         r->reachable.bytes += d->reachable.bytes;
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
             if (ds->count == 0 || ds->cls == LWR_CLASS_REACHABLE)
                 continue;   /* nothing is held there, or nothing lost: not a site of the report */
-            if (ds->nframes > capsyms) {
-                lwr_symbol_t *p = realloc(syms, ds->nframes * sizeof *p);
-                if (!p) {
-                    oom = 1;
-                    break;
+            /* Each address gives one frame, or several when it lies in inlined code. */
+            size_t nsyms = 0;
+            for (size_t f = 0; f < ds->nframes && !oom; f++) {
+                if (nsyms + LWR_MAX_INLINE_FRAMES > capsyms) {
+                    size_t cap = capsyms ? capsyms * 2 : 64;
+                    while (cap < nsyms + LWR_MAX_INLINE_FRAMES)
+                        cap *= 2;
+                    lwr_symbol_t *p = realloc(syms, cap * sizeof *p);
+                    uint64_t *a = realloc(addrs, cap * sizeof *a);
+                    if (p)
+                        syms = p;
+                    if (a)
+                        addrs = a;
+                    if (!p || !a) {
+                        oom = 1;
+                        break;
+                    }
+                    capsyms = cap;
                 }
-                syms = p;
-                capsyms = ds->nframes;
-            }
-            for (size_t f = 0; f < ds->nframes; f++) {
+                size_t got;
                 if (sym) {
-                    lwr_symbolize(sym, d, ds->frames[f], &syms[f]);
+                    got = lwr_symbolize_all(sym, d, ds->frames[f], &syms[nsyms], LWR_MAX_INLINE_FRAMES);
                 } else {
                     const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
-                    memset(&syms[f], 0, sizeof syms[f]);
-                    syms[f].module = m ? m->path : NULL;
-                    syms[f].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
+                    memset(&syms[nsyms], 0, sizeof syms[nsyms]);
+                    syms[nsyms].module = m ? m->path : NULL;
+                    syms[nsyms].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
+                    got = 1;
                 }
+                for (size_t g = 0; g < got; g++)
+                    addrs[nsyms + g] = ds->frames[f];
+                nsyms += got;
             }
-            site_key(&key, ds->kind, ds->cls, syms, ds->nframes);
+            if (oom)
+                break;
+            site_key(&key, ds->kind, ds->cls, syms, nsyms);
             if (key.oom) {
                 oom = 1;
                 break;
@@ -231,7 +318,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                     capsites = cap;
                 }
                 idx = r->nsites++;
-                if (new_site(&r->sites[idx], ds, syms) != 0 || lwr_map_put(&index, key.p, key.len, idx) != 0) {
+                if (new_site(&r->sites[idx], ds, syms, addrs, nsyms) != 0 || lwr_map_put(&index, key.p, key.len, idx) != 0) {
                     oom = 1;
                     break;
                 }
@@ -241,6 +328,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
         }
     }
     free(syms);
+    free(addrs);
     free(key.p);
     lwr_map_clear(&index);
     if (oom) {
@@ -326,5 +414,14 @@ void lwr_report_free(lwr_report_t *r)
         free(p->dump);
     }
     free(r->processes);
+    for (size_t i = 0; i < r->nwarnings; i++) {
+        lwr_warning_t *w = &r->warnings[i];
+        free(w->type);
+        free(w->handle);
+        free(w->message);
+        free_frames(w->frames, w->nframes);
+        free_frames(w->other_frames, w->nother);
+    }
+    free(r->warnings);
     free(r);
 }

@@ -10,6 +10,11 @@
 /* At most this many samples are kept per merged site. */
 #define LWR_MAX_SAMPLES 5
 
+/* At most this many report frames come from one dump frame (an address in inlined code gives one per level). */
+#define LWR_MAX_INLINE_FRAMES 16
+
+/* One frame of a report site. An address inside inlined code gives several frames with the same address: the
+ * inlined functions innermost first, then the function they were inlined into. */
 typedef struct {
     uint64_t address;       /* runtime address as in the dump */
     char *function;         /* NULL when unknown */
@@ -58,6 +63,19 @@ typedef struct {
     bool failed;
 } lwr_gate_t;
 
+/* A warning of one process (docs/FORMAT.md `warnings`), its stacks symbolized. Warnings are not merged. */
+typedef struct {
+    long pid;
+    char *type;             /* "bad-close", "double-close", "fd-into-exec", or a type this reader does not know */
+    char *handle;           /* NULL when absent */
+    char *message;          /* NULL when absent */
+    uint64_t count;
+    lwr_frame_t *frames;
+    size_t nframes;
+    lwr_frame_t *other_frames;
+    size_t nother;
+} lwr_warning_t;
+
 typedef struct {
     lwr_total_t totals[LWR_KIND_COUNT];
     lwr_total_t reachable;      /* heap blocks still reachable at exit: reported as a sum, not as sites */
@@ -67,6 +85,8 @@ typedef struct {
     size_t nprocesses;
     bool has_gate;
     lwr_gate_t gate;
+    lwr_warning_t *warnings;    /* in the order of the dumps, then of each dump */
+    size_t nwarnings;
 } lwr_report_t;
 
 /* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by

@@ -163,21 +163,22 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
     if (n > 1)
         qsort(ents, n, sizeof *ents, cmp_entry);
     for (size_t i = 0; i < n; i++) {
-        /* Sorted by pid, then seq: the last entry of each pid is its newest dump. */
-        if (i + 1 < n && ents[i + 1].pid == ents[i].pid) {
-            free(ents[i].name);
-            continue;
-        }
+        /* Sorted by pid, then seq: the last entry of each pid is its newest dump. An older dump is read only
+         * when it is an "exec" dump: the image that exec'd wrote its warnings there (it holds no sites), and the
+         * new image of the same pid wrote the newer ones. */
+        int older = i + 1 < n && ents[i + 1].pid == ents[i].pid;
         size_t len = strlen(dir) + strlen(ents[i].name) + 2;
         char *path = malloc(len);
         if (path) {
             char err[512];
             snprintf(path, len, "%s/%s", dir, ents[i].name);
             lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
-            if (!dump) {
+            if (!dump && !older) {
                 fprintf(stderr, "leakwatch: %s\n", err);
                 failures++;
-            } else if (lwr_dumplist_add(list, dump) != 0) {
+            } else if (older && dump && (!dump->reason || strcmp(dump->reason, "exec") != 0)) {
+                lwr_dump_free(dump);
+            } else if (dump && lwr_dumplist_add(list, dump) != 0) {
                 failures++;
             }
             free(path);

@@ -379,6 +379,55 @@ static int cmp_module(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
+/* An array of "0x..." strings; entries that are not addresses are skipped. Returns 0 or -1 when out of memory. */
+static int read_addr_list(json_t *arr, uint64_t **out, size_t *n)
+{
+    *n = 0;
+    *out = NULL;
+    if (!arr || !json_is_array(arr))
+        return 0;
+    *out = calloc(json_array_size(arr) + 1, sizeof **out);
+    if (!*out)
+        return -1;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        char *end;
+        if (!s || strncmp(s, "0x", 2) != 0)
+            continue;
+        unsigned long long v = strtoull(s + 2, &end, 16);
+        if (*end == '\0' && end != s + 2)
+            (*out)[(*n)++] = v;
+    }
+    return 0;
+}
+
+/* The warnings are advice, not the leaks the gate counts: an entry without a string `type` is left out rather
+ * than failing the whole dump. Returns 0 or -1 when out of memory. */
+static int read_warnings(json_t *arr, lwr_dump_t *d)
+{
+    size_t n = json_array_size(arr);
+    d->warnings = calloc(n ? n : 1, sizeof *d->warnings);
+    if (!d->warnings)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *type = json_string_value(json_object_get(o, "type"));
+        if (!json_is_object(o) || !type)
+            continue;
+        lwr_dump_warning_t *w = &d->warnings[d->nread_warnings++];
+        const char *handle = json_string_value(json_object_get(o, "handle"));
+        const char *message = json_string_value(json_object_get(o, "message"));
+        json_t *count = json_object_get(o, "count");
+        w->count = json_is_integer(count) && json_integer_value(count) > 0 ? (uint64_t)json_integer_value(count) : 1;
+        if (!(w->type = strdup(type)) || (handle && !(w->handle = strdup(handle)))
+            || (message && !(w->message = strdup(message)))
+            || read_addr_list(json_object_get(o, "frames"), &w->frames, &w->nframes) != 0
+            || read_addr_list(json_object_get(o, "other_frames"), &w->other_frames, &w->nother) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
 {
     if (!json_is_object(root))
@@ -412,8 +461,11 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
         || read_argv(c, root, d) || read_modules(c, root, d) || read_sites(c, root, d) || read_totals(c, root, d))
         return -1;
     json_t *w = json_object_get(root, "warnings");
-    if (w && json_is_array(w))
+    if (w && json_is_array(w)) {
         d->nwarnings = json_array_size(w);
+        if (read_warnings(w, d) != 0)
+            return fail(c, "out of memory");
+    }
     qsort(d->modules, d->nmodules, sizeof *d->modules, cmp_module);
     return 0;
 }
@@ -482,6 +534,14 @@ void lwr_dump_free(lwr_dump_t *d)
 {
     if (!d)
         return;
+    for (size_t i = 0; i < d->nread_warnings; i++) {
+        free(d->warnings[i].type);
+        free(d->warnings[i].handle);
+        free(d->warnings[i].message);
+        free(d->warnings[i].frames);
+        free(d->warnings[i].other_frames);
+    }
+    free(d->warnings);
     for (size_t i = 0; i < d->nmodules; i++) {
         free(d->modules[i].path);
         free(d->modules[i].build_id);

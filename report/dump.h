@@ -62,6 +62,18 @@ typedef struct {
     int64_t median_age_ms;  /* -1 when absent */
 } lwr_dump_site_t;
 
+/* One entry of a dump's `warnings` (bad-close, double-close, fd-into-exec). */
+typedef struct {
+    char *type;
+    char *handle;           /* NULL when absent */
+    char *message;          /* NULL when absent */
+    uint64_t count;         /* 1 when absent */
+    uint64_t *frames;       /* the stack of the event, innermost first */
+    size_t nframes;
+    uint64_t *other_frames; /* the other stack involved (the earlier close, the exec) */
+    size_t nother;
+} lwr_dump_warning_t;
+
 typedef struct {
     char *file;         /* the path the dump was read from */
     int version;
@@ -79,7 +91,9 @@ typedef struct {
     lwr_dump_site_t *sites;
     size_t nsites;
     size_t skipped_sites;   /* sites of a kind this reader does not know */
-    size_t nwarnings;       /* entries of `warnings` (their content is not read yet) */
+    size_t nwarnings;       /* entries of `warnings` */
+    lwr_dump_warning_t *warnings; /* the entries that could be read (a malformed one is left out), nread_warnings */
+    size_t nread_warnings;
     lwr_total_t totals[LWR_KIND_COUNT];
     lwr_total_t reachable;  /* heap blocks still reachable (totals.reachable), not part of totals[LWR_HEAP] */
 } lwr_dump_t;

@@ -122,6 +122,45 @@ static json_t *process_json(const lwr_process_t *p, int *bad)
     return o;
 }
 
+static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
+{
+    json_t *frames = json_array();
+    if (!frames) {
+        *bad = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const lwr_frame_t *f = &fr[i];
+        json_t *fo = json_object();
+        if (fo) {
+            set(fo, "function", str_or_null(f->function), bad);
+            set(fo, "file", str_or_null(f->file), bad);
+            set(fo, "line", json_integer(f->line), bad);
+            set(fo, "module", str_or_null(f->module), bad);
+            set(fo, "address", hex(f->address), bad);
+        }
+        append(frames, fo, bad);
+    }
+    return frames;
+}
+
+static json_t *warning_json(const lwr_warning_t *w, int *bad)
+{
+    json_t *o = json_object();
+    if (!o) {
+        *bad = 1;
+        return NULL;
+    }
+    set(o, "type", json_string(w->type), bad);
+    set(o, "pid", json_integer(w->pid), bad);
+    set(o, "handle", str_or_null(w->handle), bad);
+    set(o, "count", json_integer((json_int_t)w->count), bad);
+    set(o, "message", str_or_null(w->message), bad);
+    set(o, "frames", frames_json(w->frames, w->nframes, bad), bad);
+    set(o, "other_frames", frames_json(w->other_frames, w->nother, bad), bad);
+    return o;
+}
+
 static json_t *report_json(const lwr_report_t *r)
 {
     int bad = 0;
@@ -140,6 +179,10 @@ static json_t *report_json(const lwr_report_t *r)
     for (size_t i = 0; i < r->nprocesses; i++)
         append(procs, process_json(&r->processes[i], &bad), &bad);
     set(root, "processes", procs, &bad);
+    json_t *warnings = json_array();
+    for (size_t i = 0; warnings && i < r->nwarnings; i++)
+        append(warnings, warning_json(&r->warnings[i], &bad), &bad);
+    set(root, "warnings", warnings, &bad);
     if (r->has_gate) {
         json_t *g = json_object(), *kinds = json_array();
         if (g && kinds) {

@@ -54,6 +54,13 @@ static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *
         return;
     case LWR_FD:
     case LWR_SOCKET:
+        if (strncmp(s->handle, "0x", 2) == 0 && s->detail && s->detail[0]) {
+            /* a FILE* or DIR*: its detail names the stream and its descriptor */
+            fprintf(out, "%s (%s)", s->detail, s->handle);
+            if (with_pid)
+                fprintf(out, " (pid %ld)", s->pid);
+            return;
+        }
         fprintf(out, "fd %s", s->handle);
         break;
     case LWR_THREAD:
@@ -107,6 +114,25 @@ static void print_site(FILE *out, const lwr_site_t *s)
     }
 }
 
+/* A warning: its type, process and message, then the stack of the event and the other stack involved (the
+ * earlier close of a double close, the exec that inherits a descriptor). */
+static void print_warning(FILE *out, const lwr_warning_t *w, bool first)
+{
+    if (first)
+        fputc('\n', out);
+    fprintf(out, "warning: %s, pid %ld", w->type, w->pid);
+    if (w->count > 1)
+        fprintf(out, ", %" PRIu64 " times", w->count);
+    fprintf(out, ": %s\n", w->message ? w->message : "");
+    for (size_t i = 0; i < w->nframes; i++)
+        print_frame(out, i, &w->frames[i]);
+    if (w->nother > 0) {
+        fputs(strcmp(w->type, "fd-into-exec") == 0 ? "  the exec:\n" : "  the earlier close:\n", out);
+        for (size_t i = 0; i < w->nother; i++)
+            print_frame(out, i, &w->other_frames[i]);
+    }
+}
+
 int lwr_render_text(FILE *out, const lwr_report_t *r)
 {
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
@@ -135,6 +161,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         for (size_t i = 0; i < r->nsites; i++)
             print_site(out, &r->sites[i]);
     }
+    for (size_t i = 0; i < r->nwarnings; i++)
+        print_warning(out, &r->warnings[i], i == 0);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

@@ -32,11 +32,12 @@ struct fsym {
     int rank;               /* binding: 0 global, 1 weak, 2 local; the lowest names an address */
 };
 
-/* One cached lookup. */
+/* One frame of a cached lookup; an address inside inlined code has several, `more` set on all but the last. */
 typedef struct {
     const char *function;
     const char *file;
     unsigned line;
+    int more;
 } answer_t;
 
 /* A DWARF function's address range, relative to its CU's addresses (Dwfl address - bias). */
@@ -322,19 +323,22 @@ static const char *die_name(Dwarf_Die *die)
     return name;
 }
 
-/* The name of the function that holds `pc` according to DWARF: the innermost inlined call when `pc` lies in
- * inlined code (the line table names the inlined body's lines, so its name belongs with them), else the
- * function itself. NULL when the object has no DWARF for `pc`. Functions of each compile unit are indexed once,
- * so a lookup is a binary search plus a walk down one function's blocks. */
-static const char *dwarf_function(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc)
+/* Deepest inlining followed; deeper calls keep the name of the level at this depth. */
+#define MAX_INLINE 16
+
+/* Finds, according to DWARF, the function that holds `pc` and the inlined calls inside it that hold `pc`:
+ * chain[0] is the function, chain[1..n-1] the inlined calls from outermost to innermost. Returns n (0 when the
+ * object has no DWARF for `pc`) and sets *cu to the compile unit. Functions of each compile unit are indexed
+ * once, so a lookup is a binary search plus a walk down one function's blocks. */
+static size_t dwarf_chain(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc, Dwarf_Die *chain, Dwarf_Die **cu)
 {
     Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(s->objects[oi].mod, pc, &bias);
-    if (!cu)
-        return NULL;
-    struct cu_funcs *f = funcs_of(s, oi, cu);
+    *cu = dwfl_module_addrdie(s->objects[oi].mod, pc, &bias);
+    if (!*cu)
+        return 0;
+    struct cu_funcs *f = funcs_of(s, oi, *cu);
     if (!f || f->n == 0)
-        return NULL;
+        return 0;
     Dwarf_Addr rel = pc - bias;
     size_t lo = 0, hi = f->n;
     while (lo < hi) {
@@ -345,14 +349,13 @@ static const char *dwarf_function(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc)
             hi = mid;
     }
     if (lo == 0 || rel >= f->v[lo - 1].hi)
-        return NULL;
-    Dwarf_Die fn, inner;
-    if (!dwarf_offdie(dwarf_cu_getdwarf(cu->cu), f->v[lo - 1].die, &fn))
-        return NULL;
-    const char *name = die_name(&fn);
+        return 0;
+    if (!dwarf_offdie(dwarf_cu_getdwarf((*cu)->cu), f->v[lo - 1].die, &chain[0]))
+        return 0;
+    size_t n = 1;
+    Dwarf_Die cur = chain[0], inner;
     /* Walk down the blocks and inlined calls that hold pc. */
-    Dwarf_Die cur = fn;
-    for (int depth = 0; depth < 64; depth++) {
+    for (int depth = 0; depth < 64 && n < MAX_INLINE; depth++) {
         if (dwarf_child(&cur, &inner) != 0)
             break;
         int found = 0;
@@ -361,11 +364,8 @@ static const char *dwarf_function(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc)
             if ((tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block || tag == DW_TAG_try_block
                  || tag == DW_TAG_catch_block)
                 && dwarf_haspc(&inner, rel) > 0) {
-                if (tag == DW_TAG_inlined_subroutine) {
-                    const char *n = die_name(&inner);
-                    if (n)
-                        name = n;
-                }
+                if (tag == DW_TAG_inlined_subroutine)
+                    chain[n++] = inner;
                 cur = inner;
                 found = 1;
                 break;
@@ -374,7 +374,7 @@ static const char *dwarf_function(lwr_symbolizer_t *s, size_t oi, Dwarf_Addr pc)
         if (!found)
             break;
     }
-    return name;
+    return n;
 }
 
 static int cmp_fsym(const void *a, const void *b)
@@ -441,43 +441,80 @@ static const char *symbol_at(object_t *obj, Dwarf_Addr pc)
     return NULL;
 }
 
-static void look_up(lwr_symbolizer_t *s, size_t oi, uint64_t offset, answer_t *a)
+/* The name as people know it: without glibc's internal "__GI_" alias prefix and a symbol version, demangled. */
+static const char *clean_name(lwr_symbolizer_t *s, const char *name)
 {
-    object_t *obj = &s->objects[oi];
-    /* A return address points after the call; the call itself is one byte back. */
-    Dwarf_Addr pc = obj->dwfl_bias + offset - (offset > 0 ? 1 : 0);
-    const char *name = dwarf_function(s, oi, pc);
     if (!name)
-        name = symbol_at(obj, pc);
-    /* glibc calls its functions internally through hidden aliases named "__GI_<name>"; show the name users know. */
-    if (name && strncmp(name, "__GI_", 5) == 0 && name[5])
+        return NULL;
+    if (strncmp(name, "__GI_", 5) == 0 && name[5])
         name += 5;
-    const char *at = name ? strchr(name, '@') : NULL;
+    const char *at = strchr(name, '@');
     if (at && at != name) {
         /* A versioned dynamic symbol ("__libc_start_main@@GLIBC_2.34"): the version is not part of the name. */
         char *plain = strndup(name, (size_t)(at - name));
         if (plain)
             name = keep(s, plain) ? plain : name;
     }
-    if (name) {
-        char *d = lwr_demangle(name);
-        if (d)
-            name = keep(s, d) ? d : name;
-    }
-    a->function = name;
-    Dwfl_Line *line = dwfl_module_getsrc(obj->mod, pc);
-    if (line) {
+    char *d = lwr_demangle(name);
+    if (d)
+        name = keep(s, d) ? d : name;
+    return name;
+}
+
+/* `file` made absolute with `dir` (the compile directory) when it is relative and dir is absolute. */
+static const char *absolute(lwr_symbolizer_t *s, const char *file, const char *dir)
+{
+    if (!file || file[0] == '/' || !dir || dir[0] != '/')
+        return file;
+    char *abs = lwr_path_join(dir, file);
+    return abs && keep(s, abs) ? abs : file;
+}
+
+/* Where the inlined call `inl` was made: DW_AT_call_file and DW_AT_call_line. */
+static void call_site(lwr_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned *line)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word idx = 0, ln = 0;
+    Dwarf_Files *files;
+    size_t nfiles;
+    *file = NULL;
+    *line = dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &ln) == 0 ? (unsigned)ln : 0;
+    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) == 0 && dwarf_getsrcfiles(cu, &files, &nfiles) == 0
+        && idx < nfiles)
+        *file = absolute(s, dwarf_filesrc(files, idx, NULL, NULL),
+                         dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr)));
+}
+
+/* Fills out[0..] for the code at `offset` in object oi: the innermost inlined function first (with the line
+ * table's file and line), then each caller it was inlined into (with the call's file and line), ending with the
+ * function the compiler emitted. Returns how many (at least 1). */
+static size_t look_up(lwr_symbolizer_t *s, size_t oi, uint64_t offset, answer_t *out)
+{
+    object_t *obj = &s->objects[oi];
+    /* A return address points after the call; the call itself is one byte back. */
+    Dwarf_Addr pc = obj->dwfl_bias + offset - (offset > 0 ? 1 : 0);
+    const char *file = NULL;
+    unsigned line = 0;
+    Dwfl_Line *dl = dwfl_module_getsrc(obj->mod, pc);
+    if (dl) {
         int lineno = 0;
-        const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-        const char *dir = dwfl_line_comp_dir(line);
-        a->line = lineno > 0 ? (unsigned)lineno : 0;
-        a->file = file;
-        if (file && file[0] != '/' && dir && dir[0] == '/') {
-            char *abs = lwr_path_join(dir, file);
-            if (abs)
-                a->file = keep(s, abs) ? abs : file;
-        }
+        file = absolute(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL), dwfl_line_comp_dir(dl));
+        line = lineno > 0 ? (unsigned)lineno : 0;
     }
+    Dwarf_Die chain[MAX_INLINE], *cu = NULL;
+    size_t n = dwarf_chain(s, oi, pc, chain, &cu);
+    if (n == 0) {
+        out[0] = (answer_t){ clean_name(s, symbol_at(obj, pc)), file, line, 0 };
+        return 1;
+    }
+    size_t k = 0;
+    for (size_t i = n; i-- > 0;) {
+        out[k++] = (answer_t){ clean_name(s, die_name(&chain[i])), file, line, 1 };
+        if (i > 0)
+            call_site(s, cu, &chain[i], &file, &line);
+    }
+    out[k - 1].more = 0;
+    return k;
 }
 
 char *lwr_path_join(const char *dir, const char *rel)
@@ -514,42 +551,62 @@ char *lwr_path_join(const char *dir, const char *rel)
     return out;
 }
 
-void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out)
+size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out,
+                         size_t max)
 {
+    if (max == 0)
+        return 0;
     memset(out, 0, sizeof *out);
     out->offset = address;
     const lwr_module_t *m = lwr_dump_module_of(dump, address);
     if (!m)
-        return;
+        return 1;
     out->module = m->path;
     out->offset = address - m->bias;
     size_t oi = find_object(s, m);
     if (oi == (size_t)-1 || !s->objects[oi].mod)
-        return;
+        return 1;
     uint64_t key[2] = { oi, out->offset };
     size_t ai = lwr_map_get(&s->answer_index, key, sizeof key);
     if (ai == (size_t)-1) {
-        answer_t a = { NULL, NULL, 0 };
-        look_up(s, oi, out->offset, &a);
-        if (s->nanswers == s->capanswers) {
+        answer_t a[MAX_INLINE];
+        size_t n = look_up(s, oi, out->offset, a);
+        if (s->nanswers + n > s->capanswers) {
             size_t cap = s->capanswers ? s->capanswers * 2 : 256;
-            answer_t *n = realloc(s->answers, cap * sizeof *n);
-            if (!n) {
-                out->function = a.function;
-                out->file = a.file;
-                out->line = a.line;
-                return;
+            while (cap < s->nanswers + n)
+                cap *= 2;
+            answer_t *v = realloc(s->answers, cap * sizeof *v);
+            if (!v) {
+                out->function = a[0].function;
+                out->file = a[0].file;
+                out->line = a[0].line;
+                return 1;
             }
-            s->answers = n;
+            s->answers = v;
             s->capanswers = cap;
         }
         ai = s->nanswers;
-        s->answers[s->nanswers++] = a;
+        memcpy(&s->answers[ai], a, n * sizeof *a);
+        s->nanswers += n;
         lwr_map_put(&s->answer_index, key, sizeof key, ai);
     }
-    out->function = s->answers[ai].function;
-    out->file = s->answers[ai].file;
-    out->line = s->answers[ai].line;
+    size_t k = 0;
+    for (;; ai++) {
+        if (k > 0)
+            out[k] = out[0];
+        out[k].function = s->answers[ai].function;
+        out[k].file = s->answers[ai].file;
+        out[k].line = s->answers[ai].line;
+        k++;
+        if (!s->answers[ai].more || k == max)
+            break;
+    }
+    return k;
+}
+
+void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out)
+{
+    lwr_symbolize_all(s, dump, address, out, 1);
 }
 
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);

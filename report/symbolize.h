@@ -30,6 +30,13 @@ void lwr_symbolizer_free(lwr_symbolizer_t *sym);
  * each (object, offset) looked up once per symbolizer. Never fails: what cannot be found stays unknown. */
 void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out);
 
+/* Like lwr_symbolize, but an address inside inlined code gives one entry per inlining level, innermost first:
+ * the inlined function with the line table's file and line, then each function it was inlined into with the
+ * file and line of the inlined call, ending with the function the compiler emitted. All entries share module and
+ * offset. Fills at most `max` entries (the outermost are dropped) and returns how many, at least 1 when max > 0. */
+size_t lwr_symbolize_all(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out,
+                         size_t max);
+
 /* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
  * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */
 char *lwr_path_join(const char *dir, const char *rel);

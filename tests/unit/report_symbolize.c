@@ -21,6 +21,26 @@ __attribute__((noinline)) static int lwr_test_target(volatile int *x)
     return *x * 3;
 }
 
+/* An inlined call: capture() records a return address that lies in inner_step's body, inlined into outer_fn. */
+static uintptr_t captured;
+static volatile int sink;
+__attribute__((noinline)) static void capture(void)
+{
+    captured = (uintptr_t)__builtin_return_address(0);
+}
+static inline __attribute__((always_inline)) void inner_step(void)
+{
+    capture();
+    sink = 1;   /* keeps the call above from becoming a jump */
+}
+__attribute__((noinline)) static void outer_fn(void)
+{
+    inner_step();
+    sink = 2;
+}
+static const unsigned capture_line = __LINE__ - 8;      /* capture(); */
+static const unsigned inner_call_line = __LINE__ - 4;   /* inner_step(); */
+
 /* What dl_iterate_phdr tells about the main program. */
 typedef struct {
     int found;
@@ -141,6 +161,40 @@ START_TEST(static_function_is_found_by_name_file_and_line)
 }
 END_TEST
 
+START_TEST(inlined_calls_give_one_frame_per_level)
+{
+    outer_fn();
+    unsigned long long a = captured;
+    lwr_dump_t *d = self_dump(exe_path(), NULL, &a, 1);
+    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    lwr_symbol_t out[8];
+    size_t n = lwr_symbolize_all(sym, d, a, out, 8);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(out[0].function, "inner_step");
+    ck_assert_uint_eq(out[0].line, capture_line);
+    ck_assert_msg(ends_with(out[0].file, "tests/unit/report_symbolize.c"), "%s", out[0].file);
+    ck_assert_str_eq(out[1].function, "outer_fn");
+    ck_assert_uint_eq(out[1].line, inner_call_line);
+    ck_assert_msg(out[1].file && out[1].file[0] == '/' && ends_with(out[1].file, "tests/unit/report_symbolize.c"),
+                  "%s", out[1].file);
+    ck_assert_uint_eq(out[1].offset, out[0].offset);
+    ck_assert_str_eq(out[1].module, out[0].module);
+    /* A cap keeps the innermost. */
+    ck_assert_uint_eq(lwr_symbolize_all(sym, d, a, out, 1), 1);
+    ck_assert_str_eq(out[0].function, "inner_step");
+
+    /* In a report, the one dump frame becomes two frames with the same address. */
+    lwr_report_t *r = lwr_report_build(&d, 1, sym);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(r->sites[0].nframes, 2);
+    ck_assert_str_eq(r->sites[0].frames[1].function, "outer_fn");
+    ck_assert_uint_eq(r->sites[0].frames[1].address, a);
+    lwr_report_free(r);
+    lwr_symbolizer_free(sym);
+    lwr_dump_free(d);
+}
+END_TEST
+
 START_TEST(report_of_this_process_is_symbolized)
 {
     unsigned long long frames[2] = { target_address(), target_address() + 2 };
@@ -245,6 +299,7 @@ int main(void)
     Suite *s = suite_create("report_symbolize");
     TCase *tc = tcase_create("symbolize");
     tcase_add_test(tc, static_function_is_found_by_name_file_and_line);
+    tcase_add_test(tc, inlined_calls_give_one_frame_per_level);
     tcase_add_test(tc, report_of_this_process_is_symbolized);
     tcase_add_test(tc, wrong_build_id_gives_module_and_offset_only);
     tcase_add_test(tc, debug_file_is_found_by_build_id);
