@@ -10,7 +10,8 @@
 #define LWR_TEXT_SAMPLES 3
 
 /* Writes the text report to `out`. A report without leaks is exactly one line,
- * `leakwatch: no leaks (N processes)`; otherwise a header line with the totals, then one block per site in the
+ * `leakwatch: no leaks (N processes)`, followed on that line by the count of still reachable heap blocks when
+ * there are some; otherwise a header line with the totals, then one block per site in the
  * report's order (kind, count, bytes, processes; frames as `#i function file:line (module basename)`; a few
  * samples). Returns 0, or -1 when writing failed. */
 int lwr_render_text(FILE *out, const lwr_report_t *report);

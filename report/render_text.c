@@ -138,7 +138,11 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
     const char *procs = r->nprocesses == 1 ? "process" : "processes";
     if (leaks == 0) {
-        fprintf(out, "leakwatch: no leaks (%zu %s)\n", r->nprocesses, procs);
+        fprintf(out, "leakwatch: no leaks (%zu %s)", r->nprocesses, procs);
+        if (r->reachable.count > 0)
+            fprintf(out, "; %" PRIu64 " heap %s (%" PRIu64 " bytes) still reachable at exit", r->reachable.count,
+                    noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
+        fputc('\n', out);
     } else {
         fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s:", leaks, leaks == 1 ? "leak" : "leaks",
                 r->nsites, r->nsites == 1 ? "site" : "sites", r->nprocesses, procs);

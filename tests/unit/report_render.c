@@ -260,9 +260,10 @@ START_TEST(clean_report_is_exactly_one_line)
     r.nprocesses = 3;
     r.reachable = (lwr_total_t){ 1, 100 };   /* reachable blocks are no leaks */
     char *text = render(lwr_render_text, &r);
-    ck_assert_str_eq(text, "leakwatch: no leaks (3 processes)\n");
+    ck_assert_str_eq(text, "leakwatch: no leaks (3 processes); 1 heap block (100 bytes) still reachable at exit\n");
     free(text);
     r.nprocesses = 1;
+    r.reachable = (lwr_total_t){ 0, 0 };
     text = render(lwr_render_text, &r);
     ck_assert_str_eq(text, "leakwatch: no leaks (1 process)\n");
     free(text);
