@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* A dump of process `pid` whose one module /nonexistent/app is loaded at `bias`; `sites` is the JSON text of
- * the sites array, in which `%1$s` cannot be used, so frames are written as offsets added by the caller. */
+ * the sites array (frames already at runtime addresses) and `totals` the JSON text of the totals object. */
 static lwr_dump_t *dump_of(long pid, unsigned long long bias, const char *sites, const char *totals)
 {
     char text[4096], err[256] = "";
@@ -24,6 +24,8 @@ static lwr_dump_t *dump_of(long pid, unsigned long long bias, const char *sites,
     return d;
 }
 
+/* The JSON text of one site whose frames are `bias` + offsets[i] and whose one sample is `handle`. The text
+ * lives in one of four rotating buffers, enough for the calls of one expression. */
 static char *site(const char *kind, int count, int bytes, unsigned long long bias, const unsigned *offsets, int n,
                   const char *handle)
 {
@@ -201,7 +203,7 @@ START_TEST(sites_sort_by_bytes_then_count_and_stay_stable)
     memset(&r, 0, sizeof r);
     lwr_site_t sites[6];
     memset(sites, 0, sizeof sites);
-    /* bytes, count, tag (kept in `line`-free field npids to recognise each site) */
+    /* bytes, count, and a tag stored in npids (unused by the sort) that tells the sites apart */
     const unsigned long long spec[6][3] = { { 10, 1, 0 }, { 10, 5, 1 }, { 0, 7, 2 }, { 500, 1, 3 }, { 10, 5, 4 },
                                             { 0, 9, 5 } };
     for (int i = 0; i < 6; i++) {
