@@ -143,6 +143,36 @@ START_TEST(truncated_dump_names_file_line_and_column)
 }
 END_TEST
 
+START_TEST(mutated_dumps_never_crash)
+{
+    /* Every byte of the valid dump replaced in turn by a few troublesome characters: each result is either a dump
+     * or an error naming the file, never a crash, a leak or an overrun (the sanitizers watch). */
+    static const char repl[] = { '"', '}', ']', '0', '-', 'x', ',', '\0' };
+    size_t len = strlen(valid);
+    char *copy = malloc(len);
+    ck_assert_ptr_nonnull(copy);
+    size_t accepted = 0, refused = 0;
+    for (size_t i = 0; i < len; i++) {
+        for (size_t r = 0; r < sizeof repl; r++) {
+            memcpy(copy, valid, len);
+            copy[i] = repl[r];
+            char err[256] = "";
+            lwr_dump_t *d = lwr_dump_parse(copy, len, "m.json", err, sizeof err);
+            if (d) {
+                accepted++;
+                lwr_dump_free(d);
+            } else {
+                refused++;
+                ck_assert_msg(strncmp(err, "m.json: ", 8) == 0, "at %zu: %s", i, err);
+            }
+        }
+    }
+    free(copy);
+    ck_assert_uint_gt(refused, len);    /* most mutations break the document */
+    ck_assert_uint_gt(accepted, 0);     /* some only change a value inside a string */
+}
+END_TEST
+
 START_TEST(wrong_types_are_named_by_their_path)
 {
     expect_error("[1, 2]", 6, (const char *const[]){ "not a leakwatch dump", "array", NULL });
@@ -295,6 +325,7 @@ int main(void)
     tcase_add_test(tc, valid_dump_is_read_member_by_member);
     tcase_add_test(tc, minimal_dump_gets_defaults_and_totals_from_sites);
     tcase_add_test(tc, truncated_dump_names_file_line_and_column);
+    tcase_add_test(tc, mutated_dumps_never_crash);
     tcase_add_test(tc, wrong_types_are_named_by_their_path);
     tcase_add_test(tc, reachability_classes_are_read);
     tcase_add_test(tc, other_versions_are_refused);
