@@ -49,7 +49,9 @@ INTEG      := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 INTEG_HELP := $(filter-out $(wildcard tests/integration/test_*.c),$(wildcard tests/integration/*.c))
 DEMO       := $(B)/demo/demo
 
-.PHONY: all deps check unit integration demo bench install clean
+.PHONY: all deps check unit integration demo bench install clean tests-build
+# Objects of the sanitizer builds are only prerequisites of the tests: keep them between runs.
+.SECONDARY:
 all: $(LIB) $(CLI)
 
 deps:
