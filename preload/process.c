@@ -2,7 +2,9 @@
  * library's constructor and destructor hand over to the tracker. */
 #include "real.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static lw_main_fn real_main;
 
@@ -10,6 +12,7 @@ static int main_wrapper(int argc, char **argv, char **envp)
 {
     int status = real_main(argc, argv, envp);
     lw_note_exit(status);
+    lw_note_exit_frame((uintptr_t)__builtin_frame_address(0));
     return status;
 }
 
@@ -25,7 +28,24 @@ LW_EXPORT void exit(int status)
 {
     lw_resolve();
     lw_note_exit(status);
+    lw_note_exit_frame((uintptr_t)__builtin_frame_address(0));
     lw_real.exit(status);
+}
+
+LW_EXPORT void _exit(int status)
+{
+    lw_resolve();
+    lw_note_exit_frame((uintptr_t)__builtin_frame_address(0));
+    lw_on_quick_exit(status);
+    lw_real._exit(status);
+}
+
+LW_EXPORT void _Exit(int status)
+{
+    lw_resolve();
+    lw_note_exit_frame((uintptr_t)__builtin_frame_address(0));
+    lw_on_quick_exit(status);
+    lw_real._exit(status);
 }
 
 __attribute__((constructor)) static void lw_preload_start(void)

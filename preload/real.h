@@ -4,8 +4,15 @@
 
 #include "leakwatch.h"
 
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define LW_EXPORT __attribute__((visibility("default")))
 #define LW_UNLIKELY_P(x) __builtin_expect(!!(x), 0)
@@ -28,7 +35,79 @@ typedef struct {
     /* process */
     int (*libc_start_main)(lw_main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
     void (*exit)(int) __attribute__((noreturn));
+    void (*_exit)(int) __attribute__((noreturn));
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execv)(const char *, char *const[]);
+    int (*execvp)(const char *, char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
+    int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                       char *const[], char *const[]);
+    int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+    /* descriptors */
+    int (*open)(const char *, int, ...);
+    int (*open64)(const char *, int, ...);
+    int (*openat)(int, const char *, int, ...);
+    int (*openat64)(int, const char *, int, ...);
+    int (*open_2)(const char *, int);
+    int (*open64_2)(const char *, int);
+    int (*openat_2)(int, const char *, int);
+    int (*openat64_2)(int, const char *, int);
+    int (*creat)(const char *, mode_t);
+    int (*creat64)(const char *, mode_t);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    int (*pipe)(int[2]);
+    int (*pipe2)(int[2], int);
+    int (*eventfd)(unsigned, int);
+    int (*timerfd_create)(int, int);
+    int (*signalfd)(int, const sigset_t *, int);
+    int (*epoll_create)(int);
+    int (*epoll_create1)(int);
+    int (*inotify_init)(void);
+    int (*inotify_init1)(int);
+    int (*memfd_create)(const char *, unsigned);
+    int (*close)(int);
+    int (*close_range)(unsigned, unsigned, int);
+    FILE *(*fopen)(const char *, const char *);
+    FILE *(*fopen64)(const char *, const char *);
+    FILE *(*fdopen)(int, const char *);
+    FILE *(*freopen)(const char *, const char *, FILE *);
+    FILE *(*freopen64)(const char *, const char *, FILE *);
+    FILE *(*popen)(const char *, const char *);
+    int (*fclose)(FILE *);
+    int (*pclose)(FILE *);
+    DIR *(*opendir)(const char *);
+    DIR *(*fdopendir)(int);
+    int (*closedir)(DIR *);
+    /* sockets */
+    int (*socket)(int, int, int);
+    int (*socketpair)(int, int, int, int[2]);
+    int (*accept)(int, __SOCKADDR_ARG, socklen_t *__restrict);
+    int (*accept4)(int, __SOCKADDR_ARG, socklen_t *__restrict, int);
+    ssize_t (*recvmsg)(int, struct msghdr *, int);
+    /* threads */
+    int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    int (*pthread_join)(pthread_t, void **);
+    int (*pthread_tryjoin_np)(pthread_t, void **);
+    int (*pthread_timedjoin_np)(pthread_t, void **, const struct timespec *);
+    int (*pthread_clockjoin_np)(pthread_t, void **, clockid_t, const struct timespec *);
+    int (*pthread_detach)(pthread_t);
+    /* timers */
+    int (*timer_create)(clockid_t, struct sigevent *, timer_t *);
+    int (*timer_delete)(timer_t);
 } lw_real_t;
+
+/* Makes sure lw_real.field is resolved before a wrapper calls it. */
+#define LW_ENSURE_REAL(field)                                                                                   \
+    do {                                                                                                        \
+        if (LW_UNLIKELY_P(!lw_real.field))                                                                      \
+            lw_resolve();                                                                                       \
+    } while (0)
 
 extern lw_real_t lw_real;
 

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 lw_real_t lw_real;
@@ -19,6 +20,8 @@ typedef struct {
 } lw_sym_t;
 
 #define SYM(field, name, req) { name, NULL, req, (void **)&lw_real.field }
+/* A versioned symbol, optional: several entries may name one slot, in order of preference. */
+#define VSYM(field, name, version) { name, version, 0, (void **)&lw_real.field }
 
 static const lw_sym_t symbols[] = {
     SYM(malloc, "malloc", 1),
@@ -34,6 +37,73 @@ static const lw_sym_t symbols[] = {
     SYM(malloc_usable_size, "malloc_usable_size", 0),
     SYM(libc_start_main, "__libc_start_main", 1),
     SYM(exit, "exit", 1),
+    SYM(_exit, "_exit", 1),
+    SYM(execve, "execve", 1),
+    SYM(execv, "execv", 1),
+    SYM(execvp, "execvp", 1),
+    SYM(execvpe, "execvpe", 0),
+    SYM(fexecve, "fexecve", 0),
+    SYM(posix_spawn, "posix_spawn", 0),
+    SYM(posix_spawnp, "posix_spawnp", 0),
+    /* descriptors */
+    SYM(open, "open", 1),
+    SYM(open64, "open64", 0),
+    SYM(openat, "openat", 1),
+    SYM(openat64, "openat64", 0),
+    SYM(open_2, "__open_2", 0),
+    SYM(open64_2, "__open64_2", 0),
+    SYM(openat_2, "__openat_2", 0),
+    SYM(openat64_2, "__openat64_2", 0),
+    SYM(creat, "creat", 0),
+    SYM(creat64, "creat64", 0),
+    SYM(dup, "dup", 1),
+    SYM(dup2, "dup2", 1),
+    SYM(dup3, "dup3", 0),
+    SYM(fcntl, "fcntl", 1),
+    SYM(fcntl64, "fcntl64", 0),
+    SYM(pipe, "pipe", 1),
+    SYM(pipe2, "pipe2", 0),
+    SYM(eventfd, "eventfd", 0),
+    SYM(timerfd_create, "timerfd_create", 0),
+    SYM(signalfd, "signalfd", 0),
+    SYM(epoll_create, "epoll_create", 0),
+    SYM(epoll_create1, "epoll_create1", 0),
+    SYM(inotify_init, "inotify_init", 0),
+    SYM(inotify_init1, "inotify_init1", 0),
+    SYM(memfd_create, "memfd_create", 0),
+    SYM(close, "close", 1),
+    SYM(close_range, "close_range", 0),
+    SYM(fopen, "fopen", 1),
+    SYM(fopen64, "fopen64", 0),
+    SYM(fdopen, "fdopen", 1),
+    SYM(freopen, "freopen", 1),
+    SYM(freopen64, "freopen64", 0),
+    SYM(popen, "popen", 1),
+    SYM(fclose, "fclose", 1),
+    SYM(pclose, "pclose", 1),
+    SYM(opendir, "opendir", 1),
+    SYM(fdopendir, "fdopendir", 0),
+    SYM(closedir, "closedir", 1),
+    /* sockets */
+    SYM(socket, "socket", 1),
+    SYM(socketpair, "socketpair", 0),
+    SYM(accept, "accept", 1),
+    SYM(accept4, "accept4", 0),
+    SYM(recvmsg, "recvmsg", 1),
+    /* threads: the default versions, as a program linked today gets them */
+    SYM(pthread_create, "pthread_create", 1),
+    SYM(pthread_join, "pthread_join", 1),
+    SYM(pthread_tryjoin_np, "pthread_tryjoin_np", 0),
+    SYM(pthread_timedjoin_np, "pthread_timedjoin_np", 0),
+    SYM(pthread_clockjoin_np, "pthread_clockjoin_np", 0),
+    SYM(pthread_detach, "pthread_detach", 1),
+    /* timers: glibc keeps an old ABI (GLIBC_2.2.5, integer timer ids) beside the current one, and plain dlsym may
+     * hand back the old. The current version is GLIBC_2.34 (the same code as GLIBC_2.3.3, which older glibc
+     * releases have): the first that resolves fills the slot. */
+    VSYM(timer_create, "timer_create", "GLIBC_2.34"),
+    VSYM(timer_create, "timer_create", "GLIBC_2.3.3"),
+    VSYM(timer_delete, "timer_delete", "GLIBC_2.34"),
+    VSYM(timer_delete, "timer_delete", "GLIBC_2.3.3"),
 };
 
 static atomic_int state; /* 0 unresolved, 1 resolving, 2 resolved */
@@ -52,7 +122,8 @@ static void die(const char *name)
     r = write(STDERR_FILENO, name, strlen(name));
     r = write(STDERR_FILENO, b, sizeof(b) - 1);
     (void)r;
-    _exit(127);
+    syscall(SYS_exit_group, 127); /* not _exit: that is interposed too */
+    __builtin_unreachable();
 }
 
 void lw_resolve(void)
@@ -70,6 +141,8 @@ void lw_resolve(void)
     resolving = 1;
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         const lw_sym_t *s = &symbols[i];
+        if (*s->slot)
+            continue; /* an earlier, preferred version of this symbol was found */
         void *p = s->version ? dlvsym(RTLD_NEXT, s->name, s->version) : dlsym(RTLD_NEXT, s->name);
         if (!p && s->required)
             die(s->name);

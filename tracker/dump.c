@@ -124,9 +124,13 @@ typedef struct {
     size_t n, cap, dropped;
 } collect_t;
 
+#define ENTRY_INHERITED 0x100u /* in entry_t.flags: a parent's block, kept only as a path for the scan */
+
 static void collect_one(const lw_live_t *r, void *arg)
 {
     collect_t *c = arg;
+    if (r->inherited && r->kind != LW_HEAP)
+        return;
     if (c->n == c->cap) {
         c->dropped++;
         return;
@@ -135,7 +139,17 @@ static void collect_one(const lw_live_t *r, void *arg)
     e->key = KEY(r->kind, LW_CLASS_NONE, r->site, r->born_ms);
     e->handle = r->handle;
     e->size = r->size;
-    e->flags = r->flags;
+    e->flags = r->flags | (r->inherited ? ENTRY_INHERITED : 0u);
+}
+
+/* Drops the parent's blocks once the scan has used them. Returns the new count. */
+static size_t drop_inherited(entry_t *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i].flags & ENTRY_INHERITED))
+            v[k++] = v[i];
+    return k;
 }
 
 /* LSD radix sort on the 64-bit key, 16 bits a pass; tmp has room for n entries. */
@@ -394,9 +408,10 @@ static void out_frames(out_t *o, uint32_t site)
     out_s(o, "]");
 }
 
-static void out_handle(out_t *o, uint32_t kind, uint64_t h)
+static void out_handle(out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
 {
-    if (kind == LW_FD || kind == LW_SOCKET) {
+    /* a descriptor is a number; a FILE* or DIR* (fd kind too) is an address */
+    if ((kind == LW_FD && !(flags & (LW_FLAG_FILE | LW_FLAG_DIR))) || kind == LW_SOCKET) {
         out_s(o, "\"");
         out_u(o, h);
         out_s(o, "\"");
@@ -435,7 +450,10 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
 {
     uint32_t now = lw_now_ms();
     collect_t c = { 0 };
-    size_t total = lw_tables_total();
+    int reach = lw_config.reach == 2 || (lw_config.reach == 1 && strcmp(reason, "exit") == 0);
+    /* with the scan, a forked child also collects the blocks it inherited: its own may be reachable only
+     * through them */
+    size_t total = reach ? lw_tables_total_all() : lw_tables_total();
     c.cap = total + total / 8 + 1024;
     c.v = lw_mem_alloc(c.cap * sizeof(entry_t));
     entry_t *tmp = lw_mem_alloc(c.cap * sizeof(entry_t));
@@ -446,14 +464,15 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     }
     /* An exec dump carries warnings only: what the image held is gone with it, none of it leaked. */
     if (c.cap && strcmp(reason, "exec") != 0)
-        lw_tables_walk(collect_one, &c);
+        (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
     int classified = 0;
-    if (c.n && (lw_config.reach == 2 || (lw_config.reach == 1 && strcmp(reason, "exit") == 0))) {
+    if (c.n && reach) {
         int err = classify_entries(c.v, tmp, c.n, count);
         if (err)
             lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
         classified = !err;
     }
+    c.n = drop_inherited(c.v, c.n);
     if (c.n)
         radix_sort(c.v, tmp, c.n, count);
 
@@ -564,14 +583,14 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         for (size_t k = 0; k < s->count && k < LW_SAMPLES; k++) {
             uint32_t born = (uint32_t)e[k].key;
             out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
-            out_handle(o, s->kind, e[k].handle);
+            out_handle(o, s->kind, e[k].handle, e[k].flags);
             out_s(o, ", \"size\": ");
             out_u(o, s->kind == LW_HEAP ? e[k].size : 0);
             out_s(o, ", \"age_ms\": ");
             out_u(o, now >= born ? now - born : 0);
             if (s->kind != LW_HEAP) {
                 char detail[512];
-                lw_live_t l = { e[k].handle, e[k].size, s->site, born, (uint8_t)s->kind, (uint8_t)e[k].flags };
+                lw_live_t l = { e[k].handle, e[k].size, s->site, born, (uint8_t)s->kind, (uint8_t)e[k].flags, 0 };
                 detail[0] = '\0';
                 lw_describe(&l, detail, sizeof(detail));
                 if (detail[0]) {

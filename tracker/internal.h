@@ -123,6 +123,7 @@ typedef struct {
     uint32_t born_ms;
     uint8_t kind;
     uint8_t flags;
+    uint8_t inherited; /* acquired by the parent before fork: not this process's leak, but it may hold pointers */
 } lw_live_t;
 
 void lw_tables_lock_all(void);
@@ -131,7 +132,11 @@ void lw_tables_unlock_all(void);
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, shard by shard, the shard locked. */
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
+/* The same, including the records inherited from the parent (marked `inherited`). */
+void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 size_t lw_tables_total(void);
+/* Records of every generation, the inherited ones included (unlocked: an estimate for sizing). */
+size_t lw_tables_total_all(void);
 void lw_tables_reset(void);
 
 /* ---- reachability (reach.c) ------------------------------------------------------------------------------- */
@@ -160,6 +165,7 @@ void lw_describe(const lw_live_t *rec, char *buf, size_t cap);
 
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */
+extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */
 extern atomic_uint lw_dump_seq;
 
 /* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */

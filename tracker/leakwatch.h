@@ -88,6 +88,11 @@ int lw_dump_to(const char *path, const char *reason);
 /* Tells the tracker the status the program exits with (from main's return or exit()); the exit dump carries it. */
 void lw_note_exit(int status);
 
+/* Tells the tracker where the live part of the exiting thread's stack begins: the frame of exit() or _exit(), or
+ * of the wrapper main() returned to. Below it lie only exit machinery and stale frames, which the reachability
+ * scan leaves out so that an old pointer in a dead frame does not make a leak look reachable. */
+void lw_note_exit_frame(uintptr_t frame);
+
 /* Called from the injected library's constructor, once the program's libraries are initialised: starts what
  * runs in the background (the dump thread, when LEAKWATCH_DUMP_SIGNAL or LEAKWATCH_DUMP_INTERVAL asks for it). */
 void lw_on_load(void);
@@ -128,6 +133,9 @@ size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_
 
 /* The warnings recorded so far in this process (bad-close, double-close, fd-into-exec). */
 size_t lw_warning_count(void);
+
+/* Called from _exit and _Exit, which run no exit handlers: writes the exit dump and report at once. */
+void lw_on_quick_exit(int status);
 
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 pid_t lw_pid;
@@ -25,6 +26,14 @@ void lw_note_exit(int status)
 {
     if (getpid() == lw_pid || !lw_pid)
         lw_exit_status = status & 0xff;
+}
+
+uintptr_t lw_exit_frame;
+
+void lw_note_exit_frame(uintptr_t frame)
+{
+    if (getpid() == lw_pid && (pid_t)syscall(SYS_gettid) == lw_pid && !lw_exit_frame)
+        lw_exit_frame = frame;
 }
 
 static void atfork_prepare(void)
@@ -52,6 +61,7 @@ static void atfork_child(void)
     lw_sites_unlock_all();
     lw_pid = getpid();
     lw_exit_status = -1;
+    lw_exit_frame = 0;
     lw_tables_forked();
     lw_warnings_forked();
     atomic_store(&lw_dump_seq, 0);
@@ -148,7 +158,7 @@ static void print_report(const char *dump)
     if (pid == 0) {
         dup2(STDERR_FILENO, STDOUT_FILENO);
         execve(lw_config.cli, argv, envp);
-        _exit(127);
+        syscall(SYS_exit_group, 127); /* not _exit: the injected library interposes it */
     }
     int st = 0;
     if (pid > 0) {
@@ -159,15 +169,15 @@ static void print_report(const char *dump)
         lw_warn("could not run %s; read the dump with `leakwatch report %s`", lw_config.cli, dump);
 }
 
-static void final_report(void *unused)
+static void final_report_as(int via_exit)
 {
-    (void)unused;
     static atomic_int done;
     if (atomic_exchange(&done, 1) || getpid() != lw_pid)
         return;
     int saved = errno;
 
-    free_runtime();
+    if (via_exit)
+        free_runtime();
     lw_self.busy = 1;
 
     size_t live = lw_tables_total(), warned = lw_warning_count();
@@ -192,6 +202,20 @@ static void final_report(void *unused)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
     }
     errno = saved;
+}
+
+static void final_report(void *unused)
+{
+    (void)unused;
+    final_report_as(1);
+}
+
+void lw_on_quick_exit(int status)
+{
+    lw_note_exit(status);
+    /* _exit skips exit handlers and destructors: the program's state is what it is, and other threads may be
+     * running, so the runtime's memory is left alone (the scan finds it reachable). */
+    final_report_as(0);
 }
 
 void lw_on_load(void)

@@ -44,9 +44,18 @@ static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
     uintptr_t b = s->start[lo];
     if (v < b)
         return -1;
-    if (v - b < s->len[lo] || v == b)
+    if (v == b)
         return (ptrdiff_t)lo;
-    return -1;
+    if (v - b >= s->len[lo])
+        return -1;
+    /* glibc lends the last word of a block to the next chunk's header, and its arena and bins point at such
+     * headers: a pointer to the next chunk's header is not a pointer into this block. */
+    uintptr_t chunk = (s->len[lo] + sizeof(size_t) + 15) & ~(uintptr_t)15;
+    if (chunk < 32)
+        chunk = 32;
+    if (v == b - 2 * sizeof(size_t) + chunk)
+        return -1;
+    return (ptrdiff_t)lo;
 }
 
 /* The scan reads memory it does not own (redzones and all, in a sanitizer build of the tests). */
@@ -364,9 +373,12 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         uintptr_t lo = v->lo, hi = v->hi;
         if (v->has_path && v->name[0] == '[') {
             if (strcmp(v->name, "[stack]") == 0) {
-                /* the live part only: below the stack pointer lie stale frames */
+                /* the live part only: below the stack pointer lie stale frames, and below the frame that
+                 * called exit (or that main returned to) only exit machinery and stale frames */
                 if (on_main_stack && sp > lo && sp < hi)
                     lo = sp;
+                if (on_main_stack && lw_exit_frame > lo && lw_exit_frame < hi)
+                    lo = lw_exit_frame;
             } else {
                 continue; /* [heap], [vvar], [vsyscall] ... */
             }
@@ -442,10 +454,10 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
             if (k < 0 && errno == EINTR)
                 continue;
             if (k <= 0)
-                _exit(1);
+                syscall(SYS_exit_group, 1);
             off += (size_t)k;
         }
-        _exit(0);
+        syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
     }
     if (pid < 0) {
         err = errno;

@@ -258,21 +258,31 @@ void lw_tables_forked(void)
     }
 }
 
-void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited)
 {
     for (int i = 0; i < LW_SHARDS; i++) {
         lw_shard_t *s = &shards[i];
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                if (r->gen != cur_gen || (r->flags & LW_REC_SENTINEL))
+                if ((r->flags & LW_REC_SENTINEL) || (r->gen != cur_gen && !with_inherited))
                     continue;
-                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind, r->flags };
+                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind, r->flags, r->gen != cur_gen };
                 fn(&l, arg);
             }
         }
         lw_unlock(&s->lock);
     }
+}
+
+void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+{
+    walk(fn, arg, 0);
+}
+
+void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+{
+    walk(fn, arg, 1);
 }
 
 static void count_one(const lw_live_t *rec, void *arg)
@@ -327,6 +337,15 @@ size_t lw_live_bytes(lw_kind_t kind)
     lw_tables_walk(visit_one, &v);
     lw_self.busy = was;
     return v.acc[1];
+}
+
+size_t lw_tables_total_all(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < LW_SHARDS; i++)
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            n += HASH_COUNT(shards[i].heads[k]);
+    return n;
 }
 
 size_t lw_tables_total(void)
