@@ -9,16 +9,23 @@
 #define LW_SHARDS 64
 #define LW_POOL_CHUNK (64u * 1024u)
 
+/* 24 bytes of record and uthash's 56-byte handle: 80 bytes a live handle. `meta` packs the size (or, for the
+ * other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is implied by the
+ * table the record is in. */
 typedef struct lw_rec {
     uintptr_t handle;
-    uint64_t size;
     uint32_t site;
     uint32_t born_ms;
-    uint16_t gen;
-    uint8_t kind;
-    uint8_t flags;
+    uint64_t meta;
     UT_hash_handle hh;
 } lw_rec_t;
+
+#define META_SIZE_MASK ((1ull << 48) - 1)
+#define META(size, gen, flags)                                                                                  \
+    (((uint64_t)(size) & META_SIZE_MASK) | ((uint64_t)(uint8_t)(gen) << 48) | ((uint64_t)(uint8_t)(flags) << 56))
+#define REC_SIZE(r) ((r)->meta & META_SIZE_MASK)
+#define REC_GEN(r) ((uint8_t)((r)->meta >> 48))
+#define REC_FLAGS(r) ((uint8_t)((r)->meta >> 56))
 
 typedef struct lw_rec_free {
     struct lw_rec_free *next;
@@ -48,8 +55,7 @@ static void add_sentinels(void)
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r = &sentinels[i][k];
             r->handle = LW_SENTINEL;
-            r->flags = LW_REC_SENTINEL;
-            r->kind = (uint8_t)k;
+            r->meta = META(0, 0, LW_REC_SENTINEL);
             HASH_ADD(hh, shards[i].heads[k], handle, sizeof(r->handle), r);
         }
     }
@@ -57,7 +63,7 @@ static void add_sentinels(void)
 
 /* The fork generation: a record made before the last fork belongs to the parent, and a child reports only
  * records of its own generation. */
-static uint16_t cur_gen;
+static uint8_t cur_gen; /* compared for equality only: wrapping after 256 nested forks is harmless */
 
 static inline uint32_t handle_hash(uintptr_t h)
 {
@@ -100,19 +106,19 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
 {
     lw_rec_t *r;
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && (r->flags & LW_REC_SENTINEL))
+    if (r && (REC_FLAGS(r) & LW_REC_SENTINEL))
         return NULL;
     if (r) {
         HASH_DELETE(hh, s->heads[kind], r);
-        if (r->gen == cur_gen) {
+        if (REC_GEN(r) == cur_gen) {
             s->live[kind]--;
-            s->bytes[kind] -= r->size;
+            s->bytes[kind] -= REC_SIZE(r);
         }
     }
     return r;
 }
 
-static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms)
+static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags)
 {
     if (LW_UNLIKELY(!atomic_load_explicit(&sentinels_ready, memory_order_acquire))) {
         /* first record: every shard lock, so no other thread adds while the sentinels go in */
@@ -134,15 +140,12 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         r = rec_alloc(s);
     if (r) {
         r->handle = handle;
-        r->size = size;
         r->site = site;
         r->born_ms = born_ms;
-        r->gen = cur_gen;
-        r->kind = (uint8_t)kind;
-        r->flags = 0;
+        r->meta = META(size, cur_gen, flags);
         HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
         s->live[kind]++;
-        s->bytes[kind] += size;
+        s->bytes[kind] += size & META_SIZE_MASK;
     }
     lw_unlock(&s->lock);
 }
@@ -161,7 +164,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     lw_dumper_check();
     lw_self.busy = 1;
     uint32_t site = lw_stack_site(origin);
-    put(kind, handle, size, site, lw_now_ms());
+    put(kind, handle, size, site, lw_now_ms(), 0);
     lw_self.busy = 0;
     errno = saved;
 }
@@ -181,8 +184,8 @@ static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
         found = 1;
         if (held) {
             held->site = r->site;
-            held->flags = r->gen;
-            held->size = r->size;
+            held->flags = REC_FLAGS(r);
+            held->size = REC_SIZE(r);
             held->born_ns = r->born_ms;
         }
         rec_free(s, r);
@@ -208,7 +211,7 @@ void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held)
         return;
     int saved = errno;
     lw_self.busy = 1;
-    put(kind, handle, held->size, held->site, (uint32_t)held->born_ns);
+    put(kind, handle, held->size, held->site, (uint32_t)held->born_ns, held->flags);
     lw_self.busy = 0;
     errno = saved;
 }
@@ -226,8 +229,9 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
     lw_self.busy = 1;
     lw_lock(&s->lock);
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && !(r->flags & LW_REC_SENTINEL)) {
-        r->flags = (uint8_t)(set ? (r->flags | bits) : (r->flags & ~bits));
+    if (r && !(REC_FLAGS(r) & LW_REC_SENTINEL)) {
+        uint8_t f = (uint8_t)(set ? (REC_FLAGS(r) | bits) : (REC_FLAGS(r) & ~bits));
+        r->meta = META(REC_SIZE(r), REC_GEN(r), f);
         found = 1;
     }
     lw_unlock(&s->lock);
@@ -265,9 +269,10 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                if ((r->flags & LW_REC_SENTINEL) || (r->gen != cur_gen && !with_inherited))
+                if ((REC_FLAGS(r) & LW_REC_SENTINEL) || (REC_GEN(r) != cur_gen && !with_inherited))
                     continue;
-                lw_live_t l = { r->handle, r->size, r->site, r->born_ms, r->kind, r->flags, r->gen != cur_gen };
+                lw_live_t l = { r->handle, REC_SIZE(r), r->site, r->born_ms, (uint8_t)k, REC_FLAGS(r),
+                                REC_GEN(r) != cur_gen };
                 fn(&l, arg);
             }
         }
@@ -365,7 +370,7 @@ void lw_tables_reset(void)
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r, *tmp;
             HASH_ITER(hh, s->heads[k], r, tmp) {
-                if (r->flags & LW_REC_SENTINEL)
+                if (REC_FLAGS(r) & LW_REC_SENTINEL)
                     continue;
                 HASH_DELETE(hh, s->heads[k], r);
                 rec_free(s, r);
