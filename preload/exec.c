@@ -1,0 +1,159 @@
+/* The exec family and posix_spawn, interposed only to tell the tracker which tracked descriptors the new program
+ * inherits; the calls themselves are passed on unchanged. */
+#include "real.h"
+
+#include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <unistd.h>
+
+extern char **environ;
+
+LW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    LW_ENSURE_REAL(execve);
+    unsigned mark = lw_on_exec(path, 1);
+    int r = lw_real.execve(path, argv, envp);
+    lw_on_exec_failed(mark); /* keeps errno */
+    return r;
+}
+
+LW_EXPORT int execv(const char *path, char *const argv[])
+{
+    LW_ENSURE_REAL(execve);
+    unsigned mark = lw_on_exec(path, 1);
+    int r = lw_real.execv(path, argv);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int execvp(const char *file, char *const argv[])
+{
+    LW_ENSURE_REAL(execve);
+    unsigned mark = lw_on_exec(file, 1);
+    int r = lw_real.execvp(file, argv);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    LW_ENSURE_REAL(execve);
+    if (!lw_real.execvpe) {
+        errno = ENOSYS;
+        return -1;
+    }
+    unsigned mark = lw_on_exec(file, 1);
+    int r = lw_real.execvpe(file, argv, envp);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    LW_ENSURE_REAL(execve);
+    if (!lw_real.fexecve) {
+        errno = ENOSYS;
+        return -1;
+    }
+    char what[32] = "descriptor ", *p = what + 11;
+    /* a few digits by hand: this runs where snprintf may not be safe (a vfork child) */
+    char digits[12];
+    int n = 0;
+    unsigned v = fd < 0 ? 0u : (unsigned)fd;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 11);
+    while (n)
+        *p++ = digits[--n];
+    *p = '\0';
+    unsigned mark = lw_on_exec(what, 1);
+    int r = lw_real.fexecve(fd, argv, envp);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+/* The execl family passes its arguments one by one, ending with NULL; they are gathered into an argv here. */
+static size_t count_args(const char *arg, va_list ap)
+{
+    size_t n = arg ? 1 : 0;
+    while (arg && va_arg(ap, const char *))
+        n++;
+    return n;
+}
+
+#define GATHER_ARGS(arg, out_env)                                                                               \
+    va_list ap;                                                                                                 \
+    va_start(ap, arg);                                                                                          \
+    size_t argc = count_args(arg, ap);                                                                          \
+    va_end(ap);                                                                                                 \
+    char *argv[argc + 1];                                                                                       \
+    argv[0] = (char *)arg;                                                                                      \
+    va_start(ap, arg);                                                                                          \
+    for (size_t i = 1; i <= argc; i++)                                                                          \
+        argv[i] = va_arg(ap, char *);                                                                           \
+    argv[argc] = NULL;                                                                                          \
+    out_env;                                                                                                    \
+    va_end(ap)
+
+LW_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    LW_ENSURE_REAL(execve);
+    GATHER_ARGS(arg, (void)0);
+    unsigned mark = lw_on_exec(path, 1);
+    int r = lw_real.execv(path, argv);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    LW_ENSURE_REAL(execve);
+    GATHER_ARGS(arg, (void)0);
+    unsigned mark = lw_on_exec(file, 1);
+    int r = lw_real.execvp(file, argv);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    LW_ENSURE_REAL(execve);
+    char **envp;
+    GATHER_ARGS(arg, envp = va_arg(ap, char **));
+    unsigned mark = lw_on_exec(path, 1);
+    int r = lw_real.execve(path, argv, envp);
+    lw_on_exec_failed(mark);
+    return r;
+}
+
+/* posix_spawn starts a child and goes on: the warnings stay with this process and reach its exit dump. File
+ * actions may close or move descriptors in the child, and their list is opaque, so a spawn with file actions is
+ * not checked rather than warned about wrongly. */
+LW_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    LW_ENSURE_REAL(execve);
+    if (!lw_real.posix_spawn)
+        return ENOSYS;
+    unsigned mark = actions ? ~0u : lw_on_exec(path, 0);
+    int r = lw_real.posix_spawn(pid, path, actions, attr, argv, envp);
+    if (r != 0)
+        lw_on_exec_failed(mark);
+    return r;
+}
+
+LW_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    LW_ENSURE_REAL(execve);
+    if (!lw_real.posix_spawnp)
+        return ENOSYS;
+    unsigned mark = actions ? ~0u : lw_on_exec(file, 0);
+    int r = lw_real.posix_spawnp(pid, file, actions, attr, argv, envp);
+    if (r != 0)
+        lw_on_exec_failed(mark);
+    return r;
+}

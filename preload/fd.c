@@ -1,0 +1,577 @@
+/* The descriptor family, interposed: the open family, dup and fcntl's duplicates, pipes and the anonymous-inode
+ * descriptors, close and close_range, and FILE* and DIR* streams, each wrapper calling the real function and
+ * telling the tracker. */
+#undef _FORTIFY_SOURCE /* the fortify headers turn open() into an inline wrapper we could not define */
+#include "real.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* ---- shared steps ------------------------------------------------------------------------------------- */
+
+/* Records a new descriptor of `kind`. Descriptors 0-2 are the standard streams: a program that puts a file or a
+ * pipe there (a shell redirecting, a daemon pointing stdin at /dev/null) means it to stay for good and to be
+ * inherited, so they are never recorded. */
+static void opened_as(lw_kind_t kind, int fd, int cloexec, lw_origin_t origin)
+{
+    if (fd <= STDERR_FILENO)
+        return;
+    lw_on_acquire_at(kind, (uintptr_t)fd, 0, origin);
+    if (!cloexec)
+        lw_set_flags(kind, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, 1);
+}
+
+static int opened(int fd, int cloexec, lw_origin_t origin)
+{
+    if (fd >= 0)
+        opened_as(LW_FD, fd, cloexec, origin);
+    return fd;
+}
+
+/* A copy of a descriptor is of the kind of what it refers to: a duplicated socket is a socket. */
+static lw_kind_t kind_of(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? LW_SOCKET : LW_FD;
+}
+
+static int duplicated(int fd, int cloexec, lw_origin_t origin)
+{
+    if (fd > STDERR_FILENO) {
+        int saved = errno;
+        opened_as(kind_of(fd), fd, cloexec, origin);
+        errno = saved;
+    }
+    return fd;
+}
+
+/* Forgets descriptor fd, of either kind, before the real close: once it is closed another thread may be given
+ * the same number. Returns the kind it was, or LW_KIND_COUNT when it was not tracked. */
+static lw_kind_t forget(int fd)
+{
+    if (fd <= STDERR_FILENO)
+        return LW_KIND_COUNT;
+    if (lw_on_release(LW_FD, (uintptr_t)fd))
+        return LW_FD;
+    if (lw_on_release(LW_SOCKET, (uintptr_t)fd))
+        return LW_SOCKET;
+    return LW_KIND_COUNT;
+}
+
+/* Like forget, keeping the record so that it can be put back when the call that would close it fails. */
+static lw_kind_t forget_keep(int fd, lw_held_t *held)
+{
+    if (fd <= STDERR_FILENO)
+        return LW_KIND_COUNT;
+    if (lw_on_release_keep(LW_FD, (uintptr_t)fd, held))
+        return LW_FD;
+    if (lw_on_release_keep(LW_SOCKET, (uintptr_t)fd, held))
+        return LW_SOCKET;
+    return LW_KIND_COUNT;
+}
+
+static int needs_mode(int flags)
+{
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+/* ---- the open family ----------------------------------------------------------------------------------- */
+
+/* The mode argument exists only when the flags create a file; reading it otherwise would read garbage. */
+#define TAKE_MODE(flags, last)                                                                                  \
+    unsigned mode = 0;                                                                                          \
+    if (needs_mode(flags)) {                                                                                    \
+        va_list ap;                                                                                             \
+        va_start(ap, last);                                                                                     \
+        mode = va_arg(ap, unsigned);                                                                            \
+        va_end(ap);                                                                                             \
+    }
+
+LW_EXPORT int open(const char *path, int flags, ...)
+{
+    TAKE_MODE(flags, flags);
+    LW_ENSURE_REAL(open);
+    return opened(lw_real.open(path, flags, mode), flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int open64(const char *path, int flags, ...)
+{
+    TAKE_MODE(flags, flags);
+    LW_ENSURE_REAL(open);
+    int fd = lw_real.open64 ? lw_real.open64(path, flags, mode) : lw_real.open(path, flags | O_LARGEFILE, mode);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    TAKE_MODE(flags, flags);
+    LW_ENSURE_REAL(openat);
+    return opened(lw_real.openat(dirfd, path, flags, mode), flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    TAKE_MODE(flags, flags);
+    LW_ENSURE_REAL(openat);
+    int fd = lw_real.openat64 ? lw_real.openat64(dirfd, path, flags, mode)
+                              : lw_real.openat(dirfd, path, flags | O_LARGEFILE, mode);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+/* The _FORTIFY_SOURCE entry points: the real ones abort when the flags need a mode, which these never get. */
+LW_EXPORT int __open_2(const char *path, int flags)
+{
+    LW_ENSURE_REAL(open);
+    int fd = lw_real.open_2 ? lw_real.open_2(path, flags) : lw_real.open(path, flags);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int __open64_2(const char *path, int flags)
+{
+    LW_ENSURE_REAL(open);
+    int fd = lw_real.open64_2 ? lw_real.open64_2(path, flags) : lw_real.open(path, flags | O_LARGEFILE);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    LW_ENSURE_REAL(openat);
+    int fd = lw_real.openat_2 ? lw_real.openat_2(dirfd, path, flags) : lw_real.openat(dirfd, path, flags);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    LW_ENSURE_REAL(openat);
+    int fd = lw_real.openat64_2 ? lw_real.openat64_2(dirfd, path, flags)
+                                : lw_real.openat(dirfd, path, flags | O_LARGEFILE);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int creat(const char *path, mode_t mode)
+{
+    LW_ENSURE_REAL(open);
+    int fd = lw_real.creat ? lw_real.creat(path, mode) : lw_real.open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+    return opened(fd, 0, LW_HERE());
+}
+
+LW_EXPORT int creat64(const char *path, mode_t mode)
+{
+    LW_ENSURE_REAL(open);
+    int fd = lw_real.creat64 ? lw_real.creat64(path, mode)
+                             : lw_real.open(path, O_CREAT | O_WRONLY | O_TRUNC | O_LARGEFILE, mode);
+    return opened(fd, 0, LW_HERE());
+}
+
+/* ---- copies -------------------------------------------------------------------------------------------- */
+
+LW_EXPORT int dup(int fd)
+{
+    LW_ENSURE_REAL(dup);
+    return duplicated(lw_real.dup(fd), 0, LW_HERE());
+}
+
+/* dup2 and dup3 close `to` when it is open, so its record goes first (and comes back if the call fails). The
+ * close of `to` is remembered like any close. */
+static int dup_onto(int from, int to, int flags, int three, lw_origin_t origin)
+{
+    lw_held_t held;
+    lw_kind_t had = forget_keep(to, &held);
+    int r = three ? lw_real.dup3(from, to, flags) : lw_real.dup2(from, to);
+    if (r < 0) {
+        if (had != LW_KIND_COUNT)
+            lw_restore(had, (uintptr_t)to, &held);
+        return r;
+    }
+    if (had != LW_KIND_COUNT)
+        lw_on_close_at(to, origin);
+    return duplicated(r, flags & O_CLOEXEC, origin);
+}
+
+LW_EXPORT int dup2(int from, int to)
+{
+    LW_ENSURE_REAL(dup2);
+    if (from == to)
+        return lw_real.dup2(from, to); /* changes nothing: checks that `from` is open and returns it */
+    return dup_onto(from, to, 0, 0, LW_HERE());
+}
+
+LW_EXPORT int dup3(int from, int to, int flags)
+{
+    LW_ENSURE_REAL(dup2);
+    if (!lw_real.dup3 || from == to) {
+        if (!lw_real.dup3) {
+            errno = ENOSYS;
+            return -1;
+        }
+        return lw_real.dup3(from, to, flags); /* dup3 refuses from == to with EINVAL */
+    }
+    return dup_onto(from, to, flags, 1, LW_HERE());
+}
+
+/* fcntl's third argument is an int for some commands, a pointer for others, and absent for the rest; it is read
+ * with the type the command has, as va_arg requires, and passed on the same way. Commands this table does not
+ * know are read as a pointer, which is what glibc's own fcntl does with every command. */
+typedef enum { ARG_NONE, ARG_INT, ARG_PTR } arg_type_t;
+
+static arg_type_t fcntl_arg_type(int cmd)
+{
+    switch (cmd) {
+    case F_GETFD:
+    case F_GETFL:
+    case F_GETOWN:
+    case F_GETSIG:
+    case F_GETLEASE:
+    case F_GETPIPE_SZ:
+    case F_GET_SEALS:
+        return ARG_NONE;
+    case F_DUPFD:
+    case F_DUPFD_CLOEXEC:
+    case F_SETFD:
+    case F_SETFL:
+    case F_SETOWN:
+    case F_SETSIG:
+    case F_SETLEASE:
+    case F_NOTIFY:
+    case F_SETPIPE_SZ:
+    case F_ADD_SEALS:
+        return ARG_INT;
+    default:
+        return ARG_PTR;
+    }
+}
+
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, arg_type_t type, int iarg, void *parg,
+                        lw_origin_t origin)
+{
+    if (type == ARG_NONE)
+        return real(fd, cmd);
+    if (type == ARG_PTR)
+        return real(fd, cmd, parg);
+    int r = real(fd, cmd, iarg);
+    if (r < 0)
+        return r;
+    if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+        return duplicated(r, cmd == F_DUPFD_CLOEXEC, origin);
+    if (cmd == F_SETFD && fd > STDERR_FILENO) {
+        /* the program changes close-on-exec: the record follows, whichever kind it is */
+        unsigned set = (iarg & FD_CLOEXEC) ? 0 : 1;
+        if (!lw_set_flags(LW_FD, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, (int)set))
+            lw_set_flags(LW_SOCKET, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, (int)set);
+    }
+    return r;
+}
+
+#define FCNTL_BODY(realfn)                                                                                      \
+    arg_type_t type = fcntl_arg_type(cmd);                                                                      \
+    int iarg = 0;                                                                                               \
+    void *parg = NULL;                                                                                          \
+    if (type != ARG_NONE) {                                                                                     \
+        va_list ap;                                                                                             \
+        va_start(ap, cmd);                                                                                      \
+        if (type == ARG_INT)                                                                                    \
+            iarg = va_arg(ap, int);                                                                             \
+        else                                                                                                    \
+            parg = va_arg(ap, void *);                                                                          \
+        va_end(ap);                                                                                             \
+    }                                                                                                           \
+    LW_ENSURE_REAL(fcntl);                                                                                      \
+    return fcntl_common((realfn), fd, cmd, type, iarg, parg, LW_HERE())
+
+LW_EXPORT int fcntl(int fd, int cmd, ...)
+{
+    FCNTL_BODY(lw_real.fcntl);
+}
+
+LW_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    FCNTL_BODY(lw_real.fcntl64 ? lw_real.fcntl64 : lw_real.fcntl);
+}
+
+/* ---- pipes and anonymous-inode descriptors ------------------------------------------------------------- */
+
+static int pipe_made(int r, const int fds[2], int cloexec, lw_origin_t origin)
+{
+    if (r == 0) {
+        opened_as(LW_FD, fds[0], cloexec, origin);
+        opened_as(LW_FD, fds[1], cloexec, origin);
+    }
+    return r;
+}
+
+LW_EXPORT int pipe(int fds[2])
+{
+    LW_ENSURE_REAL(pipe);
+    return pipe_made(lw_real.pipe(fds), fds, 0, LW_HERE());
+}
+
+LW_EXPORT int pipe2(int fds[2], int flags)
+{
+    LW_ENSURE_REAL(pipe);
+    if (!lw_real.pipe2) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return pipe_made(lw_real.pipe2(fds, flags), fds, flags & O_CLOEXEC, LW_HERE());
+}
+
+/* An optional real function that this libc lacks fails the way a missing system call would. */
+#define REQUIRE_OPTIONAL(field)                                                                                 \
+    do {                                                                                                        \
+        LW_ENSURE_REAL(close);                                                                                  \
+        if (!lw_real.field) {                                                                                   \
+            errno = ENOSYS;                                                                                     \
+            return -1;                                                                                          \
+        }                                                                                                       \
+    } while (0)
+
+LW_EXPORT int eventfd(unsigned initval, int flags)
+{
+    REQUIRE_OPTIONAL(eventfd);
+    return opened(lw_real.eventfd(initval, flags), flags & EFD_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int timerfd_create(int clockid, int flags)
+{
+    REQUIRE_OPTIONAL(timerfd_create);
+    return opened(lw_real.timerfd_create(clockid, flags), flags & TFD_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int signalfd(int fd, const sigset_t *mask, int flags)
+{
+    REQUIRE_OPTIONAL(signalfd);
+    int r = lw_real.signalfd(fd, mask, flags);
+    /* with an existing descriptor signalfd only changes its mask: nothing new to record */
+    if (fd == -1)
+        opened(r, flags & SFD_CLOEXEC, LW_HERE());
+    return r;
+}
+
+LW_EXPORT int epoll_create(int size)
+{
+    REQUIRE_OPTIONAL(epoll_create);
+    return opened(lw_real.epoll_create(size), 0, LW_HERE());
+}
+
+LW_EXPORT int epoll_create1(int flags)
+{
+    REQUIRE_OPTIONAL(epoll_create1);
+    return opened(lw_real.epoll_create1(flags), flags & EPOLL_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int inotify_init(void)
+{
+    REQUIRE_OPTIONAL(inotify_init);
+    return opened(lw_real.inotify_init(), 0, LW_HERE());
+}
+
+LW_EXPORT int inotify_init1(int flags)
+{
+    REQUIRE_OPTIONAL(inotify_init1);
+    return opened(lw_real.inotify_init1(flags), flags & IN_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int memfd_create(const char *name, unsigned flags)
+{
+    REQUIRE_OPTIONAL(memfd_create);
+    return opened(lw_real.memfd_create(name, flags), flags & MFD_CLOEXEC, LW_HERE());
+}
+
+/* ---- closing ------------------------------------------------------------------------------------------- */
+
+LW_EXPORT int close(int fd)
+{
+    LW_ENSURE_REAL(close);
+    lw_origin_t origin = LW_HERE();
+    forget(fd);
+    int r = lw_real.close(fd);
+    int err = errno;
+    /* Linux frees the number even when close reports EINTR or EIO; only EBADF means nothing was open. */
+    if (r == 0 || err != EBADF)
+        lw_on_close_at(fd, origin);
+    else
+        lw_on_bad_close_at(fd, origin); /* ignores fd < 0: close(-1) on an error path harms no one */
+    errno = err;
+    return r;
+}
+
+LW_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    REQUIRE_OPTIONAL(close_range);
+    lw_origin_t origin = LW_HERE();
+    if (flags & CLOSE_RANGE_CLOEXEC) {
+        /* marks the range close-on-exec; nothing is closed */
+        int r = lw_real.close_range(first, last, flags);
+        if (r == 0)
+            lw_on_close_range_at(first, last, 1, origin);
+        return r;
+    }
+    /* Released before the call like close; a failure (EINVAL for bad flags) happens before anything is closed,
+     * so the records would be lost: check the arguments the kernel checks first. */
+    if (first > last) {
+        errno = EINVAL;
+        return -1;
+    }
+    lw_on_close_range_at(first > STDERR_FILENO ? first : STDERR_FILENO + 1, last, 0, origin);
+    return lw_real.close_range(first, last, flags);
+}
+
+/* ---- FILE* streams ------------------------------------------------------------------------------------- */
+
+/* A stream counts once, keyed by the FILE*, as an fd-kind handle: the descriptor under it is opened inside libc
+ * without going through these wrappers, so it is never recorded twice. Its mode string says 'e' for
+ * close-on-exec. */
+static FILE *stream_opened(FILE *f, const char *mode, lw_origin_t origin)
+{
+    if (f) {
+        int saved = errno;
+        lw_on_acquire_at(LW_FD, (uintptr_t)f, 0, origin);
+        unsigned flags = LW_FLAG_FILE | (mode && strchr(mode, 'e') ? 0u : LW_FLAG_NO_CLOEXEC);
+        lw_set_flags(LW_FD, (uintptr_t)f, flags, 1);
+        errno = saved;
+    }
+    return f;
+}
+
+LW_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    LW_ENSURE_REAL(fopen);
+    return stream_opened(lw_real.fopen(path, mode), mode, LW_HERE());
+}
+
+LW_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    LW_ENSURE_REAL(fopen);
+    FILE *f = lw_real.fopen64 ? lw_real.fopen64(path, mode) : lw_real.fopen(path, mode);
+    return stream_opened(f, mode, LW_HERE());
+}
+
+LW_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    LW_ENSURE_REAL(fdopen);
+    lw_held_t held;
+    lw_kind_t had = forget_keep(fd, &held);
+    FILE *f = lw_real.fdopen(fd, mode);
+    if (!f) {
+        if (had != LW_KIND_COUNT)
+            lw_restore(had, (uintptr_t)fd, &held);
+        return NULL;
+    }
+    /* the stream now owns the descriptor: fclose closes both, and the stream is the one handle reported */
+    return stream_opened(f, mode, LW_HERE());
+}
+
+/* freopen closes the stream's descriptor and opens another into the same FILE. A stream we did not record
+ * (stdin, stdout, stderr) stays unrecorded: it is the program's standard stream pointed elsewhere. */
+static FILE *reopened(FILE *f, FILE *old, const char *mode, lw_origin_t origin)
+{
+    if (f)
+        return lw_on_release(LW_FD, (uintptr_t)old) ? stream_opened(f, mode, origin) : f;
+    /* on failure the old stream is closed anyway */
+    lw_on_release(LW_FD, (uintptr_t)old);
+    return f;
+}
+
+LW_EXPORT FILE *freopen(const char *path, const char *mode, FILE *old)
+{
+    LW_ENSURE_REAL(freopen);
+    return reopened(lw_real.freopen(path, mode, old), old, mode, LW_HERE());
+}
+
+LW_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *old)
+{
+    LW_ENSURE_REAL(freopen);
+    FILE *f = lw_real.freopen64 ? lw_real.freopen64(path, mode, old) : lw_real.freopen(path, mode, old);
+    return reopened(f, old, mode, LW_HERE());
+}
+
+LW_EXPORT FILE *popen(const char *command, const char *mode)
+{
+    LW_ENSURE_REAL(popen);
+    return stream_opened(lw_real.popen(command, mode), mode, LW_HERE());
+}
+
+LW_EXPORT int fclose(FILE *f)
+{
+    LW_ENSURE_REAL(fclose);
+    if (f)
+        lw_on_release(LW_FD, (uintptr_t)f);
+    return lw_real.fclose(f);
+}
+
+LW_EXPORT int pclose(FILE *f)
+{
+    LW_ENSURE_REAL(pclose);
+    if (f)
+        lw_on_release(LW_FD, (uintptr_t)f);
+    return lw_real.pclose(f);
+}
+
+/* ---- DIR* streams -------------------------------------------------------------------------------------- */
+
+static DIR *dir_opened(DIR *d, lw_origin_t origin)
+{
+    if (d) {
+        int saved = errno;
+        lw_on_acquire_at(LW_FD, (uintptr_t)d, 0, origin);
+        /* opendir's descriptor is close-on-exec; fdopendir's is what the program made it */
+        lw_set_flags(LW_FD, (uintptr_t)d, LW_FLAG_DIR, 1);
+        errno = saved;
+    }
+    return d;
+}
+
+LW_EXPORT DIR *opendir(const char *path)
+{
+    LW_ENSURE_REAL(opendir);
+    return dir_opened(lw_real.opendir(path), LW_HERE());
+}
+
+LW_EXPORT DIR *fdopendir(int fd)
+{
+    LW_ENSURE_REAL(opendir);
+    if (!lw_real.fdopendir) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    lw_held_t held;
+    lw_kind_t had = forget_keep(fd, &held);
+    DIR *d = lw_real.fdopendir(fd);
+    if (!d) {
+        if (had != LW_KIND_COUNT)
+            lw_restore(had, (uintptr_t)fd, &held);
+        return NULL;
+    }
+    int saved = errno;
+    dir_opened(d, LW_HERE());
+    int fdflags = fcntl(fd, F_GETFD);
+    if (fdflags >= 0 && !(fdflags & FD_CLOEXEC))
+        lw_set_flags(LW_FD, (uintptr_t)d, LW_FLAG_NO_CLOEXEC, 1);
+    errno = saved;
+    return d;
+}
+
+LW_EXPORT int closedir(DIR *d)
+{
+    LW_ENSURE_REAL(closedir);
+    lw_on_release(LW_FD, (uintptr_t)d); /* closedir(NULL) is undefined; a NULL handle is simply not found */
+    return lw_real.closedir(d);
+}
