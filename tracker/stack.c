@@ -16,7 +16,7 @@ LW_TLS lw_thread_t lw_self;
 /* The cache is direct-mapped. An entry remembers, for one (return address, wrapper frame) pair, where on the
  * stack each frame's return address lives (as an offset above the wrapper frame) and what it was; a hit re-reads
  * those words and compares them, which costs a few loads instead of an unwind. */
-#define LW_CACHE_WAYS 64
+#define LW_CACHE_WAYS 256
 
 typedef struct {
     uintptr_t ra;
@@ -299,7 +299,10 @@ uint32_t lw_stack_site(lw_origin_t o)
     lw_centry_t *e = NULL;
 
     if (LW_LIKELY(c != NULL)) {
-        size_t i = (size_t)((o.ra ^ (o.frame * 0x9e3779b97f4a7c15ull)) >> 58) & (LW_CACHE_WAYS - 1);
+        /* both halves of the key matter: many call sites share one stack depth, and one call site is reached
+         * at many depths */
+        uint64_t k = (o.ra * 0x9e3779b97f4a7c15ull) ^ (o.frame * 0xc2b2ae3d27d4eb4full);
+        size_t i = (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 56) & (LW_CACHE_WAYS - 1);
         e = entry_at(c, i);
         if (e->ra == o.ra && e->frame == o.frame && e->site) {
             const uintptr_t *val = entry_val(e);
