@@ -1,5 +1,5 @@
-/* The exec family and posix_spawn, interposed only to tell the tracker which tracked descriptors the new program
- * inherits; the calls themselves are passed on unchanged. */
+/* The exec family and posix_spawn, interposed to tell the tracker which tracked descriptors the new program
+ * inherits, and to keep leakwatch's settings in the new program's environment. */
 #include "real.h"
 
 #include <errno.h>
@@ -10,11 +10,18 @@
 
 extern char **environ;
 
+/* The environment the new program gets, with leakwatch's own settings put back where they are missing. */
+#define WITH_ENV(envp, fixed)                                                                                   \
+    size_t fixed##_cap = lw_exec_env_size(envp);                                                                \
+    char *fixed##_buf[fixed##_cap];                                                                             \
+    char *const *fixed = lw_exec_env((envp), fixed##_buf, fixed##_cap)
+
 LW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     LW_ENSURE_REAL(execve);
+    WITH_ENV(envp, env);
     unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, envp);
+    int r = lw_real.execve(path, argv, env);
     lw_on_exec_failed(mark); /* keeps errno */
     return r;
 }
@@ -22,8 +29,9 @@ LW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 LW_EXPORT int execv(const char *path, char *const argv[])
 {
     LW_ENSURE_REAL(execve);
+    WITH_ENV(environ, env);
     unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execv(path, argv);
+    int r = lw_real.execve(path, argv, env);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -31,8 +39,9 @@ LW_EXPORT int execv(const char *path, char *const argv[])
 LW_EXPORT int execvp(const char *file, char *const argv[])
 {
     LW_ENSURE_REAL(execve);
+    WITH_ENV(environ, env);
     unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvp(file, argv);
+    int r = lw_real.execvpe ? lw_real.execvpe(file, argv, env) : lw_real.execvp(file, argv);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -44,8 +53,9 @@ LW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
         errno = ENOSYS;
         return -1;
     }
+    WITH_ENV(envp, env);
     unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvpe(file, argv, envp);
+    int r = lw_real.execvpe(file, argv, env);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -69,8 +79,9 @@ LW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
     while (n)
         *p++ = digits[--n];
     *p = '\0';
+    WITH_ENV(envp, env);
     unsigned mark = lw_on_exec(what, 1);
-    int r = lw_real.fexecve(fd, argv, envp);
+    int r = lw_real.fexecve(fd, argv, env);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -102,8 +113,9 @@ LW_EXPORT int execl(const char *path, const char *arg, ...)
 {
     LW_ENSURE_REAL(execve);
     GATHER_ARGS(arg, (void)0);
+    WITH_ENV(environ, env);
     unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execv(path, argv);
+    int r = lw_real.execve(path, argv, env);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -112,8 +124,9 @@ LW_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     LW_ENSURE_REAL(execve);
     GATHER_ARGS(arg, (void)0);
+    WITH_ENV(environ, env);
     unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvp(file, argv);
+    int r = lw_real.execvpe ? lw_real.execvpe(file, argv, env) : lw_real.execvp(file, argv);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -123,8 +136,9 @@ LW_EXPORT int execle(const char *path, const char *arg, ...)
     LW_ENSURE_REAL(execve);
     char **envp;
     GATHER_ARGS(arg, envp = va_arg(ap, char **));
+    WITH_ENV(envp, env);
     unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, envp);
+    int r = lw_real.execve(path, argv, env);
     lw_on_exec_failed(mark);
     return r;
 }
@@ -138,8 +152,9 @@ LW_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_a
     LW_ENSURE_REAL(execve);
     if (!lw_real.posix_spawn)
         return ENOSYS;
+    WITH_ENV(envp, env);
     unsigned mark = actions ? ~0u : lw_on_exec(path, 0);
-    int r = lw_real.posix_spawn(pid, path, actions, attr, argv, envp);
+    int r = lw_real.posix_spawn(pid, path, actions, attr, argv, env);
     if (r != 0)
         lw_on_exec_failed(mark);
     return r;
@@ -151,8 +166,9 @@ LW_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
     LW_ENSURE_REAL(execve);
     if (!lw_real.posix_spawnp)
         return ENOSYS;
+    WITH_ENV(envp, env);
     unsigned mark = actions ? ~0u : lw_on_exec(file, 0);
-    int r = lw_real.posix_spawnp(pid, file, actions, attr, argv, envp);
+    int r = lw_real.posix_spawnp(pid, file, actions, attr, argv, env);
     if (r != 0)
         lw_on_exec_failed(mark);
     return r;

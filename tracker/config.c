@@ -111,8 +111,61 @@ static void find_cli(void)
     }
 }
 
+/* LD_PRELOAD and the LEAKWATCH_* settings as they were at start, so that a program that execs with an
+ * environment of its own (or after clearing ours) still runs its children under leakwatch. */
+#define LW_SAVED_ENV 24
+static char saved_env[LW_SAVED_ENV][1024];
+static size_t nsaved_env;
+
+static void save_env(void)
+{
+    extern char **environ;
+    nsaved_env = 0;
+    for (char **e = environ; e && *e && nsaved_env < LW_SAVED_ENV; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "LEAKWATCH_", 10) != 0)
+            continue;
+        if (lw_strlcpy(saved_env[nsaved_env], *e, sizeof(saved_env[0])) < sizeof(saved_env[0]))
+            nsaved_env++;
+    }
+}
+
+static int env_has(char *const envp[], const char *entry)
+{
+    size_t name = (size_t)(strchr(entry, '=') - entry) + 1;
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, entry, name) == 0)
+            return 1;
+    return 0;
+}
+
+size_t lw_exec_env_size(char *const envp[])
+{
+    size_t n = 0;
+    for (char *const *e = envp; e && *e; e++)
+        n++;
+    return n + nsaved_env + 1;
+}
+
+char *const *lw_exec_env(char *const envp[], char **out, size_t cap)
+{
+    size_t n = 0, added = 0;
+    for (char *const *e = envp; e && *e && n < cap; e++)
+        out[n++] = *e;
+    for (size_t i = 0; i < nsaved_env && n + 1 < cap; i++) {
+        if (!env_has(envp, saved_env[i])) {
+            out[n++] = saved_env[i];
+            added++;
+        }
+    }
+    if (!added || n >= cap)
+        return envp;
+    out[n] = NULL;
+    return out;
+}
+
 void lw_config_load(void)
 {
+    save_env();
     const char *v;
     unsigned long n;
 

@@ -124,6 +124,13 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin);
 unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
 #define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
 
+/* The environment an exec'd program gets: envp, plus LD_PRELOAD and the LEAKWATCH_* settings this process
+ * started with where envp lacks them, so that every program of the tree runs under leakwatch. lw_exec_env_size
+ * says how many pointers `out` needs; lw_exec_env fills it and returns it, or returns envp when nothing is
+ * missing. Allocates nothing: safe in a vfork child. */
+size_t lw_exec_env_size(char *const envp[]);
+char *const *lw_exec_env(char *const envp[], char **out, size_t cap);
+
 /* The exec announced by lw_on_exec_at (which returned `mark`) failed: its warnings and its dump are withdrawn. */
 void lw_on_exec_failed(unsigned mark);
 
