@@ -454,6 +454,12 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     if (get_opt_int(c, root, "", "seq", &has, &v))
         return -1;
     d->seq = has ? (long)v : 0;
+    if (get_opt_int(c, root, "", "uptime_ms", &has, &v))
+        return -1;
+    d->uptime_ms = has ? v : -1;
+    if (get_opt_int(c, root, "", "time_unix_ms", &has, &v))
+        return -1;
+    d->time_unix_ms = has ? v : -1;
     if (get_opt_int(c, root, "", "exit_status", &d->has_exit_status, &v))
         return -1;
     d->exit_status = (int)v;

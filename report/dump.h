@@ -83,6 +83,8 @@ typedef struct {
     char **argv;
     size_t argc;
     long seq;           /* 0 when absent */
+    int64_t uptime_ms;  /* -1 when absent */
+    int64_t time_unix_ms; /* -1 when absent */
     char *reason;       /* NULL when absent */
     bool has_exit_status;
     int exit_status;

@@ -8,6 +8,8 @@
 static const lwr_command_t *const commands[] = {
     &lwr_cmd_run,
     &lwr_cmd_report,
+    &lwr_cmd_diff,
+    &lwr_cmd_trend,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

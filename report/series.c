@@ -1,0 +1,481 @@
+/* Matches call sites across a series of dumps by their symbolized frames, for diff, trend and triage. */
+#include "series.h"
+
+#include "map.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- time order ---- */
+
+static int one_pid(lwr_dump_t *const *d, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (d[i]->pid != d[0]->pid)
+            return 0;
+    return 1;
+}
+
+static int cmp3(int64_t a, int64_t b)
+{
+    return a < b ? -1 : a > b;
+}
+
+static int cmp_same_process(const void *a, const void *b)
+{
+    const lwr_dump_t *x = *(lwr_dump_t *const *)a, *y = *(lwr_dump_t *const *)b;
+    if (x->uptime_ms >= 0 && y->uptime_ms >= 0 && x->uptime_ms != y->uptime_ms)
+        return cmp3(x->uptime_ms, y->uptime_ms);
+    return cmp3(x->seq, y->seq);
+}
+
+static int cmp_processes(const void *a, const void *b)
+{
+    const lwr_dump_t *x = *(lwr_dump_t *const *)a, *y = *(lwr_dump_t *const *)b;
+    if (x->time_unix_ms >= 0 && y->time_unix_ms >= 0 && x->time_unix_ms != y->time_unix_ms)
+        return cmp3(x->time_unix_ms, y->time_unix_ms);
+    if (x->pid != y->pid)
+        return cmp3(x->pid, y->pid);
+    return cmp3(x->seq, y->seq);
+}
+
+void lwr_series_sort(lwr_dump_t **dumps, size_t n)
+{
+    if (n > 1)
+        qsort(dumps, n, sizeof *dumps, one_pid(dumps, n) ? cmp_same_process : cmp_processes);
+}
+
+double lwr_series_time_s(const lwr_series_t *s, size_t i)
+{
+    const lwr_series_dump_t *d = s->dumps;
+    if (s->one_process) {
+        for (size_t j = 0; j < s->ndumps; j++)
+            if (d[j].uptime_ms < 0)
+                return (double)i;
+        return (double)(d[i].uptime_ms - d[0].uptime_ms) / 1000.0;
+    }
+    for (size_t j = 0; j < s->ndumps; j++)
+        if (d[j].time_unix_ms < 0)
+            return (double)i;
+    return (double)(d[i].time_unix_ms - d[0].time_unix_ms) / 1000.0;
+}
+
+/* ---- building ---- */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+    int oom;
+} buf_t;
+
+static void put(buf_t *b, const void *data, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void put_str(buf_t *b, const char *s)
+{
+    put(b, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+/* The identity of a series site: the kind, then per frame "F" function file, "M" module offset or "A" address. */
+static void site_key(buf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
+{
+    unsigned char k = (unsigned char)kind;
+    b->len = 0;
+    put(b, &k, 1);
+    for (size_t i = 0; i < n; i++) {
+        if (syms[i].function) {
+            put(b, "F", 1);
+            put_str(b, syms[i].function);
+            put_str(b, syms[i].file);
+        } else if (syms[i].module) {
+            put(b, "M", 1);
+            put_str(b, syms[i].module);
+            put(b, &syms[i].offset, sizeof syms[i].offset);
+        } else {
+            put(b, "A", 1);
+            put(b, &syms[i].offset, sizeof syms[i].offset);
+        }
+    }
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static void free_samples(lwr_gsite_t *g)
+{
+    for (size_t i = 0; i < g->nsamples; i++) {
+        free(g->samples[i].handle);
+        free(g->samples[i].detail);
+    }
+    g->nsamples = 0;
+}
+
+static int new_gsite(lwr_gsite_t *g, lwr_kind_t kind, const lwr_symbol_t *syms, const uint64_t *addrs, size_t n,
+                     size_t ndumps)
+{
+    int oom = 0;
+    memset(g, 0, sizeof *g);
+    g->kind = kind;
+    g->frames = calloc(n ? n : 1, sizeof *g->frames);
+    g->points = calloc(ndumps ? ndumps : 1, sizeof *g->points);
+    g->samples = calloc(LWR_MAX_SAMPLES, sizeof *g->samples);
+    g->sample_ages = calloc(LWR_MAX_SAMPLES, sizeof *g->sample_ages);
+    if (!g->frames || !g->points || !g->samples || !g->sample_ages)
+        return -1;
+    for (size_t i = 0; i < ndumps; i++)
+        g->points[i].oldest_age_ms = g->points[i].median_age_ms = -1;
+    g->nframes = n;
+    for (size_t i = 0; i < n; i++) {
+        lwr_frame_t *f = &g->frames[i];
+        f->address = addrs[i];
+        f->function = dup_or_null(syms[i].function, &oom);
+        f->file = dup_or_null(syms[i].file, &oom);
+        f->module = dup_or_null(syms[i].module, &oom);
+        f->line = syms[i].line;
+        f->offset = syms[i].offset;
+    }
+    return oom ? -1 : 0;
+}
+
+/* Adds dump site ds of dump number di (of pid) into g. `fresh` says whether this is the first dump site of
+ * dump di that maps to g: then the samples are replaced by this dump's (the newest dump's samples win). */
+static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long pid, int fresh)
+{
+    lwr_point_t *p = &g->points[di];
+    int oom = 0;
+    if (fresh || ds->count > p->count)
+        p->median_age_ms = ds->median_age_ms;
+    p->count += ds->count;
+    p->bytes += ds->bytes;
+    if (ds->oldest_age_ms > p->oldest_age_ms)
+        p->oldest_age_ms = ds->oldest_age_ms;
+    g->cls = ds->cls;
+    if (fresh)
+        free_samples(g);
+    for (size_t i = 0; i < ds->nsamples && g->nsamples < LWR_MAX_SAMPLES; i++) {
+        lwr_report_sample_t *s = &g->samples[g->nsamples];
+        s->pid = pid;
+        s->size = ds->samples[i].size;
+        s->handle = dup_or_null(ds->samples[i].handle, &oom);
+        s->detail = dup_or_null(ds->samples[i].detail, &oom);
+        g->sample_ages[g->nsamples++] = ds->samples[i].age_ms;
+    }
+    return oom ? -1 : 0;
+}
+
+static int keep_dump(lwr_series_dump_t *m, const lwr_dump_t *d)
+{
+    int oom = 0;
+    m->file = dup_or_null(d->file, &oom);
+    m->exe = dup_or_null(d->exe, &oom);
+    m->pid = d->pid;
+    m->seq = d->seq;
+    m->uptime_ms = d->uptime_ms;
+    m->time_unix_ms = d->time_unix_ms;
+    return oom ? -1 : 0;
+}
+
+lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym)
+{
+    lwr_series_t *s = calloc(1, sizeof *s);
+    lwr_map_t index = LWR_MAP_INIT;
+    buf_t key = { NULL, 0, 0, 0 };
+    lwr_symbol_t *syms = NULL;
+    uint64_t *addrs = NULL;
+    size_t *last_dump = NULL;   /* per site: 1 + the index of the last dump that added to it */
+    size_t capsyms = 0, capsites = 0;
+    int oom = !s;
+    if (s && !(s->dumps = calloc(n ? n : 1, sizeof *s->dumps)))
+        oom = 1;
+    if (s)
+        s->one_process = one_pid(dumps, n);
+
+    for (size_t di = 0; di < n && !oom; di++) {
+        const lwr_dump_t *d = dumps[di];
+        if (keep_dump(&s->dumps[s->ndumps++], d) != 0)
+            oom = 1;
+        for (size_t si = 0; si < d->nsites && !oom; si++) {
+            const lwr_dump_site_t *ds = &d->sites[si];
+            if (ds->count == 0)
+                continue;
+            size_t nsyms = 0;
+            for (size_t f = 0; f < ds->nframes && !oom; f++) {
+                if (nsyms + LWR_MAX_INLINE_FRAMES > capsyms) {
+                    size_t cap = capsyms ? capsyms * 2 : 64;
+                    while (cap < nsyms + LWR_MAX_INLINE_FRAMES)
+                        cap *= 2;
+                    lwr_symbol_t *p = realloc(syms, cap * sizeof *p);
+                    if (p)
+                        syms = p;
+                    uint64_t *a = realloc(addrs, cap * sizeof *a);
+                    if (a)
+                        addrs = a;
+                    if (!p || !a) {
+                        oom = 1;
+                        break;
+                    }
+                    capsyms = cap;
+                }
+                size_t got = 1;
+                if (sym) {
+                    got = lwr_symbolize_all(sym, d, ds->frames[f], &syms[nsyms], LWR_MAX_INLINE_FRAMES);
+                } else {
+                    const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
+                    memset(&syms[nsyms], 0, sizeof syms[nsyms]);
+                    syms[nsyms].module = m ? m->path : NULL;
+                    syms[nsyms].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
+                }
+                for (size_t g = 0; g < got; g++)
+                    addrs[nsyms + g] = ds->frames[f];
+                nsyms += got;
+            }
+            if (oom)
+                break;
+            site_key(&key, ds->kind, syms, nsyms);
+            if (key.oom) {
+                oom = 1;
+                break;
+            }
+            size_t idx = lwr_map_get(&index, key.p, key.len);
+            if (idx == (size_t)-1) {
+                if (s->nsites == capsites) {
+                    size_t cap = capsites ? capsites * 2 : 64;
+                    lwr_gsite_t *p = realloc(s->sites, cap * sizeof *p);
+                    if (p)
+                        s->sites = p;
+                    size_t *l = realloc(last_dump, cap * sizeof *l);
+                    if (l)
+                        last_dump = l;
+                    if (!p || !l) {
+                        oom = 1;
+                        break;
+                    }
+                    capsites = cap;
+                }
+                idx = s->nsites++;
+                last_dump[idx] = 0;
+                if (new_gsite(&s->sites[idx], ds->kind, syms, addrs, nsyms, n) != 0
+                    || lwr_map_put(&index, key.p, key.len, idx) != 0) {
+                    oom = 1;
+                    break;
+                }
+            }
+            int fresh = last_dump[idx] != di + 1;
+            last_dump[idx] = di + 1;
+            if (add_point(&s->sites[idx], ds, di, d->pid, fresh) != 0)
+                oom = 1;
+        }
+    }
+    free(syms);
+    free(addrs);
+    free(last_dump);
+    free(key.p);
+    lwr_map_clear(&index);
+    if (oom) {
+        lwr_series_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void lwr_series_free(lwr_series_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nsites; i++) {
+        lwr_gsite_t *g = &s->sites[i];
+        for (size_t j = 0; j < g->nframes; j++) {
+            free(g->frames[j].function);
+            free(g->frames[j].file);
+            free(g->frames[j].module);
+        }
+        free(g->frames);
+        free(g->points);
+        if (g->samples)
+            free_samples(g);
+        free(g->samples);
+        free(g->sample_ages);
+    }
+    free(s->sites);
+    for (size_t i = 0; i < s->ndumps; i++) {
+        free(s->dumps[i].file);
+        free(s->dumps[i].exe);
+    }
+    free(s->dumps);
+    free(s);
+}
+
+/* ---- durations ---- */
+
+int lwr_parse_duration(const char *text, int64_t *ms)
+{
+    if (!text || text[0] < '0' || text[0] > '9')
+        return -1;
+    uint64_t v = 0;
+    const char *p = text;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > (1ull << 53))
+            return -1;
+        p++;
+    }
+    uint64_t mult;
+    if (strcmp(p, "ms") == 0)
+        mult = 1;
+    else if (strcmp(p, "s") == 0)
+        mult = 1000;
+    else if (strcmp(p, "m") == 0)
+        mult = 60 * 1000;
+    else if (strcmp(p, "h") == 0)
+        mult = 3600 * 1000;
+    else
+        return -1;
+    if (v > (1ull << 53) / mult)
+        return -1;
+    *ms = (int64_t)(v * mult);
+    return 0;
+}
+
+void lwr_format_age(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        snprintf(buf, len, "-");
+    else if (ms < 1000)
+        snprintf(buf, len, "%" PRId64 "ms", ms);
+    else if (ms < 60 * 1000)
+        snprintf(buf, len, "%" PRId64 ".%" PRId64 "s", ms / 1000, (ms % 1000) / 100);
+    else if (ms < 3600 * 1000)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", ms / 60000, (ms / 1000) % 60);
+    else if (ms < 86400 * 1000ll)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", ms / 3600000, (ms / 60000) % 60);
+    else
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", ms / 86400000, (ms / 3600000) % 24);
+}
+
+/* ---- frames ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len)
+{
+    if (f->function)
+        snprintf(buf, len, "%s", f->function);
+    else if (f->module)
+        snprintf(buf, len, "%s+0x%" PRIx64, base_name(f->module), f->offset);
+    else
+        snprintf(buf, len, "0x%" PRIx64, f->address);
+}
+
+void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
+{
+    fprintf(out, "    #%zu ", i);
+    if (f->function)
+        fputs(f->function, out);
+    else
+        fprintf(out, "0x%" PRIx64, f->address);
+    if (f->file) {
+        fprintf(out, " %s", f->file);
+        if (f->line)
+            fprintf(out, ":%u", f->line);
+    }
+    if (!f->module)
+        fputs(" (no module)\n", out);
+    else if (f->function && f->file)
+        fprintf(out, " (%s)\n", base_name(f->module));
+    else
+        fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
+}
+
+json_t *lwr_frame_json(const lwr_frame_t *f)
+{
+    char addr[24];
+    snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
+    return json_pack("{s:s?, s:s?, s:I, s:s?, s:s}", "function", f->function, "file", f->file, "line",
+                     (json_int_t)f->line, "module", f->module, "address", addr);
+}
+
+json_t *lwr_gsite_json(const lwr_gsite_t *g)
+{
+    json_t *o = json_object(), *frames = json_array(), *samples = json_array();
+    int bad = !o || !frames || !samples;
+    for (size_t i = 0; i < g->nframes && !bad; i++)
+        if (json_array_append_new(frames, lwr_frame_json(&g->frames[i])) != 0)
+            bad = 1;
+    for (size_t i = 0; i < g->nsamples && !bad; i++) {
+        const lwr_report_sample_t *sm = &g->samples[i];
+        json_t *so = json_pack("{s:I, s:s, s:I}", "pid", (json_int_t)sm->pid, "handle", sm->handle ? sm->handle : "",
+                               "size", (json_int_t)sm->size);
+        if (so && g->sample_ages[i] >= 0 && json_object_set_new(so, "age_ms", json_integer(g->sample_ages[i])))
+            bad = 1;
+        if (so && sm->detail && json_object_set_new(so, "detail", json_string(sm->detail)))
+            bad = 1;
+        if (json_array_append_new(samples, so) != 0)
+            bad = 1;
+    }
+    if (!bad && (json_object_set_new(o, "kind", json_string(lwr_kind_name(g->kind)))
+                 || (lwr_class_name(g->cls) && json_object_set_new(o, "class", json_string(lwr_class_name(g->cls))))
+                 || json_object_set(o, "frames", frames) || json_object_set(o, "samples", samples)))
+        bad = 1;
+    json_decref(frames);
+    json_decref(samples);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s)
+{
+    const char *h = s->handle ? s->handle : "?";
+    switch (kind) {
+    case LWR_HEAP:
+        fprintf(out, "%s (%" PRIu64 " bytes)", h, s->size);
+        return;
+    case LWR_FD:
+    case LWR_SOCKET:
+        if (strncmp(h, "0x", 2) == 0 && s->detail && s->detail[0]) {
+            fprintf(out, "%s (%s)", s->detail, h);
+            return;
+        }
+        fprintf(out, "fd %s", h);
+        break;
+    case LWR_THREAD:
+        fprintf(out, "thread %s", h);
+        break;
+    default:
+        fprintf(out, "timer %s", h);
+        break;
+    }
+    if (s->detail && s->detail[0])
+        fprintf(out, " %s", s->detail);
+}

@@ -1,0 +1,131 @@
+/* A series of dumps with their call sites matched across dumps by symbolized frames: the model of diff, trend and
+ * triage, plus the frame and duration helpers those commands share. */
+#ifndef LWR_SERIES_H
+#define LWR_SERIES_H
+
+#include "aggregate.h"
+#include "dump.h"
+#include "symbolize.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+/* What one site held in one dump of the series. A site absent from a dump has a zero point there. */
+typedef struct {
+    uint64_t count;
+    uint64_t bytes;
+    int64_t oldest_age_ms;  /* -1 when absent (the site is not in that dump, or the dump has no ages) */
+    int64_t median_age_ms;  /* -1 when absent */
+} lwr_point_t;
+
+typedef struct {
+    lwr_kind_t kind;
+    lwr_class_t cls;            /* class in the newest dump holding the site (LWR_CLASS_NONE when unclassified) */
+    lwr_frame_t *frames;        /* symbolized as in reports (one frame per inlining level), innermost first */
+    size_t nframes;
+    lwr_point_t *points;        /* one per dump, in the series' order */
+    lwr_report_sample_t *samples;   /* from the newest dump holding the site, at most LWR_MAX_SAMPLES */
+    int64_t *sample_ages;       /* age_ms of each sample, -1 when absent */
+    size_t nsamples;
+} lwr_gsite_t;
+
+/* What the series keeps of each dump. */
+typedef struct {
+    char *file;
+    long pid;
+    long seq;
+    int64_t uptime_ms;      /* -1 when absent */
+    int64_t time_unix_ms;   /* -1 when absent */
+    char *exe;              /* NULL when absent */
+} lwr_series_dump_t;
+
+typedef struct {
+    lwr_series_dump_t *dumps;
+    size_t ndumps;
+    bool one_process;       /* every dump has the same pid */
+    lwr_gsite_t *sites;     /* in order of first appearance */
+    size_t nsites;
+} lwr_series_t;
+
+/* Puts dumps in time order. Dumps of one process: by uptime_ms (when both have it), then seq. Dumps of several
+ * processes: by time_unix_ms (when both have it), then pid, then seq. The argument order never matters. */
+void lwr_series_sort(lwr_dump_t **dumps, size_t n);
+
+/* Builds the series of `n` dumps in the given order. Every live handle counts, whatever its reachability class:
+ * a cache that grows without bound is still reachable. Two dump sites are one series site when their kinds are
+ * equal and their symbolized frames are equal one by one (function and file where the function is known, else
+ * module and offset, else the address), as `leakwatch report` merges sites; sites of one dump that map to the
+ * same series site add up. Sites holding nothing are left out. `sym` NULL: module and offset only. Returns NULL
+ * when out of memory; free with lwr_series_free. The dumps may be freed afterwards. */
+lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym);
+
+void lwr_series_free(lwr_series_t *s);
+
+/* The time of dump i in seconds from the first dump: uptime for one process, wall-clock time for several, the
+ * dump's index when the dumps lack the member. */
+double lwr_series_time_s(const lwr_series_t *s, size_t i);
+
+/* Parses a duration: a decimal number followed by a unit, ms, s, m or h ("500ms", "30s", "5m", "1h"; "0s" is
+ * allowed). Returns 0 and the milliseconds in *ms, or -1 (then *ms is unchanged) for anything else, a missing
+ * unit, a sign, a fraction, or a value that does not fit in 2^53 ms. */
+int lwr_parse_duration(const char *text, int64_t *ms);
+
+/* Writes a duration for people: "850ms", "12.5s", "7m03s", "2h05m", "3d04h". Negative: "-". */
+void lwr_format_age(int64_t ms, char *buf, size_t len);
+
+/* A short name of a frame: its function, else "module+0xoffset" (module basename), else "0xaddress". */
+void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len);
+
+/* Writes frame i as the text report does: `    #i function file:line (module)`. */
+void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f);
+
+/* The frame as JSON (members of docs/FORMAT.md report frames), or NULL when out of memory. */
+json_t *lwr_frame_json(const lwr_frame_t *f);
+
+/* The site as JSON: kind, class (when classified), frames and samples (handle, size, age_ms, detail), without
+ * numbers; the caller adds those. NULL when out of memory. */
+json_t *lwr_gsite_json(const lwr_gsite_t *g);
+
+/* Writes the sample the way the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"). */
+void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s);
+
+/* ---- diff (cmd_diff.c) ---- */
+
+typedef enum { LWR_DIFF_NEW, LWR_DIFF_GROWN, LWR_DIFF_SAME, LWR_DIFF_SHRUNK, LWR_DIFF_GONE } lwr_diff_status_t;
+
+/* The name of a status in JSON: "new", "grown", "unchanged", "shrunk", "gone". */
+const char *lwr_diff_status_name(lwr_diff_status_t st);
+
+/* The status of site g between dumps `a` (old) and `b` (new) of the series. Growth is judged on bytes first,
+ * then on count (descriptors, sockets, threads and timers have no bytes). */
+lwr_diff_status_t lwr_diff_status(const lwr_gsite_t *g, size_t a, size_t b);
+
+/* Fills order[0..s->nsites) with site indices: the sites that grew, by delta_bytes then delta_count, descending;
+ * then the unchanged ones by bytes and count; then those that shrank or vanished, the largest loss first. */
+void lwr_diff_order(const lwr_series_t *s, size_t a, size_t b, size_t *order);
+
+/* The diff of dumps a and b as JSON (`leakwatch_diff: 1`, README). NULL when out of memory. */
+json_t *lwr_diff_json(const lwr_series_t *s, size_t a, size_t b);
+
+/* ---- trend (cmd_trend.c) ---- */
+
+typedef struct {
+    size_t site;                /* index in the series */
+    double slope_bytes;         /* least-squares slope of bytes over time, bytes per second */
+    double slope_count;         /* least-squares slope of count over time, per second */
+    double grew;                /* fraction of intervals in which the site grew (bytes, or count when bytes are equal) */
+    double shrank;              /* fraction of intervals in which it shrank */
+    double score_bytes;         /* slope_bytes * max(0, grew - shrank) */
+    double score_count;         /* slope_count * max(0, grew - shrank) */
+} lwr_trend_t;
+
+/* Ranks every site of the series (at least two dumps) by steady growth: first the sites with a positive score,
+ * by score_bytes, then score_count, descending (a heap site that grows steadily outranks any descriptor site);
+ * then the rest by `grew`, then by bytes and count in the newest dump. A pool that goes up and down as often
+ * as it grows scores 0 whatever its size. Returns an array of s->nsites entries to free, or NULL. */
+lwr_trend_t *lwr_trend_rank(const lwr_series_t *s);
+
+/* The ranking as JSON (`leakwatch_trend: 1`, README). NULL when out of memory. */
+json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t);
+
+#endif

@@ -1,0 +1,141 @@
+/* Unit tests of `leakwatch trend` and the duration helpers: time order of dumps whatever the argument order, a
+ * steady grower ranked above an oscillating pool of larger size, the slopes, and duration parsing/formatting. */
+#include "series.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned long long BIAS = 0x555500000000ull;
+
+/* A dump of pid 7 at `uptime` with a cache site (frames 0x100, 0x900) of `cache` bytes in cache/100 blocks and a
+ * pool site (0x200, 0x900) of `pool` bytes in 4 blocks. */
+static lwr_dump_t *dump_at(long seq, long uptime, int cache, int pool)
+{
+    char text[4096], err[256] = "";
+    snprintf(text, sizeof text,
+             "{\"leakwatch_dump\": 1, \"pid\": 7, \"seq\": %ld, \"uptime_ms\": %ld,"
+             " \"modules\": [{\"path\": \"/nonexistent/svc\", \"build_id\": \"\", \"bias\": \"0x%llx\","
+             " \"start\": \"0x%llx\", \"end\": \"0x%llx\"}], \"sites\": ["
+             "{\"kind\": \"heap\", \"count\": %d, \"bytes\": %d, \"frames\": [\"0x%llx\", \"0x%llx\"]},"
+             "{\"kind\": \"heap\", \"count\": 4, \"bytes\": %d, \"frames\": [\"0x%llx\", \"0x%llx\"]}]}",
+             seq, uptime, BIAS, BIAS, BIAS + 0x10000, cache / 100, cache, BIAS + 0x100, BIAS + 0x900, pool,
+             BIAS + 0x200, BIAS + 0x900);
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "t.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    return d;
+}
+
+static unsigned long long offset0(const lwr_series_t *s, size_t site)
+{
+    return s->sites[site].frames[0].address - BIAS;
+}
+
+START_TEST(steady_grower_outranks_larger_oscillating_pool)
+{
+    /* given out of order: the series must be sorted by uptime */
+    lwr_dump_t *d[5] = {
+        dump_at(3, 3000, 300, 90000), dump_at(1, 1000, 100, 90000), dump_at(5, 5000, 500, 90000),
+        dump_at(2, 2000, 200, 10000), dump_at(4, 4000, 400, 10000),
+    };
+    lwr_series_sort(d, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(d[i]->seq, i + 1);
+    lwr_series_t *s = lwr_series_build(d, 5, NULL);
+    for (int i = 0; i < 5; i++)
+        lwr_dump_free(d[i]);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_double_eq_tol(lwr_series_time_s(s, 4), 4.0, 1e-9);
+    lwr_trend_t *t = lwr_trend_rank(s);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(offset0(s, t[0].site), 0x100);
+    ck_assert_double_eq_tol(t[0].slope_bytes, 100.0, 1e-6);    /* 100 bytes per second */
+    ck_assert_double_eq_tol(t[0].slope_count, 1.0, 1e-6);
+    ck_assert_double_eq_tol(t[0].grew, 1.0, 1e-9);
+    ck_assert_double_eq_tol(t[0].score_bytes, 100.0, 1e-6);
+    /* the pool: 90000 10000 90000 10000 90000 -> up 2, down 2 of 4 intervals */
+    ck_assert_uint_eq(offset0(s, t[1].site), 0x200);
+    ck_assert_double_eq_tol(t[1].grew, 0.5, 1e-9);
+    ck_assert_double_eq_tol(t[1].shrank, 0.5, 1e-9);
+    ck_assert_double_eq_tol(t[1].score_bytes, 0.0, 1e-9);
+    json_t *j = lwr_trend_json(s, t);
+    ck_assert_ptr_nonnull(j);
+    json_t *first = json_array_get(json_object_get(j, "sites"), 0);
+    ck_assert_double_eq_tol(json_real_value(json_object_get(first, "slope_bytes_per_s")), 100.0, 1e-6);
+    ck_assert_uint_eq(json_array_size(json_object_get(first, "series")), 5);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(first, "series"), 4), "bytes")),
+                     500);
+    json_decref(j);
+    free(t);
+    lwr_series_free(s);
+}
+END_TEST
+
+START_TEST(a_grower_with_one_dip_still_outranks_a_flat_site)
+{
+    lwr_dump_t *d[4] = { dump_at(1, 0, 100, 5000), dump_at(2, 1000, 300, 5000), dump_at(3, 2000, 200, 5000),
+                         dump_at(4, 3000, 600, 5000) };
+    lwr_series_t *s = lwr_series_build(d, 4, NULL);
+    for (int i = 0; i < 4; i++)
+        lwr_dump_free(d[i]);
+    lwr_trend_t *t = lwr_trend_rank(s);
+    ck_assert_uint_eq(offset0(s, t[0].site), 0x100);
+    ck_assert_double_eq_tol(t[0].grew, 2.0 / 3, 1e-9);
+    ck_assert(t[0].score_bytes > 0);
+    ck_assert_double_eq_tol(t[1].slope_bytes, 0.0, 1e-9);
+    free(t);
+    lwr_series_free(s);
+}
+END_TEST
+
+START_TEST(durations_parse_and_format)
+{
+    int64_t ms = -1;
+    ck_assert_int_eq(lwr_parse_duration("500ms", &ms), 0);
+    ck_assert_int_eq(ms, 500);
+    ck_assert_int_eq(lwr_parse_duration("30s", &ms), 0);
+    ck_assert_int_eq(ms, 30000);
+    ck_assert_int_eq(lwr_parse_duration("5m", &ms), 0);
+    ck_assert_int_eq(ms, 300000);
+    ck_assert_int_eq(lwr_parse_duration("1h", &ms), 0);
+    ck_assert_int_eq(ms, 3600000);
+    ck_assert_int_eq(lwr_parse_duration("0s", &ms), 0);
+    ck_assert_int_eq(ms, 0);
+    static const char *const bad[] = { "", "5", "s", "-5s", "+5s", "1.5s", "5 s", "5sec", "5S", "5ms ", "10d",
+                                       "99999999999999999999h", "3000000000000h", NULL };
+    for (int i = 0; bad[i]; i++) {
+        ms = 77;
+        ck_assert_msg(lwr_parse_duration(bad[i], &ms) == -1, "'%s' was accepted", bad[i]);
+        ck_assert_int_eq(ms, 77);
+    }
+    ck_assert_int_eq(lwr_parse_duration(NULL, &ms), -1);
+    char buf[32];
+    lwr_format_age(850, buf, sizeof buf);
+    ck_assert_str_eq(buf, "850ms");
+    lwr_format_age(12500, buf, sizeof buf);
+    ck_assert_str_eq(buf, "12.5s");
+    lwr_format_age(423000, buf, sizeof buf);
+    ck_assert_str_eq(buf, "7m03s");
+    lwr_format_age(7500000, buf, sizeof buf);
+    ck_assert_str_eq(buf, "2h05m");
+    lwr_format_age(-1, buf, sizeof buf);
+    ck_assert_str_eq(buf, "-");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("report_trend");
+    TCase *tc = tcase_create("trend");
+    tcase_add_test(tc, steady_grower_outranks_larger_oscillating_pool);
+    tcase_add_test(tc, a_grower_with_one_dip_still_outranks_a_flat_site);
+    tcase_add_test(tc, durations_parse_and_format);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
