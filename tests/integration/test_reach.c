@@ -1,0 +1,338 @@
+/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, thread-local storage and forked children. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwtest.h"
+
+#define CLASSES_SRC "tests/fixtures/reach_classes.c"
+#define THREAD_SRC "tests/fixtures/reach_thread.c"
+#define FORK_SRC "tests/fixtures/reach_fork.c"
+/* For runs that leak on purpose: the gate passes, so the exit status is the fixture's own. */
+#define NO_GATE LWT_ARGV("--max-leaks", "1000000")
+
+static const char *site_class(json_t *site)
+{
+    return json_string_value(json_object_get(site, "class"));
+}
+
+static int is_leak_site(json_t *site)
+{
+    const char *c = site_class(site);
+    return !c || strcmp(c, "reachable") != 0;
+}
+
+/* Exactly one heap site with a frame in `func` at the marker's line has class `cls`, holding `count` blocks of
+ * `bytes` bytes in all. */
+static void assert_class_site(const lwt_result_t *r, const char *func, const char *cls, long long count,
+                              long long bytes, const char *src, const char *marker)
+{
+    int line = LWT_MARKER_LINE(src, marker);
+    const char *file = strrchr(src, '/') + 1;
+    json_t *found = NULL;
+    int n = 0;
+    json_t *site;
+    for (int i = 0; (site = lwt_find_site(r->report, "heap", func, file, line, i)) != NULL; i++) {
+        const char *c = site_class(site);
+        if (c && strcmp(c, cls) == 0) {
+            found = site;
+            n++;
+        }
+    }
+    ck_assert_msg(n == 1, "expected one %s heap site in %s() at %s:%d, found %d%s", cls, func, file, line, n,
+                  lwt_describe(r));
+    ck_assert_msg(lwt_site_count(found) == count && lwt_site_bytes(found) == bytes,
+                  "the %s site in %s() should hold %lld blocks, %lld bytes, not %lld, %lld%s", cls, func, count, bytes,
+                  lwt_site_count(found), lwt_site_bytes(found), lwt_describe(r));
+}
+
+/* No definite or indirect (or unclassified) site has a frame in `func`. Reports may list reachable sites. */
+static void assert_no_leak_site(const lwt_result_t *r, const char *func)
+{
+    json_t *site;
+    for (int i = 0; (site = lwt_find_site(r->report, NULL, func, NULL, 0, i)) != NULL; i++)
+        ck_assert_msg(!is_leak_site(site), "%s() leaks nothing, but a %s site names it%s", func,
+                      site_class(site) ? site_class(site) : "unclassified", lwt_describe(r));
+}
+
+static long long leak_site_count(const lwt_result_t *r)
+{
+    long long n = 0;
+    size_t i;
+    json_t *site;
+    json_array_foreach(json_object_get(r->report, "sites"), i, site) n += is_leak_site(site);
+    return n;
+}
+
+static void assert_totals(const lwt_result_t *r, long long heap_count, long long heap_bytes, long long reach_count,
+                          long long reach_bytes)
+{
+    ck_assert_msg(lwt_total_count(r->report, "heap") == heap_count && lwt_total_bytes(r->report, "heap") == heap_bytes,
+                  "totals.heap should be %lld blocks, %lld bytes%s", heap_count, heap_bytes, lwt_describe(r));
+    ck_assert_msg(lwt_total_count(r->report, "reachable") == reach_count &&
+                      lwt_total_bytes(r->report, "reachable") == reach_bytes,
+                  "totals.reachable should be %lld blocks, %lld bytes, not %lld, %lld%s", reach_count, reach_bytes,
+                  lwt_total_count(r->report, "reachable"), lwt_total_bytes(r->report, "reachable"), lwt_describe(r));
+    ck_assert_msg(lwt_total_count(r->report, NULL) == heap_count, "no other kind leaks%s", lwt_describe(r));
+}
+
+static lwt_result_t *run_classes(const char *const *lw_args, const char *mode)
+{
+    return lwt_leakwatch(lw_args, LWT_ARGV(lwt_fixture("reach_classes"), mode), NULL);
+}
+
+/* Nothing allocated and kept: nothing reachable either (the runtime's buffers are freed before the scan). */
+START_TEST(test_nothing_held)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "none");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
+/* A block a global points to has not leaked: reachable, and the default gate (--max-leaks 0) passes. */
+START_TEST(test_global_reachable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "global");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, 1, 4001);
+    assert_no_leak_site(r, "hold_in_global");
+    lwt_free(r);
+}
+END_TEST
+
+/* A block nothing points to is definite and fails the default gate. */
+START_TEST(test_lost_definite)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "lost");
+    LWT_ASSERT_RUN(r, 23);
+    assert_class_site(r, "lose_block", "definite", 1, 4002, CLASSES_SRC, "@reach_lost */");
+    assert_totals(r, 1, 4002, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
+/* A lost list of 5 nodes from one call site: the head is definite, the 4 nodes only lost nodes point to are
+ * indirect; sites of different classes are not merged, and both count as leaks. */
+START_TEST(test_list_indirect)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NO_GATE, "list");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_list", "definite", 1, 48, CLASSES_SRC, "@reach_list */");
+    assert_class_site(r, "lose_list", "indirect", 4, 192, CLASSES_SRC, "@reach_list */");
+    ck_assert_msg(leak_site_count(r) == 2, "two sites%s", lwt_describe(r));
+    assert_totals(r, 5, 240, 0, 0);
+    json_t *g = json_object_get(r->report, "gate");
+    ck_assert_msg(lwt_int(g, "leaks") == 5, "the gate counts definite and indirect blocks%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
+/* A pointer into the middle of a block keeps it reachable, as in LeakSanitizer. */
+START_TEST(test_interior_reachable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "interior");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, 1, 4003);
+    assert_no_leak_site(r, "hold_interior");
+    lwt_free(r);
+}
+END_TEST
+
+/* global -> block -> block -> block: the whole chain is reachable (the flood fill follows pointers in blocks). */
+START_TEST(test_chain_reachable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "chain");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, 3, 1001 + 1002 + 1003);
+    assert_no_leak_site(r, "hold_chain");
+    lwt_free(r);
+}
+END_TEST
+
+/* Two lost blocks that point to each other. leakwatch classifies like LeakSanitizer: each block is pointed to by a
+ * lost block, so both are indirect and no site is definite (valgrind would call the first block of the cycle it
+ * meets "definitely lost" and the other "indirectly lost"). Indirect blocks gate like definite ones. */
+START_TEST(test_cycle_indirect)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "cycle");
+    LWT_ASSERT_RUN(r, 23);
+    assert_class_site(r, "cycle_first", "indirect", 1, 88, CLASSES_SRC, "@reach_cycle_first */");
+    assert_class_site(r, "cycle_second", "indirect", 1, 96, CLASSES_SRC, "@reach_cycle_second */");
+    ck_assert_msg(leak_site_count(r) == 2, "no definite site%s", lwt_describe(r));
+    assert_totals(r, 2, 184, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
+/* Every case in one process: the classes do not bleed into each other. */
+START_TEST(test_all_classes)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NO_GATE, "all");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_block", "definite", 1, 4002, CLASSES_SRC, "@reach_lost */");
+    assert_class_site(r, "lose_list", "definite", 1, 48, CLASSES_SRC, "@reach_list */");
+    assert_class_site(r, "lose_list", "indirect", 4, 192, CLASSES_SRC, "@reach_list */");
+    assert_class_site(r, "cycle_first", "indirect", 1, 88, CLASSES_SRC, "@reach_cycle_first */");
+    assert_class_site(r, "cycle_second", "indirect", 1, 96, CLASSES_SRC, "@reach_cycle_second */");
+    ck_assert_msg(leak_site_count(r) == 5, "five leak sites%s", lwt_describe(r));
+    assert_totals(r, 8, 4002 + 240 + 184, 5, 4001 + 4003 + 3006);
+    lwt_free(r);
+}
+END_TEST
+
+/* LEAKWATCH_REACHABILITY=never: no scan, every live block counts as a leak and sites carry no class. */
+START_TEST(test_reachability_never)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_REACHABILITY=never", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_classes"), "all"), &o);
+    LWT_ASSERT_RUN(r, 0);
+    LWT_ASSERT_SITE_AT(r, "heap", "hold_in_global", 1, 4001, "reach_classes.c",
+                       LWT_MARKER_LINE(CLASSES_SRC, "@reach_global */"));
+    LWT_ASSERT_SITE_AT(r, "heap", "hold_interior", 1, 4003, "reach_classes.c",
+                       LWT_MARKER_LINE(CLASSES_SRC, "@reach_interior */"));
+    LWT_ASSERT_SITE(r, "heap", "lose_list", 5, 240);
+    size_t i;
+    json_t *site;
+    json_array_foreach(json_object_get(r->report, "sites"), i, site)
+        ck_assert_msg(site_class(site) == NULL, "site %zu has a class without a scan%s", i, lwt_describe(r));
+    assert_totals(r, 13, 4001 + 4002 + 240 + 4003 + 3006 + 184, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
+/* ---- other threads and thread-local storage ---- */
+
+/* Each mode of reach_thread leaves one block of `bytes` bytes that only the named root holds. The runtime keeps
+ * blocks of its own while a thread still runs at exit (the stdout buffer, the thread's TLS vector): mode "none"
+ * starts the same thread holding nothing, and the difference must be exactly the fixture's block. */
+static const struct {
+    const char *mode;
+    const char *func;
+    long long bytes;
+} held[] = {
+    { "stack_pause", "hold_on_stack_pause", 5001 }, /* a live local of a thread blocked in pause() */
+    { "stack_cond", "hold_on_stack_cond", 5002 },   /* a live local of a thread waiting on a condvar */
+    { "tls_thread", "store_in_tls", 5003 },         /* the TLS of a blocked thread */
+    { "tls_main", "store_in_tls", 5004 },           /* main's TLS */
+};
+
+static lwt_result_t *run_thread(const char *const *lw_args, const char *mode)
+{
+    return lwt_leakwatch(lw_args, LWT_ARGV(lwt_fixture("reach_thread"), mode), NULL);
+}
+
+static void thread_baseline(long long *count, long long *bytes)
+{
+    lwt_result_t *r = run_thread(NULL, "none");
+    LWT_ASSERT_RUN(r, 0);
+    *count = lwt_total_count(r->report, "reachable");
+    *bytes = lwt_total_bytes(r->report, "reachable");
+    ck_assert_msg(lwt_total_count(r->report, "heap") == 0 && *count >= 0, "the baseline leaks nothing%s",
+                  lwt_describe(r));
+    lwt_free(r);
+}
+
+START_TEST(test_thread_roots)
+{
+    LWT_REQUIRE_BUILT();
+    long long c0, b0;
+    thread_baseline(&c0, &b0);
+    lwt_result_t *r = run_thread(NULL, held[_i].mode);
+    /* The default gate passes: the block is reachable, not a leak. */
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, c0 + 1, b0 + held[_i].bytes);
+    assert_no_leak_site(r, held[_i].func);
+    lwt_free(r);
+}
+END_TEST
+
+/* A block lost by a thread that is still blocked at exit, its address left only in a dead frame below that
+ * thread's stack pointer: a stack is a root from its stack pointer up, so the block is definite. */
+START_TEST(test_dead_frame_not_a_root)
+{
+    LWT_REQUIRE_BUILT();
+    long long c0, b0;
+    thread_baseline(&c0, &b0);
+    lwt_result_t *r = run_thread(NO_GATE, "dead_frame");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_deep", "definite", 1, 5005, THREAD_SRC, "@reach_dead_frame */");
+    assert_totals(r, 1, 5005, c0, b0);
+    lwt_free(r);
+}
+END_TEST
+
+/* ---- fork ---- */
+
+/* The child's 333-byte block hangs only on a block the parent allocated before fork (which a global points to):
+ * reachable in the child, not a leak; its 77-byte block is lost. The inherited block is nobody's leak in the
+ * child, and the parent freed it. */
+START_TEST(test_fork_inherited_root)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_fork")), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    long long parent = lwt_out_value(r, "parent", -1), child = lwt_out_value(r, "child", -1);
+    ck_assert_msg(parent > 0 && child > 0 && parent != child, "fixture prints both pids%s", lwt_describe(r));
+    ck_assert_msg(lwt_process_count(r->report) == 2, "two processes%s", lwt_describe(r));
+    assert_class_site(r, "child_lose", "definite", 1, 77, FORK_SRC, "@reach_fork_lost */");
+    json_t *site = lwt_find_site(r->report, "heap", "child_lose", NULL, 0, 0);
+    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, child), "the lost block is the child's%s",
+                  lwt_describe(r));
+    assert_no_leak_site(r, "child_hang");
+    assert_no_leak_site(r, "parent_root");
+    ck_assert_msg(leak_site_count(r) == 1, "one leak site%s", lwt_describe(r));
+    assert_totals(r, 1, 77, 1, 333);
+    lwt_free(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("reach");
+    TCase *tc = tcase_create("classes");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_nothing_held);
+    tcase_add_test(tc, test_global_reachable);
+    tcase_add_test(tc, test_lost_definite);
+    tcase_add_test(tc, test_list_indirect);
+    tcase_add_test(tc, test_interior_reachable);
+    tcase_add_test(tc, test_chain_reachable);
+    tcase_add_test(tc, test_cycle_indirect);
+    tcase_add_test(tc, test_all_classes);
+    tcase_add_test(tc, test_reachability_never);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_set_timeout(tc, 180);
+    tcase_add_loop_test(tc, test_thread_roots, 0, (int)(sizeof held / sizeof held[0]));
+    tcase_add_test(tc, test_dead_frame_not_a_root);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fork");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_fork_inherited_root);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
