@@ -84,6 +84,9 @@ void lw_init(void)
         lw_dump_seq_resume();
         lw_stack_init();
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+        /* room for the unwind rules of a few thousand code addresses: a miss in libunwind's own cache costs a
+         * search of the loaded objects with every signal blocked */
+        unw_set_cache_size(unw_local_addr_space, 4096, 0);
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         atomic_store_explicit(&init_state, 2, memory_order_release);
         lw_self.busy = was;

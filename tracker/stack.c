@@ -13,10 +13,13 @@
 lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
-/* The cache is direct-mapped. An entry remembers, for one (return address, wrapper frame) pair, where on the
- * stack each frame's return address lives (as an offset above the wrapper frame) and what it was; a hit re-reads
- * those words and compares them, which costs a few loads instead of an unwind. */
-#define LW_CACHE_WAYS 256
+/* The cache is 4-way set-associative, 256 sets. An entry remembers, for one (return address, wrapper frame)
+ * pair, where on the stack each frame's return address lives (as an offset above the wrapper frame) and what it
+ * was; a hit re-reads those words and compares them, which costs a few loads instead of an unwind. Entries are
+ * touched only as they are used, so a thread that allocates from a few places keeps a few pages of it. */
+#define LW_CACHE_SETS 256
+#define LW_CACHE_ASSOC 4
+#define LW_CACHE_WAYS (LW_CACHE_SETS * LW_CACHE_ASSOC)
 
 typedef struct {
     uintptr_t ra;
@@ -29,7 +32,8 @@ typedef struct {
 struct lw_tcache {
     size_t entry_size;
     size_t total;
-    unsigned char entries[];
+    size_t next_victim; /* a size_t keeps the entries after it aligned */
+    _Alignas(16) unsigned char entries[];
 };
 
 static pthread_key_t cache_key;
@@ -302,21 +306,29 @@ uint32_t lw_stack_site(lw_origin_t o)
         /* both halves of the key matter: many call sites share one stack depth, and one call site is reached
          * at many depths */
         uint64_t k = (o.ra * 0x9e3779b97f4a7c15ull) ^ (o.frame * 0xc2b2ae3d27d4eb4full);
-        size_t i = (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 56) & (LW_CACHE_WAYS - 1);
-        e = entry_at(c, i);
-        if (e->ra == o.ra && e->frame == o.frame && e->site) {
-            const uintptr_t *val = entry_val(e);
-            const uint32_t *off = entry_off(e, depth);
-            uint32_t k = 0;
-            while (k < e->n && *(const uintptr_t *)(o.frame + off[k]) == val[k])
-                k++;
-            if (k == e->n) {
-                count_hit();
-                if (LW_UNLIKELY(lw_config.verify))
-                    verify_hit(o, e->site);
-                return e->site;
+        size_t set = (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 56) & (LW_CACHE_SETS - 1);
+        lw_centry_t *victim = NULL;
+        for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
+            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
+            if (w->ra == o.ra && w->frame == o.frame && w->site) {
+                const uintptr_t *val = entry_val(w);
+                const uint32_t *off = entry_off(w, depth);
+                uint32_t i = 0;
+                while (i < w->n && *(const uintptr_t *)(o.frame + off[i]) == val[i])
+                    i++;
+                if (i == w->n) {
+                    count_hit();
+                    if (LW_UNLIKELY(lw_config.verify))
+                        verify_hit(o, w->site);
+                    return w->site;
+                }
+                /* same key, another stack above it: several such stacks may live in the set side by side */
             }
+            if (!victim && !w->site)
+                victim = w;
         }
+        /* no free way: replace one in turn */
+        e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
     }
 
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
