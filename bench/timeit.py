@@ -1,5 +1,6 @@
 """Runs one command several times for bench/run and prints its median wall time, peak RSS and leak count."""
-# Usage: timeit.py [-r REPS] [--budget SECONDS] [-e NAME=VALUE]... [--clean DIR] [--leaks KIND] [--end-mark] [--any-exit] -- CMD...
+# Usage: timeit.py [-r REPS] [--budget SECONDS] [-e NAME=VALUE]... [--clean DIR] [--leaks KIND] [--end-mark]
+#                  [--any-exit] [--baseline 'CMD ARGS'] -- CMD...
 # The environment given with -e reaches the command only, never this script (LD_PRELOAD must not trace python).
 # Prints one line of name=value pairs, then, on failure, the last lines the command wrote to stderr prefixed "  | ".
 import argparse
@@ -7,6 +8,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -60,6 +62,8 @@ def main():
     ap.add_argument("--end-mark", action="store_true",
                     help="the command prints main_end_ns=N; report the time from then to its exit")
     ap.add_argument("--any-exit", action="store_true", help="any exit status counts as success; a signal does not")
+    ap.add_argument("--baseline", help="a command line (no extra environment) run before each run of CMD; its "
+                    "median is printed as base_median")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -68,11 +72,39 @@ def main():
         name, _, value = kv.partition("=")
         env[name] = value
 
-    walls, rss, tails = [], [], []
+    base_cmd = shlex.split(a.baseline) if a.baseline else None
+    walls, rss, tails, base_walls = [], [], [], []
     err_text = ""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
         out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+
+        def run_once(argv, run_env):
+            """Runs argv once; returns (wall seconds, rusage, exit code, wall-clock ns at exit)."""
+            with open(out_path, "wb") as out, open(err_path, "wb") as err:
+                t0 = time.perf_counter()
+                p = subprocess.Popen(argv, env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+                _, status, usage = os.wait4(p.pid, 0)
+                t1 = time.perf_counter()
+                end_ns = time.time_ns()
+                p.returncode = os.waitstatus_to_exitcode(status)
+            return t1 - t0, usage, p.returncode, end_ns
+
+        def failed(rc, what):
+            with open(err_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            how = ("signal %d" % -rc) if rc < 0 else ("exit %d" % rc)
+            print("status=fail rc=%d how=%s%s" % (rc, what, how.replace(" ", "_")))
+            for line in text.strip().splitlines()[-6:]:
+                print("  | " + line[:200])
+            return 1
+
         for _ in range(a.reps):
+            if base_cmd:
+                # Interleaved with the tool's runs, so that a change in the machine's load hits both alike.
+                wall, _, rc, _ = run_once(base_cmd, dict(os.environ))
+                if rc != 0:
+                    return failed(rc, "baseline_")
+                base_walls.append(wall)
             if a.clean:
                 for name in os.listdir(a.clean):
                     path = os.path.join(a.clean, name)
@@ -80,29 +112,19 @@ def main():
                         shutil.rmtree(path)
                     else:
                         os.unlink(path)
-            with open(out_path, "wb") as out, open(err_path, "wb") as err:
-                t0 = time.perf_counter()
-                p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-                _, status, usage = os.wait4(p.pid, 0)
-                t1 = time.perf_counter()
-                end_ns = time.time_ns()
-                p.returncode = os.waitstatus_to_exitcode(status)
+            wall, usage, rc, end_ns = run_once(cmd, env)
             with open(err_path, "rb") as f:
                 err_text = f.read().decode("utf-8", "replace")
-            if p.returncode < 0 or (p.returncode != 0 and not a.any_exit):
-                how = ("signal %d" % -p.returncode) if p.returncode < 0 else ("exit %d" % p.returncode)
-                print("status=fail rc=%d how=%s" % (p.returncode, how.replace(" ", "_")))
-                for line in err_text.strip().splitlines()[-6:]:
-                    print("  | " + line[:200])
-                return 1
-            walls.append(t1 - t0)
+            if rc < 0 or (rc != 0 and not a.any_exit):
+                return failed(rc, "")
+            walls.append(wall)
             rss.append(usage.ru_maxrss)
             if a.end_mark:
                 with open(out_path) as f:
                     m = re.search(r"main_end_ns=(\d+)", f.read())
                 if m:
                     tails.append((end_ns - int(m.group(1))) / 1e9)
-            if a.budget and sum(walls) >= a.budget:
+            if a.budget and sum(walls) + sum(base_walls) >= a.budget:
                 break
         leaks = count_leaks(a.leaks, err_text, a.clean)
         cache = stack_cache(a.clean) if a.leaks == "dump" else "-"
@@ -117,6 +139,7 @@ def main():
         "tail=%s" % ("%.4f" % statistics.median(tails) if tails else "-"),
         "leaks=%s" % ("-" if leaks is None else leaks),
         "cache=%s" % cache,
+        "base_median=%s" % ("%.4f" % statistics.median(base_walls) if base_walls else "-"),
     ]
     print(" ".join(fields))
     return 0
