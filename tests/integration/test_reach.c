@@ -274,6 +274,20 @@ START_TEST(test_dead_frame_not_a_root)
 }
 END_TEST
 
+/* exit() called by a second thread while main waits in pthread_join: the 3 blocks main lost are definite. The scan
+ * then runs on a thread stack, whose frames (the scanner's own, the dump writer's) hold block addresses too. */
+START_TEST(test_exit_from_thread)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_thread(NO_GATE, "exit_thread");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_before_thread_exit", "definite", 3, 3 * 5006, THREAD_SRC, "@reach_exit_thread */");
+    ck_assert_msg(lwt_total_count(r->report, "heap") == 3 && lwt_total_bytes(r->report, "heap") == 3 * 5006,
+                  "only main's three blocks leak%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* ---- fork ---- */
 
 /* The child's 333-byte block hangs only on a block the parent allocated before fork (which a global points to):
@@ -319,6 +333,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, test_thread_roots, 0, (int)(sizeof held / sizeof held[0]));
     tcase_add_test(tc, test_dead_frame_not_a_root);
+    tcase_add_test(tc, test_exit_from_thread);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
