@@ -479,3 +479,35 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s)
     if (s->detail && s->detail[0])
         fprintf(out, " %s", s->detail);
 }
+
+size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms)
+{
+    size_t ageless = 0;
+    memset(d->totals, 0, sizeof d->totals);
+    memset(&d->reachable, 0, sizeof d->reachable);
+    for (size_t i = 0; i < d->nsites; i++) {
+        lwr_dump_site_t *s = &d->sites[i];
+        if (s->count == 0)
+            continue;
+        if (s->oldest_age_ms < min_ms) {
+            ageless += s->oldest_age_ms < 0;
+            s->count = s->bytes = 0;
+            continue;
+        }
+        size_t o = 0;
+        for (size_t j = 0; j < s->nsamples; j++) {
+            lwr_sample_t *sm = &s->samples[j];
+            if (sm->age_ms >= 0 && sm->age_ms < min_ms) {
+                free(sm->handle);
+                free(sm->detail);
+            } else {
+                s->samples[o++] = *sm;
+            }
+        }
+        s->nsamples = o;
+        lwr_total_t *t = s->cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[s->kind];
+        t->count += s->count;
+        t->bytes += s->bytes;
+    }
+    return ageless;
+}

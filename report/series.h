@@ -89,6 +89,14 @@ json_t *lwr_gsite_json(const lwr_gsite_t *g);
 /* Writes the sample the way the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"). */
 void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s);
 
+/* `leakwatch report --older-than`: keeps in `d` only the sites whose oldest live handle is at least `min_ms`
+ * old (`oldest_age_ms` >= min_ms); the others are emptied (count and bytes 0, which reports leave out). A kept
+ * site keeps its count and bytes (a dump has the ages of each site's oldest and median handle and of at most
+ * five samples, not of every handle), and only its samples at least `min_ms` old (samples without an age stay).
+ * The dump's totals and reachable sum become the sums of the kept sites. Returns the number of sites that had no
+ * `oldest_age_ms` (they are dropped too). */
+size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms);
+
 /* ---- diff (cmd_diff.c) ---- */
 
 typedef enum { LWR_DIFF_NEW, LWR_DIFF_GROWN, LWR_DIFF_SAME, LWR_DIFF_SHRUNK, LWR_DIFF_GONE } lwr_diff_status_t;

@@ -125,6 +125,41 @@ START_TEST(durations_parse_and_format)
 }
 END_TEST
 
+START_TEST(older_than_keeps_sites_whose_oldest_handle_is_old_enough)
+{
+    const char *text =
+        "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": ["
+        "{\"kind\": \"heap\", \"count\": 3, \"bytes\": 300, \"frames\": [\"0x10\"], \"oldest_age_ms\": 60000,"
+        " \"median_age_ms\": 100, \"samples\": [{\"handle\": \"0xa\", \"size\": 100, \"age_ms\": 60000},"
+        " {\"handle\": \"0xb\", \"size\": 100, \"age_ms\": 100}, {\"handle\": \"0xc\", \"size\": 100}]},"
+        "{\"kind\": \"fd\", \"count\": 1, \"bytes\": 0, \"frames\": [\"0x20\"], \"oldest_age_ms\": 29999,"
+        " \"samples\": [{\"handle\": \"4\", \"size\": 0, \"age_ms\": 29999, \"detail\": \"/x\"}]},"
+        "{\"kind\": \"fd\", \"count\": 2, \"bytes\": 0, \"frames\": [\"0x30\"], \"oldest_age_ms\": 30000},"
+        "{\"kind\": \"heap\", \"count\": 1, \"bytes\": 8, \"frames\": [\"0x40\"]},"
+        "{\"kind\": \"heap\", \"class\": \"reachable\", \"count\": 2, \"bytes\": 16, \"frames\": [\"0x50\"],"
+        " \"oldest_age_ms\": 90000}],"
+        " \"totals\": {\"heap\": {\"count\": 4, \"bytes\": 308}, \"fd\": {\"count\": 3, \"bytes\": 0}}}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "t.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(lwr_dump_keep_older(d, 30000), 1);     /* the site at 0x40 has no ages */
+    /* kept: the heap site (count and bytes of the whole site, the 100 ms sample dropped, the ageless kept) */
+    ck_assert_uint_eq(d->sites[0].count, 3);
+    ck_assert_uint_eq(d->sites[0].bytes, 300);
+    ck_assert_uint_eq(d->sites[0].nsamples, 2);
+    ck_assert_str_eq(d->sites[0].samples[0].handle, "0xa");
+    ck_assert_str_eq(d->sites[0].samples[1].handle, "0xc");
+    ck_assert_uint_eq(d->sites[1].count, 0);                 /* 29999 ms < 30 s */
+    ck_assert_uint_eq(d->sites[2].count, 2);                 /* exactly 30 s is kept */
+    ck_assert_uint_eq(d->sites[3].count, 0);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 3);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].bytes, 300);
+    ck_assert_uint_eq(d->totals[LWR_FD].count, 2);
+    ck_assert_uint_eq(d->reachable.count, 2);
+    lwr_dump_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_trend");
@@ -132,6 +167,7 @@ int main(void)
     tcase_add_test(tc, steady_grower_outranks_larger_oscillating_pool);
     tcase_add_test(tc, a_grower_with_one_dip_still_outranks_a_flat_site);
     tcase_add_test(tc, durations_parse_and_format);
+    tcase_add_test(tc, older_than_keeps_sites_whose_oldest_handle_is_old_enough);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
