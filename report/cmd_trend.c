@@ -2,7 +2,6 @@
 #include "cli.h"
 #include "series.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -219,9 +218,6 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
     return ferror(out) ? -1 : 0;
 }
 
-/* Adds every dump file (leakwatch.<pid>.<seq>.json) of `dir`, not only the newest of each pid. */
-static int add_dir(const char *dir, lwr_dumplist_t *list);
-
 static int trend_main(int argc, char **argv)
 {
     const char *format = "text", *output = NULL;
@@ -271,7 +267,7 @@ static int trend_main(int argc, char **argv)
     for (int j = first; j < argc; j++) {
         struct stat st;
         if (stat(argv[j], &st) == 0 && S_ISDIR(st.st_mode)) {
-            failed |= add_dir(argv[j], &dumps) != 0;
+            failed |= lwr_series_add_dir(argv[j], &dumps) != 0;
             continue;
         }
         char err[512];
@@ -336,33 +332,6 @@ static int trend_main(int argc, char **argv)
     lwr_series_free(s);
     lwr_symbolizer_free(sym);
     return failed ? 1 : 0;
-}
-
-static int add_dir(const char *dir, lwr_dumplist_t *list)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    int failed = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (strncmp(e->d_name, "leakwatch.", 10) != 0 || len < 15 || strcmp(e->d_name + len - 5, ".json") != 0)
-            continue;
-        char path[4096], err[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
-        if (!dump) {
-            fprintf(stderr, "leakwatch: %s\n", err);
-            failed = 1;
-        } else if (lwr_dumplist_add(list, dump) != 0) {
-            failed = 1;
-        }
-    }
-    closedir(d);
-    return failed;
 }
 
 const lwr_command_t lwr_cmd_trend = {

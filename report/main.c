@@ -10,6 +10,7 @@ static const lwr_command_t *const commands[] = {
     &lwr_cmd_report,
     &lwr_cmd_diff,
     &lwr_cmd_trend,
+    &lwr_cmd_triage,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -3,6 +3,9 @@
 
 #include "map.h"
 
+#include <dirent.h>
+#include <errno.h>
+
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -510,4 +513,31 @@ size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms)
         t->bytes += s->bytes;
     }
     return ageless;
+}
+
+int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int failed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "leakwatch.", 10) != 0 || len < 15 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+        char path[4096], err[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
+        if (!dump) {
+            fprintf(stderr, "leakwatch: %s\n", err);
+            failed = 1;
+        } else if (lwr_dumplist_add(list, dump) != 0) {
+            failed = 1;
+        }
+    }
+    closedir(d);
+    return failed;
 }

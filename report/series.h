@@ -4,6 +4,7 @@
 #define LWR_SERIES_H
 
 #include "aggregate.h"
+#include "cli.h"
 #include "dump.h"
 #include "symbolize.h"
 
@@ -46,6 +47,10 @@ typedef struct {
     lwr_gsite_t *sites;     /* in order of first appearance */
     size_t nsites;
 } lwr_series_t;
+
+/* Loads every dump file (leakwatch.<pid>.<seq>.json) of `dir` into `list`, not only the newest of each pid.
+ * A dump that cannot be read is named on stderr and skipped. Returns 0, or -1 when one could not be read. */
+int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list);
 
 /* Puts dumps in time order. Dumps of one process: by uptime_ms (when both have it), then seq. Dumps of several
  * processes: by time_unix_ms (when both have it), then pid, then seq. The argument order never matters. */

@@ -32,7 +32,7 @@ uintptr_t lw_exit_frame;
 
 void lw_note_exit_frame(uintptr_t frame)
 {
-    if (getpid() == lw_pid && (pid_t)syscall(SYS_gettid) == lw_pid && !lw_exit_frame)
+    if (getpid() == lw_pid && !lw_exit_frame)
         lw_exit_frame = frame;
 }
 

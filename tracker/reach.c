@@ -320,6 +320,69 @@ static ssize_t read_all(const char *path, char *buf, size_t cap)
     return (ssize_t)n;
 }
 
+/* The stack pointers of the process's other threads, from /proc/self/task/TID/syscall ("nr args... sp pc" for a
+ * thread blocked in the kernel, which is what threads are at exit). A running thread has none there; its stack
+ * is scanned whole. Registers of the other threads are not read: a pointer kept only in one is missed. */
+static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
+{
+    char buf[4096], path[64], line[512];
+    size_t n = 0;
+    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 0;
+    for (;;) {
+        long got = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+        if (got <= 0)
+            break;
+        for (long off = 0; off < got;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            if (d->name[0] < '1' || d->name[0] > '9')
+                continue;
+            char *p = path;
+            p += lw_strlcpy(p, "/proc/self/task/", sizeof(path));
+            size_t k = lw_strlcpy(p, d->name, sizeof(path) - (size_t)(p - path));
+            p += k;
+            lw_strlcpy(p, "/syscall", sizeof(path) - (size_t)(p - path));
+            pid_t tid = 0;
+            for (const char *q = d->name; *q >= '0' && *q <= '9'; q++)
+                tid = tid * 10 + (*q - '0');
+            if (tid == self || n == cap)
+                continue;
+            ssize_t len = read_all(path, line, sizeof(line) - 1);
+            if (len <= 0)
+                continue;
+            line[len] = '\0';
+            /* the second last field is the stack pointer */
+            const char *fields[10];
+            int nf = 0;
+            for (char *q = line; *q && nf < 10;) {
+                while (*q == ' ' || *q == '\n')
+                    q++;
+                if (!*q)
+                    break;
+                fields[nf++] = q;
+                while (*q && *q != ' ' && *q != '\n')
+                    q++;
+            }
+            if (nf >= 3 && fields[nf - 2][0] == '0' && fields[nf - 2][1] == 'x') {
+                const char *h = fields[nf - 2] + 2;
+                uintptr_t sp;
+                if (parse_hex(&h, &sp) && sp)
+                    out[n++] = sp;
+            }
+        }
+    }
+    close(dir);
+    return n;
+}
+
 /* Does the whole classification in the calling process. Memory comes from lw_mem, set up by the caller. */
 typedef struct {
     char *maps_buf;
@@ -357,8 +420,26 @@ static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
     return nv;
 }
 
+/* Where the live part of a stack begins, for each stack whose stack pointer is known: every word below it
+ * belongs to frames that have returned, whose stale pointers must not keep a leak alive. */
+typedef struct {
+    uintptr_t *sp;
+    size_t n;
+} stack_marks_t;
+
+/* The lowest mark inside [lo, hi), or lo when the range holds none (a stack whose pointer is unknown, or no
+ * stack at all, is scanned whole). */
+static uintptr_t live_start(const stack_marks_t *m, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t best = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->sp[i] > lo && m->sp[i] < hi && (!best || m->sp[i] < best))
+            best = m->sp[i];
+    return best ? best : lo;
+}
+
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
-static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, uintptr_t sp, int on_main_stack)
+static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks)
 {
     exclude_malloc_memory(s, &excl, w->vmas, nv);
     sort_ranges(&excl);
@@ -372,16 +453,8 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
             continue;
         uintptr_t lo = v->lo, hi = v->hi;
         if (v->has_path && v->name[0] == '[') {
-            if (strcmp(v->name, "[stack]") == 0) {
-                /* the live part only: below the stack pointer lie stale frames, and below the frame that
-                 * called exit (or that main returned to) only exit machinery and stale frames */
-                if (on_main_stack && sp > lo && sp < hi)
-                    lo = sp;
-                if (on_main_stack && lw_exit_frame > lo && lw_exit_frame < hi)
-                    lo = lw_exit_frame;
-            } else {
+            if (strcmp(v->name, "[stack]") != 0)
                 continue; /* [heap], [vvar], [vsyscall] ... */
-            }
         } else if (v->has_path && v->name[0] == '/') {
             /* a file mapping: only the writable segments of loaded objects (the rest could end past the end
              * of its file and fault) */
@@ -390,6 +463,8 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         } else if (v->has_path) {
             continue; /* memfd, shared memory and other named mappings */
         }
+        /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
+        lo = live_start(marks, lo, hi);
         scan_root(s, lo, hi, &excl);
         flood(s);
     }
@@ -433,8 +508,8 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
         if (end > s.max)
             s.max = end;
     }
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    int on_main = (pid_t)syscall(SYS_gettid) == getpid();
+    /* This thread's stack is live from here up; if it is the thread that called exit, only from exit's caller
+     * up (below lie exit handlers and this scan's own frames). */
 
     /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
      * copy is made with _Fork (no atfork handlers) and never calls malloc; its answer comes back through a pipe. */
@@ -444,10 +519,21 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
     }
     ranges_t excl = { w.excl, 0 }, mods = { w.mods, 0 };
     size_t nv = prepare(&w, &excl, &mods);
+
+    /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
+     * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
+    static uintptr_t sps[4096];
+    stack_marks_t marks = { sps, 0 };
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0), mine = here;
+    for (size_t i = 0; i < nv; i++)
+        if (here >= w.vmas[i].lo && here < w.vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w.vmas[i].hi)
+            mine = lw_exit_frame;
+    sps[marks.n++] = mine;
+    marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid));
     pid_t pid = _Fork();
     if (pid == 0) {
         close(fds[0]);
-        classify(&s, &w, nv, excl, mods, sp, on_main);
+        classify(&s, &w, nv, excl, mods, &marks);
         size_t off = 0;
         while (off < n) {
             ssize_t k = write(fds[1], tmp_cls + off, n - off);
