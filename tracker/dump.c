@@ -275,28 +275,10 @@ static void heap_sort_groups(group_t *g, size_t n)
 
 /* ---- process facts ------------------------------------------------------------------------------------- */
 
-static ssize_t read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    return (ssize_t)n;
-}
-
 static void out_argv(out_t *o)
 {
     static char cmd[16384];
-    ssize_t n = read_file("/proc/self/cmdline", cmd, sizeof(cmd));
+    ssize_t n = lw_read_file("/proc/self/cmdline", cmd, sizeof(cmd));
     out_s(o, "[");
     size_t start = 0;
     int first = 1;

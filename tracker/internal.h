@@ -178,7 +178,9 @@ void lw_dumper_check(void);
 /* How many threads of this process are leakwatch's own (0 or 1). */
 int lw_dumper_threads(void);
 
-/* Small helpers that neither allocate nor touch stdio. */
+/* Small helpers that neither allocate nor touch stdio. lw_read_file reads up to cap bytes of a file (a /proc file,
+ * say) and returns how many, or -1 when it cannot be opened. */
+ssize_t lw_read_file(const char *path, char *buf, size_t cap);
 size_t lw_strlcpy(char *dst, const char *src, size_t cap);
 char *lw_fmt_u64(char *p, uint64_t v);
 char *lw_fmt_hex(char *p, uint64_t v);

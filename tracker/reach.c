@@ -302,24 +302,6 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     }
 }
 
-static ssize_t read_all(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t n = 0;
-    while (n < cap) {
-        ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    return (ssize_t)n;
-}
-
 /* The stack pointers of the process's other threads, from /proc/self/task/TID/syscall ("nr args... sp pc" for a
  * thread blocked in the kernel, which is what threads are at exit). A running thread has none there; its stack
  * is scanned whole. Registers of the other threads are not read: a pointer kept only in one is missed. */
@@ -355,7 +337,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
                 tid = tid * 10 + (*q - '0');
             if (tid == self || n == cap)
                 continue;
-            ssize_t len = read_all(path, line, sizeof(line) - 1);
+            ssize_t len = lw_read_file(path, line, sizeof(line) - 1);
             if (len <= 0)
                 continue;
             line[len] = '\0';
@@ -398,7 +380,7 @@ typedef struct {
  * locks these take (the loader's, the allocator's) may be held by a thread that does not exist in a fork. */
 static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
 {
-    ssize_t len = read_all("/proc/self/maps", w->maps_buf, w->maps_cap - 1);
+    ssize_t len = lw_read_file("/proc/self/maps", w->maps_buf, w->maps_cap - 1);
     if (len < 0)
         len = 0;
     w->maps_buf[len] = '\0';

@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <string.h>
@@ -143,4 +144,22 @@ uint32_t lw_now_ms(void)
     if (LW_UNLIKELY(!lw_start_ms))
         lw_start_ms = coarse_ms();
     return (uint32_t)(coarse_ms() - lw_start_ms);
+}
+
+ssize_t lw_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    return (ssize_t)n;
 }
