@@ -117,11 +117,7 @@ extern void __libc_freeres(void);
 static int thread_count(void)
 {
     char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
+    ssize_t n = lw_read_file("/proc/self/status", buf, sizeof(buf) - 1);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
