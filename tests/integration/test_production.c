@@ -1,0 +1,360 @@
+/* Integration tests of production dumps: a service signalled twice under the library, `leakwatch diff` and `trend`
+ * ranking its cache and its descriptor leak first; dumps under load from 8 threads; the triage screen in tmux. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lwtest.h"
+
+/* A running service: its pid, the pipe to its stdin and from its stdout. */
+typedef struct {
+    pid_t pid;
+    FILE *in;
+    FILE *out;
+} svc_t;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static svc_t start_service(const char *dumpdir, const char *const *args)
+{
+    int to[2], from[2];
+    ck_assert_int_eq(pipe(to), 0);
+    ck_assert_int_eq(pipe(from), 0);
+    svc_t s;
+    s.pid = fork();
+    ck_assert_int_ge(s.pid, 0);
+    if (s.pid == 0) {
+        dup2(to[0], 0);
+        dup2(from[1], 1);
+        close(to[0]);
+        close(to[1]);
+        close(from[0]);
+        close(from[1]);
+        setenv("LD_PRELOAD", lwt_lib(), 1);
+        setenv("LEAKWATCH_DUMP_DIR", dumpdir, 1);
+        setenv("LEAKWATCH_DUMP_SIGNAL", "USR2", 1);
+        setenv("LEAKWATCH_REPORT", "none", 1);
+        const char *argv[16] = { lwt_fixture("service") };
+        for (int i = 0; args && args[i] && i < 14; i++)
+            argv[i + 1] = args[i];
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    s.in = fdopen(to[1], "w");
+    s.out = fdopen(from[0], "r");
+    char line[64] = "";
+    ck_assert_msg(fgets(line, sizeof line, s.out) != NULL, "the service did not start");
+    ck_assert_msg(strncmp(line, "pid=", 4) == 0, "unexpected first line '%s'", line);
+    return s;
+}
+
+/* Sends `r N` and waits for the answer. */
+static void requests(svc_t *s, int n)
+{
+    char line[64] = "";
+    fprintf(s->in, "r %d\n", n);
+    fflush(s->in);
+    ck_assert_msg(fgets(line, sizeof line, s->out) != NULL, "no answer to 'r %d'", n);
+    ck_assert_msg(strncmp(line, "ok ", 3) == 0, "unexpected answer '%s'", line);
+}
+
+/* Waits (at most 10 s) until dump number `seq` of the service exists, and returns its path (static buffer). */
+static const char *await_dump(const char *dir, pid_t pid, int seq)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/leakwatch.%d.%d.json", dir, (int)pid, seq);
+    for (int i = 0; i < 1000; i++) {
+        if (access(path, F_OK) == 0)
+            return path;
+        sleep_ms(10);
+    }
+    ck_abort_msg("dump %s did not appear within 10 s", path);
+    return NULL;
+}
+
+/* Sends `q` and waits (at most `secs`) for the service to exit; returns 1 when it did, else kills it, 0. */
+static int stop_service(svc_t *s, int secs)
+{
+    fputs("q\n", s->in);
+    fclose(s->in);
+    fclose(s->out);
+    for (int i = 0; i < secs * 100; i++) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        sleep_ms(10);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    return 0;
+}
+
+/* Whether a site (diff JSON) has a frame in function `func`. */
+static int has_func(json_t *site, const char *func)
+{
+    json_t *frames = json_object_get(site, "frames");
+    for (size_t i = 0; i < json_array_size(frames); i++) {
+        const char *f = json_string_value(json_object_get(json_array_get(frames, i), "function"));
+        if (f && strcmp(f, func) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The first site of `kind` in a diff or trend document. */
+static json_t *first_of_kind(json_t *doc, const char *kind)
+{
+    json_t *sites = json_object_get(doc, "sites");
+    for (size_t i = 0; i < json_array_size(sites); i++) {
+        json_t *s = json_array_get(sites, i);
+        if (strcmp(json_string_value(json_object_get(s, "kind")), kind) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* Runs the service: 20 requests, dump 1, 100 requests, dump 2, 50 requests, dump 3. Paths into d1..d3. */
+static void three_dumps(const char *dir, char *d1, char *d2, char *d3, size_t len)
+{
+    svc_t s = start_service(dir, NULL);
+    requests(&s, 20);
+    kill(s.pid, SIGUSR2);
+    snprintf(d1, len, "%s", await_dump(dir, s.pid, 1));
+    requests(&s, 100);
+    kill(s.pid, SIGUSR2);
+    snprintf(d2, len, "%s", await_dump(dir, s.pid, 2));
+    requests(&s, 50);
+    kill(s.pid, SIGUSR2);
+    snprintf(d3, len, "%s", await_dump(dir, s.pid, 3));
+    ck_assert(stop_service(&s, 30));
+}
+
+START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fds)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), d1[4096], d2[4096], d3[4096];
+    three_dumps(dir, d1, d2, d3, sizeof d1);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "diff", "--format", "json", d1, d2), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    json_error_t err;
+    json_t *doc = json_loads(r->out, 0, &err);
+    ck_assert_msg(doc != NULL, "diff JSON: %s\n%s", err.text, r->out);
+    json_t *top = json_array_get(json_object_get(doc, "sites"), 0);
+    ck_assert_msg(top && has_func(top, "cache_insert"), "the first site is not the cache:\n%s", r->out);
+    ck_assert_int_eq(lwt_int(top, "delta_count"), 100);
+    ck_assert_int_eq(lwt_int(top, "old_count"), 20);
+    ck_assert_int_eq(lwt_int(top, "delta_bytes"), 100 * lwt_int(top, "new_bytes") / lwt_int(top, "new_count"));
+    /* descriptor tracking: one /dev/null every 5 requests, 20 of them between the dumps */
+    json_t *fd = first_of_kind(doc, "fd");
+    ck_assert_msg(fd && has_func(fd, "open_request_log"), "the first fd site is not the descriptor leak:\n%s",
+                  r->out);
+    ck_assert_int_eq(lwt_int(fd, "delta_count"), 20);
+    /* the temporaries are freed: handle_request's scratch buffer is no site */
+    json_t *sites = json_object_get(doc, "sites");
+    for (size_t i = 0; i < json_array_size(sites); i++) {
+        json_t *s = json_array_get(sites, i);
+        json_t *f0 = json_array_get(json_object_get(s, "frames"), 0);
+        const char *fn = json_string_value(json_object_get(f0, "function"));
+        ck_assert_msg(!fn || strcmp(fn, "handle_request") != 0, "a temporary of handle_request is live");
+    }
+    json_decref(doc);
+    lwt_free(r);
+
+    /* trend over the three, given out of order: the cache first, the fd leak first among fds */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--format", "json", d3, d1, d2), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    doc = json_loads(r->out, 0, &err);
+    ck_assert_msg(doc != NULL, "trend JSON: %s", err.text);
+    top = json_array_get(json_object_get(doc, "sites"), 0);
+    ck_assert_msg(has_func(top, "cache_insert"), "trend: the first site is not the cache:\n%s", r->out);
+    ck_assert_msg(has_func(first_of_kind(doc, "fd"), "open_request_log"), "trend: fd:\n%s", r->out);
+    json_t *dumps = json_object_get(doc, "dumps");
+    ck_assert_int_eq(lwt_int(json_array_get(dumps, 0), "seq"), 1);
+    ck_assert_int_eq(lwt_int(json_array_get(dumps, 2), "seq"), 3);
+    json_decref(doc);
+    lwt_free(r);
+
+    /* text diff and report --older-than on the same dumps */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "diff", d1, d2), NULL);
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, "cache_insert") && strstr(r->out, "+100 blocks"), "%s",
+                  r->out);
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--older-than", "1h", d2), NULL);
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, "no leaks"), "%s", lwt_describe(r));
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--older-than", "1 h", d2), NULL);
+    ck_assert_int_eq(r->exit_code, 2);
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "svg", d2), NULL);
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, "<svg") && strstr(r->out, ">cache_insert<"), "%s",
+                  lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(dumps_under_load_from_eight_threads_do_not_deadlock_and_parse)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    svc_t s = start_service(dir, LWT_ARGV("--threads", "8"));
+    for (int i = 0; i < 40; i++) {
+        kill(s.pid, SIGUSR2);
+        sleep_ms(25);
+        if (i % 10 == 9)
+            requests(&s, 10);   /* the main thread still answers between dumps */
+    }
+    await_dump(dir, s.pid, 2);
+    ck_assert_msg(stop_service(&s, 60), "the service did not exit within 60 s of 'q' (deadlock?)");
+    /* every dump parses and is complete */
+    lwt_result_t *ls = lwt_exec(LWT_ARGV("ls", dir), NULL);
+    int n = 0;
+    char *save = NULL;
+    for (char *name = strtok_r(ls->out, "\n", &save); name; name = strtok_r(NULL, "\n", &save)) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        ck_assert_msg(strstr(name, ".tmp") == NULL, "a partial dump was left: %s", name);
+        json_error_t err;
+        json_t *d = json_load_file(path, 0, &err);
+        ck_assert_msg(d != NULL, "%s: %s (line %d)", name, err.text, err.line);
+        ck_assert_int_eq(lwt_int(d, "leakwatch_dump"), 1);
+        json_decref(d);
+        n++;
+    }
+    ck_assert_msg(n >= 3, "only %d dumps", n);
+    lwt_free(ls);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", dir), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- tmux ---- */
+
+static char tmux_socket[64];
+
+static lwt_result_t *tmux(const char *const *args)
+{
+    const char *argv[24] = { "tmux", "-L", tmux_socket };
+    for (int i = 0; args[i] && i < 20; i++)
+        argv[i + 3] = args[i];
+    return lwt_exec(argv, NULL);
+}
+
+/* The pane's text after `ms` milliseconds. The caller frees it. */
+static char *capture(int ms)
+{
+    sleep_ms(ms);
+    lwt_result_t *r = tmux(LWT_ARGV("capture-pane", "-p", "-t", "lw"));
+    char *text = strdup(r->out ? r->out : "");
+    lwt_free(r);
+    return text;
+}
+
+/* The line number (0-based) in `pane` of the first line containing `needle`, or -1. */
+static int line_of(const char *pane, const char *needle)
+{
+    const char *hit = strstr(pane, needle);
+    if (!hit)
+        return -1;
+    int n = 0;
+    for (const char *p = pane; p < hit; p++)
+        n += *p == '\n';
+    return n;
+}
+
+START_TEST(triage_screen_in_tmux)
+{
+    LWT_REQUIRE_BUILT();
+    const char *tm = lwt_which(LWT_ARGV("/usr/bin/tmux", "/usr/local/bin/tmux"));
+    ck_assert_msg(tm != NULL, "tmux is missing: run scripts/install-deps");
+    char *dir = lwt_mkdtemp(), d1[4096], d2[4096], d3[4096], cmd[16384], supp[4200];
+    three_dumps(dir, d1, d2, d3, sizeof d1);
+    snprintf(tmux_socket, sizeof tmux_socket, "lwtest-%d", (int)getpid());
+    snprintf(supp, sizeof supp, "%s/marks.supp", dir);
+    snprintf(cmd, sizeof cmd, "%s triage --suppressions %s %s %s", lwt_cli(), supp, d1, d2);
+    lwt_free(tmux(LWT_ARGV("new-session", "-d", "-s", "lw", "-x", "80", "-y", "24", cmd)));
+    char *pane = capture(800);
+    /* the list: by bytes, the cache first and the descriptor site (no bytes) below the stdio buffers */
+    ck_assert_msg(strstr(pane, "leakwatch triage:") && strstr(pane, "KIND"), "no list:\n%s", pane);
+    int cache = line_of(pane, "cache_insert"), fd = line_of(pane, "open_request_log");
+    ck_assert_msg(cache == 2 && fd > cache, "unexpected order:\n%s", pane);
+    free(pane);
+    /* sort by count: the descriptor site (24) moves above the single stdio buffers */
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "2")));
+    pane = capture(300);
+    ck_assert_msg(strstr(pane, "COUNT*") != NULL, "no sort mark:\n%s", pane);
+    int fd2 = line_of(pane, "open_request_log");
+    ck_assert_msg(fd2 == 3 && fd2 < fd, "sorting did not move the fd site (%d -> %d):\n%s", fd, fd2, pane);
+    free(pane);
+    /* open the second site: its stack and samples */
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "Down", "Enter")));
+    pane = capture(300);
+    ck_assert_msg(strstr(pane, "stack, innermost first:") && strstr(pane, "#1 handle_request")
+                      && strstr(pane, "/dev/null"), "the site did not open:\n%s", pane);
+    free(pane);
+    /* mark it: a suppression line, announced in the status line */
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "m")));
+    pane = capture(300);
+    ck_assert_msg(strstr(pane, "fd:open_request_log"), "no mark in the status line:\n%s", pane);
+    free(pane);
+    lwt_result_t *cat = lwt_exec(LWT_ARGV("cat", supp), NULL);
+    ck_assert_msg(strstr(cat->out, "\nfd:open_request_log\n") != NULL, "suppression file:\n%s", cat->out);
+    lwt_free(cat);
+    /* back, help, quit */
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "q", "?")));
+    pane = capture(300);
+    ck_assert_msg(strstr(pane, "leakwatch triage keys"), "no help:\n%s", pane);
+    free(pane);
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "x", "q")));
+    int ended = 0;
+    for (int i = 0; i < 50 && !ended; i++) {
+        sleep_ms(100);
+        lwt_result_t *r = tmux(LWT_ARGV("has-session", "-t", "lw"));
+        ended = r->exit_code != 0;
+        lwt_free(r);
+    }
+    if (!ended)
+        lwt_free(tmux(LWT_ARGV("kill-server")));
+    ck_assert_msg(ended, "q did not end the triage session");
+    /* not a terminal: a clear error and exit status 2 */
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "triage", d1), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "not a terminal"), "%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("production");
+    TCase *tc = tcase_create("production");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fds);
+    tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
+    tcase_add_test(tc, triage_screen_in_tmux);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
