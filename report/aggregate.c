@@ -38,7 +38,9 @@ static void put_str(buf_t *b, const char *s)
     put(b, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
-/* The site's identity: kind and class, then per frame either "F" function file, "M" module offset or "A" address. */
+/* The site's identity: kind and class, then per frame either "F" function file line, "M" module offset or "A"
+ * address. The line keeps two calls in one function apart; processes of one build agree on it even where their
+ * load addresses differ. (Baselines match without lines, so that an edit elsewhere does not break them.) */
 static void site_key(buf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
     b->len = 0;
@@ -49,6 +51,7 @@ static void site_key(buf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbo
             put(b, "F", 1);
             put_str(b, syms[i].function);
             put_str(b, syms[i].file);
+            put(b, &syms[i].line, sizeof syms[i].line);
         } else if (syms[i].module) {
             put(b, "M", 1);
             put_str(b, syms[i].module);
@@ -263,8 +266,8 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
         r->reachable.bytes += d->reachable.bytes;
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
-            if (ds->count == 0 || ds->cls == LWR_CLASS_REACHABLE)
-                continue;   /* nothing is held there, or nothing lost: not a site of the report */
+            if (ds->count == 0)
+                continue;   /* nothing is held there: not a site of the report */
             /* Each address gives one frame, or several when it lies in inlined code. */
             size_t nsyms = 0;
             for (size_t f = 0; f < ds->nframes && !oom; f++) {
@@ -344,6 +347,9 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
  * deterministic. */
 static int site_before(const lwr_site_t *a, const lwr_site_t *b)
 {
+    bool ra = a->cls == LWR_CLASS_REACHABLE, rb = b->cls == LWR_CLASS_REACHABLE;
+    if (ra != rb)
+        return rb;  /* leaks first */
     if (a->bytes != b->bytes)
         return a->bytes > b->bytes;
     return a->count > b->count;
@@ -397,6 +403,23 @@ uint64_t lwr_report_count(const lwr_report_t *r, lwr_kindset_t kinds)
     return n;
 }
 
+size_t lwr_report_leak_sites(const lwr_report_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nsites; i++)
+        n += r->sites[i].cls != LWR_CLASS_REACHABLE;
+    return n;
+}
+
+void lwr_report_remove_site(lwr_report_t *r, size_t i)
+{
+    if (i >= r->nsites)
+        return;
+    free_site(&r->sites[i]);
+    memmove(&r->sites[i], &r->sites[i + 1], (r->nsites - i - 1) * sizeof *r->sites);
+    r->nsites--;
+}
+
 void lwr_report_free(lwr_report_t *r)
 {
     if (!r)
@@ -404,6 +427,11 @@ void lwr_report_free(lwr_report_t *r)
     for (size_t i = 0; i < r->nsites; i++)
         free_site(&r->sites[i]);
     free(r->sites);
+    for (size_t i = 0; i < r->nsupps; i++) {
+        free(r->supps[i].pattern);
+        free(r->supps[i].file);
+    }
+    free(r->supps);
     for (size_t i = 0; i < r->nprocesses; i++) {
         lwr_process_t *p = &r->processes[i];
         for (size_t j = 0; j < p->nargs; j++)

@@ -33,7 +33,7 @@ typedef struct {
 
 typedef struct {
     lwr_kind_t kind;
-    lwr_class_t cls;        /* never LWR_CLASS_REACHABLE: reachable blocks are not sites of a report */
+    lwr_class_t cls;        /* LWR_CLASS_REACHABLE for blocks still pointed to at exit: listed, never leaks */
     uint64_t count;
     uint64_t bytes;
     lwr_frame_t *frames;    /* from the first process seen with this site */
@@ -42,6 +42,7 @@ typedef struct {
     size_t nsamples;
     long *pids;             /* ascending, each once */
     size_t npids;
+    bool baseline;          /* the site is in the --baseline report: listed, but not counted by the gate */
 } lwr_site_t;
 
 typedef struct {
@@ -58,10 +59,25 @@ typedef struct {
 
 typedef struct {
     uint64_t max_leaks;
-    uint64_t leaks;
+    uint64_t leaks;         /* gated leaks not in the baseline */
     lwr_kindset_t kinds;
     bool failed;
+    bool reachable;         /* --gate-reachable: reachable heap blocks count too */
+    bool has_baseline;      /* --baseline was given */
+    uint64_t baseline;      /* gated leaks left out because their site is in the baseline */
 } lwr_gate_t;
+
+/* What one suppression did to a report (suppress.c fills these; docs/FORMAT.md `suppressed`). */
+typedef struct {
+    char *pattern;          /* as written after `type:` */
+    lwr_kind_t kind;        /* `leak:` is LWR_HEAP */
+    char *file;             /* the suppression file, NULL for the built-in list */
+    unsigned line;          /* line in the file (position in the built-in list) */
+    bool builtin;
+    uint64_t sites;         /* report sites it hid, leaks and reachable */
+    lwr_total_t hidden;     /* leaks hidden: handles and bytes */
+    lwr_total_t reachable;  /* reachable heap blocks hidden */
+} lwr_supp_use_t;
 
 /* A warning of one process (docs/FORMAT.md `warnings`), its stacks symbolized. Warnings are not merged. */
 typedef struct {
@@ -87,11 +103,15 @@ typedef struct {
     lwr_gate_t gate;
     lwr_warning_t *warnings;    /* in the order of the dumps, then of each dump */
     size_t nwarnings;
+    bool show_reachable;        /* the text report lists reachable sites too (--show-reachable) */
+    bool has_suppressions;      /* suppressions were applied: `suppressed` and `unused_suppressions` exist */
+    lwr_supp_use_t *supps;      /* every suppression applied, in the order they were read (built-in first) */
+    size_t nsupps;
 } lwr_report_t;
 
 /* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by
- * module and offset only). Sites of reachable blocks and sites holding nothing are left out (reachable blocks
- * are summed into `reachable`). Two sites are one when their kinds and classes are equal and their frames are
+ * module and offset only). Sites holding nothing are left out; sites of reachable blocks are sites of class
+ * LWR_CLASS_REACHABLE, summed into `reachable` rather than the kinds' totals. Two sites are one when their kinds and classes are equal and their frames are
  * equal one by one:
  * same function and file where the function is known, else same module and offset (same address when no module
  * holds it). Counts, bytes and totals add up; samples are kept up to LWR_MAX_SAMPLES; sites are sorted by
@@ -99,11 +119,18 @@ typedef struct {
  * the caller frees the report with lwr_report_free. The dumps may be freed afterwards. */
 lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym);
 
-/* Sorts sites by bytes, then count, descending; ties keep a stable, deterministic order (kind, then frames). */
+/* Sorts sites by bytes, then count, descending, reachable sites after every other; ties keep a stable,
+ * deterministic order (kind, then frames). */
 void lwr_report_sort(lwr_report_t *report);
 
 /* The number of leaked handles of the kinds in `kinds`: the sum of totals[k].count. */
 uint64_t lwr_report_count(const lwr_report_t *report, lwr_kindset_t kinds);
+
+/* The number of sites that are leaks (every site but the reachable ones). */
+size_t lwr_report_leak_sites(const lwr_report_t *report);
+
+/* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are. */
+void lwr_report_remove_site(lwr_report_t *report, size_t i);
 
 void lwr_report_free(lwr_report_t *report);
 

@@ -99,7 +99,39 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
     for (size_t i = 0; i < s->npids; i++)
         append(pids, json_integer(s->pids[i]), bad);
     set(o, "pids", pids, bad);
+    if (s->baseline)
+        set(o, "baseline", json_true(), bad);
     return o;
+}
+
+/* `suppressed` (the suppressions that hid something) or `unused_suppressions` (the user's that hid nothing). */
+static json_t *supps_json(const lwr_report_t *r, bool used, int *bad)
+{
+    json_t *arr = json_array();
+    if (!arr) {
+        *bad = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < r->nsupps; i++) {
+        const lwr_supp_use_t *u = &r->supps[i];
+        if (used ? u->sites == 0 : (u->sites > 0 || u->builtin))
+            continue;
+        json_t *o = json_object();
+        if (o) {
+            set(o, "pattern", json_string(u->pattern), bad);
+            set(o, "kind", json_string(lwr_kind_name(u->kind)), bad);
+            set(o, "file", u->builtin ? json_string("<built-in>") : str_or_null(u->file), bad);
+            set(o, "line", json_integer(u->line), bad);
+            if (used) {
+                set(o, "count", json_integer((json_int_t)u->hidden.count), bad);
+                set(o, "bytes", json_integer((json_int_t)u->hidden.bytes), bad);
+                set(o, "reachable", count_json(u->reachable, bad), bad);
+                set(o, "sites", json_integer((json_int_t)u->sites), bad);
+            }
+        }
+        append(arr, o, bad);
+    }
+    return arr;
 }
 
 static json_t *process_json(const lwr_process_t *p, int *bad)
@@ -183,6 +215,10 @@ static json_t *report_json(const lwr_report_t *r)
     for (size_t i = 0; warnings && i < r->nwarnings; i++)
         append(warnings, warning_json(&r->warnings[i], &bad), &bad);
     set(root, "warnings", warnings, &bad);
+    if (r->has_suppressions) {
+        set(root, "suppressed", supps_json(r, true, &bad), &bad);
+        set(root, "unused_suppressions", supps_json(r, false, &bad), &bad);
+    }
     if (r->has_gate) {
         json_t *g = json_object(), *kinds = json_array();
         if (g && kinds) {
@@ -193,6 +229,9 @@ static json_t *report_json(const lwr_report_t *r)
                     append(kinds, json_string(lwr_kind_name((lwr_kind_t)k)), &bad);
             set(g, "kinds", kinds, &bad);
             set(g, "failed", json_boolean(r->gate.failed), &bad);
+            set(g, "reachable", json_boolean(r->gate.reachable), &bad);
+            if (r->gate.has_baseline)
+                set(g, "baseline", json_integer((json_int_t)r->gate.baseline), &bad);
             set(root, "gate", g, &bad);
         } else {
             json_decref(g);

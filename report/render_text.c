@@ -79,7 +79,10 @@ static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *
 static void print_site(FILE *out, const lwr_site_t *s)
 {
     fputc('\n', out);
-    if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT)
+    if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
+        fprintf(out, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64 " %s",
+                s->bytes, s->count, noun(s->kind, s->count));
+    else if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT)
         fprintf(out, "heap, indirect (only leaked blocks point to them): %" PRIu64 " bytes in %" PRIu64 " %s",
                 s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP)
@@ -96,6 +99,8 @@ static void print_site(FILE *out, const lwr_site_t *s)
             fprintf(out, "%s %ld", i ? "," : "", s->pids[i]);
         fprintf(out, "%s)", s->npids > 4 ? ", ..." : "");
     }
+    if (s->baseline)
+        fputs(" (in baseline)", out);
     fputs("\n", out);
     if (s->nframes == 0)
         fputs("    (no stack was recorded)\n", out);
@@ -133,6 +138,59 @@ static void print_warning(FILE *out, const lwr_warning_t *w, bool first)
     }
 }
 
+/* `N blocks (B bytes)`, `N descriptors`, ... */
+static void print_amount(FILE *out, lwr_kind_t kind, lwr_total_t t)
+{
+    fprintf(out, "%" PRIu64 " %s", t.count, noun(kind, t.count));
+    if (kind == LWR_HEAP)
+        fprintf(out, " (%" PRIu64 " bytes)", t.bytes);
+}
+
+static void print_supp_name(FILE *out, const lwr_supp_use_t *u)
+{
+    fprintf(out, "    %s:%s (", u->kind == LWR_HEAP ? "leak" : lwr_kind_name(u->kind), u->pattern);
+    if (u->builtin)
+        fputs("built-in)", out);
+    else
+        fprintf(out, "%s:%u)", u->file ? u->file : "?", u->line);
+}
+
+/* The suppressions that hid something, with what they hid, then the user's suppressions that matched nothing.
+ * Built-in entries that hid only reachable blocks are listed only with --show-reachable. */
+static void print_suppressions(FILE *out, const lwr_report_t *r)
+{
+    bool first = true;
+    for (size_t i = 0; i < r->nsupps; i++) {
+        const lwr_supp_use_t *u = &r->supps[i];
+        if (u->hidden.count == 0 && (u->reachable.count == 0 || (u->builtin && !r->show_reachable)))
+            continue;
+        if (first)
+            fputs("\nsuppressions used:\n", out);
+        first = false;
+        print_supp_name(out, u);
+        fputs(": ", out);
+        if (u->hidden.count > 0)
+            print_amount(out, u->kind, u->hidden);
+        if (u->reachable.count > 0) {
+            fputs(u->hidden.count > 0 ? "; " : "", out);
+            print_amount(out, LWR_HEAP, u->reachable);
+            fputs(" still reachable", out);
+        }
+        fputc('\n', out);
+    }
+    first = true;
+    for (size_t i = 0; i < r->nsupps; i++) {
+        const lwr_supp_use_t *u = &r->supps[i];
+        if (u->builtin || u->sites > 0)
+            continue;
+        if (first)
+            fputs("\nsuppressions that matched nothing:\n", out);
+        first = false;
+        print_supp_name(out, u);
+        fputc('\n', out);
+    }
+}
+
 int lwr_render_text(FILE *out, const lwr_report_t *r)
 {
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
@@ -144,8 +202,9 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
                     noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
         fputc('\n', out);
     } else {
+        size_t nsites = lwr_report_leak_sites(r);
         fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s:", leaks, leaks == 1 ? "leak" : "leaks",
-                r->nsites, r->nsites == 1 ? "site" : "sites", r->nprocesses, procs);
+                nsites, nsites == 1 ? "site" : "sites", r->nprocesses, procs);
         const char *sep = " ";
         for (int k = 0; k < LWR_KIND_COUNT; k++) {
             uint64_t n = r->totals[k].count;
@@ -162,11 +221,13 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             fprintf(out, "; %" PRIu64 " more %s (%" PRIu64 " bytes) still reachable, not leaks", r->reachable.count,
                     noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
         fputc('\n', out);
-        for (size_t i = 0; i < r->nsites; i++)
-            print_site(out, &r->sites[i]);
     }
+    for (size_t i = 0; i < r->nsites; i++)
+        if (r->sites[i].cls != LWR_CLASS_REACHABLE || r->show_reachable)
+            print_site(out, &r->sites[i]);
     for (size_t i = 0; i < r->nwarnings; i++)
         print_warning(out, &r->warnings[i], i == 0);
+    print_suppressions(out, r);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

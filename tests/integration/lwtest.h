@@ -64,7 +64,8 @@ const char *lwt_describe(const lwt_result_t *r);
 /* The decimal value printed by a fixture as "NAME=VALUE" anywhere in stdout, or `dflt` when absent. */
 long long lwt_out_value(const lwt_result_t *r, const char *name, long long dflt);
 
-/* --- Report accessors. `kind` NULL means every kind. Missing members read as -1. --- */
+/* --- Report accessors. `kind` NULL means every kind. Missing members read as -1. The site accessors look at
+ * leak sites only: sites of class `reachable` are skipped. --- */
 long long lwt_total_count(json_t *report, const char *kind);
 long long lwt_total_bytes(json_t *report, const char *kind);
 /* Number of entries in `sites` of `kind`. */
@@ -119,7 +120,7 @@ json_t *lwt_assert_site_at(const lwt_result_t *r, const char *kind, const char *
 #define LWT_ASSERT_NO_SITE(r, func) lwt_assert_no_site_at((r), (func), __FILE__, __LINE__)
 void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *file, int line);
 
-/* The report's sites are sorted by bytes, then count, descending. */
+/* The report's sites are sorted by bytes, then count, descending, reachable sites after every leak site. */
 #define LWT_ASSERT_SORTED(r) lwt_assert_sorted_at((r), __FILE__, __LINE__)
 void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line);
 

@@ -145,7 +145,7 @@ START_TEST(addresses_outside_every_module_merge_by_address)
 }
 END_TEST
 
-START_TEST(classes_separate_sites_and_reachable_blocks_are_summed)
+START_TEST(classes_separate_sites_and_reachable_blocks_are_summed_and_listed_last)
 {
     char text[] =
         "{\"leakwatch_dump\": 1, \"pid\": 9, \"modules\": [], \"sites\": ["
@@ -160,10 +160,14 @@ START_TEST(classes_separate_sites_and_reachable_blocks_are_summed)
     lwr_report_t *r = lwr_report_build(&d, 1, NULL);
     lwr_dump_free(d);
     ck_assert_ptr_nonnull(r);
-    ck_assert_uint_eq(r->nsites, 2);
+    ck_assert_uint_eq(r->nsites, 3);
+    ck_assert_uint_eq(lwr_report_leak_sites(r), 2);
     ck_assert_int_eq(r->sites[0].cls, LWR_CLASS_DEFINITE);   /* 16 bytes (merged) before indirect's 16: count */
     ck_assert_uint_eq(r->sites[0].count, 2);
     ck_assert_int_eq(r->sites[1].cls, LWR_CLASS_INDIRECT);
+    /* The reachable site is listed after every leak, larger as it is. */
+    ck_assert_int_eq(r->sites[2].cls, LWR_CLASS_REACHABLE);
+    ck_assert_uint_eq(r->sites[2].bytes, 500);
     ck_assert_uint_eq(r->reachable.count, 5);
     ck_assert_uint_eq(r->reachable.bytes, 500);
     ck_assert_uint_eq(lwr_report_count(r, LWR_ALL_KINDS), 4);
@@ -239,7 +243,7 @@ int main(void)
     tcase_add_test(tc, same_site_in_two_processes_is_merged_despite_aslr);
     tcase_add_test(tc, kind_and_depth_separate_sites);
     tcase_add_test(tc, addresses_outside_every_module_merge_by_address);
-    tcase_add_test(tc, classes_separate_sites_and_reachable_blocks_are_summed);
+    tcase_add_test(tc, classes_separate_sites_and_reachable_blocks_are_summed_and_listed_last);
     tcase_add_test(tc, samples_are_capped);
     tcase_add_test(tc, sites_sort_by_bytes_then_count_and_stay_stable);
     tcase_add_test(tc, empty_input_gives_an_empty_report);

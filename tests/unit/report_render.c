@@ -62,7 +62,7 @@ static lwr_report_t *sample_report(void)
     r->processes[1] = (lwr_process_t){ 4243, -1, NULL, calloc(1, sizeof(char *)), 0, false, 0,
                                        strdup("leakwatch.4243.2.json"), NULL };
     r->has_gate = true;
-    r->gate = (lwr_gate_t){ 0, 3, (1u << LWR_HEAP) | (1u << LWR_TIMER), true };
+    r->gate = (lwr_gate_t){ .max_leaks = 0, .leaks = 3, .kinds = (1u << LWR_HEAP) | (1u << LWR_TIMER), .failed = true };
     return r;
 }
 
@@ -270,6 +270,46 @@ START_TEST(clean_report_is_exactly_one_line)
 }
 END_TEST
 
+/* A reachable site is listed in JSON with its class, hidden in text unless show_reachable, and never counted as
+ * a leak site in the header. */
+START_TEST(reachable_sites_are_listed_in_json_and_shown_in_text_on_request)
+{
+    lwr_report_t *r = sample_report();
+    r->sites = realloc(r->sites, 3 * sizeof *r->sites);
+    lwr_site_t *s = &r->sites[r->nsites++];
+    memset(s, 0, sizeof *s);
+    s->kind = LWR_HEAP;
+    s->cls = LWR_CLASS_REACHABLE;
+    s->count = 2;
+    s->bytes = 4096;
+    s->nframes = 1;
+    s->frames = calloc(1, sizeof *s->frames);
+    s->frames[0] = (lwr_frame_t){ 0x55d0c0a09999, strdup("load_config"), strdup("/src/demo.c"), 12,
+                                  strdup("/usr/bin/demo"), 0x9999 };
+    s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
+    char *text = render(lwr_render_text, r);
+    ck_assert_msg(strstr(text, "leakwatch: 4 leaks at 2 sites in 2 processes:"), "%s", text);
+    ck_assert_msg(strstr(text, "2 more blocks (4096 bytes) still reachable, not leaks\n"), "%s", text);
+    ck_assert_msg(!strstr(text, "load_config"), "%s", text);
+    free(text);
+    r->show_reachable = true;
+    text = render(lwr_render_text, r);
+    ck_assert_msg(strstr(text, "\nheap, reachable (still pointed to at exit, not a leak): 4096 bytes in 2 blocks\n"
+                               "    #0 load_config /src/demo.c:12 (demo)\n"),
+                  "%s", text);
+    free(text);
+    text = render(lwr_render_json, r);
+    json_t *root = json_loads(text, 0, NULL);
+    json_t *site = json_array_get(json_object_get(root, "sites"), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(site, "class")), "reachable");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(root, "totals"), "heap"),
+                                                        "count")), 3);
+    json_decref(root);
+    free(text);
+    lwr_report_free(r);
+}
+END_TEST
+
 START_TEST(text_samples_of_other_kinds)
 {
     lwr_report_t *r = sample_report();
@@ -309,6 +349,7 @@ int main(void)
     tcase_add_test(tc, text_report_has_header_blocks_frames_and_samples);
     tcase_add_test(tc, clean_report_is_exactly_one_line);
     tcase_add_test(tc, text_samples_of_other_kinds);
+    tcase_add_test(tc, reachable_sites_are_listed_in_json_and_shown_in_text_on_request);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
