@@ -30,6 +30,7 @@ extern const lwr_command_t lwr_cmd_report;
 extern const lwr_command_t lwr_cmd_diff;
 extern const lwr_command_t lwr_cmd_trend;
 extern const lwr_command_t lwr_cmd_triage;
+extern const lwr_command_t lwr_cmd_baseline;
 
 /* Prints `leakwatch CMD: MESSAGE` and a hint to `leakwatch CMD --help` on stderr; returns LWR_EXIT_USAGE. */
 int lwr_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

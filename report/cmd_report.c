@@ -1,8 +1,10 @@
 /* `leakwatch report`: renders saved dump files (or directories of dumps) as text or JSON. */
 #include "aggregate.h"
+#include "ci.h"
 #include "cli.h"
 #include "flame.h"
 #include "render.h"
+#include "render_ci.h"
 #include "series.h"
 
 #include <errno.h>
@@ -12,7 +14,9 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "Usage: leakwatch report [--format text|json|folded|svg] [--weight bytes|count] [--older-than DURATION]\n"
+    "Usage: leakwatch report [--format text|json|folded|svg|sarif|junit] [--weight bytes|count]\n"
+    "                        [--older-than DURATION] [--suppressions FILE]... [--no-default-suppressions]\n"
+    "                        [--baseline FILE] [--show-reachable]\n"
     "                        [--output FILE] DUMP...\n"
     "\n"
     "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
@@ -29,15 +33,32 @@ static const char usage[] =
     "                       the totals sum the shown sites (dumps record the oldest, the median and five sample\n"
     "                       ages per site, not every handle's)\n"
     "  --output FILE        write to FILE instead of standard output\n"
+    "  --format sarif|junit a SARIF 2.1.0 log or JUnit XML, as `leakwatch run --sarif/--junit` writes them\n"
+    "  --suppressions FILE  hide the sites FILE's lines match (as `leakwatch run`); repeatable, read after the\n"
+    "                       files of LEAKWATCH_SUPPRESSIONS; a bad line or an unreadable file exits with 2\n"
+    "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
+    "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
+    "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";
+
+/* The formats of the CI options, else text. */
+static int render_ci_or_text(FILE *out, const lwr_report_t *rep, const char *format)
+{
+    if (strcmp(format, "sarif") == 0)
+        return lwr_render_sarif(out, rep);
+    if (strcmp(format, "junit") == 0)
+        return lwr_render_junit(out, rep);
+    return lwr_render_text(out, rep);
+}
 
 static int report_main(int argc, char **argv)
 {
     const char *format = "text", *output = NULL;
     lwr_weight_t weight = LWR_WEIGHT_BYTES;
     int64_t older_than = -1;
+    lwr_ci_t ci = LWR_CI_INIT;
     int i = 1, first = -1;
     while (i < argc) {
         const char *v;
@@ -53,8 +74,13 @@ static int report_main(int argc, char **argv)
         if ((r = lwr_take_option("report", argc, argv, &i, "--format", &v)) != 0) {
             if (r < 0)
                 return LWR_EXIT_USAGE;
+            if (strcmp(v, "sarif") == 0 || strcmp(v, "junit") == 0) {
+                format = v;
+                continue;
+            }
             if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0 && strcmp(v, "folded") != 0 && strcmp(v, "svg") != 0)
-                return lwr_usage_error("report", "unknown format '%s' (text, json, folded or svg)", v);
+                return lwr_usage_error("report", "unknown format '%s' (text, json, folded, svg, sarif or junit)",
+                                       v);
             format = v;
             continue;
         }
@@ -74,6 +100,11 @@ static int report_main(int argc, char **argv)
                                        "500ms, 30s, 5m, 1h)", v);
             continue;
         }
+        if ((r = lwr_ci_take_option("report", argc, argv, &i, false, &ci)) != 0) {
+            if (r < 0)
+                return LWR_EXIT_USAGE;
+            continue;
+        }
         if ((r = lwr_take_option("report", argc, argv, &i, "--output", &v)) != 0) {
             if (r < 0)
                 return LWR_EXIT_USAGE;
@@ -91,6 +122,11 @@ static int report_main(int argc, char **argv)
         if (argv[j][0] == '-' && argv[j][1] != '\0' && j > first && strcmp(argv[first - 1], "--") != 0)
             return lwr_usage_error("report", "options go before the dumps ('%s')", argv[j]);
 
+    int ci_status = lwr_ci_load("report", &ci);   /* bad suppressions or baseline: exit 2 before any dump */
+    if (ci_status != 0) {
+        lwr_ci_free(&ci);
+        return ci_status;
+    }
     lwr_dumplist_t dumps = { NULL, 0, 0 };
     int failed = 0;
     for (int j = first; j < argc; j++) {
@@ -114,6 +150,7 @@ static int report_main(int argc, char **argv)
         /* Nothing to report: a report of zero processes would read as "no leaks", which is not what happened. */
         fprintf(stderr, "leakwatch: no dump could be read\n");
         lwr_dumplist_free(&dumps);
+        lwr_ci_free(&ci);
         return 1;
     }
     lwr_dumplist_sort(&dumps);
@@ -130,6 +167,11 @@ static int report_main(int argc, char **argv)
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
     lwr_dumplist_free(&dumps);
+    if (rep && lwr_ci_apply(rep, &ci) != 0) {
+        lwr_report_free(rep);
+        rep = NULL;
+    }
+    lwr_ci_free(&ci);
     if (!rep) {
         lwr_symbolizer_free(sym);
         fprintf(stderr, "leakwatch: out of memory\n");
@@ -143,7 +185,7 @@ static int report_main(int argc, char **argv)
         int rc = strcmp(format, "json") == 0     ? lwr_render_json(out, rep)
                  : strcmp(format, "folded") == 0 ? lwr_render_folded(out, rep, weight)
                  : strcmp(format, "svg") == 0    ? lwr_render_svg(out, rep, weight)
-                                                 : lwr_render_text(out, rep);
+                                                 : render_ci_or_text(out, rep, format);
         if (out != stdout && fclose(out) != 0)
             rc = -1;
         if (rc != 0) {

@@ -1,5 +1,6 @@
 /* `leakwatch run`: runs a command tree under libleakwatch.so, then reports and gates on what every process leaked. */
 #include "aggregate.h"
+#include "ci.h"
 #include "cli.h"
 #include "render.h"
 
@@ -16,7 +17,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "Usage: leakwatch run [--json FILE] [--max-leaks N] [--exit-code N] [--kinds LIST] -- CMD [ARGS...]\n"
+    "Usage: leakwatch run [--json FILE] [--sarif FILE] [--junit FILE] [--max-leaks N] [--exit-code N]\n"
+    "                     [--kinds LIST] [--suppressions FILE]... [--baseline FILE] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD with libleakwatch.so preloaded into it and into every process it starts, then prints on stderr\n"
     "what each of them still held at exit (heap blocks, descriptors, sockets, threads, timers), merged by\n"
@@ -27,6 +29,16 @@ static const char usage[] =
     "  --exit-code N    exit status when there are more leaks than allowed (default 23)\n"
     "  --kinds LIST     the kinds that count against --max-leaks, comma-separated: heap,fd,socket,thread,timer\n"
     "                   or all (default all). What the library tracks is LEAKWATCH_KINDS, left as it is.\n"
+    "  --sarif FILE     also write a SARIF 2.1.0 log (one result per leaking site) to FILE\n"
+    "  --junit FILE     also write JUnit XML (a test case per process, a failure per leaking site) to FILE\n"
+    "  --suppressions FILE  hide the sites matched by FILE's lines (leak:, fd:, socket:, thread:, timer:\n"
+    "                   PATTERN; LeakSanitizer's leak: files work as they are); repeatable, and read after the\n"
+    "                   files of LEAKWATCH_SUPPRESSIONS (colon-separated)\n"
+    "  --no-default-suppressions  do not apply the built-in list for the C and C++ runtimes' own memory\n"
+    "  --baseline FILE  an earlier --json report (or `leakwatch baseline` file): leaks at its call sites are\n"
+    "                   listed, marked as in the baseline, but do not count against --max-leaks\n"
+    "  --show-reachable list the heap blocks still reachable at exit in the text report too\n"
+    "  --gate-reachable count reachable heap blocks against --max-leaks as well\n"
     "\n"
     "Exit status: CMD's own status when it leaked at most N handles of the gated kinds; 23 (or --exit-code)\n"
     "when it leaked more; 128+S when CMD was killed by signal S; 127 when CMD was not found, 126 when it could\n"
@@ -132,6 +144,7 @@ typedef struct {
     int exit_code;
     lwr_kindset_t kinds;
     char **cmd;
+    lwr_ci_t ci;
 } options_t;
 
 static int parse(int argc, char **argv, options_t *o, int *status)
@@ -184,6 +197,11 @@ static int parse(int argc, char **argv, options_t *o, int *status)
                                           bad);
                 return -1;
             }
+        } else if ((r = lwr_ci_take_option("run", argc, argv, &i, true, &o->ci)) != 0) {
+            if (r < 0) {
+                *status = LWR_EXIT_USAGE;
+                return -1;
+            }
         } else if (argv[i][0] == '-') {
             *status = lwr_usage_error("run", "unknown option '%s'", argv[i]);
             return -1;
@@ -211,11 +229,13 @@ static int64_t report(const char *dir, const options_t *o, int wait_status)
         fprintf(stderr, "leakwatch: out of memory\n");
         return -1;
     }
-    rep->has_gate = true;
-    rep->gate.max_leaks = o->max_leaks;
-    rep->gate.kinds = o->kinds;
-    rep->gate.leaks = lwr_report_count(rep, o->kinds);
-    rep->gate.failed = rep->gate.leaks > o->max_leaks;
+    if (lwr_ci_apply(rep, &o->ci) != 0) {
+        lwr_report_free(rep);
+        lwr_symbolizer_free(sym);
+        fprintf(stderr, "leakwatch: out of memory\n");
+        return -1;
+    }
+    lwr_report_gate(rep, o->max_leaks, o->kinds, o->ci.gate_reachable, o->ci.baseline != NULL);
 
     if (ndumps == 0 && unreadable == 0 && WIFSIGNALED(wait_status))
         ;   /* said below: a killed process writes no dump */
@@ -230,8 +250,12 @@ static int64_t report(const char *dir, const options_t *o, int wait_status)
         fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)%s\n", o->cmd[0], WTERMSIG(wait_status),
                 strsignal(WTERMSIG(wait_status)), ndumps == 0 ? " before any process wrote a dump" : "");
     else if (rep->gate.failed)
-        fprintf(stderr, "leakwatch: %" PRIu64 " %s, more than --max-leaks %" PRIu64 "; exit status %d\n",
-                rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks", o->max_leaks, o->exit_code);
+        fprintf(stderr, "leakwatch: %" PRIu64 " %s%s, more than --max-leaks %" PRIu64 "; exit status %d\n",
+                rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks",
+                rep->gate.has_baseline ? " not in the baseline" : "", o->max_leaks, o->exit_code);
+    if (!WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
+        fprintf(stderr, "leakwatch: %" PRIu64 " %s in the baseline (%s), not counted\n", rep->gate.baseline,
+                rep->gate.baseline == 1 ? "leak is" : "leaks are", o->ci.baseline);
     int64_t leaks = (int64_t)rep->gate.leaks;
     if (o->json) {
         int err = lwr_render_json_file(o->json, rep);
@@ -240,17 +264,33 @@ static int64_t report(const char *dir, const options_t *o, int wait_status)
             leaks = -1;
         }
     }
+    if (lwr_ci_write_outputs(rep, &o->ci) != 0)
+        leaks = -1;
     lwr_report_free(rep);
     lwr_symbolizer_free(sym);
     return leaks;
 }
 
+static int run_command(options_t *op);
+
 static int run_main(int argc, char **argv)
 {
-    options_t o = { NULL, 0, LWR_EXIT_LEAKS, LWR_ALL_KINDS, NULL };
+    options_t o = { NULL, 0, LWR_EXIT_LEAKS, LWR_ALL_KINDS, NULL, LWR_CI_INIT };
     int status;
-    if (parse(argc, argv, &o, &status) != 0)
+    if (parse(argc, argv, &o, &status) != 0) {
+        lwr_ci_free(&o.ci);
         return status;
+    }
+    status = lwr_ci_load("run", &o.ci);   /* bad suppressions or baseline: said before CMD runs */
+    if (status == 0)
+        status = run_command(&o);
+    lwr_ci_free(&o.ci);
+    return status;
+}
+
+static int run_command(options_t *op)
+{
+    options_t o = *op;
 
     char *lib = find_library();
     if (!lib)

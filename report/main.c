@@ -11,6 +11,7 @@ static const lwr_command_t *const commands[] = {
     &lwr_cmd_diff,
     &lwr_cmd_trend,
     &lwr_cmd_triage,
+    &lwr_cmd_baseline,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

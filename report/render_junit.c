@@ -1,0 +1,188 @@
+/* The JUnit XML form of a report: one test case per process, one failure per site that counts against the gate. */
+#include "render_ci.h"
+#include "baseline.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Writes `s` escaped for XML text (attr false) or a double-quoted attribute (attr true). Bytes XML 1.0 cannot
+ * carry (control characters other than tab, newline and carriage return) become U+FFFD. */
+static void xml_put(FILE *out, const char *s, bool attr)
+{
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs(attr ? "&quot;" : "\"", out);
+            break;
+        case '\'':
+            fputs(attr ? "&apos;" : "'", out);
+            break;
+        case '\n':
+            fputs(attr ? "&#10;" : "\n", out);
+            break;
+        case '\t':
+            fputs(attr ? "&#9;" : "\t", out);
+            break;
+        case '\r':
+            fputs("&#13;", out);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fputs("\xef\xbf\xbd", out);
+            else
+                fputc(*p, out);
+        }
+    }
+}
+
+static void xml_printf_attr(FILE *out, const char *name, const char *value)
+{
+    fprintf(out, " %s=\"", name);
+    xml_put(out, value, true);
+    fputc('"', out);
+}
+
+static bool site_has_pid(const lwr_site_t *s, long pid)
+{
+    for (size_t i = 0; i < s->npids; i++)
+        if (s->pids[i] == pid)
+            return true;
+    return false;
+}
+
+static bool listed(const lwr_report_t *r, const lwr_site_t *s)
+{
+    return s->cls != LWR_CLASS_REACHABLE || (r->has_gate && r->gate.reachable);
+}
+
+/* One line describing a site: `heap: 72 bytes in 3 blocks (definite) at make_table demo.c:41`. */
+static void site_summary(char *buf, size_t len, const lwr_site_t *s)
+{
+    static const char *const nouns[LWR_KIND_COUNT][2] = {
+        { "block", "blocks" }, { "descriptor", "descriptors" }, { "socket", "sockets" },
+        { "thread", "threads" }, { "timer", "timers" },
+    };
+    const lwr_frame_t *at = lwr_acquiring_frame(s);
+    char where[1200] = "";
+    if (at) {
+        const char *slash = strrchr(at->file, '/');
+        snprintf(where, sizeof where, " at %s %s:%u", at->function ? at->function : "?", slash ? slash + 1 : at->file,
+                 at->line);
+    }
+    const char *cls = lwr_class_name(s->cls);
+    if (s->kind == LWR_HEAP)
+        snprintf(buf, len, "heap: %" PRIu64 " bytes in %" PRIu64 " %s%s%s%s%s", s->bytes, s->count,
+                 nouns[0][s->count != 1], cls ? " (" : "", cls ? cls : "", cls ? ")" : "", where);
+    else
+        snprintf(buf, len, "%s: %" PRIu64 " %s still open%s", lwr_kind_name(s->kind), s->count,
+                 nouns[s->kind][s->count != 1], where);
+}
+
+/* The stack as text, one `#i function file:line (module)` per line. */
+static void put_stack(FILE *out, const lwr_site_t *s)
+{
+    for (size_t i = 0; i < s->nframes; i++) {
+        const lwr_frame_t *f = &s->frames[i];
+        char line[64] = "";
+        fprintf(out, "    #%zu ", i);
+        if (f->function)
+            xml_put(out, f->function, false);
+        else
+            fprintf(out, "0x%" PRIx64, f->address);
+        if (f->file) {
+            fputc(' ', out);
+            xml_put(out, f->file, false);
+            if (f->line)
+                snprintf(line, sizeof line, ":%u", f->line);
+            fputs(line, out);
+        }
+        if (f->module) {
+            const char *slash = strrchr(f->module, '/');
+            fputs(" (", out);
+            xml_put(out, slash ? slash + 1 : f->module, false);
+            if (!f->function || !f->file)
+                fprintf(out, "+0x%" PRIx64, f->offset);
+            fputc(')', out);
+        } else {
+            fputs(" (no module)", out);
+        }
+        fputc('\n', out);
+    }
+}
+
+int lwr_render_junit(FILE *out, const lwr_report_t *r)
+{
+    size_t failed = 0;
+    for (size_t p = 0; p < r->nprocesses; p++) {
+        bool any = false;
+        for (size_t i = 0; i < r->nsites && !any; i++)
+            any = listed(r, &r->sites[i]) && lwr_site_gated(r, &r->sites[i])
+                  && site_has_pid(&r->sites[i], r->processes[p].pid);
+        failed += any;
+    }
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", out);
+    fprintf(out, "<testsuites name=\"leakwatch\" tests=\"%zu\" failures=\"%zu\" errors=\"0\">\n", r->nprocesses, failed);
+    fprintf(out, "  <testsuite name=\"leakwatch\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"0\">\n",
+            r->nprocesses, failed);
+    for (size_t p = 0; p < r->nprocesses; p++) {
+        const lwr_process_t *proc = &r->processes[p];
+        const char *exe = proc->executable ? proc->executable : "?";
+        const char *slash = strrchr(exe, '/');
+        char name[1200];
+        snprintf(name, sizeof name, "%s (pid %ld)", slash ? slash + 1 : exe, proc->pid);
+        fputs("    <testcase", out);
+        xml_printf_attr(out, "classname", "leakwatch");
+        xml_printf_attr(out, "name", name);
+        xml_printf_attr(out, "file", exe);
+        fputs(">\n", out);
+        bool other = false;
+        for (size_t i = 0; i < r->nsites; i++) {
+            const lwr_site_t *s = &r->sites[i];
+            if (!listed(r, s) || !site_has_pid(s, proc->pid))
+                continue;
+            if (!lwr_site_gated(r, s)) {
+                other = true;
+                continue;
+            }
+            char summary[1600];
+            site_summary(summary, sizeof summary, s);
+            fputs("      <failure", out);
+            xml_printf_attr(out, "type", lwr_rule_id(s));
+            xml_printf_attr(out, "message", summary);
+            fputs(">", out);
+            xml_put(out, summary, false);
+            fputc('\n', out);
+            put_stack(out, s);
+            fputs("      </failure>\n", out);
+        }
+        if (other) {
+            /* Leaks that do not fail the gate (kinds it does not count, sites in the baseline) are still shown. */
+            fputs("      <system-out>", out);
+            for (size_t i = 0; i < r->nsites; i++) {
+                const lwr_site_t *s = &r->sites[i];
+                if (!listed(r, s) || !site_has_pid(s, proc->pid) || lwr_site_gated(r, s))
+                    continue;
+                char summary[1600];
+                site_summary(summary, sizeof summary, s);
+                xml_put(out, summary, false);
+                fputs(s->baseline ? " (in baseline)\n" : " (not gated)\n", out);
+                put_stack(out, s);
+            }
+            fputs("</system-out>\n", out);
+        }
+        fputs("    </testcase>\n", out);
+    }
+    fputs("  </testsuite>\n</testsuites>\n", out);
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,408 @@
+/* Reads suppression files and the built-in list, matches entries against report sites, and removes what they hide. */
+#include "suppress.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The runtime's own memory that may stay allocated at exit without being the program's leak: what glibc 2.36 and
+ * libstdc++ keep for the life of the process (locale, gettext, time zone, iconv and NSS caches, the environment,
+ * stdio buffers, thread-local storage, the dynamic linker's maps) and free only in __libc_freeres or
+ * __gnu_cxx::__freeres, which do not run before a dump taken from a running process or with LEAKWATCH_FREERES=0.
+ * Seen on python3, perl, git, sqlite3, ls, date, getent and the C++ and dlopen fixtures. Only allocations the
+ * runtime makes on its own behalf belong here: a program's leak that merely passes through libc (strdup,
+ * fopen, newlocale, getline) must stay visible. `inner` restricts an entry to sites whose frames inside the
+ * matched one all lie in a module whose base name starts with it. */
+static const struct {
+    const char *line;
+    const char *inner;
+} builtin[] = {
+    /* Thread-local storage: DTVs and dynamic TLS blocks. */
+    { "leak:^_dl_allocate_tls", NULL },
+    { "leak:^allocate_dtv$", NULL },
+    { "leak:^_dl_resize_dtv$", NULL },
+    { "leak:^_dl_update_slotinfo$", NULL },
+    { "leak:^tls_get_addr_tail$", NULL },
+    /* The dynamic linker's maps, scopes and object lookup tables of loaded objects. */
+    { "leak:^_dl_new_object$", NULL },
+    { "leak:^_dl_map_object", NULL },
+    { "leak:^_dl_init_paths$", NULL },
+    { "leak:^_dl_important_hwcaps$", NULL },
+    { "leak:^_dl_add_to_namespace_list$", NULL },
+    { "leak:^add_to_global", NULL },
+    { "leak:^_dl_check_map_versions$", NULL },
+    { "leak:^_dlfo_mappings_segment_allocate$", NULL },
+    /* Locales loaded by setlocale (and the data newlocale shares with it), gettext catalogs and bindings. */
+    { "leak:^_nl_find_locale$", NULL },
+    { "leak:^_nl_intern_locale_data$", NULL },
+    { "leak:^setlocale$", NULL },
+    { "leak:^_nl_find_domain$", NULL },
+    { "leak:^_nl_load_domain$", NULL },
+    { "leak:^set_binding_values$", NULL },
+    { "leak:^__textdomain$", NULL },
+    /* The time zone read by tzset, iconv modules and the wide-character conversion state. */
+    { "leak:^tzset_internal$", NULL },
+    { "leak:^__tzfile_read$", NULL },
+    { "leak:^__gconv_", NULL },
+    { "leak:^__wcsmbs_load_conv$", NULL },
+    /* NSS: the parsed nsswitch.conf, loaded modules, and the static buffers of getpwnam and friends. */
+    { "leak:^__nss_module_allocate$", NULL },
+    { "leak:^__nss_action_allocate$", NULL },
+    { "leak:^__nss_database_get", NULL },
+    { "leak:^getpwnam$", NULL },
+    { "leak:^getpwuid$", NULL },
+    { "leak:^getgrnam$", NULL },
+    { "leak:^getgrgid$", NULL },
+    /* setenv's strings (environ may point to them, so libc never frees them) and stdio's stream buffers. */
+    { "leak:^__add_to_environ$", NULL },
+    { "leak:^_IO_file_doallocate$", NULL },
+    /* libstdc++'s emergency exception-handling pool, allocated by its own static initialisation: by name when
+     * libstdc++'s symbols are known, else as an allocation made from libstdc++ code alone during _dl_init. */
+    { "leak:^(anonymous namespace)::pool::pool", NULL },
+    { "leak:^call_init$", "libstdc++" },
+};
+#define NBUILTIN (sizeof builtin / sizeof builtin[0])
+
+static const char *const type_names[LWR_KIND_COUNT] = { "leak", "fd", "socket", "thread", "timer" };
+
+static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The character at position i of the pattern with the implicit leading and trailing `*`s. */
+static char pat_at(const char *p, size_t n, int lead, size_t i)
+{
+    if (lead && i == 0)
+        return '*';
+    i -= (size_t)lead;
+    return i < n ? p[i] : '*';
+}
+
+bool lwr_supp_glob(const char *pattern, const char *name)
+{
+    if (!pattern || !name || !name[0])
+        return false;
+    size_t n = strlen(pattern);
+    int lead = 1, trail = 1;
+    if (n > 0 && pattern[0] == '^') {
+        lead = 0;
+        pattern++;
+        n--;
+    }
+    if (n > 0 && pattern[n - 1] == '$') {
+        trail = 0;
+        n--;
+    }
+    size_t m = n + (size_t)lead + (size_t)trail;
+    /* Glob matching with one backtrack point: on a mismatch, let the last `*` swallow one more character. */
+    size_t pi = 0, si = 0, star = (size_t)-1, star_si = 0;
+    size_t slen = strlen(name);
+    while (si < slen) {
+        if (pi < m && pat_at(pattern, n, lead, pi) == '*') {
+            star = pi++;
+            star_si = si;
+        } else if (pi < m && pat_at(pattern, n, lead, pi) == name[si]) {
+            pi++;
+            si++;
+        } else if (star != (size_t)-1) {
+            pi = star + 1;
+            si = ++star_si;
+        } else {
+            return false;
+        }
+    }
+    while (pi < m && pat_at(pattern, n, lead, pi) == '*')
+        pi++;
+    return pi == m;
+}
+
+static int add(lwr_supplist_t *l, lwr_kind_t kind, const char *pat, size_t plen, const char *file, unsigned line,
+               bool builtin_entry)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        lwr_supp_t *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    lwr_supp_t *s = &l->v[l->n];
+    s->kind = kind;
+    s->line = line;
+    s->builtin = builtin_entry;
+    s->inner = NULL;
+    s->pattern = strndup(pat, plen);
+    s->file = file ? strdup(file) : NULL;
+    if (!s->pattern || (file && !s->file)) {
+        free(s->pattern);
+        free(s->file);
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Parses one line (without its newline); a NULL file means the built-in list. */
+static int parse_line(lwr_supplist_t *l, const char *p, size_t len, const char *file, unsigned line, char *err,
+                      size_t errlen)
+{
+    const char *shown = file ? file : "<built-in>";
+    while (len > 0 && is_blank(*p)) {
+        p++;
+        len--;
+    }
+    while (len > 0 && is_blank(p[len - 1]))
+        len--;
+    if (len == 0 || p[0] == '#')
+        return 0;
+    const char *colon = memchr(p, ':', len);
+    if (!colon) {
+        fail(err, errlen, "%s:%u: expected TYPE:PATTERN (TYPE is leak, fd, socket, thread or timer), got '%.*s'",
+             shown, line, (int)(len > 80 ? 80 : len), p);
+        return -1;
+    }
+    size_t tlen = (size_t)(colon - p);
+    while (tlen > 0 && is_blank(p[tlen - 1]))
+        tlen--;
+    int kind = -1;
+    for (int k = 0; k < LWR_KIND_COUNT; k++)
+        if (strlen(type_names[k]) == tlen && memcmp(type_names[k], p, tlen) == 0)
+            kind = k;
+    if (kind < 0) {
+        fail(err, errlen, "%s:%u: unknown suppression type '%.*s' (leak, fd, socket, thread or timer)", shown, line,
+             (int)(tlen > 40 ? 40 : tlen), p);
+        return -1;
+    }
+    const char *pat = colon + 1, *end = p + len;
+    while (pat < end && is_blank(*pat))
+        pat++;
+    if (pat == end) {
+        fail(err, errlen, "%s:%u: empty pattern after '%s:'", shown, line, type_names[kind]);
+        return -1;
+    }
+    if (memchr(pat, '\0', (size_t)(end - pat))) {
+        fail(err, errlen, "%s:%u: a NUL byte in the pattern", shown, line);
+        return -1;
+    }
+    if (add(l, (lwr_kind_t)kind, pat, (size_t)(end - pat), file, line, file == NULL) != 0) {
+        fail(err, errlen, "%s:%u: out of memory", shown, line);
+        return -1;
+    }
+    return 0;
+}
+
+int lwr_supp_parse(lwr_supplist_t *l, const char *text, size_t len, const char *file, char *err, size_t errlen)
+{
+    unsigned line = 1;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (parse_line(l, p, n, file ? file : "-", line, err, errlen) != 0)
+            return -1;
+        p += n + (nl != NULL);
+        line++;
+    }
+    return 0;
+}
+
+int lwr_supp_load(lwr_supplist_t *l, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 4096;
+            char *t = realloc(text, ncap);
+            if (!t) {
+                fail(err, errlen, "%s: out of memory", path);
+                rc = -1;
+                break;
+            }
+            text = t;
+            cap = ncap;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                fail(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+                rc = -1;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == 0)
+        rc = lwr_supp_parse(l, text ? text : "", len, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+int lwr_supp_add_builtin(lwr_supplist_t *l)
+{
+    for (size_t i = 0; i < NBUILTIN; i++) {
+        if (parse_line(l, builtin[i].line, strlen(builtin[i].line), NULL, (unsigned)i + 1, NULL, 0) != 0)
+            return -1;
+        l->v[l->n - 1].inner = builtin[i].inner;
+    }
+    return 0;
+}
+
+int lwr_supp_setup(lwr_supplist_t *l, const char *env, const char *const *files, size_t nfiles, bool no_builtin,
+                   char *err, size_t errlen)
+{
+    if (env) {
+        const char *p = env;
+        while (*p) {
+            const char *colon = strchr(p, ':');
+            size_t n = colon ? (size_t)(colon - p) : strlen(p);
+            if (n > 0) {
+                char *path = strndup(p, n);
+                if (!path) {
+                    fail(err, errlen, "out of memory");
+                    return -1;
+                }
+                int rc = lwr_supp_load(l, path, err, errlen);
+                free(path);
+                if (rc != 0)
+                    return -1;
+            }
+            p += n + (colon != NULL);
+        }
+    }
+    for (size_t i = 0; i < nfiles; i++)
+        if (lwr_supp_load(l, files[i], err, errlen) != 0)
+            return -1;
+    if (!no_builtin && lwr_supp_add_builtin(l) != 0) {
+        fail(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path;
+}
+
+/* Whether the pattern matches a path or its base name. */
+static bool path_matches(const char *pattern, const char *path)
+{
+    if (!path)
+        return false;
+    const char *base = base_name(path);
+    return lwr_supp_glob(pattern, path) || (base != path && lwr_supp_glob(pattern, base));
+}
+
+/* Whether frames [0, n) all lie in a module whose base name starts with `prefix`. */
+static bool inner_frames_in(const lwr_site_t *site, size_t n, const char *prefix)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *b = base_name(site->frames[i].module);
+        if (!b || strncmp(b, prefix, strlen(prefix)) != 0)
+            return false;
+    }
+    return n > 0;
+}
+
+bool lwr_supp_matches(const lwr_supp_t *s, const lwr_site_t *site)
+{
+    if (s->kind != site->kind)
+        return false;
+    for (size_t i = 0; i < site->nframes; i++) {
+        const lwr_frame_t *f = &site->frames[i];
+        if (lwr_supp_glob(s->pattern, f->function) || path_matches(s->pattern, f->file)
+            || path_matches(s->pattern, f->module))
+            return !s->inner || inner_frames_in(site, i, s->inner);
+    }
+    return false;
+}
+
+int lwr_supp_apply(lwr_report_t *r, const lwr_supplist_t *l)
+{
+    lwr_supp_use_t *uses = calloc(l->n ? l->n : 1, sizeof *uses);
+    if (!uses)
+        return -1;
+    for (size_t i = 0; i < l->n; i++) {
+        lwr_supp_use_t *u = &uses[i];
+        u->kind = l->v[i].kind;
+        u->line = l->v[i].line;
+        u->builtin = l->v[i].builtin;
+        u->pattern = strdup(l->v[i].pattern);
+        u->file = l->v[i].file ? strdup(l->v[i].file) : NULL;
+        if (!u->pattern || (l->v[i].file && !u->file)) {
+            for (size_t j = 0; j <= i; j++) {
+                free(uses[j].pattern);
+                free(uses[j].file);
+            }
+            free(uses);
+            return -1;
+        }
+    }
+    size_t i = 0;
+    while (i < r->nsites) {
+        lwr_site_t *s = &r->sites[i];
+        size_t hit = l->n;
+        for (size_t j = 0; j < l->n && hit == l->n; j++)
+            if (lwr_supp_matches(&l->v[j], s))
+                hit = j;
+        if (hit == l->n) {
+            i++;
+            continue;
+        }
+        lwr_supp_use_t *u = &uses[hit];
+        lwr_total_t *from = s->cls == LWR_CLASS_REACHABLE ? &r->reachable : &r->totals[s->kind];
+        lwr_total_t *into = s->cls == LWR_CLASS_REACHABLE ? &u->reachable : &u->hidden;
+        /* Totals come from the dumps; a site never holds more than they say, but guard against odd dumps. */
+        from->count -= s->count < from->count ? s->count : from->count;
+        from->bytes -= s->bytes < from->bytes ? s->bytes : from->bytes;
+        into->count += s->count;
+        into->bytes += s->bytes;
+        u->sites++;
+        lwr_report_remove_site(r, i);
+    }
+    /* Applied twice (a report re-filtered): the new uses replace the old ones. */
+    for (size_t j = 0; j < r->nsupps; j++) {
+        free(r->supps[j].pattern);
+        free(r->supps[j].file);
+    }
+    free(r->supps);
+    r->supps = uses;
+    r->nsupps = l->n;
+    r->has_suppressions = true;
+    return 0;
+}
+
+void lwr_supplist_free(lwr_supplist_t *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].pattern);
+        free(l->v[i].file);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}

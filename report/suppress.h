@@ -1,0 +1,65 @@
+/* Suppressions: LeakSanitizer-style `leak:PATTERN` lines plus fd/socket/thread/timer lines, read from files and
+ * a built-in list, matched against every frame of a report site, and applied to a report. */
+#ifndef LWR_SUPPRESS_H
+#define LWR_SUPPRESS_H
+
+#include "aggregate.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct {
+    lwr_kind_t kind;        /* `leak:` is LWR_HEAP */
+    char *pattern;          /* as written after the colon, blanks around it removed */
+    char *file;             /* the file it was read from, NULL for the built-in list */
+    unsigned line;          /* line in that file; position (from 1) in the built-in list */
+    bool builtin;
+    const char *inner;      /* built-in only: the frames inside the matching one must lie in a module whose base
+                             * name starts with this (static string), NULL for no condition */
+} lwr_supp_t;
+
+typedef struct {
+    lwr_supp_t *v;
+    size_t n, cap;
+} lwr_supplist_t;
+
+#define LWR_SUPPLIST_INIT { NULL, 0, 0 }
+
+/* Whether `name` matches a suppression pattern. `*` matches any run of characters (`/` included), every other
+ * character itself. The pattern may match any part of the name unless it starts with `^` (then it must match
+ * from the name's first character) or ends with `$` (then up to its last). NULL and empty names never match. */
+bool lwr_supp_glob(const char *pattern, const char *name);
+
+/* Parses `len` bytes of suppression text; `file` names it in errors and in the entries. Lines are `TYPE:PATTERN`
+ * with TYPE one of leak, fd, socket, thread, timer; blank lines and lines starting with `#` are skipped; blanks
+ * around a line, its type and its pattern are ignored. Returns 0, or -1 with `FILE:LINE: reason` in err (at most
+ * errlen bytes) for the first malformed line (no colon, unknown type, empty pattern) or when out of memory;
+ * entries of the lines before it stay in the list. */
+int lwr_supp_parse(lwr_supplist_t *list, const char *text, size_t len, const char *file, char *err, size_t errlen);
+
+/* Reads the file at `path` with lwr_supp_parse. A file that cannot be read is an error too (`PATH: reason`). */
+int lwr_supp_load(lwr_supplist_t *list, const char *path, char *err, size_t errlen);
+
+/* Appends the built-in list: allocations of the C runtime, the dynamic linker and libstdc++ that may remain at
+ * exit without being the program's leaks. Returns 0, or -1 when out of memory. */
+int lwr_supp_add_builtin(lwr_supplist_t *list);
+
+/* The list `leakwatch run` and `report` use: the files of LEAKWATCH_SUPPRESSIONS (`env`, colon-separated, empty
+ * parts skipped; NULL for none), then `files`, then the built-in list unless `no_builtin`. Returns 0, or -1 with
+ * the first error in err. */
+int lwr_supp_setup(lwr_supplist_t *list, const char *env, const char *const *files, size_t nfiles, bool no_builtin,
+                   char *err, size_t errlen);
+
+/* Whether the suppression hides `site`: same kind (leak: for heap sites of every class), and the pattern matches
+ * the function, the file (full path or base name) or the module (full path or base name) of one of its frames
+ * (for a built-in entry with `inner`, the first such frame, and every frame inside it lies in that module). */
+bool lwr_supp_matches(const lwr_supp_t *supp, const lwr_site_t *site);
+
+/* Removes the sites that a suppression of `list` hides (the first matching entry takes the site) from the report
+ * and from its totals (reachable sites from `reachable`), and records in report->supps what each entry hid;
+ * report->has_suppressions becomes true. Returns 0, or -1 when out of memory. */
+int lwr_supp_apply(lwr_report_t *report, const lwr_supplist_t *list);
+
+void lwr_supplist_free(lwr_supplist_t *list);
+
+#endif
