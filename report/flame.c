@@ -59,7 +59,7 @@ static line_t *collect(const lwr_report_t *r, lwr_weight_t weight, size_t *n)
     for (size_t i = 0; i < r->nsites; i++) {
         const lwr_site_t *s = &r->sites[i];
         uint64_t w = weight == LWR_WEIGHT_BYTES ? s->bytes : s->count;
-        if (w == 0)
+        if (w == 0 || (s->cls == LWR_CLASS_REACHABLE && !r->show_reachable))
             continue;
         char *buf = NULL, label[512];
         size_t len = 0, cap = 0;

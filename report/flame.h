@@ -10,7 +10,8 @@ typedef enum { LWR_WEIGHT_BYTES, LWR_WEIGHT_COUNT } lwr_weight_t;
 
 /* Writes one line per distinct stack: `[kind];outermost;...;innermost WEIGHT`, frames named by function, else
  * `module+0xoffset`, else `0xaddress` (a `;` inside a name becomes `:`, control characters become spaces).
- * Sites of equal stacks add up; sites of weight 0 (descriptors etc. when weighting by bytes) are left out;
+ * Sites of equal stacks add up; sites of weight 0 (descriptors etc. when weighting by bytes) are left out, and so
+ * are blocks an exit dump found still reachable, unless the report shows them (--show-reachable);
  * lines are sorted by stack. Returns 0, or -1 when out of memory or writing failed. */
 int lwr_render_folded(FILE *out, const lwr_report_t *r, lwr_weight_t weight);
 
