@@ -3,6 +3,7 @@
 
 #include "map.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,7 +131,37 @@ static int add_pid(lwr_site_t *site, long pid)
     return 0;
 }
 
-static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid)
+/* A thread's detail names its start routine by address ("start=0x401136 running"): the report names it by
+ * function and line instead. The address is the routine's entry, not a return address, so it is looked up one
+ * byte in (the symbolizer reads the line of `address - 1`). Returns a new string, or NULL to keep the detail. */
+static char *thread_detail(const char *detail, const lwr_dump_t *d, lwr_symbolizer_t *sym)
+{
+    const char *p = detail ? strstr(detail, "start=0x") : NULL;
+    if (!p || !sym)
+        return NULL;
+    char *end;
+    unsigned long long addr = strtoull(p + 6, &end, 16);
+    lwr_symbol_t s;
+    lwr_symbolize(sym, d, (uint64_t)addr + 1, &s);
+    if (!s.function)
+        return NULL;
+    const char *file = s.file ? strrchr(s.file, '/') : NULL;
+    file = file ? file + 1 : s.file;
+    char line[32] = "";
+    if (file && s.line)
+        snprintf(line, sizeof line, ":%u", s.line);
+    size_t n = (size_t)(p - detail) + strlen(s.function) + (file ? strlen(file) : 0) + strlen(line) + strlen(end) + 16;
+    char *out = malloc(n);
+    if (!out)
+        return NULL;
+    snprintf(out, n, "%.*sstart=%s%s%s%s%s", (int)(p - detail), detail, s.function, file ? " (" : "",
+             file ? file : "", line, file ? ")" : "");
+    strcat(out, end);
+    return out;
+}
+
+static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, const lwr_dump_t *d,
+                      lwr_symbolizer_t *sym)
 {
     int oom = 0;
     site->count += ds->count;
@@ -140,7 +171,9 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid)
         s->pid = pid;
         s->size = ds->samples[i].size;
         s->handle = dup_or_null(ds->samples[i].handle, &oom);
-        s->detail = dup_or_null(ds->samples[i].detail, &oom);
+        s->detail = ds->kind == LWR_THREAD ? thread_detail(ds->samples[i].detail, d, sym) : NULL;
+        if (!s->detail)
+            s->detail = dup_or_null(ds->samples[i].detail, &oom);
     }
     if (add_pid(site, pid) != 0)
         oom = 1;
@@ -326,7 +359,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                     break;
                 }
             }
-            if (merge_into(&r->sites[idx], ds, d->pid) != 0)
+            if (merge_into(&r->sites[idx], ds, d->pid, d, sym) != 0)
                 oom = 1;
         }
     }

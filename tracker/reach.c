@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -309,6 +310,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
 {
     char buf[4096], path[64], line[512];
     size_t n = 0;
+    int wait_budget = 50; /* milliseconds in all, however many threads keep running */
     int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return 0;
@@ -337,7 +339,17 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
                 tid = tid * 10 + (*q - '0');
             if (tid == self || n == cap)
                 continue;
-            ssize_t len = lw_read_file(path, line, sizeof(line) - 1);
+            /* a thread that is running has no stack pointer here; at exit the others are about to block, so
+             * give them a few milliseconds before scanning the whole stack instead */
+            ssize_t len = 0;
+            for (int attempt = 0; attempt < 20; attempt++) {
+                len = lw_read_file(path, line, sizeof(line) - 1);
+                if (len <= 0 || strncmp(line, "running", 7) != 0 || wait_budget == 0)
+                    break;
+                wait_budget--;
+                struct timespec ms = { 0, 1000000 };
+                nanosleep(&ms, NULL);
+            }
             if (len <= 0)
                 continue;
             line[len] = '\0';
