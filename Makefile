@@ -107,6 +107,12 @@ $(B)/tests/integration/%: tests/integration/%.c $(INTEG_HELP) $(wildcard tests/i
 	$(CC) $(BASE) -O1 $(CHECK_CFLAGS) $(shell pkg-config --cflags jansson) -Itests/integration -o $@ $< \
 	    $(INTEG_HELP) $(shell pkg-config --libs jansson) $(CHECK_LIBS)
 
+# The benchmark's workload, also run by the verification test.
+WORKLOAD := $(B)/bench/workload
+$(WORKLOAD): bench/workload.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Werror -O2 -g -pthread -o $@ $<
+
 $(DEMO): demo/demo.c
 	@mkdir -p $(dir $@)
 	$(CC) -O0 -g -Wall -Wextra -Werror -o $@ $<
@@ -122,7 +128,7 @@ check: deps
 	@$(MAKE) --no-print-directory tests-build
 	@sh scripts/run-tests all $(UNIT_TRK) $(UNIT_REP) $(INTEG)
 
-tests-build: $(UNIT_TRK) $(UNIT_REP) $(FIX_C) $(FIX_CXX) $(FIX_SO) $(INTEG) $(DEMO)
+tests-build: $(UNIT_TRK) $(UNIT_REP) $(FIX_C) $(FIX_CXX) $(FIX_SO) $(INTEG) $(DEMO) $(WORKLOAD)
 
 demo: deps
 	@$(MAKE) --no-print-directory all $(DEMO)

@@ -1,0 +1,145 @@
+/* The stack cache, proven: with LEAKWATCH_VERIFY=1 every cache hit is checked against a full unwind, and fixtures,
+ * the benchmark workload and real programs must show hits and zero differences. The frame-pointer walk must leave
+ * programs built without frame pointers unharmed. */
+#include "lwtest.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    long long hits, misses, verified, mismatches;
+    int dumps;
+} stats_t;
+
+/* Adds up the stack_cache members of every dump in dir, then empties it. */
+static stats_t collect(const char *dir)
+{
+    stats_t st = { 0, 0, 0, 0, 0 };
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "leakwatch.", 10) != 0)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        json_error_t err;
+        json_t *j = json_load_file(path, 0, &err);
+        ck_assert_msg(j != NULL, "%s: %s", path, err.text);
+        json_t *sc = json_object_get(j, "stack_cache");
+        ck_assert_msg(json_is_object(sc), "%s has no stack_cache", path);
+        st.hits += json_integer_value(json_object_get(sc, "hits"));
+        st.misses += json_integer_value(json_object_get(sc, "misses"));
+        st.verified += json_integer_value(json_object_get(sc, "verified"));
+        st.mismatches += json_integer_value(json_object_get(sc, "mismatches"));
+        st.dumps++;
+        json_decref(j);
+        unlink(path);
+    }
+    closedir(d);
+    return st;
+}
+
+/* Runs argv under the library in verification mode and checks the dumps it wrote. */
+static void verify_program(const char *const *argv, const char *stdin_text)
+{
+    char dir[] = "/tmp/lwverify.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char preload[1100], dumpdir[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+    snprintf(dumpdir, sizeof dumpdir, "LEAKWATCH_DUMP_DIR=%s", dir);
+    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", "LEAKWATCH_VERIFY=1", NULL };
+    lwt_opts_t opts = { .env = env, .stdin_text = stdin_text };
+    lwt_result_t *r = lwt_exec(argv, &opts);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    stats_t st = collect(dir);
+    rmdir(dir);
+    ck_assert_msg(st.dumps >= 1, "%s wrote no dump", argv[0]);
+    ck_assert_msg(st.hits > 0 && st.verified == st.hits, "%s: %lld hits, %lld verified", argv[0], st.hits, st.verified);
+    ck_assert_msg(st.mismatches == 0, "%s: %lld of %lld cache hits differ from a full unwind", argv[0], st.mismatches,
+                  st.verified);
+    lwt_free(r);
+}
+
+START_TEST(test_verify_hard_cases)
+{
+    verify_program(LWT_ARGV(lwt_fixture("verify_cases")), NULL);
+}
+END_TEST
+
+START_TEST(test_verify_fixtures)
+{
+    verify_program(LWT_ARGV(lwt_fixture("heap_threads")), NULL);
+    verify_program(LWT_ARGV(lwt_fixture("heap_sites")), NULL);
+    verify_program(LWT_ARGV(lwt_fixture("heap_fork")), NULL);
+}
+END_TEST
+
+START_TEST(test_verify_workload)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bench/workload", lwt_build()); /* built by make check */
+    ck_assert_msg(access(path, X_OK) == 0, "%s is missing: run make tests-build", path);
+    verify_program(LWT_ARGV(path, "-n", "200000"), NULL);
+}
+END_TEST
+
+static const char *python(void)
+{
+    return lwt_which(LWT_ARGV("/usr/bin/python3", "python3"));
+}
+
+START_TEST(test_verify_real_programs)
+{
+    verify_program(LWT_ARGV(python(), "-c", "import json, re; print(len(json.dumps([re.sub('a', 'b', str(i)) for i in range(5000)])))"), NULL);
+    verify_program(LWT_ARGV("perl", "-e", "my %h; $h{$_} = [$_] for 1..5000; print scalar(keys %h), qq(\\n)"), NULL);
+    verify_program(LWT_ARGV("git", "--version"), NULL);
+    verify_program(LWT_ARGV("gcc", "--version"), NULL);
+    verify_program(LWT_ARGV("bash", "-c", "for i in 1 2 3; do x=$(echo $i); done; echo $x"), NULL);
+    verify_program(LWT_ARGV("sqlite3", ":memory:"), "create table t(a); insert into t values (1), (2); select sum(a) from t;\n");
+}
+END_TEST
+
+/* python3, perl and git are built without frame pointers: the walk must end where the chain breaks, and the
+ * programs must print and exit as they do without leakwatch. */
+START_TEST(test_fp_mode_unharmed)
+{
+    const char *const *cmds[] = {
+        LWT_ARGV(python(), "-c", "print(sum(range(1000)))"),
+        LWT_ARGV("perl", "-e", "print join(',', map { $_ * 2 } 1..10), qq(\\n)"),
+        LWT_ARGV("git", "--version"),
+        LWT_ARGV("bash", "-c", "echo $((6 * 7))"),
+    };
+    const char *env[] = { "LEAKWATCH_UNWIND=fp", NULL };
+    lwt_opts_t opts = { .env = env };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        lwt_result_t *plain = lwt_exec(cmds[i], NULL);
+        lwt_result_t *traced = lwt_exec_preload(cmds[i], &opts);
+        ck_assert_msg(lwt_same_outcome(plain, traced), "plain:\n%s", lwt_describe(plain));
+        lwt_free(plain);
+        lwt_free(traced);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("verify");
+    TCase *tc = tcase_create("stack cache");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_verify_hard_cases);
+    tcase_add_test(tc, test_verify_fixtures);
+    tcase_add_test(tc, test_verify_workload);
+    tcase_add_test(tc, test_verify_real_programs);
+    tcase_add_test(tc, test_fp_mode_unharmed);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
