@@ -4,6 +4,7 @@
 # The environment given with -e reaches the command only, never this script (LD_PRELOAD must not trace python).
 # Prints one line of name=value pairs, then, on failure, the last lines the command wrote to stderr prefixed "  | ".
 import argparse
+import ctypes
 import glob
 import json
 import os
@@ -72,6 +73,8 @@ def main():
         name, _, value = kv.partition("=")
         env[name] = value
 
+    # PR_SET_CHILD_SUBREAPER: descendants orphaned by the command become our children, so we can wait for them.
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     base_cmd = shlex.split(a.baseline) if a.baseline else None
     walls, rss, tails, base_walls = [], [], [], []
     err_text = ""
@@ -79,15 +82,24 @@ def main():
         out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
 
         def run_once(argv, run_env):
-            """Runs argv once; returns (wall seconds, rusage, exit code, wall-clock ns at exit)."""
+            """Runs argv once; returns (wall seconds, peak RSS in KB, exit code, wall-clock ns at exit)."""
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 t0 = time.perf_counter()
                 p = subprocess.Popen(argv, env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
                 _, status, usage = os.wait4(p.pid, 0)
+                maxrss = usage.ru_maxrss
+                # Helpers the command left running (heaptrack's interpreter, say) were handed to us as orphans:
+                # the run ends when the last of them does, or they would slow down the next run instead.
+                while True:
+                    try:
+                        _, _, more = os.wait4(-1, 0)
+                    except ChildProcessError:
+                        break
+                    maxrss = max(maxrss, more.ru_maxrss)
                 t1 = time.perf_counter()
                 end_ns = time.time_ns()
                 p.returncode = os.waitstatus_to_exitcode(status)
-            return t1 - t0, usage, p.returncode, end_ns
+            return t1 - t0, maxrss, p.returncode, end_ns
 
         def failed(rc, what):
             with open(err_path, "rb") as f:
@@ -112,13 +124,13 @@ def main():
                         shutil.rmtree(path)
                     else:
                         os.unlink(path)
-            wall, usage, rc, end_ns = run_once(cmd, env)
+            wall, maxrss, rc, end_ns = run_once(cmd, env)
             with open(err_path, "rb") as f:
                 err_text = f.read().decode("utf-8", "replace")
             if rc < 0 or (rc != 0 and not a.any_exit):
                 return failed(rc, "")
             walls.append(wall)
-            rss.append(usage.ru_maxrss)
+            rss.append(maxrss)
             if a.end_mark:
                 with open(out_path) as f:
                     m = re.search(r"main_end_ns=(\d+)", f.read())

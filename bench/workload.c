@@ -19,7 +19,7 @@
 #endif
 
 #define MAX_THREADS 8
-#define NPATHS 128      /* distinct allocation paths, so about 128 distinct stacks for the churn */
+#define MAX_PATHS 16384 /* -p: distinct allocation paths; the default 128 gives about 128 distinct stacks */
 #define LEAK_SITES 10   /* the leaks come from this many distinct paths */
 #define NSTEPS 8
 #define NLEAVES 4
@@ -46,13 +46,14 @@ typedef struct {
 static struct {
     enum mode mode;
     int threads;
+    unsigned paths;
     uint64_t ops;
     size_t window;
     int leaks;
     uint64_t seed;
     int print_end;
     int verbose;
-} opt = { MODE_CHURN, 2, 0, 4096, 100, 0x6c65616b77617463ULL, 0, 0 };
+} opt = { MODE_CHURN, 2, 128, 0, 4096, 100, 0x6c65616b77617463ULL, 0, 0 };
 
 /* Stores each leaked pointer once, so that the compiler must perform the allocation; cleared afterwards so
  * that no global keeps the last leak reachable. */
@@ -92,8 +93,9 @@ static size_t pick_size(uint64_t *s)
 static unsigned pick_path(uint64_t *s)
 {
     uint64_t r = next_rand(s);
-    unsigned a = (unsigned)(r % NPATHS), b = (unsigned)((r >> 32) % NPATHS);
-    return ((a + 1) * (b + 1) - 1) / NPATHS;
+    unsigned n = opt.paths;
+    unsigned a = (unsigned)(r % n), b = (unsigned)((r >> 32) % n);
+    return ((a + 1) * (b + 1) - 1) / n;
 }
 
 /* The operation itself, inlined into each of the leaf functions so that each has its own call sites. */
@@ -198,12 +200,12 @@ static const step_fn steps[NSTEPS] = { step0, step1, step2, step3, step4, step5,
 
 /* Each path is a fixed sequence of steps, 5 to 9 of them, then one of the leaves: with the leaf, run_path and the
  * thread's entry function the program's own part of each stack is 8 to 12 frames deep. */
-static unsigned char path_seq[NPATHS][MAX_DEPTH];
+static unsigned char path_seq[MAX_PATHS][MAX_DEPTH];
 
 static void make_paths(void)
 {
     uint64_t s = 0x70617468735f5f31ULL;
-    for (int p = 0; p < NPATHS; p++)
+    for (unsigned p = 0; p < opt.paths; p++)
         for (int l = 0; l < MAX_DEPTH; l++)
             path_seq[p][l] = (unsigned char)(next_rand(&s) % NSTEPS);
 }
@@ -237,18 +239,19 @@ static void *worker(void *arg)
 static NOINLINE void make_leaks(ctx_t *c)
 {
     for (int i = 0; i < opt.leaks; i++)
-        run_path(c, (unsigned)(i % LEAK_SITES) * 13 % NPATHS, ACT_LEAK);
+        run_path(c, (unsigned)(i % LEAK_SITES) * 13 % opt.paths, ACT_LEAK);
     sink = NULL;
 }
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: workload [-m churn|live|fd] [-t THREADS] [-n OPS] [-w WINDOW] [-l LEAKS] [-s SEED] [-T] [-v] [OPS]\n"
+            "usage: workload [-m churn|live|fd] [-t THREADS] [-p PATHS] [-n OPS] [-w WINDOW] [-l LEAKS] [-s SEED] [-T] [-v] [OPS]\n"
             "  churn  malloc/free pairs, 8 B-256 KB, sliding window of WINDOW live blocks per thread (default)\n"
             "  live   OPS small blocks allocated and never freed (default 1000000)\n"
             "  fd     OPS open/close pairs of /dev/null\n"
             "  -n     operations over all threads (churn default 4000000, fd 1000000)\n"
+            "  -p     distinct call paths, 1 to 16384 (default 128), so about as many distinct stacks\n"
             "  -l     leaked blocks at the end (churn only, default 100)\n"
             "  -T     print main_end_ns=<CLOCK_REALTIME ns> on stdout when main returns\n");
     exit(2);
@@ -267,7 +270,7 @@ static uint64_t parse_u64(const char *s)
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "m:t:n:w:l:s:Tv")) != -1) {
+    while ((c = getopt(argc, argv, "m:t:p:n:w:l:s:Tv")) != -1) {
         switch (c) {
         case 'm':
             if (!strcmp(optarg, "churn"))
@@ -280,6 +283,7 @@ int main(int argc, char **argv)
                 usage();
             break;
         case 't': opt.threads = (int)parse_u64(optarg); break;
+        case 'p': opt.paths = (unsigned)parse_u64(optarg); break;
         case 'n': opt.ops = parse_u64(optarg); break;
         case 'w': opt.window = (size_t)parse_u64(optarg); break;
         case 'l': opt.leaks = (int)parse_u64(optarg); break;
@@ -291,7 +295,8 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         opt.ops = parse_u64(argv[optind++]);
-    if (optind < argc || opt.threads < 1 || opt.threads > MAX_THREADS || opt.window < 1 || opt.leaks < 0)
+    if (optind < argc || opt.threads < 1 || opt.threads > MAX_THREADS || opt.paths < 1 ||
+        opt.paths > MAX_PATHS || opt.window < 1 || opt.leaks < 0)
         usage();
     if (opt.ops == 0)
         opt.ops = opt.mode == MODE_CHURN ? 4000000 : 1000000;
