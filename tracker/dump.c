@@ -374,6 +374,12 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 /* ---- the dump ------------------------------------------------------------------------------------------ */
 
 static lw_lock_t dump_lock;
+
+void lw_dump_forked(void)
+{
+    /* the dump thread does not exist in the child: a dump it was writing is not the child's */
+    atomic_store(&dump_lock.held, 0);
+}
 static out_t out_buf;
 atomic_uint lw_dump_seq;
 

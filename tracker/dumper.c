@@ -98,6 +98,11 @@ void lw_dumper_start(void)
     lw_self.busy = was;
 }
 
+void lw_dumper_forked(void)
+{
+    atomic_store(&start_lock.held, 0);
+}
+
 int lw_dumper_threads(void)
 {
     return dumper_pid && dumper_pid == lw_pid ? 1 : 0;

@@ -42,6 +42,10 @@ size_t lw_mem_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap);
 /* Held across fork so that the child never inherits a lock taken by a thread that does not exist there. */
 void lw_mem_lock_all(void);
 void lw_mem_unlock_all(void);
+/* In a forked child, the *_forked functions release locks that only threads now gone could have held. */
+void lw_mem_forked(void);
+void lw_dump_forked(void);
+void lw_dumper_forked(void);
 
 /* ---- per-thread state (guard.c) ------------------------------------------------------------------------- */
 

@@ -64,6 +64,9 @@ static void atfork_child(void)
     lw_exit_frame = 0;
     lw_tables_forked();
     lw_warnings_forked();
+    lw_mem_forked();
+    lw_dump_forked();
+    lw_dumper_forked();
     atomic_store(&lw_dump_seq, 0);
     lw_start_ms = 0;
     (void)lw_now_ms();

@@ -145,3 +145,9 @@ void lw_mem_unlock_all(void)
 {
     lw_unlock(&mem_lock);
 }
+
+void lw_mem_forked(void)
+{
+    /* a thread that no longer exists may have held it while noting a mapping */
+    atomic_store(&map_lock.held, 0);
+}
