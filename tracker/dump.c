@@ -375,6 +375,16 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 
 static lw_lock_t dump_lock;
 
+void lw_dump_lock_for_fork(void)
+{
+    lw_lock(&dump_lock);
+}
+
+void lw_dump_unlock_for_fork(void)
+{
+    lw_unlock(&dump_lock);
+}
+
 void lw_dump_forked(void)
 {
     /* the dump thread does not exist in the child: a dump it was writing is not the child's */

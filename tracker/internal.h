@@ -114,6 +114,12 @@ extern lw_stack_stats_t lw_stack_stats;
 void lw_stack_thread_exit(void);
 /* Adds the calling thread's hit and miss counts to lw_stack_stats (other threads add theirs as they go). */
 void lw_stack_flush_counts(void);
+/* Around fork: wait for the unwinds in progress and hold new ones back; then let them go again. */
+void lw_stack_block_unwinds(void);
+void lw_stack_allow_unwinds(int in_child);
+/* Around fork: wait for a dump being written (it walks the loaded objects too). */
+void lw_dump_lock_for_fork(void);
+void lw_dump_unlock_for_fork(void);
 /* Learns the tracker's own code range, so that its frames are left out of stacks. */
 void lw_stack_init(void);
 

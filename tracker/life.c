@@ -41,6 +41,9 @@ static void atfork_prepare(void)
     saved_busy_at_fork = lw_self.busy;
     /* Handlers registered before ours run after this one and may allocate: the guard lets them through. */
     lw_self.busy = 1;
+    /* the order every other path takes them in: dump, then unwinds, sites, shards, allocator */
+    lw_dump_lock_for_fork();
+    lw_stack_block_unwinds();
     lw_sites_lock_all();
     lw_tables_lock_all();
     lw_mem_lock_all();
@@ -51,6 +54,8 @@ static void atfork_parent(void)
     lw_mem_unlock_all();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
+    lw_stack_allow_unwinds(0);
+    lw_dump_unlock_for_fork();
     lw_self.busy = saved_busy_at_fork;
 }
 
@@ -59,6 +64,7 @@ static void atfork_child(void)
     lw_mem_unlock_all();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
+    lw_stack_allow_unwinds(1);
     lw_pid = getpid();
     lw_exit_status = -1;
     lw_exit_frame = 0;

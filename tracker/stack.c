@@ -6,6 +6,7 @@
 #include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -167,7 +168,48 @@ static inline int is_self(uintptr_t ip)
 /* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
  * return addresses. When slots is given, stores for each frame the address its return address was read from,
  * or 0 when it did not come from memory (then the stack cannot be cached). Returns the frame count. */
+/* libunwind searches the loaded objects with dl_iterate_phdr, under the dynamic loader's lock. A fork while a
+ * thread is in there would leave the child that lock held by a thread it does not have, so fork waits for
+ * unwinds in progress (lw_stack_block_unwinds, from the atfork handler) and no new one starts until it is done. */
+static atomic_int unwinders, unwind_blocked;
+
+static void unwind_enter(void)
+{
+    for (;;) {
+        while (atomic_load(&unwind_blocked))
+            sched_yield();
+        atomic_fetch_add(&unwinders, 1);
+        if (!atomic_load(&unwind_blocked))
+            return;
+        atomic_fetch_sub(&unwinders, 1);
+    }
+}
+
+void lw_stack_block_unwinds(void)
+{
+    atomic_store(&unwind_blocked, 1);
+    while (atomic_load(&unwinders))
+        sched_yield();
+}
+
+void lw_stack_allow_unwinds(int in_child)
+{
+    if (in_child)
+        atomic_store(&unwinders, 0);
+    atomic_store(&unwind_blocked, 0);
+}
+
+static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max);
+
 static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+{
+    unwind_enter();
+    int n = unwind_steps(o, frames, slots, max);
+    atomic_fetch_sub(&unwinders, 1);
+    return n;
+}
+
+static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     unw_context_t uc;
     unw_cursor_t c;
