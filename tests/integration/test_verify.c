@@ -126,6 +126,26 @@ START_TEST(test_fp_mode_unharmed)
 }
 END_TEST
 
+/* Fork while another thread unwinds and dumps are written: no child may hang on a lock a vanished thread held. */
+START_TEST(test_fork_under_load)
+{
+    char dir[] = "/tmp/lwfork.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char preload[1100], dumpdir[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+    snprintf(dumpdir, sizeof dumpdir, "LEAKWATCH_DUMP_DIR=%s", dir);
+    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", "LEAKWATCH_DUMP_SIGNAL=USR2", NULL };
+    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("fork_stress"), "300"), &opts);
+    ck_assert_msg(!r->timed_out, "fork_stress hung%s", lwt_describe(r));
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    stats_t st = collect(dir); /* parses every dump */
+    rmdir(dir);
+    ck_assert_int_ge(st.dumps, 301); /* every child's exit dump, and the parent's */
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("verify");
@@ -136,6 +156,7 @@ int main(void)
     tcase_add_test(tc, test_verify_workload);
     tcase_add_test(tc, test_verify_real_programs);
     tcase_add_test(tc, test_fp_mode_unharmed);
+    tcase_add_test(tc, test_fork_under_load);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
