@@ -77,6 +77,7 @@ def main():
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     base_cmd = shlex.split(a.baseline) if a.baseline else None
     walls, rss, tails, base_walls = [], [], [], []
+    last_rc = 0
     err_text = ""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
         out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
@@ -87,15 +88,15 @@ def main():
                 t0 = time.perf_counter()
                 p = subprocess.Popen(argv, env=run_env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
                 _, status, usage = os.wait4(p.pid, 0)
+                # Peak RSS of the command and the children it waited for, not of helpers it left behind (LSan's
+                # llvm-symbolizer, say): those were handed to us as orphans, and the run ends when the last of them
+                # does, or they would slow down the next run instead.
                 maxrss = usage.ru_maxrss
-                # Helpers the command left running (heaptrack's interpreter, say) were handed to us as orphans:
-                # the run ends when the last of them does, or they would slow down the next run instead.
                 while True:
                     try:
-                        _, _, more = os.wait4(-1, 0)
+                        os.wait4(-1, 0)
                     except ChildProcessError:
                         break
-                    maxrss = max(maxrss, more.ru_maxrss)
                 t1 = time.perf_counter()
                 end_ns = time.time_ns()
                 p.returncode = os.waitstatus_to_exitcode(status)
@@ -131,6 +132,7 @@ def main():
                 return failed(rc, "")
             walls.append(wall)
             rss.append(maxrss)
+            last_rc = rc
             if a.end_mark:
                 with open(out_path) as f:
                     m = re.search(r"main_end_ns=(\d+)", f.read())
@@ -143,6 +145,7 @@ def main():
 
     fields = [
         "status=ok",
+        "rc=%d" % last_rc,
         "reps=%d" % len(walls),
         "median=%.4f" % statistics.median(walls),
         "min=%.4f" % min(walls),
