@@ -246,7 +246,8 @@ static NOINLINE void make_leaks(ctx_t *c)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: workload [-m churn|live|fd] [-t THREADS] [-p PATHS] [-n OPS] [-w WINDOW] [-l LEAKS] [-s SEED] [-T] [-v] [OPS]\n"
+            "usage: workload [-m churn|live|fd] [-t THREADS] [-p PATHS] [-n OPS] [-w WINDOW] [-l LEAKS] [-s SEED]\n"
+            "                [-T] [-v] [OPS]\n"
             "  churn  malloc/free pairs, 8 B-256 KB, sliding window of WINDOW live blocks per thread (default)\n"
             "  live   OPS small blocks allocated and never freed (default 1000000)\n"
             "  fd     OPS open/close pairs of /dev/null\n"
