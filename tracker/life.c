@@ -151,21 +151,63 @@ static void free_runtime(void)
 
 /* Runs `leakwatch report` on the dump with its output on our stderr. Uses _Fork so that no atfork handler of
  * the program runs, and an environment without LD_PRELOAD so the command is not traced itself. */
-static void print_report(const char *dump)
+/* The environment the report command gets, copied before the runtime's freeing: __libc_freeres clears the
+ * environment (and frees the strings setenv made). LD_PRELOAD is left out so the command is not traced. */
+typedef struct {
+    char **envp;
+    char *strings;
+    size_t nptr, nbytes;
+    char tmpdir[512];
+} env_copy_t;
+
+static void copy_environment(env_copy_t *c)
 {
     extern char **environ;
-    static char *envp[512];
-    int ne = 0;
-    for (char **e = environ; e && *e && ne < 510; e++)
-        if (strncmp(*e, "LD_PRELOAD=", 11) != 0)
-            envp[ne++] = *e;
-    envp[ne] = NULL;
+    size_t n = 0, bytes = 0;
+    memset(c, 0, sizeof(*c));
+    const char *tmp = getenv("TMPDIR");
+    lw_strlcpy(c->tmpdir, tmp && *tmp ? tmp : "/tmp", sizeof(c->tmpdir));
+    for (char **e = environ; e && *e; e++) {
+        n++;
+        bytes += strlen(*e) + 1;
+    }
+    c->nptr = n + 1;
+    c->nbytes = bytes + 1;
+    c->envp = lw_mem_alloc(c->nptr * sizeof(char *));
+    c->strings = lw_mem_alloc(c->nbytes);
+    if (!c->envp || !c->strings)
+        return;
+    size_t k = 0;
+    char *p = c->strings;
+    for (char **e = environ; e && *e && k < n; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) == 0)
+            continue;
+        size_t len = strlen(*e) + 1;
+        memcpy(p, *e, len);
+        c->envp[k++] = p;
+        p += len;
+    }
+    c->envp[k] = NULL;
+}
+
+static void free_environment(env_copy_t *c)
+{
+    lw_mem_free(c->envp, c->nptr * sizeof(char *));
+    lw_mem_free(c->strings, c->nbytes);
+}
+
+static void print_report(const char *dump, char **envp)
+{
+    static char *empty[] = { NULL };
+    if (!envp)
+        envp = empty;
     char *argv[] = { lw_config.cli, (char *)"report", (char *)"--format", (char *)"text", (char *)dump, NULL };
 
     pid_t pid = _Fork();
     if (pid == 0) {
         dup2(STDERR_FILENO, STDOUT_FILENO);
-        execve(lw_config.cli, argv, envp);
+        /* the system call itself: the execve wrapper would put LD_PRELOAD back, and the report would trace itself */
+        syscall(SYS_execve, lw_config.cli, argv, envp);
         syscall(SYS_exit_group, 127); /* not _exit: the injected library interposes it */
     }
     int st = 0;
@@ -184,6 +226,10 @@ static void final_report_as(int via_exit)
         return;
     int saved = errno;
 
+    lw_self.busy = 1;
+    env_copy_t env;
+    copy_environment(&env);
+    lw_self.busy = 0;
     if (via_exit)
         free_runtime();
     lw_self.busy = 1;
@@ -195,8 +241,7 @@ static void final_report_as(int via_exit)
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
     } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0)) {
-        const char *tmp = getenv("TMPDIR");
-        err = lw_dump_next(tmp && *tmp ? tmp : "/tmp", "exit", path, sizeof(path));
+        err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));
     }
     if (err)
         lw_warn("could not write the dump %s: errno %d", path, err);
@@ -205,10 +250,11 @@ static void final_report_as(int via_exit)
         if (live == 0 && warned == 0)
             lw_warn("no leaks (pid %d)", (int)getpid());
         else if (!err && lw_config.cli[0])
-            print_report(path);
+            print_report(path, env.envp);
         else if (!err)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
     }
+    free_environment(&env);
     errno = saved;
 }
 

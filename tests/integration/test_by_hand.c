@@ -1,0 +1,89 @@
+/* Use by hand: LD_PRELOAD alone, no `leakwatch run`. The library writes its dump to $TMPDIR, prints the report on
+ * stderr through the leakwatch command, once, and the program's output and exit status stay its own. */
+#include "lwtest.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int count_dumps(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strncmp(e->d_name, "leakwatch.", 10) == 0)
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+START_TEST(test_report_printed_once)
+{
+    char dir[] = "/tmp/lwhand.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char preload[1100], tmpdir[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
+    const char *env[] = { preload, tmpdir, NULL };
+    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("gate_leaker"), "4", "5"), &opts);
+    ck_assert_msg(!r->timed_out && r->exited && r->exit_code == 5, "%s", lwt_describe(r));
+    /* one report (the command that prints it is not traced itself), naming the leaking function */
+    ck_assert_msg(occurrences(r->err, "leakwatch: 4 leaks") == 1, "%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "gate_leak") != NULL, "%s", lwt_describe(r));
+    ck_assert_int_eq(count_dumps(dir), 1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    lwt_free(r);
+}
+END_TEST
+
+START_TEST(test_clean_program_one_line)
+{
+    char dir[] = "/tmp/lwhand.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char preload[1100], tmpdir[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
+    const char *env[] = { preload, tmpdir, NULL };
+    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("clean"), "7"), &opts);
+    lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("clean"), "7"), NULL);
+    ck_assert_msg(lwt_same_outcome(plain, r), "%s", lwt_describe(r));
+    ck_assert_msg(strncmp(r->err, "leakwatch: no leaks", 19) == 0 && occurrences(r->err, "\n") == 1, "%s",
+                  lwt_describe(r));
+    ck_assert_int_eq(count_dumps(dir), 0); /* nothing to read: no dump left behind */
+    rmdir(dir);
+    lwt_free(r);
+    lwt_free(plain);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("by hand");
+    TCase *tc = tcase_create("preload only");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_report_printed_once);
+    tcase_add_test(tc, test_clean_program_one_line);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
