@@ -45,6 +45,8 @@ typedef struct {
                        char *const[], char *const[]);
     int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
                         char *const[], char *const[]);
+    /* signals */
+    int (*sigprocmask)(int, const sigset_t *, sigset_t *);
     /* descriptors */
     int (*open)(const char *, int, ...);
     int (*open64)(const char *, int, ...);

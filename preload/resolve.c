@@ -38,6 +38,7 @@ static const lw_sym_t symbols[] = {
     SYM(libc_start_main, "__libc_start_main", 1),
     SYM(exit, "exit", 1),
     SYM(_exit, "_exit", 1),
+    SYM(sigprocmask, "sigprocmask", 1),
     SYM(execve, "execve", 1),
     SYM(execv, "execv", 1),
     SYM(execvp, "execvp", 1),

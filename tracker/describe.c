@@ -210,6 +210,16 @@ static const char *notify_name(unsigned notify)
     return NULL;
 }
 
+uint64_t lw_stream_fd(const lw_live_t *rec)
+{
+    /* fileno_unlocked reads the stream's field without taking its lock, which the program may hold */
+    if (rec->flags & LW_FLAG_FILE)
+        return (uint64_t)(fileno_unlocked((FILE *)rec->handle) + 1);
+    if (rec->flags & LW_FLAG_DIR)
+        return (uint64_t)(dirfd((DIR *)rec->handle) + 1);
+    return rec->size;
+}
+
 void lw_describe(const lw_live_t *rec, char *buf, size_t cap)
 {
     if (!cap)
@@ -219,15 +229,16 @@ void lw_describe(const lw_live_t *rec, char *buf, size_t cap)
     switch (rec->kind) {
     case LW_FD:
         if (rec->flags & LW_FLAG_FILE) {
-            /* fileno_unlocked reads the stream's field without taking its lock, which the program may hold */
-            int fd = fileno_unlocked((FILE *)rec->handle);
+            /* the stream's descriptor, read while its record was locked (see lw_stream_fd); the stream itself may
+             * be closed and freed by now */
+            int fd = (int)rec->size - 1;
             put(&t, "FILE* fd ");
             put_u(&t, (uint64_t)(fd < 0 ? 0 : fd));
             put(&t, " ");
             if (fd >= 0)
                 put_fd_target(&t, fd);
         } else if (rec->flags & LW_FLAG_DIR) {
-            int fd = dirfd((DIR *)rec->handle);
+            int fd = (int)rec->size - 1;
             put(&t, "DIR* fd ");
             put_u(&t, (uint64_t)(fd < 0 ? 0 : fd));
             put(&t, " ");

@@ -138,7 +138,7 @@ static void collect_one(const lw_live_t *r, void *arg)
     entry_t *e = &c->v[c->n++];
     e->key = KEY(r->kind, LW_CLASS_NONE, r->site, r->born_ms);
     e->handle = r->handle;
-    e->size = r->size;
+    e->size = r->kind == LW_FD ? lw_stream_fd(r) : r->size;
     e->flags = r->flags | (r->inherited ? ENTRY_INHERITED : 0u);
 }
 

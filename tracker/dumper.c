@@ -1,5 +1,7 @@
 /* Dumps from a running process: a signal handler that only posts a semaphore, and a background thread that
- * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. */
+ * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. A forked child
+ * does not get a thread of its own (a second thread would change what it may do, unshare for one); it dumps
+ * at exit, and a program it executes starts afresh. */
 #include "internal.h"
 
 #include <errno.h>
@@ -108,9 +110,3 @@ int lw_dumper_threads(void)
     return dumper_pid && dumper_pid == lw_pid ? 1 : 0;
 }
 
-/* Called on the acquisition path: a forked child has no dumper thread until it asks for one. */
-void lw_dumper_check(void)
-{
-    if (LW_UNLIKELY(dumper_pid != lw_pid) && dumper_pid && !lw_self.busy)
-        lw_dumper_start();
-}

@@ -41,6 +41,19 @@ static inline uint32_t lw_hash_bytes(const void *key, size_t len)
 #define HASH_NONFATAL_OOM 1
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = lw_hash_bytes((keyptr), (size_t)(keylen)))
 
+/* Keys of the live tables are one word: compare them as one. Nonzero when they differ, like memcmp. */
+static inline int lw_key_differs(const void *a, const void *b, size_t len)
+{
+    if (len == sizeof(uintptr_t)) {
+        uintptr_t x, y;
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        return x != y;
+    }
+    return memcmp(a, b, len);
+}
+#define HASH_KEYCMP(a, b, len) lw_key_differs((a), (b), (size_t)(len))
+
 #include <uthash.h>
 
 #endif

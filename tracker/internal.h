@@ -53,6 +53,7 @@ typedef struct lw_tcache lw_tcache_t;
 
 typedef struct {
     int busy;               /* inside the tracker: inner calls pass through untracked */
+    int in_unwind;          /* inside libunwind on the tracker's behalf (see lw_signal_mask_elided) */
     lw_tcache_t *cache;     /* the thread's stack cache, allocated on first use */
     uintptr_t stack_lo;     /* bounds of the thread's stack for the frame-pointer walk, 0 until known */
     uintptr_t stack_hi;
@@ -170,6 +171,10 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
  * timer's clock and notification. `aux` is the value recorded as size. Writes "" when there is nothing to say.
  * Runs while the dump is written: no malloc, no locks of the program's. */
 void lw_describe(const lw_live_t *rec, char *buf, size_t cap);
+/* For a FILE* or DIR* record, its descriptor + 1 (0 when unknown), to be stored as the record's size for
+ * lw_describe; any other record's size as it is. Call it only while the record's shard is locked: the stream
+ * cannot be closed then, since closing it releases the record first. */
+uint64_t lw_stream_fd(const lw_live_t *rec);
 
 /* ---- process lifetime (life.c, dump.c) ------------------------------------------------------------------- */
 
@@ -182,9 +187,8 @@ extern atomic_uint lw_dump_seq;
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
- * per process (a forked child starts its own on its first tracked call). Does nothing when neither is set. */
+ * per program (not in forked children). Does nothing when neither is set. */
 void lw_dumper_start(void);
-void lw_dumper_check(void);
 /* How many threads of this process are leakwatch's own (0 or 1). */
 int lw_dumper_threads(void);
 

@@ -68,6 +68,12 @@ void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held);
 /* Sets (set != 0) or clears the given flag bits of a live handle. Returns 1 when the handle was live. */
 int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set);
 
+/* Nonzero while the calling thread is inside libunwind on the tracker's behalf. libunwind blocks every signal
+ * around its cache lock (two system calls per frame) so that a signal handler that unwinds cannot deadlock on
+ * it; a handler that interrupts the tracker never reaches libunwind, since the reentrancy guard passes its calls
+ * straight through, so the sigprocmask wrapper skips those two calls then. */
+int lw_signal_mask_elided(void);
+
 /* Live handles and bytes of one kind, summed over the tables. Takes every shard lock in turn. */
 size_t lw_live_count(lw_kind_t kind);
 size_t lw_live_bytes(lw_kind_t kind);

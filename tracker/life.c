@@ -36,9 +36,16 @@ void lw_note_exit_frame(uintptr_t frame)
         lw_exit_frame = frame;
 }
 
+static int fork_locked; /* whether prepare took the locks (it does not from inside the tracker) */
+
 static void atfork_prepare(void)
 {
     saved_busy_at_fork = lw_self.busy;
+    /* fork from a signal handler that interrupted the tracker: this thread holds one of the locks already, and
+     * taking them all would wait for itself. The child may then inherit a lock held, as it would without us. */
+    fork_locked = !lw_self.busy;
+    if (!fork_locked)
+        return;
     /* Handlers registered before ours run after this one and may allocate: the guard lets them through. */
     lw_self.busy = 1;
     /* the order every other path takes them in: dump, then unwinds, sites, shards, allocator */
@@ -51,6 +58,8 @@ static void atfork_prepare(void)
 
 static void atfork_parent(void)
 {
+    if (!fork_locked)
+        return;
     lw_mem_unlock_all();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
@@ -61,6 +70,11 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
+    if (!fork_locked) {
+        lw_pid = getpid();
+        lw_tables_forked();
+        return;
+    }
     lw_mem_unlock_all();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
@@ -139,7 +153,10 @@ static int thread_count(void)
  * may still use, so they run only when the program is down to one thread. */
 static void free_runtime(void)
 {
-    if (!lw_config.freeres || thread_count() - lw_dumper_threads() != 1)
+    lw_self.busy = 1; /* reading /proc opens a descriptor: not the program's */
+    int alone = thread_count() - lw_dumper_threads() == 1;
+    lw_self.busy = 0;
+    if (!lw_config.freeres || !alone)
         return;
     void (*cxx)(void);
     void *sym = dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
@@ -222,8 +239,15 @@ static void print_report(const char *dump, char **envp)
 static void final_report_as(int via_exit)
 {
     static atomic_int done;
-    if (atomic_exchange(&done, 1) || getpid() != lw_pid)
+    /* the pid first: a vfork child shares this memory, and its _exit must not use up the parent's report */
+    if (getpid() != lw_pid || atomic_exchange(&done, 1))
         return;
+    if (lw_self.busy) {
+        /* exit or _exit from a signal handler that interrupted the tracker: the interrupted code holds a lock
+         * the dump needs, so there is no dump rather than a hang */
+        lw_warn("the program exited from inside a signal handler that interrupted leakwatch; no exit report");
+        return;
+    }
     int saved = errno;
 
     lw_self.busy = 1;

@@ -7,8 +7,10 @@
 #include <fcntl.h>
 #include <link.h>
 #include <signal.h>
+#include <setjmp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -432,6 +434,40 @@ static uintptr_t live_start(const stack_marks_t *m, uintptr_t lo, uintptr_t hi)
     return best ? best : lo;
 }
 
+/* The copy scans memory the parent saw mapped; a mapping the parent marked MADV_DONTFORK is missing here, and
+ * another thread may have unmapped something since. A fault ends the scan of that mapping, nothing more: the
+ * copy catches SIGSEGV and SIGBUS itself (the program's handlers, crash reporters among them, must not run) and
+ * writes no core file. */
+static sigjmp_buf scan_fault;
+
+static void on_scan_fault(int sig)
+{
+    (void)sig;
+    siglongjmp(scan_fault, 1);
+}
+
+static void guard_faults(void)
+{
+    struct rlimit none = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &none);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_scan_fault;
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
+{
+    if (sigsetjmp(scan_fault, 1) == 0)
+        scan_root(s, lo, hi, excl);
+    /* the blocks reached so far are on the stack either way; they are live heap blocks, always mapped */
+    if (sigsetjmp(scan_fault, 1) == 0)
+        flood(s);
+}
+
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
 static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks)
 {
@@ -459,8 +495,7 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         }
         /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
         lo = live_start(marks, lo, hi);
-        scan_root(s, lo, hi, &excl);
-        flood(s);
+        scan_guarded(s, lo, hi, &excl);
     }
 
     /* What the roots did not reach is lost; a lost block that another lost block points to is indirect. */
@@ -527,6 +562,7 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
     pid_t pid = _Fork();
     if (pid == 0) {
         close(fds[0]);
+        guard_faults();
         classify(&s, &w, nv, excl, mods, &marks);
         size_t off = 0;
         while (off < n) {

@@ -14,13 +14,14 @@
 lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
-/* The cache is 4-way set-associative, 256 sets. An entry remembers, for one (return address, wrapper frame)
+/* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
+ * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for one (return address, wrapper frame)
  * pair, where on the stack each frame's return address lives (as an offset above the wrapper frame) and what it
  * was; a hit re-reads those words and compares them, which costs a few loads instead of an unwind. Entries are
  * touched only as they are used, so a thread that allocates from a few places keeps a few pages of it. */
-#define LW_CACHE_SETS 256
+#define LW_CACHE_SETS 256       /* to start with */
+#define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
 #define LW_CACHE_ASSOC 4
-#define LW_CACHE_WAYS (LW_CACHE_SETS * LW_CACHE_ASSOC)
 
 typedef struct {
     uintptr_t ra;
@@ -33,6 +34,8 @@ typedef struct {
 struct lw_tcache {
     size_t entry_size;
     size_t total;
+    size_t sets;            /* a power of two */
+    size_t misses;          /* since the cache was made */
     size_t next_victim; /* a size_t keeps the entries after it aligned */
     _Alignas(16) unsigned char entries[];
 };
@@ -103,6 +106,52 @@ void lw_stack_thread_exit(void)
         cache_destroy(lw_self.cache);
 }
 
+/* The set of a key. Both halves matter: many call sites share one stack depth, and one call site is reached at
+ * many depths. */
+static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame)
+{
+    uint64_t k = (ra * 0x9e3779b97f4a7c15ull) ^ (frame * 0xc2b2ae3d27d4eb4full);
+    return (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 40) & (c->sets - 1);
+}
+
+/* Moves the entries of old into c, where there is room in their new set. */
+static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
+{
+    for (size_t i = 0; i < old->sets * LW_CACHE_ASSOC; i++) {
+        lw_centry_t *from = entry_at(old, i);
+        if (!from->site || lw_config.unwind == LW_UNWIND_FP)
+            continue;
+        size_t set = set_of(c, from->ra, from->frame);
+        for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
+            lw_centry_t *to = entry_at(c, set * LW_CACHE_ASSOC + way);
+            if (!to->site) {
+                memcpy(to, from, c->entry_size);
+                break;
+            }
+        }
+    }
+}
+
+/* Makes the calling thread's cache with the given number of sets, taking over the entries of the one it had. */
+static lw_tcache_t *cache_make(size_t sets)
+{
+    size_t es = entry_size(lw_config.depth);
+    size_t total = sizeof(lw_tcache_t) + es * sets * LW_CACHE_ASSOC;
+    lw_tcache_t *c = lw_mem_alloc(total); /* zeroed pages, touched only as entries are used */
+    if (!c)
+        return lw_self.cache;
+    c->entry_size = es;
+    c->total = total;
+    c->sets = sets;
+    if (lw_self.cache) {
+        cache_rehash(c, lw_self.cache);
+        lw_mem_free(lw_self.cache, lw_self.cache->total);
+    }
+    lw_self.cache = c;
+    pthread_setspecific(cache_key, c);
+    return c;
+}
+
 static lw_tcache_t *cache_get(void)
 {
     if (LW_LIKELY(lw_self.cache != NULL))
@@ -120,16 +169,7 @@ static lw_tcache_t *cache_get(void)
     if (atomic_load(&cache_key_state) != 2)
         return NULL;
 
-    size_t es = entry_size(lw_config.depth);
-    size_t total = sizeof(lw_tcache_t) + es * LW_CACHE_WAYS;
-    lw_tcache_t *c = lw_mem_alloc(total);
-    if (!c)
-        return NULL;
-    c->entry_size = es;
-    c->total = total;
-    lw_self.cache = c;
-    pthread_setspecific(cache_key, c);
-    return c;
+    return cache_make(LW_CACHE_SETS);
 }
 
 extern void *__libc_stack_end;
@@ -204,9 +244,16 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
 static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     unwind_enter();
+    lw_self.in_unwind = 1;
     int n = unwind_steps(o, frames, slots, max);
+    lw_self.in_unwind = 0;
     atomic_fetch_sub(&unwinders, 1);
     return n;
+}
+
+int lw_signal_mask_elided(void)
+{
+    return lw_self.in_unwind;
 }
 
 static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
@@ -246,9 +293,12 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
 /* Learns the calling thread's stack bounds once, for the frame-pointer walk. */
 static void learn_stack_bounds(uintptr_t here)
 {
-    if ((pid_t)syscall(SYS_gettid) == getpid()) {
+    /* The main thread's stack grows below __libc_stack_end. Asking by thread id would be wrong in a child forked
+     * from another thread: that thread is the child's main thread, on its old stack. */
+    uintptr_t top = (uintptr_t)__libc_stack_end;
+    if (here < top && top - here < (64u << 20)) {
         lw_self.stack_lo = here - (64u << 20);
-        lw_self.stack_hi = (uintptr_t)__libc_stack_end;
+        lw_self.stack_hi = top;
         return;
     }
     pthread_attr_t attr;
@@ -309,7 +359,7 @@ static uint32_t site_fp(lw_origin_t o)
     uint32_t h = frames_hash(frames, n);
     lw_tcache_t *c = cache_get();
     if (c) {
-        lw_centry_t *e = entry_at(c, h & (LW_CACHE_WAYS - 1));
+        lw_centry_t *e = entry_at(c, h & (c->sets * LW_CACHE_ASSOC - 1));
         if (e->site && e->ra == h && e->n == (uint32_t)n && memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
             count_hit();
             return e->site;
@@ -341,14 +391,16 @@ uint32_t lw_stack_site(lw_origin_t o)
         return site_fp(o);
 
     int depth = lw_config.depth;
-    lw_tcache_t *c = cache_get();
+    /* Only a stack known to stay mapped is cached: a hit re-reads words above the wrapper's frame, and on a
+     * coroutine stack or an alternate signal stack, freed and reused, those words may be gone. */
+    if (LW_UNLIKELY(!lw_self.stack_hi))
+        learn_stack_bounds(o.frame);
+    int cacheable = o.frame >= lw_self.stack_lo && o.frame < lw_self.stack_hi;
+    lw_tcache_t *c = cacheable ? cache_get() : NULL;
     lw_centry_t *e = NULL;
 
     if (LW_LIKELY(c != NULL)) {
-        /* both halves of the key matter: many call sites share one stack depth, and one call site is reached
-         * at many depths */
-        uint64_t k = (o.ra * 0x9e3779b97f4a7c15ull) ^ (o.frame * 0xc2b2ae3d27d4eb4full);
-        size_t set = (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 56) & (LW_CACHE_SETS - 1);
+        size_t set = set_of(c, o.ra, o.frame);
         lw_centry_t *victim = NULL;
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
             lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
@@ -373,6 +425,11 @@ uint32_t lw_stack_site(lw_origin_t o)
         e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
     }
 
+    if (c && ++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
+        /* more misses than twice the entries: the thread has more stacks than fit; twice as many sets */
+        c = cache_make(c->sets * 2);
+        e = NULL;
+    }
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
     int n = unwind_full(o, frames, slots, depth);
     count_miss();
@@ -389,7 +446,7 @@ uint32_t lw_stack_site(lw_origin_t o)
         uint32_t *off = entry_off(e, depth);
         int ok = 1;
         for (int k = 0; k < n; k++) {
-            if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX) {
+            if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
                 ok = 0;
                 break;
             }

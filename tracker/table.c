@@ -161,7 +161,6 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     if (!lw_tracking(kind))
         return;
     int saved = errno;
-    lw_dumper_check();
     lw_self.busy = 1;
     uint32_t site = lw_stack_site(origin);
     put(kind, handle, size, site, lw_now_ms(), 0);
@@ -171,7 +170,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
 
 static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
 {
-    if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT)
+    if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)))
         return 0;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
