@@ -4,14 +4,15 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
 #define RECORDED 1u /* the creator has recorded the thread */
 #define FINISHED 2u /* the start routine has returned, called pthread_exit or was cancelled */
 
-/* Handed to the new thread. Whichever of the creator and the thread comes second marks the record finished (if
- * the thread ended first) and frees the trampoline, so neither waits for the other. */
+/* Handed to the new thread, which waits for the creator to record it before running the start routine; the
+ * thread marks its record finished at the end and frees the trampoline. */
 typedef struct {
     void *(*start)(void *);
     void *arg;
@@ -34,6 +35,10 @@ static void *trampoline(void *p)
     void *(*start)(void *) = t->start;
     void *arg = t->arg;
     void *volatile ret = NULL;
+    /* The creator records the thread right after pthread_create returns. A routine that detaches itself at
+     * once would otherwise find no record to release and leave one behind, so it starts once the record is in. */
+    while (!(atomic_load(&t->state) & RECORDED))
+        sched_yield();
     /* the cleanup handler runs on return, on pthread_exit and on cancellation alike */
     pthread_cleanup_push(thread_ended, t);
     ret = start(arg);

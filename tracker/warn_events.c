@@ -232,12 +232,12 @@ static void collect_fd(const lw_live_t *r, void *arg)
 static fd_collect_t collect_range(unsigned first, unsigned last, int streams)
 {
     fd_collect_t c = { NULL, 0, 0, first, last, streams };
-    c.cap = lw_tables_total() + 64;
+    c.cap = lw_tables_total_all() + 64;
     c.v = lw_mem_alloc(c.cap * sizeof(fd_rec_t));
     if (!c.v)
         c.cap = 0;
     else
-        lw_tables_walk(collect_fd, &c);
+        lw_tables_walk_all(collect_fd, &c); /* with a forked child's inherited descriptors: exec passes them on too */
     return c;
 }
 
