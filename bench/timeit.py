@@ -76,7 +76,7 @@ def main():
     # PR_SET_CHILD_SUBREAPER: descendants orphaned by the command become our children, so we can wait for them.
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     base_cmd = shlex.split(a.baseline) if a.baseline else None
-    walls, rss, tails, base_walls = [], [], [], []
+    walls, rss, tails, base_walls, end_rss = [], [], [], [], []
     last_rc = 0
     err_text = ""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
@@ -135,9 +135,13 @@ def main():
             last_rc = rc
             if a.end_mark:
                 with open(out_path) as f:
-                    m = re.search(r"main_end_ns=(\d+)", f.read())
+                    out_text = f.read()
+                m = re.search(r"main_end_ns=(\d+)", out_text)
                 if m:
                     tails.append((end_ns - int(m.group(1))) / 1e9)
+                m = re.search(r"main_end_rss_kb=(\d+)", out_text)
+                if m:
+                    end_rss.append(int(m.group(1)))
             if a.budget and sum(walls) + sum(base_walls) >= a.budget:
                 break
         leaks = count_leaks(a.leaks, err_text, a.clean)
@@ -152,6 +156,7 @@ def main():
         "max=%.4f" % max(walls),
         "rss_kb=%d" % statistics.median(rss),
         "tail=%s" % ("%.4f" % statistics.median(tails) if tails else "-"),
+        "end_rss_kb=%s" % ("%d" % statistics.median(end_rss) if end_rss else "-"),
         "leaks=%s" % ("-" if leaks is None else leaks),
         "cache=%s" % cache,
         "base_median=%s" % ("%.4f" % statistics.median(base_walls) if base_walls else "-"),

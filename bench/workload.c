@@ -254,7 +254,7 @@ static void usage(void)
             "  -n     operations over all threads (churn default 4000000, fd 1000000)\n"
             "  -p     distinct call paths, 1 to 16384 (default 128), so about as many distinct stacks\n"
             "  -l     leaked blocks at the end (churn only, default 100)\n"
-            "  -T     print main_end_ns=<CLOCK_REALTIME ns> on stdout when main returns\n");
+            "  -T     print main_end_ns=<CLOCK_REALTIME ns> and main_end_rss_kb=<VmRSS> on stdout when main returns\n");
     exit(2);
 }
 
@@ -365,6 +365,14 @@ int main(int argc, char **argv)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         printf("main_end_ns=%" PRIu64 "\n", (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+        /* the resident size while the blocks are live, before any exit-time work */
+        FILE *st = fopen("/proc/self/status", "r");
+        char line[256];
+        while (st && fgets(line, sizeof line, st))
+            if (strncmp(line, "VmRSS:", 6) == 0)
+                printf("main_end_rss_kb=%ld\n", strtol(line + 6, NULL, 10));
+        if (st)
+            fclose(st);
         fflush(stdout);
     }
     return 0;

@@ -28,6 +28,8 @@ typedef struct {
 
 void lw_lock(lw_lock_t *l);
 void lw_unlock(lw_lock_t *l);
+/* Takes the lock if it is free; returns nonzero when it did. */
+int lw_trylock(lw_lock_t *l);
 
 /* ---- internal allocator (mem.c) -------------------------------------------------------------------------- */
 

@@ -358,21 +358,34 @@ static uint32_t site_fp(lw_origin_t o)
     int n = walk_fp(o, frames, depth);
     uint32_t h = frames_hash(frames, n);
     lw_tcache_t *c = cache_get();
-    if (c) {
-        lw_centry_t *e = entry_at(c, h & (c->sets * LW_CACHE_ASSOC - 1));
-        if (e->site && e->ra == h && e->n == (uint32_t)n && memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
+    if (!c)
+        return lw_site_intern(frames, n);
+    size_t set = h & (c->sets - 1);
+    lw_centry_t *victim = NULL;
+    for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
+        lw_centry_t *e = entry_at(c, set * LW_CACHE_ASSOC + way);
+        if (e->site && e->ra == h && e->n == (uint32_t)n &&
+            memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
             count_hit();
             return e->site;
         }
-        uint32_t site = lw_site_intern(frames, n);
-        count_miss();
-        e->site = site;
-        e->ra = h;
-        e->n = (uint32_t)n;
-        memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
-        return site;
+        if (!victim && !e->site)
+            victim = e;
     }
-    return lw_site_intern(frames, n);
+    uint32_t site = lw_site_intern(frames, n);
+    count_miss();
+    if (++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
+        /* more stacks than fit: twice as many sets (the frames of the old entries are not rehashed here) */
+        c = cache_make(c->sets * 2);
+        set = h & (c->sets - 1);
+        victim = entry_at(c, set * LW_CACHE_ASSOC);
+    }
+    lw_centry_t *e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
+    e->site = site;
+    e->ra = h;
+    e->n = (uint32_t)n;
+    memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
+    return site;
 }
 
 static void verify_hit(lw_origin_t o, uint32_t site)

@@ -118,6 +118,10 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
     return r;
 }
 
+/* Set once a release could not be carried out (a handler that interrupted the tracker freed a block of the
+ * shard it was working on). From then on every acquisition looks for a stale record of its handle first. */
+static atomic_int release_missed;
+
 static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags)
 {
     if (LW_UNLIKELY(!atomic_load_explicit(&sentinels_ready, memory_order_acquire))) {
@@ -135,7 +139,11 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
     lw_shard_t *s = shard_of(handle);
 
     lw_lock(&s->lock);
-    lw_rec_t *r = take(s, kind, handle, hv);
+    /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
+     * our back all the time (a raw close system call); a heap block only when a release was missed. */
+    lw_rec_t *r = NULL;
+    if (kind != LW_HEAP || atomic_load_explicit(&release_missed, memory_order_relaxed))
+        r = take(s, kind, handle, hv);
     if (!r)
         r = rec_alloc(s);
     if (r) {
@@ -168,10 +176,29 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     errno = saved;
 }
 
+/* A release from inside the tracker: a signal handler that interrupted it, or an atfork handler that runs while
+ * fork holds the locks. The lock is only tried, since this thread may hold it already. */
+static int release_nested(lw_kind_t kind, uintptr_t handle)
+{
+    uint32_t hv = handle_hash(handle);
+    lw_shard_t *s = shard_of(handle);
+    if (!lw_trylock(&s->lock)) {
+        atomic_store(&release_missed, 1);
+        return 0;
+    }
+    lw_rec_t *r = take(s, kind, handle, hv);
+    if (r)
+        rec_free(s, r);
+    lw_unlock(&s->lock);
+    return r != NULL;
+}
+
 static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
 {
-    if (lw_self.busy || (unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)))
+    if ((unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)) || handle == LW_SENTINEL)
         return 0;
+    if (lw_self.busy)
+        return release_nested(kind, handle);
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     int found = 0;

@@ -23,6 +23,12 @@ void lw_lock(lw_lock_t *l)
     }
 }
 
+int lw_trylock(lw_lock_t *l)
+{
+    return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
+}
+
 void lw_unlock(lw_lock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
