@@ -1,67 +1,22 @@
 /* Builds the report model from dumps: symbolizes every site, merges equal sites across processes, sorts. */
 #include "aggregate.h"
 
+#include "keybuf.h"
 #include "map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable byte buffer for merge keys. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void put(buf_t *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_str(buf_t *b, const char *s)
-{
-    put(b, s ? s : "", s ? strlen(s) + 1 : 1);
-}
-
 /* The site's identity: kind and class, then per frame either "F" function file line, "M" module offset or "A"
  * address. The line keeps two calls in one function apart; processes of one build agree on it even where their
  * load addresses differ. (Baselines match without lines, so that an edit elsewhere does not break them.) */
-static void site_key(buf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
+static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
     b->len = 0;
     unsigned char k[2] = { (unsigned char)kind, (unsigned char)cls };
-    put(b, k, 2);
-    for (size_t i = 0; i < n; i++) {
-        if (syms[i].function) {
-            put(b, "F", 1);
-            put_str(b, syms[i].function);
-            put_str(b, syms[i].file);
-            put(b, &syms[i].line, sizeof syms[i].line);
-        } else if (syms[i].module) {
-            put(b, "M", 1);
-            put_str(b, syms[i].module);
-            put(b, &syms[i].offset, sizeof syms[i].offset);
-        } else {
-            put(b, "A", 1);
-            put(b, &syms[i].offset, sizeof syms[i].offset);
-        }
-    }
+    lwr_keybuf_put(b, k, 2);
+    lwr_keybuf_put_frames(b, syms, n, true);
 }
 
 static char *dup_or_null(const char *s, int *oom)
@@ -277,7 +232,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
 {
     lwr_report_t *r = calloc(1, sizeof *r);
     lwr_map_t index = LWR_MAP_INIT;
-    buf_t key = { NULL, 0, 0, 0 };
+    lwr_keybuf_t key = LWR_KEYBUF_INIT;
     lwr_symbol_t *syms = NULL;
     uint64_t *addrs = NULL;
     size_t capsyms = 0, capsites = 0;

@@ -1,36 +1,11 @@
 /* Reads and writes baselines, marks report sites found in one, and computes the gate that leaves them out. */
 #include "baseline.h"
 
+#include "keybuf.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A growable byte buffer for site keys. */
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} keybuf_t;
-
-static void put(keybuf_t *k, const char *s, size_t n)
-{
-    if (k->oom)
-        return;
-    if (k->len + n > k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 256;
-        while (cap < k->len + n)
-            cap *= 2;
-        char *p = realloc(k->p, cap);
-        if (!p) {
-            k->oom = 1;
-            return;
-        }
-        k->p = p;
-        k->cap = cap;
-    }
-    memcpy(k->p + k->len, s, n);
-    k->len += n;
-}
 
 static const char *base_name(const char *path)
 {
@@ -40,27 +15,27 @@ static const char *base_name(const char *path)
 
 /* Appends one frame: "F" function NUL file-base-name NUL when the function is known, else "M" module-base-name
  * NUL, else "U". Base names, so that a checkout in another directory or a reinstalled library still matches. */
-static void put_frame(keybuf_t *k, const char *function, const char *file, const char *module)
+static void put_frame(lwr_keybuf_t *k, const char *function, const char *file, const char *module)
 {
     if (function) {
-        put(k, "F", 1);
-        put(k, function, strlen(function) + 1);
+        lwr_keybuf_put(k, "F", 1);
+        lwr_keybuf_put_str(k, function);
         const char *b = file ? base_name(file) : "";
-        put(k, b, strlen(b) + 1);
+        lwr_keybuf_put_str(k, b);
     } else if (module) {
         const char *b = base_name(module);
-        put(k, "M", 1);
-        put(k, b, strlen(b) + 1);
+        lwr_keybuf_put(k, "M", 1);
+        lwr_keybuf_put_str(k, b);
     } else {
-        put(k, "U", 1);
+        lwr_keybuf_put(k, "U", 1);
     }
 }
 
-static void put_head(keybuf_t *k, lwr_kind_t kind, bool reachable)
+static void put_head(lwr_keybuf_t *k, lwr_kind_t kind, bool reachable)
 {
     char h[2] = { (char)('0' + kind), reachable ? 'r' : 'l' };
     k->len = 0;
-    put(k, h, 2);
+    lwr_keybuf_put(k, h, 2);
 }
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -99,7 +74,7 @@ int lwr_baseline_from_json(lwr_baseline_t *b, json_t *root, const char *name, ch
         fail(err, errlen, "%s: sites: not an array", name);
         return -1;
     }
-    keybuf_t k = { NULL, 0, 0, 0 };
+    lwr_keybuf_t k = LWR_KEYBUF_INIT;
     size_t i;
     int rc = 0;
     json_array_foreach(sites, i, site) {
@@ -159,7 +134,7 @@ int lwr_baseline_load(lwr_baseline_t *b, const char *path, char *err, size_t err
     return rc;
 }
 
-static int site_key(keybuf_t *k, const lwr_site_t *s)
+static int site_key(lwr_keybuf_t *k, const lwr_site_t *s)
 {
     put_head(k, s->kind, s->cls == LWR_CLASS_REACHABLE);
     for (size_t i = 0; i < s->nframes; i++)
@@ -171,7 +146,7 @@ bool lwr_baseline_has(const lwr_baseline_t *b, const lwr_site_t *site)
 {
     if (b->keys.len == 0)
         return false;
-    keybuf_t k = { NULL, 0, 0, 0 };
+    lwr_keybuf_t k = LWR_KEYBUF_INIT;
     bool found = site_key(&k, site) == 0 && lwr_map_get(&b->keys, k.p, k.len) != (size_t)-1;
     free(k.p);
     return found;

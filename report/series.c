@@ -1,6 +1,7 @@
 /* Matches call sites across a series of dumps by their symbolized frames, for diff, trend and triage. */
 #include "series.h"
 
+#include "keybuf.h"
 #include "map.h"
 
 #include <dirent.h>
@@ -66,57 +67,13 @@ double lwr_series_time_s(const lwr_series_t *s, size_t i)
 
 /* ---- building ---- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf_t;
-
-static void put(buf_t *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void put_str(buf_t *b, const char *s)
-{
-    put(b, s ? s : "", s ? strlen(s) + 1 : 1);
-}
-
 /* The identity of a series site: the kind, then per frame "F" function file, "M" module offset or "A" address. */
-static void site_key(buf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
+static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
 {
     unsigned char k = (unsigned char)kind;
     b->len = 0;
-    put(b, &k, 1);
-    for (size_t i = 0; i < n; i++) {
-        if (syms[i].function) {
-            put(b, "F", 1);
-            put_str(b, syms[i].function);
-            put_str(b, syms[i].file);
-        } else if (syms[i].module) {
-            put(b, "M", 1);
-            put_str(b, syms[i].module);
-            put(b, &syms[i].offset, sizeof syms[i].offset);
-        } else {
-            put(b, "A", 1);
-            put(b, &syms[i].offset, sizeof syms[i].offset);
-        }
-    }
+    lwr_keybuf_put(b, &k, 1);
+    lwr_keybuf_put_frames(b, syms, n, false);
 }
 
 static char *dup_or_null(const char *s, int *oom)
@@ -207,7 +164,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
 {
     lwr_series_t *s = calloc(1, sizeof *s);
     lwr_map_t index = LWR_MAP_INIT;
-    buf_t key = { NULL, 0, 0, 0 };
+    lwr_keybuf_t key = LWR_KEYBUF_INIT;
     lwr_symbol_t *syms = NULL;
     uint64_t *addrs = NULL;
     size_t *last_dump = NULL;   /* per site: 1 + the index of the last dump that added to it */
