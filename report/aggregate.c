@@ -19,7 +19,7 @@ static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, lwr_class_t cls, const lw
     lwr_keybuf_put_frames(b, syms, n, true);
 }
 
-static char *dup_or_null(const char *s, int *oom)
+char *lwr_dup_or_null(const char *s, int *oom)
 {
     if (!s)
         return NULL;
@@ -27,6 +27,18 @@ static char *dup_or_null(const char *s, int *oom)
     if (!d)
         *oom = 1;
     return d;
+}
+
+int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s)
+{
+    int oom = 0;
+    f->address = address;
+    f->function = lwr_dup_or_null(s->function, &oom);
+    f->file = lwr_dup_or_null(s->file, &oom);
+    f->module = lwr_dup_or_null(s->module, &oom);
+    f->line = s->line;
+    f->offset = s->offset;
+    return oom ? -1 : 0;
 }
 
 static void free_site(lwr_site_t *s)
@@ -57,15 +69,8 @@ static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbo
     if (!site->frames || !site->samples)
         return -1;
     site->nframes = n;
-    for (size_t i = 0; i < n; i++) {
-        lwr_frame_t *f = &site->frames[i];
-        f->address = addrs[i];
-        f->function = dup_or_null(syms[i].function, &oom);
-        f->file = dup_or_null(syms[i].file, &oom);
-        f->module = dup_or_null(syms[i].module, &oom);
-        f->line = syms[i].line;
-        f->offset = syms[i].offset;
-    }
+    for (size_t i = 0; i < n; i++)
+        oom |= lwr_frame_set(&site->frames[i], addrs[i], &syms[i]) != 0;
     return oom ? -1 : 0;
 }
 
@@ -125,10 +130,10 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
         lwr_report_sample_t *s = &site->samples[site->nsamples++];
         s->pid = pid;
         s->size = ds->samples[i].size;
-        s->handle = dup_or_null(ds->samples[i].handle, &oom);
+        s->handle = lwr_dup_or_null(ds->samples[i].handle, &oom);
         s->detail = ds->kind == LWR_THREAD ? thread_detail(ds->samples[i].detail, d, sym) : NULL;
         if (!s->detail)
-            s->detail = dup_or_null(ds->samples[i].detail, &oom);
+            s->detail = lwr_dup_or_null(ds->samples[i].detail, &oom);
     }
     if (add_pid(site, pid) != 0)
         oom = 1;
@@ -143,15 +148,15 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     p->ppid = d->ppid;
     p->has_exit_status = d->has_exit_status;
     p->exit_status = d->exit_status;
-    p->executable = dup_or_null(d->exe, &oom);
-    p->reason = dup_or_null(d->reason, &oom);
-    p->dump = dup_or_null(slash ? slash + 1 : d->file, &oom);
+    p->executable = lwr_dup_or_null(d->exe, &oom);
+    p->reason = lwr_dup_or_null(d->reason, &oom);
+    p->dump = lwr_dup_or_null(slash ? slash + 1 : d->file, &oom);
     p->arguments = calloc(d->argc + 1, sizeof *p->arguments);
     if (!p->arguments)
         return -1;
     p->nargs = d->argc;
     for (size_t i = 0; i < d->argc; i++)
-        p->arguments[i] = dup_or_null(d->argv[i], &oom);
+        p->arguments[i] = lwr_dup_or_null(d->argv[i], &oom);
     return oom ? -1 : 0;
 }
 
@@ -173,13 +178,7 @@ static int symbolize_frames(const lwr_dump_t *d, const uint64_t *addr, size_t n,
             s.module = m ? m->path : NULL;
             s.offset = m ? addr[i] - m->bias : addr[i];
         }
-        lwr_frame_t *f = &(*out)[i];
-        f->address = addr[i];
-        f->function = dup_or_null(s.function, &oom);
-        f->file = dup_or_null(s.file, &oom);
-        f->module = dup_or_null(s.module, &oom);
-        f->line = s.line;
-        f->offset = s.offset;
+        oom |= lwr_frame_set(&(*out)[i], addr[i], &s) != 0;
     }
     return oom ? -1 : 0;
 }
@@ -199,9 +198,9 @@ static int add_warnings(lwr_report_t *r, const lwr_dump_t *d, lwr_symbolizer_t *
         memset(w, 0, sizeof *w);
         w->pid = d->pid;
         w->count = dw->count;
-        w->type = dup_or_null(dw->type, &oom);
-        w->handle = dup_or_null(dw->handle, &oom);
-        w->message = dup_or_null(dw->message, &oom);
+        w->type = lwr_dup_or_null(dw->type, &oom);
+        w->handle = lwr_dup_or_null(dw->handle, &oom);
+        w->message = lwr_dup_or_null(dw->message, &oom);
         if (oom || symbolize_frames(d, dw->frames, dw->nframes, sym, &w->frames) != 0)
             return -1;
         w->nframes = dw->nframes;

@@ -134,4 +134,11 @@ void lwr_report_remove_site(lwr_report_t *report, size_t i);
 
 void lwr_report_free(lwr_report_t *report);
 
+/* A copy of `s`, or NULL for NULL; out of memory returns NULL and sets *oom. */
+char *lwr_dup_or_null(const char *s, int *oom);
+
+/* Fills frame `f` of runtime address `address` with copies of what symbol `s` knows. Returns 0, or -1 when out
+ * of memory (what was copied stays in the frame, for the caller to free). */
+int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s);
+
 #endif

@@ -76,16 +76,6 @@ static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms,
     lwr_keybuf_put_frames(b, syms, n, false);
 }
 
-static char *dup_or_null(const char *s, int *oom)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *oom = 1;
-    return d;
-}
-
 static void free_samples(lwr_gsite_t *g)
 {
     for (size_t i = 0; i < g->nsamples; i++) {
@@ -110,15 +100,8 @@ static int new_gsite(lwr_gsite_t *g, lwr_kind_t kind, const lwr_symbol_t *syms, 
     for (size_t i = 0; i < ndumps; i++)
         g->points[i].oldest_age_ms = g->points[i].median_age_ms = -1;
     g->nframes = n;
-    for (size_t i = 0; i < n; i++) {
-        lwr_frame_t *f = &g->frames[i];
-        f->address = addrs[i];
-        f->function = dup_or_null(syms[i].function, &oom);
-        f->file = dup_or_null(syms[i].file, &oom);
-        f->module = dup_or_null(syms[i].module, &oom);
-        f->line = syms[i].line;
-        f->offset = syms[i].offset;
-    }
+    for (size_t i = 0; i < n; i++)
+        oom |= lwr_frame_set(&g->frames[i], addrs[i], &syms[i]) != 0;
     return oom ? -1 : 0;
 }
 
@@ -141,8 +124,8 @@ static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long 
         lwr_report_sample_t *s = &g->samples[g->nsamples];
         s->pid = pid;
         s->size = ds->samples[i].size;
-        s->handle = dup_or_null(ds->samples[i].handle, &oom);
-        s->detail = dup_or_null(ds->samples[i].detail, &oom);
+        s->handle = lwr_dup_or_null(ds->samples[i].handle, &oom);
+        s->detail = lwr_dup_or_null(ds->samples[i].detail, &oom);
         g->sample_ages[g->nsamples++] = ds->samples[i].age_ms;
     }
     return oom ? -1 : 0;
@@ -151,8 +134,8 @@ static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long 
 static int keep_dump(lwr_series_dump_t *m, const lwr_dump_t *d)
 {
     int oom = 0;
-    m->file = dup_or_null(d->file, &oom);
-    m->exe = dup_or_null(d->exe, &oom);
+    m->file = lwr_dup_or_null(d->file, &oom);
+    m->exe = lwr_dup_or_null(d->exe, &oom);
     m->pid = d->pid;
     m->seq = d->seq;
     m->uptime_ms = d->uptime_ms;
