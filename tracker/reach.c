@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/user.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +22,10 @@
 typedef struct {
     uintptr_t lo, hi;
 } range_t;
+
+/* The x86-64 ABI lets a function keep 128 bytes below its stack pointer without moving it: a thread stopped in
+ * such a function has live words there. */
+#define LW_RED_ZONE 128
 
 typedef struct {
     const uintptr_t *start;
@@ -308,7 +315,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
 /* The stack pointers of the process's other threads, from /proc/self/task/TID/syscall ("nr args... sp pc" for a
  * thread blocked in the kernel, which is what threads are at exit). A running thread has none there; its stack
  * is scanned whole. Registers of the other threads are not read: a pointer kept only in one is missed. */
-static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
+static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *tids, size_t *ntids, size_t tcap)
 {
     char buf[4096], path[64], line[512];
     size_t n = 0;
@@ -339,7 +346,11 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
             pid_t tid = 0;
             for (const char *q = d->name; *q >= '0' && *q <= '9'; q++)
                 tid = tid * 10 + (*q - '0');
-            if (tid == self || n == cap)
+            if (tid == self)
+                continue;
+            if (*ntids < tcap)
+                tids[(*ntids)++] = tid;
+            if (n == cap)
                 continue;
             /* a thread that is running has no stack pointer here; at exit the others are about to block, so
              * give them a few milliseconds before scanning the whole stack instead */
@@ -371,7 +382,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self)
                 const char *h = fields[nf - 2] + 2;
                 uintptr_t sp;
                 if (parse_hex(&h, &sp) && sp)
-                    out[n++] = sp;
+                    out[n++] = sp - LW_RED_ZONE;
             }
         }
     }
@@ -420,8 +431,9 @@ static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
  * belongs to frames that have returned, whose stale pointers must not keep a leak alive. */
 typedef struct {
     uintptr_t *sp;
-    size_t n;
+    size_t n, cap;
 } stack_marks_t;
+
 
 /* The lowest mark inside [lo, hi), or lo when the range holds none (a stack whose pointer is unknown, or no
  * stack at all, is scanned whole). */
@@ -468,14 +480,73 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
         flood(s);
 }
 
+/* The registers of the process's other threads, read by the copy with ptrace: a thread is stopped for as long as
+ * it takes to read them, and its system call, if it was in one, goes on as if nothing happened. A thread that
+ * cannot be read (ptrace refused, the thread gone) is skipped: its stack is scanned all the same. */
+typedef struct {
+    struct user_regs_struct *v;
+    size_t n;
+} regs_t;
+
+static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_marks_t *marks)
+{
+    if (!regs->v)
+        return;
+    for (size_t i = 0; i < ntids; i++) {
+        pid_t tid = tids[i];
+        if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0)
+            continue;
+        int stopped = 0;
+        if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0) {
+            /* give a thread in an uninterruptible wait a tenth of a second */
+            for (int tries = 0; tries < 100 && !stopped; tries++) {
+                int st;
+                pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+                if (r == tid) {
+                    stopped = 1;
+                } else if (r < 0 && errno != EINTR) {
+                    break;
+                } else {
+                    struct timespec ms = { 0, 1000000 };
+                    nanosleep(&ms, NULL);
+                }
+            }
+        }
+        if (stopped && ptrace(PTRACE_GETREGS, tid, NULL, &regs->v[regs->n]) == 0) {
+            /* its stack pointer too: a thread that was running has none in /proc */
+            if (marks->n < marks->cap)
+                marks->sp[marks->n++] = (uintptr_t)regs->v[regs->n].rsp - LW_RED_ZONE;
+            regs->n++;
+        }
+        ptrace(PTRACE_DETACH, tid, NULL, NULL);
+    }
+}
+
+/* Where Yama restricts ptrace to ancestors (ptrace_scope 1), the copy may read this process's registers only once
+ * this process names it; the permission is withdrawn when the scan is done. */
+static void allow_tracer(pid_t copy, int allow)
+{
+    char scope[8];
+    ssize_t n = lw_read_file("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope));
+    if (n > 0 && scope[0] == '1')
+        prctl(PR_SET_PTRACER, allow ? (unsigned long)copy : 0ul, 0ul, 0ul, 0ul);
+}
+
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
-static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks)
+static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks,
+                     const regs_t *regs)
 {
     exclude_malloc_memory(s, &excl, w->vmas, nv);
     sort_ranges(&excl);
 
     for (size_t i = 0; i < s->n; i++)
         s->cls[i] = LW_CLASS_DEFINITE;
+
+    /* the registers of the other threads are roots too */
+    if (regs->v && regs->n) {
+        scan_words(s, (uintptr_t)regs->v, (uintptr_t)(regs->v + regs->n), LW_CLASS_REACHABLE, -1);
+        flood(s);
+    }
 
     for (size_t i = 0; i < nv; i++) {
         const vma_t *v = &w->vmas[i];
@@ -524,8 +595,12 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
     w.own_hi = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
     uint32_t *stack = lw_mem_alloc(n * sizeof(uint32_t));
     uint8_t *tmp_cls = lw_mem_alloc(n);
-    int fds[2] = { -1, -1 };
+    int fds[2] = { -1, -1 }, sync[2] = { -1, -1 };
     int err = 0;
+    pid_t pid = -1;
+    static pid_t tids[4096];
+    size_t ntids = 0;
+    regs_t regs = { NULL, 0 };
     if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack || !tmp_cls) {
         err = ENOMEM;
         goto out;
@@ -537,9 +612,6 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
         if (end > s.max)
             s.max = end;
     }
-    /* This thread's stack is live from here up; if it is the thread that called exit, only from exit's caller
-     * up (below lie exit handlers and this scan's own frames). */
-
     /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
      * copy is made with _Fork (no atfork handlers) and never calls malloc; its answer comes back through a pipe. */
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -552,18 +624,29 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
     /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
      * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
     static uintptr_t sps[4096];
-    stack_marks_t marks = { sps, 0 };
+    stack_marks_t marks = { sps, 0, sizeof(sps) / sizeof(sps[0]) };
     uintptr_t here = (uintptr_t)__builtin_frame_address(0), mine = here;
     for (size_t i = 0; i < nv; i++)
         if (here >= w.vmas[i].lo && here < w.vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w.vmas[i].hi)
             mine = lw_exit_frame;
     sps[marks.n++] = mine;
-    marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid));
-    pid_t pid = _Fork();
+    marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid), tids, &ntids,
+                                sizeof(tids) / sizeof(tids[0]));
+    regs.v = lw_mem_alloc(ntids * sizeof(struct user_regs_struct) + 1);
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        sync[0] = sync[1] = -1;
+    pid = _Fork();
     if (pid == 0) {
         close(fds[0]);
         guard_faults();
-        classify(&s, &w, nv, excl, mods, &marks);
+        if (sync[0] >= 0) {
+            char go;
+            close(sync[1]);
+            while (read(sync[0], &go, 1) < 0 && errno == EINTR)
+                ;
+        }
+        read_registers(tids, ntids, &regs, &marks);
+        classify(&s, &w, nv, excl, mods, &marks, &regs);
         size_t off = 0;
         while (off < n) {
             ssize_t k = write(fds[1], tmp_cls + off, n - off);
@@ -579,6 +662,11 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
         err = errno;
         goto out;
     }
+    allow_tracer(pid, 1);
+    if (sync[0] >= 0) {
+        close(sync[0]);
+        close(sync[1]); /* the copy reads end-of-file: go on */
+    }
     close(fds[1]);
     fds[1] = -1;
     size_t got = 0;
@@ -593,12 +681,17 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
     int st = 0;
     while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
         ;
+    allow_tracer(pid, 0);
     if (got != n || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         err = ECHILD;
     else
         memcpy(cls, tmp_cls, n);
 
 out:
+    if (sync[0] >= 0 && pid < 0) {
+        close(sync[0]);
+        close(sync[1]);
+    }
     if (fds[0] >= 0)
         close(fds[0]);
     if (fds[1] >= 0)
@@ -611,5 +704,6 @@ out:
     lw_mem_free(w.own_hi, MAX_EXCL / 2 * sizeof(uintptr_t));
     lw_mem_free(stack, n * sizeof(uint32_t));
     lw_mem_free(tmp_cls, n);
+    lw_mem_free(regs.v, ntids * sizeof(struct user_regs_struct) + 1);
     return err;
 }

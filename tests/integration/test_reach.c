@@ -274,6 +274,36 @@ START_TEST(test_dead_frame_not_a_root)
 }
 END_TEST
 
+/* A pointer kept only in a register of a thread still running at exit: registers are roots, so the block is
+ * reachable. */
+START_TEST(test_register_is_a_root)
+{
+    LWT_REQUIRE_BUILT();
+    long long c0, b0;
+    thread_baseline(&c0, &b0);
+    lwt_result_t *r = run_thread(NO_GATE, "register_running");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, c0 + 1, b0 + 5007);
+    assert_no_leak_site(r, "hold_in_register");
+    lwt_free(r);
+}
+END_TEST
+
+/* A block lost in a dead frame of a thread that is running (not blocked) at exit: its stack pointer comes from its
+ * registers, and the block is definite. */
+START_TEST(test_dead_frame_of_running_thread)
+{
+    LWT_REQUIRE_BUILT();
+    long long c0, b0;
+    thread_baseline(&c0, &b0);
+    lwt_result_t *r = run_thread(NO_GATE, "dead_frame_running");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_deep_running", "definite", 1, 5008, THREAD_SRC, "@reach_dead_running */");
+    assert_totals(r, 1, 5008, c0, b0);
+    lwt_free(r);
+}
+END_TEST
+
 /* exit() called by a second thread while main waits in pthread_join: the 3 blocks main lost are definite. The scan
  * then runs on a thread stack, whose frames (the scanner's own, the dump writer's) hold block addresses too. */
 START_TEST(test_exit_from_thread)
@@ -333,6 +363,8 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, test_thread_roots, 0, (int)(sizeof held / sizeof held[0]));
     tcase_add_test(tc, test_dead_frame_not_a_root);
+    tcase_add_test(tc, test_register_is_a_root);
+    tcase_add_test(tc, test_dead_frame_of_running_thread);
     tcase_add_test(tc, test_exit_from_thread);
     suite_add_tcase(s, tc);
 
