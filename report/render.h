@@ -4,6 +4,7 @@
 
 #include "aggregate.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 /* At most this many samples are shown per site in text. */
@@ -19,6 +20,10 @@ int lwr_render_text(FILE *out, const lwr_report_t *report);
 /* Writes the report as JSON (`leakwatch_report: 1`, members as in docs/FORMAT.md, `gate` only when the report
  * has one), indented, ending with a newline. Returns 0, or -1 when out of memory or writing failed. */
 int lwr_render_json(FILE *out, const lwr_report_t *report);
+
+/* Writes `root` with json_dumpf `flags` and a newline, flushes, and drops the reference to `root`. Returns 0, or
+ * -1 when `root` is NULL (out of memory) or writing failed. */
+int lwr_json_write(FILE *out, json_t *root, size_t flags);
 
 /* Writes the JSON report to the file at `path` (replacing it). Returns 0 or an errno value. */
 int lwr_render_json_file(const char *path, const lwr_report_t *report);

@@ -246,17 +246,21 @@ static json_t *report_json(const lwr_report_t *r)
     return root;
 }
 
-int lwr_render_json(FILE *out, const lwr_report_t *r)
+int lwr_json_write(FILE *out, json_t *root, size_t flags)
 {
-    json_t *root = report_json(r);
     if (!root)
         return -1;
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int rc = json_dumpf(root, out, flags);
     json_decref(root);
     if (rc == 0)
         fputc('\n', out);
     fflush(out);
     return rc == 0 && !ferror(out) ? 0 : -1;
+}
+
+int lwr_render_json(FILE *out, const lwr_report_t *r)
+{
+    return lwr_json_write(out, report_json(r), JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
 int lwr_render_json_file(const char *path, const lwr_report_t *r)

@@ -2,6 +2,7 @@
 #include "render_ci.h"
 #include "baseline.h"
 #include "cli.h"
+#include "render.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -390,12 +391,7 @@ int lwr_render_sarif(FILE *out, const lwr_report_t *r)
         json_decref(root);
         return -1;
     }
-    int rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (rc == 0)
-        fputc('\n', out);
-    fflush(out);
-    return rc == 0 && !ferror(out) ? 0 : -1;
+    return lwr_json_write(out, root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
 int lwr_render_to_file(const char *path, int (*render)(FILE *, const lwr_report_t *), const lwr_report_t *r)
