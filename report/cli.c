@@ -1,4 +1,5 @@
-/* Helpers shared by the subcommands: usage errors, numbers, options, dump directories, the run exit status. */
+/* Helpers shared by the subcommands: usage errors, numbers, options, output files, loading dumps, the run exit
+ * status. */
 #include "cli.h"
 
 #include <dirent.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,6 +56,80 @@ int lwr_take_option(const char *cmd, int argc, char **argv, int *i, const char *
     *value = argv[*i + 1];
     *i += 2;
     return 1;
+}
+
+int lwr_parse_options(const char *cmd, const char *usage, int argc, char **argv, lwr_option_fn take, void *opts,
+                      int *first)
+{
+    *first = argc;
+    for (int i = 1; i < argc;) {
+        int r;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            *first = i + 1;
+            break;
+        }
+        if ((r = take(cmd, argc, argv, &i, opts)) != 0) {
+            if (r < 0)
+                return LWR_EXIT_USAGE;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return lwr_usage_error(cmd, "unknown option '%s'", argv[i]);
+        *first = i;
+        break;
+    }
+    return -1;
+}
+
+int lwr_take_table_option(const char *cmd, int argc, char **argv, int *i, void *opts)
+{
+    lwr_table_opts_t *o = opts;
+    const char *v;
+    int r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--format", &v)) != 0) {
+        if (r > 0 && strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
+            lwr_usage_error(cmd, "unknown format '%s' (text or json)", v);
+            return -1;
+        }
+        if (r > 0)
+            o->format = v;
+        return r;
+    }
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--top", &v)) != 0) {
+        if (r > 0 && lwr_parse_uint(v, 1000000000, &o->top) != 0) {
+            lwr_usage_error(cmd, "bad number '%s' for --top", v);
+            return -1;
+        }
+        return r;
+    }
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
+        o->output = v;
+    return r;
+}
+
+FILE *lwr_output_open(const char *path)
+{
+    if (!path)
+        return stdout;
+    FILE *out = fopen(path, "w");
+    if (!out)
+        fprintf(stderr, "leakwatch: %s: %s\n", path, strerror(errno));
+    return out;
+}
+
+int lwr_output_close(FILE *out, const char *path, const char *what, int rc)
+{
+    if (out != stdout && fclose(out) != 0)
+        rc = -1;
+    if (rc != 0) {
+        fprintf(stderr, "leakwatch: writing %s failed\n", path ? path : what);
+        return 1;
+    }
+    return 0;
 }
 
 int lwr_dumplist_add(lwr_dumplist_t *l, lwr_dump_t *d)
@@ -190,6 +266,29 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
     free(ents);
     lwr_dumplist_sort(list);
     return failures;
+}
+
+int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lwr_dumplist_t *list),
+                   lwr_dumplist_t *list)
+{
+    int failed = 0;
+    for (int j = 0; j < n; j++) {
+        struct stat st;
+        if (stat(paths[j], &st) == 0 && S_ISDIR(st.st_mode)) {
+            failed |= add_dir(paths[j], list) != 0;
+            continue;
+        }
+        char err[512];
+        lwr_dump_t *d = lwr_dump_load(paths[j], err, sizeof err);
+        if (!d) {
+            fprintf(stderr, "leakwatch: %s\n", err);
+            failed = 1;
+        } else if (lwr_dumplist_add(list, d) != 0) {
+            fprintf(stderr, "leakwatch: out of memory\n");
+            failed = 1;
+        }
+    }
+    return failed;
 }
 
 int lwr_remove_dir(const char *dir)

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define LWR_VERSION "0.1.0"
 
@@ -43,6 +44,39 @@ int lwr_parse_uint(const char *s, uint64_t max, uint64_t *out);
  * argument, -1 when it matched but the value is missing (a usage error has been printed then). */
 int lwr_take_option(const char *cmd, int argc, char **argv, int *i, const char *name, const char **value);
 
+/* Offers argv[*i] to a command's own options: returns as lwr_take_option (1 taken and *i advanced, 0 not one of
+ * its options, -1 a usage error that has been printed). */
+typedef int (*lwr_option_fn)(const char *cmd, int argc, char **argv, int *i, void *opts);
+
+/* Reads the options that come before a command's operands, from argv[1]: `--help` or `-h` prints `usage` on
+ * stdout, `--` ends the options, `take` is offered every other argument, an unknown option is a usage error,
+ * and the first other argument is the first operand. Returns -1 when the command goes on, with *first the index
+ * of the first operand (argc when there is none); else the exit status to return: 0 after --help, LWR_EXIT_USAGE
+ * on a usage error (printed). */
+int lwr_parse_options(const char *cmd, const char *usage, int argc, char **argv, lwr_option_fn take, void *opts,
+                      int *first);
+
+/* The options of the commands that print ranked sites (diff, trend). */
+typedef struct {
+    const char *format;     /* "text" or "json" */
+    const char *output;     /* NULL: standard output */
+    uint64_t top;           /* sites shown in text, 0 for all */
+} lwr_table_opts_t;
+
+#define LWR_TABLE_OPTS_INIT { "text", NULL, 10 }
+
+/* Takes --format text|json, --top N or --output FILE into `opts` (an lwr_table_opts_t); an lwr_option_fn. */
+int lwr_take_table_option(const char *cmd, int argc, char **argv, int *i, void *opts);
+
+/* Opens `path` for writing, or gives standard output when it is NULL. Returns NULL when the file cannot be
+ * opened (named on stderr then). */
+FILE *lwr_output_open(const char *path);
+
+/* Ends the output that lwr_output_open gave after writing it returned `rc` (0, or -1 when writing failed):
+ * closes a file (a failing close is a failed write) and names a failure on stderr as "writing PATH failed", with
+ * `what` (e.g. "the report") for standard output. Returns 0, or 1 when the output failed. */
+int lwr_output_close(FILE *out, const char *path, const char *what, int rc);
+
 /* A growing list of loaded dumps. */
 typedef struct {
     lwr_dump_t **v;
@@ -61,6 +95,12 @@ void lwr_dumplist_free(lwr_dumplist_t *list);
  * seq of each pid. A dump that cannot be read is reported on stderr (`leakwatch: FILE: ...`) and skipped.
  * Returns the number of dumps that could not be read, or -1 when the directory cannot be read (reported too). */
 int lwr_collect_dir(const char *dir, lwr_dumplist_t *list);
+
+/* Loads the `n` dump files or directories at `paths` into `list`: a directory through `add_dir` (lwr_collect_dir
+ * or lwr_series_add_dir), a file as itself. What cannot be read is named on stderr. Returns 0, or 1 when a dump
+ * or directory could not be read or the list could not grow. */
+int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lwr_dumplist_t *list),
+                   lwr_dumplist_t *list);
 
 /* Removes the files of `dir` (not recursing) and the directory itself. Returns 0 or an errno value. */
 int lwr_remove_dir(const char *dir);

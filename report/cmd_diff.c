@@ -1,8 +1,8 @@
 /* `leakwatch diff`: matches the call sites of two dumps by symbolized frames and ranks them by growth. */
 #include "cli.h"
+#include "render.h"
 #include "series.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -307,12 +307,10 @@ static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint6
 
 static int diff_main(int argc, char **argv)
 {
-    const char *format = "text", *output = NULL;
-    uint64_t top = 10;
+    lwr_table_opts_t o = LWR_TABLE_OPTS_INIT;
     const char *files[2];
     int nfiles = 0, opts_done = 0;
     for (int i = 1; i < argc;) {
-        const char *v;
         int r;
         if (!opts_done && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
             fputs(usage, stdout);
@@ -323,25 +321,9 @@ static int diff_main(int argc, char **argv)
             i++;
             continue;
         }
-        if (!opts_done && (r = lwr_take_option("diff", argc, argv, &i, "--format", &v)) != 0) {
+        if (!opts_done && (r = lwr_take_table_option("diff", argc, argv, &i, &o)) != 0) {
             if (r < 0)
                 return LWR_EXIT_USAGE;
-            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
-                return lwr_usage_error("diff", "unknown format '%s' (text or json)", v);
-            format = v;
-            continue;
-        }
-        if (!opts_done && (r = lwr_take_option("diff", argc, argv, &i, "--top", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (lwr_parse_uint(v, 1000000000, &top) != 0)
-                return lwr_usage_error("diff", "bad number '%s' for --top", v);
-            continue;
-        }
-        if (!opts_done && (r = lwr_take_option("diff", argc, argv, &i, "--output", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            output = v;
             continue;
         }
         if (!opts_done && argv[i][0] == '-' && argv[i][1] != '\0')
@@ -375,30 +357,13 @@ static int diff_main(int argc, char **argv)
         fprintf(stderr, "leakwatch: out of memory\n");
         rc = 1;
     } else {
-        FILE *out = stdout;
-        if (output && !(out = fopen(output, "w"))) {
-            fprintf(stderr, "leakwatch: %s: %s\n", output, strerror(errno));
+        FILE *out = lwr_output_open(o.output);
+        if (!out) {
             rc = 1;
         } else {
-            int w;
-            if (strcmp(format, "json") == 0) {
-                json_t *j = lwr_diff_json(s, 0, 1);
-                w = j ? json_dumpf(j, out, JSON_INDENT(2)) : -1;
-                if (w == 0)
-                    fputc('\n', out);
-                json_decref(j);
-                fflush(out);
-                if (ferror(out))
-                    w = -1;
-            } else {
-                w = diff_text(out, s, 0, 1, top);
-            }
-            if (out != stdout && fclose(out) != 0)
-                w = -1;
-            if (w != 0) {
-                fprintf(stderr, "leakwatch: writing %s failed\n", output ? output : "the diff");
-                rc = 1;
-            }
+            int w = strcmp(o.format, "json") == 0 ? lwr_json_write(out, lwr_diff_json(s, 0, 1), JSON_INDENT(2))
+                                                  : diff_text(out, s, 0, 1, o.top);
+            rc = lwr_output_close(out, o.output, "the diff", w);
         }
     }
     lwr_series_free(s);

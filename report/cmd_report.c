@@ -7,11 +7,9 @@
 #include "render_ci.h"
 #include "series.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char usage[] =
     "Usage: leakwatch report [--format text|json|folded|svg|sarif|junit] [--weight bytes|count]\n"
@@ -53,111 +51,84 @@ static int render_ci_or_text(FILE *out, const lwr_report_t *rep, const char *for
     return lwr_render_text(out, rep);
 }
 
+typedef struct {
+    const char *format, *output;
+    lwr_weight_t weight;
+    int64_t older_than;     /* -1: no --older-than */
+    lwr_ci_t ci;
+} options_t;
+
+/* An lwr_option_fn for the options of `leakwatch report`. */
+static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
+{
+    options_t *o = opts;
+    const char *v;
+    int r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--format", &v)) > 0) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0 && strcmp(v, "folded") != 0 && strcmp(v, "svg") != 0
+            && strcmp(v, "sarif") != 0 && strcmp(v, "junit") != 0) {
+            lwr_usage_error(cmd, "unknown format '%s' (text, json, folded, svg, sarif or junit)", v);
+            return -1;
+        }
+        o->format = v;
+    }
+    if (r != 0)
+        return r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--weight", &v)) > 0) {
+        if (strcmp(v, "bytes") != 0 && strcmp(v, "count") != 0) {
+            lwr_usage_error(cmd, "unknown weight '%s' (bytes or count)", v);
+            return -1;
+        }
+        o->weight = strcmp(v, "bytes") == 0 ? LWR_WEIGHT_BYTES : LWR_WEIGHT_COUNT;
+    }
+    if (r != 0)
+        return r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--older-than", &v)) > 0
+        && lwr_parse_duration(v, &o->older_than) != 0) {
+        lwr_usage_error(cmd, "bad duration '%s' for --older-than (a number and ms, s, m or h: 500ms, 30s, 5m, 1h)",
+                        v);
+        return -1;
+    }
+    if (r != 0 || (r = lwr_ci_take_option(cmd, argc, argv, i, false, &o->ci)) != 0)
+        return r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
+        o->output = v;
+    return r;
+}
+
 static int report_main(int argc, char **argv)
 {
-    const char *format = "text", *output = NULL;
-    lwr_weight_t weight = LWR_WEIGHT_BYTES;
-    int64_t older_than = -1;
-    lwr_ci_t ci = LWR_CI_INIT;
-    int i = 1, first = -1;
-    while (i < argc) {
-        const char *v;
-        int r;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            first = i + 1;
-            break;
-        }
-        if ((r = lwr_take_option("report", argc, argv, &i, "--format", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (strcmp(v, "sarif") == 0 || strcmp(v, "junit") == 0) {
-                format = v;
-                continue;
-            }
-            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0 && strcmp(v, "folded") != 0 && strcmp(v, "svg") != 0)
-                return lwr_usage_error("report", "unknown format '%s' (text, json, folded, svg, sarif or junit)",
-                                       v);
-            format = v;
-            continue;
-        }
-        if ((r = lwr_take_option("report", argc, argv, &i, "--weight", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (strcmp(v, "bytes") != 0 && strcmp(v, "count") != 0)
-                return lwr_usage_error("report", "unknown weight '%s' (bytes or count)", v);
-            weight = strcmp(v, "bytes") == 0 ? LWR_WEIGHT_BYTES : LWR_WEIGHT_COUNT;
-            continue;
-        }
-        if ((r = lwr_take_option("report", argc, argv, &i, "--older-than", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (lwr_parse_duration(v, &older_than) != 0)
-                return lwr_usage_error("report", "bad duration '%s' for --older-than (a number and ms, s, m or h: "
-                                       "500ms, 30s, 5m, 1h)", v);
-            continue;
-        }
-        if ((r = lwr_ci_take_option("report", argc, argv, &i, false, &ci)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            continue;
-        }
-        if ((r = lwr_take_option("report", argc, argv, &i, "--output", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            output = v;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return lwr_usage_error("report", "unknown option '%s'", argv[i]);
-        first = i;
-        break;
+    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT };
+    int first;
+    int status = lwr_parse_options("report", usage, argc, argv, take_option, &o, &first);
+    if (status < 0 && first >= argc)
+        status = lwr_usage_error("report", "no dump given");
+    for (int j = first + 1; status < 0 && j < argc; j++)
+        if (argv[j][0] == '-' && argv[j][1] != '\0' && strcmp(argv[first - 1], "--") != 0)
+            status = lwr_usage_error("report", "options go before the dumps ('%s')", argv[j]);
+    if (status >= 0) {
+        lwr_ci_free(&o.ci);
+        return status;
     }
-    if (first < 0 || first >= argc)
-        return lwr_usage_error("report", "no dump given");
-    for (int j = first; j < argc; j++)
-        if (argv[j][0] == '-' && argv[j][1] != '\0' && j > first && strcmp(argv[first - 1], "--") != 0)
-            return lwr_usage_error("report", "options go before the dumps ('%s')", argv[j]);
-
-    int ci_status = lwr_ci_load("report", &ci);   /* bad suppressions or baseline: exit 2 before any dump */
+    int ci_status = lwr_ci_load("report", &o.ci);   /* bad suppressions or baseline: exit 2 before any dump */
     if (ci_status != 0) {
-        lwr_ci_free(&ci);
+        lwr_ci_free(&o.ci);
         return ci_status;
     }
     lwr_dumplist_t dumps = { NULL, 0, 0 };
-    int failed = 0;
-    for (int j = first; j < argc; j++) {
-        struct stat st;
-        if (stat(argv[j], &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (lwr_collect_dir(argv[j], &dumps) != 0)
-                failed = 1;
-            continue;
-        }
-        char err[512];
-        lwr_dump_t *d = lwr_dump_load(argv[j], err, sizeof err);
-        if (!d) {
-            fprintf(stderr, "leakwatch: %s\n", err);
-            failed = 1;
-        } else if (lwr_dumplist_add(&dumps, d) != 0) {
-            fprintf(stderr, "leakwatch: out of memory\n");
-            failed = 1;
-        }
-    }
+    int failed = lwr_load_dumps(argv + first, argc - first, lwr_collect_dir, &dumps);
     if (dumps.n == 0) {
         /* Nothing to report: a report of zero processes would read as "no leaks", which is not what happened. */
         fprintf(stderr, "leakwatch: no dump could be read\n");
         lwr_dumplist_free(&dumps);
-        lwr_ci_free(&ci);
+        lwr_ci_free(&o.ci);
         return 1;
     }
     lwr_dumplist_sort(&dumps);
-    if (older_than >= 0) {
+    if (o.older_than >= 0) {
         size_t ageless = 0;
         for (size_t j = 0; j < dumps.n; j++)
-            ageless += lwr_dump_keep_older(dumps.v[j], older_than);
+            ageless += lwr_dump_keep_older(dumps.v[j], o.older_than);
         if (ageless)
             fprintf(stderr, "leakwatch: %zu %s without ages (dumps of an older library) left out by --older-than\n",
                     ageless, ageless == 1 ? "site" : "sites");
@@ -167,31 +138,25 @@ static int report_main(int argc, char **argv)
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
     lwr_dumplist_free(&dumps);
-    if (rep && lwr_ci_apply(rep, &ci) != 0) {
+    if (rep && lwr_ci_apply(rep, &o.ci) != 0) {
         lwr_report_free(rep);
         rep = NULL;
     }
-    lwr_ci_free(&ci);
+    lwr_ci_free(&o.ci);
     if (!rep) {
         lwr_symbolizer_free(sym);
         fprintf(stderr, "leakwatch: out of memory\n");
         return 1;
     }
-    FILE *out = stdout;
-    if (output && !(out = fopen(output, "w"))) {
-        fprintf(stderr, "leakwatch: %s: %s\n", output, strerror(errno));
+    FILE *out = lwr_output_open(o.output);
+    if (!out) {
         failed = 1;
     } else {
-        int rc = strcmp(format, "json") == 0     ? lwr_render_json(out, rep)
-                 : strcmp(format, "folded") == 0 ? lwr_render_folded(out, rep, weight)
-                 : strcmp(format, "svg") == 0    ? lwr_render_svg(out, rep, weight)
-                                                 : render_ci_or_text(out, rep, format);
-        if (out != stdout && fclose(out) != 0)
-            rc = -1;
-        if (rc != 0) {
-            fprintf(stderr, "leakwatch: writing %s failed\n", output ? output : "the report");
-            failed = 1;
-        }
+        int rc = strcmp(o.format, "json") == 0     ? lwr_render_json(out, rep)
+                 : strcmp(o.format, "folded") == 0 ? lwr_render_folded(out, rep, o.weight)
+                 : strcmp(o.format, "svg") == 0    ? lwr_render_svg(out, rep, o.weight)
+                                                   : render_ci_or_text(out, rep, o.format);
+        failed |= lwr_output_close(out, o.output, "the report", rc);
     }
     lwr_report_free(rep);
     lwr_symbolizer_free(sym);

@@ -1,14 +1,13 @@
 /* `leakwatch trend`: ranks call sites by steady growth over a series of dumps of one program. */
 #include "cli.h"
+#include "render.h"
 #include "series.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static const char usage[] =
     "Usage: leakwatch trend [--format text|json] [--top N] [--output FILE] DUMP...\n"
@@ -220,66 +219,15 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
 
 static int trend_main(int argc, char **argv)
 {
-    const char *format = "text", *output = NULL;
-    uint64_t top = 10;
-    int first = -1;
-    for (int i = 1; i < argc;) {
-        const char *v;
-        int r;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            first = i + 1;
-            break;
-        }
-        if ((r = lwr_take_option("trend", argc, argv, &i, "--format", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
-                return lwr_usage_error("trend", "unknown format '%s' (text or json)", v);
-            format = v;
-            continue;
-        }
-        if ((r = lwr_take_option("trend", argc, argv, &i, "--top", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            if (lwr_parse_uint(v, 1000000000, &top) != 0)
-                return lwr_usage_error("trend", "bad number '%s' for --top", v);
-            continue;
-        }
-        if ((r = lwr_take_option("trend", argc, argv, &i, "--output", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            output = v;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return lwr_usage_error("trend", "unknown option '%s'", argv[i]);
-        first = i;
-        break;
-    }
-    if (first < 0 || first >= argc)
+    lwr_table_opts_t o = LWR_TABLE_OPTS_INIT;
+    int first;
+    int status = lwr_parse_options("trend", usage, argc, argv, lwr_take_table_option, &o, &first);
+    if (status >= 0)
+        return status;
+    if (first >= argc)
         return lwr_usage_error("trend", "no dumps given (at least two)");
     lwr_dumplist_t dumps = { NULL, 0, 0 };
-    int failed = 0;
-    for (int j = first; j < argc; j++) {
-        struct stat st;
-        if (stat(argv[j], &st) == 0 && S_ISDIR(st.st_mode)) {
-            failed |= lwr_series_add_dir(argv[j], &dumps) != 0;
-            continue;
-        }
-        char err[512];
-        lwr_dump_t *d = lwr_dump_load(argv[j], err, sizeof err);
-        if (!d) {
-            fprintf(stderr, "leakwatch: %s\n", err);
-            failed = 1;
-        } else if (lwr_dumplist_add(&dumps, d) != 0) {
-            fprintf(stderr, "leakwatch: out of memory\n");
-            failed = 1;
-        }
-    }
+    int failed = lwr_load_dumps(argv + first, argc - first, lwr_series_add_dir, &dumps);
     if (dumps.n < 2) {
         lwr_dumplist_free(&dumps);
         if (failed)
@@ -302,30 +250,13 @@ static int trend_main(int argc, char **argv)
         fprintf(stderr, "leakwatch: out of memory\n");
         failed = 1;
     } else {
-        FILE *out = stdout;
-        if (output && !(out = fopen(output, "w"))) {
-            fprintf(stderr, "leakwatch: %s: %s\n", output, strerror(errno));
+        FILE *out = lwr_output_open(o.output);
+        if (!out) {
             failed = 1;
         } else {
-            int w;
-            if (strcmp(format, "json") == 0) {
-                json_t *j = lwr_trend_json(s, t);
-                w = j ? json_dumpf(j, out, JSON_INDENT(2)) : -1;
-                if (w == 0)
-                    fputc('\n', out);
-                json_decref(j);
-                fflush(out);
-                if (ferror(out))
-                    w = -1;
-            } else {
-                w = trend_text(out, s, t, top);
-            }
-            if (out != stdout && fclose(out) != 0)
-                w = -1;
-            if (w != 0) {
-                fprintf(stderr, "leakwatch: writing %s failed\n", output ? output : "the trend");
-                failed = 1;
-            }
+            int w = strcmp(o.format, "json") == 0 ? lwr_json_write(out, lwr_trend_json(s, t), JSON_INDENT(2))
+                                                  : trend_text(out, s, t, o.top);
+            failed |= lwr_output_close(out, o.output, "the trend", w);
         }
     }
     free(t);

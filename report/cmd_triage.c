@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -551,33 +550,20 @@ static void run_ui(ui_t *u)
     endwin();
 }
 
+/* An lwr_option_fn for --suppressions FILE, into a const char *. */
+static int take_option(const char *cmd, int argc, char **argv, int *i, void *supp)
+{
+    return lwr_take_option(cmd, argc, argv, i, "--suppressions", supp);
+}
+
 static int triage_main(int argc, char **argv)
 {
     const char *supp = "leakwatch.supp";
-    int first = -1;
-    for (int i = 1; i < argc;) {
-        const char *v;
-        int r;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--") == 0) {
-            first = i + 1;
-            break;
-        }
-        if ((r = lwr_take_option("triage", argc, argv, &i, "--suppressions", &v)) != 0) {
-            if (r < 0)
-                return LWR_EXIT_USAGE;
-            supp = v;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return lwr_usage_error("triage", "unknown option '%s'", argv[i]);
-        first = i;
-        break;
-    }
-    if (first < 0 || first >= argc)
+    int first;
+    int status = lwr_parse_options("triage", usage, argc, argv, take_option, &supp, &first);
+    if (status >= 0)
+        return status;
+    if (first >= argc)
         return lwr_usage_error("triage", "no dump given");
     if (!isatty(STDOUT_FILENO) || !isatty(STDIN_FILENO)) {
         fprintf(stderr, "leakwatch triage: standard %s is not a terminal; triage is an interactive screen. "
@@ -586,19 +572,7 @@ static int triage_main(int argc, char **argv)
         return LWR_EXIT_USAGE;
     }
     lwr_dumplist_t dumps = { NULL, 0, 0 };
-    for (int j = first; j < argc; j++) {
-        struct stat st;
-        if (stat(argv[j], &st) == 0 && S_ISDIR(st.st_mode)) {
-            lwr_series_add_dir(argv[j], &dumps);
-            continue;
-        }
-        char err[512];
-        lwr_dump_t *d = lwr_dump_load(argv[j], err, sizeof err);
-        if (!d)
-            fprintf(stderr, "leakwatch: %s\n", err);
-        else if (lwr_dumplist_add(&dumps, d) != 0)
-            fprintf(stderr, "leakwatch: out of memory\n");
-    }
+    lwr_load_dumps(argv + first, argc - first, lwr_series_add_dir, &dumps);   /* the screen shows what could be read */
     if (dumps.n == 0) {
         fprintf(stderr, "leakwatch: no dump could be read\n");
         lwr_dumplist_free(&dumps);
