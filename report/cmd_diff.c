@@ -281,7 +281,7 @@ static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint6
             fputs("    samples: ", out);
             for (size_t j = 0; j < g->nsamples && j < 3; j++) {
                 fputs(j ? ", " : "", out);
-                lwr_print_sample(out, g->kind, &g->samples[j]);
+                lwr_print_sample(out, g->kind, &g->samples[j], false);
             }
             fputs(pn->count > 3 && g->nsamples >= 3 ? ", ...\n" : "\n", out);
         }

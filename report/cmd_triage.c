@@ -307,7 +307,7 @@ static char *detail_text(const ui_t *u, const row_t *r)
     fprintf(f, "\nsample handles (%zu of %" PRIu64 "):\n", g->nsamples, r->count);
     for (size_t i = 0; i < g->nsamples; i++) {
         fputs("    ", f);
-        lwr_print_sample(f, g->kind, &g->samples[i]);
+        lwr_print_sample(f, g->kind, &g->samples[i], false);
         if (g->sample_ages[i] >= 0) {
             lwr_format_age(g->sample_ages[i], age, sizeof age);
             fprintf(f, ", age %s", age);

@@ -10,6 +10,13 @@
 /* At most this many samples are shown per site in text. */
 #define LWR_TEXT_SAMPLES 3
 
+/* Writes frame i of a stack as the text report does: `    #i function file:line (module)`. */
+void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f);
+
+/* Writes a sample as the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"), with its pid when `with_pid`
+ * ("0x55.. (24 bytes, pid 7)", "fd 3 /tmp/x (pid 7)"). A sample without a handle shows "?". */
+void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid);
+
 /* Writes the text report to `out`. A report without leaks is exactly one line,
  * `leakwatch: no leaks (N processes)`, followed on that line by the count of still reachable heap blocks when
  * there are some; otherwise a header line with the totals, then one block per site in the

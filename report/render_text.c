@@ -24,7 +24,7 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-static void print_frame(FILE *out, size_t i, const lwr_frame_t *f)
+void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
 {
     fprintf(out, "    #%zu ", i);
     if (f->function)
@@ -44,30 +44,31 @@ static void print_frame(FILE *out, size_t i, const lwr_frame_t *f)
         fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
 }
 
-static void print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
+void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
 {
+    const char *h = s->handle ? s->handle : "?";
     switch (kind) {
     case LWR_HEAP:
-        fprintf(out, "%s (%" PRIu64 " bytes%s", s->handle, s->size, with_pid ? ", " : ")");
+        fprintf(out, "%s (%" PRIu64 " bytes%s", h, s->size, with_pid ? ", " : ")");
         if (with_pid)
             fprintf(out, "pid %ld)", s->pid);
         return;
     case LWR_FD:
     case LWR_SOCKET:
-        if (strncmp(s->handle, "0x", 2) == 0 && s->detail && s->detail[0]) {
+        if (strncmp(h, "0x", 2) == 0 && s->detail && s->detail[0]) {
             /* a FILE* or DIR*: its detail names the stream and its descriptor */
-            fprintf(out, "%s (%s)", s->detail, s->handle);
+            fprintf(out, "%s (%s)", s->detail, h);
             if (with_pid)
                 fprintf(out, " (pid %ld)", s->pid);
             return;
         }
-        fprintf(out, "fd %s", s->handle);
+        fprintf(out, "fd %s", h);
         break;
     case LWR_THREAD:
-        fprintf(out, "thread %s", s->handle);
+        fprintf(out, "thread %s", h);
         break;
     default:
-        fprintf(out, "timer %s", s->handle);
+        fprintf(out, "timer %s", h);
         break;
     }
     if (s->detail && s->detail[0])
@@ -105,13 +106,13 @@ static void print_site(FILE *out, const lwr_site_t *s)
     if (s->nframes == 0)
         fputs("    (no stack was recorded)\n", out);
     for (size_t i = 0; i < s->nframes; i++)
-        print_frame(out, i, &s->frames[i]);
+        lwr_print_frame(out, i, &s->frames[i]);
     if (s->nsamples > 0) {
         fputs("    samples: ", out);
         for (size_t i = 0; i < s->nsamples && i < LWR_TEXT_SAMPLES; i++) {
             if (i)
                 fputs(", ", out);
-            print_sample(out, s->kind, &s->samples[i], s->npids > 1);
+            lwr_print_sample(out, s->kind, &s->samples[i], s->npids > 1);
         }
         if (s->count > LWR_TEXT_SAMPLES && s->nsamples >= LWR_TEXT_SAMPLES)
             fputs(", ...", out);
@@ -130,11 +131,11 @@ static void print_warning(FILE *out, const lwr_warning_t *w, bool first)
         fprintf(out, ", %" PRIu64 " times", w->count);
     fprintf(out, ": %s\n", w->message ? w->message : "");
     for (size_t i = 0; i < w->nframes; i++)
-        print_frame(out, i, &w->frames[i]);
+        lwr_print_frame(out, i, &w->frames[i]);
     if (w->nother > 0) {
         fputs(strcmp(w->type, "fd-into-exec") == 0 ? "  the exec:\n" : "  the earlier close:\n", out);
         for (size_t i = 0; i < w->nother; i++)
-            print_frame(out, i, &w->other_frames[i]);
+            lwr_print_frame(out, i, &w->other_frames[i]);
     }
 }
 

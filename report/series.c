@@ -338,26 +338,6 @@ void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len)
         snprintf(buf, len, "0x%" PRIx64, f->address);
 }
 
-void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
-{
-    fprintf(out, "    #%zu ", i);
-    if (f->function)
-        fputs(f->function, out);
-    else
-        fprintf(out, "0x%" PRIx64, f->address);
-    if (f->file) {
-        fprintf(out, " %s", f->file);
-        if (f->line)
-            fprintf(out, ":%u", f->line);
-    }
-    if (!f->module)
-        fputs(" (no module)\n", out);
-    else if (f->function && f->file)
-        fprintf(out, " (%s)\n", base_name(f->module));
-    else
-        fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
-}
-
 json_t *lwr_frame_json(const lwr_frame_t *f)
 {
     char addr[24];
@@ -395,32 +375,6 @@ json_t *lwr_gsite_json(const lwr_gsite_t *g)
         return NULL;
     }
     return o;
-}
-
-void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s)
-{
-    const char *h = s->handle ? s->handle : "?";
-    switch (kind) {
-    case LWR_HEAP:
-        fprintf(out, "%s (%" PRIu64 " bytes)", h, s->size);
-        return;
-    case LWR_FD:
-    case LWR_SOCKET:
-        if (strncmp(h, "0x", 2) == 0 && s->detail && s->detail[0]) {
-            fprintf(out, "%s (%s)", s->detail, h);
-            return;
-        }
-        fprintf(out, "fd %s", h);
-        break;
-    case LWR_THREAD:
-        fprintf(out, "thread %s", h);
-        break;
-    default:
-        fprintf(out, "timer %s", h);
-        break;
-    }
-    if (s->detail && s->detail[0])
-        fprintf(out, " %s", s->detail);
 }
 
 size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms)

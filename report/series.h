@@ -1,11 +1,12 @@
 /* A series of dumps with their call sites matched across dumps by symbolized frames: the model of diff, trend and
- * triage, plus the frame and duration helpers those commands share. */
+ * triage, plus the frame and duration helpers those commands share (the text printers are in render.h). */
 #ifndef LWR_SERIES_H
 #define LWR_SERIES_H
 
 #include "aggregate.h"
 #include "cli.h"
 #include "dump.h"
+#include "render.h"
 #include "symbolize.h"
 
 #include <jansson.h>
@@ -81,18 +82,12 @@ void lwr_format_age(int64_t ms, char *buf, size_t len);
 /* A short name of a frame: its function, else "module+0xoffset" (module basename), else "0xaddress". */
 void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len);
 
-/* Writes frame i as the text report does: `    #i function file:line (module)`. */
-void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f);
-
 /* The frame as JSON (members of docs/FORMAT.md report frames), or NULL when out of memory. */
 json_t *lwr_frame_json(const lwr_frame_t *f);
 
 /* The site as JSON: kind, class (when classified), frames and samples (handle, size, age_ms, detail), without
  * numbers; the caller adds those. NULL when out of memory. */
 json_t *lwr_gsite_json(const lwr_gsite_t *g);
-
-/* Writes the sample the way the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"). */
-void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s);
 
 /* `leakwatch report --older-than`: keeps in `d` only the sites whose oldest live handle is at least `min_ms`
  * old (`oldest_age_ms` >= min_ms); the others are emptied (count and bytes 0, which reports leave out). A kept
