@@ -41,6 +41,47 @@ int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s)
     return oom ? -1 : 0;
 }
 
+int lwr_stack_symbolize(lwr_stack_t *st, const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_symbolizer_t *sym)
+{
+    st->n = 0;
+    for (size_t f = 0; f < ds->nframes; f++) {
+        if (st->n + LWR_MAX_INLINE_FRAMES > st->cap) {
+            size_t cap = st->cap ? st->cap * 2 : 64;
+            while (cap < st->n + LWR_MAX_INLINE_FRAMES)
+                cap *= 2;
+            lwr_symbol_t *p = realloc(st->syms, cap * sizeof *p);
+            if (p)
+                st->syms = p;
+            uint64_t *a = realloc(st->addrs, cap * sizeof *a);
+            if (a)
+                st->addrs = a;
+            if (!p || !a)
+                return -1;
+            st->cap = cap;
+        }
+        size_t got = 1;
+        if (sym) {
+            got = lwr_symbolize_all(sym, d, ds->frames[f], &st->syms[st->n], LWR_MAX_INLINE_FRAMES);
+        } else {
+            const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
+            memset(&st->syms[st->n], 0, sizeof st->syms[st->n]);
+            st->syms[st->n].module = m ? m->path : NULL;
+            st->syms[st->n].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
+        }
+        for (size_t g = 0; g < got; g++)
+            st->addrs[st->n + g] = ds->frames[f];
+        st->n += got;
+    }
+    return 0;
+}
+
+void lwr_stack_free(lwr_stack_t *st)
+{
+    free(st->syms);
+    free(st->addrs);
+    *st = (lwr_stack_t)LWR_STACK_INIT;
+}
+
 static void free_site(lwr_site_t *s)
 {
     for (size_t i = 0; i < s->nframes; i++) {
@@ -232,9 +273,8 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     lwr_report_t *r = calloc(1, sizeof *r);
     lwr_map_t index = LWR_MAP_INIT;
     lwr_keybuf_t key = LWR_KEYBUF_INIT;
-    lwr_symbol_t *syms = NULL;
-    uint64_t *addrs = NULL;
-    size_t capsyms = 0, capsites = 0;
+    lwr_stack_t st = LWR_STACK_INIT;
+    size_t capsites = 0;
     int oom = !r;
     if (r && !(r->processes = calloc(n ? n : 1, sizeof *r->processes)))
         oom = 1;
@@ -255,42 +295,11 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
             const lwr_dump_site_t *ds = &d->sites[si];
             if (ds->count == 0)
                 continue;   /* nothing is held there: not a site of the report */
-            /* Each address gives one frame, or several when it lies in inlined code. */
-            size_t nsyms = 0;
-            for (size_t f = 0; f < ds->nframes && !oom; f++) {
-                if (nsyms + LWR_MAX_INLINE_FRAMES > capsyms) {
-                    size_t cap = capsyms ? capsyms * 2 : 64;
-                    while (cap < nsyms + LWR_MAX_INLINE_FRAMES)
-                        cap *= 2;
-                    lwr_symbol_t *p = realloc(syms, cap * sizeof *p);
-                    uint64_t *a = realloc(addrs, cap * sizeof *a);
-                    if (p)
-                        syms = p;
-                    if (a)
-                        addrs = a;
-                    if (!p || !a) {
-                        oom = 1;
-                        break;
-                    }
-                    capsyms = cap;
-                }
-                size_t got;
-                if (sym) {
-                    got = lwr_symbolize_all(sym, d, ds->frames[f], &syms[nsyms], LWR_MAX_INLINE_FRAMES);
-                } else {
-                    const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
-                    memset(&syms[nsyms], 0, sizeof syms[nsyms]);
-                    syms[nsyms].module = m ? m->path : NULL;
-                    syms[nsyms].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
-                    got = 1;
-                }
-                for (size_t g = 0; g < got; g++)
-                    addrs[nsyms + g] = ds->frames[f];
-                nsyms += got;
-            }
-            if (oom)
+            if (lwr_stack_symbolize(&st, d, ds, sym) != 0) {
+                oom = 1;
                 break;
-            site_key(&key, ds->kind, ds->cls, syms, nsyms);
+            }
+            site_key(&key, ds->kind, ds->cls, st.syms, st.n);
             if (key.oom) {
                 oom = 1;
                 break;
@@ -308,7 +317,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                     capsites = cap;
                 }
                 idx = r->nsites++;
-                if (new_site(&r->sites[idx], ds, syms, addrs, nsyms) != 0 || lwr_map_put(&index, key.p, key.len, idx) != 0) {
+                if (new_site(&r->sites[idx], ds, st.syms, st.addrs, st.n) != 0 || lwr_map_put(&index, key.p, key.len, idx) != 0) {
                     oom = 1;
                     break;
                 }
@@ -317,8 +326,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
         }
     }
-    free(syms);
-    free(addrs);
+    lwr_stack_free(&st);
     free(key.p);
     lwr_map_clear(&index);
     if (oom) {

@@ -141,4 +141,21 @@ char *lwr_dup_or_null(const char *s, int *oom);
  * of memory (what was copied stays in the frame, for the caller to free). */
 int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s);
 
+/* The symbolized stack of one dump site: one symbol per inlining level, innermost first, each with the address
+ * it came from. Reused from site to site; free with lwr_stack_free. */
+typedef struct {
+    lwr_symbol_t *syms;
+    uint64_t *addrs;
+    size_t n, cap;
+} lwr_stack_t;
+
+#define LWR_STACK_INIT { NULL, NULL, 0, 0 }
+
+/* Symbolizes the frames of site `ds` of dump `d` into `st` (replacing what it held): each address gives one
+ * symbol, or several when it lies in inlined code; `sym` NULL gives module and offset only. Returns 0, or -1
+ * when out of memory. */
+int lwr_stack_symbolize(lwr_stack_t *st, const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_symbolizer_t *sym);
+
+void lwr_stack_free(lwr_stack_t *st);
+
 #endif

@@ -148,10 +148,9 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     lwr_series_t *s = calloc(1, sizeof *s);
     lwr_map_t index = LWR_MAP_INIT;
     lwr_keybuf_t key = LWR_KEYBUF_INIT;
-    lwr_symbol_t *syms = NULL;
-    uint64_t *addrs = NULL;
+    lwr_stack_t st = LWR_STACK_INIT;
     size_t *last_dump = NULL;   /* per site: 1 + the index of the last dump that added to it */
-    size_t capsyms = 0, capsites = 0;
+    size_t capsites = 0;
     int oom = !s;
     if (s && !(s->dumps = calloc(n ? n : 1, sizeof *s->dumps)))
         oom = 1;
@@ -166,40 +165,11 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
             const lwr_dump_site_t *ds = &d->sites[si];
             if (ds->count == 0)
                 continue;
-            size_t nsyms = 0;
-            for (size_t f = 0; f < ds->nframes && !oom; f++) {
-                if (nsyms + LWR_MAX_INLINE_FRAMES > capsyms) {
-                    size_t cap = capsyms ? capsyms * 2 : 64;
-                    while (cap < nsyms + LWR_MAX_INLINE_FRAMES)
-                        cap *= 2;
-                    lwr_symbol_t *p = realloc(syms, cap * sizeof *p);
-                    if (p)
-                        syms = p;
-                    uint64_t *a = realloc(addrs, cap * sizeof *a);
-                    if (a)
-                        addrs = a;
-                    if (!p || !a) {
-                        oom = 1;
-                        break;
-                    }
-                    capsyms = cap;
-                }
-                size_t got = 1;
-                if (sym) {
-                    got = lwr_symbolize_all(sym, d, ds->frames[f], &syms[nsyms], LWR_MAX_INLINE_FRAMES);
-                } else {
-                    const lwr_module_t *m = lwr_dump_module_of(d, ds->frames[f]);
-                    memset(&syms[nsyms], 0, sizeof syms[nsyms]);
-                    syms[nsyms].module = m ? m->path : NULL;
-                    syms[nsyms].offset = m ? ds->frames[f] - m->bias : ds->frames[f];
-                }
-                for (size_t g = 0; g < got; g++)
-                    addrs[nsyms + g] = ds->frames[f];
-                nsyms += got;
-            }
-            if (oom)
+            if (lwr_stack_symbolize(&st, d, ds, sym) != 0) {
+                oom = 1;
                 break;
-            site_key(&key, ds->kind, syms, nsyms);
+            }
+            site_key(&key, ds->kind, st.syms, st.n);
             if (key.oom) {
                 oom = 1;
                 break;
@@ -222,7 +192,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 }
                 idx = s->nsites++;
                 last_dump[idx] = 0;
-                if (new_gsite(&s->sites[idx], ds->kind, syms, addrs, nsyms, n) != 0
+                if (new_gsite(&s->sites[idx], ds->kind, st.syms, st.addrs, st.n, n) != 0
                     || lwr_map_put(&index, key.p, key.len, idx) != 0) {
                     oom = 1;
                     break;
@@ -234,8 +204,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
         }
     }
-    free(syms);
-    free(addrs);
+    lwr_stack_free(&st);
     free(last_dump);
     free(key.p);
     lwr_map_clear(&index);
