@@ -778,3 +778,12 @@ void lwt_require_built_at(const char *file, int line)
     ck_assert_msg(access(lwt_cli(), X_OK) == 0, "%s:%d: %s is not built (make all)", file, line, lwt_cli());
     ck_assert_msg(access(lwt_lib(), R_OK) == 0, "%s:%d: %s is not built (make all)", file, line, lwt_lib());
 }
+
+int lwt_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -3,6 +3,7 @@
 #ifndef LWTEST_H
 #define LWTEST_H
 
+#include <check.h>
 #include <stddef.h>
 #include <jansson.h>
 
@@ -127,6 +128,10 @@ void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line);
 /* The marker's line in ROOT/relpath, failing the test when it is missing. */
 #define LWT_MARKER_LINE(relpath, marker) lwt_marker_line_at((relpath), (marker), __FILE__, __LINE__)
 int lwt_marker_line_at(const char *relpath, const char *marker, const char *file, int line);
+
+/* Runs every test of `s` (CK_NORMAL) and frees the runner. Returns the test program's exit status: EXIT_SUCCESS,
+ * or EXIT_FAILURE when a test failed. */
+int lwt_run_suite(Suite *s);
 
 /* Whether the CLI and the library are built; tests that need them fail with a clear message otherwise. */
 #define LWT_REQUIRE_BUILT() lwt_require_built_at(__FILE__, __LINE__)

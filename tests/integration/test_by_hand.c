@@ -81,9 +81,5 @@ int main(void)
     tcase_add_test(tc, test_report_printed_once);
     tcase_add_test(tc, test_clean_program_one_line);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return lwt_run_suite(s);
 }

@@ -352,9 +352,5 @@ int main(void)
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? 1 : 0;
+    return lwt_run_suite(s);
 }

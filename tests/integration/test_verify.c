@@ -158,9 +158,5 @@ int main(void)
     tcase_add_test(tc, test_fp_mode_unharmed);
     tcase_add_test(tc, test_fork_under_load);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return lwt_run_suite(s);
 }
