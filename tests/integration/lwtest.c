@@ -740,6 +740,15 @@ void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *
                   n, c, b, lwt_describe(r));
 }
 
+void lwt_assert_totals_at(const lwt_result_t *r, const char *kind, long long count, long long bytes, const char *why,
+                          const char *file, int line)
+{
+    ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));
+    long long c = lwt_total_count(r->report, kind), b = lwt_total_bytes(r->report, kind);
+    ck_assert_msg(c == count && b == bytes, "%s:%d: %s: expected %s totals of %lld, %lld bytes, got %lld, %lld bytes%s",
+                  file, line, why, kind ? kind : "all", count, bytes, c, b, lwt_describe(r));
+}
+
 void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line)
 {
     ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));

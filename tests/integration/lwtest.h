@@ -121,6 +121,13 @@ json_t *lwt_assert_site_at(const lwt_result_t *r, const char *kind, const char *
 #define LWT_ASSERT_NO_SITE(r, func) lwt_assert_no_site_at((r), (func), __FILE__, __LINE__)
 void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *file, int line);
 
+/* The report's totals of `kind` (NULL: every kind) are `count` handles of `bytes` bytes; `why` says what that
+ * means for the test. */
+#define LWT_ASSERT_TOTALS(r, kind, count, bytes, why) \
+    lwt_assert_totals_at((r), (kind), (count), (bytes), (why), __FILE__, __LINE__)
+void lwt_assert_totals_at(const lwt_result_t *r, const char *kind, long long count, long long bytes, const char *why,
+                          const char *file, int line);
+
 /* The report's sites are sorted by bytes, then count, descending, reachable sites after every leak site. */
 #define LWT_ASSERT_SORTED(r) lwt_assert_sorted_at((r), __FILE__, __LINE__)
 void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line);

@@ -16,8 +16,7 @@ static json_t *gate(const lwt_result_t *r)
 static void assert_clean(const lwt_result_t *r, int status)
 {
     LWT_ASSERT_RUN(r, status);
-    ck_assert_msg(lwt_total_count(r->report, NULL) == 0 && lwt_total_bytes(r->report, NULL) == 0,
-                  "a clean program leaks nothing%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, NULL, 0, 0, "a clean program leaks nothing");
     ck_assert_msg(lwt_site_total(r->report, NULL) == 0, "no sites%s", lwt_describe(r));
     json_t *g = gate(r);
     ck_assert_msg(lwt_int(g, "leaks") == 0 && json_is_false(json_object_get(g, "failed")), "the gate passes%s",

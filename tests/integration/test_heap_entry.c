@@ -71,8 +71,7 @@ START_TEST(test_entry_totals)
         count++;
         bytes += entry_bytes(r, i);
     }
-    ck_assert_msg(lwt_total_count(r->report, "heap") == count && lwt_total_bytes(r->report, "heap") == bytes,
-                  "heap totals should be %lld blocks, %lld bytes%s", count, bytes, lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", count, bytes, "heap totals");
     ck_assert_msg(lwt_site_total(r->report, NULL) == count, "expected %lld sites%s", count, lwt_describe(r));
     ck_assert_msg(lwt_total_count(r->report, NULL) == count, "no other kind may leak%s", lwt_describe(r));
     ck_assert_msg(lwt_process_count(r->report) == 1, "one process%s", lwt_describe(r));
@@ -92,8 +91,7 @@ START_TEST(test_cxx_new)
     LWT_ASSERT_SITE_AT(r, "heap", "use_new_nothrow", 1, 1019, "heap_cxx.cc",
                        LWT_MARKER_LINE(CXX_SRC, "@new_nothrow\n"));
     /* Nothing else: libstdc++'s emergency exception pool is not a leak. */
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 3 && lwt_total_bytes(r->report, "heap") == 1018 + 1017 + 1019,
-                  "only the three objects leak%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 3, 1018 + 1017 + 1019, "only the three objects leak");
     lwt_free(r);
 }
 END_TEST
@@ -121,8 +119,7 @@ START_TEST(test_realloc_inplace)
     /* The block now belongs to the realloc call and has its new size. */
     LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_inplace", 1, 2000, "heap_realloc.c",
                        LWT_MARKER_LINE(REALLOC_SRC, "@realloc_inplace */"));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 1 && lwt_total_bytes(r->report, "heap") == 2000,
-                  "one block of 2000 bytes%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 2000, "one block of 2000 bytes");
     lwt_free(r);
 }
 END_TEST
@@ -136,8 +133,7 @@ START_TEST(test_realloc_move)
                   lwt_describe(r));
     LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_move", 1, 9000, "heap_realloc.c",
                        LWT_MARKER_LINE(REALLOC_SRC, "@realloc_move */"));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 1 && lwt_total_bytes(r->report, "heap") == 9000,
-                  "one block of 9000 bytes%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 9000, "one block of 9000 bytes");
     lwt_free(r);
 }
 END_TEST
@@ -162,8 +158,7 @@ START_TEST(test_realloc_fail)
     LWT_ASSERT_RUN(r, 0);
     LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_fail", 1, 777, "heap_realloc.c",
                        LWT_MARKER_LINE(REALLOC_SRC, "@realloc_fail_origin */"));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 1 && lwt_total_bytes(r->report, "heap") == 777,
-                  "one block of 777 bytes%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 777, "one block of 777 bytes");
     lwt_free(r);
 }
 END_TEST
@@ -175,8 +170,7 @@ START_TEST(test_reallocarray_overflow)
     LWT_ASSERT_RUN(r, 0);
     LWT_ASSERT_SITE_AT(r, "heap", "use_reallocarray_overflow", 1, 400, "heap_realloc.c",
                        LWT_MARKER_LINE(REALLOC_SRC, "@reallocarray_origin */"));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 1 && lwt_total_bytes(r->report, "heap") == 400,
-                  "one block of 400 bytes%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 400, "one block of 400 bytes");
     lwt_free(r);
 }
 END_TEST
@@ -202,8 +196,7 @@ START_TEST(test_sites_sorted)
                       lwt_describe(r));
         prev = at;
     }
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 21 && lwt_total_bytes(r->report, "heap") == 3707,
-                  "totals 21 blocks, 3707 bytes%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 21, 3707, "totals 21 blocks, 3707 bytes");
     LWT_ASSERT_SORTED(r);
     lwt_free(r);
 }
@@ -235,8 +228,7 @@ START_TEST(test_early_constructor)
     LWT_ASSERT_RUN(r, 0);
     LWT_ASSERT_SITE_AT(r, "heap", "early_ctor", 1, 4242, "libearly.so.c",
                        LWT_MARKER_LINE("tests/fixtures/libearly.so.c", "@early_leak */"));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 1 && lwt_total_bytes(r->report, "heap") == 4242,
-                  "only the constructor's 4242-byte block leaks%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 4242, "only the constructor's 4242-byte block leaks");
     lwt_free(r);
 }
 END_TEST

@@ -26,8 +26,7 @@ START_TEST(test_threads_exact)
     lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_threads")), NULL);
     LWT_ASSERT_RUN(r, 0);
     LWT_ASSERT_SITE(r, "heap", "thread_leak", 8 * 25, 8 * 25 * 40);
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 200 && lwt_total_bytes(r->report, "heap") == 8000,
-                  "exactly 200 blocks of 40 bytes leak%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 200, 8000, "exactly 200 blocks of 40 bytes leak");
     lwt_free(r);
 }
 END_TEST
@@ -67,8 +66,7 @@ START_TEST(test_fork)
     ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, parent), "parent_leak is the parent's%s",
                   lwt_describe(r));
     LWT_ASSERT_NO_SITE(r, "before_fork_freed");
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 6 && lwt_total_bytes(r->report, "heap") == 4096 + 192 + 256,
-                  "6 blocks in all%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 6, 4096 + 192 + 256, "6 blocks in all");
     lwt_free(r);
 }
 END_TEST
@@ -145,8 +143,7 @@ static void check_child_exec(const char *mode)
     ck_assert_msg(ends_with(process_exe(r->report, target), "/exec_target") &&
                       ends_with(process_exe(r->report, leaker), "/exec_leaker"),
                   "executables of both processes%s", lwt_describe(r));
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 5 && lwt_total_bytes(r->report, "heap") == 888,
-                  "5 blocks, 888 bytes in all%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 5, 888, "5 blocks, 888 bytes in all");
     lwt_free(r);
 }
 

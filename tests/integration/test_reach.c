@@ -68,12 +68,8 @@ static long long leak_site_count(const lwt_result_t *r)
 static void assert_totals(const lwt_result_t *r, long long heap_count, long long heap_bytes, long long reach_count,
                           long long reach_bytes)
 {
-    ck_assert_msg(lwt_total_count(r->report, "heap") == heap_count && lwt_total_bytes(r->report, "heap") == heap_bytes,
-                  "totals.heap should be %lld blocks, %lld bytes%s", heap_count, heap_bytes, lwt_describe(r));
-    ck_assert_msg(lwt_total_count(r->report, "reachable") == reach_count &&
-                      lwt_total_bytes(r->report, "reachable") == reach_bytes,
-                  "totals.reachable should be %lld blocks, %lld bytes, not %lld, %lld%s", reach_count, reach_bytes,
-                  lwt_total_count(r->report, "reachable"), lwt_total_bytes(r->report, "reachable"), lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", heap_count, heap_bytes, "totals.heap");
+    LWT_ASSERT_TOTALS(r, "reachable", reach_count, reach_bytes, "totals.reachable");
     ck_assert_msg(lwt_total_count(r->report, NULL) == heap_count, "no other kind leaks%s", lwt_describe(r));
 }
 
@@ -312,8 +308,7 @@ START_TEST(test_exit_from_thread)
     lwt_result_t *r = run_thread(NO_GATE, "exit_thread");
     LWT_ASSERT_RUN(r, 0);
     assert_class_site(r, "lose_before_thread_exit", "definite", 3, 3 * 5006, THREAD_SRC, "@reach_exit_thread */");
-    ck_assert_msg(lwt_total_count(r->report, "heap") == 3 && lwt_total_bytes(r->report, "heap") == 3 * 5006,
-                  "only main's three blocks leak%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 3, 3 * 5006, "only main's three blocks leak");
     lwt_free(r);
 }
 END_TEST
