@@ -30,16 +30,23 @@ static int occurrences(const char *hay, const char *needle)
     return n;
 }
 
-START_TEST(test_report_printed_once)
+/* Runs argv with LD_PRELOAD set as a user would by hand, and TMPDIR the fresh directory made from the mkdtemp
+ * template `dir` (where the dumps go). */
+static lwt_result_t *run_by_hand(const char *const *argv, char *dir)
 {
-    char dir[] = "/tmp/lwhand.XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char preload[1100], tmpdir[64];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
     snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
     const char *env[] = { preload, tmpdir, NULL };
     lwt_opts_t opts = { .env = env, .timeout_s = 60 };
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("gate_leaker"), "4", "5"), &opts);
+    return lwt_exec(argv, &opts);
+}
+
+START_TEST(test_report_printed_once)
+{
+    char dir[] = "/tmp/lwhand.XXXXXX";
+    lwt_result_t *r = run_by_hand(LWT_ARGV(lwt_fixture("gate_leaker"), "4", "5"), dir);
     ck_assert_msg(!r->timed_out && r->exited && r->exit_code == 5, "%s", lwt_describe(r));
     /* one report (the command that prints it is not traced itself), naming the leaking function */
     ck_assert_msg(occurrences(r->err, "leakwatch: 4 leaks") == 1, "%s", lwt_describe(r));
@@ -55,13 +62,7 @@ END_TEST
 START_TEST(test_clean_program_one_line)
 {
     char dir[] = "/tmp/lwhand.XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char preload[1100], tmpdir[64];
-    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
-    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
-    const char *env[] = { preload, tmpdir, NULL };
-    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("clean"), "7"), &opts);
+    lwt_result_t *r = run_by_hand(LWT_ARGV(lwt_fixture("clean"), "7"), dir);
     lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("clean"), "7"), NULL);
     ck_assert_msg(lwt_same_outcome(plain, r), "%s", lwt_describe(r));
     ck_assert_msg(strncmp(r->err, "leakwatch: no leaks", 19) == 0 && occurrences(r->err, "\n") == 1, "%s",

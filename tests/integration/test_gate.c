@@ -13,6 +13,15 @@ static json_t *gate(const lwt_result_t *r)
     return g;
 }
 
+/* The report's gate allowed `max` leaks, counted `leaks`, and failed or passed. */
+static void assert_gate(const lwt_result_t *r, long long max, long long leaks, int failed)
+{
+    json_t *g = gate(r), *f = json_object_get(g, "failed");
+    ck_assert_msg(lwt_int(g, "max_leaks") == max && lwt_int(g, "leaks") == leaks
+                      && (failed ? json_is_true(f) : json_is_false(f)),
+                  "gate: max %lld, %lld leaks, %s%s", max, leaks, failed ? "failed" : "passed", lwt_describe(r));
+}
+
 static void assert_clean(const lwt_result_t *r, int status)
 {
     LWT_ASSERT_RUN(r, status);
@@ -82,10 +91,7 @@ START_TEST(test_gate_default_fails)
     lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("gate_leaker"), "3", "0"), NULL);
     LWT_ASSERT_RUN(r, 23);
     LWT_ASSERT_SITE(r, "heap", "gate_leak", 3, 96);
-    json_t *g = gate(r);
-    ck_assert_msg(lwt_int(g, "max_leaks") == 0 && lwt_int(g, "leaks") == 3 &&
-                      json_is_true(json_object_get(g, "failed")),
-                  "gate: max 0, 3 leaks, failed%s", lwt_describe(r));
+    assert_gate(r, 0, 3, 1);
     lwt_free(r);
 }
 END_TEST
@@ -107,10 +113,7 @@ START_TEST(test_gate_at_limit)
     lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--max-leaks", "3"), LWT_ARGV(lwt_fixture("gate_leaker"), "3", "5"),
                                     NULL);
     LWT_ASSERT_RUN(r, 5);
-    json_t *g = gate(r);
-    ck_assert_msg(lwt_int(g, "max_leaks") == 3 && lwt_int(g, "leaks") == 3 &&
-                      json_is_false(json_object_get(g, "failed")),
-                  "gate: max 3, 3 leaks, passed%s", lwt_describe(r));
+    assert_gate(r, 3, 3, 0);
     lwt_free(r);
 }
 END_TEST

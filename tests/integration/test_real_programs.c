@@ -104,6 +104,18 @@ static const char **build_argv(const program_t *p, const char *dir, char store[8
     return argv;
 }
 
+/* Prepares `dir` for the program, runs it plain (it must finish), and prepares `dir` again for the next run where
+ * the run changed it. */
+static lwt_result_t *run_plain(const program_t *p, const char *dir, const char **argv, const lwt_opts_t *o)
+{
+    prepare(p, dir);
+    lwt_result_t *plain = lwt_exec(argv, o);
+    ck_assert_msg(plain->exited && !plain->timed_out, "%s runs plain%s", p->name, lwt_describe(plain));
+    if (p->setup == SETUP_C_FILE)
+        prepare(p, dir);
+    return plain;
+}
+
 /* Same stdout and exit status with the library preloaded (no report) as without it. */
 START_TEST(test_preload_transparent)
 {
@@ -111,14 +123,9 @@ START_TEST(test_preload_transparent)
     const program_t *p = &programs[_i];
     char *dir = lwt_mkdtemp();
     static char store[8][4096];
-    prepare(p, dir);
     const char **argv = build_argv(p, dir, store);
     lwt_opts_t o = { .stdin_text = p->stdin_text, .timeout_s = 240 };
-
-    lwt_result_t *plain = lwt_exec(argv, &o);
-    ck_assert_msg(plain->exited && !plain->timed_out, "%s runs plain%s", p->name, lwt_describe(plain));
-    if (p->setup == SETUP_C_FILE)
-        prepare(p, dir);
+    lwt_result_t *plain = run_plain(p, dir, argv, &o);
     lwt_result_t *pre = lwt_exec_preload(argv, &o);
     ck_assert_msg(lwt_same_outcome(plain, pre),
                   "%s: exit status or stdout differ under LD_PRELOAD; plain: status %d, stdout %.500s%s", p->name,
@@ -139,14 +146,9 @@ START_TEST(test_leakwatch_run)
     const program_t *p = &programs[_i];
     char *dir = lwt_mkdtemp();
     static char store[8][4096];
-    prepare(p, dir);
     const char **argv = build_argv(p, dir, store);
     lwt_opts_t o = { .stdin_text = p->stdin_text, .timeout_s = 400 };
-
-    lwt_result_t *plain = lwt_exec(argv, &o);
-    ck_assert_msg(plain->exited && !plain->timed_out, "%s runs plain%s", p->name, lwt_describe(plain));
-    if (p->setup == SETUP_C_FILE)
-        prepare(p, dir);
+    lwt_result_t *plain = run_plain(p, dir, argv, &o);
     lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--max-leaks", "1000000000"), argv, &o);
     LWT_ASSERT_RUN(r, plain->exit_code);
     ck_assert_msg(strstr(r->out, plain->out) != NULL, "%s: the program's stdout passes through; plain: %.500s%s",
