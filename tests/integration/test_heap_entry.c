@@ -96,6 +96,17 @@ START_TEST(test_cxx_new)
 }
 END_TEST
 
+/* Runs heap_realloc MODE, which leaks one block of `bytes` bytes and nothing else, allocated in function `func` on
+ * the line of REALLOC_SRC that holds `marker`. Returns the run for further checks. */
+static lwt_result_t *run_one_realloc_block(const char *mode, const char *func, long long bytes, const char *marker)
+{
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_realloc"), mode), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    LWT_ASSERT_SITE_AT(r, "heap", func, 1, bytes, "heap_realloc.c", LWT_MARKER_LINE(REALLOC_SRC, marker));
+    LWT_ASSERT_TOTALS(r, "heap", 1, bytes, "one block");
+    return r;
+}
+
 /* realloc(NULL, n) is tested with the entry points; these are the other edges. */
 START_TEST(test_realloc_zero_frees)
 {
@@ -114,12 +125,8 @@ END_TEST
 START_TEST(test_realloc_inplace)
 {
     LWT_REQUIRE_BUILT();
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_realloc"), "inplace"), NULL);
-    LWT_ASSERT_RUN(r, 0);
     /* The block now belongs to the realloc call and has its new size. */
-    LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_inplace", 1, 2000, "heap_realloc.c",
-                       LWT_MARKER_LINE(REALLOC_SRC, "@realloc_inplace */"));
-    LWT_ASSERT_TOTALS(r, "heap", 1, 2000, "one block of 2000 bytes");
+    lwt_result_t *r = run_one_realloc_block("inplace", "use_realloc_inplace", 2000, "@realloc_inplace */");
     lwt_free(r);
 }
 END_TEST
@@ -127,13 +134,9 @@ END_TEST
 START_TEST(test_realloc_move)
 {
     LWT_REQUIRE_BUILT();
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_realloc"), "move"), NULL);
-    LWT_ASSERT_RUN(r, 0);
+    lwt_result_t *r = run_one_realloc_block("move", "use_realloc_move", 9000, "@realloc_move */");
     ck_assert_msg(lwt_out_value(r, "realloc_moved", -1) == 1, "the fixture's realloc should move%s",
                   lwt_describe(r));
-    LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_move", 1, 9000, "heap_realloc.c",
-                       LWT_MARKER_LINE(REALLOC_SRC, "@realloc_move */"));
-    LWT_ASSERT_TOTALS(r, "heap", 1, 9000, "one block of 9000 bytes");
     lwt_free(r);
 }
 END_TEST
@@ -154,11 +157,7 @@ END_TEST
 START_TEST(test_realloc_fail)
 {
     LWT_REQUIRE_BUILT();
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_realloc"), "fail"), NULL);
-    LWT_ASSERT_RUN(r, 0);
-    LWT_ASSERT_SITE_AT(r, "heap", "use_realloc_fail", 1, 777, "heap_realloc.c",
-                       LWT_MARKER_LINE(REALLOC_SRC, "@realloc_fail_origin */"));
-    LWT_ASSERT_TOTALS(r, "heap", 1, 777, "one block of 777 bytes");
+    lwt_result_t *r = run_one_realloc_block("fail", "use_realloc_fail", 777, "@realloc_fail_origin */");
     lwt_free(r);
 }
 END_TEST
@@ -166,11 +165,8 @@ END_TEST
 START_TEST(test_reallocarray_overflow)
 {
     LWT_REQUIRE_BUILT();
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_realloc"), "reallocarray_overflow"), NULL);
-    LWT_ASSERT_RUN(r, 0);
-    LWT_ASSERT_SITE_AT(r, "heap", "use_reallocarray_overflow", 1, 400, "heap_realloc.c",
-                       LWT_MARKER_LINE(REALLOC_SRC, "@reallocarray_origin */"));
-    LWT_ASSERT_TOTALS(r, "heap", 1, 400, "one block of 400 bytes");
+    lwt_result_t *r =
+        run_one_realloc_block("reallocarray_overflow", "use_reallocarray_overflow", 400, "@reallocarray_origin */");
     lwt_free(r);
 }
 END_TEST
