@@ -749,6 +749,13 @@ void lwt_assert_totals_at(const lwt_result_t *r, const char *kind, long long cou
                   file, line, why, kind ? kind : "all", count, bytes, c, b, lwt_describe(r));
 }
 
+void lwt_assert_one_pid_at(const lwt_result_t *r, json_t *site, long long pid, const char *why, const char *file,
+                           int line)
+{
+    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, pid), "%s:%d: %s: expected pid %lld alone%s",
+                  file, line, why, pid, lwt_describe(r));
+}
+
 void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line)
 {
     ck_assert_msg(r->report != NULL, "%s:%d: no report%s", file, line, lwt_describe(r));

@@ -128,6 +128,11 @@ void lwt_assert_no_site_at(const lwt_result_t *r, const char *func, const char *
 void lwt_assert_totals_at(const lwt_result_t *r, const char *kind, long long count, long long bytes, const char *why,
                           const char *file, int line);
 
+/* `site` was reported by process `pid` alone; `why` says what that means for the test. */
+#define LWT_ASSERT_ONE_PID(r, site, pid, why) lwt_assert_one_pid_at((r), (site), (pid), (why), __FILE__, __LINE__)
+void lwt_assert_one_pid_at(const lwt_result_t *r, json_t *site, long long pid, const char *why, const char *file,
+                           int line);
+
 /* The report's sites are sorted by bytes, then count, descending, reachable sites after every leak site. */
 #define LWT_ASSERT_SORTED(r) lwt_assert_sorted_at((r), __FILE__, __LINE__)
 void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line);

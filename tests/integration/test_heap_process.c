@@ -57,14 +57,11 @@ START_TEST(test_fork)
                   lwt_describe(r));
 
     json_t *site = LWT_ASSERT_SITE(r, "heap", "before_fork", 1, 4096);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, parent),
-                  "the pre-fork block is reported by the parent only%s", lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, parent, "the pre-fork block is reported by the parent only");
     site = LWT_ASSERT_SITE(r, "heap", "child_leak", 3, 192);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, child), "child_leak is the child's%s",
-                  lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, child, "child_leak is the child's");
     site = LWT_ASSERT_SITE(r, "heap", "parent_leak", 2, 256);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, parent), "parent_leak is the parent's%s",
-                  lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, parent, "parent_leak is the parent's");
     LWT_ASSERT_NO_SITE(r, "before_fork_freed");
     LWT_ASSERT_TOTALS(r, "heap", 6, 4096 + 192 + 256, "6 blocks in all");
     lwt_free(r);
@@ -133,11 +130,9 @@ static void check_child_exec(const char *mode)
     long long leaker = lwt_out_value(r, "leaker", -1), target = lwt_out_value(r, "target", -1);
     ck_assert_msg(leaker > 0 && target > 0 && leaker != target, "two pids printed%s", lwt_describe(r));
     json_t *site = LWT_ASSERT_SITE(r, "heap", "leak_before_exec", 2, 222);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, leaker), "the parent's blocks%s",
-                  lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, leaker, "the parent's blocks");
     site = LWT_ASSERT_SITE(r, "heap", "target_leak", 3, 666);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, target), "the exec'd child's blocks%s",
-                  lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, target, "the exec'd child's blocks");
     LWT_ASSERT_NO_SITE(r, "child_before_exec");
     ck_assert_msg(lwt_process_count(r->report) == 2, "two processes%s", lwt_describe(r));
     ck_assert_msg(ends_with(process_exe(r->report, target), "/exec_target") &&

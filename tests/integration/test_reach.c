@@ -328,8 +328,7 @@ START_TEST(test_fork_inherited_root)
     ck_assert_msg(lwt_process_count(r->report) == 2, "two processes%s", lwt_describe(r));
     assert_class_site(r, "child_lose", "definite", 1, 77, FORK_SRC, "@reach_fork_lost */");
     json_t *site = lwt_find_site(r->report, "heap", "child_lose", NULL, 0, 0);
-    ck_assert_msg(lwt_site_npids(site) == 1 && lwt_site_has_pid(site, child), "the lost block is the child's%s",
-                  lwt_describe(r));
+    LWT_ASSERT_ONE_PID(r, site, child, "the lost block is the child's");
     assert_no_leak_site(r, "child_hang");
     assert_no_leak_site(r, "parent_root");
     ck_assert_msg(leak_site_count(r) == 1, "one leak site%s", lwt_describe(r));
