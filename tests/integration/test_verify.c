@@ -44,17 +44,24 @@ static stats_t collect(const char *dir)
     return st;
 }
 
-/* Runs argv under the library in verification mode and checks the dumps it wrote. */
-static void verify_program(const char *const *argv, const char *stdin_text)
+/* Runs argv under the library without a report, with `setting` (NAME=VALUE) in its environment and its dumps in
+ * the fresh directory made from the mkdtemp template `dir`. `opts` gives stdin and the deadline. */
+static lwt_result_t *run_dumping(const char *const *argv, char *dir, const char *setting, lwt_opts_t opts)
 {
-    char dir[] = "/tmp/lwverify.XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char preload[1100], dumpdir[64];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
     snprintf(dumpdir, sizeof dumpdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", "LEAKWATCH_VERIFY=1", NULL };
-    lwt_opts_t opts = { .env = env, .stdin_text = stdin_text };
-    lwt_result_t *r = lwt_exec(argv, &opts);
+    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", setting, NULL };
+    opts.env = env;
+    return lwt_exec(argv, &opts);
+}
+
+/* Runs argv under the library in verification mode and checks the dumps it wrote. */
+static void verify_program(const char *const *argv, const char *stdin_text)
+{
+    char dir[] = "/tmp/lwverify.XXXXXX";
+    lwt_result_t *r = run_dumping(argv, dir, "LEAKWATCH_VERIFY=1", (lwt_opts_t){ .stdin_text = stdin_text });
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     stats_t st = collect(dir);
     rmdir(dir);
@@ -130,13 +137,8 @@ END_TEST
 START_TEST(test_fork_under_load)
 {
     char dir[] = "/tmp/lwfork.XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    char preload[1100], dumpdir[64];
-    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
-    snprintf(dumpdir, sizeof dumpdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", "LEAKWATCH_DUMP_SIGNAL=USR2", NULL };
-    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("fork_stress"), "300"), &opts);
+    lwt_result_t *r = run_dumping(LWT_ARGV(lwt_fixture("fork_stress"), "300"), dir, "LEAKWATCH_DUMP_SIGNAL=USR2",
+                                  (lwt_opts_t){ .timeout_s = 60 });
     ck_assert_msg(!r->timed_out, "fork_stress hung%s", lwt_describe(r));
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     stats_t st = collect(dir); /* parses every dump */
