@@ -54,24 +54,15 @@ static json_t *totals_json(const lwr_total_t *totals, lwr_total_t reachable, int
     return t;
 }
 
-static json_t *site_json(const lwr_site_t *s, int *bad)
+static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
 {
-    json_t *o = json_object(), *frames = json_array(), *samples = json_array(), *pids = json_array();
-    if (!o || !frames || !samples || !pids) {
-        json_decref(o);
-        json_decref(frames);
-        json_decref(samples);
-        json_decref(pids);
+    json_t *frames = json_array();
+    if (!frames) {
         *bad = 1;
         return NULL;
     }
-    set(o, "kind", json_string(lwr_kind_name(s->kind)), bad);
-    if (lwr_class_name(s->cls))
-        set(o, "class", json_string(lwr_class_name(s->cls)), bad);
-    set(o, "count", json_integer((json_int_t)s->count), bad);
-    set(o, "bytes", json_integer((json_int_t)s->bytes), bad);
-    for (size_t i = 0; i < s->nframes; i++) {
-        const lwr_frame_t *f = &s->frames[i];
+    for (size_t i = 0; i < n; i++) {
+        const lwr_frame_t *f = &fr[i];
         json_t *fo = json_object();
         if (fo) {
             set(fo, "function", str_or_null(f->function), bad);
@@ -82,7 +73,25 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
         }
         append(frames, fo, bad);
     }
-    set(o, "frames", frames, bad);
+    return frames;
+}
+
+static json_t *site_json(const lwr_site_t *s, int *bad)
+{
+    json_t *o = json_object(), *samples = json_array(), *pids = json_array();
+    if (!o || !samples || !pids) {
+        json_decref(o);
+        json_decref(samples);
+        json_decref(pids);
+        *bad = 1;
+        return NULL;
+    }
+    set(o, "kind", json_string(lwr_kind_name(s->kind)), bad);
+    if (lwr_class_name(s->cls))
+        set(o, "class", json_string(lwr_class_name(s->cls)), bad);
+    set(o, "count", json_integer((json_int_t)s->count), bad);
+    set(o, "bytes", json_integer((json_int_t)s->bytes), bad);
+    set(o, "frames", frames_json(s->frames, s->nframes, bad), bad);
     for (size_t i = 0; i < s->nsamples; i++) {
         const lwr_report_sample_t *smp = &s->samples[i];
         json_t *so = json_object();
@@ -152,28 +161,6 @@ static json_t *process_json(const lwr_process_t *p, int *bad)
     set(o, "exit_status", p->has_exit_status ? json_integer(p->exit_status) : json_null(), bad);
     set(o, "dump", str_or_null(p->dump), bad);
     return o;
-}
-
-static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
-{
-    json_t *frames = json_array();
-    if (!frames) {
-        *bad = 1;
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const lwr_frame_t *f = &fr[i];
-        json_t *fo = json_object();
-        if (fo) {
-            set(fo, "function", str_or_null(f->function), bad);
-            set(fo, "file", str_or_null(f->file), bad);
-            set(fo, "line", json_integer(f->line), bad);
-            set(fo, "module", str_or_null(f->module), bad);
-            set(fo, "address", hex(f->address), bad);
-        }
-        append(frames, fo, bad);
-    }
-    return frames;
 }
 
 static json_t *warning_json(const lwr_warning_t *w, int *bad)
