@@ -193,20 +193,9 @@ static void print_change(FILE *out, lwr_kind_t kind, const lwr_point_t *po, cons
         fprintf(out, "%+" PRId64 " %s (%" PRIu64 " -> %" PRIu64 ")", dc, n, po->count, pn->count);
 }
 
-/* The frame that best names a site in one line: the first with a function outside the C library, else the first. */
-static const lwr_frame_t *naming_frame(const lwr_gsite_t *g)
-{
-    for (size_t i = 0; i < g->nframes; i++) {
-        const lwr_frame_t *f = &g->frames[i];
-        if (f->function && !(f->module && strstr(f->module, "/libc.so")))
-            return f;
-    }
-    return g->nframes ? &g->frames[0] : NULL;
-}
-
 static void print_where(FILE *out, const lwr_gsite_t *g)
 {
-    const lwr_frame_t *f = naming_frame(g);
+    const lwr_frame_t *f = lwr_naming_frame(g);
     char label[256];
     if (!f) {
         fputs(" (no stack)", out);

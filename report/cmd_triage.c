@@ -63,16 +63,6 @@ typedef struct {
 
 /* ---- model ---- */
 
-static const lwr_frame_t *naming_frame(const lwr_gsite_t *g)
-{
-    for (size_t i = 0; i < g->nframes; i++) {
-        const lwr_frame_t *f = &g->frames[i];
-        if (f->function && !(f->module && strstr(f->module, "/libc.so")))
-            return f;
-    }
-    return g->nframes ? &g->frames[0] : NULL;
-}
-
 static int build_rows(ui_t *u)
 {
     const lwr_series_t *s = u->s;
@@ -107,7 +97,7 @@ static int build_rows(ui_t *u)
             r->growth = g->kind == LWR_HEAP ? (int64_t)g->points[last].bytes - (int64_t)g->points[0].bytes
                                             : (int64_t)g->points[last].count - (int64_t)g->points[0].count;
         }
-        const lwr_frame_t *f = naming_frame(g);
+        const lwr_frame_t *f = lwr_naming_frame(g);
         if (f) {
             char label[128];
             lwr_frame_label(f, label, sizeof label);
@@ -322,7 +312,7 @@ static char *detail_text(const ui_t *u, const row_t *r)
 
 static void mark(ui_t *u, row_t *r)
 {
-    const lwr_frame_t *f = naming_frame(r->g);
+    const lwr_frame_t *f = lwr_naming_frame(r->g);
     char name[160];
     if (!f) {
         snprintf(u->status, sizeof u->status, "this site has no stack: nothing to suppress it by");

@@ -307,6 +307,16 @@ void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len)
         snprintf(buf, len, "0x%" PRIx64, f->address);
 }
 
+const lwr_frame_t *lwr_naming_frame(const lwr_gsite_t *g)
+{
+    for (size_t i = 0; i < g->nframes; i++) {
+        const lwr_frame_t *f = &g->frames[i];
+        if (f->function && !(f->module && strstr(f->module, "/libc.so")))
+            return f;
+    }
+    return g->nframes ? &g->frames[0] : NULL;
+}
+
 json_t *lwr_frame_json(const lwr_frame_t *f)
 {
     char addr[24];

@@ -82,6 +82,10 @@ void lwr_format_age(int64_t ms, char *buf, size_t len);
 /* A short name of a frame: its function, else "module+0xoffset" (module basename), else "0xaddress". */
 void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len);
 
+/* The frame that best names a site in one line: the first with a function outside the C library, else the first
+ * frame; NULL when the site has none. */
+const lwr_frame_t *lwr_naming_frame(const lwr_gsite_t *g);
+
 /* The frame as JSON (members of docs/FORMAT.md report frames), or NULL when out of memory. */
 json_t *lwr_frame_json(const lwr_frame_t *f);
 
