@@ -146,30 +146,32 @@ LW_EXPORT int execle(const char *path, const char *arg, ...)
 /* posix_spawn starts a child and goes on: the warnings stay with this process and reach its exit dump. File
  * actions may close or move descriptors in the child, and their list is opaque, so a spawn with file actions is
  * not checked rather than warned about wrongly. */
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                        char *const[], char *const[]);
+
+static int spawn(spawn_fn real, pid_t *pid, const char *what, const posix_spawn_file_actions_t *actions,
+                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[], lw_origin_t origin)
+{
+    if (!real)
+        return ENOSYS;
+    WITH_ENV(envp, env);
+    unsigned mark = actions ? ~0u : lw_on_exec_at(what, 0, origin);
+    int r = real(pid, what, actions, attr, argv, env);
+    if (r != 0)
+        lw_on_exec_failed(mark);
+    return r;
+}
+
 LW_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     LW_ENSURE_REAL(execve);
-    if (!lw_real.posix_spawn)
-        return ENOSYS;
-    WITH_ENV(envp, env);
-    unsigned mark = actions ? ~0u : lw_on_exec(path, 0);
-    int r = lw_real.posix_spawn(pid, path, actions, attr, argv, env);
-    if (r != 0)
-        lw_on_exec_failed(mark);
-    return r;
+    return spawn(lw_real.posix_spawn, pid, path, actions, attr, argv, envp, LW_HERE());
 }
 
 LW_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
     LW_ENSURE_REAL(execve);
-    if (!lw_real.posix_spawnp)
-        return ENOSYS;
-    WITH_ENV(envp, env);
-    unsigned mark = actions ? ~0u : lw_on_exec(file, 0);
-    int r = lw_real.posix_spawnp(pid, file, actions, attr, argv, env);
-    if (r != 0)
-        lw_on_exec_failed(mark);
-    return r;
+    return spawn(lw_real.posix_spawnp, pid, file, actions, attr, argv, envp, LW_HERE());
 }

@@ -350,24 +350,25 @@ void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg)
     lw_self.busy = was;
 }
 
-size_t lw_live_count(lw_kind_t kind)
+/* Live handles (which 0) or bytes (which 1) of one kind. */
+static size_t live_sum(lw_kind_t kind, int which)
 {
     visit_t v = { kind, NULL, NULL, { 0, 0 } };
     int was = lw_self.busy;
     lw_self.busy = 1;
     lw_tables_walk(visit_one, &v);
     lw_self.busy = was;
-    return v.acc[0];
+    return v.acc[which];
+}
+
+size_t lw_live_count(lw_kind_t kind)
+{
+    return live_sum(kind, 0);
 }
 
 size_t lw_live_bytes(lw_kind_t kind)
 {
-    visit_t v = { kind, NULL, NULL, { 0, 0 } };
-    int was = lw_self.busy;
-    lw_self.busy = 1;
-    lw_tables_walk(visit_one, &v);
-    lw_self.busy = was;
-    return v.acc[1];
+    return live_sum(kind, 1);
 }
 
 size_t lw_tables_total_all(void)
