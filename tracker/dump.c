@@ -103,15 +103,9 @@ static void out_hexq(out_t *o, uint64_t v)
 
 /* ---- grouping ------------------------------------------------------------------------------------------ */
 
-/* One record for sorting: key = kind (3 bits) | class (2 bits) | site (27 bits) | born_ms (32 bits), so that a
- * sort groups by kind, reachability class and site, and puts the oldest first within a group. */
-typedef struct {
-    uint64_t key;
-    uint64_t handle;
-    uint64_t size; /* bytes for heap, the recorded detail value for the other kinds */
-    uint64_t flags;
-    uint64_t okey; /* the key while the entries are sorted by address for the reachability scan */
-} entry_t;
+/* The sort key of an entry: kind (3 bits) | class (2 bits) | site (27 bits) | born_ms (32 bits), so that a sort
+ * groups by kind, reachability class and site, and puts the oldest first within a group. */
+typedef lw_entry_t entry_t;
 
 #define KEY(kind, cls, site, born)                                                                            \
     (((uint64_t)(kind) << 61) | ((uint64_t)(cls) << 59) | ((uint64_t)((site) & 0x7ffffff) << 32) | (born))
@@ -124,8 +118,6 @@ typedef struct {
     size_t n, cap, dropped;
 } collect_t;
 
-#define ENTRY_INHERITED 0x100u /* in entry_t.flags: a parent's block, kept only as a path for the scan */
-
 static void collect_one(const lw_live_t *r, void *arg)
 {
     collect_t *c = arg;
@@ -136,10 +128,10 @@ static void collect_one(const lw_live_t *r, void *arg)
         return;
     }
     entry_t *e = &c->v[c->n++];
+    uint64_t size = r->kind == LW_FD ? lw_stream_fd(r) : r->size;
     e->key = KEY(r->kind, LW_CLASS_NONE, r->site, r->born_ms);
     e->handle = r->handle;
-    e->size = r->kind == LW_FD ? lw_stream_fd(r) : r->size;
-    e->flags = r->flags | (r->inherited ? ENTRY_INHERITED : 0u);
+    e->meta = (size & LW_ENTRY_SIZE_MASK) | ((uint64_t)r->flags << 48) | (r->inherited ? LW_ENTRY_INHERITED : 0);
 }
 
 /* Drops the parent's blocks once the scan has used them. Returns the new count. */
@@ -147,65 +139,65 @@ static size_t drop_inherited(entry_t *v, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!(v[i].flags & ENTRY_INHERITED))
+        if (!(v[i].meta & LW_ENTRY_INHERITED))
             v[k++] = v[i];
     return k;
 }
 
-/* LSD radix sort on the 64-bit key, 16 bits a pass; tmp has room for n entries. */
-static void radix_sort(entry_t *v, entry_t *tmp, size_t n, size_t *count)
+/* The two orders the dump needs: by key (to group), and by address with the heap first (for the scan). */
+static inline uint64_t by_key(const entry_t *e)
 {
-    for (int shift = 0; shift < 64; shift += 16) {
-        memset(count, 0, 65536 * sizeof(size_t));
-        for (size_t i = 0; i < n; i++)
-            count[(v[i].key >> shift) & 0xffff]++;
-        if (count[(v[0].key >> shift) & 0xffff] == n)
-            continue; /* every key has this digit: nothing to move */
-        size_t sum = 0;
-        for (size_t d = 0; d < 65536; d++) {
-            size_t c = count[d];
-            count[d] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            tmp[count[(v[i].key >> shift) & 0xffff]++] = v[i];
-        memcpy(v, tmp, n * sizeof(*v));
+    return e->key;
+}
+
+static inline uint64_t by_address(const entry_t *e)
+{
+    return KEY_KIND(e->key) == LW_HEAP ? e->handle : (1ull << 63) | e->handle;
+}
+
+/* Heapsort in place: no second copy of a million entries, and no allocation. */
+static void sift_entries(entry_t *v, size_t i, size_t n, uint64_t (*ord)(const entry_t *))
+{
+    entry_t x = v[i];
+    uint64_t kx = ord(&x);
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && ord(&v[c + 1]) > ord(&v[c]))
+            c++;
+        if (ord(&v[c]) <= kx)
+            break;
+        v[i] = v[c];
+        i = c;
+    }
+    v[i] = x;
+}
+
+static void sort_entries(entry_t *v, size_t n, uint64_t (*ord)(const entry_t *))
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_entries(v, i, n, ord);
+    for (size_t end = n; end-- > 1;) {
+        entry_t t = v[0];
+        v[0] = v[end];
+        v[end] = t;
+        sift_entries(v, 0, end, ord);
     }
 }
 
 /* Sorts the heap entries by address, classifies them, and puts the class into their keys. Returns 0 when the
- * classes are in, or an errno value (the entries are then unclassified, in their original keys). */
-static int classify_entries(entry_t *v, entry_t *tmp, size_t n, size_t *count)
+ * classes are in, or an errno value (the entries are then unclassified). */
+static int classify_entries(entry_t *v, size_t n)
 {
+    sort_entries(v, n, by_address);
     size_t nheap = 0;
-    for (size_t i = 0; i < n; i++) {
-        v[i].okey = v[i].key;
-        if (KEY_KIND(v[i].key) == LW_HEAP) {
-            v[i].key = v[i].handle;
-            nheap++;
-        } else {
-            v[i].key = UINT64_MAX;
-        }
-    }
-    if (n)
-        radix_sort(v, tmp, n, count);
-    uintptr_t *start = lw_mem_alloc(nheap * sizeof(uintptr_t) + 1);
-    uint64_t *len = lw_mem_alloc(nheap * sizeof(uint64_t) + 1);
+    while (nheap < n && KEY_KIND(v[nheap].key) == LW_HEAP)
+        nheap++;
     uint8_t *cls = lw_mem_alloc(nheap + 1);
-    int err = ENOMEM;
-    if (start && len && cls) {
-        for (size_t i = 0; i < nheap; i++) {
-            start[i] = v[i].handle;
-            len[i] = v[i].size;
-        }
-        err = lw_reach_classify(start, len, nheap, cls);
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = (!err && i < nheap) ? cls[i] : LW_CLASS_NONE;
-        v[i].key = v[i].okey | ((uint64_t)c << 59);
-    }
-    lw_mem_free(start, nheap * sizeof(uintptr_t) + 1);
-    lw_mem_free(len, nheap * sizeof(uint64_t) + 1);
+    int err = cls ? lw_reach_classify(v, nheap, cls) : ENOMEM;
+    for (size_t i = 0; i < nheap && !err; i++)
+        v[i].key |= (uint64_t)cls[i] << 59;
     lw_mem_free(cls, nheap + 1);
     return err;
 }
@@ -454,9 +446,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     size_t total = reach ? lw_tables_total_all() : lw_tables_total();
     c.cap = total + total / 8 + 1024;
     c.v = lw_mem_alloc(c.cap * sizeof(entry_t));
-    entry_t *tmp = lw_mem_alloc(c.cap * sizeof(entry_t));
-    size_t *count = lw_mem_alloc(65536 * sizeof(size_t));
-    if (!c.v || !tmp || !count) {
+    if (!c.v) {
         c.cap = 0;
         lw_warn("out of memory while writing a dump; its sites are left out");
     }
@@ -465,14 +455,14 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
     int classified = 0;
     if (c.n && reach) {
-        int err = classify_entries(c.v, tmp, c.n, count);
+        int err = classify_entries(c.v, c.n);
         if (err)
             lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
         classified = !err;
     }
     c.n = drop_inherited(c.v, c.n);
     if (c.n)
-        radix_sort(c.v, tmp, c.n, count);
+        sort_entries(c.v, c.n, by_key);
 
     size_t ngroups = 0;
     for (size_t i = 0; i < c.n; i++)
@@ -493,7 +483,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
             g[gi].site = KEY_SITE(c.v[i].key);
             g[gi].first = i;
         }
-        uint64_t bytes = g[gi].kind == LW_HEAP ? c.v[i].size : 0;
+        uint64_t bytes = g[gi].kind == LW_HEAP ? LW_ENTRY_SIZE(&c.v[i]) : 0;
         g[gi].count++;
         g[gi].bytes += bytes;
         if (g[gi].cls == LW_CLASS_REACHABLE) {
@@ -581,14 +571,14 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         for (size_t k = 0; k < s->count && k < LW_SAMPLES; k++) {
             uint32_t born = (uint32_t)e[k].key;
             out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
-            out_handle(o, s->kind, e[k].handle, e[k].flags);
+            out_handle(o, s->kind, e[k].handle, LW_ENTRY_FLAGS(&e[k]));
             out_s(o, ", \"size\": ");
-            out_u(o, s->kind == LW_HEAP ? e[k].size : 0);
+            out_u(o, s->kind == LW_HEAP ? LW_ENTRY_SIZE(&e[k]) : 0);
             out_s(o, ", \"age_ms\": ");
             out_u(o, now >= born ? now - born : 0);
             if (s->kind != LW_HEAP) {
                 char detail[512];
-                lw_live_t l = { e[k].handle, e[k].size, s->site, born, (uint8_t)s->kind, (uint8_t)e[k].flags, 0 };
+                lw_live_t l = { e[k].handle, LW_ENTRY_SIZE(&e[k]), s->site, born, (uint8_t)s->kind, LW_ENTRY_FLAGS(&e[k]), 0 };
                 detail[0] = '\0';
                 lw_describe(&l, detail, sizeof(detail));
                 if (detail[0]) {
@@ -626,10 +616,6 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         lw_mem_free(g, ngroups * sizeof(group_t));
     if (c.v)
         lw_mem_free(c.v, c.cap * sizeof(entry_t));
-    if (tmp)
-        lw_mem_free(tmp, c.cap * sizeof(entry_t));
-    if (count)
-        lw_mem_free(count, 65536 * sizeof(size_t));
 }
 
 static int dump_to(const char *path, const char *reason, unsigned seq)

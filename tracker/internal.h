@@ -152,6 +152,22 @@ size_t lw_tables_total(void);
 size_t lw_tables_total_all(void);
 void lw_tables_reset(void);
 
+/* ---- the dump's working copy (dump.c, reach.c) ----------------------------------------------------------- */
+
+/* One live record as the dump sorts and the reachability scan reads it: 24 bytes, sorted in place, so that the
+ * copy of a million records costs 24 MB. `meta` holds the size (heap bytes, or the detail value of the other
+ * kinds) in its low 48 bits, the record's flags in the next 8 and LW_ENTRY_INHERITED above. */
+typedef struct {
+    uint64_t handle;
+    uint64_t meta;
+    uint64_t key;
+} lw_entry_t;
+
+#define LW_ENTRY_SIZE_MASK ((1ull << 48) - 1)
+#define LW_ENTRY_SIZE(e) ((e)->meta & LW_ENTRY_SIZE_MASK)
+#define LW_ENTRY_FLAGS(e) ((uint8_t)((e)->meta >> 48))
+#define LW_ENTRY_INHERITED (1ull << 56) /* a parent's block, kept only as a path for the scan */
+
 /* ---- reachability (reach.c) ------------------------------------------------------------------------------- */
 
 #define LW_CLASS_NONE 0
@@ -159,12 +175,12 @@ void lw_tables_reset(void);
 #define LW_CLASS_INDIRECT 2
 #define LW_CLASS_REACHABLE 3
 
-/* Classifies n live heap blocks, given sorted by start address, the way LeakSanitizer does: reachable from the
+/* Classifies n live heap blocks (handle and size of each entry), given sorted by address, the way LeakSanitizer does: reachable from the
  * roots (writable data of every module, thread stacks, TLS and other memory the program mapped itself), else
  * indirect when another lost block points to it, else definite. Interior pointers count. The scan runs in a
  * forked copy of the process, so threads that keep running cannot change memory under it. Returns 0 with cls
  * filled, or an errno value (cls then untouched). */
-int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uint8_t *cls);
+int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls);
 
 /* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
 

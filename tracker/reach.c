@@ -28,8 +28,7 @@ typedef struct {
 #define LW_RED_ZONE 128
 
 typedef struct {
-    const uintptr_t *start;
-    const uint64_t *len;
+    const lw_entry_t *b; /* the blocks, sorted by address */
     size_t n;
     uintptr_t min, max; /* the span of all blocks */
     uint8_t *cls;
@@ -46,21 +45,22 @@ static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
     size_t lo = 0, hi = s->n;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (s->start[mid] <= v)
+        if (s->b[mid].handle <= v)
             lo = mid;
         else
             hi = mid;
     }
-    uintptr_t b = s->start[lo];
+    uintptr_t b = s->b[lo].handle;
+    uint64_t len = LW_ENTRY_SIZE(&s->b[lo]);
     if (v < b)
         return -1;
     if (v == b)
         return (ptrdiff_t)lo;
-    if (v - b >= s->len[lo])
+    if (v - b >= len)
         return -1;
     /* glibc lends the last word of a block to the next chunk's header, and its arena and bins point at such
      * headers: a pointer to the next chunk's header is not a pointer into this block. */
-    uintptr_t chunk = (s->len[lo] + sizeof(size_t) + 15) & ~(uintptr_t)15;
+    uintptr_t chunk = (len + sizeof(size_t) + 15) & ~(uintptr_t)15;
     if (chunk < 32)
         chunk = 32;
     if (v == b - 2 * sizeof(size_t) + chunk)
@@ -96,7 +96,7 @@ static void flood(scan_t *s)
 {
     while (s->top) {
         uint32_t i = s->stack[--s->top];
-        scan_words(s, s->start[i], s->start[i] + s->len[i], LW_CLASS_REACHABLE, (ptrdiff_t)i);
+        scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_REACHABLE, (ptrdiff_t)i);
     }
 }
 
@@ -283,7 +283,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     uintptr_t last_base = 0;
     size_t vi = 0;
     for (size_t i = 0; i < s->n; i++) {
-        uintptr_t b = s->start[i];
+        uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
             vi++;
         if (vi == nv || vmas[vi].lo > b)
@@ -573,11 +573,11 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     for (size_t i = 0; i < s->n; i++) {
         if (s->cls[i] == LW_CLASS_REACHABLE)
             continue;
-        scan_words(s, s->start[i], s->start[i] + s->len[i], LW_CLASS_INDIRECT, (ptrdiff_t)i);
+        scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_INDIRECT, (ptrdiff_t)i);
     }
 }
 
-int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uint8_t *cls)
+int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
 {
     if (n == 0)
         return 0;
@@ -606,9 +606,9 @@ int lw_reach_classify(const uintptr_t *start, const uint64_t *len, size_t n, uin
         goto out;
     }
 
-    scan_t s = { start, len, n, start[0], 0, tmp_cls, stack, 0 };
+    scan_t s = { blocks, n, blocks[0].handle, 0, tmp_cls, stack, 0 };
     for (size_t i = 0; i < n; i++) {
-        uintptr_t end = start[i] + (len[i] ? len[i] : 1);
+        uintptr_t end = blocks[i].handle + (LW_ENTRY_SIZE(&blocks[i]) ? LW_ENTRY_SIZE(&blocks[i]) : 1);
         if (end > s.max)
             s.max = end;
     }

@@ -14,8 +14,7 @@ static char *volatile interior_global;
 static _Thread_local void *volatile held_by_tls;
 
 typedef struct {
-    uintptr_t start[N];
-    uint64_t len[N];
+    lw_entry_t e[N]; /* handle and size of each block, as the dump hands them to the scan */
     uint8_t cls[N];
     void *ptr[N];
     size_t n;
@@ -24,21 +23,19 @@ typedef struct {
 static void add(blocks_t *b, void *p, size_t len)
 {
     b->ptr[b->n] = p;
-    b->start[b->n] = (uintptr_t)p;
-    b->len[b->n] = len;
+    b->e[b->n].handle = (uintptr_t)p;
+    b->e[b->n].meta = len;
+    b->e[b->n].key = 0;
     b->n++;
 }
 
 static void sort_blocks(blocks_t *b)
 {
     for (size_t i = 1; i < b->n; i++)
-        for (size_t j = i; j > 0 && b->start[j - 1] > b->start[j]; j--) {
-            uintptr_t s = b->start[j];
-            b->start[j] = b->start[j - 1];
-            b->start[j - 1] = s;
-            uint64_t l = b->len[j];
-            b->len[j] = b->len[j - 1];
-            b->len[j - 1] = l;
+        for (size_t j = i; j > 0 && b->e[j - 1].handle > b->e[j].handle; j--) {
+            lw_entry_t e = b->e[j];
+            b->e[j] = b->e[j - 1];
+            b->e[j - 1] = e;
             void *p = b->ptr[j];
             b->ptr[j] = b->ptr[j - 1];
             b->ptr[j - 1] = p;
@@ -107,7 +104,7 @@ static int class_of(const blocks_t *b, uintptr_t hidden)
 __attribute__((noinline)) static int classify_with_stack_ref(blocks_t *b)
 {
     void *volatile on_stack = SHOW(h_stack);
-    int r = lw_reach_classify(b->start, b->len, b->n, b->cls);
+    int r = lw_reach_classify(b->e, b->n, b->cls);
     on_stack = NULL;
     (void)on_stack;
     return r;
@@ -143,7 +140,7 @@ END_TEST
 
 START_TEST(empty_input)
 {
-    ck_assert_int_eq(lw_reach_classify(NULL, NULL, 0, NULL), 0);
+    ck_assert_int_eq(lw_reach_classify(NULL, 0, NULL), 0);
 }
 END_TEST
 
