@@ -255,18 +255,24 @@ START_TEST(test_thread_roots)
 }
 END_TEST
 
-/* A block lost by a thread that is still blocked at exit, its address left only in a dead frame below that
- * thread's stack pointer: a stack is a root from its stack pointer up, so the block is definite. */
+/* Runs reach_thread in `mode`, where a thread loses one block of `bytes` in a dead frame below its stack pointer,
+ * and checks the block is definite: a stack is a root from its stack pointer up. */
+static void check_dead_frame(const char *mode, const char *func, long long bytes, const char *marker)
+{
+    long long c0, b0;
+    thread_baseline(&c0, &b0);
+    lwt_result_t *r = run_thread(NO_GATE, mode);
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, func, "definite", 1, bytes, THREAD_SRC, marker);
+    assert_totals(r, 1, bytes, c0, b0);
+    lwt_free(r);
+}
+
+/* The thread is blocked at exit: its stack pointer comes from /proc. */
 START_TEST(test_dead_frame_not_a_root)
 {
     LWT_REQUIRE_BUILT();
-    long long c0, b0;
-    thread_baseline(&c0, &b0);
-    lwt_result_t *r = run_thread(NO_GATE, "dead_frame");
-    LWT_ASSERT_RUN(r, 0);
-    assert_class_site(r, "lose_deep", "definite", 1, 5005, THREAD_SRC, "@reach_dead_frame */");
-    assert_totals(r, 1, 5005, c0, b0);
-    lwt_free(r);
+    check_dead_frame("dead_frame", "lose_deep", 5005, "@reach_dead_frame */");
 }
 END_TEST
 
@@ -285,18 +291,11 @@ START_TEST(test_register_is_a_root)
 }
 END_TEST
 
-/* A block lost in a dead frame of a thread that is running (not blocked) at exit: its stack pointer comes from its
- * registers, and the block is definite. */
+/* The thread is running (not blocked) at exit: its stack pointer comes from its registers. */
 START_TEST(test_dead_frame_of_running_thread)
 {
     LWT_REQUIRE_BUILT();
-    long long c0, b0;
-    thread_baseline(&c0, &b0);
-    lwt_result_t *r = run_thread(NO_GATE, "dead_frame_running");
-    LWT_ASSERT_RUN(r, 0);
-    assert_class_site(r, "lose_deep_running", "definite", 1, 5008, THREAD_SRC, "@reach_dead_running */");
-    assert_totals(r, 1, 5008, c0, b0);
-    lwt_free(r);
+    check_dead_frame("dead_frame_running", "lose_deep_running", 5008, "@reach_dead_running */");
 }
 END_TEST
 
