@@ -346,11 +346,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
             pid_t tid = 0;
             for (const char *q = d->name; *q >= '0' && *q <= '9'; q++)
                 tid = tid * 10 + (*q - '0');
-            if (tid == self)
-                continue;
-            if (*ntids < tcap)
-                tids[(*ntids)++] = tid;
-            if (n == cap)
+            if (tid == self || n == cap)
                 continue;
             /* a thread that is running has no stack pointer here; at exit the others are about to block, so
              * give them a few milliseconds before scanning the whole stack instead */
@@ -366,6 +362,12 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
             if (len <= 0)
                 continue;
             line[len] = '\0';
+            if (strncmp(line, "running", 7) == 0) {
+                /* still running: its registers, stack pointer included, come from ptrace (see read_registers) */
+                if (*ntids < tcap)
+                    tids[(*ntids)++] = tid;
+                continue;
+            }
             /* the second last field is the stack pointer */
             const char *fields[10];
             int nf = 0;
@@ -480,9 +482,11 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
         flood(s);
 }
 
-/* The registers of the process's other threads, read by the copy with ptrace: a thread is stopped for as long as
- * it takes to read them, and its system call, if it was in one, goes on as if nothing happened. A thread that
- * cannot be read (ptrace refused, the thread gone) is skipped: its stack is scanned all the same. */
+/* The registers of the other threads that were running (not blocked in a system call), read by the copy with
+ * ptrace: such a thread is stopped for as long as it takes to read them. Threads blocked in a system call are left
+ * alone, since a stop would make some calls (epoll_wait, poll) fail with EINTR in the program; their stack pointer
+ * comes from /proc, and a pointer kept only in one of their registers is missed. A thread that cannot be read
+ * (ptrace refused, the thread gone) is skipped: its stack is scanned whole all the same. */
 typedef struct {
     struct user_regs_struct *v;
     size_t n;

@@ -299,6 +299,22 @@ START_TEST(test_dead_frame_of_running_thread)
 }
 END_TEST
 
+/* The scan at exit leaves a thread blocked in epoll_wait alone: the program prints and exits as it does without
+ * leakwatch. */
+START_TEST(test_blocked_threads_not_disturbed)
+{
+    LWT_REQUIRE_BUILT();
+    for (int round = 0; round < 5; round++) {
+        lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("epoll_waiter")), NULL);
+        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("epoll_waiter")), NULL);
+        ck_assert_msg(lwt_same_outcome(plain, r), "plain:\n%s", lwt_describe(plain));
+        ck_assert_msg(!strstr(r->out, "interrupted"), "%s", lwt_describe(r));
+        lwt_free(plain);
+        lwt_free(r);
+    }
+}
+END_TEST
+
 /* exit() called by a second thread while main waits in pthread_join: the 3 blocks main lost are definite. The scan
  * then runs on a thread stack, whose frames (the scanner's own, the dump writer's) hold block addresses too. */
 START_TEST(test_exit_from_thread)
@@ -358,6 +374,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_dead_frame_not_a_root);
     tcase_add_test(tc, test_register_is_a_root);
     tcase_add_test(tc, test_dead_frame_of_running_thread);
+    tcase_add_test(tc, test_blocked_threads_not_disturbed);
     tcase_add_test(tc, test_exit_from_thread);
     suite_add_tcase(s, tc);
 
