@@ -527,7 +527,8 @@ static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_
 }
 
 /* Where Yama restricts ptrace to ancestors (ptrace_scope 1), the copy may read this process's registers only once
- * this process names it; the permission is withdrawn when the scan is done. */
+ * this process names it; the permission is withdrawn when the scan is done (and given only when some thread was
+ * running, since withdrawing it also forgets a tracer the program may have named itself). */
 static void allow_tracer(pid_t copy, int allow)
 {
     char scope[8];
@@ -666,7 +667,8 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
         err = errno;
         goto out;
     }
-    allow_tracer(pid, 1);
+    if (ntids)
+        allow_tracer(pid, 1);
     if (sync[0] >= 0) {
         close(sync[0]);
         close(sync[1]); /* the copy reads end-of-file: go on */
@@ -685,7 +687,8 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     int st = 0;
     while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
         ;
-    allow_tracer(pid, 0);
+    if (ntids)
+        allow_tracer(pid, 0);
     if (got != n || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         err = ECHILD;
     else
