@@ -37,8 +37,6 @@ int lw_trylock(lw_lock_t *l);
  * memory or NULL. lw_mem_free needs the size that was asked for. Thread-safe. */
 void *lw_mem_alloc(size_t size);
 void lw_mem_free(void *p, size_t size);
-/* Bytes the internal allocator holds from the system (for the memory-per-handle figure). */
-size_t lw_mem_footprint(void);
 /* Copies the address ranges the allocator holds into lo/hi (at most cap); returns how many. */
 size_t lw_mem_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap);
 /* Held across fork so that the child never inherits a lock taken by a thread that does not exist there. */
@@ -114,7 +112,6 @@ typedef struct {
     atomic_ulong hits, misses, verified, mismatches;
 } lw_stack_stats_t;
 extern lw_stack_stats_t lw_stack_stats;
-void lw_stack_thread_exit(void);
 /* Adds the calling thread's hit and miss counts to lw_stack_stats (other threads add theirs as they go). */
 void lw_stack_flush_counts(void);
 /* Around fork: wait for the unwinds in progress and hold new ones back; then let them go again. */

@@ -62,14 +62,12 @@ size_t lw_mem_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap)
 }
 static lw_free_t *free_lists[LW_CLASSES + 1];
 static char *chunk_cur, *chunk_end;
-static atomic_size_t footprint;
 
 static void *map(size_t size)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    atomic_fetch_add(&footprint, size);
     note_map(p, size);
     return p;
 }
@@ -121,7 +119,6 @@ void lw_mem_free(void *p, size_t size)
     if (size > LW_SMALL_MAX) {
         forget_map(p);
         munmap(p, page_round(size));
-        atomic_fetch_sub(&footprint, page_round(size));
         return;
     }
     size_t cls = (size + 15) / 16;
@@ -131,10 +128,6 @@ void lw_mem_free(void *p, size_t size)
     lw_unlock(&mem_lock);
 }
 
-size_t lw_mem_footprint(void)
-{
-    return atomic_load(&footprint);
-}
 
 void lw_mem_lock_all(void)
 {

@@ -100,12 +100,6 @@ static void cache_destroy(void *p)
     lw_mem_free(c, c->total);
 }
 
-void lw_stack_thread_exit(void)
-{
-    if (lw_self.cache)
-        cache_destroy(lw_self.cache);
-}
-
 /* The set of a key. Both halves matter: many call sites share one stack depth, and one call site is reached at
  * many depths. */
 static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame)
