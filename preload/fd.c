@@ -21,6 +21,9 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -424,12 +427,10 @@ LW_EXPORT int close_range(unsigned first, unsigned last, int flags)
             lw_on_close_range_at(first, last, 1, origin);
         return r;
     }
-    /* Released before the call like close; a failure (EINVAL for bad flags) happens before anything is closed,
-     * so the records would be lost: check the arguments the kernel checks first. */
-    if (first > last) {
-        errno = EINVAL;
-        return -1;
-    }
+    /* Released before the call like close. The kernel refuses a reversed range or an unknown flag before closing
+     * anything, so those calls go through untouched and the records stay. */
+    if (first > last || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)))
+        return lw_real.close_range(first, last, flags);
     lw_on_close_range_at(first > STDERR_FILENO ? first : STDERR_FILENO + 1, last, 0, origin);
     return lw_real.close_range(first, last, flags);
 }

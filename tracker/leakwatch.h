@@ -33,7 +33,8 @@ typedef struct {
     uint32_t site;
     uint32_t flags;
     uint64_t size;
-    uint64_t born_ns;
+    uint32_t born_ms;
+    uint32_t gen; /* the fork generation: a block inherited from the parent stays the parent's */
 } lw_held_t;
 
 /* Reads the configuration from the environment and prepares the tables. Idempotent, thread-safe, callable

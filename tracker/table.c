@@ -122,7 +122,8 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
  * shard it was working on). From then on every acquisition looks for a stale record of its handle first. */
 static atomic_int release_missed;
 
-static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags)
+static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags,
+                uint8_t gen)
 {
     if (LW_UNLIKELY(!atomic_load_explicit(&sentinels_ready, memory_order_acquire))) {
         /* first record: every shard lock, so no other thread adds while the sentinels go in */
@@ -150,10 +151,12 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         r->handle = handle;
         r->site = site;
         r->born_ms = born_ms;
-        r->meta = META(size, cur_gen, flags);
+        r->meta = META(size, gen, flags);
         HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
-        s->live[kind]++;
-        s->bytes[kind] += size & META_SIZE_MASK;
+        if (gen == cur_gen) {
+            s->live[kind]++;
+            s->bytes[kind] += size & META_SIZE_MASK;
+        }
     }
     lw_unlock(&s->lock);
 }
@@ -171,7 +174,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     int saved = errno;
     lw_self.busy = 1;
     uint32_t site = lw_stack_site(origin);
-    put(kind, handle, size, site, lw_now_ms(), 0);
+    put(kind, handle, size, site, lw_now_ms(), 0, cur_gen);
     lw_self.busy = 0;
     errno = saved;
 }
@@ -212,7 +215,8 @@ static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
             held->site = r->site;
             held->flags = REC_FLAGS(r);
             held->size = REC_SIZE(r);
-            held->born_ns = r->born_ms;
+            held->born_ms = r->born_ms;
+            held->gen = REC_GEN(r);
         }
         rec_free(s, r);
     }
@@ -237,7 +241,7 @@ void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held)
         return;
     int saved = errno;
     lw_self.busy = 1;
-    put(kind, handle, held->size, held->site, (uint32_t)held->born_ns, held->flags);
+    put(kind, handle, held->size, held->site, held->born_ms, held->flags, (uint8_t)held->gen);
     lw_self.busy = 0;
     errno = saved;
 }

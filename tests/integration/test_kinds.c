@@ -157,6 +157,18 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* close_range refused by the kernel (an unknown flag) closes nothing, so the record of the descriptor stays. */
+START_TEST(test_close_range_refused)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("fd_close_range_bad")), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    LWT_ASSERT_SITE(r, "fd", "open_kept", 1, 0);
+    ck_assert_msg(lwt_total_count(r->report, "fd") == 1, "1 fd%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_timers)
 {
     LWT_REQUIRE_BUILT();
@@ -301,6 +313,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_sockets);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_close_range_refused);
     tcase_add_test(tc, test_timers);
     suite_add_tcase(s, tc);
 
