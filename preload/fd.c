@@ -563,7 +563,7 @@ LW_EXPORT DIR *fdopendir(int fd)
     }
     int saved = errno;
     dir_opened(d, LW_HERE());
-    int fdflags = fcntl(fd, F_GETFD);
+    int fdflags = lw_real.fcntl(fd, F_GETFD);
     if (fdflags >= 0 && !(fdflags & FD_CLOEXEC))
         lw_set_flags(LW_FD, (uintptr_t)d, LW_FLAG_NO_CLOEXEC, 1);
     errno = saved;

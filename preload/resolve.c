@@ -149,6 +149,7 @@ void lw_resolve(void)
             die(s->name);
         *s->slot = p;
     }
+    lw_sys_set_thread_create(lw_real.pthread_create);
     resolving = 0;
     atomic_store(&state, 2);
 }

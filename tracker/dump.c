@@ -1,6 +1,7 @@
 /* The dump writer: groups every live record of this process by kind and call site and writes the versioned JSON
  * described in docs/FORMAT.md, using only write(2) and the internal allocator. */
 #include "internal.h"
+#include "sys.h"
 #include "warn_events.h"
 
 #include <elf.h>
@@ -630,7 +631,7 @@ static int dump_to(const char *path, const char *reason, unsigned seq)
     lw_strlcpy(tmp + dirlen + 1, path + dirlen, sizeof(tmp) - dirlen - 1);
     memcpy(tmp + strlen(tmp), ".tmp", 5);
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = lw_sys_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return errno;
     lw_lock(&dump_lock);
@@ -641,7 +642,7 @@ static int dump_to(const char *path, const char *reason, unsigned seq)
     out_flush(&out_buf);
     int err = out_buf.err;
     lw_unlock(&dump_lock);
-    if (close(fd) < 0 && !err)
+    if (lw_sys_close(fd) < 0 && !err)
         err = errno;
     if (!err && rename(tmp, path) < 0)
         err = errno;

@@ -3,6 +3,7 @@
  * does not get a thread of its own (a second thread would change what it may do, unshare for one); it dumps
  * at exit, and a program it executes starts afresh. */
 #include "internal.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -90,7 +91,7 @@ void lw_dumper_start(void)
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
         pthread_t t;
-        int err = pthread_create(&t, &attr, dumper_main, NULL);
+        int err = lw_sys_thread_create(&t, &attr, dumper_main, NULL);
         pthread_attr_destroy(&attr);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (err)

@@ -120,6 +120,9 @@ void lw_stack_allow_unwinds(int in_child);
 /* Around fork: wait for a dump being written (it walks the loaded objects too). */
 void lw_dump_lock_for_fork(void);
 void lw_dump_unlock_for_fork(void);
+/* Points libunwind's descriptor imports at a memory validation that holds no descriptor (unwind_io.c). Call it
+ * before libunwind's first use. Returns 0, or -1 when it could not, and then libunwind must not be used. */
+int lw_unwinder_io_init(void);
 /* Learns the tracker's own code range, so that its frames are left out of stacks. */
 void lw_stack_init(void);
 

@@ -2,6 +2,7 @@
 #ifndef LEAKWATCH_H
 #define LEAKWATCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,11 @@ typedef struct {
     uint32_t born_ms;
     uint32_t gen; /* the fork generation: a block inherited from the parent stays the parent's */
 } lw_held_t;
+
+/* Hands the tracker the real pthread_create, which it uses for its own threads (the dump thread): the public
+ * name is the injected library's wrapper. Call it as soon as the real function is resolved. */
+typedef int (*lw_thread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+void lw_sys_set_thread_create(lw_thread_create_fn fn);
 
 /* Reads the configuration from the environment and prepares the tables. Idempotent, thread-safe, callable
  * from any hook before the library's constructor has run. Never allocates through malloc. */

@@ -1,6 +1,7 @@
 /* The tracker's lifetime: lazy initialisation from the first hook, fork handling, and the exit report that runs
  * after the program's own atexit handlers and destructors and after the runtime has freed its own memory. */
 #include "internal.h"
+#include "sys.h"
 #include "warn_events.h"
 
 #define UNW_LOCAL_ONLY
@@ -106,6 +107,10 @@ void lw_init(void)
         lw_config_load();
         lw_dump_seq_resume();
         lw_stack_init();
+        if (lw_unwinder_io_init() != 0 && lw_config.unwind == LW_UNWIND_LIBUNWIND) {
+            lw_warn("cannot give libunwind a validation without descriptors; stacks come from frame pointers");
+            lw_config.unwind = LW_UNWIND_FP;
+        }
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
         /* room for the unwind rules of a few thousand code addresses: a miss in libunwind's own cache costs a
          * search of the loaded objects with every signal blocked */
@@ -166,8 +171,6 @@ static void free_runtime(void)
     __libc_freeres();
 }
 
-/* Runs `leakwatch report` on the dump with its output on our stderr. Uses _Fork so that no atfork handler of
- * the program runs, and an environment without LD_PRELOAD so the command is not traced itself. */
 /* The environment the report command gets, copied before the runtime's freeing: __libc_freeres clears the
  * environment (and frees the strings setenv made). LD_PRELOAD is left out so the command is not traced. */
 typedef struct {
@@ -213,6 +216,9 @@ static void free_environment(env_copy_t *c)
     lw_mem_free(c->strings, c->nbytes);
 }
 
+/* Runs `leakwatch report` on the dump with its output on our stderr, from a quiet copy (lw_sys_fork_quiet: no
+ * atfork handler of the program runs, no SIGCHLD reaches it, its waits never see the command) and with an
+ * environment without LD_PRELOAD so the command is not traced itself. */
 static void print_report(const char *dump, char **envp)
 {
     static char *empty[] = { NULL };
@@ -220,18 +226,16 @@ static void print_report(const char *dump, char **envp)
         envp = empty;
     char *argv[] = { lw_config.cli, (char *)"report", (char *)"--format", (char *)"text", (char *)dump, NULL };
 
-    pid_t pid = _Fork();
+    pid_t pid = lw_sys_fork_quiet();
     if (pid == 0) {
-        dup2(STDERR_FILENO, STDOUT_FILENO);
+        lw_sys_dup2(STDERR_FILENO, STDOUT_FILENO);
         /* the system call itself: the execve wrapper would put LD_PRELOAD back, and the report would trace itself */
         syscall(SYS_execve, lw_config.cli, argv, envp);
         syscall(SYS_exit_group, 127); /* not _exit: the injected library interposes it */
     }
     int st = 0;
-    if (pid > 0) {
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
-    }
+    if (pid > 0 && lw_sys_reap(pid, &st) != 0)
+        st = 0;
     if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 127)
         lw_warn("could not run %s; read the dump with `leakwatch report %s`", lw_config.cli, dump);
 }

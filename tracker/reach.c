@@ -2,6 +2,7 @@
  * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
  * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
 #include "internal.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -320,7 +321,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
     char buf[4096], path[64], line[512];
     size_t n = 0;
     int wait_budget = 50; /* milliseconds in all, however many threads keep running */
-    int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = lw_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
         return 0;
     for (;;) {
@@ -388,7 +389,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
             }
         }
     }
-    close(dir);
+    lw_sys_close(dir);
     return n;
 }
 
@@ -618,8 +619,9 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
             s.max = end;
     }
     /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
-     * copy is made with _Fork (no atfork handlers) and never calls malloc; its answer comes back through a pipe. */
-    if (pipe2(fds, O_CLOEXEC) < 0) {
+     * copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits) and
+     * never calls malloc; its answer comes back through a pipe. */
+    if (lw_sys_pipe2(fds, O_CLOEXEC) < 0) {
         err = errno;
         goto out;
     }
@@ -638,15 +640,15 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid), tids, &ntids,
                                 sizeof(tids) / sizeof(tids[0]));
     regs.v = lw_mem_alloc(ntids * sizeof(struct user_regs_struct) + 1);
-    if (pipe2(sync, O_CLOEXEC) < 0)
+    if (lw_sys_pipe2(sync, O_CLOEXEC) < 0)
         sync[0] = sync[1] = -1;
-    pid = _Fork();
+    pid = lw_sys_fork_quiet();
     if (pid == 0) {
-        close(fds[0]);
+        lw_sys_close(fds[0]);
         guard_faults();
         if (sync[0] >= 0) {
             char go;
-            close(sync[1]);
+            lw_sys_close(sync[1]);
             while (read(sync[0], &go, 1) < 0 && errno == EINTR)
                 ;
         }
@@ -670,10 +672,10 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     if (ntids)
         allow_tracer(pid, 1);
     if (sync[0] >= 0) {
-        close(sync[0]);
-        close(sync[1]); /* the copy reads end-of-file: go on */
+        lw_sys_close(sync[0]);
+        lw_sys_close(sync[1]); /* the copy reads end-of-file: go on */
     }
-    close(fds[1]);
+    lw_sys_close(fds[1]);
     fds[1] = -1;
     size_t got = 0;
     while (got < n) {
@@ -685,24 +687,23 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
         got += (size_t)k;
     }
     int st = 0;
-    while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
-        ;
+    int reaped = lw_sys_reap(pid, &st) == 0;
     if (ntids)
         allow_tracer(pid, 0);
-    if (got != n || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (got != n || !reaped || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         err = ECHILD;
     else
         memcpy(cls, tmp_cls, n);
 
 out:
     if (sync[0] >= 0 && pid < 0) {
-        close(sync[0]);
-        close(sync[1]);
+        lw_sys_close(sync[0]);
+        lw_sys_close(sync[1]);
     }
     if (fds[0] >= 0)
-        close(fds[0]);
+        lw_sys_close(fds[0]);
     if (fds[1] >= 0)
-        close(fds[1]);
+        lw_sys_close(fds[1]);
     lw_mem_free(w.maps_buf, w.maps_cap);
     lw_mem_free(w.vmas, w.vmas_cap * sizeof(vma_t));
     lw_mem_free(w.excl, MAX_EXCL * sizeof(range_t));

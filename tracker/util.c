@@ -1,5 +1,6 @@
 /* Small pieces every tracker file uses: the lock, the warning writer, number formatting and the clock. */
 #include "internal.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,7 +155,7 @@ uint32_t lw_now_ms(void)
 
 ssize_t lw_read_file(const char *path, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = lw_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     size_t n = 0;
@@ -166,6 +167,6 @@ ssize_t lw_read_file(const char *path, char *buf, size_t cap)
             break;
         n += (size_t)r;
     }
-    close(fd);
+    lw_sys_close(fd);
     return (ssize_t)n;
 }

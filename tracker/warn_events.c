@@ -1,6 +1,7 @@
 /* Descriptor events that are not acquisitions: closes that hit no open descriptor, descriptors that leak into an
  * exec'd program, and close_range; they become the warnings of the dump. */
 #include "internal.h"
+#include "sys.h"
 #include "warn_events.h"
 
 #include <errno.h>
@@ -290,7 +291,7 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
          * descriptor changed behind a FILE*). Both must agree that the descriptor is inherited. */
         if (!(r->flags & LW_FLAG_NO_CLOEXEC))
             continue;
-        int fdflags = fcntl(r->fd, F_GETFD);
+        int fdflags = lw_sys_fcntl(r->fd, F_GETFD, 0);
         if (fdflags < 0 || (fdflags & FD_CLOEXEC))
             continue;
         char link[64], target[120], msg[200], *p = link, *end = msg + sizeof(msg) - 1;

@@ -1,0 +1,34 @@
+/* The tracker's one way to the kernel for descriptors, processes and threads: raw system calls, or the real
+ * functions preload/ resolved, never the public names that the injected library interposes. */
+#ifndef LW_SYS_H
+#define LW_SYS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Each call behaves as the libc function of the same name: the result, or -1 with errno set. */
+int lw_sys_open(const char *path, int flags, unsigned mode);
+int lw_sys_openat(int dirfd, const char *path, int flags, unsigned mode);
+int lw_sys_close(int fd);
+int lw_sys_pipe2(int fds[2], int flags);
+int lw_sys_fcntl(int fd, int cmd, long arg);
+int lw_sys_dup2(int oldfd, int newfd);
+
+/* Writes all n bytes, retrying after EINTR and short writes. Returns 0 or an errno value. */
+int lw_sys_write_all(int fd, const void *buf, size_t n);
+
+/* A copy of the calling process, as fork makes it, that is invisible to the program: no atfork handler runs, the
+ * copy sends no signal when it ends (no SIGCHLD reaches the program), and since it is a "clone" child the
+ * program's wait(), waitpid(-1, ...) and waitid(P_ALL, ...) never see it (only __WALL or __WCLONE do). The copy
+ * may use raw system calls only: glibc's idea of its thread id is the parent's. Returns 0 in the copy, its pid in
+ * the caller, or -1 with errno set. Reap it with lw_sys_reap. */
+pid_t lw_sys_fork_quiet(void);
+
+/* Waits for the quiet copy `pid` to end, retrying after EINTR. Returns 0 with *status set, or an errno value. */
+int lw_sys_reap(pid_t pid, int *status);
+
+/* pthread_create as libc has it: the thread is leakwatch's, not a handle the program acquired. */
+int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+#endif
