@@ -30,13 +30,9 @@
 
 /* ---- shared steps ------------------------------------------------------------------------------------- */
 
-/* Records a new descriptor of `kind`. Descriptors 0-2 are the standard streams: a program that puts a file or a
- * pipe there (a shell redirecting, a daemon pointing stdin at /dev/null) means it to stay for good and to be
- * inherited, so they are never recorded. */
+/* Records a new descriptor of `kind` (the tracker leaves out the standard streams 0-2). */
 static void opened_as(lw_kind_t kind, int fd, int cloexec, lw_origin_t origin)
 {
-    if (fd <= STDERR_FILENO)
-        return;
     lw_on_acquire_at(kind, (uintptr_t)fd, 0, origin);
     if (!cloexec)
         lw_set_flags(kind, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, 1);
@@ -58,7 +54,7 @@ static lw_kind_t kind_of(int fd)
 
 static int duplicated(int fd, int cloexec, lw_origin_t origin)
 {
-    if (fd > STDERR_FILENO) {
+    if (fd >= 0) {
         int saved = errno;
         opened_as(kind_of(fd), fd, cloexec, origin);
         errno = saved;
@@ -70,8 +66,6 @@ static int duplicated(int fd, int cloexec, lw_origin_t origin)
  * the same number. Returns the kind it was, or LW_KIND_COUNT when it was not tracked. */
 static lw_kind_t forget(int fd)
 {
-    if (fd <= STDERR_FILENO)
-        return LW_KIND_COUNT;
     if (lw_on_release(LW_FD, (uintptr_t)fd))
         return LW_FD;
     if (lw_on_release(LW_SOCKET, (uintptr_t)fd))
@@ -79,16 +73,12 @@ static lw_kind_t forget(int fd)
     return LW_KIND_COUNT;
 }
 
-/* Like forget, keeping the record so that it can be put back when the call that would close it fails. */
-static lw_kind_t forget_keep(int fd, lw_held_t *held)
+/* Like forget, as a transaction (lw_release_begin) that the call which would close fd ends. */
+static void forget_begin(lw_release_t *t, int fd)
 {
-    if (fd <= STDERR_FILENO)
-        return LW_KIND_COUNT;
-    if (lw_on_release_keep(LW_FD, (uintptr_t)fd, held))
-        return LW_FD;
-    if (lw_on_release_keep(LW_SOCKET, (uintptr_t)fd, held))
-        return LW_SOCKET;
-    return LW_KIND_COUNT;
+    lw_release_begin(t, LW_FD, (uintptr_t)fd);
+    if (!t->had)
+        lw_release_begin(t, LW_SOCKET, (uintptr_t)fd);
 }
 
 static int needs_mode(int flags)
@@ -196,15 +186,15 @@ LW_EXPORT int dup(int fd)
  * close of `to` is remembered like any close. */
 static int dup_onto(int from, int to, int flags, int three, lw_origin_t origin)
 {
-    lw_held_t held;
-    lw_kind_t had = forget_keep(to, &held);
+    lw_release_t t;
+    forget_begin(&t, to);
     int r = three ? lw_real.dup3(from, to, flags) : lw_real.dup2(from, to);
-    if (r < 0) {
-        if (had != LW_KIND_COUNT)
-            lw_restore(had, (uintptr_t)to, &held);
+    int saved = errno;
+    lw_release_end(&t, r >= 0);
+    errno = saved;
+    if (r < 0)
         return r;
-    }
-    if (had != LW_KIND_COUNT)
+    if (t.had)
         lw_on_close_at(to, origin);
     return duplicated(r, flags & O_CLOEXEC, origin);
 }
@@ -274,7 +264,7 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, arg_type_t 
         return r;
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
         return duplicated(r, cmd == F_DUPFD_CLOEXEC, origin);
-    if (cmd == F_SETFD && fd > STDERR_FILENO) {
+    if (cmd == F_SETFD) {
         /* the program changes close-on-exec: the record follows, whichever kind it is */
         unsigned set = (iarg & FD_CLOEXEC) ? 0 : 1;
         if (!lw_set_flags(LW_FD, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, (int)set))
@@ -468,14 +458,12 @@ LW_EXPORT FILE *fopen64(const char *path, const char *mode)
 LW_EXPORT FILE *fdopen(int fd, const char *mode)
 {
     LW_ENSURE_REAL(fdopen);
-    lw_held_t held;
-    lw_kind_t had = forget_keep(fd, &held);
+    lw_release_t t;
+    forget_begin(&t, fd);
     FILE *f = lw_real.fdopen(fd, mode);
-    if (!f) {
-        if (had != LW_KIND_COUNT)
-            lw_restore(had, (uintptr_t)fd, &held);
+    lw_release_end(&t, f != NULL);
+    if (!f)
         return NULL;
-    }
     /* the stream now owns the descriptor: fclose closes both, and the stream is the one handle reported */
     return stream_opened(f, mode, LW_HERE());
 }
@@ -553,14 +541,12 @@ LW_EXPORT DIR *fdopendir(int fd)
         errno = ENOSYS;
         return NULL;
     }
-    lw_held_t held;
-    lw_kind_t had = forget_keep(fd, &held);
+    lw_release_t t;
+    forget_begin(&t, fd);
     DIR *d = lw_real.fdopendir(fd);
-    if (!d) {
-        if (had != LW_KIND_COUNT)
-            lw_restore(had, (uintptr_t)fd, &held);
+    lw_release_end(&t, d != NULL);
+    if (!d)
         return NULL;
-    }
     int saved = errno;
     dir_opened(d, LW_HERE());
     int fdflags = lw_real.fcntl(fd, F_GETFD);

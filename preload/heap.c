@@ -5,12 +5,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define ENSURE_REAL(field)                                                                                      \
-    do {                                                                                                        \
-        if (LW_UNLIKELY_P(!lw_real.field))                                                                      \
-            lw_resolve();                                                                                       \
-    } while (0)
-
 /* While dlsym runs inside lw_resolve the real allocator is unknown; its allocations come from the pool. */
 #define POOL_IF_RESOLVING(size, align)                                                                          \
     do {                                                                                                        \
@@ -34,7 +28,7 @@ LW_EXPORT void free(void *p)
 {
     if (!p || lw_pool_owns(p))
         return;
-    ENSURE_REAL(free);
+    LW_ENSURE_REAL(free);
     lw_on_release(LW_HEAP, (uintptr_t)p);
     lw_real.free(p);
 }
@@ -55,17 +49,8 @@ LW_EXPORT void *calloc(size_t n, size_t size)
 }
 
 /* realloc's record is taken out before the real call (if the block moves, another thread may be handed the old
- * address at once) and put back unchanged if the call fails, since the old block then stays live. */
-static void *realloc_tracked(void *old, size_t size, void *moved, lw_origin_t origin, int failed,
-                             const lw_held_t *held, int had)
-{
-    if (moved)
-        lw_on_acquire_at(LW_HEAP, (uintptr_t)moved, size, origin);
-    else if (failed && had)
-        lw_restore(LW_HEAP, (uintptr_t)old, held);
-    return moved;
-}
-
+ * address at once) and put back unchanged if the call fails, since the old block then stays live. realloc(p, 0)
+ * frees p and returns NULL: not a failure. */
 LW_EXPORT void *realloc(void *old, size_t size)
 {
     if (LW_UNLIKELY_P(!lw_real.realloc)) {
@@ -82,24 +67,23 @@ LW_EXPORT void *realloc(void *old, size_t size)
         }
         return p;
     }
-    lw_held_t held;
-    int had = old ? lw_on_release_keep(LW_HEAP, (uintptr_t)old, &held) : 0;
+    lw_release_t t;
+    lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
     void *p = lw_real.realloc(old, size);
-    /* realloc(p, 0) frees p and returns NULL: not a failure. */
-    int failed = !p && !(old && size == 0);
-    return realloc_tracked(old, size, p, LW_HERE(), failed, &held, had);
+    lw_release_end(&t, p || (old && size == 0));
+    if (p)
+        lw_on_acquire(LW_HEAP, p, size);
+    return p;
 }
 
 LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 {
-    ENSURE_REAL(realloc);
+    LW_ENSURE_REAL(realloc);
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
         return NULL;
     }
-    lw_held_t held;
-    int had = old && !lw_pool_owns(old) ? lw_on_release_keep(LW_HEAP, (uintptr_t)old, &held) : 0;
     void *p;
     if (old && lw_pool_owns(old)) {
         size_t have = lw_pool_size(old);
@@ -107,15 +91,19 @@ LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
         if (p)
             memcpy(p, old, have < total ? have : total);
     } else {
+        lw_release_t t;
+        lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
         p = lw_real.realloc(old, total);
+        lw_release_end(&t, p || (old && total == 0));
     }
-    int failed = !p && !(old && total == 0);
-    return realloc_tracked(old, total, p, LW_HERE(), failed, &held, had);
+    if (p)
+        lw_on_acquire(LW_HEAP, p, total);
+    return p;
 }
 
 LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
-    ENSURE_REAL(posix_memalign);
+    LW_ENSURE_REAL(posix_memalign);
     int r = lw_real.posix_memalign(out, align, size);
     if (r == 0 && *out)
         lw_on_acquire(LW_HEAP, *out, size);
@@ -136,7 +124,7 @@ static void *aligned_via_posix(size_t align, size_t size)
 
 LW_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
-    ENSURE_REAL(posix_memalign);
+    LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.aligned_alloc ? lw_real.aligned_alloc(align, size) : aligned_via_posix(align, size);
     if (p)
         lw_on_acquire(LW_HEAP, p, size);
@@ -145,7 +133,7 @@ LW_EXPORT void *aligned_alloc(size_t align, size_t size)
 
 LW_EXPORT void *memalign(size_t align, size_t size)
 {
-    ENSURE_REAL(posix_memalign);
+    LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.memalign ? lw_real.memalign(align, size) : aligned_via_posix(align, size);
     if (p)
         lw_on_acquire(LW_HEAP, p, size);
@@ -154,7 +142,7 @@ LW_EXPORT void *memalign(size_t align, size_t size)
 
 LW_EXPORT void *valloc(size_t size)
 {
-    ENSURE_REAL(posix_memalign);
+    LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.valloc ? lw_real.valloc(size) : aligned_via_posix(4096, size);
     if (p)
         lw_on_acquire(LW_HEAP, p, size);
@@ -163,7 +151,7 @@ LW_EXPORT void *valloc(size_t size)
 
 LW_EXPORT void *pvalloc(size_t size)
 {
-    ENSURE_REAL(posix_memalign);
+    LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.pvalloc ? lw_real.pvalloc(size) : aligned_via_posix(4096, (size + 4095) & ~(size_t)4095);
     if (p)
         lw_on_acquire(LW_HEAP, p, size);
@@ -176,6 +164,6 @@ LW_EXPORT size_t malloc_usable_size(void *p)
         return 0;
     if (lw_pool_owns(p))
         return lw_pool_size(p);
-    ENSURE_REAL(malloc);
+    LW_ENSURE_REAL(malloc);
     return lw_real.malloc_usable_size ? lw_real.malloc_usable_size(p) : 0;
 }

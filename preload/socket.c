@@ -10,11 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Records socket descriptor fd. 0-2 are the standard streams and never recorded (see fd.c). */
+/* Records socket descriptor fd (the tracker leaves out the standard streams 0-2). */
 static void made(lw_kind_t kind, int fd, int cloexec, lw_origin_t origin)
 {
-    if (fd <= STDERR_FILENO)
-        return;
     lw_on_acquire_at(kind, (uintptr_t)fd, 0, origin);
     if (!cloexec)
         lw_set_flags(kind, (uintptr_t)fd, LW_FLAG_NO_CLOEXEC, 1);

@@ -80,11 +80,10 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
 /* A join or detach releases the thread first (once it is reaped, a new thread may get the same pthread_t) and
  * puts the record back when the call fails (EBUSY, ETIMEDOUT, EINVAL...). */
 #define RELEASE_AROUND(call)                                                                                    \
-    lw_held_t held;                                                                                             \
-    int had = lw_on_release_keep(LW_THREAD, (uintptr_t)t, &held);                                               \
+    lw_release_t txn;                                                                                           \
+    lw_release_begin(&txn, LW_THREAD, (uintptr_t)t);                                                            \
     int r = (call);                                                                                             \
-    if (r != 0 && had)                                                                                          \
-        lw_restore(LW_THREAD, (uintptr_t)t, &held);                                                             \
+    lw_release_end(&txn, r == 0);                                                                               \
     return r
 
 LW_EXPORT int pthread_join(pthread_t t, void **ret)

@@ -32,13 +32,9 @@ LW_EXPORT int timer_delete(timer_t timer)
         return -1;
     }
     /* released first: once deleted, the next timer_create may return the same id */
-    lw_held_t held;
-    int had = lw_on_release_keep(LW_TIMER, (uintptr_t)timer, &held);
+    lw_release_t t;
+    lw_release_begin(&t, LW_TIMER, (uintptr_t)timer);
     int r = lw_real.timer_delete(timer);
-    if (r != 0 && had) {
-        int err = errno;
-        lw_restore(LW_TIMER, (uintptr_t)timer, &held);
-        errno = err;
-    }
+    lw_release_end(&t, r == 0);
     return r;
 }

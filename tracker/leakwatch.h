@@ -29,15 +29,6 @@ typedef struct {
 #define LW_HERE() \
     ((lw_origin_t){ (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0) })
 
-/* A released record kept aside by lw_on_release_keep, so that a failed realloc can put it back unchanged. */
-typedef struct {
-    uint32_t site;
-    uint32_t flags;
-    uint64_t size;
-    uint32_t born_ms;
-    uint32_t gen; /* the fork generation: a block inherited from the parent stays the parent's */
-} lw_held_t;
-
 /* Hands the tracker the real pthread_create, which it uses for its own threads (the dump thread): the public
  * name is the injected library's wrapper. Call it as soon as the real function is resolved. */
 typedef int (*lw_thread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
@@ -52,7 +43,8 @@ void lw_init(void);
 int lw_tracking(lw_kind_t kind);
 
 /* Records that `handle` of `kind` was acquired with `size` bytes, with the stack that starts at `origin`. A
- * handle already live is replaced: the old record was lost by a release we did not see. For the other kinds
+ * handle already live is replaced: the old record was lost by a release we did not see. Descriptors 0-2 (fd and
+ * socket kinds) are never recorded or released: they are the standard streams. For the other kinds
  * `size` carries a detail the dump describes instead of a byte count: the start routine's address for
  * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET. */
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
@@ -62,9 +54,19 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
  * acquire the same address or descriptor. Returns 1 when the handle was live, 0 when it was unknown. */
 int lw_on_release(lw_kind_t kind, uintptr_t handle);
 
-/* Like lw_on_release, but copies the record into *held so that lw_restore can put it back (realloc failure). */
-int lw_on_release_keep(lw_kind_t kind, uintptr_t handle, lw_held_t *held);
-void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held);
+/* A release that may fail, as a transaction: lw_release_begin takes the record of `handle` out before the real
+ * call (once the resource is released another thread may be handed the same address or number), and
+ * lw_release_end drops it for good when the call released the handle, or puts it back unchanged when the call
+ * failed and the handle is still held (realloc that fails, dup2 onto a descriptor, a join or timer_delete that
+ * fails). `had` says whether the handle was tracked. */
+typedef struct {
+    lw_kind_t kind;
+    uintptr_t handle;
+    int had;
+    uint64_t held[3]; /* the record, opaque */
+} lw_release_t;
+void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle);
+void lw_release_end(lw_release_t *t, int released);
 
 /* Per-handle flags, set after acquisition. */
 #define LW_FLAG_THREAD_DONE 0x02u /* the thread's start routine has returned (or it called pthread_exit) */

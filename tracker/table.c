@@ -5,6 +5,7 @@
 #include "hash.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define LW_SHARDS 64
 #define LW_POOL_CHUNK (64u * 1024u)
@@ -166,10 +167,18 @@ int lw_tracking(lw_kind_t kind)
     return !lw_self.busy && (lw_config.kinds & (1u << kind));
 }
 
+/* Descriptors 0-2 are the standard streams: a program that puts a file or a pipe there (a shell redirecting, a
+ * daemon pointing stdin at /dev/null) means it to stay for good and to be inherited, so they are never recorded
+ * (nor released: the program never acquired them). A FILE* or DIR* is an fd-kind handle too, but a pointer. */
+static int standard_stream(lw_kind_t kind, uintptr_t handle)
+{
+    return (kind == LW_FD || kind == LW_SOCKET) && handle <= 2;
+}
+
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
 {
     lw_init();
-    if (!lw_tracking(kind))
+    if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
     int saved = errno;
     lw_self.busy = 1;
@@ -196,9 +205,19 @@ static int release_nested(lw_kind_t kind, uintptr_t handle)
     return r != NULL;
 }
 
-static int release(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
+/* A released record kept aside by a release that may still fail, so that it can be put back unchanged. */
+typedef struct {
+    uint32_t site;
+    uint32_t flags;
+    uint64_t size;
+    uint32_t born_ms;
+    uint32_t gen; /* the fork generation: a block inherited from the parent stays the parent's */
+} held_t;
+
+static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
 {
-    if ((unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)) || handle == LW_SENTINEL)
+    if ((unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)) || handle == LW_SENTINEL ||
+        standard_stream(kind, handle) || (kind == LW_HEAP && handle == 0))
         return 0;
     if (lw_self.busy)
         return release_nested(kind, handle);
@@ -230,18 +249,27 @@ int lw_on_release(lw_kind_t kind, uintptr_t handle)
     return release(kind, handle, NULL);
 }
 
-int lw_on_release_keep(lw_kind_t kind, uintptr_t handle, lw_held_t *held)
+/* The transaction's record is kept in the caller's lw_release_t, whose opaque words hold a held_t. */
+_Static_assert(sizeof(held_t) <= sizeof(((lw_release_t *)0)->held), "lw_release_t too small for a held record");
+
+void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
 {
-    return release(kind, handle, held);
+    held_t held;
+    t->kind = kind;
+    t->handle = handle;
+    t->had = release(kind, handle, &held);
+    memcpy(t->held, &held, sizeof(held));
 }
 
-void lw_restore(lw_kind_t kind, uintptr_t handle, const lw_held_t *held)
+void lw_release_end(lw_release_t *t, int released)
 {
-    if (lw_self.busy)
+    if (released || !t->had || lw_self.busy)
         return;
+    held_t held;
+    memcpy(&held, t->held, sizeof(held));
     int saved = errno;
     lw_self.busy = 1;
-    put(kind, handle, held->size, held->site, held->born_ms, held->flags, (uint8_t)held->gen);
+    put(t->kind, t->handle, held.size, held.site, held.born_ms, held.flags, (uint8_t)held.gen);
     lw_self.busy = 0;
     errno = saved;
 }

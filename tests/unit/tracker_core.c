@@ -95,14 +95,39 @@ START_TEST(keep_and_restore)
 {
     acquire_here(LW_HEAP, 0x6000, 64);
     uint32_t site = site_of(LW_HEAP, 0x6000);
-    lw_held_t held;
-    ck_assert_int_eq(lw_on_release_keep(LW_HEAP, 0x6000, &held), 1);
+    /* a release that fails puts the record back unchanged */
+    lw_release_t t;
+    lw_release_begin(&t, LW_HEAP, 0x6000);
+    ck_assert_int_eq(t.had, 1);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
-    ck_assert_uint_eq(held.size, 64);
-    lw_restore(LW_HEAP, 0x6000, &held);
+    lw_release_end(&t, 0);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
     ck_assert_uint_eq(lw_live_bytes(LW_HEAP), 64);
     ck_assert_uint_eq(site_of(LW_HEAP, 0x6000), site);
+    /* one that succeeds drops it for good */
+    lw_release_begin(&t, LW_HEAP, 0x6000);
+    lw_release_end(&t, 1);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    /* an unknown handle is not made up */
+    lw_release_begin(&t, LW_HEAP, 0x6000);
+    ck_assert_int_eq(t.had, 0);
+    lw_release_end(&t, 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+}
+END_TEST
+
+/* The standard streams are never the program's acquisitions, whichever wrapper reports them. */
+START_TEST(standard_streams_not_recorded)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        acquire_here(LW_FD, (uintptr_t)fd, 0);
+        acquire_here(LW_SOCKET, (uintptr_t)fd, 0);
+    }
+    acquire_here(LW_FD, 3, 0);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 1);
+    ck_assert_uint_eq(lw_live_count(LW_SOCKET), 0);
+    ck_assert_int_eq(lw_on_release(LW_FD, 0), 0);
+    ck_assert_int_eq(lw_on_release(LW_FD, 3), 1);
 }
 END_TEST
 
@@ -275,9 +300,10 @@ START_TEST(fork_child_reports_its_own)
         size_t inherited = lw_live_count(LW_HEAP);
         acquire_here(LW_HEAP, 0x70000, 5);
         /* a failed realloc of an inherited block puts it back as the parent's, not the child's */
-        lw_held_t held;
-        int kept = lw_on_release_keep(LW_HEAP, 0x60000, &held);
-        lw_restore(LW_HEAP, 0x60000, &held);
+        lw_release_t t;
+        lw_release_begin(&t, LW_HEAP, 0x60000);
+        int kept = t.had;
+        lw_release_end(&t, 0);
         size_t mine = lw_live_count(LW_HEAP), bytes = lw_live_bytes(LW_HEAP);
         /* releasing an inherited handle is harmless, and the restored record is there to release */
         if (!kept || !lw_on_release(LW_HEAP, 0x60000))
@@ -436,6 +462,7 @@ int main(void)
     tcase_add_test(tc, reacquire_replaces);
     tcase_add_test(tc, nested_release);
     tcase_add_test(tc, keep_and_restore);
+    tcase_add_test(tc, standard_streams_not_recorded);
     tcase_add_test(tc, untracked_kind_is_ignored);
     tcase_add_test(tc, errno_preserved);
     tcase_add_test(tc, call_sites);
