@@ -11,7 +11,8 @@ CXX      ?= c++
 B        := build
 
 WARN     := -Wall -Wextra -Wpedantic -Werror
-BASE     := -std=c11 -D_GNU_SOURCE $(WARN) -g
+# -MMD -MP: every object gets a dependency file, so a header change rebuilds what includes it and nothing else.
+BASE     := -std=c11 -D_GNU_SOURCE $(WARN) -g -MMD -MP
 OPT      := -O2
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -57,15 +58,20 @@ all: $(LIB) $(CLI)
 deps:
 	@sh scripts/install-deps
 
-$(B)/lib-obj/%.o: %.c $(wildcard tracker/*.h preload/*.h)
+# The boundary: preload/ sees only boundary/lw_tracker.h of the tracker, never tracker/'s own headers.
+$(B)/lib-obj/tracker/%.o: tracker/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -Itracker -Ipreload -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -Itracker -Iboundary -c $< -o $@
+
+$(B)/lib-obj/preload/%.o: preload/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -Ipreload -Iboundary -c $< -o $@
 
 $(LIB): $(LIB_OBJ) preload/exports.map
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_LDFLAGS) -o $@ $(LIB_OBJ) $(LIB_LIBS)
 
-$(B)/cli-obj/%.o: %.c $(wildcard report/*.h)
+$(B)/cli-obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -Ireport -c $< -o $@
 
@@ -73,17 +79,17 @@ $(CLI): $(CLI_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(CLI_OBJ) $(CLI_LIBS)
 
-$(B)/san-obj/tracker/%.o: tracker/%.c $(wildcard tracker/*.h)
+$(B)/san-obj/tracker/%.o: tracker/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) -O1 $(SAN) -fPIC -Itracker -c $< -o $@
+	$(CC) $(BASE) -O1 $(SAN) -fPIC -Itracker -Iboundary -c $< -o $@
 
-$(B)/san-obj/report/%.o: report/%.c $(wildcard report/*.h)
+$(B)/san-obj/report/%.o: report/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -O1 $(SAN) -Ireport -c $< -o $@
 
 $(B)/tests/unit/tracker_%: tests/unit/tracker_%.c $(TRK_SAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) -O1 $(SAN) $(CHECK_CFLAGS) -Itracker -o $@ $< $(TRK_SAN_OBJ) $(LIB_LIBS) -ljansson $(CHECK_LIBS)
+	$(CC) $(BASE) -O1 $(SAN) $(CHECK_CFLAGS) -Itracker -Iboundary -o $@ $< $(TRK_SAN_OBJ) $(LIB_LIBS) -ljansson $(CHECK_LIBS)
 
 $(B)/tests/unit/report_%: tests/unit/report_%.c $(REP_SAN_OBJ)
 	@mkdir -p $(dir $@)
@@ -146,3 +152,5 @@ install: all
 
 clean:
 	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

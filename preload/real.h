@@ -2,7 +2,7 @@
 #ifndef LW_REAL_H
 #define LW_REAL_H
 
-#include "leakwatch.h"
+#include "lw_tracker.h"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -3,7 +3,7 @@
 #ifndef LW_INTERNAL_H
 #define LW_INTERNAL_H
 
-#include "leakwatch.h"
+#include "lw_tracker.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* The one boundary between the interposed wrappers (preload/) and the in-process core (tracker/). */
-#ifndef LEAKWATCH_H
-#define LEAKWATCH_H
+#ifndef LW_TRACKER_H
+#define LW_TRACKER_H
 
 #include <pthread.h>
 #include <stddef.h>
