@@ -2,6 +2,7 @@
  * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
  * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
 #include "internal.h"
+#include "arch.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -24,9 +25,6 @@ typedef struct {
     uintptr_t lo, hi;
 } range_t;
 
-/* The x86-64 ABI lets a function keep 128 bytes below its stack pointer without moving it: a thread stopped in
- * such a function has live words there. */
-#define LW_RED_ZONE 128
 
 typedef struct {
     const lw_entry_t *b; /* the blocks, sorted by address */
@@ -520,7 +518,7 @@ static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_
         if (stopped && ptrace(PTRACE_GETREGS, tid, NULL, &regs->v[regs->n]) == 0) {
             /* its stack pointer too: a thread that was running has none in /proc */
             if (marks->n < marks->cap)
-                marks->sp[marks->n++] = (uintptr_t)regs->v[regs->n].rsp - LW_RED_ZONE;
+                marks->sp[marks->n++] = (uintptr_t)LW_REGS_SP(&regs->v[regs->n]) - LW_RED_ZONE;
             regs->n++;
         }
         ptrace(PTRACE_DETACH, tid, NULL, NULL);

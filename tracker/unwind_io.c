@@ -1,6 +1,7 @@
 /* Gives libunwind a memory validation that holds no descriptor: its imports of pipe2, read, close and syscall
  * are pointed at the functions below, which serve a pipe that exists only as two impossible numbers. */
 #include "internal.h"
+#include "arch.h"
 #include "sys.h"
 
 #include <dlfcn.h>
@@ -134,10 +135,10 @@ static int patch_slots(const struct dl_phdr_info *info, const redirect_t *red, s
     for (int t = 0; t < 2; t++) {
         for (size_t k = 0; tables[t] && k < sizes[t] / sizeof(ElfW(Rela)); k++) {
             const ElfW(Rela) *r = &tables[t][k];
-            unsigned type = ELF64_R_TYPE(r->r_info);
-            if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT)
+            unsigned type = LW_R_TYPE(r->r_info);
+            if (type != LW_R_JUMP_SLOT && type != LW_R_GLOB_DAT)
                 continue;
-            const char *name = strtab + symtab[ELF64_R_SYM(r->r_info)].st_name;
+            const char *name = strtab + symtab[LW_R_SYM(r->r_info)].st_name;
             for (size_t j = 0; j < nred; j++) {
                 if (strcmp(name, red[j].name) != 0)
                     continue;

@@ -1,5 +1,6 @@
 /* Small pieces every tracker file uses: the lock, the warning writer, number formatting and the clock. */
 #include "internal.h"
+#include "arch.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -17,7 +18,7 @@ void lw_lock(lw_lock_t *l)
             return;
         for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
             if (spin < 64)
-                __builtin_ia32_pause();
+                LW_CPU_RELAX();
             else
                 sched_yield();
         }

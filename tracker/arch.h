@@ -1,0 +1,28 @@
+/* What the tracker needs to know of the processor: the spin-wait hint, the stack's red zone, the relocation types
+ * of an import slot, the general registers a stopped thread's state holds. x86-64 Linux only. */
+#ifndef LW_ARCH_H
+#define LW_ARCH_H
+
+#if !defined(__x86_64__) || !defined(__linux__)
+#error "leakwatch supports x86-64 Linux only: tracker/arch.h names what another architecture must provide"
+#endif
+
+#include <elf.h>
+
+/* The ABI lets a function keep 128 bytes below its stack pointer without moving it: a thread stopped in such a
+ * function has live words there. */
+#define LW_RED_ZONE 128
+
+/* A hint to the processor inside a spin-wait loop. */
+#define LW_CPU_RELAX() __builtin_ia32_pause()
+
+/* Relocations that fill an import slot of a shared object with a function's address. */
+#define LW_R_JUMP_SLOT R_X86_64_JUMP_SLOT
+#define LW_R_GLOB_DAT R_X86_64_GLOB_DAT
+#define LW_R_TYPE(info) ELF64_R_TYPE(info)
+#define LW_R_SYM(info) ELF64_R_SYM(info)
+
+/* The stack pointer in the general registers ptrace returns (struct user_regs_struct). */
+#define LW_REGS_SP(regs) ((regs)->rsp)
+
+#endif
