@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <check.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -113,6 +114,23 @@ START_TEST(keep_and_restore)
     ck_assert_int_eq(t.had, 0);
     lw_release_end(&t, 0);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+}
+END_TEST
+
+/* The unwinder's memory check: readable memory is, a guard page and an unmapped page are not. */
+START_TEST(readable_memory)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, (size_t)page * 2, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    static const char text[] = "x";
+    ck_assert(lw_readable(text));
+    ck_assert(lw_readable(m + 3));
+    ck_assert_int_eq(mprotect(m, (size_t)page, PROT_NONE), 0);
+    ck_assert(!lw_readable(m + 1));
+    ck_assert_int_eq(munmap(m + page, (size_t)page), 0);
+    ck_assert(!lw_readable(m + page));
+    munmap(m, (size_t)page);
 }
 END_TEST
 
@@ -463,6 +481,7 @@ int main(void)
     tcase_add_test(tc, nested_release);
     tcase_add_test(tc, keep_and_restore);
     tcase_add_test(tc, standard_streams_not_recorded);
+    tcase_add_test(tc, readable_memory);
     tcase_add_test(tc, untracked_kind_is_ignored);
     tcase_add_test(tc, errno_preserved);
     tcase_add_test(tc, call_sites);
