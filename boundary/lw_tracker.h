@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Resource kinds. The order is the order of `totals` in every dump and report. */
 typedef enum {
@@ -155,6 +156,10 @@ size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_
 
 /* The warnings recorded so far in this process (bad-close, double-close, fd-into-exec). */
 size_t lw_warning_count(void);
+
+/* The process is about to change its effective user to new_euid ((uid_t)-1: unchanged) with a setuid-family
+ * call: its dumps must still reach the directory that collects them (see README, dumps across a change of user). */
+void lw_cred_prepare(uid_t new_euid);
 
 /* Called from _exit and _Exit, which run no exit handlers: writes the exit dump and report at once. */
 void lw_on_quick_exit(int status);

@@ -102,6 +102,11 @@ typedef struct {
     /* timers */
     int (*timer_create)(clockid_t, struct sigevent *, timer_t *);
     int (*timer_delete)(timer_t);
+    /* credentials */
+    int (*setuid)(uid_t);
+    int (*seteuid)(uid_t);
+    int (*setreuid)(uid_t, uid_t);
+    int (*setresuid)(uid_t, uid_t, uid_t);
 } lw_real_t;
 
 /* Makes sure lw_real.field is resolved before a wrapper calls it. */

@@ -105,6 +105,10 @@ static const lw_sym_t symbols[] = {
     VSYM(timer_create, "timer_create", "GLIBC_2.3.3"),
     VSYM(timer_delete, "timer_delete", "GLIBC_2.34"),
     VSYM(timer_delete, "timer_delete", "GLIBC_2.3.3"),
+    SYM(setuid, "setuid", 1),
+    SYM(seteuid, "seteuid", 1),
+    SYM(setreuid, "setreuid", 1),
+    SYM(setresuid, "setresuid", 1),
 };
 
 static atomic_int state; /* 0 unresolved, 1 resolving, 2 resolved */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -201,40 +202,77 @@ static int cmp_entry(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
+/* Adds the dump names in dir/sub (sub "" for dir itself) to ents, named relative to dir. Returns how many names
+ * could not be kept. */
+static int add_names(const char *dir, const char *sub, entry_t **ents, size_t *n, size_t *cap)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+    char where[PATH_MAX];
+    snprintf(where, sizeof where, "%s%s%s", dir, sub[0] ? "/" : "", sub);
+    DIR *d = opendir(where);
+    if (!d)
         return -1;
-    }
-    entry_t *ents = NULL;
-    size_t n = 0, cap = 0;
     int failures = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         long pid, seq;
         if (dump_name(e->d_name, &pid, &seq) != 0)
             continue;
-        if (n == cap) {
-            size_t c = cap ? cap * 2 : 16;
-            entry_t *v = realloc(ents, c * sizeof *v);
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 16;
+            entry_t *v = realloc(*ents, c * sizeof *v);
             if (!v) {
                 failures++;
                 continue;
             }
-            ents = v;
-            cap = c;
+            *ents = v;
+            *cap = c;
         }
-        ents[n].pid = pid;
-        ents[n].seq = seq;
-        ents[n].name = strdup(e->d_name);
-        if (!ents[n].name) {
+        entry_t *en = &(*ents)[*n];
+        en->pid = pid;
+        en->seq = seq;
+        size_t len = strlen(sub) + strlen(e->d_name) + 2;
+        en->name = malloc(len);
+        if (!en->name) {
             failures++;
             continue;
         }
-        n++;
+        snprintf(en->name, len, "%s%s%s", sub, sub[0] ? "/" : "", e->d_name);
+        (*n)++;
     }
+    closedir(d);
+    return failures;
+}
+
+/* A process that became another user writes into that user's directory in the dump directory, `uid-<N>` (see
+ * the README's dumps across a change of user): a real directory, not a link. */
+static int is_user_dir(const char *dir, const char *name)
+{
+    if (strncmp(name, "uid-", 4) != 0 || !name[4] || strspn(name + 4, "0123456789") != strlen(name + 4))
+        return 0;
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
+{
+    entry_t *ents = NULL;
+    size_t n = 0, cap = 0;
+    int failures = add_names(dir, "", &ents, &n, &cap);
+    if (failures < 0) {
+        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (is_user_dir(dir, e->d_name)) {
+            int f = add_names(dir, e->d_name, &ents, &n, &cap);
+            failures += f < 0 ? 1 : f;
+        }
+    }
+    if (d)
     closedir(d);
     if (n > 1)
         qsort(ents, n, sizeof *ents, cmp_entry);
@@ -301,7 +339,15 @@ int lwr_remove_dir(const char *dir)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        if (unlinkat(dirfd(d), e->d_name, 0) != 0 && err == 0)
+        int r = unlinkat(dirfd(d), e->d_name, 0);
+        if (r != 0 && (errno == EISDIR || errno == EPERM) && is_user_dir(dir, e->d_name)) {
+            /* a user's directory holds dumps only */
+            char sub[PATH_MAX];
+            snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+            r = lwr_remove_dir(sub);
+            errno = r;
+        }
+        if (r != 0 && err == 0)
             err = errno;
     }
     closedir(d);

@@ -665,6 +665,8 @@ int lw_dump_to(const char *path, const char *reason)
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap)
 {
     unsigned seq = atomic_fetch_add(&lw_dump_seq, 1) + 1;
+    char userdir[600];
+    dir = lw_dump_dir_for_user(dir, userdir, sizeof(userdir));
     char path[4096];
     char *p = path;
     size_t dl = strlen(dir);

@@ -203,6 +203,13 @@ extern int lw_exit_status;          /* -1 until seen */
 extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */
 extern atomic_uint lw_dump_seq;
 
+/* Dumps across a change of user (cred.c). lw_cred_prepare runs before a setuid-family call that leaves the
+ * effective uid new_euid ((uid_t)-1: unchanged): a privileged process then prepares <dump dir>/uid-<new_euid>,
+ * owned by that user, mode 0700, and makes the dump directory searchable (0711). lw_dump_dir_for_user returns the
+ * directory this process writes its dumps into: dir itself when the process's user owns it (or is root), else
+ * that user's directory inside it when it was prepared (copied into buf, of size cap). */
+const char *lw_dump_dir_for_user(const char *dir, char *buf, size_t cap);
+
 /* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
