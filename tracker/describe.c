@@ -1,6 +1,7 @@
 /* Says what a non-heap handle refers to, for the samples of a dump: read from /proc and the handle itself at the
  * time the dump is written. */
 #include "internal.h"
+#include "sys.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -127,18 +128,29 @@ static const char *type_name(int type)
 }
 
 /* "AF_INET SOCK_STREAM 127.0.0.1:5432 -> 127.0.0.1:40112", "... 0.0.0.0:8080 listening", "AF_UNIX ... /run/x" */
+static void describe_socket_as(text_t *t, int fd, int local);
+
+/* The dump thread has a descriptor table of its own: it asks a copy of the program's socket. */
 static void describe_socket(text_t *t, int fd)
+{
+    int local = lw_sys_borrow_fd(fd);
+    describe_socket_as(t, fd, local);
+    lw_sys_unborrow_fd(local, fd);
+}
+
+/* fd is the program's number, local the calling thread's for the same socket. */
+static void describe_socket_as(text_t *t, int fd, int local)
 {
     int family = -1, type = -1, listening = 0;
     socklen_t ol = sizeof(int);
-    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &ol) != 0) {
+    if (getsockopt(local, SOL_SOCKET, SO_DOMAIN, &family, &ol) != 0) {
         put_fd_target(t, fd); /* not a socket (any more): say what the number is now */
         return;
     }
     ol = sizeof(int);
-    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol);
+    getsockopt(local, SOL_SOCKET, SO_TYPE, &type, &ol);
     ol = sizeof(int);
-    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol);
+    getsockopt(local, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol);
     const char *f = family_name(family), *ty = type_name(type);
     if (f)
         put(t, f);
@@ -158,13 +170,13 @@ static void describe_socket(text_t *t, int fd)
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     memset(&ss, 0, sizeof(ss));
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+    if (getsockname(local, (struct sockaddr *)&ss, &len) == 0) {
         put(t, " ");
         put_addr(t, &ss, len);
     }
     len = sizeof(ss);
     memset(&ss, 0, sizeof(ss));
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+    if (getpeername(local, (struct sockaddr *)&ss, &len) == 0) {
         put(t, " -> ");
         put_addr(t, &ss, len);
     } else if (listening) {

@@ -40,6 +40,12 @@ static void *dumper_main(void *arg)
 {
     (void)arg;
     lw_self.busy = 1; /* nothing this thread does is the program's */
+    /* nor its descriptors: the dump file and what the dump reads from /proc must never take a number the program
+     * is about to be given, nor be closed by the program's close loop */
+    int err = lw_sys_private_fds();
+    if (err)
+        lw_warn("the dump thread has no descriptor table of its own (%s); its dumps briefly use descriptors",
+                strerror(err));
     for (;;) {
         int r;
         if (lw_config.dump_interval_s) {
@@ -54,7 +60,7 @@ static void *dumper_main(void *arg)
         }
         const char *reason = atomic_exchange(&signal_pending, 0) ? "signal" : (r < 0 ? "interval" : "signal");
         char path[4096];
-        int err = lw_dump_next(dump_dir(), reason, path, sizeof(path));
+        err = lw_dump_next(dump_dir(), reason, path, sizeof(path));
         if (err)
             lw_warn("could not write the dump %s: %s", path, strerror(err));
     }

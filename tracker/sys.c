@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -75,6 +76,46 @@ int lw_sys_reap(pid_t pid, int *status)
             return errno;
     }
     return 0;
+}
+
+/* The thread's pidfd of its own process when it has a private descriptor table, else -1 (0: not yet known). */
+static LW_TLS int own_pidfd;
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+int lw_sys_private_fds(void)
+{
+    /* a pidfd opened before the unshare would be the program's; the copy of the table the unshare makes is
+     * emptied at once, so that no descriptor the program closes stays open here */
+    if (syscall(SYS_unshare, CLONE_FILES) != 0)
+        return errno;
+    syscall(SYS_close_range, 0u, ~0u, 0u);
+    int pidfd = (int)syscall(SYS_pidfd_open, (long)getpid(), 0u);
+    own_pidfd = pidfd >= 0 ? pidfd + 1 : -1;
+    return 0;
+}
+
+int lw_sys_borrow_fd(int fd)
+{
+    if (own_pidfd == 0)
+        return fd;
+    if (own_pidfd < 0)
+        return -1;
+    return (int)syscall(SYS_pidfd_getfd, own_pidfd - 1, fd, 0u);
+}
+
+void lw_sys_unborrow_fd(int local, int fd)
+{
+    if (local >= 0 && local != fd)
+        lw_sys_close(local);
 }
 
 static lw_thread_create_fn real_pthread_create;

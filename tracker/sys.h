@@ -28,6 +28,16 @@ pid_t lw_sys_fork_quiet(void);
 /* Waits for the quiet copy `pid` to end, retrying after EINTR. Returns 0 with *status set, or an errno value. */
 int lw_sys_reap(pid_t pid, int *status);
 
+/* Gives the calling thread a descriptor table of its own, empty: what it opens from then on is invisible to the
+ * program (no number taken, none the program can close or reuse), and the program's descriptors are not held
+ * open by it. For leakwatch's own threads (the dump thread). Returns 0 or an errno value. */
+int lw_sys_private_fds(void);
+
+/* A descriptor of the program's that the calling thread can use: `fd` itself, or in a thread with a private
+ * table a copy of it (pidfd_getfd), or -1 when no copy can be had. lw_sys_unborrow_fd(local, fd) gives it back. */
+int lw_sys_borrow_fd(int fd);
+void lw_sys_unborrow_fd(int local, int fd);
+
 /* pthread_create as libc has it: the thread is leakwatch's, not a handle the program acquired. */
 int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 

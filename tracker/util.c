@@ -129,12 +129,10 @@ void lw_warn(const char *fmt, ...)
 done:
     va_end(ap);
     *p++ = '\n';
-    for (char *q = buf; q < p;) {
-        ssize_t w = write(STDERR_FILENO, q, (size_t)(p - q));
-        if (w <= 0)
-            break;
-        q += w;
-    }
+    int err_fd = lw_sys_borrow_fd(STDERR_FILENO); /* the dump thread has a descriptor table of its own */
+    if (err_fd >= 0)
+        lw_sys_write_all(err_fd, buf, (size_t)(p - buf));
+    lw_sys_unborrow_fd(err_fd, STDERR_FILENO);
     errno = saved;
 }
 

@@ -64,6 +64,46 @@ START_TEST(leak_after_closing_everything_is_named)
 }
 END_TEST
 
+/* Interval dumps are written by a thread with a descriptor table of its own: while they run, every open of the
+ * program still gets the lowest free number, and the dumps still describe the program's socket. */
+START_TEST(interval_dumps_take_no_number)
+{
+    const char *env[] = { "LEAKWATCH_DUMP_INTERVAL=1", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("fd_steady"), "2600"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "the fixture failed%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "opens", 0) > 1000, "the fixture hardly ran%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "wrong", -1) == 0, "opens got another number during a dump%s", lwt_describe(r));
+    char path[4096];
+    int described = 0, dumps = 0;
+    for (int seq = 1; seq <= 4; seq++) {
+        snprintf(path, sizeof path, "%s/dumps/leakwatch.%lld.%d.json", r->tmpdir, lwt_out_value(r, "pid", 0), seq);
+        json_t *d = json_load_file(path, 0, NULL);
+        if (!d)
+            continue;
+        const char *reason = json_string_value(json_object_get(d, "reason"));
+        if (reason && strcmp(reason, "interval") == 0) {
+            dumps++;
+            size_t i;
+            json_t *site;
+            json_array_foreach(json_object_get(d, "sites"), i, site) {
+                const char *kind = json_string_value(json_object_get(site, "kind"));
+                json_t *smp = json_array_get(json_object_get(site, "samples"), 0);
+                const char *detail = json_string_value(json_object_get(smp, "detail"));
+                if (kind && strcmp(kind, "socket") == 0 && detail && strstr(detail, "127.0.0.1:") &&
+                    strstr(detail, "listening"))
+                    described++;
+            }
+        }
+        json_decref(d);
+    }
+    ck_assert_msg(dumps >= 2, "expected at least two interval dumps, found %d%s", dumps, lwt_describe(r));
+    ck_assert_msg(described == dumps, "%d of %d interval dumps describe the listening socket%s", described, dumps,
+                  lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fidelity");
@@ -72,6 +112,7 @@ int main(void)
     tcase_add_loop_test(tc, same_bytes_and_numbers_after_closing_everything, 0, 4);
     tcase_add_loop_test(tc, counts_exact_after_closing_everything, 0, 4);
     tcase_add_loop_test(tc, leak_after_closing_everything_is_named, 0, 2);
+    tcase_add_test(tc, interval_dumps_take_no_number);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
