@@ -1,12 +1,16 @@
 /* Reads a dump file into lwr_dump_t with jansson, checking every member it uses and naming what is wrong. */
 #include "dump.h"
+#include "escape.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const kind_names[LWR_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
 
@@ -72,8 +76,11 @@ static int fail(ctx_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The name and jansson's text (which quotes the input) go to a terminal: escaped. */
+    char line[512];
+    snprintf(line, sizeof line, "%s: %s", c->name, msg);
     if (c->errlen > 0)
-        snprintf(c->err, c->errlen, "%s: %s", c->name, msg);
+        lwr_escape(line, c->err, c->errlen);
     return -1;
 }
 
@@ -120,6 +127,31 @@ static int get_opt_int(ctx_t *c, json_t *obj, const char *where, const char *key
     return 0;
 }
 
+/* The raw bytes a dump string stands for. Before parsing, unescape_prepass turned each `\u0080`..`\u00ff`
+ * escape (a byte that was not UTF-8 in the process, docs/FORMAT.md) into a NUL and two hex digits, which
+ * nothing else can produce (a NUL escape is refused); here each such triple becomes its byte again. Returns a
+ * malloc'd string, NULL when out of memory. */
+static char *dup_value(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\0') {
+            d[o++] = s[i];
+        } else if (i + 2 < n) {
+            char hx[3] = { s[i + 1], s[i + 2], '\0' };
+            d[o++] = (char)strtoul(hx, NULL, 16);
+            i += 2;
+        }
+    }
+    d[o] = '\0';
+    return d;
+}
+
 /* Copies a string member. Absent or null: *out stays NULL unless `required`. */
 static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bool required, char **out)
 {
@@ -128,7 +160,7 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
         return required ? fail(c, "%s%s: missing", where, key) : 0;
     if (!json_is_string(v))
         return fail(c, "%s%s: expected a string, found %s", where, key, type_name(v));
-    *out = strdup(json_string_value(v));
+    *out = dup_value(v);
     if (!*out)
         return fail(c, "out of memory");
     return 0;
@@ -152,7 +184,7 @@ static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
     if (!json_is_string(v))
         return fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
     if (parse_hex(json_string_value(v), out) != 0)
-        return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, json_string_value(v));
+        return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
     return 0;
 }
 
@@ -366,7 +398,7 @@ static int read_argv(ctx_t *c, json_t *root, lwr_dump_t *d)
         json_t *a = json_array_get(arr, i);
         if (!json_is_string(a))
             return fail(c, "argv[%zu]: expected a string, found %s", i, type_name(a));
-        if (!(d->argv[i] = strdup(json_string_value(a))))
+        if (!(d->argv[i] = dup_value(a)))
             return fail(c, "out of memory");
         d->argc = i + 1;
     }
@@ -415,12 +447,12 @@ static int read_warnings(json_t *arr, lwr_dump_t *d)
         if (!json_is_object(o) || !type)
             continue;
         lwr_dump_warning_t *w = &d->warnings[d->nread_warnings++];
-        const char *handle = json_string_value(json_object_get(o, "handle"));
-        const char *message = json_string_value(json_object_get(o, "message"));
+        json_t *handle = json_object_get(o, "handle"), *message = json_object_get(o, "message");
         json_t *count = json_object_get(o, "count");
         w->count = json_is_integer(count) && json_integer_value(count) > 0 ? (uint64_t)json_integer_value(count) : 1;
-        if (!(w->type = strdup(type)) || (handle && !(w->handle = strdup(handle)))
-            || (message && !(w->message = strdup(message)))
+        if (!(w->type = dup_value(json_object_get(o, "type")))
+            || (json_is_string(handle) && !(w->handle = dup_value(handle)))
+            || (json_is_string(message) && !(w->message = dup_value(message)))
             || read_addr_list(json_object_get(o, "frames"), &w->frames, &w->nframes) != 0
             || read_addr_list(json_object_get(o, "other_frames"), &w->other_frames, &w->nother) != 0)
             return -1;
@@ -498,25 +530,158 @@ static lwr_dump_t *finish(json_t *root, json_error_t *jerr, const char *name, ch
     return d;
 }
 
+/* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
+ * the escape's two hex digits (8 characters for 6), and a `\u0000` escape is refused (no writer puts a NUL in
+ * a name, and it would be read as such a byte). Everything else is copied: jansson checks the rest. Returns a
+ * malloc'd copy and its length, or NULL after writing the error (out of memory, a NUL escape). */
+static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *outlen)
+{
+    size_t grow = 0;
+    for (size_t i = 0; i + 5 < len; i++)
+        if (text[i] == '\\' && text[i + 1] == 'u')
+            grow += 2;  /* an upper bound: every \u escape may be one to rewrite */
+    char *out = malloc(len + grow + 1);
+    if (!out) {
+        fail(c, "out of memory (%zu bytes of JSON)", len);
+        return NULL;
+    }
+    size_t o = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (!in_str) {
+            in_str = ch == '"';
+            out[o++] = ch;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = false;
+            out[o++] = ch;
+            continue;
+        }
+        if (ch != '\\' || i + 1 >= len) {
+            out[o++] = ch;
+            continue;
+        }
+        if (text[i + 1] == 'u' && i + 5 < len && text[i + 2] == '0' && text[i + 3] == '0'
+            && strchr("0123456789abcdefABCDEF", text[i + 5]) && text[i + 5] != '\0') {
+            char hi = text[i + 4];
+            if (hi && strchr("89abcdefABCDEF", hi)) {
+                memcpy(out + o, "\\u0000", 6);
+                out[o + 6] = hi;
+                out[o + 7] = text[i + 5];
+                o += 8;
+                i += 5;
+                continue;
+            }
+            if (hi == '0' && text[i + 5] == '0') {
+                size_t line = 1, col = 1;
+                for (size_t k = 0; k < i; k++, col++)
+                    if (text[k] == '\n')
+                        line++, col = 0;
+                free(out);
+                fail(c, "line %zu, column %zu: a string holds \\u0000 (a NUL byte), which no dump writes", line, col);
+                return NULL;
+            }
+        }
+        /* Any other escape: copy the backslash and the character after it, so that `\\u00e9` stays text. */
+        out[o++] = ch;
+        out[o++] = text[++i];
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* Parses `len` bytes of dump text and converts the tree; the text is freed as soon as the tree is built, and
+ * the tree as soon as it is converted, so that the peak is one of them plus the result. */
+static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
+{
+    ctx_t c = { name, err, errlen };
+    size_t n = 0;
+    char *pre = unescape_prepass(&c, text, len, &n);
+    free(text);
+    if (!pre)
+        return NULL;
+    json_error_t jerr;
+    json_t *root = json_loadb(pre, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    free(pre);
+    return finish(root, &jerr, name, err, errlen);
+}
+
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    return finish(root, &jerr, name, err, errlen);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        if (errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    return parse_owned(copy, len, name, err, errlen);
 }
 
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    /* O_NONBLOCK: a FIFO (or a device) named like a dump must not hang the reader in open; fstat then refuses
+     * anything that is not a regular file before a byte is read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    const char *why = NULL;
+    if (fd < 0)
+        why = strerror(errno);
+    else if (fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if ((uint64_t)st.st_size > LWR_DUMP_MAX_BYTES)
+        why = "larger than " LWR_DUMP_MAX_TEXT ", more than any dump the library writes";
+    if (why) {
         if (errlen > 0)
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            snprintf(err, errlen, "%s: %s", path, why);
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
-    json_error_t jerr;
-    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    return finish(root, &jerr, path, err, errlen);
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        ssize_t r = read(fd, text + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            if (errlen > 0)
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            free(text);
+            close(fd);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            /* The file grew after fstat: read on, within the same bound. */
+            if (cap > LWR_DUMP_MAX_BYTES) {
+                if (errlen > 0)
+                    snprintf(err, errlen, "%s: larger than " LWR_DUMP_MAX_TEXT, path);
+                free(text);
+                close(fd);
+                return NULL;
+            }
+            char *t = realloc(text, cap * 2);
+            if (!t)
+                free(text);
+            text = t;
+            cap *= 2;
+        }
+    }
+    close(fd);
+    if (!text) {
+        if (errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    return parse_owned(text, n, path, err, errlen);
 }
 
 const lwr_module_t *lwr_dump_module_of(const lwr_dump_t *dump, uint64_t address)

@@ -116,7 +116,12 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
 /* Reads and checks the dump at `path`. On success returns a dump the caller frees with lwr_dump_free.
  * On failure returns NULL and writes one line into err (at most errlen bytes, never more) that names the
  * file and, for JSON syntax errors, the line and column jansson reports; for a member of the wrong type or an
- * unsupported version, the member's path (e.g. `sites[2].frames[0]`). Never aborts on any input. */
+ * unsupported version, the member's path (e.g. `sites[2].frames[0]`). Never aborts on any input.
+ * Only a regular file is read (opened with O_NONBLOCK, so a FIFO never blocks), of at most LWR_DUMP_MAX_BYTES.
+ * Strings keep the process's bytes: an escape \u0080..\u00ff in the text is that one raw byte (FORMAT.md), so
+ * exe, argv, paths and details may hold bytes that are not UTF-8; display them through escape.h. */
+#define LWR_DUMP_MAX_BYTES ((uint64_t)256 << 20)
+#define LWR_DUMP_MAX_TEXT "256 MiB"
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
 
 /* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
