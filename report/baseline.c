@@ -187,12 +187,12 @@ void lwr_report_gate(lwr_report_t *r, uint64_t max_leaks, lwr_kindset_t kinds, b
     r->gate.has_baseline = has_baseline;
     uint64_t leaks = lwr_report_count(r, kinds), known = 0;
     if (reachable && (kinds & (1u << LWR_HEAP)))
-        leaks += r->reachable.count;
+        lwr_count_add(&leaks, r->reachable.count);
     for (size_t i = 0; i < r->nsites; i++) {
         const lwr_site_t *s = &r->sites[i];
         bool counted = (kinds & (1u << s->kind)) && (s->cls != LWR_CLASS_REACHABLE || reachable);
         if (s->baseline && counted)
-            known += s->count;
+            lwr_count_add(&known, s->count);
     }
     if (known > leaks)
         known = leaks;

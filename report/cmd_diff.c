@@ -139,10 +139,10 @@ json_t *lwr_diff_json(const lwr_series_t *s, size_t a, size_t b)
     for (size_t i = 0; i < s->nsites && !bad; i++) {
         const lwr_gsite_t *g = &s->sites[order[i]];
         const lwr_point_t *po = &g->points[a], *pn = &g->points[b];
-        tot[g->kind][0].count += po->count;
-        tot[g->kind][0].bytes += po->bytes;
-        tot[g->kind][1].count += pn->count;
-        tot[g->kind][1].bytes += pn->bytes;
+        lwr_count_add(&tot[g->kind][0].count, po->count);
+        lwr_count_add(&tot[g->kind][0].bytes, po->bytes);
+        lwr_count_add(&tot[g->kind][1].count, pn->count);
+        lwr_count_add(&tot[g->kind][1].bytes, pn->bytes);
         json_t *o = numbers_json(json_pack("{s:s, s:s}", "kind", lwr_kind_name(g->kind), "status",
                                            lwr_diff_status_name(lwr_diff_status(g, a, b))), po, pn);
         json_t *rest = lwr_gsite_json(g);
@@ -228,10 +228,10 @@ static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint6
         ngrew += gr == 0;
         nsame += gr == 1;
         nshrank += gr == 2;
-        tot[g->kind][0].count += g->points[a].count;
-        tot[g->kind][0].bytes += g->points[a].bytes;
-        tot[g->kind][1].count += g->points[b].count;
-        tot[g->kind][1].bytes += g->points[b].bytes;
+        lwr_count_add(&tot[g->kind][0].count, g->points[a].count);
+        lwr_count_add(&tot[g->kind][0].bytes, g->points[a].bytes);
+        lwr_count_add(&tot[g->kind][1].count, g->points[b].count);
+        lwr_count_add(&tot[g->kind][1].bytes, g->points[b].bytes);
     }
     fputs("leakwatch diff: ", out);
     describe_dump(out, &s->dumps[a]);

@@ -86,8 +86,8 @@ static int build_rows(ui_t *u)
                     newest = false;
             if (!newest)
                 continue;
-            r->count += g->points[d].count;
-            r->bytes += g->points[d].bytes;
+            lwr_count_add(&r->count, g->points[d].count);
+            lwr_count_add(&r->bytes, g->points[d].bytes);
             if (g->points[d].oldest_age_ms > r->age)
                 r->age = g->points[d].oldest_age_ms;
         }

@@ -61,6 +61,32 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
     return 0;
 }
 
+static bool saturated;
+
+void lwr_count_add(uint64_t *acc, uint64_t v)
+{
+    if (v > LWR_COUNT_MAX || *acc > LWR_COUNT_MAX - v) {
+        *acc = LWR_COUNT_MAX;
+        if (!saturated)
+            fprintf(stderr, "leakwatch: counts summed over the dumps exceed %llu; they are shown as that number "
+                            "(are the dumps forged or corrupt?)\n", (unsigned long long)LWR_COUNT_MAX);
+        saturated = true;
+        return;
+    }
+    *acc += v;
+}
+
+void lwr_total_add(lwr_total_t *t, uint64_t count, uint64_t bytes)
+{
+    lwr_count_add(&t->count, count);
+    lwr_count_add(&t->bytes, bytes);
+}
+
+bool lwr_counts_saturated(void)
+{
+    return saturated;
+}
+
 /* Everything a failed check needs to write its message. */
 typedef struct {
     const char *name;
@@ -348,8 +374,7 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
         /* Older or partial writers: sum the sites instead. */
         for (size_t i = 0; i < d->nsites; i++) {
             lwr_total_t *to = d->sites[i].cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[d->sites[i].kind];
-            to->count += d->sites[i].count;
-            to->bytes += d->sites[i].bytes;
+            lwr_total_add(to, d->sites[i].count, d->sites[i].bytes);
         }
         return 0;
     }
@@ -376,10 +401,8 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
             return -1;
     } else {
         for (size_t i = 0; i < d->nsites; i++)
-            if (d->sites[i].cls == LWR_CLASS_REACHABLE) {
-                d->reachable.count += d->sites[i].count;
-                d->reachable.bytes += d->sites[i].bytes;
-            }
+            if (d->sites[i].cls == LWR_CLASS_REACHABLE)
+                lwr_total_add(&d->reachable, d->sites[i].count, d->sites[i].bytes);
     }
     return 0;
 }

@@ -100,6 +100,18 @@ typedef struct {
     lwr_total_t reachable;  /* heap blocks still reachable (totals.reachable), not part of totals[LWR_HEAP] */
 } lwr_dump_t;
 
+/* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX
+ * (INT64_MAX, the largest integer a dump or a JSON report holds, so that a difference of two sums still fits an
+ * int64_t) instead of wrapping, which would let forged dumps sum to "no leaks". The first time a sum stops
+ * there the command says so on stderr, once; lwr_counts_saturated() tells whether it happened. */
+#define LWR_COUNT_MAX ((uint64_t)INT64_MAX)
+void lwr_count_add(uint64_t *acc, uint64_t v);
+
+/* lwr_count_add of both members. */
+void lwr_total_add(lwr_total_t *t, uint64_t count, uint64_t bytes);
+
+bool lwr_counts_saturated(void);
+
 /* The dump name of a class ("definite", ...), NULL for LWR_CLASS_NONE. */
 const char *lwr_class_name(lwr_class_t cls);
 

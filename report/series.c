@@ -114,8 +114,8 @@ static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long 
     int oom = 0;
     if (fresh || ds->count > p->count)
         p->median_age_ms = ds->median_age_ms;
-    p->count += ds->count;
-    p->bytes += ds->bytes;
+    lwr_count_add(&p->count, ds->count);
+    lwr_count_add(&p->bytes, ds->bytes);
     if (ds->oldest_age_ms > p->oldest_age_ms)
         p->oldest_age_ms = ds->oldest_age_ms;
     g->cls = ds->cls;
@@ -385,8 +385,7 @@ size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms)
         }
         s->nsamples = o;
         lwr_total_t *t = s->cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[s->kind];
-        t->count += s->count;
-        t->bytes += s->bytes;
+        lwr_total_add(t, s->count, s->bytes);
     }
     return ageless;
 }
