@@ -121,7 +121,12 @@ int lwr_baseline_from_json(lwr_baseline_t *b, json_t *root, const char *name, ch
 int lwr_baseline_load(lwr_baseline_t *b, const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    size_t len = 0;
+    char *text = lwr_read_file(path, LWR_BASELINE_MAX_BYTES, false, &len, err, errlen);
+    if (!text)
+        return -1;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (!root) {
         if (jerr.line > 0)
             fail(err, errlen, "%s: line %d, column %d: %s", path, jerr.line, jerr.column, jerr.text);

@@ -644,66 +644,92 @@ lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char 
     return parse_owned(copy, len, name, err, errlen);
 }
 
-lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen)
+char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *len, char *err, size_t errlen)
 {
-    /* O_NONBLOCK: a FIFO (or a device) named like a dump must not hang the reader in open; fstat then refuses
-     * anything that is not a regular file before a byte is read. */
+    /* O_NONBLOCK: a FIFO (or a device) must not hang the reader in open; fstat then tells what it is. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     struct stat st;
     const char *why = NULL;
-    if (fd < 0)
+    char limit[32];
+    snprintf(limit, sizeof limit, max % (1u << 20) == 0 ? "%llu MiB" : "%llu bytes",
+             (unsigned long long)(max % (1u << 20) == 0 ? max >> 20 : max));
+    if (fd < 0 || fstat(fd, &st) != 0)
         why = strerror(errno);
-    else if (fstat(fd, &st) != 0)
-        why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
+    else if (regular_only && !S_ISREG(st.st_mode))
         why = "not a regular file";
-    else if ((uint64_t)st.st_size > LWR_DUMP_MAX_BYTES)
-        why = "larger than " LWR_DUMP_MAX_TEXT ", more than any dump the library writes";
+    else if (S_ISDIR(st.st_mode))
+        why = strerror(EISDIR);
+    else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+        why = "too large";
+    else if (!S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        why = strerror(errno);  /* a pipe (`<(cmd)`) is read as it comes, blocking */
     if (why) {
         if (errlen > 0)
-            snprintf(err, errlen, "%s: %s", path, why);
+            snprintf(err, errlen, strcmp(why, "too large") == 0 ? "%s: larger than %s, refused" : "%s: %s",
+                     lwr_show(path), strcmp(why, "too large") == 0 ? limit : why);
         if (fd >= 0)
             close(fd);
         return NULL;
     }
-    size_t cap = (size_t)st.st_size + 1, n = 0;
+    /* A regular file is read into a buffer of its size; only a file that grows (or a pipe) makes it grow. */
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
     char *text = malloc(cap);
     while (text) {
-        ssize_t r = read(fd, text + n, cap - n);
+        char probe[4096];
+        bool full = n + 1 == cap;
+        ssize_t r = full ? read(fd, probe, sizeof probe) : read(fd, text + n, cap - n - 1);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
             if (errlen > 0)
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                snprintf(err, errlen, "%s: %s", lwr_show(path), strerror(errno));
             free(text);
             close(fd);
             return NULL;
         }
         if (r == 0)
             break;
-        n += (size_t)r;
-        if (n == cap) {
-            /* The file grew after fstat: read on, within the same bound. */
-            if (cap > LWR_DUMP_MAX_BYTES) {
-                if (errlen > 0)
-                    snprintf(err, errlen, "%s: larger than " LWR_DUMP_MAX_TEXT, path);
-                free(text);
-                close(fd);
-                return NULL;
-            }
-            char *t = realloc(text, cap * 2);
-            if (!t)
-                free(text);
-            text = t;
-            cap *= 2;
+        if ((uint64_t)n + (uint64_t)r > max) {
+            /* A device or pipe without end (/dev/zero), or a file that grew after fstat. */
+            if (errlen > 0)
+                snprintf(err, errlen, "%s: larger than %s, refused", lwr_show(path), limit);
+            free(text);
+            close(fd);
+            return NULL;
         }
+        if (full) {
+            size_t ncap = cap * 2 > n + (size_t)r + 1 ? cap * 2 : n + (size_t)r + 1;
+            if (ncap > max + 2)
+                ncap = (size_t)max + 2;
+            char *t = realloc(text, ncap);
+            if (!t) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = t;
+            cap = ncap;
+            memcpy(text + n, probe, (size_t)r);
+        }
+        n += (size_t)r;
     }
     close(fd);
     if (!text) {
         if (errlen > 0)
-            snprintf(err, errlen, "%s: out of memory", path);
+            snprintf(err, errlen, "%s: out of memory", lwr_show(path));
         return NULL;
     }
+    text[n] = '\0';
+    *len = n;
+    return text;
+}
+
+lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen)
+{
+    size_t n = 0;
+    char *text = lwr_read_file(path, LWR_DUMP_MAX_BYTES, true, &n, err, errlen);
+    if (!text)
+        return NULL;
     return parse_owned(text, n, path, err, errlen);
 }
 

@@ -133,8 +133,13 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
  * Strings keep the process's bytes: an escape \u0080..\u00ff in the text is that one raw byte (FORMAT.md), so
  * exe, argv, paths and details may hold bytes that are not UTF-8; display them through escape.h. */
 #define LWR_DUMP_MAX_BYTES ((uint64_t)256 << 20)
-#define LWR_DUMP_MAX_TEXT "256 MiB"
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
+
+/* Reads the whole file at `path`, at most `max` bytes (a bigger one, or a device without end such as /dev/zero,
+ * is refused, not read into memory), into a malloc'd NUL-terminated buffer; *len is its length. Opens with
+ * O_NONBLOCK so that a FIFO never blocks the open; `regular_only` refuses every file that is not regular,
+ * otherwise a pipe (`<(cmd)`) is read to its end. Returns NULL with `PATH: reason` in err on failure. */
+char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *len, char *err, size_t errlen);
 
 /* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);

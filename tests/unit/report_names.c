@@ -1,0 +1,151 @@
+/* Unit tests of the display escaping (report/escape.c), of the reader's side of the dump's byte escapes, and of
+ * the bounds on what the readers of dumps, suppression files and baselines take in. */
+#include "baseline.h"
+#include "dump.h"
+#include "escape.h"
+#include "suppress.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+START_TEST(utf8_sequences)
+{
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"a", 1), 1);
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xc3\xa9", 2), 2);
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xe2\x82\xac", 3), 3);
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xe9", 1), 0);          /* Latin-1 */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\x80", 1), 0);          /* continuation */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xc0\xaf", 2), 0);      /* overlong '/' */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xe0\x80\xaf", 3), 0);  /* overlong */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xed\xa0\x80", 3), 0);  /* surrogate */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    ck_assert_uint_eq(lwr_utf8_len((const unsigned char *)"\xe2\x82", 2), 0);      /* cut short */
+    ck_assert(lwr_utf8_valid("caf\xc3\xa9"));
+    ck_assert(!lwr_utf8_valid("caf\xe9"));
+}
+END_TEST
+
+START_TEST(escape_for_display)
+{
+    char buf[256];
+    ck_assert_str_eq(lwr_escape("a\nb\x1b]0;title\x07\tc", buf, sizeof buf), "a\\nb\\x1b]0;title\\x07\\tc");
+    ck_assert_str_eq(lwr_escape("caf\xe9 \xc3\xa9 \\ \r\x7f", buf, sizeof buf), "caf\\xe9 \xc3\xa9 \\\\ \\r\\x7f");
+    /* C1 control U+009B (CSI) and a right-to-left override */
+    ck_assert_str_eq(lwr_escape("x\xc2\x9by\xe2\x80\xaez", buf, sizeof buf), "x\\xc2\\x9by\\u202ez");
+    ck_assert_str_eq(lwr_escape(NULL, buf, sizeof buf), "");
+    ck_assert(!lwr_needs_escape("/usr/lib/x86_64-linux-gnu/libc.so.6 \xe2\x82\xac"));
+    ck_assert(lwr_needs_escape("a\tb"));
+    const char *plain = "main";
+    ck_assert_ptr_eq(lwr_show(plain), plain);
+    ck_assert_str_eq(lwr_show("a\nb"), "a\\nb");
+    /* Cut at a whole escape, marked, never past the buffer. */
+    char small[10];
+    memset(small, 'x', sizeof small);
+    lwr_escape("\x01\x02\x03\x04\x05", small, 8);
+    ck_assert_str_eq(small, "\\x01...");
+    ck_assert_int_eq(small[8], 'x');
+    char *d = lwr_utf8_dup("caf\xe9\n");
+    ck_assert_str_eq(d, "caf\\xe9\n");
+    free(d);
+}
+END_TEST
+
+static lwr_dump_t *dump_with_exe(const char *exe_json, char *err, size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"leakwatch_dump\": 1, \"pid\": 1, \"exe\": \"%s\", \"argv\": [\"%s\"], \"modules\": [], "
+             "\"sites\": []}",
+             exe_json, exe_json);
+    return lwr_dump_parse(text, strlen(text), "n.json", err, errlen);
+}
+
+START_TEST(dump_escapes_read_back_as_bytes)
+{
+    char err[256] = "";
+    /* \u00e9 is the raw byte 0xe9; raw UTF-8 é and an escaped backslash followed by text stay what they are. */
+    lwr_dump_t *d = dump_with_exe("/tmp/caf\\u00e9 \xc3\xa9 \\\\u00e9 \\u0041\\u00FF", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_str_eq(d->exe, "/tmp/caf\xe9 \xc3\xa9 \\u00e9 A\xff");
+    ck_assert_str_eq(d->argv[0], d->exe);
+    lwr_dump_free(d);
+
+    ck_assert_ptr_null(dump_with_exe("a\\u0000b", err, sizeof err));
+    ck_assert_msg(strstr(err, "n.json: line 1, column ") && strstr(err, "NUL"), "%s", err);
+    /* A raw byte that is not UTF-8 is a JSON error, reported escaped. */
+    ck_assert_ptr_null(dump_with_exe("a\xe9", err, sizeof err));
+    ck_assert_msg(strncmp(err, "n.json: line 1", 14) == 0 && !memchr(err, 0xe9, strlen(err)), "%s", err);
+}
+END_TEST
+
+START_TEST(dump_reader_takes_regular_files_only)
+{
+    char dir[] = "/tmp/lwr_names_XXXXXX", path[128], err[256] = "";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    /* A FIFO named like a dump, with nobody writing: refused at once instead of blocking in open. */
+    snprintf(path, sizeof path, "%s/leakwatch.5.1.json", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    ck_assert_ptr_null(lwr_dump_load(path, err, sizeof err));
+    ck_assert_msg(strstr(err, path) && strstr(err, "not a regular file"), "%s", err);
+    unlink(path);
+    ck_assert_ptr_null(lwr_dump_load("/dev/zero", err, sizeof err));
+    ck_assert_msg(strstr(err, "/dev/zero: not a regular file"), "%s", err);
+    /* A (sparse) file above the bound: refused before a byte is read. */
+    snprintf(path, sizeof path, "%s/big.json", dir);
+    int fd = open(path, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)LWR_DUMP_MAX_BYTES + 1), 0);
+    close(fd);
+    ck_assert_ptr_null(lwr_dump_load(path, err, sizeof err));
+    ck_assert_msg(strstr(err, path) && strstr(err, "larger than 256 MiB"), "%s", err);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(suppression_and_baseline_bounds)
+{
+    char err[256] = "";
+    lwr_supplist_t l = LWR_SUPPLIST_INIT;
+    ck_assert_int_eq(lwr_supp_load(&l, "/dev/zero", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "/dev/zero: larger than 16 MiB"), "%s", err);
+    char *text = malloc(LWR_SUPP_MAX_LINE + 64);
+    strcpy(text, "leak:ok\nleak:");
+    size_t n = strlen(text);
+    memset(text + n, 'a', LWR_SUPP_MAX_LINE);
+    text[n + LWR_SUPP_MAX_LINE] = '\0';
+    ck_assert_int_eq(lwr_supp_parse(&l, text, strlen(text), "long.supp", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "long.supp:2: line longer than 4096 bytes"), "%s", err);
+    free(text);
+    lwr_supplist_free(&l);
+
+    lwr_baseline_t b = LWR_BASELINE_INIT;
+    ck_assert_int_eq(lwr_baseline_load(&b, "/dev/zero", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "/dev/zero: larger than 256 MiB"), "%s", err);
+    lwr_baseline_free(&b);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("report_names");
+    TCase *tc = tcase_create("names");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, utf8_sequences);
+    tcase_add_test(tc, escape_for_display);
+    tcase_add_test(tc, dump_escapes_read_back_as_bytes);
+    tcase_add_test(tc, dump_reader_takes_regular_files_only);
+    tcase_add_test(tc, suppression_and_baseline_bounds);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
