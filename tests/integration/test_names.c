@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lwtest.h"
 
@@ -117,6 +119,40 @@ START_TEST(test_control_bytes_in_names)
 }
 END_TEST
 
+/* What the readers refuse: an endless suppression file or baseline exits 2 naming it; a FIFO named like a dump
+ * and a dump that is not JSON are named on stderr, never waited on or counted as "no leaks". */
+START_TEST(test_unbounded_and_unreadable_inputs)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    char path[512], bad[512];
+    snprintf(path, sizeof path, "%s/leakwatch.41.1.json", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    snprintf(bad, sizeof bad, "%s/leakwatch.42.1.json", dir);
+    ck_assert_int_eq(lwt_write_file(bad, "{\"leakwatch_dump\": 1, \"pid\": 42, \"sites\": [\n"), 0);
+    lwt_opts_t o = { .timeout_s = 30 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "report", dir), &o);
+    ck_assert_msg(r->exited && r->exit_code == 1, "report exits 1%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "leakwatch.41.1.json: not a regular file") != NULL
+                      && strstr(r->err, "leakwatch.42.1.json: line ") != NULL
+                      && strstr(r->out, "no leaks") == NULL,
+                  "both are named, nothing is called clean%s", lwt_describe(r));
+    lwt_free(r);
+
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(unlink(bad), 0);
+    static const char *const opts[][2] = { { "--suppressions", "/dev/zero" }, { "--baseline", "/dev/zero" } };
+    for (int i = 0; i < 2; i++) {
+        lwt_result_t *q = lwt_exec(LWT_ARGV(lwt_cli(), "report", opts[i][0], opts[i][1], dir), &o);
+        ck_assert_msg(q->exited && q->exit_code == 2 && strstr(q->err, "/dev/zero: larger than"),
+                      "%s /dev/zero exits 2 naming it%s", opts[i][0], lwt_describe(q));
+        lwt_free(q);
+    }
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("names");
@@ -125,6 +161,7 @@ int main(void)
     tcase_add_test(tc, test_non_utf8_argv_and_path);
     tcase_add_test(tc, test_dump_escapes_bytes);
     tcase_add_test(tc, test_control_bytes_in_names);
+    tcase_add_test(tc, test_unbounded_and_unreadable_inputs);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
