@@ -87,6 +87,19 @@ START_TEST(test_dump_escapes_bytes)
     ck_assert_msg(strstr(rep->out, "leakwatch: 2 leaks") != NULL && strstr(rep->out, "caf\\xe9.log") != NULL,
                   "counts and the escaped name%s", lwt_describe(rep));
     lwt_free(rep);
+    /* Every other format stays well-formed: no raw 0xe9 in JSON, SARIF, JUnit or SVG. */
+    static const char *const formats[] = { "json", "sarif", "junit", "svg" };
+    for (int i = 0; i < 4; i++) {
+        lwt_result_t *f = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", formats[i], dumps), NULL);
+        ck_assert_msg(f->exited && f->exit_code == 0 && f->out_len > 0 && memchr(f->out, 0xe9, f->out_len) == NULL,
+                      "--format %s%s", formats[i], lwt_describe(f));
+        if (i < 2) {
+            json_t *j = json_loadb(f->out, f->out_len, 0, &jerr);
+            ck_assert_msg(j != NULL, "--format %s is JSON: %s", formats[i], jerr.text);
+            json_decref(j);
+        }
+        lwt_free(f);
+    }
     lwt_rmtree(dir);
     free(dir);
     free(dumps);

@@ -3,6 +3,9 @@
 #include "baseline.h"
 #include "dump.h"
 #include "escape.h"
+#include "flame.h"
+#include "render.h"
+#include "render_ci.h"
 #include "suppress.h"
 
 #include <check.h>
@@ -132,6 +135,60 @@ START_TEST(suppression_and_baseline_bounds)
 }
 END_TEST
 
+/* A report whose module, executable, argument and sample detail hold the byte 0xe9 and a newline. */
+static lwr_report_t *odd_report(lwr_dump_t **dump)
+{
+    static const char text[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"exe\": \"/opt/caf\\u00e9.bin\", \"argv\": [\"a\\nb\\u00ff\"],"
+        " \"modules\": [{\"path\": \"/opt/caf\\u00e9.bin\", \"build_id\": \"\", \"bias\": \"0x400000\","
+        " \"start\": \"0x400000\", \"end\": \"0x500000\"}],"
+        " \"sites\": [{\"kind\": \"fd\", \"count\": 1, \"frames\": [\"0x401000\"],"
+        " \"samples\": [{\"handle\": \"3\", \"detail\": \"/tmp/x\\u001b]0;t\\u0007\\u00e9\"}]}]}";
+    char err[256] = "";
+    *dump = lwr_dump_parse(text, strlen(text), "odd.json", err, sizeof err);
+    ck_assert_msg(*dump != NULL, "%s", err);
+    lwr_report_t *r = lwr_report_build(dump, 1, NULL);
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+static char *render_with(int (*fn)(FILE *, const lwr_report_t *), const lwr_report_t *r)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_int_eq(fn(f, r), 0);
+    fclose(f);
+    return buf;
+}
+
+static int svg_bytes(FILE *out, const lwr_report_t *r)
+{
+    return lwr_render_svg(out, r, LWR_WEIGHT_COUNT);
+}
+
+START_TEST(every_format_is_utf8_with_odd_names)
+{
+    lwr_dump_t *d;
+    lwr_report_t *r = odd_report(&d);
+    int (*const fns[])(FILE *, const lwr_report_t *) = { lwr_render_text, lwr_render_json, lwr_render_sarif,
+                                                         lwr_render_junit, svg_bytes };
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+        char *out = render_with(fns[i], r);
+        ck_assert_msg(lwr_utf8_valid(out), "output %zu is UTF-8:\n%s", i, out);
+        if (i == 0) {
+            ck_assert_msg(strstr(out, "(caf\\xe9.bin+0x1000)") && strstr(out, "/tmp/x\\x1b]0;t\\x07\\xe9"), "%s",
+                          out);
+            for (const char *p = out; *p; p++)
+                ck_assert_msg((unsigned char)*p >= 0x20 || *p == '\n', "raw control byte in\n%s", out);
+        }
+        free(out);
+    }
+    lwr_report_free(r);
+    lwr_dump_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_names");
@@ -142,6 +199,7 @@ int main(void)
     tcase_add_test(tc, dump_escapes_read_back_as_bytes);
     tcase_add_test(tc, dump_reader_takes_regular_files_only);
     tcase_add_test(tc, suppression_and_baseline_bounds);
+    tcase_add_test(tc, every_format_is_utf8_with_odd_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
