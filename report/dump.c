@@ -209,7 +209,8 @@ static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
 {
     if (!json_is_string(v))
         return fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
-    if (parse_hex(json_string_value(v), out) != 0)
+    /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
+    if (strlen(json_string_value(v)) != json_string_length(v) || parse_hex(json_string_value(v), out) != 0)
         return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
     return 0;
 }
@@ -447,7 +448,7 @@ static int read_addr_list(json_t *arr, uint64_t **out, size_t *n)
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const char *s = json_string_value(json_array_get(arr, i));
         char *end;
-        if (!s || strncmp(s, "0x", 2) != 0)
+        if (!s || strncmp(s, "0x", 2) != 0 || strlen(s) != json_string_length(json_array_get(arr, i)))
             continue;
         unsigned long long v = strtoull(s + 2, &end, 16);
         if (*end == '\0' && end != s + 2)

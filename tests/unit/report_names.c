@@ -81,6 +81,11 @@ START_TEST(dump_escapes_read_back_as_bytes)
 
     ck_assert_ptr_null(dump_with_exe("a\\u0000b", err, sizeof err));
     ck_assert_msg(strstr(err, "n.json: line 1, column ") && strstr(err, "NUL"), "%s", err);
+    /* An address is an address to its end: a byte escape after the digits does not cut it short. */
+    static const char addr[] = "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": [{\"kind\": "
+                               "\"heap\", \"count\": 1, \"frames\": [\"0x10\\u00e9\"]}]}";
+    ck_assert_ptr_null(lwr_dump_parse(addr, strlen(addr), "n.json", err, sizeof err));
+    ck_assert_msg(strstr(err, "sites[0].frames[0]") != NULL, "%s", err);
     /* A raw byte that is not UTF-8 is a JSON error, reported escaped. */
     ck_assert_ptr_null(dump_with_exe("a\xe9", err, sizeof err));
     ck_assert_msg(strncmp(err, "n.json: line 1", 14) == 0 && !memchr(err, 0xe9, strlen(err)), "%s", err);
