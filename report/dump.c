@@ -302,18 +302,19 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
     return 0;
 }
 
-static int read_sites(ctx_t *c, json_t *root, lwr_dump_t *d)
+/* Converts entry i of `sites` and appends it to d->sites (*cap entries allocated). */
+static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
 {
-    int bad = 0;
-    json_t *arr = get_array(c, root, "sites", true, &bad);
-    if (!arr)
-        return bad;
-    size_t n = json_array_size(arr);
-    d->sites = calloc(n ? n : 1, sizeof *d->sites);
-    if (!d->sites)
-        return fail(c, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(arr, i);
+    if (d->nsites == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        lwr_dump_site_t *v = realloc(d->sites, ncap * sizeof *v);
+        if (!v)
+            return fail(c, "out of memory");
+        memset(v + *cap, 0, (ncap - *cap) * sizeof *v);
+        d->sites = v;
+        *cap = ncap;
+    }
+    {
         char where[48];
         snprintf(where, sizeof where, "sites[%zu].", i);
         if (!json_is_object(s))
@@ -325,7 +326,7 @@ static int read_sites(ctx_t *c, json_t *root, lwr_dump_t *d)
         if (k < 0) {
             /* A kind added by a newer library: readers ignore what they do not know. */
             d->skipped_sites++;
-            continue;
+            return 0;
         }
         lwr_dump_site_t *site = &d->sites[d->nsites++];
         site->kind = (lwr_kind_t)k;
@@ -520,7 +521,7 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
         return -1;
     d->exit_status = (int)v;
     if (get_str(c, root, "", "exe", false, &d->exe) || get_str(c, root, "", "reason", false, &d->reason)
-        || read_argv(c, root, d) || read_modules(c, root, d) || read_sites(c, root, d) || read_totals(c, root, d))
+        || read_argv(c, root, d) || read_modules(c, root, d) || read_totals(c, root, d))
         return -1;
     json_t *w = json_object_get(root, "warnings");
     if (w && json_is_array(w)) {
@@ -530,28 +531,6 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     }
     qsort(d->modules, d->nmodules, sizeof *d->modules, cmp_module);
     return 0;
-}
-
-static lwr_dump_t *finish(json_t *root, json_error_t *jerr, const char *name, char *err, size_t errlen)
-{
-    ctx_t c = { name, err, errlen };
-    if (!root) {
-        fail(&c, "line %d, column %d: %s", jerr->line, jerr->column, jerr->text);
-        return NULL;
-    }
-    lwr_dump_t *d = calloc(1, sizeof *d);
-    if (!d || !(d->file = strdup(name))) {
-        fail(&c, "out of memory");
-        free(d);
-        json_decref(root);
-        return NULL;
-    }
-    if (read_root(&c, root, d) != 0) {
-        lwr_dump_free(d);
-        d = NULL;
-    }
-    json_decref(root);
-    return d;
 }
 
 /* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
@@ -617,8 +596,133 @@ static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *ou
     return out;
 }
 
-/* Parses `len` bytes of dump text and converts the tree; the text is freed as soon as the tree is built, and
- * the tree as soon as it is converted, so that the peak is one of them plus the result. */
+/* Writes a jansson error of the value that starts at text + off as a position in the whole text. */
+static int fail_at(ctx_t *c, const char *text, size_t off, const json_error_t *jerr)
+{
+    int line = 1, col = 0;
+    for (size_t k = 0; k < off; k++, col++)
+        if (text[k] == '\n')
+            line++, col = -1;
+    if (jerr->line > 1)
+        line += jerr->line - 1, col = jerr->column;
+    else
+        col += jerr->column > 0 ? jerr->column : 0;  /* jansson's column counts from the value's start */
+    return fail(c, "line %d, column %d: %s", line, col, jerr->text);
+}
+
+static size_t skip_ws(const char *t, size_t i, size_t n)
+{
+    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* One JSON value at text + *i; *i moves past it. */
+static json_t *value_at(ctx_t *c, const char *t, size_t n, size_t *i)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb(t + *i, n - *i,
+                           JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!v) {
+        fail_at(c, t, *i, &jerr);
+        return NULL;
+    }
+    *i += (size_t)jerr.position;
+    return v;
+}
+
+/* Reads the top-level object one member at a time, so that the largest member, `sites`, never exists as one
+ * jansson tree (about ten times the size of its text): once the version is known to be 1, each site is parsed,
+ * converted and freed in turn. The other members go into *rootp (sites too when they come before the version,
+ * to be converted from there). Returns 0 or -1 after writing the error. */
+static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t **rootp, bool *streamed)
+{
+    size_t i = skip_ws(t, 0, n), cap = 0;
+    if (i >= n || t[i] != '{') {
+        json_t *v = value_at(c, t, n, &i);   /* jansson's message for what is there instead */
+        if (!v)
+            return -1;
+        *rootp = v;
+        return 0;
+    }
+    json_t *root = *rootp = json_object();
+    if (!root)
+        return fail(c, "out of memory");
+    i = skip_ws(t, i + 1, n);
+    if (i < n && t[i] == '}')
+        goto end;
+    for (;;) {
+        i = skip_ws(t, i, n);
+        size_t at = i;
+        json_t *key = value_at(c, t, n, &i);
+        if (!key)
+            return -1;
+        if (!json_is_string(key) || strlen(json_string_value(key)) != json_string_length(key)) {
+            json_decref(key);
+            json_error_t e = { .line = 1, .column = 1, .text = "object key expected" };
+            return fail_at(c, t, at, &e);
+        }
+        const char *k = json_string_value(key);
+        bool dup = json_object_get(root, k) != NULL || (*streamed && strcmp(k, "sites") == 0);
+        i = skip_ws(t, i, n);
+        if (dup || i >= n || t[i] != ':') {
+            json_decref(key);
+            json_error_t e = { .line = 1, .column = 1, .text = "" };
+            snprintf(e.text, sizeof e.text, dup ? "duplicate object key" : "':' expected");
+            return fail_at(c, t, at, &e);
+        }
+        i = skip_ws(t, i + 1, n);
+        json_t *ver = json_object_get(root, "leakwatch_dump");
+        if (strcmp(k, "sites") == 0 && i < n && t[i] == '[' && json_is_integer(ver) && json_integer_value(ver) == 1) {
+            *streamed = true;
+            i = skip_ws(t, i + 1, n);
+            json_decref(key);
+            for (size_t si = 0; i >= n || t[i] != ']'; si++) {
+                json_t *site = value_at(c, t, n, &i);
+                if (!site)
+                    return -1;
+                int rc = read_site(c, site, si, d, &cap);
+                json_decref(site);
+                if (rc != 0)
+                    return -1;
+                i = skip_ws(t, i, n);
+                if (i < n && t[i] == ',') {
+                    i = skip_ws(t, i + 1, n);
+                    continue;
+                }
+                if (i >= n || t[i] != ']') {
+                    json_error_t e = { .line = 1, .column = 1, .text = "',' or ']' expected" };
+                    return fail_at(c, t, i < n ? i : n, &e);
+                }
+            }
+            i++;
+        } else {
+            json_t *v = value_at(c, t, n, &i);
+            int rc = !v ? -1 : json_object_set_new(root, k, v) != 0 ? fail(c, "out of memory") : 0;
+            json_decref(key);
+            if (rc != 0)
+                return -1;
+        }
+        i = skip_ws(t, i, n);
+        if (i < n && t[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && t[i] == '}')
+            break;
+        json_error_t e = { .line = 1, .column = 1, .text = "',' or '}' expected" };
+        return fail_at(c, t, i < n ? i : n, &e);
+    }
+end:
+    i = skip_ws(t, i + 1, n);
+    if (i < n) {
+        json_error_t e = { .line = 1, .column = 1, .text = "end of file expected" };
+        return fail_at(c, t, i, &e);
+    }
+    return 0;
+}
+
+/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. */
 static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
 {
     ctx_t c = { name, err, errlen };
@@ -627,10 +731,36 @@ static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *e
     free(text);
     if (!pre)
         return NULL;
-    json_error_t jerr;
-    json_t *root = json_loadb(pre, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    lwr_dump_t *d = calloc(1, sizeof *d);
+    json_t *root = NULL;
+    bool streamed = false;
+    int rc = -1;
+    if (!d || !(d->file = strdup(name))) {
+        fail(&c, "out of memory");
+    } else if (read_members(&c, pre, n, d, &root, &streamed) == 0) {
+        rc = 0;
+        if (!streamed && json_is_object(root) && json_object_get(root, "leakwatch_dump")) {
+            /* `sites` came before the version (or is not an array): convert it from the tree. */
+            int bad = 0;
+            json_t *arr = json_is_integer(json_object_get(root, "leakwatch_dump"))
+                                  && json_integer_value(json_object_get(root, "leakwatch_dump")) == 1
+                              ? get_array(&c, root, "sites", true, &bad)
+                              : NULL;
+            size_t cap = 0;
+            rc = bad;
+            for (size_t i = 0; arr && rc == 0 && i < json_array_size(arr); i++)
+                rc = read_site(&c, json_array_get(arr, i), i, d, &cap);
+        }
+        if (rc == 0)
+            rc = read_root(&c, root, d);
+    }
     free(pre);
-    return finish(root, &jerr, name, err, errlen);
+    json_decref(root);
+    if (rc != 0) {
+        lwr_dump_free(d);
+        return NULL;
+    }
+    return d;
 }
 
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)

@@ -194,6 +194,40 @@ START_TEST(every_format_is_utf8_with_odd_names)
 }
 END_TEST
 
+/* Sites are converted one at a time once the version is known; any order of members still reads the same, and
+ * what jansson would refuse in one piece is refused in pieces too. */
+START_TEST(members_in_any_order)
+{
+    static const char site[] = "{\"kind\": \"heap\", \"count\": 2, \"bytes\": 8, \"frames\": [\"0x10\"]}";
+    char text[1024], err[256] = "";
+    snprintf(text, sizeof text, "{\"sites\": [%s, %s], \"leakwatch_dump\": 1, \"pid\": 3, \"modules\": []}", site, site);
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "o.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->nsites, 2);
+    ck_assert_uint_eq(d->totals[LWR_HEAP].count, 4);
+    lwr_dump_free(d);
+    snprintf(text, sizeof text, "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [%s, %s]}", site, site);
+    d = lwr_dump_parse(text, strlen(text), "o.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->nsites, 2);
+    ck_assert_uint_eq(d->sites[1].bytes, 8);
+    lwr_dump_free(d);
+
+    static const char *const bad[][2] = {
+        { "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [], \"sites\": []}", "duplicate" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [{\"kind\": \"gpu\"} 2]}", "',' or ']' expected" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [],}", "line 1, column 60" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": []} x", "end of file expected" },
+        { "{\"leakwatch_dump\": 1,\n \"pid\" 3}", "line 2, column 2: ':' expected" },
+        { "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [{\"kind\": \"heap\"}]}", "sites[0].count" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_ptr_null(lwr_dump_parse(bad[i][0], strlen(bad[i][0]), "o.json", err, sizeof err));
+        ck_assert_msg(strstr(err, bad[i][1]) != NULL, "%s: %s", bad[i][0], err);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_names");
@@ -205,6 +239,7 @@ int main(void)
     tcase_add_test(tc, dump_reader_takes_regular_files_only);
     tcase_add_test(tc, suppression_and_baseline_bounds);
     tcase_add_test(tc, every_format_is_utf8_with_odd_names);
+    tcase_add_test(tc, members_in_any_order);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
