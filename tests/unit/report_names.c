@@ -6,6 +6,7 @@
 #include "flame.h"
 #include "render.h"
 #include "render_ci.h"
+#include "series.h"
 #include "suppress.h"
 
 #include <check.h>
@@ -228,6 +229,32 @@ START_TEST(members_in_any_order)
 }
 END_TEST
 
+/* diff and trend JSON name their dumps by file: a file name that is not UTF-8 still gives a document. */
+START_TEST(diff_and_trend_json_with_odd_file_names)
+{
+    static const char text[] = "{\"leakwatch_dump\": 1, \"pid\": 3, \"modules\": [], \"sites\": [{\"kind\": "
+                               "\"heap\", \"count\": 2, \"bytes\": 8, \"frames\": [\"0x10\"]}]}";
+    char err[256] = "";
+    lwr_dump_t *d[2] = { lwr_dump_parse(text, strlen(text), "/tmp/caf\xe9.1.json", err, sizeof err),
+                         lwr_dump_parse(text, strlen(text), "/tmp/caf\xe9.2.json", err, sizeof err) };
+    ck_assert_msg(d[0] && d[1], "%s", err);
+    lwr_series_t *s = lwr_series_build(d, 2, NULL);
+    ck_assert_ptr_nonnull(s);
+    json_t *diff = lwr_diff_json(s, 0, 1);
+    ck_assert_ptr_nonnull(diff);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(diff, "old"), "file")), "/tmp/caf\\xe9.1.json");
+    json_decref(diff);
+    lwr_trend_t *t = lwr_trend_rank(s);
+    json_t *trend = lwr_trend_json(s, t);
+    ck_assert_ptr_nonnull(trend);
+    json_decref(trend);
+    free(t);
+    lwr_series_free(s);
+    lwr_dump_free(d[0]);
+    lwr_dump_free(d[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_names");
@@ -240,6 +267,7 @@ int main(void)
     tcase_add_test(tc, suppression_and_baseline_bounds);
     tcase_add_test(tc, every_format_is_utf8_with_odd_names);
     tcase_add_test(tc, members_in_any_order);
+    tcase_add_test(tc, diff_and_trend_json_with_odd_file_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
