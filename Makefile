@@ -2,6 +2,7 @@
 #   make            library and command
 #   make check      install what is missing, build, run every test
 #   make demo       install what is missing, build, run leakwatch on the demo program
+#   make fuzz       libFuzzer harnesses of the dump, suppression and baseline readers (clang)
 #   make bench      performance comparison against plain, heaptrack, valgrind and LeakSanitizer
 #   make install PREFIX=/usr/local
 
@@ -50,7 +51,7 @@ INTEG      := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 INTEG_HELP := $(filter-out $(wildcard tests/integration/test_*.c),$(wildcard tests/integration/*.c))
 DEMO       := $(B)/demo/demo
 
-.PHONY: all deps check unit integration demo bench install clean tests-build
+.PHONY: all deps check unit integration demo bench install clean tests-build fuzz fuzz-run
 # Objects of the sanitizer builds are only prerequisites of the tests: keep them between runs.
 .SECONDARY:
 all: $(LIB) $(CLI)
@@ -113,6 +114,27 @@ $(B)/tests/integration/%: tests/integration/%.c $(INTEG_HELP) $(wildcard tests/i
 	$(CC) $(BASE) -O1 $(CHECK_CFLAGS) $(shell pkg-config --cflags jansson) -Itests/integration -o $@ $< \
 	    $(INTEG_HELP) $(shell pkg-config --libs jansson) $(CHECK_LIBS)
 
+# libFuzzer harnesses (tests/fuzz/fuzz_NAME.c), built with clang against the report sources; `make check` runs
+# each for FUZZ_SECONDS on a temporary copy of its corpus (tests/fuzz/corpus/NAME/) and fails on a crash.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer $(shell pkg-config --cflags $(CLI_PKGS))
+FUZZ_OBJ     := $(patsubst %.c,$(B)/fuzz-obj/%.o,$(REPORT_SRC))
+FUZZERS      := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(B)/fuzz-obj/report/%.o: report/%.c $(wildcard report/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -Ireport -c $< -o $@
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -Ireport -o $@ $< $(FUZZ_OBJ) $(CLI_LIBS)
+
+fuzz: $(FUZZERS)
+
+fuzz-run: fuzz
+	@sh tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
+
 # The benchmark's workload, also run by the verification test.
 WORKLOAD := $(B)/bench/workload
 $(WORKLOAD): bench/workload.c
@@ -133,6 +155,7 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory tests-build
 	@sh scripts/run-tests all $(UNIT_TRK) $(UNIT_REP) $(INTEG)
+	@$(MAKE) --no-print-directory fuzz-run
 
 tests-build: $(UNIT_TRK) $(UNIT_REP) $(FIX_C) $(FIX_CXX) $(FIX_SO) $(INTEG) $(DEMO) $(WORKLOAD)
 

@@ -165,8 +165,8 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
                       lwr_symbolizer_t *sym)
 {
     int oom = 0;
-    site->count += ds->count;
-    site->bytes += ds->bytes;
+    lwr_count_add(&site->count, ds->count);
+    lwr_count_add(&site->bytes, ds->bytes);
     for (size_t i = 0; i < ds->nsamples && site->nsamples < LWR_MAX_SAMPLES; i++) {
         lwr_report_sample_t *s = &site->samples[site->nsamples++];
         s->pid = pid;
@@ -283,14 +283,11 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
         const lwr_dump_t *d = dumps[di];
         if (add_process(&r->processes[r->nprocesses++], d) != 0)
             oom = 1;
-        for (int k = 0; k < LWR_KIND_COUNT; k++) {
-            r->totals[k].count += d->totals[k].count;
-            r->totals[k].bytes += d->totals[k].bytes;
-        }
+        for (int k = 0; k < LWR_KIND_COUNT; k++)
+            lwr_total_add(&r->totals[k], d->totals[k].count, d->totals[k].bytes);
         if (add_warnings(r, d, sym) != 0)
             oom = 1;
-        r->reachable.count += d->reachable.count;
-        r->reachable.bytes += d->reachable.bytes;
+        lwr_total_add(&r->reachable, d->reachable.count, d->reachable.bytes);
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
             if (ds->count == 0)
@@ -394,7 +391,7 @@ uint64_t lwr_report_count(const lwr_report_t *r, lwr_kindset_t kinds)
     uint64_t n = 0;
     for (int k = 0; k < LWR_KIND_COUNT; k++)
         if (kinds & (1u << k))
-            n += r->totals[k].count;
+            lwr_count_add(&n, r->totals[k].count);
     return n;
 }
 

@@ -121,7 +121,12 @@ int lwr_baseline_from_json(lwr_baseline_t *b, json_t *root, const char *name, ch
 int lwr_baseline_load(lwr_baseline_t *b, const char *path, char *err, size_t errlen)
 {
     json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr);
+    size_t len = 0;
+    char *text = lwr_read_file(path, LWR_BASELINE_MAX_BYTES, false, &len, err, errlen);
+    if (!text)
+        return -1;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    free(text);
     if (!root) {
         if (jerr.line > 0)
             fail(err, errlen, "%s: line %d, column %d: %s", path, jerr.line, jerr.column, jerr.text);
@@ -187,12 +192,12 @@ void lwr_report_gate(lwr_report_t *r, uint64_t max_leaks, lwr_kindset_t kinds, b
     r->gate.has_baseline = has_baseline;
     uint64_t leaks = lwr_report_count(r, kinds), known = 0;
     if (reachable && (kinds & (1u << LWR_HEAP)))
-        leaks += r->reachable.count;
+        lwr_count_add(&leaks, r->reachable.count);
     for (size_t i = 0; i < r->nsites; i++) {
         const lwr_site_t *s = &r->sites[i];
         bool counted = (kinds & (1u << s->kind)) && (s->cls != LWR_CLASS_REACHABLE || reachable);
         if (s->baseline && counted)
-            known += s->count;
+            lwr_count_add(&known, s->count);
     }
     if (known > leaks)
         known = leaks;

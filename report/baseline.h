@@ -23,7 +23,11 @@ typedef struct {
  * path, out of memory). */
 int lwr_baseline_from_json(lwr_baseline_t *b, json_t *root, const char *name, char *err, size_t errlen);
 
-/* Reads the file at `path` with lwr_baseline_from_json; JSON syntax errors name the line and column. */
+/* The largest baseline file read (a whole report may serve as one); bigger is an error. */
+#define LWR_BASELINE_MAX_BYTES ((uint64_t)256 << 20)
+
+/* Reads the file at `path` (at most LWR_BASELINE_MAX_BYTES, with lwr_read_file) with lwr_baseline_from_json;
+ * JSON syntax errors name the line and column. */
 int lwr_baseline_load(lwr_baseline_t *b, const char *path, char *err, size_t errlen);
 
 /* Whether the report site's call site is in the baseline: same kind, both reachable or both not, and the same

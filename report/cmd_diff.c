@@ -1,5 +1,6 @@
 /* `leakwatch diff`: matches the call sites of two dumps by symbolized frames and ranks them by growth. */
 #include "cli.h"
+#include "escape.h"
 #include "render.h"
 #include "series.h"
 
@@ -99,7 +100,7 @@ void lwr_diff_order(const lwr_series_t *s, size_t a, size_t b, size_t *order)
 
 static json_t *dump_json(const lwr_series_dump_t *d)
 {
-    json_t *o = json_pack("{s:s?, s:I, s:I}", "file", d->file, "pid", (json_int_t)d->pid, "seq", (json_int_t)d->seq);
+    json_t *o = json_pack("{s:o, s:I, s:I}", "file", lwr_json_name(d->file), "pid", (json_int_t)d->pid, "seq", (json_int_t)d->seq);
     if (o && d->uptime_ms >= 0 && json_object_set_new(o, "uptime_ms", json_integer(d->uptime_ms)) != 0) {
         json_decref(o);
         return NULL;
@@ -138,10 +139,10 @@ json_t *lwr_diff_json(const lwr_series_t *s, size_t a, size_t b)
     for (size_t i = 0; i < s->nsites && !bad; i++) {
         const lwr_gsite_t *g = &s->sites[order[i]];
         const lwr_point_t *po = &g->points[a], *pn = &g->points[b];
-        tot[g->kind][0].count += po->count;
-        tot[g->kind][0].bytes += po->bytes;
-        tot[g->kind][1].count += pn->count;
-        tot[g->kind][1].bytes += pn->bytes;
+        lwr_count_add(&tot[g->kind][0].count, po->count);
+        lwr_count_add(&tot[g->kind][0].bytes, po->bytes);
+        lwr_count_add(&tot[g->kind][1].count, pn->count);
+        lwr_count_add(&tot[g->kind][1].bytes, pn->bytes);
         json_t *o = numbers_json(json_pack("{s:s, s:s}", "kind", lwr_kind_name(g->kind), "status",
                                            lwr_diff_status_name(lwr_diff_status(g, a, b))), po, pn);
         json_t *rest = lwr_gsite_json(g);
@@ -177,7 +178,8 @@ static void describe_dump(FILE *out, const lwr_series_dump_t *d)
     const char *slash = d->file ? strrchr(d->file, '/') : NULL;
     char age[32];
     lwr_format_age(d->uptime_ms, age, sizeof age);
-    fprintf(out, "%s (pid %ld, seq %ld, up %s)", slash ? slash + 1 : d->file ? d->file : "?", d->pid, d->seq, age);
+    fprintf(out, "%s (pid %ld, seq %ld, up %s)", slash ? lwr_show(slash + 1) : d->file ? lwr_show(d->file) : "?", d->pid,
+            d->seq, age);
 }
 
 /* "+40960 bytes, +40 blocks (10 -> 50 blocks, 10240 -> 51200 bytes)" or, without bytes, "+2 descriptors (1 -> 3)". */
@@ -202,10 +204,10 @@ static void print_where(FILE *out, const lwr_gsite_t *g)
         return;
     }
     lwr_frame_label(f, label, sizeof label);
-    fprintf(out, " at %s", label);
+    fprintf(out, " at %s", lwr_show(label));
     if (f->file) {
         const char *slash = strrchr(f->file, '/');
-        fprintf(out, " %s", slash ? slash + 1 : f->file);
+        fprintf(out, " %s", lwr_show(slash ? slash + 1 : f->file));
         if (f->line)
             fprintf(out, ":%u", f->line);
     }
@@ -226,10 +228,10 @@ static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint6
         ngrew += gr == 0;
         nsame += gr == 1;
         nshrank += gr == 2;
-        tot[g->kind][0].count += g->points[a].count;
-        tot[g->kind][0].bytes += g->points[a].bytes;
-        tot[g->kind][1].count += g->points[b].count;
-        tot[g->kind][1].bytes += g->points[b].bytes;
+        lwr_count_add(&tot[g->kind][0].count, g->points[a].count);
+        lwr_count_add(&tot[g->kind][0].bytes, g->points[a].bytes);
+        lwr_count_add(&tot[g->kind][1].count, g->points[b].count);
+        lwr_count_add(&tot[g->kind][1].bytes, g->points[b].bytes);
     }
     fputs("leakwatch diff: ", out);
     describe_dump(out, &s->dumps[a]);
@@ -328,14 +330,14 @@ static int diff_main(int argc, char **argv)
     for (int j = 0; j < 2; j++) {
         char err[512];
         if (!(d[j] = lwr_dump_load(files[j], err, sizeof err))) {
-            fprintf(stderr, "leakwatch: %s\n", err);
+            fprintf(stderr, "leakwatch: %s\n", lwr_show(err));
             lwr_dump_free(d[0]);
             return 1;
         }
     }
     if (d[0]->pid == d[1]->pid && d[0]->uptime_ms > d[1]->uptime_ms && d[1]->uptime_ms >= 0)
         fprintf(stderr, "leakwatch diff: note: NEW (%s) was taken before OLD (%s); growth is shown from OLD to NEW\n",
-                files[1], files[0]);
+                lwr_show(files[1]), lwr_show(files[0]));
     signal(SIGPIPE, SIG_IGN);
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_series_t *s = lwr_series_build(d, 2, sym);

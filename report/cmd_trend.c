@@ -1,5 +1,6 @@
 /* `leakwatch trend`: ranks call sites by steady growth over a series of dumps of one program. */
 #include "cli.h"
+#include "escape.h"
 #include "render.h"
 #include "series.h"
 
@@ -134,7 +135,7 @@ json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t)
     int bad = !root || !dumps || !sites;
     for (size_t i = 0; i < s->ndumps && !bad; i++) {
         const lwr_series_dump_t *d = &s->dumps[i];
-        json_t *o = json_pack("{s:s?, s:I, s:I, s:f}", "file", d->file, "pid", (json_int_t)d->pid, "seq",
+        json_t *o = json_pack("{s:o, s:I, s:I, s:f}", "file", lwr_json_name(d->file), "pid", (json_int_t)d->pid, "seq",
                               (json_int_t)d->seq, "time_s", round3(lwr_series_time_s(s, i)));
         if (o && d->uptime_ms >= 0 && json_object_set_new(o, "uptime_ms", json_integer(d->uptime_ms)))
             bad = 1;

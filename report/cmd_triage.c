@@ -1,5 +1,6 @@
 /* `leakwatch triage`: an ncurses screen to work through the call sites of one or more dumps. */
 #include "cli.h"
+#include "escape.h"
 #include "series.h"
 
 #include <curses.h>
@@ -85,8 +86,8 @@ static int build_rows(ui_t *u)
                     newest = false;
             if (!newest)
                 continue;
-            r->count += g->points[d].count;
-            r->bytes += g->points[d].bytes;
+            lwr_count_add(&r->count, g->points[d].count);
+            lwr_count_add(&r->bytes, g->points[d].bytes);
             if (g->points[d].oldest_age_ms > r->age)
                 r->age = g->points[d].oldest_age_ms;
         }
@@ -104,9 +105,9 @@ static int build_rows(ui_t *u)
             const char *file = f->file ? strrchr(f->file, '/') : NULL;
             file = file ? file + 1 : f->file;
             if (file && f->line)
-                snprintf(r->where, sizeof r->where, "%s %s:%u", label, file, f->line);
+                snprintf(r->where, sizeof r->where, "%s %s:%u", lwr_show(label), lwr_show(file), f->line);
             else
-                snprintf(r->where, sizeof r->where, "%s", label);
+                snprintf(r->where, sizeof r->where, "%s", lwr_show(label));
         } else {
             snprintf(r->where, sizeof r->where, "(no stack)");
         }
@@ -324,6 +325,11 @@ static void mark(ui_t *u, row_t *r)
         snprintf(name, sizeof name, "%s", strrchr(f->module, '/') ? strrchr(f->module, '/') + 1 : f->module);
     else {
         snprintf(u->status, sizeof u->status, "the site's frame has neither function nor module");
+        return;
+    }
+    if (lwr_needs_escape(name)) {
+        /* A newline or other control byte would split the entry or forge more lines in the file. */
+        snprintf(u->status, sizeof u->status, "the site's name holds control or non-UTF-8 bytes: not a suppression");
         return;
     }
     const char *type = r->g->kind == LWR_HEAP ? "leak" : lwr_kind_name(r->g->kind);

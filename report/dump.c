@@ -1,12 +1,16 @@
 /* Reads a dump file into lwr_dump_t with jansson, checking every member it uses and naming what is wrong. */
 #include "dump.h"
+#include "escape.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const kind_names[LWR_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
 
@@ -57,6 +61,32 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
     return 0;
 }
 
+static bool saturated;
+
+void lwr_count_add(uint64_t *acc, uint64_t v)
+{
+    if (v > LWR_COUNT_MAX || *acc > LWR_COUNT_MAX - v) {
+        *acc = LWR_COUNT_MAX;
+        if (!saturated)
+            fprintf(stderr, "leakwatch: counts summed over the dumps exceed %llu; they are shown as that number "
+                            "(are the dumps forged or corrupt?)\n", (unsigned long long)LWR_COUNT_MAX);
+        saturated = true;
+        return;
+    }
+    *acc += v;
+}
+
+void lwr_total_add(lwr_total_t *t, uint64_t count, uint64_t bytes)
+{
+    lwr_count_add(&t->count, count);
+    lwr_count_add(&t->bytes, bytes);
+}
+
+bool lwr_counts_saturated(void)
+{
+    return saturated;
+}
+
 /* Everything a failed check needs to write its message. */
 typedef struct {
     const char *name;
@@ -72,8 +102,11 @@ static int fail(ctx_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The name and jansson's text (which quotes the input) go to a terminal: escaped. */
+    char line[512];
+    snprintf(line, sizeof line, "%s: %s", c->name, msg);
     if (c->errlen > 0)
-        snprintf(c->err, c->errlen, "%s: %s", c->name, msg);
+        lwr_escape(line, c->err, c->errlen);
     return -1;
 }
 
@@ -120,6 +153,31 @@ static int get_opt_int(ctx_t *c, json_t *obj, const char *where, const char *key
     return 0;
 }
 
+/* The raw bytes a dump string stands for. Before parsing, unescape_prepass turned each `\u0080`..`\u00ff`
+ * escape (a byte that was not UTF-8 in the process, docs/FORMAT.md) into a NUL and two hex digits, which
+ * nothing else can produce (a NUL escape is refused); here each such triple becomes its byte again. Returns a
+ * malloc'd string, NULL when out of memory. */
+static char *dup_value(const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '\0') {
+            d[o++] = s[i];
+        } else if (i + 2 < n) {
+            char hx[3] = { s[i + 1], s[i + 2], '\0' };
+            d[o++] = (char)strtoul(hx, NULL, 16);
+            i += 2;
+        }
+    }
+    d[o] = '\0';
+    return d;
+}
+
 /* Copies a string member. Absent or null: *out stays NULL unless `required`. */
 static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bool required, char **out)
 {
@@ -128,7 +186,7 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
         return required ? fail(c, "%s%s: missing", where, key) : 0;
     if (!json_is_string(v))
         return fail(c, "%s%s: expected a string, found %s", where, key, type_name(v));
-    *out = strdup(json_string_value(v));
+    *out = dup_value(v);
     if (!*out)
         return fail(c, "out of memory");
     return 0;
@@ -151,8 +209,9 @@ static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
 {
     if (!json_is_string(v))
         return fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
-    if (parse_hex(json_string_value(v), out) != 0)
-        return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, json_string_value(v));
+    /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
+    if (strlen(json_string_value(v)) != json_string_length(v) || parse_hex(json_string_value(v), out) != 0)
+        return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
     return 0;
 }
 
@@ -243,18 +302,19 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
     return 0;
 }
 
-static int read_sites(ctx_t *c, json_t *root, lwr_dump_t *d)
+/* Converts entry i of `sites` and appends it to d->sites (*cap entries allocated). */
+static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
 {
-    int bad = 0;
-    json_t *arr = get_array(c, root, "sites", true, &bad);
-    if (!arr)
-        return bad;
-    size_t n = json_array_size(arr);
-    d->sites = calloc(n ? n : 1, sizeof *d->sites);
-    if (!d->sites)
-        return fail(c, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(arr, i);
+    if (d->nsites == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        lwr_dump_site_t *v = realloc(d->sites, ncap * sizeof *v);
+        if (!v)
+            return fail(c, "out of memory");
+        memset(v + *cap, 0, (ncap - *cap) * sizeof *v);
+        d->sites = v;
+        *cap = ncap;
+    }
+    {
         char where[48];
         snprintf(where, sizeof where, "sites[%zu].", i);
         if (!json_is_object(s))
@@ -266,7 +326,7 @@ static int read_sites(ctx_t *c, json_t *root, lwr_dump_t *d)
         if (k < 0) {
             /* A kind added by a newer library: readers ignore what they do not know. */
             d->skipped_sites++;
-            continue;
+            return 0;
         }
         lwr_dump_site_t *site = &d->sites[d->nsites++];
         site->kind = (lwr_kind_t)k;
@@ -316,8 +376,7 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
         /* Older or partial writers: sum the sites instead. */
         for (size_t i = 0; i < d->nsites; i++) {
             lwr_total_t *to = d->sites[i].cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[d->sites[i].kind];
-            to->count += d->sites[i].count;
-            to->bytes += d->sites[i].bytes;
+            lwr_total_add(to, d->sites[i].count, d->sites[i].bytes);
         }
         return 0;
     }
@@ -344,10 +403,8 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
             return -1;
     } else {
         for (size_t i = 0; i < d->nsites; i++)
-            if (d->sites[i].cls == LWR_CLASS_REACHABLE) {
-                d->reachable.count += d->sites[i].count;
-                d->reachable.bytes += d->sites[i].bytes;
-            }
+            if (d->sites[i].cls == LWR_CLASS_REACHABLE)
+                lwr_total_add(&d->reachable, d->sites[i].count, d->sites[i].bytes);
     }
     return 0;
 }
@@ -366,7 +423,7 @@ static int read_argv(ctx_t *c, json_t *root, lwr_dump_t *d)
         json_t *a = json_array_get(arr, i);
         if (!json_is_string(a))
             return fail(c, "argv[%zu]: expected a string, found %s", i, type_name(a));
-        if (!(d->argv[i] = strdup(json_string_value(a))))
+        if (!(d->argv[i] = dup_value(a)))
             return fail(c, "out of memory");
         d->argc = i + 1;
     }
@@ -392,7 +449,7 @@ static int read_addr_list(json_t *arr, uint64_t **out, size_t *n)
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const char *s = json_string_value(json_array_get(arr, i));
         char *end;
-        if (!s || strncmp(s, "0x", 2) != 0)
+        if (!s || strncmp(s, "0x", 2) != 0 || strlen(s) != json_string_length(json_array_get(arr, i)))
             continue;
         unsigned long long v = strtoull(s + 2, &end, 16);
         if (*end == '\0' && end != s + 2)
@@ -415,12 +472,12 @@ static int read_warnings(json_t *arr, lwr_dump_t *d)
         if (!json_is_object(o) || !type)
             continue;
         lwr_dump_warning_t *w = &d->warnings[d->nread_warnings++];
-        const char *handle = json_string_value(json_object_get(o, "handle"));
-        const char *message = json_string_value(json_object_get(o, "message"));
+        json_t *handle = json_object_get(o, "handle"), *message = json_object_get(o, "message");
         json_t *count = json_object_get(o, "count");
         w->count = json_is_integer(count) && json_integer_value(count) > 0 ? (uint64_t)json_integer_value(count) : 1;
-        if (!(w->type = strdup(type)) || (handle && !(w->handle = strdup(handle)))
-            || (message && !(w->message = strdup(message)))
+        if (!(w->type = dup_value(json_object_get(o, "type")))
+            || (json_is_string(handle) && !(w->handle = dup_value(handle)))
+            || (json_is_string(message) && !(w->message = dup_value(message)))
             || read_addr_list(json_object_get(o, "frames"), &w->frames, &w->nframes) != 0
             || read_addr_list(json_object_get(o, "other_frames"), &w->other_frames, &w->nother) != 0)
             return -1;
@@ -464,7 +521,7 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
         return -1;
     d->exit_status = (int)v;
     if (get_str(c, root, "", "exe", false, &d->exe) || get_str(c, root, "", "reason", false, &d->reason)
-        || read_argv(c, root, d) || read_modules(c, root, d) || read_sites(c, root, d) || read_totals(c, root, d))
+        || read_argv(c, root, d) || read_modules(c, root, d) || read_totals(c, root, d))
         return -1;
     json_t *w = json_object_get(root, "warnings");
     if (w && json_is_array(w)) {
@@ -476,47 +533,335 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     return 0;
 }
 
-static lwr_dump_t *finish(json_t *root, json_error_t *jerr, const char *name, char *err, size_t errlen)
+/* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
+ * the escape's two hex digits (8 characters for 6), and a `\u0000` escape is refused (no writer puts a NUL in
+ * a name, and it would be read as such a byte). Everything else is copied: jansson checks the rest. Returns a
+ * malloc'd copy and its length, or NULL after writing the error (out of memory, a NUL escape). */
+static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *outlen)
+{
+    size_t grow = 0;
+    for (size_t i = 0; i + 5 < len; i++)
+        if (text[i] == '\\' && text[i + 1] == 'u')
+            grow += 2;  /* an upper bound: every \u escape may be one to rewrite */
+    char *out = malloc(len + grow + 1);
+    if (!out) {
+        fail(c, "out of memory (%zu bytes of JSON)", len);
+        return NULL;
+    }
+    size_t o = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (!in_str) {
+            in_str = ch == '"';
+            out[o++] = ch;
+            continue;
+        }
+        if (ch == '"') {
+            in_str = false;
+            out[o++] = ch;
+            continue;
+        }
+        if (ch != '\\' || i + 1 >= len) {
+            out[o++] = ch;
+            continue;
+        }
+        if (text[i + 1] == 'u' && i + 5 < len && text[i + 2] == '0' && text[i + 3] == '0'
+            && strchr("0123456789abcdefABCDEF", text[i + 5]) && text[i + 5] != '\0') {
+            char hi = text[i + 4];
+            if (hi && strchr("89abcdefABCDEF", hi)) {
+                memcpy(out + o, "\\u0000", 6);
+                out[o + 6] = hi;
+                out[o + 7] = text[i + 5];
+                o += 8;
+                i += 5;
+                continue;
+            }
+            if (hi == '0' && text[i + 5] == '0') {
+                size_t line = 1, col = 1;
+                for (size_t k = 0; k < i; k++, col++)
+                    if (text[k] == '\n')
+                        line++, col = 0;
+                free(out);
+                fail(c, "line %zu, column %zu: a string holds \\u0000 (a NUL byte), which no dump writes", line, col);
+                return NULL;
+            }
+        }
+        /* Any other escape: copy the backslash and the character after it, so that `\\u00e9` stays text. */
+        out[o++] = ch;
+        out[o++] = text[++i];
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* Writes a jansson error of the value that starts at text + off as a position in the whole text. */
+static int fail_at(ctx_t *c, const char *text, size_t off, const json_error_t *jerr)
+{
+    int line = 1, col = 0;
+    for (size_t k = 0; k < off; k++, col++)
+        if (text[k] == '\n')
+            line++, col = -1;
+    if (jerr->line > 1)
+        line += jerr->line - 1, col = jerr->column;
+    else
+        col += jerr->column > 0 ? jerr->column : 0;  /* jansson's column counts from the value's start */
+    return fail(c, "line %d, column %d: %s", line, col, jerr->text);
+}
+
+static size_t skip_ws(const char *t, size_t i, size_t n)
+{
+    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* One JSON value at text + *i; *i moves past it. */
+static json_t *value_at(ctx_t *c, const char *t, size_t n, size_t *i)
+{
+    json_error_t jerr;
+    json_t *v = json_loadb(t + *i, n - *i,
+                           JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!v) {
+        fail_at(c, t, *i, &jerr);
+        return NULL;
+    }
+    *i += (size_t)jerr.position;
+    return v;
+}
+
+/* Reads the top-level object one member at a time, so that the largest member, `sites`, never exists as one
+ * jansson tree (about ten times the size of its text): once the version is known to be 1, each site is parsed,
+ * converted and freed in turn. The other members go into *rootp (sites too when they come before the version,
+ * to be converted from there). Returns 0 or -1 after writing the error. */
+static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t **rootp, bool *streamed)
+{
+    size_t i = skip_ws(t, 0, n), cap = 0;
+    if (i >= n || t[i] != '{') {
+        json_t *v = value_at(c, t, n, &i);   /* jansson's message for what is there instead */
+        if (!v)
+            return -1;
+        *rootp = v;
+        return 0;
+    }
+    json_t *root = *rootp = json_object();
+    if (!root)
+        return fail(c, "out of memory");
+    i = skip_ws(t, i + 1, n);
+    if (i < n && t[i] == '}')
+        goto end;
+    for (;;) {
+        i = skip_ws(t, i, n);
+        size_t at = i;
+        json_t *key = value_at(c, t, n, &i);
+        if (!key)
+            return -1;
+        if (!json_is_string(key) || strlen(json_string_value(key)) != json_string_length(key)) {
+            json_decref(key);
+            json_error_t e = { .line = 1, .column = 1, .text = "object key expected" };
+            return fail_at(c, t, at, &e);
+        }
+        const char *k = json_string_value(key);
+        bool dup = json_object_get(root, k) != NULL || (*streamed && strcmp(k, "sites") == 0);
+        i = skip_ws(t, i, n);
+        if (dup || i >= n || t[i] != ':') {
+            json_decref(key);
+            json_error_t e = { .line = 1, .column = 1, .text = "" };
+            snprintf(e.text, sizeof e.text, dup ? "duplicate object key" : "':' expected");
+            return fail_at(c, t, at, &e);
+        }
+        i = skip_ws(t, i + 1, n);
+        json_t *ver = json_object_get(root, "leakwatch_dump");
+        if (strcmp(k, "sites") == 0 && i < n && t[i] == '[' && json_is_integer(ver) && json_integer_value(ver) == 1) {
+            *streamed = true;
+            i = skip_ws(t, i + 1, n);
+            json_decref(key);
+            for (size_t si = 0; i >= n || t[i] != ']'; si++) {
+                json_t *site = value_at(c, t, n, &i);
+                if (!site)
+                    return -1;
+                int rc = read_site(c, site, si, d, &cap);
+                json_decref(site);
+                if (rc != 0)
+                    return -1;
+                i = skip_ws(t, i, n);
+                if (i < n && t[i] == ',') {
+                    i = skip_ws(t, i + 1, n);
+                    continue;
+                }
+                if (i >= n || t[i] != ']') {
+                    json_error_t e = { .line = 1, .column = 1, .text = "',' or ']' expected" };
+                    return fail_at(c, t, i < n ? i : n, &e);
+                }
+            }
+            i++;
+        } else {
+            json_t *v = value_at(c, t, n, &i);
+            int rc = !v ? -1 : json_object_set_new(root, k, v) != 0 ? fail(c, "out of memory") : 0;
+            json_decref(key);
+            if (rc != 0)
+                return -1;
+        }
+        i = skip_ws(t, i, n);
+        if (i < n && t[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && t[i] == '}')
+            break;
+        json_error_t e = { .line = 1, .column = 1, .text = "',' or '}' expected" };
+        return fail_at(c, t, i < n ? i : n, &e);
+    }
+end:
+    i = skip_ws(t, i + 1, n);
+    if (i < n) {
+        json_error_t e = { .line = 1, .column = 1, .text = "end of file expected" };
+        return fail_at(c, t, i, &e);
+    }
+    return 0;
+}
+
+/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. */
+static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
 {
     ctx_t c = { name, err, errlen };
-    if (!root) {
-        fail(&c, "line %d, column %d: %s", jerr->line, jerr->column, jerr->text);
+    size_t n = 0;
+    char *pre = unescape_prepass(&c, text, len, &n);
+    free(text);
+    if (!pre)
         return NULL;
-    }
     lwr_dump_t *d = calloc(1, sizeof *d);
+    json_t *root = NULL;
+    bool streamed = false;
+    int rc = -1;
     if (!d || !(d->file = strdup(name))) {
         fail(&c, "out of memory");
-        free(d);
-        json_decref(root);
+    } else if (read_members(&c, pre, n, d, &root, &streamed) == 0) {
+        rc = 0;
+        if (!streamed && json_is_object(root) && json_object_get(root, "leakwatch_dump")) {
+            /* `sites` came before the version (or is not an array): convert it from the tree. */
+            int bad = 0;
+            json_t *arr = json_is_integer(json_object_get(root, "leakwatch_dump"))
+                                  && json_integer_value(json_object_get(root, "leakwatch_dump")) == 1
+                              ? get_array(&c, root, "sites", true, &bad)
+                              : NULL;
+            size_t cap = 0;
+            rc = bad;
+            for (size_t i = 0; arr && rc == 0 && i < json_array_size(arr); i++)
+                rc = read_site(&c, json_array_get(arr, i), i, d, &cap);
+        }
+        if (rc == 0)
+            rc = read_root(&c, root, d);
+    }
+    free(pre);
+    json_decref(root);
+    if (rc != 0) {
+        lwr_dump_free(d);
         return NULL;
     }
-    if (read_root(&c, root, d) != 0) {
-        lwr_dump_free(d);
-        d = NULL;
-    }
-    json_decref(root);
     return d;
 }
 
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    return finish(root, &jerr, name, err, errlen);
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        if (errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    return parse_owned(copy, len, name, err, errlen);
+}
+
+char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *len, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: a FIFO (or a device) must not hang the reader in open; fstat then tells what it is. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    const char *why = NULL;
+    char limit[32];
+    snprintf(limit, sizeof limit, max % (1u << 20) == 0 ? "%llu MiB" : "%llu bytes",
+             (unsigned long long)(max % (1u << 20) == 0 ? max >> 20 : max));
+    if (fd < 0 || fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (regular_only && !S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (S_ISDIR(st.st_mode))
+        why = strerror(EISDIR);
+    else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+        why = "too large";
+    else if (!S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        why = strerror(errno);  /* a pipe (`<(cmd)`) is read as it comes, blocking */
+    if (why) {
+        if (errlen > 0)
+            snprintf(err, errlen, strcmp(why, "too large") == 0 ? "%s: larger than %s, refused" : "%s: %s",
+                     lwr_show(path), strcmp(why, "too large") == 0 ? limit : why);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    /* A regular file is read into a buffer of its size; only a file that grows (or a pipe) makes it grow. */
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        char probe[4096];
+        bool full = n + 1 == cap;
+        ssize_t r = full ? read(fd, probe, sizeof probe) : read(fd, text + n, cap - n - 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            if (errlen > 0)
+                snprintf(err, errlen, "%s: %s", lwr_show(path), strerror(errno));
+            free(text);
+            close(fd);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        if ((uint64_t)n + (uint64_t)r > max) {
+            /* A device or pipe without end (/dev/zero), or a file that grew after fstat. */
+            if (errlen > 0)
+                snprintf(err, errlen, "%s: larger than %s, refused", lwr_show(path), limit);
+            free(text);
+            close(fd);
+            return NULL;
+        }
+        if (full) {
+            size_t ncap = cap * 2 > n + (size_t)r + 1 ? cap * 2 : n + (size_t)r + 1;
+            if (ncap > max + 2)
+                ncap = (size_t)max + 2;
+            char *t = realloc(text, ncap);
+            if (!t) {
+                free(text);
+                text = NULL;
+                break;
+            }
+            text = t;
+            cap = ncap;
+            memcpy(text + n, probe, (size_t)r);
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!text) {
+        if (errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", lwr_show(path));
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
 }
 
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errlen > 0)
-            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    size_t n = 0;
+    char *text = lwr_read_file(path, LWR_DUMP_MAX_BYTES, true, &n, err, errlen);
+    if (!text)
         return NULL;
-    }
-    json_error_t jerr;
-    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    return finish(root, &jerr, path, err, errlen);
+    return parse_owned(text, n, path, err, errlen);
 }
 
 const lwr_module_t *lwr_dump_module_of(const lwr_dump_t *dump, uint64_t address)

@@ -100,6 +100,18 @@ typedef struct {
     lwr_total_t reachable;  /* heap blocks still reachable (totals.reachable), not part of totals[LWR_HEAP] */
 } lwr_dump_t;
 
+/* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX
+ * (INT64_MAX, the largest integer a dump or a JSON report holds, so that a difference of two sums still fits an
+ * int64_t) instead of wrapping, which would let forged dumps sum to "no leaks". The first time a sum stops
+ * there the command says so on stderr, once; lwr_counts_saturated() tells whether it happened. */
+#define LWR_COUNT_MAX ((uint64_t)INT64_MAX)
+void lwr_count_add(uint64_t *acc, uint64_t v);
+
+/* lwr_count_add of both members. */
+void lwr_total_add(lwr_total_t *t, uint64_t count, uint64_t bytes);
+
+bool lwr_counts_saturated(void);
+
 /* The dump name of a class ("definite", ...), NULL for LWR_CLASS_NONE. */
 const char *lwr_class_name(lwr_class_t cls);
 
@@ -116,8 +128,18 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
 /* Reads and checks the dump at `path`. On success returns a dump the caller frees with lwr_dump_free.
  * On failure returns NULL and writes one line into err (at most errlen bytes, never more) that names the
  * file and, for JSON syntax errors, the line and column jansson reports; for a member of the wrong type or an
- * unsupported version, the member's path (e.g. `sites[2].frames[0]`). Never aborts on any input. */
+ * unsupported version, the member's path (e.g. `sites[2].frames[0]`). Never aborts on any input.
+ * Only a regular file is read (opened with O_NONBLOCK, so a FIFO never blocks), of at most LWR_DUMP_MAX_BYTES.
+ * Strings keep the process's bytes: an escape \u0080..\u00ff in the text is that one raw byte (FORMAT.md), so
+ * exe, argv, paths and details may hold bytes that are not UTF-8; display them through escape.h. */
+#define LWR_DUMP_MAX_BYTES ((uint64_t)256 << 20)
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
+
+/* Reads the whole file at `path`, at most `max` bytes (a bigger one, or a device without end such as /dev/zero,
+ * is refused, not read into memory), into a malloc'd NUL-terminated buffer; *len is its length. Opens with
+ * O_NONBLOCK so that a FIFO never blocks the open; `regular_only` refuses every file that is not regular,
+ * otherwise a pipe (`<(cmd)`) is read to its end. Returns NULL with `PATH: reason` in err on failure. */
+char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *len, char *err, size_t errlen);
 
 /* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);

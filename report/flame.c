@@ -1,5 +1,6 @@
 /* Writes a report's stacks as collapsed "folded" lines and as a flame-graph SVG drawn by hand. */
 #include "flame.h"
+#include "escape.h"
 
 #include "series.h"
 
@@ -188,7 +189,17 @@ void lwr_xml_escape(FILE *out, const char *s)
         case '"': fputs("&quot;", out); break;
         case '\'': fputs("&apos;", out); break;
         default:
-            fputc(c < 0x20 || c == 0x7f ? '?' : (int)c, out);
+            if (c >= 0x80) {
+                /* A byte that is not UTF-8 would make the SVG ill-formed. */
+                size_t k = lwr_utf8_len((const unsigned char *)s, 4);
+                if (k == 0)
+                    fputc('?', out);
+                else
+                    fwrite(s, 1, k, out);
+                s += k ? k - 1 : 0;
+            } else {
+                fputc(c < 0x20 || c == 0x7f ? '?' : (int)c, out);
+            }
         }
     }
 }

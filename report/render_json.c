@@ -1,5 +1,6 @@
 /* The JSON report (docs/FORMAT.md, `leakwatch_report: 1`), built with jansson. */
 #include "render.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -21,7 +22,7 @@ static void append(json_t *arr, json_t *value, int *bad)
 
 static json_t *str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return lwr_json_name(s);
 }
 
 static json_t *hex(uint64_t v)
@@ -97,10 +98,10 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
         json_t *so = json_object();
         if (so) {
             set(so, "pid", json_integer(smp->pid), bad);
-            set(so, "handle", json_string(smp->handle ? smp->handle : ""), bad);
+            set(so, "handle", lwr_json_name(smp->handle ? smp->handle : ""), bad);
             set(so, "size", json_integer((json_int_t)smp->size), bad);
             if (smp->detail)
-                set(so, "detail", json_string(smp->detail), bad);
+                set(so, "detail", lwr_json_name(smp->detail), bad);
         }
         append(samples, so, bad);
     }
@@ -127,7 +128,7 @@ static json_t *supps_json(const lwr_report_t *r, bool used, int *bad)
             continue;
         json_t *o = json_object();
         if (o) {
-            set(o, "pattern", json_string(u->pattern), bad);
+            set(o, "pattern", lwr_json_name(u->pattern), bad);
             set(o, "kind", json_string(lwr_kind_name(u->kind)), bad);
             set(o, "file", u->builtin ? json_string("<built-in>") : str_or_null(u->file), bad);
             set(o, "line", json_integer(u->line), bad);
@@ -156,7 +157,7 @@ static json_t *process_json(const lwr_process_t *p, int *bad)
     set(o, "ppid", p->ppid >= 0 ? json_integer(p->ppid) : json_null(), bad);
     set(o, "executable", str_or_null(p->executable), bad);
     for (size_t i = 0; i < p->nargs; i++)
-        append(args, json_string(p->arguments[i] ? p->arguments[i] : ""), bad);
+        append(args, lwr_json_name(p->arguments[i] ? p->arguments[i] : ""), bad);
     set(o, "arguments", args, bad);
     set(o, "exit_status", p->has_exit_status ? json_integer(p->exit_status) : json_null(), bad);
     set(o, "dump", str_or_null(p->dump), bad);
@@ -170,7 +171,7 @@ static json_t *warning_json(const lwr_warning_t *w, int *bad)
         *bad = 1;
         return NULL;
     }
-    set(o, "type", json_string(w->type), bad);
+    set(o, "type", lwr_json_name(w->type), bad);
     set(o, "pid", json_integer(w->pid), bad);
     set(o, "handle", str_or_null(w->handle), bad);
     set(o, "count", json_integer((json_int_t)w->count), bad);

@@ -1,6 +1,7 @@
 /* The JUnit XML form of a report: one test case per process, one failure per site that counts against the gate. */
 #include "render_ci.h"
 #include "baseline.h"
+#include "escape.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -37,10 +38,15 @@ static void xml_put(FILE *out, const char *s, bool attr)
             fputs("&#13;", out);
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
-                fputs("\xef\xbf\xbd", out);
-            else
+            if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && lwr_utf8_len(p, 4) == 0)) {
+                fputs("\xef\xbf\xbd", out);  /* a byte that is not UTF-8 cannot be in an XML document either */
+            } else if (*p >= 0x80) {
+                size_t k = lwr_utf8_len(p, 4);  /* stops at the NUL: it is no continuation byte */
+                fwrite(p, 1, k, out);
+                p += k - 1;
+            } else {
                 fputc(*p, out);
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 /* The SARIF 2.1.0 log of a report: one result per leaking site, located at the line that acquired it. */
 #include "render_ci.h"
+#include "escape.h"
 #include "baseline.h"
 #include "cli.h"
 #include "render.h"
@@ -99,7 +100,7 @@ static json_t *text_json(const char *text, int *bad)
     if (!o)
         *bad = 1;
     else
-        set(o, "text", json_string(text), bad);
+        set(o, "text", lwr_json_name(text), bad);
     return o;
 }
 
@@ -146,7 +147,7 @@ static json_t *artifact_json(const char *path, const char *cwd, int *bad)
     if (!uri)
         *bad = 1;
     else
-        set(o, "uri", json_string(uri), bad);
+        set(o, "uri", lwr_json_name(uri), bad);
     free(uri);
     return o;
 }

@@ -1,5 +1,6 @@
 /* The human report: a totals line, then one block per leaking call site, largest first. */
 #include "render.h"
+#include "escape.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -28,25 +29,25 @@ void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
 {
     fprintf(out, "    #%zu ", i);
     if (f->function)
-        fputs(f->function, out);
+        lwr_fputs_escaped(f->function, out);
     else
         fprintf(out, "0x%" PRIx64, f->address);
     if (f->file) {
-        fprintf(out, " %s", f->file);
+        fprintf(out, " %s", lwr_show(f->file));
         if (f->line)
             fprintf(out, ":%u", f->line);
     }
     if (!f->module)
         fputs(" (no module)\n", out);
     else if (f->function && f->file)
-        fprintf(out, " (%s)\n", base_name(f->module));
+        fprintf(out, " (%s)\n", lwr_show(base_name(f->module)));
     else
-        fprintf(out, " (%s+0x%" PRIx64 ")\n", base_name(f->module), f->offset);
+        fprintf(out, " (%s+0x%" PRIx64 ")\n", lwr_show(base_name(f->module)), f->offset);
 }
 
 void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
 {
-    const char *h = s->handle ? s->handle : "?";
+    const char *h = s->handle ? lwr_show(s->handle) : "?";
     switch (kind) {
     case LWR_HEAP:
         fprintf(out, "%s (%" PRIu64 " bytes%s", h, s->size, with_pid ? ", " : ")");
@@ -57,7 +58,7 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
     case LWR_SOCKET:
         if (strncmp(h, "0x", 2) == 0 && s->detail && s->detail[0]) {
             /* a FILE* or DIR*: its detail names the stream and its descriptor */
-            fprintf(out, "%s (%s)", s->detail, h);
+            fprintf(out, "%s (%s)", lwr_show(s->detail), h);
             if (with_pid)
                 fprintf(out, " (pid %ld)", s->pid);
             return;
@@ -72,7 +73,7 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
         break;
     }
     if (s->detail && s->detail[0])
-        fprintf(out, " %s", s->detail);
+        fprintf(out, " %s", lwr_show(s->detail));
     if (with_pid)
         fprintf(out, " (pid %ld)", s->pid);
 }
@@ -126,10 +127,10 @@ static void print_warning(FILE *out, const lwr_warning_t *w, bool first)
 {
     if (first)
         fputc('\n', out);
-    fprintf(out, "warning: %s, pid %ld", w->type, w->pid);
+    fprintf(out, "warning: %s, pid %ld", lwr_show(w->type), w->pid);
     if (w->count > 1)
         fprintf(out, ", %" PRIu64 " times", w->count);
-    fprintf(out, ": %s\n", w->message ? w->message : "");
+    fprintf(out, ": %s\n", w->message ? lwr_show(w->message) : "");
     for (size_t i = 0; i < w->nframes; i++)
         lwr_print_frame(out, i, &w->frames[i]);
     if (w->nother > 0) {
@@ -149,11 +150,11 @@ static void print_amount(FILE *out, lwr_kind_t kind, lwr_total_t t)
 
 static void print_supp_name(FILE *out, const lwr_supp_use_t *u)
 {
-    fprintf(out, "    %s:%s (", u->kind == LWR_HEAP ? "leak" : lwr_kind_name(u->kind), u->pattern);
+    fprintf(out, "    %s:%s (", u->kind == LWR_HEAP ? "leak" : lwr_kind_name(u->kind), lwr_show(u->pattern));
     if (u->builtin)
         fputs("built-in)", out);
     else
-        fprintf(out, "%s:%u)", u->file ? u->file : "?", u->line);
+        fprintf(out, "%s:%u)", u->file ? lwr_show(u->file) : "?", u->line);
 }
 
 /* The suppressions that hid something, with what they hid, then the user's suppressions that matched nothing.

@@ -1,6 +1,7 @@
 /* Matches call sites across a series of dumps by their symbolized frames, for diff, trend and triage. */
 #include "series.h"
 
+#include "escape.h"
 #include "keybuf.h"
 #include "map.h"
 
@@ -113,8 +114,8 @@ static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long 
     int oom = 0;
     if (fresh || ds->count > p->count)
         p->median_age_ms = ds->median_age_ms;
-    p->count += ds->count;
-    p->bytes += ds->bytes;
+    lwr_count_add(&p->count, ds->count);
+    lwr_count_add(&p->bytes, ds->bytes);
     if (ds->oldest_age_ms > p->oldest_age_ms)
         p->oldest_age_ms = ds->oldest_age_ms;
     g->cls = ds->cls;
@@ -321,8 +322,10 @@ json_t *lwr_frame_json(const lwr_frame_t *f)
 {
     char addr[24];
     snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
-    return json_pack("{s:s?, s:s?, s:I, s:s?, s:s}", "function", f->function, "file", f->file, "line",
-                     (json_int_t)f->line, "module", f->module, "address", addr);
+    /* Names that are not UTF-8 (a path of the process) get \xHH for those bytes: jansson takes UTF-8 only. */
+    return json_pack("{s:o, s:o, s:I, s:o, s:s}", "function", lwr_json_name(f->function), "file",
+                     lwr_json_name(f->file), "line", (json_int_t)f->line, "module", lwr_json_name(f->module),
+                     "address", addr);
 }
 
 json_t *lwr_gsite_json(const lwr_gsite_t *g)
@@ -334,11 +337,11 @@ json_t *lwr_gsite_json(const lwr_gsite_t *g)
             bad = 1;
     for (size_t i = 0; i < g->nsamples && !bad; i++) {
         const lwr_report_sample_t *sm = &g->samples[i];
-        json_t *so = json_pack("{s:I, s:s, s:I}", "pid", (json_int_t)sm->pid, "handle", sm->handle ? sm->handle : "",
-                               "size", (json_int_t)sm->size);
+        json_t *so = json_pack("{s:I, s:o, s:I}", "pid", (json_int_t)sm->pid, "handle",
+                               lwr_json_name(sm->handle ? sm->handle : ""), "size", (json_int_t)sm->size);
         if (so && g->sample_ages[i] >= 0 && json_object_set_new(so, "age_ms", json_integer(g->sample_ages[i])))
             bad = 1;
-        if (so && sm->detail && json_object_set_new(so, "detail", json_string(sm->detail)))
+        if (so && sm->detail && json_object_set_new(so, "detail", lwr_json_name(sm->detail)))
             bad = 1;
         if (json_array_append_new(samples, so) != 0)
             bad = 1;
@@ -382,8 +385,7 @@ size_t lwr_dump_keep_older(lwr_dump_t *d, int64_t min_ms)
         }
         s->nsamples = o;
         lwr_total_t *t = s->cls == LWR_CLASS_REACHABLE ? &d->reachable : &d->totals[s->kind];
-        t->count += s->count;
-        t->bytes += s->bytes;
+        lwr_total_add(t, s->count, s->bytes);
     }
     return ageless;
 }

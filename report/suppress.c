@@ -213,6 +213,11 @@ int lwr_supp_parse(lwr_supplist_t *l, const char *text, size_t len, const char *
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > LWR_SUPP_MAX_LINE) {
+            /* No pattern is that long; such a line is a file that is not a suppression file. */
+            fail(err, errlen, "%s:%u: line longer than %d bytes", file ? file : "-", line, LWR_SUPP_MAX_LINE);
+            return -1;
+        }
         if (parse_line(l, p, n, file ? file : "-", line, err, errlen) != 0)
             return -1;
         p += n + (nl != NULL);
@@ -223,39 +228,11 @@ int lwr_supp_parse(lwr_supplist_t *l, const char *text, size_t len, const char *
 
 int lwr_supp_load(lwr_supplist_t *l, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+    size_t len = 0;
+    char *text = lwr_read_file(path, LWR_SUPP_MAX_BYTES, false, &len, err, errlen);
+    if (!text)
         return -1;
-    }
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? cap * 2 : 4096;
-            char *t = realloc(text, ncap);
-            if (!t) {
-                fail(err, errlen, "%s: out of memory", path);
-                rc = -1;
-                break;
-            }
-            text = t;
-            cap = ncap;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                fail(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
-                rc = -1;
-            }
-            break;
-        }
-    }
-    fclose(f);
-    if (rc == 0)
-        rc = lwr_supp_parse(l, text ? text : "", len, path, err, errlen);
+    int rc = lwr_supp_parse(l, text, len, path, err, errlen);
     free(text);
     return rc;
 }

@@ -37,7 +37,13 @@ bool lwr_supp_glob(const char *pattern, const char *name);
  * entries of the lines before it stay in the list. */
 int lwr_supp_parse(lwr_supplist_t *list, const char *text, size_t len, const char *file, char *err, size_t errlen);
 
-/* Reads the file at `path` with lwr_supp_parse. A file that cannot be read is an error too (`PATH: reason`). */
+/* Bounds of a suppression file: lines longer than LWR_SUPP_MAX_LINE bytes and files larger than
+ * LWR_SUPP_MAX_BYTES are errors. */
+#define LWR_SUPP_MAX_LINE 4096
+#define LWR_SUPP_MAX_BYTES ((uint64_t)16 << 20)
+
+/* Reads the file at `path` (at most LWR_SUPP_MAX_BYTES; a pipe is read to its end) with lwr_supp_parse. A file
+ * that cannot be read is an error too (`PATH: reason`). */
 int lwr_supp_load(lwr_supplist_t *list, const char *path, char *err, size_t errlen);
 
 /* Appends the built-in list: allocations of the C runtime, the dynamic linker and libstdc++ that may remain at
