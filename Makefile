@@ -172,6 +172,7 @@ install: all
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakwatch/libleakwatch.so
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/leakwatch
 	install -m 644 README.md docs/FORMAT.md $(DESTDIR)$(PREFIX)/share/doc/leakwatch/
+	install -D -m 644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
 
 clean:
 	rm -rf $(B)
