@@ -132,18 +132,15 @@ static int add_pid(lwr_site_t *site, long pid)
     return 0;
 }
 
-/* A thread's detail names its start routine by address ("start=0x401136 running"): the report names it by
- * function and line instead. The address is the routine's entry, not a return address, so it is looked up one
- * byte in (the symbolizer reads the line of `address - 1`). Returns a new string, or NULL to keep the detail. */
-static char *thread_detail(const char *detail, const lwr_dump_t *d, lwr_symbolizer_t *sym)
+/* A thread is named by its start routine's function and line, not its address ("start=thread_main (t.c:12)
+ * running"). The address is the routine's entry, not a return address, so it is looked up one byte in (the
+ * symbolizer reads the line of `address - 1`). Returns a new string, or NULL to keep the dump's sentence. */
+static char *thread_detail(const lwr_sample_t *smp, const lwr_dump_t *d, lwr_symbolizer_t *sym)
 {
-    const char *p = detail ? strstr(detail, "start=0x") : NULL;
-    if (!p || !sym)
+    if (!smp->thread_start || !sym)
         return NULL;
-    char *end;
-    unsigned long long addr = strtoull(p + 6, &end, 16);
     lwr_symbol_t s;
-    lwr_symbolize(sym, d, (uint64_t)addr + 1, &s);
+    lwr_symbolize(sym, d, smp->thread_start + 1, &s);
     if (!s.function)
         return NULL;
     const char *file = s.file ? strrchr(s.file, '/') : NULL;
@@ -151,13 +148,13 @@ static char *thread_detail(const char *detail, const lwr_dump_t *d, lwr_symboliz
     char line[32] = "";
     if (file && s.line)
         snprintf(line, sizeof line, ":%u", s.line);
-    size_t n = (size_t)(p - detail) + strlen(s.function) + (file ? strlen(file) : 0) + strlen(line) + strlen(end) + 16;
+    const char *state = smp->thread_state ? smp->thread_state : "";
+    size_t n = strlen(s.function) + (file ? strlen(file) : 0) + strlen(line) + strlen(state) + 16;
     char *out = malloc(n);
     if (!out)
         return NULL;
-    snprintf(out, n, "%.*sstart=%s%s%s%s%s", (int)(p - detail), detail, s.function, file ? " (" : "",
-             file ? file : "", line, file ? ")" : "");
-    strcat(out, end);
+    snprintf(out, n, "start=%s%s%s%s%s%s%s", s.function, file ? " (" : "", file ? file : "", line, file ? ")" : "",
+             state[0] ? " " : "", state);
     return out;
 }
 
@@ -172,7 +169,7 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
         s->pid = pid;
         s->size = ds->samples[i].size;
         s->handle = lwr_dup_or_null(ds->samples[i].handle, &oom);
-        s->detail = ds->kind == LWR_THREAD ? thread_detail(ds->samples[i].detail, d, sym) : NULL;
+        s->detail = ds->kind == LWR_THREAD ? thread_detail(&ds->samples[i], d, sym) : NULL;
         if (!s->detail)
             s->detail = lwr_dup_or_null(ds->samples[i].detail, &oom);
     }

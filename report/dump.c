@@ -1,5 +1,6 @@
 /* Reads a dump file into lwr_dump_t with jansson, checking every member it uses and naming what is wrong. */
 #include "dump.h"
+#include "sample.h"
 #include "escape.h"
 
 #include <errno.h>
@@ -178,6 +179,12 @@ static char *dup_value(const json_t *v)
     return d;
 }
 
+/* Version 1 carries sentences in samples (`detail`) and warnings; version 2 carries values (docs/FORMAT.md). */
+static bool known_version(json_t *ver)
+{
+    return json_is_integer(ver) && (json_integer_value(ver) == 1 || json_integer_value(ver) == 2);
+}
+
 /* Copies a string member. Absent or null: *out stays NULL unless `required`. */
 static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bool required, char **out)
 {
@@ -271,6 +278,32 @@ static int read_modules(ctx_t *c, json_t *root, lwr_dump_t *d)
     return 0;
 }
 
+/* The values a version-2 sample carries about a non-heap handle, and the sentence the reports make of them. */
+static int read_values(ctx_t *c, json_t *o, const char *where, lwr_kind_t kind, lwr_sample_t *smp)
+{
+    if (kind == LWR_HEAP)
+        return 0;
+    lwr_sample_values_t v;
+    memset(&v, 0, sizeof v);
+    struct {
+        const char *key;
+        char **out;
+    } m[] = { { "target", &v.target }, { "stream", &v.stream }, { "family", &v.family }, { "type", &v.type },
+              { "local", &v.local },   { "peer", &v.peer },     { "start", &v.start },   { "state", &v.state },
+              { "clock", &v.clock },   { "notify", &v.notify } };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof m / sizeof m[0] && rc == 0; i++)
+        rc = get_str(c, o, where, m[i].key, false, m[i].out);
+    json_t *fd = json_object_get(o, "fd");
+    v.fd = json_is_integer(fd) ? (long long)json_integer_value(fd) : -1;
+    v.listening = json_is_true(json_object_get(o, "listening"));
+    if (rc == 0 && lwr_sample_describe(smp, kind, &v) != 0)
+        rc = fail(c, "out of memory");
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        free(*m[i].out);
+    return rc;
+}
+
 static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
 {
     json_t *arr = json_object_get(s, "samples");
@@ -295,6 +328,8 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
         if (get_str(c, o, where, "handle", true, &smp->handle) || get_uint(c, o, where, "size", false, &smp->size)
             || get_opt_int(c, o, where, "age_ms", &has_age, &smp->age_ms)
             || get_str(c, o, where, "detail", false, &smp->detail))
+            return -1;
+        if (read_values(c, o, where, site->kind, smp) != 0)
             return -1;
         if (!has_age)
             smp->age_ms = -1;
@@ -494,10 +529,10 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
         return fail(c, "not a leakwatch dump (no \"leakwatch_dump\" member)");
     if (!json_is_integer(ver))
         return fail(c, "leakwatch_dump: expected an integer, found %s", type_name(ver));
-    if (json_integer_value(ver) != 1)
-        return fail(c, "dump format version %lld is not supported (this leakwatch reads version 1)",
+    if (!known_version(ver))
+        return fail(c, "dump format version %lld is not supported (this leakwatch reads versions 1 and 2)",
                     (long long)json_integer_value(ver));
-    d->version = 1;
+    d->version = (int)json_integer_value(ver);
 
     uint64_t u = 0;
     int64_t v = 0;
@@ -673,7 +708,7 @@ static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t
         }
         i = skip_ws(t, i + 1, n);
         json_t *ver = json_object_get(root, "leakwatch_dump");
-        if (strcmp(k, "sites") == 0 && i < n && t[i] == '[' && json_is_integer(ver) && json_integer_value(ver) == 1) {
+        if (strcmp(k, "sites") == 0 && i < n && t[i] == '[' && known_version(ver)) {
             *streamed = true;
             i = skip_ws(t, i + 1, n);
             json_decref(key);
@@ -742,8 +777,7 @@ static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *e
         if (!streamed && json_is_object(root) && json_object_get(root, "leakwatch_dump")) {
             /* `sites` came before the version (or is not an array): convert it from the tree. */
             int bad = 0;
-            json_t *arr = json_is_integer(json_object_get(root, "leakwatch_dump"))
-                                  && json_integer_value(json_object_get(root, "leakwatch_dump")) == 1
+            json_t *arr = known_version(json_object_get(root, "leakwatch_dump"))
                               ? get_array(&c, root, "sites", true, &bad)
                               : NULL;
             size_t cap = 0;
@@ -902,6 +936,7 @@ void lwr_dump_free(lwr_dump_t *d)
         for (size_t j = 0; j < d->sites[i].nsamples; j++) {
             free(d->sites[i].samples[j].handle);
             free(d->sites[i].samples[j].detail);
+            free(d->sites[i].samples[j].thread_state);
         }
         free(d->sites[i].samples);
         free(d->sites[i].frames);

@@ -46,7 +46,9 @@ typedef struct {
     char *handle;       /* as written in the dump: hex address or decimal descriptor */
     uint64_t size;
     int64_t age_ms;     /* -1 when absent */
-    char *detail;       /* NULL when absent */
+    char *detail;       /* what a non-heap handle refers to, as the reports say it (sample.c); NULL when unknown */
+    uint64_t thread_start; /* a thread's start routine, 0 when unknown */
+    char *thread_state;    /* "running" or "finished", NULL when unknown */
 } lwr_sample_t;
 
 typedef struct {

@@ -1,5 +1,5 @@
-/* Says what a non-heap handle refers to, for the samples of a dump: read from /proc and the handle itself at the
- * time the dump is written. */
+/* Says what a non-heap handle refers to, for the samples of a dump, as values (lw_desc_t): read from /proc and the
+ * handle itself at the time the dump is written. */
 #include "internal.h"
 #include "sys.h"
 
@@ -18,6 +18,8 @@
 typedef struct {
     char *p, *end;
 } text_t;
+
+#define TEXT(field) ((text_t){ (field), (field) + sizeof(field) - 1 })
 
 static void put(text_t *t, const char *s)
 {
@@ -127,24 +129,24 @@ static const char *type_name(int type)
     return NULL;
 }
 
-/* "AF_INET SOCK_STREAM 127.0.0.1:5432 -> 127.0.0.1:40112", "... 0.0.0.0:8080 listening", "AF_UNIX ... /run/x" */
-static void describe_socket_as(text_t *t, int fd, int local);
+static void describe_socket_as(lw_desc_t *d, int fd, int local);
 
 /* The dump thread has a descriptor table of its own: it asks a copy of the program's socket. */
-static void describe_socket(text_t *t, int fd)
+static void describe_socket(lw_desc_t *d, int fd)
 {
     int local = lw_sys_borrow_fd(fd);
-    describe_socket_as(t, fd, local);
+    describe_socket_as(d, fd, local);
     lw_sys_unborrow_fd(local, fd);
 }
 
 /* fd is the program's number, local the calling thread's for the same socket. */
-static void describe_socket_as(text_t *t, int fd, int local)
+static void describe_socket_as(lw_desc_t *d, int fd, int local)
 {
     int family = -1, type = -1, listening = 0;
     socklen_t ol = sizeof(int);
     if (getsockopt(local, SOL_SOCKET, SO_DOMAIN, &family, &ol) != 0) {
-        put_fd_target(t, fd); /* not a socket (any more): say what the number is now */
+        text_t t = TEXT(d->target);
+        put_fd_target(&t, fd); /* not a socket (any more): say what the number is now */
         return;
     }
     ol = sizeof(int);
@@ -152,35 +154,32 @@ static void describe_socket_as(text_t *t, int fd, int local)
     ol = sizeof(int);
     getsockopt(local, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol);
     const char *f = family_name(family), *ty = type_name(type);
+    text_t t = TEXT(d->family);
     if (f)
-        put(t, f);
-    else {
-        put(t, "family ");
-        put_u(t, (uint64_t)family);
-    }
-    put(t, " ");
+        put(&t, f);
+    else
+        put_u(&t, (uint64_t)family);
+    t = TEXT(d->type);
     if (ty)
-        put(t, ty);
-    else {
-        put(t, "type ");
-        put_u(t, (uint64_t)type);
-    }
+        put(&t, ty);
+    else
+        put_u(&t, (uint64_t)type);
+    t = TEXT(d->listening);
+    put(&t, listening ? "true" : "false");
     if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
         return;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     memset(&ss, 0, sizeof(ss));
     if (getsockname(local, (struct sockaddr *)&ss, &len) == 0) {
-        put(t, " ");
-        put_addr(t, &ss, len);
+        t = TEXT(d->local);
+        put_addr(&t, &ss, len);
     }
     len = sizeof(ss);
     memset(&ss, 0, sizeof(ss));
     if (getpeername(local, (struct sockaddr *)&ss, &len) == 0) {
-        put(t, " -> ");
-        put_addr(t, &ss, len);
-    } else if (listening) {
-        put(t, " listening");
+        t = TEXT(d->peer);
+        put_addr(&t, &ss, len);
     }
 }
 
@@ -232,47 +231,43 @@ uint64_t lw_stream_fd(const lw_live_t *rec)
     return rec->size;
 }
 
-void lw_describe(const lw_live_t *rec, char *buf, size_t cap)
+void lw_describe(const lw_live_t *rec, lw_desc_t *d)
 {
-    if (!cap)
-        return;
-    buf[0] = '\0';
-    text_t t = { buf, buf + cap - 1 };
+    memset(d, 0, sizeof(*d));
+    text_t t;
     switch (rec->kind) {
     case LW_FD:
-        if (rec->flags & LW_FLAG_FILE) {
+        if (rec->flags & (LW_FLAG_FILE | LW_FLAG_DIR)) {
             /* the stream's descriptor, read while its record was locked (see lw_stream_fd); the stream itself may
              * be closed and freed by now */
             int fd = (int)rec->size - 1;
-            put(&t, "FILE* fd ");
-            put_u(&t, (uint64_t)(fd < 0 ? 0 : fd));
-            put(&t, " ");
-            if (fd >= 0)
+            t = TEXT(d->stream);
+            put(&t, (rec->flags & LW_FLAG_FILE) ? "FILE" : "DIR");
+            if (fd >= 0) {
+                t = TEXT(d->fd);
+                put_u(&t, (uint64_t)fd);
+                t = TEXT(d->target);
                 put_fd_target(&t, fd);
-        } else if (rec->flags & LW_FLAG_DIR) {
-            int fd = (int)rec->size - 1;
-            put(&t, "DIR* fd ");
-            put_u(&t, (uint64_t)(fd < 0 ? 0 : fd));
-            put(&t, " ");
-            if (fd >= 0)
-                put_fd_target(&t, fd);
+            }
         } else {
+            t = TEXT(d->target);
             put_fd_target(&t, (int)rec->handle);
         }
         break;
     case LW_SOCKET:
-        describe_socket(&t, (int)rec->handle);
+        describe_socket(d, (int)rec->handle);
         break;
     case LW_THREAD:
-        put(&t, "start=");
+        t = TEXT(d->start);
         put_hex(&t, rec->size);
-        put(&t, (rec->flags & LW_FLAG_THREAD_DONE) ? " finished" : " running");
+        t = TEXT(d->state);
+        put(&t, (rec->flags & LW_FLAG_THREAD_DONE) ? "finished" : "running");
         break;
     case LW_TIMER: {
         int32_t clock = (int32_t)(uint32_t)(rec->size >> 8);
         unsigned notify = (unsigned)(rec->size & 0xff);
         const char *c = clock_name(clock), *n = notify_name(notify);
-        put(&t, "clock=");
+        t = TEXT(d->clock);
         if (c)
             put(&t, c);
         else if (clock < 0) {
@@ -280,7 +275,7 @@ void lw_describe(const lw_live_t *rec, char *buf, size_t cap)
             put_u(&t, (uint64_t)(-(int64_t)clock));
         } else
             put_u(&t, (uint64_t)clock);
-        put(&t, " notify=");
+        t = TEXT(d->notify);
         if (n)
             put(&t, n);
         else

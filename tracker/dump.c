@@ -443,6 +443,33 @@ static void out_handle(out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
 
 /* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
  * inherited by an exec'd program, each with its stack and the other stack involved. */
+/* The members that say what a non-heap sample refers to (docs/FORMAT.md, samples): values only. */
+static void out_description(out_t *o, const lw_live_t *rec)
+{
+    static lw_desc_t d; /* 700 bytes, off the dump thread's stack; the dump lock serialises its use */
+    lw_describe(rec, &d);
+    const struct {
+        const char *name, *value;
+        int raw; /* a JSON literal (true, false), not a string */
+    } m[] = {
+        { "target", d.target, 0 }, { "stream", d.stream, 0 }, { "fd", d.fd, 1 },
+        { "family", d.family, 0 }, { "type", d.type, 0 },     { "local", d.local, 0 },
+        { "peer", d.peer, 0 },     { "listening", d.listening, 1 }, { "start", d.start, 0 },
+        { "state", d.state, 0 },   { "clock", d.clock, 0 },   { "notify", d.notify, 0 },
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+        if (!m[i].value[0])
+            continue;
+        out_s(o, ", \"");
+        out_s(o, m[i].name);
+        out_s(o, "\": ");
+        if (m[i].raw)
+            out_s(o, m[i].value);
+        else
+            out_str(o, m[i].value, strlen(m[i].value));
+    }
+}
+
 static void out_warnings(out_t *o)
 {
     lw_warning_t w;
@@ -531,7 +558,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     struct timeval tv;
     gettimeofday(&tv, NULL);
 
-    out_s(o, "{\n  \"leakwatch_dump\": 1,\n  \"pid\": ");
+    out_s(o, "{\n  \"leakwatch_dump\": 2,\n  \"pid\": ");
     out_u(o, (uint64_t)getpid());
     out_s(o, ",\n  \"ppid\": ");
     out_u(o, (uint64_t)getppid());
@@ -608,14 +635,8 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
             out_s(o, ", \"age_ms\": ");
             out_u(o, now >= born ? now - born : 0);
             if (s->kind != LW_HEAP) {
-                char detail[512];
                 lw_live_t l = { e[k].handle, LW_ENTRY_SIZE(&e[k]), s->site, born, (uint8_t)s->kind, LW_ENTRY_FLAGS(&e[k]), 0 };
-                detail[0] = '\0';
-                lw_describe(&l, detail, sizeof(detail));
-                if (detail[0]) {
-                    out_s(o, ", \"detail\": ");
-                    out_str(o, detail, strlen(detail));
-                }
+                out_description(o, &l);
             }
             out_s(o, "}");
         }

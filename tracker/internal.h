@@ -186,11 +186,28 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls);
 
 /* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
 
-/* Writes into buf (NUL-terminated, at most cap bytes) what a non-heap handle refers to, for the dump's samples:
- * a descriptor's path or object, a socket's family, type and addresses, a thread's start routine and state, a
- * timer's clock and notification. `aux` is the value recorded as size. Writes "" when there is nothing to say.
- * Runs while the dump is written: no malloc, no locks of the program's. */
-void lw_describe(const lw_live_t *rec, char *buf, size_t cap);
+/* What a non-heap handle refers to, read from /proc and the handle itself when the dump is written: values, no
+ * sentences (the report writes those). Every member is a NUL-terminated string, "" when not known or not of
+ * this kind. */
+typedef struct {
+    char target[256];   /* fd kinds: what /proc names the descriptor (a path, pipe:[N], anon_inode:[eventfd]);
+                         * a socket that is no socket any more: the same */
+    char stream[8];     /* "FILE" or "DIR" for a stream */
+    char fd[16];        /* a stream's descriptor number */
+    char family[24];    /* socket: AF_INET, AF_UNIX... or the number */
+    char type[24];      /* socket: SOCK_STREAM... or the number */
+    char local[128];    /* socket: its own address: 127.0.0.1:5432, [::1]:80, a path, @abstract, (unnamed) */
+    char peer[128];     /* socket: the peer's address, "" when not connected */
+    char listening[8];  /* socket: "true" or "false" */
+    char start[24];     /* thread: the start routine's address, 0x... */
+    char state[12];     /* thread: "running" or "finished" */
+    char clock[32];     /* timer: CLOCK_MONOTONIC... or the number (cpu-clock -N for a process or thread clock) */
+    char notify[24];    /* timer: SIGEV_SIGNAL... or the number */
+} lw_desc_t;
+
+/* Describes rec into *d. `rec->size` is the value recorded as size (see lw_stream_fd for streams). Runs while the
+ * dump is written: no malloc, no locks of the program's. */
+void lw_describe(const lw_live_t *rec, lw_desc_t *d);
 /* For a FILE* or DIR* record, its descriptor + 1 (0 when unknown), to be stored as the record's size for
  * lw_describe; any other record's size as it is. Call it only while the record's shard is locked: the stream
  * cannot be closed then, since closing it releases the record first. */

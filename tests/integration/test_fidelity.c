@@ -89,9 +89,9 @@ START_TEST(interval_dumps_take_no_number)
             json_array_foreach(json_object_get(d, "sites"), i, site) {
                 const char *kind = json_string_value(json_object_get(site, "kind"));
                 json_t *smp = json_array_get(json_object_get(site, "samples"), 0);
-                const char *detail = json_string_value(json_object_get(smp, "detail"));
-                if (kind && strcmp(kind, "socket") == 0 && detail && strstr(detail, "127.0.0.1:") &&
-                    strstr(detail, "listening"))
+                const char *local = json_string_value(json_object_get(smp, "local"));
+                if (kind && strcmp(kind, "socket") == 0 && local && strncmp(local, "127.0.0.1:", 10) == 0 &&
+                    json_is_true(json_object_get(smp, "listening")))
                     described++;
             }
         }

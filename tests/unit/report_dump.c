@@ -255,10 +255,54 @@ END_TEST
 
 START_TEST(other_versions_are_refused)
 {
-    static const char v2[] = "{\"leakwatch_dump\": 2, \"pid\": 1, \"modules\": [], \"sites\": []}";
-    expect_error(v2, strlen(v2), (const char *const[]){ "version 2 is not supported", "version 1", NULL });
+    static const char v3[] = "{\"leakwatch_dump\": 3, \"pid\": 1, \"modules\": [], \"sites\": []}";
+    expect_error(v3, strlen(v3), (const char *const[]){ "version 3 is not supported", "versions 1 and 2", NULL });
     static const char v0[] = "{\"leakwatch_dump\": 0, \"pid\": 1, \"modules\": [], \"sites\": []}";
     expect_error(v0, strlen(v0), (const char *const[]){ "version 0", NULL });
+}
+END_TEST
+
+/* Version 2 samples carry values, and the reader makes the sentences the reports show; version 1 samples carry
+ * the sentences, and a thread's start address and state are read back from them. */
+START_TEST(sample_values_make_sentences)
+{
+    static const char v2[] =
+        "{\"leakwatch_dump\": 2, \"pid\": 1, \"modules\": [], \"sites\": ["
+        "{\"kind\": \"socket\", \"count\": 2, \"frames\": [], \"samples\": ["
+        "{\"handle\": \"5\", \"family\": \"AF_INET\", \"type\": \"SOCK_STREAM\", \"local\": \"127.0.0.1:80\","
+        " \"peer\": \"127.0.0.1:4000\", \"listening\": false},"
+        "{\"handle\": \"6\", \"family\": \"AF_INET6\", \"type\": \"SOCK_STREAM\", \"local\": \"[::1]:81\","
+        " \"listening\": true}]},"
+        "{\"kind\": \"fd\", \"count\": 2, \"frames\": [], \"samples\": ["
+        "{\"handle\": \"0x1000\", \"stream\": \"FILE\", \"fd\": 7, \"target\": \"/etc/hosts\"},"
+        "{\"handle\": \"8\", \"target\": \"caf\\u00e9\"}]},"
+        "{\"kind\": \"thread\", \"count\": 1, \"frames\": [], \"samples\": ["
+        "{\"handle\": \"0x7f00\", \"start\": \"0x401136\", \"state\": \"finished\"}]},"
+        "{\"kind\": \"timer\", \"count\": 1, \"frames\": [], \"samples\": ["
+        "{\"handle\": \"0x0\", \"clock\": \"CLOCK_MONOTONIC\", \"notify\": \"SIGEV_SIGNAL\"}]}]}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(v2, strlen(v2), "v2.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_int_eq(d->version, 2);
+    ck_assert_str_eq(d->sites[0].samples[0].detail, "AF_INET SOCK_STREAM 127.0.0.1:80 -> 127.0.0.1:4000");
+    ck_assert_str_eq(d->sites[0].samples[1].detail, "AF_INET6 SOCK_STREAM [::1]:81 listening");
+    ck_assert_str_eq(d->sites[1].samples[0].detail, "FILE* fd 7 /etc/hosts");
+    ck_assert_str_eq(d->sites[1].samples[1].detail, "caf\xe9");
+    ck_assert_str_eq(d->sites[2].samples[0].detail, "start=0x401136 finished");
+    ck_assert_uint_eq(d->sites[2].samples[0].thread_start, 0x401136);
+    ck_assert_str_eq(d->sites[2].samples[0].thread_state, "finished");
+    ck_assert_str_eq(d->sites[3].samples[0].detail, "clock=CLOCK_MONOTONIC notify=SIGEV_SIGNAL");
+    lwr_dump_free(d);
+
+    static const char v1[] = "{\"leakwatch_dump\": 1, \"pid\": 1, \"modules\": [], \"sites\": ["
+                             "{\"kind\": \"thread\", \"count\": 1, \"frames\": [], \"samples\": ["
+                             "{\"handle\": \"0x7f00\", \"detail\": \"start=0x401136 running\"}]}]}";
+    d = lwr_dump_parse(v1, strlen(v1), "v1.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_str_eq(d->sites[0].samples[0].detail, "start=0x401136 running");
+    ck_assert_uint_eq(d->sites[0].samples[0].thread_start, 0x401136);
+    ck_assert_str_eq(d->sites[0].samples[0].thread_state, "running");
+    lwr_dump_free(d);
 }
 END_TEST
 
@@ -329,6 +373,7 @@ int main(void)
     tcase_add_test(tc, wrong_types_are_named_by_their_path);
     tcase_add_test(tc, reachability_classes_are_read);
     tcase_add_test(tc, other_versions_are_refused);
+    tcase_add_test(tc, sample_values_make_sentences);
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);
     tcase_add_test(tc, kind_lists_parse);
     suite_add_tcase(s, tc);

@@ -359,7 +359,7 @@ START_TEST(dump_round_trip)
     json_error_t jerr;
     json_t *d = json_load_file(path, 0, &jerr);
     ck_assert_msg(d != NULL, "%s:%d: %s", path, jerr.line, jerr.text);
-    ck_assert_int_eq(json_integer_value(json_object_get(d, "leakwatch_dump")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "leakwatch_dump")), 2);
     ck_assert_int_eq(json_integer_value(json_object_get(d, "pid")), getpid());
     ck_assert_str_eq(json_string_value(json_object_get(d, "reason")), "signal");
     ck_assert(json_is_null(json_object_get(d, "exit_status")));
