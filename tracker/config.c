@@ -64,23 +64,51 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
-static int parse_signal(const char *s)
+/* The signals a dump may take over: ones that by default only end or are ignored by a program and that programs
+ * rarely rely on, plus the real-time range. Everything else is the program's to fault, stop, die or reap children
+ * with (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS, CHLD, KILL, STOP, CONT, TSTP, TTIN, TTOU, INT, TERM, ...), and glibc
+ * keeps the two real-time signals below SIGRTMIN for its threads. */
+static const struct {
+    const char *name;
+    int sig;
+} dump_signals[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "PROF", SIGPROF },
+                     { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "PWR", SIGPWR } };
+#define N_DUMP_SIGNALS (sizeof(dump_signals) / sizeof(dump_signals[0]))
+
+static int dump_signal_ok(int sig)
 {
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "PROF", SIGPROF },
-                  { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "PWR", SIGPWR } };
+    for (size_t i = 0; i < N_DUMP_SIGNALS; i++)
+        if (dump_signals[i].sig == sig)
+            return 1;
+    return sig >= SIGRTMIN && sig <= SIGRTMAX;
+}
+
+int lw_parse_signal(const char *s)
+{
     unsigned long v;
     if (strncasecmp(s, "SIG", 3) == 0)
         s += 3;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].sig;
-    if (strncasecmp(s, "RTMIN+", 6) == 0 && parse_uint(s + 6, 0, 30, &v) == 0 && SIGRTMIN + (int)v <= SIGRTMAX)
+    for (size_t i = 0; i < N_DUMP_SIGNALS; i++)
+        if (strcasecmp(s, dump_signals[i].name) == 0)
+            return dump_signals[i].sig;
+    if (strcasecmp(s, "RTMIN") == 0)
+        return SIGRTMIN;
+    if (strcasecmp(s, "RTMAX") == 0)
+        return SIGRTMAX;
+    if (strncasecmp(s, "RTMIN+", 6) == 0 && parse_uint(s + 6, 0, 64, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
         return SIGRTMIN + (int)v;
-    if (parse_uint(s, 1, 64, &v) == 0 && (int)v != SIGKILL && (int)v != SIGSTOP)
-        return (int)v;
+    if (strncasecmp(s, "RTMAX-", 6) == 0 && parse_uint(s + 6, 0, 64, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
+        return SIGRTMAX - (int)v;
+    /* a number is taken only when it is one of the signals above: 11 is refused as SEGV is */
+    if (parse_uint(s, 1, 64, &v) == 0)
+        return dump_signal_ok((int)v) ? (int)v : -2;
+    if (*s) {
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+            const char *abbrev = sigabbrev_np(sig);
+            if (abbrev && strcasecmp(s, abbrev) == 0)
+                return -2;
+        }
+    }
     return -1;
 }
 
@@ -219,8 +247,11 @@ void lw_config_load(void)
         }
     }
     if ((v = getenv("LEAKWATCH_DUMP_SIGNAL")) && *v) {
-        int sig = parse_signal(v);
-        if (sig < 0)
+        int sig = lw_parse_signal(v);
+        if (sig == -2)
+            lw_warn("LEAKWATCH_DUMP_SIGNAL=%s: a signal the program needs for itself, not taken over (use USR1, "
+                    "USR2, HUP, PROF, WINCH, URG, PWR or RTMIN+n); no signal dumps", v);
+        else if (sig < 0)
             lw_warn("LEAKWATCH_DUMP_SIGNAL=%s: not a signal name or number; no signal dumps", v);
         else
             lw_config.dump_signal = sig;
