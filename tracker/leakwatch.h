@@ -132,7 +132,10 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
 #define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
 
 /* The environment an exec'd program gets: envp, plus LD_PRELOAD and the LEAKWATCH_* settings this process
- * started with where envp lacks them, so that every program of the tree runs under leakwatch. lw_exec_env_size
+ * started with where envp lacks them, so that every program of the tree runs under leakwatch. The program's own
+ * removal stands: envp is returned as it is when its LD_PRELOAD names no libleakwatch, or when it has no
+ * LD_PRELOAD but was edited rather than cleared (it carries a LEAKWATCH_* variable, or more than half of the
+ * other variables this process started with). lw_exec_env_size
  * says how many pointers `out` needs; lw_exec_env fills it and returns it, or returns envp when nothing is
  * missing. Allocates nothing: safe in a vfork child. */
 size_t lw_exec_env_size(char *const envp[]);

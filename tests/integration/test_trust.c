@@ -1,0 +1,175 @@
+/* Integration tests of what belongs to the program and not to leakwatch: an LD_PRELOAD the program removes stays
+ * removed in what it execs (a cleared environment still gets leakwatch back), a signal the program needs is never
+ * taken for dumps, a shell's descriptor on its own script is no leak, and closing numbers that were never open
+ * (the daemon idiom) is no warning. */
+#include "lwtest.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *str_value(const lwt_result_t *r, const char *name, char *buf, size_t cap)
+{
+    const char *p = r->out ? r->out : "";
+    size_t n = strlen(name);
+    buf[0] = '\0';
+    for (const char *q = p; (q = strstr(q, name)) != NULL; q++) {
+        if ((q == p || q[-1] == '\n') && q[n] == '=') {
+            const char *v = q + n + 1, *e = strchr(v, '\n');
+            size_t len = e ? (size_t)(e - v) : strlen(v);
+            snprintf(buf, cap, "%.*s", (int)(len < cap ? len : cap - 1), v);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* ---- LD_PRELOAD across exec ------------------------------------------------------------------------------ */
+
+/* Runs env_exec MODE under the library; returns whether the image it exec'd had leakwatch loaded. */
+static long long loaded_after(const char *mode, lwt_result_t **out)
+{
+    lwt_opts_t o = { .timeout_s = 60 };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("env_exec"), mode), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "env_exec %s ran%s", mode, lwt_describe(r));
+    *out = r;
+    return lwt_out_value(r, "loaded", -1);
+}
+
+START_TEST(test_removed_preload_stays_removed)
+{
+    LWT_REQUIRE_BUILT();
+    static const char *const modes[] = { "unsetenv", "putenv", "replace" };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        lwt_result_t *r;
+        ck_assert_msg(loaded_after(modes[i], &r) == 0, "%s: leakwatch not put back%s", modes[i], lwt_describe(r));
+        char buf[4096];
+        const char *p = str_value(r, "preload", buf, sizeof buf);
+        ck_assert_msg(p && (strcmp(modes[i], "replace") == 0 ? strstr(p, "/libnoop.so") && !strstr(p, "libleakwatch")
+                                                              : strcmp(p, "-") == 0),
+                      "%s: LD_PRELOAD as the program left it%s", modes[i], lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+START_TEST(test_cleared_environment_keeps_leakwatch)
+{
+    LWT_REQUIRE_BUILT();
+    static const char *const modes[] = { "clearenv", "noenv", "add" };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        lwt_result_t *r;
+        ck_assert_msg(loaded_after(modes[i], &r) == 1, "%s: leakwatch put back%s", modes[i], lwt_describe(r));
+        char buf[4096];
+        ck_assert_msg(strcmp(modes[i], "add") != 0 || strstr(str_value(r, "preload", buf, sizeof buf), "/libnoop.so:"),
+                      "add: the program's library stays in front%s", lwt_describe(r));
+        ck_assert_msg(strcmp(modes[i], "add") == 0 || strstr(r->out, "kept=yes"),
+                      "%s: the program's own variable is still there%s", modes[i], lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* A program that re-execs itself until LD_PRELOAD is gone ends after one round, with the status it has plain. */
+START_TEST(test_reexec_until_preload_gone)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .timeout_s = 60 };
+    lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("env_exec"), "loop", "0"), &o);
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("env_exec"), "loop", "0"), &o);
+    ck_assert_msg(plain->exited && plain->exit_code == 0 && lwt_out_value(plain, "rounds", -1) == 0, "plain%s",
+                  lwt_describe(plain));
+    ck_assert_msg(!r->timed_out && r->exited && r->exit_code == 0 && lwt_out_value(r, "rounds", -1) == 1,
+                  "one re-exec and done%s", lwt_describe(r));
+    lwt_free(plain);
+    lwt_free(r);
+}
+END_TEST
+
+/* The same through env(1) and shells, the way scripts do it. */
+START_TEST(test_env_and_shell_removal)
+{
+    LWT_REQUIRE_BUILT();
+    const char *fx = lwt_fixture("env_exec");
+    char script[4096];
+    snprintf(script, sizeof script, "unset LD_PRELOAD; exec %s report", fx);
+    struct {
+        const char *const *argv;
+        int loaded;
+    } cases[] = {
+        { LWT_ARGV("env", "-u", "LD_PRELOAD", fx, "report"), 0 },
+        { LWT_ARGV("/bin/sh", "-c", script), 0 },
+        { LWT_ARGV("bash", "-c", script), 0 },
+        { LWT_ARGV("env", "-i", "X=1", fx, "report"), 1 },
+        { LWT_ARGV("env", "-i", fx, "report"), 1 },
+    };
+    lwt_opts_t o = { .timeout_s = 60 };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lwt_result_t *r = lwt_exec_preload(cases[i].argv, &o);
+        ck_assert_msg(r->exited && r->exit_code == 0 && lwt_out_value(r, "loaded", -1) == cases[i].loaded,
+                      "case %zu: leakwatch %s%s", i, cases[i].loaded ? "put back" : "left out", lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* ---- LEAKWATCH_DUMP_SIGNAL ------------------------------------------------------------------------------- */
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A program that segfaults under LEAKWATCH_DUMP_SIGNAL=11 (or SEGV) dies of SIGSEGV at once, writes no dump, and
+ * gets one warning about the setting. */
+START_TEST(test_segv_not_taken_for_dumps)
+{
+    LWT_REQUIRE_BUILT();
+    static const char *const values[] = { "LEAKWATCH_DUMP_SIGNAL=11", "LEAKWATCH_DUMP_SIGNAL=SIGSEGV" };
+    for (size_t i = 0; i < 2; i++) {
+        lwt_opts_t o = { .env = (const char *const[]){ values[i], NULL }, .timeout_s = 30 };
+        lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("die"), "SEGV"), &o);
+        ck_assert_msg(!r->timed_out && r->term_sig == SIGSEGV && strstr(r->out, "dying by SEGV"), "%s: died of SIGSEGV%s",
+                      values[i], lwt_describe(r));
+        char dumps[4096];
+        snprintf(dumps, sizeof dumps, "%s/dumps", r->tmpdir);
+        ck_assert_msg(count_files(dumps) == 0, "%s: no dumps%s", values[i], lwt_describe(r));
+        const char *w = strstr(r->err, "LEAKWATCH_DUMP_SIGNAL=");
+        ck_assert_msg(w && !strstr(w + 1, "LEAKWATCH_DUMP_SIGNAL=") && strstr(w, "needs for itself"),
+                      "%s: one warning%s", values[i], lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("trust");
+    TCase *tc = tcase_create("exec environment");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_removed_preload_stays_removed);
+    tcase_add_test(tc, test_cleared_environment_keeps_leakwatch);
+    tcase_add_test(tc, test_reexec_until_preload_gone);
+    tcase_add_test(tc, test_env_and_shell_removal);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("dump signal");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_segv_not_taken_for_dumps);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return lwt_run_suite(suite());
+}
