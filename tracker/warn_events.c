@@ -16,8 +16,13 @@
 /* Closes are remembered for descriptor numbers below this bound: 4 MiB of address space, touched page by page. */
 #define LW_CLOSE_MAX (1u << 20)
 
-/* ---- the last successful close of every descriptor number --------------------------------------------- */
+/* ---- what every descriptor number last did ------------------------------------------------------------ */
 
+/* Per number: 0 when this process never opened it (through a tracked call) nor closed it, CLOSE_OPENED once a
+ * tracked call returned it, and the call site of the last successful close after that (CLOSE_NO_STACK when the
+ * stack could not be taken). Site ids are small: the two marks never collide with one. */
+#define CLOSE_OPENED UINT32_MAX
+#define CLOSE_NO_STACK (UINT32_MAX - 1)
 static _Atomic(_Atomic uint32_t *) close_sites;
 
 /* Returns the per-number array of close sites, mapping it on first use; NULL when out of memory. */
@@ -41,6 +46,7 @@ static _Atomic uint32_t *close_array(void)
 /* ---- the warning list ---------------------------------------------------------------------------------- */
 
 static lw_lock_t warn_lock;
+static atomic_size_t unopened_closes;
 static lw_warning_t warnings[LW_MAX_WARNINGS];
 static size_t nwarnings;
 static size_t ndropped;
@@ -121,6 +127,7 @@ void lw_warnings_reset(void)
     nwarnings = 0;
     ndropped = 0;
     lw_unlock(&warn_lock);
+    atomic_store(&unopened_closes, 0);
     _Atomic uint32_t *a = atomic_load(&close_sites);
     if (a)
         memset((void *)a, 0, LW_CLOSE_MAX * sizeof(uint32_t));
@@ -135,6 +142,16 @@ static int fd_events_on(void)
     return !lw_self.busy && (lw_config.kinds & FD_KINDS);
 }
 
+void lw_fd_opened(uintptr_t handle)
+{
+    /* FILE* and DIR* records are keyed by pointers, far above the bound: their descriptors are not numbered here */
+    if (handle >= LW_CLOSE_MAX || !(lw_config.kinds & FD_KINDS))
+        return;
+    _Atomic uint32_t *a = close_array();
+    if (a)
+        atomic_store_explicit(&a[handle], CLOSE_OPENED, memory_order_relaxed);
+}
+
 void lw_on_close_at(int fd, lw_origin_t origin)
 {
     if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
@@ -142,8 +159,10 @@ void lw_on_close_at(int fd, lw_origin_t origin)
     int saved = errno;
     lw_self.busy = 1;
     _Atomic uint32_t *a = close_array();
-    if (a)
-        atomic_store_explicit(&a[fd], lw_stack_site(origin), memory_order_relaxed);
+    if (a) {
+        uint32_t site = lw_stack_site(origin);
+        atomic_store_explicit(&a[fd], site ? site : CLOSE_NO_STACK, memory_order_relaxed);
+    }
     lw_self.busy = 0;
     errno = saved;
 }
@@ -168,23 +187,38 @@ static char *put_int(char *p, long long n)
 
 void lw_on_bad_close_at(int fd, lw_origin_t origin)
 {
-    if (fd < 0 || !fd_events_on())
+    if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
         return;
     int saved = errno;
     lw_self.busy = 1;
+    _Atomic uint32_t *a = close_array();
+    uint32_t before = a ? atomic_load_explicit(&a[fd], memory_order_relaxed) : CLOSE_OPENED;
+    /* A number this process never had: "close everything I may have inherited" (a daemon closing 3..1023), not
+     * a close of someone's descriptor. */
+    if (before == 0) {
+        atomic_fetch_add_explicit(&unopened_closes, 1, memory_order_relaxed);
+        lw_self.busy = 0;
+        errno = saved;
+        return;
+    }
+    int twice = before != CLOSE_OPENED;
+    uint32_t other = twice && before != CLOSE_NO_STACK ? before : 0;
     uint32_t site = lw_stack_site(origin);
-    _Atomic uint32_t *a = (unsigned)fd < LW_CLOSE_MAX ? close_array() : NULL;
-    uint32_t before = a ? atomic_load_explicit(&a[fd], memory_order_relaxed) : 0;
     char msg[200], *p = msg;
     p = put_str(p, msg + 40, "close(");
     p = put_int(p, fd);
     p = put_str(p, msg + sizeof(msg) - 1,
-                before ? "): the descriptor was already closed (other_frames: the earlier close)"
-                       : "): the descriptor is not open");
+                twice ? "): the descriptor was already closed (other_frames: the earlier close)"
+                      : "): the descriptor was open once but is not open now (closed behind leakwatch's back)");
     *p = '\0';
-    add_warning(before ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, before, msg, 1);
+    add_warning(twice ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, other, msg, 1);
     lw_self.busy = 0;
     errno = saved;
+}
+
+size_t lw_unopened_closes(void)
+{
+    return atomic_load_explicit(&unopened_closes, memory_order_relaxed);
 }
 
 /* ---- walking the tracked descriptors ------------------------------------------------------------------- */

@@ -26,6 +26,14 @@ const char *lw_warning_type_name(unsigned type);
 int lw_warning_get(size_t i, lw_warning_t *w);
 size_t lw_warnings_dropped(void);
 
+/* A tracked call returned descriptor `handle` (fd or socket kind): a close of that number that fails later is
+ * a close of a descriptor that was open once, and warned about. Handles at or above 1 << 20 (FILE* and DIR*
+ * records, huge numbers) are ignored. Called from lw_on_acquire_at with the guard held. */
+void lw_fd_opened(uintptr_t handle);
+
+/* How many closes failed on numbers this process never had open (not warned about, see lw_on_bad_close_at). */
+size_t lw_unopened_closes(void);
+
 /* In a forked child: forget the parent's warnings (the parent reports them) and its lock state. */
 void lw_warnings_forked(void);
 /* For tests: forget every warning and every remembered close. */

@@ -152,6 +152,54 @@ START_TEST(test_segv_not_taken_for_dumps)
 }
 END_TEST
 
+/* ---- closes of numbers never open ----------------------------------------------------------------------- */
+
+static json_t *warnings(const lwt_result_t *r)
+{
+    return json_object_get(r->report, "warnings");
+}
+
+static int frames_have(json_t *w, const char *member, const char *func)
+{
+    json_t *fs = json_object_get(w, member);
+    for (size_t i = 0; i < json_array_size(fs); i++) {
+        const char *f = json_string_value(json_object_get(json_array_get(fs, i), "function"));
+        if (f && strcmp(f, func) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A clean daemon that closes 3..1023 gets no warning at all, and a report of one line. */
+START_TEST(test_daemon_idiom_quiet)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("daemon_close")), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    ck_assert_msg(json_array_size(warnings(r)) == 0 && !strstr(r->err, "warning"), "no warnings%s", lwt_describe(r));
+    int lines = 0;
+    for (const char *p = r->err; *p; p++)
+        lines += *p == '\n';
+    ck_assert_msg(lines == 1 && strstr(r->err, "leakwatch: no leaks"), "one line%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
+/* Closing again a descriptor the loop closed is a double close, with the stacks of both closes. */
+START_TEST(test_daemon_double_close_warns)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("daemon_close"), "double"), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    json_t *w = json_array_get(warnings(r), 0);
+    ck_assert_msg(json_array_size(warnings(r)) == 1
+                      && strcmp(json_string_value(json_object_get(w, "type")), "double-close") == 0
+                      && frames_have(w, "frames", "close_again") && frames_have(w, "other_frames", "close_inherited"),
+                  "one double close with both stacks%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("trust");
@@ -161,6 +209,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cleared_environment_keeps_leakwatch);
     tcase_add_test(tc, test_reexec_until_preload_gone);
     tcase_add_test(tc, test_env_and_shell_removal);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("closes");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_daemon_idiom_quiet);
+    tcase_add_test(tc, test_daemon_double_close_warns);
     suite_add_tcase(s, tc);
     tc = tcase_create("dump signal");
     tcase_set_timeout(tc, 120);
