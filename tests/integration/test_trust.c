@@ -200,6 +200,36 @@ START_TEST(test_daemon_double_close_warns)
 }
 END_TEST
 
+/* A `warning:` line hides the double close and says so in `suppressed`; a line for another type hides nothing. */
+START_TEST(test_warning_suppressed)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), path[4096];
+    snprintf(path, sizeof path, "%s/w.supp", dir);
+    ck_assert_int_eq(lwt_write_file(path, "warning:bad-close\nwarning:double-close:close_again\n"), 0);
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--suppressions", path), LWT_ARGV(lwt_fixture("daemon_close"), "double"),
+                                    NULL);
+    LWT_ASSERT_RUN(r, 0);
+    json_t *used = json_object_get(r->report, "suppressed"), *u = NULL;
+    for (size_t i = 0; i < json_array_size(used); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(used, i), "kind")), "warning") == 0)
+            u = json_array_get(used, i);
+    ck_assert_msg(json_array_size(warnings(r)) == 0 && !strstr(r->err, "warning: double-close"), "hidden%s",
+                  lwt_describe(r));
+    ck_assert_msg(u && strcmp(json_string_value(json_object_get(u, "pattern")), "double-close:close_again") == 0
+                      && lwt_int(u, "count") == 1 && lwt_int(u, "line") == 2,
+                  "in suppressed%s", lwt_describe(r));
+    json_t *unused = json_array_get(json_object_get(r->report, "unused_suppressions"), 0);
+    ck_assert_msg(unused && strcmp(json_string_value(json_object_get(unused, "pattern")), "bad-close") == 0,
+                  "the bad-close line matched nothing%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "warning:double-close:close_again (") && strstr(r->err, "): 1 warning"),
+                  "text report%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("trust");
@@ -214,6 +244,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_daemon_idiom_quiet);
     tcase_add_test(tc, test_daemon_double_close_warns);
+    tcase_add_test(tc, test_warning_suppressed);
     suite_add_tcase(s, tc);
     tc = tcase_create("dump signal");
     tcase_set_timeout(tc, 120);
