@@ -105,6 +105,7 @@ void lw_init(void)
         (void)lw_now_ms();
         lw_config_load();
         lw_dump_seq_resume();
+        lw_shell_script_init();
         lw_stack_init();
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
         /* room for the unwind rules of a few thousand code addresses: a miss in libunwind's own cache costs a
@@ -256,6 +257,7 @@ static void final_report_as(int via_exit)
     lw_self.busy = 0;
     if (via_exit)
         free_runtime();
+    lw_forget_shell_script(); /* a shell's descriptor on its own script is not a leak */
     lw_self.busy = 1;
 
     size_t live = lw_tables_total(), warned = lw_warning_count();

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char *str_value(const lwt_result_t *r, const char *name, char *buf, size_t cap)
 {
@@ -112,6 +113,70 @@ START_TEST(test_env_and_shell_removal)
                       "case %zu: leakwatch %s%s", i, cases[i].loaded ? "put back" : "left out", lwt_describe(r));
         lwt_free(r);
     }
+}
+END_TEST
+
+/* ---- shell scripts ---------------------------------------------------------------------------------------- */
+
+/* Writes an executable script `#!SHELL` + body into dir and runs it under `leakwatch run` by its path, the way a
+ * test suite runs one. */
+static lwt_result_t *run_script(const char *dir, const char *name, const char *shell, const char *body)
+{
+    char path[4096], text[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(text, sizeof text, "#!%s\n%s", shell, body);
+    ck_assert_int_eq(lwt_write_file(path, text), 0);
+    ck_assert_int_eq(chmod(path, 0755), 0);
+    return lwt_leakwatch(NULL, LWT_ARGV(path), NULL);
+}
+
+static const char *bash_path(void)
+{
+    const char *b = lwt_which(LWT_ARGV("/bin/bash", "/usr/bin/bash"));
+    ck_assert_msg(b != NULL, "bash is needed (scripts/install-deps installs it)");
+    return b;
+}
+
+/* A script that leaks nothing passes the gate, with dash and with bash. */
+START_TEST(test_clean_scripts_pass)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    const char *shells[] = { "/bin/sh", bash_path() };
+    for (size_t i = 0; i < 2; i++) {
+        lwt_result_t *r = run_script(dir, "clean.sh", shells[i], "x=$(echo hi)\necho \"$x\"\n");
+        LWT_ASSERT_RUN(r, 0);
+        ck_assert_msg(strcmp(r->out, "hi\n") == 0, "%s: output%s", shells[i], lwt_describe(r));
+        LWT_ASSERT_TOTALS(r, NULL, 0, 0, "the shell's descriptor on its script is not a leak");
+        lwt_free(r);
+    }
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* A script whose child leaks fails with the child's count; a descriptor the script itself leaves open still
+ * counts. */
+START_TEST(test_leaking_scripts_fail)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), body[4096];
+    const char *shells[] = { "/bin/sh", bash_path() };
+    snprintf(body, sizeof body, "%s 3 0\necho done\n", lwt_fixture("gate_leaker"));
+    for (size_t i = 0; i < 2; i++) {
+        lwt_result_t *r = run_script(dir, "leaky.sh", shells[i], body);
+        LWT_ASSERT_RUN(r, 23);
+        LWT_ASSERT_TOTALS(r, "heap", 3, 96, "the child's three blocks");
+        LWT_ASSERT_TOTALS(r, "fd", 0, 0, "no descriptor");
+        lwt_free(r);
+        r = run_script(dir, "fd.sh", shells[i], "exec 7</dev/null\necho hi\n");
+        LWT_ASSERT_RUN(r, 23);
+        LWT_ASSERT_TOTALS(r, "fd", 1, 0, "the descriptor the script opened");
+        LWT_ASSERT_TOTALS(r, NULL, 1, 0, "only that one");
+        lwt_free(r);
+    }
+    lwt_rmtree(dir);
+    free(dir);
 }
 END_TEST
 
@@ -239,6 +304,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_cleared_environment_keeps_leakwatch);
     tcase_add_test(tc, test_reexec_until_preload_gone);
     tcase_add_test(tc, test_env_and_shell_removal);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("shell scripts");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_clean_scripts_pass);
+    tcase_add_test(tc, test_leaking_scripts_fail);
     suite_add_tcase(s, tc);
     tc = tcase_create("closes");
     tcase_set_timeout(tc, 120);

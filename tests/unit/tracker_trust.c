@@ -5,6 +5,7 @@
 #include "warn_events.h"
 
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,69 @@ START_TEST(exec_env_preload_lists)
 }
 END_TEST
 
+/* ---- the descriptor a shell holds on its script ----------------------------------------------------------- */
+
+static char script_path[] = "/tmp/lw_trust_script_XXXXXX";
+
+static int pick(const char *exe, const char *args, size_t len)
+{
+    char buf[512];
+    memcpy(buf, args, len);
+    return lw_shell_script_pick(exe, buf, len);
+}
+
+#define PICK(exe, lit) pick((exe), (lit), sizeof(lit))
+
+START_TEST(shell_script_found_on_the_command_line)
+{
+    int fd = mkstemp(script_path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    char args[512];
+    int n = snprintf(args, sizeof args, "sh%c%s", 0, script_path) + 1;
+    ck_assert(pick("/usr/bin/dash", args, (size_t)n));
+    ck_assert(!pick("/usr/bin/python3", args, (size_t)n)); /* only shells hold their script */
+    n = snprintf(args, sizeof args, "bash%c-e%c-o%cpipefail%c%s%carg", 0, 0, 0, 0, script_path, 0) + 1;
+    ck_assert(pick("/usr/bin/bash", args, (size_t)n));
+    n = snprintf(args, sizeof args, "bash%c--rcfile%c%s%c/nonexistent", 0, 0, script_path, 0) + 1;
+    ck_assert(!pick("/usr/bin/bash", args, (size_t)n)); /* the rc file is an option's value */
+    n = snprintf(args, sizeof args, "sh%c-ec%cecho%c%s", 0, 0, 0, script_path) + 1;
+    ck_assert(!pick("/bin/dash", args, (size_t)n)); /* a command string: no script */
+    n = snprintf(args, sizeof args, "sh%c-s%c%s", 0, 0, script_path) + 1;
+    ck_assert(!pick("/bin/dash", args, (size_t)n)); /* commands from stdin */
+    ck_assert(!PICK("/bin/dash", "sh\0/nonexistent/t.sh"));
+    ck_assert(!PICK("/bin/dash", "sh\0/tmp")); /* not a regular file */
+    ck_assert(!PICK("/bin/dash", "sh"));
+    unlink(script_path);
+}
+END_TEST
+
+START_TEST(shell_script_descriptor_is_released)
+{
+    lw_reset_for_tests();
+    lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
+    int fd = mkstemp(script_path);
+    ck_assert_int_ge(fd, 0);
+    char args[512];
+    int n = snprintf(args, sizeof args, "sh%c%s", 0, script_path) + 1;
+    int other = open("/dev/null", O_RDONLY);
+    int again = open(script_path, O_RDONLY); /* a second descriptor on the script goes too */
+    lw_on_acquire(LW_FD, fd, 0);
+    lw_on_acquire(LW_FD, other, 0);
+    lw_on_acquire(LW_FD, again, 0);
+    ck_assert(!lw_shell_script_pick("/usr/bin/python3", args, (size_t)n));
+    ck_assert_uint_eq(lw_forget_shell_script(), 0);
+    ck_assert(lw_shell_script_pick("/usr/bin/dash", args, (size_t)n));
+    ck_assert_uint_eq(lw_forget_shell_script(), 2);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 1); /* /dev/null stays: the shell's own leaks are still leaks */
+    close(fd);
+    close(other);
+    close(again);
+    unlink(script_path);
+    lw_reset_for_tests();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("tracker_trust");
@@ -182,6 +246,10 @@ static Suite *suite(void)
     tcase_add_test(tc, exec_env_removed_on_purpose_stays_removed);
     tcase_add_test(tc, exec_env_cleared_gets_leakwatch_back);
     tcase_add_test(tc, exec_env_preload_lists);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("shell script");
+    tcase_add_test(tc, shell_script_found_on_the_command_line);
+    tcase_add_test(tc, shell_script_descriptor_is_released);
     suite_add_tcase(s, tc);
     return s;
 }
