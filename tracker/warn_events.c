@@ -1,5 +1,6 @@
 /* Descriptor events that are not acquisitions: closes that hit no open descriptor, descriptors that leak into an
- * exec'd program, and close_range; they become the warnings of the dump. */
+ * exec'd program, and close_range, which become the warnings of the dump; and the descriptor a shell holds on its
+ * own script, which is no leak. */
 #include "internal.h"
 #include "warn_events.h"
 
