@@ -117,8 +117,8 @@ void lw_on_close_at(int fd, lw_origin_t origin);
 #define lw_on_close(fd) lw_on_close_at((fd), LW_HERE())
 
 /* A close of descriptor `fd` (>= 0) failed with EBADF: records a "double-close" warning when the program closed
- * that number before (with the stack of that close), a "bad-close" warning when a tracked call returned that
- * number and no close was seen since (it was closed behind leakwatch's back). Either way the program closed, or
+ * that number before (with the stack of that close), a "bad-close" warning when the number was open at start or
+ * a tracked call returned it, and no close was seen since (it was closed behind leakwatch's back). Either way the program closed, or
  * would have closed, a descriptor that someone else may own by now. A number the process never had open is the
  * "close whatever I may have inherited" idiom of daemons: only counted (lw_unopened_closes). Numbers at or above
  * 1 << 20 are not tracked. */

@@ -106,6 +106,7 @@ void lw_init(void)
         lw_config_load();
         lw_dump_seq_resume();
         lw_shell_script_init();
+        lw_fds_at_start();
         lw_stack_init();
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
         /* room for the unwind rules of a few thousand code addresses: a miss in libunwind's own cache costs a

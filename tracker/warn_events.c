@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -20,8 +21,8 @@
 
 /* ---- what every descriptor number last did ------------------------------------------------------------ */
 
-/* Per number: 0 when this process never opened it (through a tracked call) nor closed it, CLOSE_OPENED once a
- * tracked call returned it, and the call site of the last successful close after that (CLOSE_NO_STACK when the
+/* Per number: 0 when this process never had it open (it was not open at start, no tracked call returned it, no
+ * close of it was seen), CLOSE_OPENED when it was open at start or a tracked call returned it, and the call site of the last successful close after that (CLOSE_NO_STACK when the
  * stack could not be taken). Site ids are small: the two marks never collide with one. */
 #define CLOSE_OPENED UINT32_MAX
 #define CLOSE_NO_STACK (UINT32_MAX - 1)
@@ -142,6 +143,38 @@ static int fd_events_on(void)
 {
     lw_init();
     return !lw_self.busy && (lw_config.kinds & FD_KINDS);
+}
+
+void lw_fds_at_start(void)
+{
+    if (!(lw_config.kinds & FD_KINDS))
+        return;
+    /* Raw system calls: open and close by name are leakwatch's own wrappers, and this runs in its initialisation.
+     * The directory descriptor lives only for this function. */
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return;
+    _Atomic uint32_t *a = close_array();
+    char buf[2048] __attribute__((aligned(8)));
+    for (long got; a && (got = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0;) {
+        for (long off = 0; off < got;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            unsigned long fd = 0;
+            const char *q = d->name;
+            for (; *q >= '0' && *q <= '9' && fd < LW_CLOSE_MAX; q++)
+                fd = fd * 10 + (unsigned long)(*q - '0');
+            if (q != d->name && !*q && fd < LW_CLOSE_MAX && (int)fd != dir)
+                atomic_store_explicit(&a[fd], CLOSE_OPENED, memory_order_relaxed);
+        }
+    }
+    syscall(SYS_close, dir);
 }
 
 void lw_fd_opened(uintptr_t handle)

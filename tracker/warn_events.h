@@ -31,6 +31,10 @@ size_t lw_warnings_dropped(void);
  * records, huge numbers) are ignored. Called from lw_on_acquire_at with the guard held. */
 void lw_fd_opened(uintptr_t handle);
 
+/* Marks the descriptors open when the process starts (those it inherited) as open once, like lw_fd_opened; read
+ * from /proc/self/fd with raw system calls. Called once at initialisation. */
+void lw_fds_at_start(void);
+
 /* How many closes failed on numbers this process never had open (not warned about, see lw_on_bad_close_at). */
 size_t lw_unopened_closes(void);
 

@@ -265,6 +265,30 @@ START_TEST(test_daemon_double_close_warns)
 }
 END_TEST
 
+/* A descriptor inherited at start was open once: closed behind leakwatch's back, then by the loop, it is a bad
+ * close, and the only warning of the new image. */
+START_TEST(test_inherited_then_lost_warns)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("daemon_close"), "inherit"), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    char fd[24];
+    snprintf(fd, sizeof fd, "%lld", lwt_out_value(r, "inherited", -1));
+    int bad = 0, other = 0;
+    for (size_t i = 0; i < json_array_size(warnings(r)); i++) {
+        json_t *w = json_array_get(warnings(r), i);
+        const char *type = json_string_value(json_object_get(w, "type"));
+        if (strcmp(type, "bad-close") == 0 && strcmp(json_string_value(json_object_get(w, "handle")), fd) == 0
+            && frames_have(w, "frames", "close_inherited"))
+            bad++;
+        else if (strcmp(type, "fd-into-exec") != 0) /* the exec'ing image's descriptor without close-on-exec */
+            other++;
+    }
+    ck_assert_msg(bad == 1 && other == 0, "one bad close of the inherited descriptor%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* A `warning:` line hides the double close and says so in `suppressed`; a line for another type hides nothing. */
 START_TEST(test_warning_suppressed)
 {
@@ -314,6 +338,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_daemon_idiom_quiet);
     tcase_add_test(tc, test_daemon_double_close_warns);
+    tcase_add_test(tc, test_inherited_then_lost_warns);
     tcase_add_test(tc, test_warning_suppressed);
     suite_add_tcase(s, tc);
     tc = tcase_create("dump signal");
