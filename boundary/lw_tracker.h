@@ -126,8 +126,11 @@ void lw_on_close_at(int fd, lw_origin_t origin);
 #define lw_on_close(fd) lw_on_close_at((fd), LW_HERE())
 
 /* A close of descriptor `fd` (>= 0) failed with EBADF: records a "double-close" warning when the program closed
- * that number before (with the stack of that close), else a "bad-close" warning. Either way the program closed,
- * or would have closed, a descriptor that someone else may own by now. */
+ * that number before (with the stack of that close), a "bad-close" warning when the number was open at start or
+ * a tracked call returned it, and no close was seen since (it was closed behind leakwatch's back). Either way the program closed, or
+ * would have closed, a descriptor that someone else may own by now. A number the process never had open is the
+ * "close whatever I may have inherited" idiom of daemons: only counted (lw_unopened_closes). Numbers at or above
+ * 1 << 20 are not tracked. */
 void lw_on_bad_close_at(int fd, lw_origin_t origin);
 #define lw_on_bad_close(fd) lw_on_bad_close_at((fd), LW_HERE())
 
@@ -141,7 +144,10 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
 #define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
 
 /* The environment an exec'd program gets: envp, plus LD_PRELOAD and the LEAKWATCH_* settings this process
- * started with where envp lacks them, so that every program of the tree runs under leakwatch. lw_exec_env_size
+ * started with where envp lacks them, so that every program of the tree runs under leakwatch. The program's own
+ * removal stands: envp is returned as it is when its LD_PRELOAD names no libleakwatch, or when it has no
+ * LD_PRELOAD but was edited rather than cleared (it carries a LEAKWATCH_* variable, or more than half of the
+ * other variables this process started with). lw_exec_env_size
  * says how many pointers `out` needs; lw_exec_env fills it and returns it, or returns envp when nothing is
  * missing. Allocates nothing: safe in a vfork child. */
 size_t lw_exec_env_size(char *const envp[]);

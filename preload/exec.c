@@ -10,7 +10,8 @@
 
 extern char **environ;
 
-/* The environment the new program gets, with leakwatch's own settings put back where they are missing. */
+/* The environment the new program gets, with leakwatch's own settings put back where a cleared environment lost
+ * them (lw_exec_env says when an LD_PRELOAD removed on purpose stays removed). */
 #define WITH_ENV(envp, fixed)                                                                                   \
     size_t fixed##_cap = lw_exec_env_size(envp);                                                                \
     char *fixed##_buf[fixed##_cap];                                                                             \

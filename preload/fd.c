@@ -501,9 +501,14 @@ LW_EXPORT FILE *popen(const char *command, const char *mode)
 LW_EXPORT int fclose(FILE *f)
 {
     LW_ENSURE_REAL(fclose);
-    if (f)
-        lw_on_release(LW_FD, (uintptr_t)f);
-    return lw_real.fclose(f);
+    lw_origin_t origin = LW_HERE();
+    /* the descriptor closes inside libc: it is remembered as closed here, so that a close of it after fclose is
+     * a double close */
+    int fd = f && lw_on_release(LW_FD, (uintptr_t)f) ? fileno_unlocked(f) : -1;
+    int r = lw_real.fclose(f);
+    if (fd >= 0)
+        lw_on_close_at(fd, origin); /* keeps errno */
+    return r;
 }
 
 LW_EXPORT int pclose(FILE *f)

@@ -409,6 +409,24 @@ void lwr_report_remove_site(lwr_report_t *r, size_t i)
     r->nsites--;
 }
 
+static void free_warning(lwr_warning_t *w)
+{
+    free(w->type);
+    free(w->handle);
+    free(w->message);
+    free_frames(w->frames, w->nframes);
+    free_frames(w->other_frames, w->nother);
+}
+
+void lwr_report_remove_warning(lwr_report_t *r, size_t i)
+{
+    if (i >= r->nwarnings)
+        return;
+    free_warning(&r->warnings[i]);
+    memmove(&r->warnings[i], &r->warnings[i + 1], (r->nwarnings - i - 1) * sizeof *r->warnings);
+    r->nwarnings--;
+}
+
 void lwr_report_free(lwr_report_t *r)
 {
     if (!r)
@@ -431,14 +449,8 @@ void lwr_report_free(lwr_report_t *r)
         free(p->dump);
     }
     free(r->processes);
-    for (size_t i = 0; i < r->nwarnings; i++) {
-        lwr_warning_t *w = &r->warnings[i];
-        free(w->type);
-        free(w->handle);
-        free(w->message);
-        free_frames(w->frames, w->nframes);
-        free_frames(w->other_frames, w->nother);
-    }
+    for (size_t i = 0; i < r->nwarnings; i++)
+        free_warning(&r->warnings[i]);
     free(r->warnings);
     free(r);
 }

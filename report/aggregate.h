@@ -74,7 +74,8 @@ typedef struct {
     char *file;             /* the suppression file, NULL for the built-in list */
     unsigned line;          /* line in the file (position in the built-in list) */
     bool builtin;
-    uint64_t sites;         /* report sites it hid, leaks and reachable */
+    bool warning;           /* a `warning:` entry: `pattern` is TYPE[:PATTERN], hidden.count the warnings hidden */
+    uint64_t sites;         /* report sites it hid, leaks and reachable (warnings, for a `warning:` entry) */
     lwr_total_t hidden;     /* leaks hidden: handles and bytes */
     lwr_total_t reachable;  /* reachable heap blocks hidden */
 } lwr_supp_use_t;
@@ -131,6 +132,9 @@ size_t lwr_report_leak_sites(const lwr_report_t *report);
 
 /* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are. */
 void lwr_report_remove_site(lwr_report_t *report, size_t i);
+
+/* Removes warning i from the report (freeing it), keeping the order of the others. */
+void lwr_report_remove_warning(lwr_report_t *report, size_t i);
 
 void lwr_report_free(lwr_report_t *report);
 

@@ -129,7 +129,7 @@ static json_t *supps_json(const lwr_report_t *r, bool used, int *bad)
         json_t *o = json_object();
         if (o) {
             set(o, "pattern", lwr_json_name(u->pattern), bad);
-            set(o, "kind", json_string(lwr_kind_name(u->kind)), bad);
+            set(o, "kind", json_string(u->warning ? "warning" : lwr_kind_name(u->kind)), bad);
             set(o, "file", u->builtin ? json_string("<built-in>") : str_or_null(u->file), bad);
             set(o, "line", json_integer(u->line), bad);
             if (used) {

@@ -150,7 +150,8 @@ static void print_amount(FILE *out, lwr_kind_t kind, lwr_total_t t)
 
 static void print_supp_name(FILE *out, const lwr_supp_use_t *u)
 {
-    fprintf(out, "    %s:%s (", u->kind == LWR_HEAP ? "leak" : lwr_kind_name(u->kind), lwr_show(u->pattern));
+    fprintf(out, "    %s:%s (", u->warning ? "warning" : u->kind == LWR_HEAP ? "leak" : lwr_kind_name(u->kind),
+            lwr_show(u->pattern));
     if (u->builtin)
         fputs("built-in)", out);
     else
@@ -171,7 +172,9 @@ static void print_suppressions(FILE *out, const lwr_report_t *r)
         first = false;
         print_supp_name(out, u);
         fputs(": ", out);
-        if (u->hidden.count > 0)
+        if (u->warning)
+            fprintf(out, "%" PRIu64 " %s", u->hidden.count, u->hidden.count == 1 ? "warning" : "warnings");
+        else if (u->hidden.count > 0)
             print_amount(out, u->kind, u->hidden);
         if (u->reachable.count > 0) {
             fputs(u->hidden.count > 0 ? "; " : "", out);

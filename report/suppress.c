@@ -66,6 +66,8 @@ static const struct {
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
 static const char *const type_names[LWR_KIND_COUNT] = { "leak", "fd", "socket", "thread", "timer" };
+/* The warning types a `warning:` line may name (docs/FORMAT.md `warnings`), and `*` for any. */
+static const char *const warning_types[] = { "bad-close", "double-close", "fd-into-exec", "*" };
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(char *err, size_t errlen, const char *fmt, ...)
@@ -140,6 +142,7 @@ static int add(lwr_supplist_t *l, lwr_kind_t kind, const char *pat, size_t plen,
     s->kind = kind;
     s->line = line;
     s->builtin = builtin_entry;
+    s->warning = false;
     s->inner = NULL;
     s->pattern = strndup(pat, plen);
     s->file = file ? strdup(file) : NULL;
@@ -157,6 +160,55 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
+/* The length of the warning type at the start of `TYPE[:PATTERN]`. */
+static size_t warning_type_len(const char *pat, size_t len)
+{
+    const char *colon = memchr(pat, ':', len);
+    size_t n = colon ? (size_t)(colon - pat) : len;
+    while (n > 0 && is_blank(pat[n - 1]))
+        n--;
+    return n;
+}
+
+/* The frame pattern of `TYPE[:PATTERN]`, blanks around it removed; NULL when there is none. */
+static const char *warning_frame_pattern(const char *pat)
+{
+    const char *colon = strchr(pat, ':');
+    if (!colon)
+        return NULL;
+    colon++;
+    while (*colon && is_blank(*colon))
+        colon++;
+    return colon;
+}
+
+/* Checks the text after `warning:`: a known warning type or `*`, then nothing or `:PATTERN`, PATTERN not empty. */
+static int check_warning_line(const char *pat, size_t len, const char *shown, unsigned line, char *err,
+                              size_t errlen)
+{
+    size_t tn = warning_type_len(pat, len);
+    bool known = false;
+    for (size_t i = 0; i < sizeof warning_types / sizeof warning_types[0]; i++)
+        if (strlen(warning_types[i]) == tn && memcmp(warning_types[i], pat, tn) == 0)
+            known = true;
+    if (!known) {
+        fail(err, errlen, "%s:%u: unknown warning type '%.*s' (bad-close, double-close, fd-into-exec or *)", shown,
+             line, (int)(tn > 40 ? 40 : tn), pat);
+        return -1;
+    }
+    const char *colon = memchr(pat, ':', len);
+    if (colon) {
+        const char *q = colon + 1, *end = pat + len;
+        while (q < end && is_blank(*q))
+            q++;
+        if (q == end) {
+            fail(err, errlen, "%s:%u: empty frame pattern after 'warning:%.*s:'", shown, line, (int)tn, pat);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Parses one line (without its newline); a NULL file means the built-in list. */
 static int parse_line(lwr_supplist_t *l, const char *p, size_t len, const char *file, unsigned line, char *err,
                       size_t errlen)
@@ -172,7 +224,7 @@ static int parse_line(lwr_supplist_t *l, const char *p, size_t len, const char *
         return 0;
     const char *colon = memchr(p, ':', len);
     if (!colon) {
-        fail(err, errlen, "%s:%u: expected TYPE:PATTERN (TYPE is leak, fd, socket, thread or timer), got '%.*s'",
+        fail(err, errlen, "%s:%u: expected TYPE:PATTERN (TYPE is leak, fd, socket, thread, timer or warning), got '%.*s'",
              shown, line, (int)(len > 80 ? 80 : len), p);
         return -1;
     }
@@ -183,26 +235,30 @@ static int parse_line(lwr_supplist_t *l, const char *p, size_t len, const char *
     for (int k = 0; k < LWR_KIND_COUNT; k++)
         if (strlen(type_names[k]) == tlen && memcmp(type_names[k], p, tlen) == 0)
             kind = k;
-    if (kind < 0) {
-        fail(err, errlen, "%s:%u: unknown suppression type '%.*s' (leak, fd, socket, thread or timer)", shown, line,
-             (int)(tlen > 40 ? 40 : tlen), p);
+    bool warning = tlen == 7 && memcmp(p, "warning", 7) == 0;
+    if (kind < 0 && !warning) {
+        fail(err, errlen, "%s:%u: unknown suppression type '%.*s' (leak, fd, socket, thread, timer or warning)", shown,
+             line, (int)(tlen > 40 ? 40 : tlen), p);
         return -1;
     }
     const char *pat = colon + 1, *end = p + len;
     while (pat < end && is_blank(*pat))
         pat++;
     if (pat == end) {
-        fail(err, errlen, "%s:%u: empty pattern after '%s:'", shown, line, type_names[kind]);
+        fail(err, errlen, "%s:%u: empty pattern after '%s:'", shown, line, warning ? "warning" : type_names[kind]);
         return -1;
     }
     if (memchr(pat, '\0', (size_t)(end - pat))) {
         fail(err, errlen, "%s:%u: a NUL byte in the pattern", shown, line);
         return -1;
     }
-    if (add(l, (lwr_kind_t)kind, pat, (size_t)(end - pat), file, line, file == NULL) != 0) {
+    if (warning && check_warning_line(pat, (size_t)(end - pat), shown, line, err, errlen) != 0)
+        return -1;
+    if (add(l, warning ? LWR_HEAP : (lwr_kind_t)kind, pat, (size_t)(end - pat), file, line, file == NULL) != 0) {
         fail(err, errlen, "%s:%u: out of memory", shown, line);
         return -1;
     }
+    l->v[l->n - 1].warning = warning;
     return 0;
 }
 
@@ -305,16 +361,38 @@ static bool inner_frames_in(const lwr_site_t *site, size_t n, const char *prefix
     return n > 0;
 }
 
+static bool frame_matches(const char *pattern, const lwr_frame_t *f)
+{
+    return lwr_supp_glob(pattern, f->function) || path_matches(pattern, f->file) || path_matches(pattern, f->module);
+}
+
 bool lwr_supp_matches(const lwr_supp_t *s, const lwr_site_t *site)
 {
-    if (s->kind != site->kind)
+    if (s->warning || s->kind != site->kind)
         return false;
-    for (size_t i = 0; i < site->nframes; i++) {
-        const lwr_frame_t *f = &site->frames[i];
-        if (lwr_supp_glob(s->pattern, f->function) || path_matches(s->pattern, f->file)
-            || path_matches(s->pattern, f->module))
+    for (size_t i = 0; i < site->nframes; i++)
+        if (frame_matches(s->pattern, &site->frames[i]))
             return !s->inner || inner_frames_in(site, i, s->inner);
-    }
+    return false;
+}
+
+bool lwr_supp_matches_warning(const lwr_supp_t *s, const lwr_warning_t *w)
+{
+    if (!s->warning || !w->type)
+        return false;
+    size_t tn = warning_type_len(s->pattern, strlen(s->pattern));
+    if (!(tn == 1 && s->pattern[0] == '*') && (strlen(w->type) != tn || memcmp(w->type, s->pattern, tn) != 0))
+        return false;
+    /* the frame pattern is the end of the entry's text, so it is terminated already */
+    const char *pattern = warning_frame_pattern(s->pattern);
+    if (!pattern)
+        return true;
+    for (size_t i = 0; i < w->nframes; i++)
+        if (frame_matches(pattern, &w->frames[i]))
+            return true;
+    for (size_t i = 0; i < w->nother; i++)
+        if (frame_matches(pattern, &w->other_frames[i]))
+            return true;
     return false;
 }
 
@@ -328,6 +406,7 @@ int lwr_supp_apply(lwr_report_t *r, const lwr_supplist_t *l)
         u->kind = l->v[i].kind;
         u->line = l->v[i].line;
         u->builtin = l->v[i].builtin;
+        u->warning = l->v[i].warning;
         u->pattern = strdup(l->v[i].pattern);
         u->file = l->v[i].file ? strdup(l->v[i].file) : NULL;
         if (!u->pattern || (l->v[i].file && !u->file)) {
@@ -360,6 +439,21 @@ int lwr_supp_apply(lwr_report_t *r, const lwr_supplist_t *l)
         into->bytes += s->bytes;
         u->sites++;
         lwr_report_remove_site(r, i);
+    }
+    i = 0;
+    while (i < r->nwarnings) {
+        const lwr_warning_t *w = &r->warnings[i];
+        size_t hit = l->n;
+        for (size_t j = 0; j < l->n && hit == l->n; j++)
+            if (lwr_supp_matches_warning(&l->v[j], w))
+                hit = j;
+        if (hit == l->n) {
+            i++;
+            continue;
+        }
+        uses[hit].hidden.count += w->count ? w->count : 1;
+        uses[hit].sites++;
+        lwr_report_remove_warning(r, i);
     }
     /* Applied twice (a report re-filtered): the new uses replace the old ones. */
     for (size_t j = 0; j < r->nsupps; j++) {

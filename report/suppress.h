@@ -14,6 +14,7 @@ typedef struct {
     char *file;             /* the file it was read from, NULL for the built-in list */
     unsigned line;          /* line in that file; position (from 1) in the built-in list */
     bool builtin;
+    bool warning;           /* a `warning:TYPE[:PATTERN]` line: `pattern` holds TYPE[:PATTERN], kind is unused */
     const char *inner;      /* built-in only: the frames inside the matching one must lie in a module whose base
                              * name starts with this (static string), NULL for no condition */
 } lwr_supp_t;
@@ -31,7 +32,8 @@ typedef struct {
 bool lwr_supp_glob(const char *pattern, const char *name);
 
 /* Parses `len` bytes of suppression text; `file` names it in errors and in the entries. Lines are `TYPE:PATTERN`
- * with TYPE one of leak, fd, socket, thread, timer; blank lines and lines starting with `#` are skipped; blanks
+ * with TYPE one of leak, fd, socket, thread, timer, or `warning:WTYPE` and `warning:WTYPE:PATTERN` with WTYPE
+ * bad-close, double-close, fd-into-exec or `*` (an unknown WTYPE is malformed too); blank lines and lines starting with `#` are skipped; blanks
  * around a line, its type and its pattern are ignored. Returns 0, or -1 with `FILE:LINE: reason` in err (at most
  * errlen bytes) for the first malformed line (no colon, unknown type, empty pattern) or when out of memory;
  * entries of the lines before it stay in the list. */
@@ -61,8 +63,13 @@ int lwr_supp_setup(lwr_supplist_t *list, const char *env, const char *const *fil
  * (for a built-in entry with `inner`, the first such frame, and every frame inside it lies in that module). */
 bool lwr_supp_matches(const lwr_supp_t *supp, const lwr_site_t *site);
 
+/* Whether the `warning:` suppression hides warning `w`: its type is WTYPE (any with `*`), and when a PATTERN is
+ * given it matches a frame of either of the warning's stacks as lwr_supp_matches matches a site's. */
+bool lwr_supp_matches_warning(const lwr_supp_t *supp, const lwr_warning_t *w);
+
 /* Removes the sites that a suppression of `list` hides (the first matching entry takes the site) from the report
- * and from its totals (reachable sites from `reachable`), and records in report->supps what each entry hid;
+ * and from its totals (reachable sites from `reachable`), and the warnings a `warning:` entry hides, and records
+ * in report->supps what each entry hid (a warning entry counts the warnings in `hidden.count`);
  * report->has_suppressions becomes true. Returns 0, or -1 when out of memory. */
 int lwr_supp_apply(lwr_report_t *report, const lwr_supplist_t *list);
 

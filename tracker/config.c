@@ -3,6 +3,7 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,23 +65,51 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
-static int parse_signal(const char *s)
+/* The signals a dump may take over: ones that by default only end or are ignored by a program and that programs
+ * rarely rely on, plus the real-time range. Everything else is the program's to fault, stop, die or reap children
+ * with (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS, CHLD, KILL, STOP, CONT, TSTP, TTIN, TTOU, INT, TERM, ...), and glibc
+ * keeps the two real-time signals below SIGRTMIN for its threads. */
+static const struct {
+    const char *name;
+    int sig;
+} dump_signals[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "PROF", SIGPROF },
+                     { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "PWR", SIGPWR } };
+#define N_DUMP_SIGNALS (sizeof(dump_signals) / sizeof(dump_signals[0]))
+
+static int dump_signal_ok(int sig)
 {
-    static const struct {
-        const char *name;
-        int sig;
-    } names[] = { { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "HUP", SIGHUP }, { "PROF", SIGPROF },
-                  { "WINCH", SIGWINCH }, { "URG", SIGURG }, { "PWR", SIGPWR } };
+    for (size_t i = 0; i < N_DUMP_SIGNALS; i++)
+        if (dump_signals[i].sig == sig)
+            return 1;
+    return sig >= SIGRTMIN && sig <= SIGRTMAX;
+}
+
+int lw_parse_signal(const char *s)
+{
     unsigned long v;
     if (strncasecmp(s, "SIG", 3) == 0)
         s += 3;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(s, names[i].name) == 0)
-            return names[i].sig;
-    if (strncasecmp(s, "RTMIN+", 6) == 0 && parse_uint(s + 6, 0, 30, &v) == 0 && SIGRTMIN + (int)v <= SIGRTMAX)
+    for (size_t i = 0; i < N_DUMP_SIGNALS; i++)
+        if (strcasecmp(s, dump_signals[i].name) == 0)
+            return dump_signals[i].sig;
+    if (strcasecmp(s, "RTMIN") == 0)
+        return SIGRTMIN;
+    if (strcasecmp(s, "RTMAX") == 0)
+        return SIGRTMAX;
+    if (strncasecmp(s, "RTMIN+", 6) == 0 && parse_uint(s + 6, 0, 64, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
         return SIGRTMIN + (int)v;
-    if (parse_uint(s, 1, 64, &v) == 0 && (int)v != SIGKILL && (int)v != SIGSTOP)
-        return (int)v;
+    if (strncasecmp(s, "RTMAX-", 6) == 0 && parse_uint(s + 6, 0, 64, &v) == 0 && (int)v <= SIGRTMAX - SIGRTMIN)
+        return SIGRTMAX - (int)v;
+    /* a number is taken only when it is one of the signals above: 11 is refused as SEGV is */
+    if (parse_uint(s, 1, 64, &v) == 0)
+        return dump_signal_ok((int)v) ? (int)v : -2;
+    if (*s) {
+        for (int sig = 1; sig < SIGRTMIN; sig++) {
+            const char *abbrev = sigabbrev_np(sig);
+            if (abbrev && strcasecmp(s, abbrev) == 0)
+                return -2;
+        }
+    }
     return -1;
 }
 
@@ -117,16 +146,48 @@ static void find_cli(void)
 static char saved_env[LW_SAVED_ENV][1024];
 static size_t nsaved_env;
 
+/* The names of the other variables the process started with, as hashes: enough to tell an environment that was
+ * edited (most of them still there) from one built afresh, without keeping pointers into memory the program may
+ * reuse (setproctitle-style programs overwrite the strings of the initial environment). */
+#define LW_START_NAMES 256
+static uint32_t start_names[LW_START_NAMES];
+static size_t nstart_names;
+
+/* The library's own path as the dynamic linker loaded it, "" when unknown. */
+static char lib_path[512];
+
+static int is_leakwatch_var(const char *e)
+{
+    return strncmp(e, "LD_PRELOAD=", 11) == 0 || strncmp(e, "LEAKWATCH_", 10) == 0;
+}
+
+/* FNV-1a of the name of a NAME=VALUE entry. */
+static uint32_t name_hash(const char *e)
+{
+    uint32_t h = 2166136261u;
+    for (; *e && *e != '='; e++)
+        h = (h ^ (unsigned char)*e) * 16777619u;
+    return h;
+}
+
 static void save_env(void)
 {
     extern char **environ;
     nsaved_env = 0;
-    for (char **e = environ; e && *e && nsaved_env < LW_SAVED_ENV; e++) {
-        if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "LEAKWATCH_", 10) != 0)
+    nstart_names = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (!is_leakwatch_var(*e)) {
+            if (nstart_names < LW_START_NAMES)
+                start_names[nstart_names++] = name_hash(*e);
             continue;
-        if (lw_strlcpy(saved_env[nsaved_env], *e, sizeof(saved_env[0])) < sizeof(saved_env[0]))
+        }
+        if (nsaved_env < LW_SAVED_ENV && lw_strlcpy(saved_env[nsaved_env], *e, sizeof(saved_env[0])) < sizeof(saved_env[0]))
             nsaved_env++;
     }
+    Dl_info info;
+    lib_path[0] = '\0';
+    if (dladdr(&lw_config, &info) && info.dli_fname)
+        lw_strlcpy(lib_path, info.dli_fname, sizeof(lib_path));
 }
 
 static int env_has(char *const envp[], const char *entry)
@@ -136,6 +197,52 @@ static int env_has(char *const envp[], const char *entry)
         if (strncmp(*e, entry, name) == 0)
             return 1;
     return 0;
+}
+
+/* Whether an LD_PRELOAD value (entries separated by colons or blanks, as the dynamic linker reads it) still
+ * loads leakwatch: an entry whose base name starts with "libleakwatch", or this library's own path. */
+static int preload_names_us(const char *v)
+{
+    while (*v) {
+        while (*v == ':' || *v == ' ' || *v == '\t')
+            v++;
+        const char *end = v, *base = v;
+        while (*end && *end != ':' && *end != ' ' && *end != '\t') {
+            if (*end == '/')
+                base = end + 1;
+            end++;
+        }
+        size_t n = (size_t)(end - v);
+        if (end - base >= 12 && strncmp(base, "libleakwatch", 12) == 0)
+            return 1;
+        if (n > 0 && lib_path[0] && strlen(lib_path) == n && strncmp(v, lib_path, n) == 0)
+            return 1;
+        v = end;
+    }
+    return 0;
+}
+
+/* Whether envp, which lacks LD_PRELOAD, was edited from this process's environment (LD_PRELOAD removed on
+ * purpose: unsetenv, `env -u`, a shell's unset) rather than cleared or built afresh (clearenv, `env -i`, an
+ * execve with a small environment of its own): it still carries a LEAKWATCH_* variable, or more than half of the
+ * other variables the process started with. */
+static int env_edited(char *const envp[])
+{
+    uint64_t seen[LW_START_NAMES / 64] = { 0 };
+    size_t kept = 0;
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "LEAKWATCH_", 10) == 0)
+            return 1;
+        uint32_t h = name_hash(*e);
+        for (size_t i = 0; i < nstart_names; i++) {
+            if (start_names[i] == h && !(seen[i / 64] & (1ull << (i % 64)))) {
+                seen[i / 64] |= 1ull << (i % 64);
+                kept++;
+                break;
+            }
+        }
+    }
+    return nstart_names > 0 && kept * 2 > nstart_names;
 }
 
 size_t lw_exec_env_size(char *const envp[])
@@ -148,6 +255,14 @@ size_t lw_exec_env_size(char *const envp[])
 
 char *const *lw_exec_env(char *const envp[], char **out, size_t cap)
 {
+    const char *preload = NULL;
+    for (char *const *e = envp; e && *e; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) == 0)
+            preload = *e + 11;
+    /* The program's own choice stands: a preload list without us, or no LD_PRELOAD in an edited environment. A
+     * program that re-execs itself until LD_PRELOAD is gone then ends as it does without leakwatch. */
+    if (preload ? !preload_names_us(preload) : env_edited(envp))
+        return envp;
     size_t n = 0, added = 0;
     for (char *const *e = envp; e && *e && n < cap; e++)
         out[n++] = *e;
@@ -219,8 +334,11 @@ void lw_config_load(void)
         }
     }
     if ((v = getenv("LEAKWATCH_DUMP_SIGNAL")) && *v) {
-        int sig = parse_signal(v);
-        if (sig < 0)
+        int sig = lw_parse_signal(v);
+        if (sig == -2)
+            lw_warn("LEAKWATCH_DUMP_SIGNAL=%s: a signal the program needs for itself, not taken over (use USR1, "
+                    "USR2, HUP, PROF, WINCH, URG, PWR or RTMIN+n); no signal dumps", v);
+        else if (sig < 0)
             lw_warn("LEAKWATCH_DUMP_SIGNAL=%s: not a signal name or number; no signal dumps", v);
         else
             lw_config.dump_signal = sig;

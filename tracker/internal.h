@@ -87,6 +87,10 @@ void lw_config_load(void);
 /* Parses a LEAKWATCH_KINDS style list ("heap,fd" or "all"); returns the bit set, or -1 when a name is unknown. */
 int lw_parse_kinds(const char *s);
 const char *lw_kind_name(lw_kind_t kind);
+/* Parses a LEAKWATCH_DUMP_SIGNAL value: a name with or without SIG (USR1, USR2, HUP, PROF, WINCH, URG, PWR,
+ * RTMIN, RTMIN+n, RTMAX-n, RTMAX) or the number of one of those signals. Returns the signal, -2 for a signal the
+ * program needs for itself (SEGV or 11, CHLD, STOP, ... by name or number), -1 for anything else. */
+int lw_parse_signal(const char *s);
 
 /* ---- time ------------------------------------------------------------------------------------------------ */
 

@@ -106,6 +106,8 @@ void lw_init(void)
         (void)lw_now_ms();
         lw_config_load();
         lw_dump_seq_resume();
+        lw_shell_script_init();
+        lw_fds_at_start();
         lw_stack_init();
         if (lw_unwinder_io_init() != 0 && lw_config.unwind == LW_UNWIND_LIBUNWIND) {
             lw_warn("cannot give libunwind a validation without descriptors; stacks come from frame pointers");
@@ -260,6 +262,7 @@ static void final_report_as(int via_exit)
     lw_self.busy = 0;
     if (via_exit)
         free_runtime();
+    lw_forget_shell_script(); /* a shell's descriptor on its own script is not a leak */
     lw_self.busy = 1;
 
     size_t live = lw_tables_total(), warned = lw_warning_count();

@@ -323,7 +323,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
     if (dir < 0)
         return 0;
     for (;;) {
-        long got = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+        long got = lw_sys_getdents64(dir, buf, sizeof(buf));
         if (got <= 0)
             break;
         for (long off = 0; off < got;) {

@@ -45,6 +45,11 @@ int lw_sys_dup2(int oldfd, int newfd)
     return (int)syscall(SYS_dup3, oldfd, newfd, 0);
 }
 
+long lw_sys_getdents64(int dirfd, void *buf, size_t cap)
+{
+    return syscall(SYS_getdents64, dirfd, buf, cap);
+}
+
 int lw_sys_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;

@@ -15,6 +15,9 @@ int lw_sys_pipe2(int fds[2], int flags);
 int lw_sys_fcntl(int fd, int cmd, long arg);
 int lw_sys_dup2(int oldfd, int newfd);
 
+/* getdents64: reads directory entries of dirfd into buf; returns the bytes read, 0 at the end, or -1. */
+long lw_sys_getdents64(int dirfd, void *buf, size_t cap);
+
 /* Writes all n bytes, retrying after EINTR and short writes. Returns 0 or an errno value. */
 int lw_sys_write_all(int fd, const void *buf, size_t n);
 

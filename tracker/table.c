@@ -3,6 +3,7 @@
  * its own 64 MiB-aligned heap, so threads that allocate at once work in different shards and their cache lines
  * stay on their own cores. */
 #include "hash.h"
+#include "warn_events.h"
 
 #include <errno.h>
 #include <string.h>
@@ -184,6 +185,8 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     lw_self.busy = 1;
     uint32_t site = lw_stack_site(origin);
     put(kind, handle, size, site, lw_now_ms(), 0, cur_gen);
+    if (kind == LW_FD || kind == LW_SOCKET)
+        lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
     lw_self.busy = 0;
     errno = saved;
 }

@@ -1,5 +1,6 @@
 /* Descriptor events that are not acquisitions: closes that hit no open descriptor, descriptors that leak into an
- * exec'd program, and close_range; they become the warnings of the dump. */
+ * exec'd program, and close_range, which become the warnings of the dump; and the descriptor a shell holds on its
+ * own script, which is no leak. */
 #include "internal.h"
 #include "sys.h"
 #include "warn_events.h"
@@ -9,6 +10,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -17,8 +20,13 @@
 /* Closes are remembered for descriptor numbers below this bound: 4 MiB of address space, touched page by page. */
 #define LW_CLOSE_MAX (1u << 20)
 
-/* ---- the last successful close of every descriptor number --------------------------------------------- */
+/* ---- what every descriptor number last did ------------------------------------------------------------ */
 
+/* Per number: 0 when this process never had it open (it was not open at start, no tracked call returned it, no
+ * close of it was seen), CLOSE_OPENED when it was open at start or a tracked call returned it, and the call site of the last successful close after that (CLOSE_NO_STACK when the
+ * stack could not be taken). Site ids are small: the two marks never collide with one. */
+#define CLOSE_OPENED UINT32_MAX
+#define CLOSE_NO_STACK (UINT32_MAX - 1)
 static _Atomic(_Atomic uint32_t *) close_sites;
 
 /* Returns the per-number array of close sites, mapping it on first use; NULL when out of memory. */
@@ -42,6 +50,7 @@ static _Atomic uint32_t *close_array(void)
 /* ---- the warning list ---------------------------------------------------------------------------------- */
 
 static lw_lock_t warn_lock;
+static atomic_size_t unopened_closes;
 static lw_warning_t warnings[LW_MAX_WARNINGS];
 static size_t nwarnings;
 static size_t ndropped;
@@ -122,6 +131,7 @@ void lw_warnings_reset(void)
     nwarnings = 0;
     ndropped = 0;
     lw_unlock(&warn_lock);
+    atomic_store(&unopened_closes, 0);
     _Atomic uint32_t *a = atomic_load(&close_sites);
     if (a)
         memset((void *)a, 0, LW_CLOSE_MAX * sizeof(uint32_t));
@@ -136,6 +146,48 @@ static int fd_events_on(void)
     return !lw_self.busy && (lw_config.kinds & FD_KINDS);
 }
 
+void lw_fds_at_start(void)
+{
+    if (!(lw_config.kinds & FD_KINDS))
+        return;
+    /* Raw system calls: open and close by name are leakwatch's own wrappers, and this runs in its initialisation.
+     * The directory descriptor lives only for this function. */
+    int dir = lw_sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    _Atomic uint32_t *a = close_array();
+    char buf[2048] __attribute__((aligned(8)));
+    for (long got; a && (got = lw_sys_getdents64(dir, buf, sizeof(buf))) > 0;) {
+        for (long off = 0; off < got;) {
+            struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (void *)(buf + off);
+            off += d->reclen;
+            unsigned long fd = 0;
+            const char *q = d->name;
+            for (; *q >= '0' && *q <= '9' && fd < LW_CLOSE_MAX; q++)
+                fd = fd * 10 + (unsigned long)(*q - '0');
+            if (q != d->name && !*q && fd < LW_CLOSE_MAX && (int)fd != dir)
+                atomic_store_explicit(&a[fd], CLOSE_OPENED, memory_order_relaxed);
+        }
+    }
+    lw_sys_close(dir);
+}
+
+void lw_fd_opened(uintptr_t handle)
+{
+    /* FILE* and DIR* records are keyed by pointers, far above the bound: their descriptors are not numbered here */
+    if (handle >= LW_CLOSE_MAX || !(lw_config.kinds & FD_KINDS))
+        return;
+    _Atomic uint32_t *a = close_array();
+    if (a)
+        atomic_store_explicit(&a[handle], CLOSE_OPENED, memory_order_relaxed);
+}
+
 void lw_on_close_at(int fd, lw_origin_t origin)
 {
     if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
@@ -143,8 +195,10 @@ void lw_on_close_at(int fd, lw_origin_t origin)
     int saved = errno;
     lw_self.busy = 1;
     _Atomic uint32_t *a = close_array();
-    if (a)
-        atomic_store_explicit(&a[fd], lw_stack_site(origin), memory_order_relaxed);
+    if (a) {
+        uint32_t site = lw_stack_site(origin);
+        atomic_store_explicit(&a[fd], site ? site : CLOSE_NO_STACK, memory_order_relaxed);
+    }
     lw_self.busy = 0;
     errno = saved;
 }
@@ -169,23 +223,38 @@ static char *put_int(char *p, long long n)
 
 void lw_on_bad_close_at(int fd, lw_origin_t origin)
 {
-    if (fd < 0 || !fd_events_on())
+    if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
         return;
     int saved = errno;
     lw_self.busy = 1;
+    _Atomic uint32_t *a = close_array();
+    uint32_t before = a ? atomic_load_explicit(&a[fd], memory_order_relaxed) : CLOSE_OPENED;
+    /* A number this process never had: "close everything I may have inherited" (a daemon closing 3..1023), not
+     * a close of someone's descriptor. */
+    if (before == 0) {
+        atomic_fetch_add_explicit(&unopened_closes, 1, memory_order_relaxed);
+        lw_self.busy = 0;
+        errno = saved;
+        return;
+    }
+    int twice = before != CLOSE_OPENED;
+    uint32_t other = twice && before != CLOSE_NO_STACK ? before : 0;
     uint32_t site = lw_stack_site(origin);
-    _Atomic uint32_t *a = (unsigned)fd < LW_CLOSE_MAX ? close_array() : NULL;
-    uint32_t before = a ? atomic_load_explicit(&a[fd], memory_order_relaxed) : 0;
     char msg[200], *p = msg;
     p = put_str(p, msg + 40, "close(");
     p = put_int(p, fd);
     p = put_str(p, msg + sizeof(msg) - 1,
-                before ? "): the descriptor was already closed (other_frames: the earlier close)"
-                       : "): the descriptor is not open");
+                twice ? "): the descriptor was already closed (other_frames: the earlier close)"
+                      : "): the descriptor was open once but is not open now (closed behind leakwatch's back)");
     *p = '\0';
-    add_warning(before ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, before, msg, 1);
+    add_warning(twice ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, other, msg, 1);
     lw_self.busy = 0;
     errno = saved;
+}
+
+size_t lw_unopened_closes(void)
+{
+    return atomic_load_explicit(&unopened_closes, memory_order_relaxed);
 }
 
 /* ---- walking the tracked descriptors ------------------------------------------------------------------- */
@@ -263,6 +332,99 @@ size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_
             if (a && (unsigned)r->fd < LW_CLOSE_MAX && site)
                 atomic_store_explicit(&a[r->fd], site, memory_order_relaxed);
         }
+    }
+    if (c.v)
+        lw_mem_free(c.v, c.cap * sizeof(fd_rec_t));
+    errno = saved;
+    return done;
+}
+
+/* ---- the script a shell runs --------------------------------------------------------------------------- */
+
+/* Shells read their script while it runs and keep it open on a descriptor of their own to the end (dash moves it
+ * to 10 or above, bash to 255). That descriptor is the shell's, not a leak of the script. */
+static const char *const shells[] = { "sh", "dash", "bash", "rbash", "ash", "ksh", "ksh93", "mksh", "lksh",
+                                      "pdksh", "zsh", "yash", "posh", "busybox" };
+static dev_t script_dev;
+static ino_t script_ino;
+static int have_script;
+
+/* Whether option `a` of a shell's command line takes the next argument as its value (-o name, -O shopt). */
+static int takes_value(const char *a)
+{
+    if (strcmp(a, "--rcfile") == 0 || strcmp(a, "--init-file") == 0)
+        return 1;
+    size_t n = strlen(a);
+    return a[0] != '-' || a[1] != '-' ? (a[n - 1] == 'o' || a[n - 1] == 'O') : 0;
+}
+
+void lw_shell_script_init(void)
+{
+    have_script = 0;
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    static char cmd[8192];
+    ssize_t len = lw_read_file("/proc/self/cmdline", cmd, sizeof(cmd) - 1);
+    if (len > 0)
+        lw_shell_script_pick(exe, cmd, (size_t)len);
+}
+
+int lw_shell_script_pick(const char *exe, char *cmd, size_t len)
+{
+    have_script = 0;
+    const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    int shell = 0;
+    for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]); i++)
+        shell |= strcmp(base, shells[i]) == 0;
+    if (!shell || len == 0)
+        return 0;
+    cmd[len - 1] = '\0'; /* the last argument ends the buffer, terminated or cut short */
+    /* The script is the first argument that is not an option nor an option's value; -c (a command string) and
+     * -s (commands from stdin) mean there is none. */
+    const char *a = cmd + strlen(cmd) + 1, *end = cmd + len;
+    int skip = 0, after_dashes = 0;
+    for (; a < end; a += strlen(a) + 1) {
+        if (skip) {
+            skip = 0;
+            continue;
+        }
+        if (!after_dashes && strcmp(a, "--") == 0) {
+            after_dashes = 1;
+            continue;
+        }
+        if (!after_dashes && (a[0] == '-' || a[0] == '+') && a[1]) {
+            if (a[0] == '-' && a[1] != '-' && (strchr(a, 'c') || strchr(a, 's')))
+                return 0;
+            skip = takes_value(a);
+            continue;
+        }
+        struct stat st;
+        if (stat(a, &st) == 0 && S_ISREG(st.st_mode)) {
+            script_dev = st.st_dev;
+            script_ino = st.st_ino;
+            have_script = 1;
+        }
+        return have_script;
+    }
+    return 0;
+}
+
+size_t lw_forget_shell_script(void)
+{
+    if (!have_script || !fd_events_on())
+        return 0;
+    int saved = errno;
+    lw_self.busy = 1;
+    fd_collect_t c = collect_range(3, INT_MAX, 0);
+    lw_self.busy = 0; /* lw_on_release does nothing inside the guard */
+    size_t done = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        struct stat st;
+        if (fstat(c.v[i].fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == script_dev && st.st_ino == script_ino)
+            done += (size_t)lw_on_release((lw_kind_t)c.v[i].kind, c.v[i].handle);
     }
     if (c.v)
         lw_mem_free(c.v, c.cap * sizeof(fd_rec_t));
