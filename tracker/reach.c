@@ -4,6 +4,8 @@
 #include "internal.h"
 #include "sys.h"
 
+#include <cpuid.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -11,6 +13,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/resource.h>
 #include <sys/user.h>
 #include <sys/prctl.h>
@@ -393,7 +396,7 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
     return n;
 }
 
-/* Does the whole classification in the calling process. Memory comes from lw_mem, set up by the caller. */
+/* Memory for the scan, all taken from lw_mem before the copy is made: the copy may not allocate. */
 typedef struct {
     char *maps_buf;
     size_t maps_cap;
@@ -404,9 +407,21 @@ typedef struct {
     uintptr_t *own_lo, *own_hi;
 } scratch_t;
 
-/* Reads the memory map, the tracker's own ranges and the loaded objects; runs in the process itself, because the
- * locks these take (the loader's, the allocator's) may be held by a thread that does not exist in a fork. */
-static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
+/* The tracker's own memory and the loaded objects' writable segments; read in the process itself, because the
+ * locks these take (the allocator's map lock, the loader's) may be held by a thread that does not exist in the
+ * copy. */
+static void prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
+{
+    size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
+    for (size_t i = 0; i < own; i++)
+        add_range(excl, w->own_lo[i], w->own_hi[i]);
+    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot };
+    dl_iterate_phdr(collect_modules, &pa);
+}
+
+/* The memory map, read in the copy: the mappings exactly as they were when it was made (and without those the
+ * parent marked MADV_DONTFORK, which the copy does not have). */
+static size_t read_maps(scratch_t *w)
 {
     ssize_t len = lw_read_file("/proc/self/maps", w->maps_buf, w->maps_cap - 1);
     if (len < 0)
@@ -421,12 +436,6 @@ static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
             break;
         line = nl + 1;
     }
-
-    size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
-    for (size_t i = 0; i < own; i++)
-        add_range(excl, w->own_lo[i], w->own_hi[i]);
-    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_classify };
-    dl_iterate_phdr(collect_modules, &pa);
     return nv;
 }
 
@@ -449,10 +458,11 @@ static uintptr_t live_start(const stack_marks_t *m, uintptr_t lo, uintptr_t hi)
     return best ? best : lo;
 }
 
-/* The copy scans memory the parent saw mapped; a mapping the parent marked MADV_DONTFORK is missing here, and
- * another thread may have unmapped something since. A fault ends the scan of that mapping, nothing more: the
- * copy catches SIGSEGV and SIGBUS itself (the program's handlers, crash reporters among them, must not run) and
- * writes no core file. */
+/* A fault ends the scan of that mapping, nothing more (mincore and a mapping's tail past the end of its file
+ * can still fault): the copy catches SIGSEGV and SIGBUS itself (the program's handlers, crash reporters among
+ * them, must not run) and writes no core file. Every other signal stays blocked in the copy, so that none of the
+ * program's handlers runs there: the copy inherited them, and ptrace reports its stopped threads to the copy
+ * with SIGCHLD, which the program's handler would count as a child of its own. */
 static sigjmp_buf scan_fault;
 
 static void on_scan_fault(int sig)
@@ -463,6 +473,12 @@ static void on_scan_fault(int sig)
 
 static void guard_faults(void)
 {
+    sigset_t mask;
+    sigfillset(&mask);
+    sigdelset(&mask, SIGSEGV);
+    sigdelset(&mask, SIGBUS);
+    /* the system call, as the copy may use no more: the sigprocmask wrapper is the injected library's */
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, (size_t)(_NSIG / 8));
     struct rlimit none = { 0, 0 };
     setrlimit(RLIMIT_CORE, &none);
     struct sigaction sa;
@@ -483,14 +499,63 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
         flood(s);
 }
 
+/* ---- x86-64: the registers of a stopped thread (moves behind tracker/arch.h) ------------------------------ */
+
+/* A thread's registers as the scan keeps them: the general registers, then the extended state as XSAVE lays it
+ * out (x87, xmm0-15, the upper halves of ymm0-15, AVX-512's zmm upper halves and zmm16-31, ...). The whole area is
+ * scanned word by word: every 64-bit lane of every vector register is a word there, at an 8-byte boundary, and a
+ * component in its initial state reads as zeros (the kernel writes it so for ptrace). */
+typedef struct {
+    struct user_regs_struct gp;
+    /* followed by the extended state, lw_xstate_size bytes */
+} lw_thread_regs_t;
+
+/* The size of the extended state the kernel hands to ptrace: the XSAVE area of every feature the processor
+ * has (CPUID leaf 0xD, ECX), or the 512-byte FXSAVE area (xmm0-15) where XSAVE is absent. */
+static size_t xstate_size(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && __get_cpuid_max(0, NULL) >= 0xd &&
+        __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && c >= 512 && c <= (1u << 16))
+        return (c + 63) & ~(size_t)63;
+    return 512;
+}
+
+/* Reads the stopped thread's registers into r (xsize bytes of extended state after it). Returns 0, or -1 when
+ * not even the general registers could be read. */
+static int read_thread_regs(pid_t tid, lw_thread_regs_t *r, size_t xsize)
+{
+    if (ptrace(PTRACE_GETREGS, tid, NULL, &r->gp) < 0)
+        return -1;
+    struct iovec io = { (char *)r + sizeof(*r), xsize };
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &io) < 0) {
+        /* no XSAVE in the kernel or the processor: xmm0-15 at least, from the FXSAVE area */
+        io.iov_len = xsize < sizeof(struct user_fpregs_struct) ? xsize : sizeof(struct user_fpregs_struct);
+        if (ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_PRFPREG, &io) < 0)
+            memset((char *)r + sizeof(*r), 0, xsize);
+    }
+    return 0;
+}
+
+static uintptr_t thread_sp(const lw_thread_regs_t *r)
+{
+    return (uintptr_t)r->gp.rsp;
+}
+
+/* ---- registers of running threads ------------------------------------------------------------------------- */
+
 /* The registers of the other threads that were running (not blocked in a system call), read by the copy with
  * ptrace: such a thread is stopped for as long as it takes to read them. Threads blocked in a system call are left
  * alone, since a stop would make some calls (epoll_wait, poll) fail with EINTR in the program; their stack pointer
- * comes from /proc, and a pointer kept only in one of their registers is missed. A thread that cannot be read
- * (ptrace refused, the thread gone) is skipped: its stack is scanned whole all the same. */
+ * comes from /proc. They are blocked inside a function call (the system call's wrapper), across which the ABI
+ * keeps no vector register (all are caller-saved), so what is missed there is a pointer held only in a callee-saved
+ * general register (rbx, rbp, r12-r15) that nothing spilled. A thread that cannot be read (ptrace refused, the
+ * thread gone) is skipped: its stack is scanned whole all the same.
+ * The copy reads the registers a moment after it was made: memory is the snapshot's, the registers of a thread
+ * that kept running are a little younger. */
 typedef struct {
-    struct user_regs_struct *v;
-    size_t n;
+    char *v;       /* n slots of `stride` bytes: lw_thread_regs_t and the extended state */
+    size_t n, stride, xsize;
 } regs_t;
 
 static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_marks_t *marks)
@@ -517,10 +582,11 @@ static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_
                 }
             }
         }
-        if (stopped && ptrace(PTRACE_GETREGS, tid, NULL, &regs->v[regs->n]) == 0) {
+        lw_thread_regs_t *r = (lw_thread_regs_t *)(regs->v + regs->n * regs->stride);
+        if (stopped && read_thread_regs(tid, r, regs->xsize) == 0) {
             /* its stack pointer too: a thread that was running has none in /proc */
             if (marks->n < marks->cap)
-                marks->sp[marks->n++] = (uintptr_t)regs->v[regs->n].rsp - LW_RED_ZONE;
+                marks->sp[marks->n++] = thread_sp(r) - LW_RED_ZONE;
             regs->n++;
         }
         ptrace(PTRACE_DETACH, tid, NULL, NULL);
@@ -548,9 +614,9 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     for (size_t i = 0; i < s->n; i++)
         s->cls[i] = LW_CLASS_DEFINITE;
 
-    /* the registers of the other threads are roots too */
+    /* the registers of the other threads are roots too, the vector registers with the general ones */
     if (regs->v && regs->n) {
-        scan_words(s, (uintptr_t)regs->v, (uintptr_t)(regs->v + regs->n), LW_CLASS_REACHABLE, -1);
+        scan_words(s, (uintptr_t)regs->v, (uintptr_t)(regs->v + regs->n * regs->stride), LW_CLASS_REACHABLE, -1);
         flood(s);
     }
 
@@ -583,11 +649,81 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     }
 }
 
-int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
+/* What the copy sends back ahead of the entries and the classes. */
+typedef struct {
+    uint64_t n, nheap, dropped;
+} answer_t;
+
+static int read_all(int fd, void *buf, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if (n > UINT32_MAX)
+    char *p = buf;
+    while (n) {
+        ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* The copy's work: list, classify, answer. Ends the copy. */
+static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, ranges_t excl, ranges_t mods,
+                    const pid_t *tids, size_t ntids, regs_t *regs, stack_marks_t *marks, uint32_t *stack,
+                    uint8_t *cls, int out, int go, uintptr_t here)
+{
+    guard_faults();
+    /* The tables were locked when the copy was made, by the thread that is the copy's only one; they are
+     * consistent, and the copy may walk them once it lets the locks go. */
+    lw_tables_unlock_all();
+    list(l, arg);
+    if (go >= 0) {
+        char c;
+        while (read(go, &c, 1) < 0 && errno == EINTR)
+            ;
+    }
+    size_t nv = read_maps(w);
+    /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
+     * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
+    uintptr_t mine = here;
+    for (size_t i = 0; i < nv; i++)
+        if (here >= w->vmas[i].lo && here < w->vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w->vmas[i].hi)
+            mine = lw_exit_frame;
+    if (marks->n < marks->cap)
+        marks->sp[marks->n++] = mine;
+    read_registers(tids, ntids, regs, marks);
+    if (l->nheap) {
+        scan_t s = { l->v, l->nheap, l->v[0].handle, 0, cls, stack, 0 };
+        for (size_t i = 0; i < l->nheap; i++) {
+            uintptr_t end = l->v[i].handle + (LW_ENTRY_SIZE(&l->v[i]) ? LW_ENTRY_SIZE(&l->v[i]) : 1);
+            if (end > s.max)
+                s.max = end;
+        }
+        classify(&s, w, nv, excl, mods, marks, regs);
+    }
+    answer_t a = { l->n, l->nheap, l->dropped };
+    if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
+        lw_sys_write_all(out, cls, l->nheap))
+        syscall(SYS_exit_group, 1);
+    syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+}
+
+/* One consistent moment. The block list and the memory the scan reads are the same snapshot: the forked copy,
+ * made while this thread holds every table lock, so that no record comes or goes while the kernel copies the
+ * address space. The copy lists the records itself, from its own tables, which are the tables as they were at
+ * that instant; a block freed before it is in neither the list nor (as a live block) the memory, a block freed
+ * after it is in both, and live. Listing in the parent and scanning later would let another thread (a detached
+ * one still freeing, one inside a dl_iterate_phdr callback, which also holds up prepare's own dl_iterate_phdr)
+ * free listed blocks in between, and the scan would find nothing pointing to them: definite leaks that are not.
+ * Re-checking the parent's tables afterwards would not do either: a freed address may be reused by then. Nothing
+ * the parent does between taking the locks and the copy can wait for another thread: the locks are held only
+ * across the clone system call. */
+int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
+{
+    l->n = l->nheap = l->dropped = 0;
+    if (l->cap > UINT32_MAX)
         return EOVERFLOW;
 
     scratch_t w = { 0 };
@@ -599,72 +735,49 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     w.mods = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
     w.own_lo = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
     w.own_hi = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
-    uint32_t *stack = lw_mem_alloc(n * sizeof(uint32_t));
-    uint8_t *tmp_cls = lw_mem_alloc(n);
+    uint32_t *stack = lw_mem_alloc(l->cap * sizeof(uint32_t) + 1);
+    static pid_t tids[4096];
+    static uintptr_t sps[4096];
+    size_t ntids = 0;
+    stack_marks_t marks = { sps, 0, sizeof(sps) / sizeof(sps[0]) };
     int fds[2] = { -1, -1 }, sync[2] = { -1, -1 };
     int err = 0;
     pid_t pid = -1;
-    static pid_t tids[4096];
-    size_t ntids = 0;
-    regs_t regs = { NULL, 0 };
-    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack || !tmp_cls) {
+
+    /* the other threads first: the running ones get a slot for their registers, allocated before the tracker's
+     * own ranges are read */
+    marks.n = other_thread_sps(sps, marks.cap - 1, (pid_t)syscall(SYS_gettid), tids, &ntids,
+                               sizeof(tids) / sizeof(tids[0]));
+    regs_t regs = { NULL, 0, 0, xstate_size() };
+    regs.stride = (sizeof(lw_thread_regs_t) + regs.xsize + 63) & ~(size_t)63;
+    regs.v = lw_mem_alloc(ntids * regs.stride + 1);
+    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack || !regs.v) {
         err = ENOMEM;
         goto out;
     }
-
-    scan_t s = { blocks, n, blocks[0].handle, 0, tmp_cls, stack, 0 };
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t end = blocks[i].handle + (LW_ENTRY_SIZE(&blocks[i]) ? LW_ENTRY_SIZE(&blocks[i]) : 1);
-        if (end > s.max)
-            s.max = end;
-    }
-    /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
-     * copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits) and
-     * never calls malloc; its answer comes back through a pipe. */
+    /* The answer comes back through a pipe; the copy waits on the second one until this process has named it
+     * as a tracer (see allow_tracer). */
     if (lw_sys_pipe2(fds, O_CLOEXEC) < 0) {
         err = errno;
         goto out;
     }
-    ranges_t excl = { w.excl, 0 }, mods = { w.mods, 0 };
-    size_t nv = prepare(&w, &excl, &mods);
-
-    /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
-     * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
-    static uintptr_t sps[4096];
-    stack_marks_t marks = { sps, 0, sizeof(sps) / sizeof(sps[0]) };
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0), mine = here;
-    for (size_t i = 0; i < nv; i++)
-        if (here >= w.vmas[i].lo && here < w.vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w.vmas[i].hi)
-            mine = lw_exit_frame;
-    sps[marks.n++] = mine;
-    marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid), tids, &ntids,
-                                sizeof(tids) / sizeof(tids[0]));
-    regs.v = lw_mem_alloc(ntids * sizeof(struct user_regs_struct) + 1);
-    if (lw_sys_pipe2(sync, O_CLOEXEC) < 0)
+    if (ntids && lw_sys_pipe2(sync, O_CLOEXEC) < 0)
         sync[0] = sync[1] = -1;
+    ranges_t excl = { w.excl, 0 }, mods = { w.mods, 0 };
+    prepare(&w, &excl, &mods);
+
+    /* The copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits)
+     * and never calls malloc. */
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    lw_tables_lock_all();
     pid = lw_sys_fork_quiet();
     if (pid == 0) {
         lw_sys_close(fds[0]);
-        guard_faults();
-        if (sync[0] >= 0) {
-            char go;
+        if (sync[1] >= 0)
             lw_sys_close(sync[1]);
-            while (read(sync[0], &go, 1) < 0 && errno == EINTR)
-                ;
-        }
-        read_registers(tids, ntids, &regs, &marks);
-        classify(&s, &w, nv, excl, mods, &marks, &regs);
-        size_t off = 0;
-        while (off < n) {
-            ssize_t k = write(fds[1], tmp_cls + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                syscall(SYS_exit_group, 1);
-            off += (size_t)k;
-        }
-        syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+        in_copy(l, list, arg, &w, excl, mods, tids, ntids, &regs, &marks, stack, cls, fds[1], sync[0], here);
     }
+    lw_tables_unlock_all();
     if (pid < 0) {
         err = errno;
         goto out;
@@ -674,29 +787,27 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     if (sync[0] >= 0) {
         lw_sys_close(sync[0]);
         lw_sys_close(sync[1]); /* the copy reads end-of-file: go on */
+        sync[0] = sync[1] = -1;
     }
     lw_sys_close(fds[1]);
     fds[1] = -1;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fds[0], tmp_cls + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
+    answer_t a;
+    int ok = read_all(fds[0], &a, sizeof(a)) == 0 && a.n <= l->cap && a.nheap <= a.n &&
+             read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && read_all(fds[0], cls, a.nheap) == 0;
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
     if (ntids)
         allow_tracer(pid, 0);
-    if (got != n || !reaped || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (ok && reaped && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        l->n = a.n;
+        l->nheap = a.nheap;
+        l->dropped = a.dropped;
+    } else {
         err = ECHILD;
-    else
-        memcpy(cls, tmp_cls, n);
+    }
 
 out:
-    if (sync[0] >= 0 && pid < 0) {
+    if (sync[0] >= 0) {
         lw_sys_close(sync[0]);
         lw_sys_close(sync[1]);
     }
@@ -710,8 +821,39 @@ out:
     lw_mem_free(w.mods, MAX_EXCL * sizeof(range_t));
     lw_mem_free(w.own_lo, MAX_EXCL / 2 * sizeof(uintptr_t));
     lw_mem_free(w.own_hi, MAX_EXCL / 2 * sizeof(uintptr_t));
-    lw_mem_free(stack, n * sizeof(uint32_t));
-    lw_mem_free(tmp_cls, n);
-    lw_mem_free(regs.v, ntids * sizeof(struct user_regs_struct) + 1);
+    lw_mem_free(stack, l->cap * sizeof(uint32_t) + 1);
+    lw_mem_free(regs.v, ntids * regs.stride + 1);
+    return err;
+}
+
+/* The caller's blocks, as the listing of lw_reach_classify. */
+typedef struct {
+    const lw_entry_t *blocks;
+    size_t n;
+} given_t;
+
+static void list_given(lw_listing_t *l, void *arg)
+{
+    const given_t *g = arg;
+    memcpy(l->v, g->blocks, g->n * sizeof(lw_entry_t));
+    l->n = l->nheap = g->n;
+}
+
+int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
+{
+    if (n == 0)
+        return 0;
+    lw_entry_t *copy = lw_mem_alloc(n * sizeof(lw_entry_t));
+    uint8_t *tmp = lw_mem_alloc(n);
+    int err = ENOMEM;
+    if (copy && tmp) {
+        given_t g = { blocks, n };
+        lw_listing_t l = { copy, n, 0, 0, 0 };
+        err = lw_reach_snapshot(&l, list_given, &g, tmp);
+        if (!err)
+            memcpy(cls, tmp, n);
+    }
+    lw_mem_free(copy, n * sizeof(lw_entry_t));
+    lw_mem_free(tmp, n);
     return err;
 }

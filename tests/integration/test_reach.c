@@ -1,4 +1,4 @@
-/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, thread-local storage and forked children. */
+/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, registers and thread-local storage, blocks freed while the exit dump runs, and forked children. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #define CLASSES_SRC "tests/fixtures/reach_classes.c"
 #define THREAD_SRC "tests/fixtures/reach_thread.c"
 #define FORK_SRC "tests/fixtures/reach_fork.c"
+#define EXIT_FREE_SRC "tests/fixtures/reach_exit_free.c"
 /* For runs that leak on purpose: the gate passes, so the exit status is the fixture's own. */
 #define NO_GATE LWT_ARGV("--max-leaks", "1000000")
 
@@ -328,6 +329,72 @@ START_TEST(test_exit_from_thread)
 }
 END_TEST
 
+/* ---- one consistent moment ---- */
+
+/* Another thread frees 20000 blocks while the exit dump runs (modes of reach_exit_free: from inside a
+ * dl_iterate_phdr callback, which also holds up the loader for the scan, or a detached thread that then exits).
+ * Each block is either freed or still held when the copy is made, never listed live and scanned freed: the only
+ * leak is main's lost block, and nothing else is definite. A race, so each mode runs several times; the fixture
+ * starts freeing only once the exit dump has begun. */
+static const char *const exit_free_modes[] = { "phdr", "detached" };
+
+START_TEST(test_freed_during_exit_dump)
+{
+    LWT_REQUIRE_BUILT();
+    for (int round = 0; round < 6; round++) {
+        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_exit_free"), exit_free_modes[_i]), NULL);
+        LWT_ASSERT_RUN(r, 0);
+        assert_class_site(r, "lose_one", "definite", 1, 4242, EXIT_FREE_SRC, "@exit_free_lost */");
+        ck_assert_msg(leak_site_count(r) == 1, "round %d: one leak site, main's lost block%s", round,
+                      lwt_describe(r));
+        LWT_ASSERT_TOTALS(r, "heap", 1, 4242, "only main's lost block leaks");
+        ck_assert_msg(lwt_total_count(r->report, NULL) == 1, "no other kind leaks%s", lwt_describe(r));
+        /* what was still held when the copy was made is reachable: at most the 20000 blocks */
+        ck_assert_msg(lwt_total_count(r->report, "reachable") <= 20000, "%s", lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* ---- vector registers ---- */
+
+/* reach_vector's running thread keeps the only pointer to a 5011-byte block in a vector register: xmm0, the upper
+ * half of ymm0, the upper 256 bits of zmm0. The register is a root: reachable. */
+static const char *const vector_modes[] = { "xmm0", "ymm_high", "zmm_high" };
+
+static lwt_result_t *run_vector(const char *mode)
+{
+    return lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_vector"), mode), NULL);
+}
+
+START_TEST(test_vector_register_is_a_root)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_vector(vector_modes[_i]);
+    LWT_ASSERT_RUN(r, 0);
+    if (lwt_out_value(r, "skip", 0) == 1) {
+        /* the processor lacks the extension: nothing to hold the pointer in */
+        lwt_free(r);
+        return;
+    }
+    assert_totals(r, 0, 0, 1, 5011);
+    assert_no_leak_site(r, "alloc_hidden");
+    lwt_free(r);
+}
+END_TEST
+
+/* The control: the same thread with the address in no register: definite. */
+START_TEST(test_vector_control_definite)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_vector("nowhere");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "alloc_hidden", "definite", 1, 5011, "tests/fixtures/reach_vector.c", "@vector_block */");
+    assert_totals(r, 1, 5011, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
 /* ---- fork ---- */
 
 /* The child's 333-byte block hangs only on a block the parent allocated before fork (which a global points to):
@@ -376,6 +443,17 @@ static Suite *suite(void)
     tcase_add_test(tc, test_dead_frame_of_running_thread);
     tcase_add_test(tc, test_blocked_threads_not_disturbed);
     tcase_add_test(tc, test_exit_from_thread);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("moment");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_freed_during_exit_dump, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("vector");
+    tcase_set_timeout(tc, 180);
+    tcase_add_loop_test(tc, test_vector_register_is_a_root, 0, 3);
+    tcase_add_test(tc, test_vector_control_definite);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
