@@ -28,6 +28,12 @@ pid_t lw_sys_fork_quiet(void);
 /* Waits for the quiet copy `pid` to end, retrying after EINTR. Returns 0 with *status set, or an errno value. */
 int lw_sys_reap(pid_t pid, int *status);
 
+/* Runs the program at path in a child of the calling quiet copy and ends the copy with the program's exit status
+ * (127 when it could not be run); never returns. Call it only in a copy from lw_sys_fork_quiet: a process that
+ * executes a program is reported to its parent with SIGCHLD whatever exit signal it was made with, so the
+ * program must be the copy's child, not the traced program's. */
+void lw_sys_exec_in_copy(const char *path, char *const argv[], char *const envp[]) __attribute__((noreturn));
+
 /* pthread_create as libc has it: the thread is leakwatch's, not a handle the program acquired. */
 int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 

@@ -1,4 +1,4 @@
-/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, registers and thread-local storage, blocks freed while the exit dump runs, and forked children. */
+/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, registers and thread-local storage, blocks freed while the exit dump runs, forked children, and helper processes the program never sees. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,6 +395,43 @@ START_TEST(test_vector_control_definite)
 }
 END_TEST
 
+/* ---- helper processes ---- */
+
+/* quiet_children counts SIGCHLD and polls waitpid(-1, WNOHANG) from a thread still running at exit: the scanning
+ * copy (which stops that thread with ptrace) and the report command leakwatch runs by hand (LEAKWATCH_REPORT=text)
+ * are nobody the program can see. The report still comes out on stderr. */
+START_TEST(test_helpers_invisible_by_hand)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_REPORT=text", NULL };
+    lwt_opts_t o = { .env = env };
+    for (int round = 0; round < 3; round++) {
+        lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("quiet_children")), &o);
+        ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+        ck_assert_msg(strcmp(r->out, "done\n") == 0, "no SIGCHLD, no child, no wait error:\n%s%s", r->out,
+                      lwt_describe(r));
+        ck_assert_msg(strstr(r->err, "heap: 6001 bytes in 1 block") != NULL, "the report is printed%s",
+                      lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* The same with a dump on a signal and the scan in every dump, after which main calls waitpid(-1, WNOHANG) and
+ * wait(): both find no child (ECHILD). */
+START_TEST(test_helpers_invisible_to_wait)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=SIGUSR2", "LEAKWATCH_REACHABILITY=always", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("quiet_children"), "dump"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(strcmp(r->out, "waitpid=ECHILD\nwait=ECHILD\ndone\n") == 0, "no SIGCHLD, no child:\n%s%s", r->out,
+                  lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* ---- fork ---- */
 
 /* The child's 333-byte block hangs only on a block the parent allocated before fork (which a global points to):
@@ -454,6 +491,12 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, test_vector_register_is_a_root, 0, 3);
     tcase_add_test(tc, test_vector_control_definite);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("helpers");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_helpers_invisible_by_hand);
+    tcase_add_test(tc, test_helpers_invisible_to_wait);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
