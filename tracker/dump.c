@@ -217,19 +217,34 @@ static void sort_entries(entry_t *v, size_t n, uint64_t (*ord)(const entry_t *))
     }
 }
 
-/* Sorts the heap entries by address, classifies them, and puts the class into their keys. Returns 0 when the
- * classes are in, or an errno value (the entries are then unclassified). */
-static int classify_entries(entry_t *v, size_t n)
+/* The listing for the scan, taken in the scanning copy: every record, the inherited ones too (a forked child's
+ * own blocks may be reachable only through them), sorted by address with the heap first. */
+static void list_for_scan(lw_listing_t *l, void *arg)
 {
-    sort_entries(v, n, by_address);
+    (void)arg;
+    collect_t c = { l->v, 0, l->cap, 0 };
+    lw_tables_walk_all(collect_one, &c);
+    sort_entries(c.v, c.n, by_address);
     size_t nheap = 0;
-    while (nheap < n && KEY_KIND(v[nheap].key) == LW_HEAP)
+    while (nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
         nheap++;
-    uint8_t *cls = lw_mem_alloc(nheap + 1);
-    int err = cls ? lw_reach_classify(v, nheap, cls) : ENOMEM;
-    for (size_t i = 0; i < nheap && !err; i++)
-        v[i].key |= (uint64_t)cls[i] << 59;
-    lw_mem_free(cls, nheap + 1);
+    l->n = c.n;
+    l->nheap = nheap;
+    l->dropped = c.dropped;
+}
+
+/* Lists the records and classifies the heap blocks at one moment (lw_reach_snapshot), the classes put into the
+ * keys. Returns 0, or an errno value with nothing listed (c->n 0). */
+static int list_classified(collect_t *c)
+{
+    uint8_t *cls = lw_mem_alloc(c->cap + 1);
+    lw_listing_t l = { c->v, c->cap, 0, 0, 0 };
+    int err = cls ? lw_reach_snapshot(&l, list_for_scan, NULL, cls) : ENOMEM;
+    c->n = err ? 0 : l.n;
+    c->dropped = err ? 0 : l.dropped;
+    for (size_t i = 0; i < l.nheap && !err; i++)
+        c->v[i].key |= (uint64_t)cls[i] << 59;
+    lw_mem_free(cls, c->cap + 1);
     return err;
 }
 
@@ -509,15 +524,17 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         lw_warn("out of memory while writing a dump; its sites are left out");
     }
     /* An exec dump carries warnings only: what the image held is gone with it, none of it leaked. */
-    if (c.cap && strcmp(reason, "exec") != 0)
-        (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
+    int list = c.cap && strcmp(reason, "exec") != 0;
     int classified = 0;
-    if (c.n && reach) {
-        int err = classify_entries(c.v, c.n);
+    if (list && reach) {
+        int err = list_classified(&c);
         if (err)
             lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
         classified = !err;
+        list = !classified;
     }
+    if (list)
+        lw_tables_walk(collect_one, &c);
     c.n = drop_inherited(c.v, c.n);
     if (c.n)
         sort_entries(c.v, c.n, by_key);

@@ -188,6 +188,24 @@ typedef struct {
  * filled, or an errno value (cls then untouched). */
 int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls);
 
+/* A list of live records taken for a dump: room for cap entries in v; n listed, the first nheap of them heap
+ * blocks sorted by address; dropped, the records left out for want of room. */
+typedef struct {
+    lw_entry_t *v;
+    size_t cap, n, nheap, dropped;
+} lw_listing_t;
+
+/* Fills in a listing from the live tables (lw_tables_walk_all may be called). Runs in the scanning copy: it must
+ * not allocate or take a lock other than the tables'. */
+typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
+
+/* Lists the live records with list() and classifies the heap blocks among them at one and the same moment: both
+ * happen in a forked copy made while every table lock is held, so a block freed by a thread that keeps running is
+ * either gone from the list or still live in the memory scanned. Fills l (v, n, nheap, dropped) and cls[0, nheap)
+ * (cls has room for l->cap classes). Returns 0, or an errno value with l->n 0: nothing listed, nothing
+ * classified. Call it with the reentrancy guard set and no table lock held. */
+int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls);
+
 /* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
 
 /* What a non-heap handle refers to, read from /proc and the handle itself when the dump is written: values, no

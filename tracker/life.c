@@ -231,9 +231,9 @@ static void print_report(const char *dump, char **envp)
     pid_t pid = lw_sys_fork_quiet();
     if (pid == 0) {
         lw_sys_dup2(STDERR_FILENO, STDOUT_FILENO);
-        /* the system call itself: the execve wrapper would put LD_PRELOAD back, and the report would trace itself */
-        syscall(SYS_execve, lw_config.cli, argv, envp);
-        syscall(SYS_exit_group, 127); /* not _exit: the injected library interposes it */
+        /* the system call itself, in a child of this copy: the execve wrapper would put LD_PRELOAD back, and the
+         * report would trace itself */
+        lw_sys_exec_in_copy(lw_config.cli, argv, envp);
     }
     int st = 0;
     if (pid > 0 && lw_sys_reap(pid, &st) != 0)

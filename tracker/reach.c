@@ -5,6 +5,8 @@
 #include "arch.h"
 #include "sys.h"
 
+#include <cpuid.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -12,6 +14,7 @@
 #include <setjmp.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/resource.h>
 #include <sys/user.h>
 #include <sys/prctl.h>
@@ -311,13 +314,63 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     }
 }
 
-/* The stack pointers of the process's other threads, from /proc/self/task/TID/syscall ("nr args... sp pc" for a
- * thread blocked in the kernel, which is what threads are at exit). A running thread has none there; its stack
- * is scanned whole. Registers of the other threads are not read: a pointer kept only in one is missed. */
-static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *tids, size_t *ntids, size_t tcap)
+/* The stack pointer in a line of /proc/PID/task/TID/syscall ("nr args... sp pc" for a thread blocked in the
+ * kernel), or 0: "running" for a thread that is not, and nothing useful for one that is gone. */
+static uintptr_t syscall_line_sp(char *line)
 {
-    char buf[4096], path[64], line[512];
-    size_t n = 0;
+    if (strncmp(line, "running", 7) == 0)
+        return 0;
+    /* the second last field is the stack pointer */
+    const char *fields[10];
+    int nf = 0;
+    for (char *q = line; *q && nf < 10;) {
+        while (*q == ' ' || *q == '\n')
+            q++;
+        if (!*q)
+            break;
+        fields[nf++] = q;
+        while (*q && *q != ' ' && *q != '\n')
+            q++;
+    }
+    uintptr_t sp = 0;
+    if (nf >= 3 && fields[nf - 2][0] == '0' && fields[nf - 2][1] == 'x') {
+        const char *h = fields[nf - 2] + 2;
+        if (!parse_hex(&h, &sp))
+            sp = 0;
+    }
+    return sp;
+}
+
+/* Appends "/proc/PID/task/TID/syscall" (PID "self" when pid is 0) to path. */
+static void syscall_path(char *path, size_t cap, pid_t pid, pid_t tid)
+{
+    char *p = path, num[24];
+    p += lw_strlcpy(p, "/proc/", cap);
+    if (pid) {
+        *lw_fmt_u64(num, (uint64_t)pid) = '\0';
+        p += lw_strlcpy(p, num, cap - (size_t)(p - path));
+    } else {
+        p += lw_strlcpy(p, "self", cap - (size_t)(p - path));
+    }
+    p += lw_strlcpy(p, "/task/", cap - (size_t)(p - path));
+    *lw_fmt_u64(num, (uint64_t)tid) = '\0';
+    p += lw_strlcpy(p, num, cap - (size_t)(p - path));
+    lw_strlcpy(p, "/syscall", cap - (size_t)(p - path));
+}
+
+/* A thread of the process other than the calling one, as the scan finds it before the copy is made. */
+typedef struct {
+    pid_t tid;
+    int running; /* not blocked in a system call: it has no stack pointer in /proc, its registers are read */
+} thread_t;
+
+/* The process's other threads, and the stack pointers of those blocked in the kernel (which is what threads are
+ * at exit), from /proc/self/task/TID/syscall. A thread still running gets a few milliseconds to block; the
+ * registers of those that do not are read by the tracer (see tracer_main). */
+static size_t other_threads(uintptr_t *sps, size_t cap, size_t *nsps, pid_t self, thread_t *ts, size_t tcap)
+{
+    char buf[4096], path[96], line[512];
+    size_t nt = 0;
     int wait_budget = 50; /* milliseconds in all, however many threads keep running */
     int dir = lw_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dir < 0)
@@ -337,18 +390,13 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
             off += d->reclen;
             if (d->name[0] < '1' || d->name[0] > '9')
                 continue;
-            char *p = path;
-            p += lw_strlcpy(p, "/proc/self/task/", sizeof(path));
-            size_t k = lw_strlcpy(p, d->name, sizeof(path) - (size_t)(p - path));
-            p += k;
-            lw_strlcpy(p, "/syscall", sizeof(path) - (size_t)(p - path));
             pid_t tid = 0;
             for (const char *q = d->name; *q >= '0' && *q <= '9'; q++)
                 tid = tid * 10 + (*q - '0');
-            if (tid == self || n == cap)
+            if (tid == self || nt == tcap)
                 continue;
-            /* a thread that is running has no stack pointer here; at exit the others are about to block, so
-             * give them a few milliseconds before scanning the whole stack instead */
+            syscall_path(path, sizeof(path), 0, tid);
+            /* at exit the other threads are about to block: give them a few milliseconds */
             ssize_t len = 0;
             for (int attempt = 0; attempt < 20; attempt++) {
                 len = lw_read_file(path, line, sizeof(line) - 1);
@@ -361,37 +409,19 @@ static size_t other_thread_sps(uintptr_t *out, size_t cap, pid_t self, pid_t *ti
             if (len <= 0)
                 continue;
             line[len] = '\0';
-            if (strncmp(line, "running", 7) == 0) {
-                /* still running: its registers, stack pointer included, come from ptrace (see read_registers) */
-                if (*ntids < tcap)
-                    tids[(*ntids)++] = tid;
-                continue;
-            }
-            /* the second last field is the stack pointer */
-            const char *fields[10];
-            int nf = 0;
-            for (char *q = line; *q && nf < 10;) {
-                while (*q == ' ' || *q == '\n')
-                    q++;
-                if (!*q)
-                    break;
-                fields[nf++] = q;
-                while (*q && *q != ' ' && *q != '\n')
-                    q++;
-            }
-            if (nf >= 3 && fields[nf - 2][0] == '0' && fields[nf - 2][1] == 'x') {
-                const char *h = fields[nf - 2] + 2;
-                uintptr_t sp;
-                if (parse_hex(&h, &sp) && sp)
-                    out[n++] = sp - LW_RED_ZONE;
-            }
+            ts[nt].tid = tid;
+            ts[nt].running = strncmp(line, "running", 7) == 0;
+            nt++;
+            uintptr_t sp = syscall_line_sp(line);
+            if (sp && *nsps < cap)
+                sps[(*nsps)++] = sp - LW_RED_ZONE;
         }
     }
     lw_sys_close(dir);
-    return n;
+    return nt;
 }
 
-/* Does the whole classification in the calling process. Memory comes from lw_mem, set up by the caller. */
+/* Memory for the scan, all taken from lw_mem before the copy is made: the copy may not allocate. */
 typedef struct {
     char *maps_buf;
     size_t maps_cap;
@@ -402,9 +432,21 @@ typedef struct {
     uintptr_t *own_lo, *own_hi;
 } scratch_t;
 
-/* Reads the memory map, the tracker's own ranges and the loaded objects; runs in the process itself, because the
- * locks these take (the loader's, the allocator's) may be held by a thread that does not exist in a fork. */
-static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
+/* The tracker's own memory and the loaded objects' writable segments; read in the process itself, because the
+ * locks these take (the allocator's map lock, the loader's) may be held by a thread that does not exist in the
+ * copy. */
+static void prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
+{
+    size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
+    for (size_t i = 0; i < own; i++)
+        add_range(excl, w->own_lo[i], w->own_hi[i]);
+    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot };
+    dl_iterate_phdr(collect_modules, &pa);
+}
+
+/* The memory map, read in the copy: the mappings exactly as they were when it was made (and without those the
+ * parent marked MADV_DONTFORK, which the copy does not have). */
+static size_t read_maps(scratch_t *w)
 {
     ssize_t len = lw_read_file("/proc/self/maps", w->maps_buf, w->maps_cap - 1);
     if (len < 0)
@@ -419,12 +461,6 @@ static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
             break;
         line = nl + 1;
     }
-
-    size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
-    for (size_t i = 0; i < own; i++)
-        add_range(excl, w->own_lo[i], w->own_hi[i]);
-    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_classify };
-    dl_iterate_phdr(collect_modules, &pa);
     return nv;
 }
 
@@ -437,7 +473,8 @@ typedef struct {
 
 
 /* The lowest mark inside [lo, hi), or lo when the range holds none (a stack whose pointer is unknown, or no
- * stack at all, is scanned whole). */
+ * stack at all, is scanned whole). A stack with two marks (read at two moments) is scanned from the lower one:
+ * that scans more, never less. */
 static uintptr_t live_start(const stack_marks_t *m, uintptr_t lo, uintptr_t hi)
 {
     uintptr_t best = 0;
@@ -447,10 +484,24 @@ static uintptr_t live_start(const stack_marks_t *m, uintptr_t lo, uintptr_t hi)
     return best ? best : lo;
 }
 
-/* The copy scans memory the parent saw mapped; a mapping the parent marked MADV_DONTFORK is missing here, and
- * another thread may have unmapped something since. A fault ends the scan of that mapping, nothing more: the
- * copy catches SIGSEGV and SIGBUS itself (the program's handlers, crash reporters among them, must not run) and
- * writes no core file. */
+/* Every signal blocked in a copy of the program (the copy inherited its handlers, and none of them may run there:
+ * ptrace reports stopped threads to their tracer with SIGCHLD, which the program's handler would count as a child
+ * of its own), but those in `keep`. The system call, as a copy may use no more: the sigprocmask wrapper is the
+ * injected library's. */
+static void block_signals_but(int keep1, int keep2)
+{
+    sigset_t mask;
+    sigfillset(&mask);
+    if (keep1)
+        sigdelset(&mask, keep1);
+    if (keep2)
+        sigdelset(&mask, keep2);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, (size_t)(_NSIG / 8));
+}
+
+/* A fault ends the scan of that mapping, nothing more (mincore and a mapping's tail past the end of its file
+ * can still fault): the copy catches SIGSEGV and SIGBUS itself (the program's handlers, crash reporters among
+ * them, must not run) and writes no core file. */
 static sigjmp_buf scan_fault;
 
 static void on_scan_fault(int sig)
@@ -461,6 +512,7 @@ static void on_scan_fault(int sig)
 
 static void guard_faults(void)
 {
+    block_signals_but(SIGSEGV, SIGBUS);
     struct rlimit none = { 0, 0 };
     setrlimit(RLIMIT_CORE, &none);
     struct sigaction sa;
@@ -481,59 +533,144 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
         flood(s);
 }
 
-/* The registers of the other threads that were running (not blocked in a system call), read by the copy with
- * ptrace: such a thread is stopped for as long as it takes to read them. Threads blocked in a system call are left
- * alone, since a stop would make some calls (epoll_wait, poll) fail with EINTR in the program; their stack pointer
- * comes from /proc, and a pointer kept only in one of their registers is missed. A thread that cannot be read
- * (ptrace refused, the thread gone) is skipped: its stack is scanned whole all the same. */
-typedef struct {
-    struct user_regs_struct *v;
-    size_t n;
-} regs_t;
+/* ---- x86-64: the registers of a stopped thread (moves behind tracker/arch.h) ------------------------------ */
 
-static void read_registers(const pid_t *tids, size_t ntids, regs_t *regs, stack_marks_t *marks)
+/* The size of the extended state the kernel hands to ptrace: the XSAVE area of every feature the processor
+ * has (CPUID leaf 0xD, ECX), or the 512-byte FXSAVE area (xmm0-15) where XSAVE is absent. */
+static size_t xstate_size(void)
 {
-    if (!regs->v)
-        return;
-    for (size_t i = 0; i < ntids; i++) {
-        pid_t tid = tids[i];
-        if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0)
-            continue;
-        int stopped = 0;
-        if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0) {
-            /* give a thread in an uninterruptible wait a tenth of a second */
-            for (int tries = 0; tries < 100 && !stopped; tries++) {
-                int st;
-                pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
-                if (r == tid) {
-                    stopped = 1;
-                } else if (r < 0 && errno != EINTR) {
-                    break;
-                } else {
-                    struct timespec ms = { 0, 1000000 };
-                    nanosleep(&ms, NULL);
-                }
-            }
-        }
-        if (stopped && ptrace(PTRACE_GETREGS, tid, NULL, &regs->v[regs->n]) == 0) {
-            /* its stack pointer too: a thread that was running has none in /proc */
-            if (marks->n < marks->cap)
-                marks->sp[marks->n++] = (uintptr_t)LW_REGS_SP(&regs->v[regs->n]) - LW_RED_ZONE;
-            regs->n++;
-        }
-        ptrace(PTRACE_DETACH, tid, NULL, NULL);
-    }
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) && __get_cpuid_max(0, NULL) >= 0xd &&
+        __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && c >= 512 && c <= (1u << 16))
+        return (c + 63) & ~(size_t)63;
+    return 512;
 }
 
-/* Where Yama restricts ptrace to ancestors (ptrace_scope 1), the copy may read this process's registers only once
- * this process names it; the permission is withdrawn when the scan is done (and given only when some thread was
- * running, since withdrawing it also forgets a tracer the program may have named itself). */
-static void allow_tracer(pid_t copy, int allow)
+/* Reads the stopped thread's general registers into gp and its extended state as XSAVE lays it out (x87,
+ * xmm0-15, the upper halves of ymm0-15, AVX-512's zmm upper halves and zmm16-31, ...) into the xsize bytes at x.
+ * The scan reads both word by word: every 64-bit lane of every vector register is a word there, at an 8-byte
+ * boundary, and a component in its initial state reads as zeros (the kernel writes it so for ptrace). Returns 0,
+ * or -1 when not even the general registers could be read. */
+static int read_thread_regs(pid_t tid, struct user_regs_struct *gp, void *x, size_t xsize)
+{
+    if (ptrace(PTRACE_GETREGS, tid, NULL, gp) < 0)
+        return -1;
+    struct iovec io = { x, xsize };
+    if (ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_X86_XSTATE, &io) < 0) {
+        /* no XSAVE in the kernel or the processor: xmm0-15 at least, from the FXSAVE area */
+        io.iov_len = xsize < sizeof(struct user_fpregs_struct) ? xsize : sizeof(struct user_fpregs_struct);
+        if (ptrace(PTRACE_GETREGSET, tid, (void *)(uintptr_t)NT_PRFPREG, &io) < 0)
+            memset(x, 0, xsize);
+    }
+    return 0;
+}
+
+static uintptr_t regs_sp(const struct user_regs_struct *gp)
+{
+    return (uintptr_t)gp->rsp;
+}
+
+/* ---- the tracer: the other threads at the moment of the copy ---------------------------------------------- */
+
+/* What the tracer found of one thread, in memory it shares with the copy. */
+typedef struct {
+    uint64_t kind; /* SLOT_NONE, SLOT_SP (a blocked thread: sp only) or SLOT_REGS (stopped: the registers) */
+    uint64_t sp;
+    struct user_regs_struct gp;
+    /* followed by the extended state, xsize bytes */
+} slot_t;
+
+#define SLOT_NONE 0
+#define SLOT_SP 1
+#define SLOT_REGS 2
+
+typedef struct {
+    char *v; /* n slots of `stride` bytes, shared (MAP_SHARED) by the tracer and the copy */
+    size_t n, stride, xsize, bytes;
+} regs_t;
+
+static slot_t *slot_at(const regs_t *r, size_t i)
+{
+    return (slot_t *)(r->v + i * r->stride);
+}
+
+/* Stops the thread with ptrace (seized, so no signal of the program's is involved) and waits for the stop; a
+ * thread in an uninterruptible wait gets a tenth of a second. Returns 1 when stopped, 0 when seized only, -1 when
+ * not even seized. */
+static int stop_thread(pid_t tid)
+{
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) < 0)
+        return -1;
+    if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0)
+        return 0;
+    for (int tries = 0; tries < 100; tries++) {
+        int st;
+        pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+        if (r == tid)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return 0;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+    return 0;
+}
+
+/* The tracer, a quiet copy made before the scanning one: once `go` reads end-of-file it looks at every other thread of the process
+ * `pid` afresh; one blocked in a system call is left alone (a stop would make some calls, epoll_wait and poll,
+ * fail with EINTR in the program) and only its stack pointer is taken, one running is stopped and its registers
+ * read. It says so on `ack`, and keeps the threads stopped until `rel` reads end-of-file: the scanning copy is
+ * made in between, so its memory and the registers are the same moment. A thread blocked in a system call is inside a
+ * function call (the call's wrapper), across which the ABI keeps no vector register (all are caller-saved): what
+ * is missed there is a pointer held only in a callee-saved general register (rbx, rbp, r12-r15) that nothing
+ * spilled. A thread that cannot be read (ptrace refused, the thread gone) is skipped: its stack is scanned whole,
+ * or from the stack pointer read before. Ends the tracer. */
+static void tracer_main(pid_t pid, const thread_t *ts, size_t nt, regs_t *regs, int go, int ack, int rel)
+{
+    static signed char seized[4096];
+    char line[512], path[96], c;
+    block_signals_but(0, 0);
+    if (read(go, &c, 1) != 0)
+        syscall(SYS_exit_group, 0); /* the process wrote: not the go it gives by closing the pipe */
+    for (size_t i = 0; i < nt && i < sizeof(seized); i++) {
+        slot_t *s = slot_at(regs, i);
+        seized[i] = -1;
+        syscall_path(path, sizeof(path), pid, ts[i].tid);
+        ssize_t len = lw_read_file(path, line, sizeof(line) - 1);
+        if (len > 0) {
+            line[len] = '\0';
+            uintptr_t sp = syscall_line_sp(line);
+            if (sp) {
+                s->kind = SLOT_SP;
+                s->sp = sp;
+                continue;
+            }
+        } else if (!ts[i].running) {
+            continue; /* /proc refused, or the thread is gone: the stack pointer read before stands */
+        }
+        seized[i] = (signed char)stop_thread(ts[i].tid);
+        if (seized[i] == 1 && read_thread_regs(ts[i].tid, &s->gp, (char *)s + sizeof(*s), regs->xsize) == 0) {
+            s->kind = SLOT_REGS;
+            s->sp = regs_sp(&s->gp);
+        }
+    }
+    lw_sys_write_all(ack, "s", 1);
+    (void)read(rel, &c, 1); /* end-of-file: the scanning copy is made */
+    for (size_t i = 0; i < nt && i < sizeof(seized); i++)
+        if (seized[i] >= 0)
+            ptrace(PTRACE_DETACH, ts[i].tid, NULL, NULL);
+    syscall(SYS_exit_group, 0);
+}
+
+/* Where Yama restricts ptrace to ancestors (ptrace_scope 1), the tracer may read this process's registers only
+ * once this process names it; the permission is withdrawn when the scan is done (and given only when some thread
+ * was running, since withdrawing it also forgets a tracer the program may have named itself). */
+static void allow_tracer(pid_t tracer, int allow)
 {
     char scope[8];
     ssize_t n = lw_read_file("/proc/sys/kernel/yama/ptrace_scope", scope, sizeof(scope));
     if (n > 0 && scope[0] == '1')
-        prctl(PR_SET_PTRACER, allow ? (unsigned long)copy : 0ul, 0ul, 0ul, 0ul);
+        prctl(PR_SET_PTRACER, allow ? (unsigned long)tracer : 0ul, 0ul, 0ul, 0ul);
 }
 
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
@@ -546,16 +683,20 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     for (size_t i = 0; i < s->n; i++)
         s->cls[i] = LW_CLASS_DEFINITE;
 
-    /* the registers of the other threads are roots too */
-    if (regs->v && regs->n) {
-        scan_words(s, (uintptr_t)regs->v, (uintptr_t)(regs->v + regs->n), LW_CLASS_REACHABLE, -1);
-        flood(s);
+    /* the registers of the stopped threads are roots too, the vector registers with the general ones */
+    for (size_t i = 0; i < regs->n; i++) {
+        const slot_t *t = slot_at(regs, i);
+        if (t->kind == SLOT_REGS) {
+            scan_words(s, (uintptr_t)&t->gp, (uintptr_t)(&t->gp + 1), LW_CLASS_REACHABLE, -1);
+            scan_words(s, (uintptr_t)(t + 1), (uintptr_t)(t + 1) + regs->xsize, LW_CLASS_REACHABLE, -1);
+        }
     }
+    flood(s);
 
     for (size_t i = 0; i < nv; i++) {
         const vma_t *v = &w->vmas[i];
         if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] == 's')
-            continue;
+            continue; /* shared mappings are no roots (the tracer's slots among them) */
         uintptr_t lo = v->lo, hi = v->hi;
         if (v->has_path && v->name[0] == '[') {
             if (strcmp(v->name, "[stack]") != 0)
@@ -581,11 +722,84 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     }
 }
 
-int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
+/* What the copy sends back ahead of the entries and the classes. */
+typedef struct {
+    uint64_t n, nheap, dropped;
+} answer_t;
+
+static int read_all(int fd, void *buf, size_t n)
 {
-    if (n == 0)
-        return 0;
-    if (n > UINT32_MAX)
+    char *p = buf;
+    while (n) {
+        ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* The copy's work: list, classify, answer. Ends the copy. */
+static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, ranges_t excl, ranges_t mods,
+                    const regs_t *regs, stack_marks_t *marks, uint32_t *stack, uint8_t *cls, int out, uintptr_t here)
+{
+    guard_faults();
+    /* The tables were locked when the copy was made, by the thread that is the copy's only one; they are
+     * consistent, and the copy may walk them once it lets the locks go. */
+    lw_tables_unlock_all();
+    list(l, arg);
+    size_t nv = read_maps(w);
+    /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
+     * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
+    uintptr_t mine = here;
+    for (size_t i = 0; i < nv; i++)
+        if (here >= w->vmas[i].lo && here < w->vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w->vmas[i].hi)
+            mine = lw_exit_frame;
+    if (marks->n < marks->cap)
+        marks->sp[marks->n++] = mine;
+    /* the tracer's stack pointers, read at the moment of the copy (it has written them before the copy was
+     * made) */
+    for (size_t i = 0; i < regs->n && marks->n < marks->cap; i++)
+        if (slot_at(regs, i)->kind != SLOT_NONE)
+            marks->sp[marks->n++] = (uintptr_t)slot_at(regs, i)->sp - LW_RED_ZONE;
+    if (l->nheap) {
+        scan_t s = { l->v, l->nheap, l->v[0].handle, 0, cls, stack, 0 };
+        for (size_t i = 0; i < l->nheap; i++) {
+            uintptr_t end = l->v[i].handle + (LW_ENTRY_SIZE(&l->v[i]) ? LW_ENTRY_SIZE(&l->v[i]) : 1);
+            if (end > s.max)
+                s.max = end;
+        }
+        classify(&s, w, nv, excl, mods, marks, regs);
+    }
+    answer_t a = { l->n, l->nheap, l->dropped };
+    if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
+        lw_sys_write_all(out, cls, l->nheap))
+        syscall(SYS_exit_group, 1);
+    syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+}
+
+/* One consistent moment. The block list, the memory the scan reads and the registers of the threads still
+ * running are the same snapshot:
+ *  - the tracer (a quiet copy) stops the running threads and reads their registers, and the stack pointers of the
+ *    blocked ones afresh;
+ *  - then the scanning copy is made, while this thread holds every table lock, so that no record comes or goes
+ *    while the kernel copies the address space and no stopped thread is inside the tables;
+ *  - the copy lists the records itself, from its own tables, which are the tables as they were at that instant;
+ *    a block freed before it is in neither the list nor (as a live block) the memory, a block freed after it is
+ *    in both, and live.
+ * Listing in the parent and scanning later would let another thread (a detached one still freeing, one inside a
+ * dl_iterate_phdr callback, which also holds up prepare's own dl_iterate_phdr) free listed blocks in between,
+ * and the scan would find nothing pointing to them: definite leaks that are not. Re-checking the parent's tables
+ * afterwards would not do either: a freed address may be reused by then. Between taking the locks and letting
+ * them go this thread waits only for the tracer, which takes none of ours; the locks are taken after
+ * prepare's dl_iterate_phdr, since a thread in a dl_iterate_phdr callback may be waiting for one of them. */
+int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
+{
+    l->n = l->nheap = l->dropped = 0;
+    if (l->cap > UINT32_MAX)
         return EOVERFLOW;
 
     scratch_t w = { 0 };
@@ -597,119 +811,172 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     w.mods = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
     w.own_lo = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
     w.own_hi = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
-    uint32_t *stack = lw_mem_alloc(n * sizeof(uint32_t));
-    uint8_t *tmp_cls = lw_mem_alloc(n);
-    int fds[2] = { -1, -1 }, sync[2] = { -1, -1 };
+    uint32_t *stack = lw_mem_alloc(l->cap * sizeof(uint32_t) + 1);
+    static thread_t ts[4096];
+    static uintptr_t sps[2 * 4096 + 1];
+    stack_marks_t marks = { sps, 0, sizeof(sps) / sizeof(sps[0]) };
+    regs_t regs = { NULL, 0, 0, xstate_size(), 0 };
+    /* Pipes: the copy's answer; the tracer's start, its report that the threads are stopped, and their release.
+     * This process only ever closes a pipe to the tracer (a write could raise SIGPIPE here, in the program). */
+    int fds[2] = { -1, -1 }, go[2] = { -1, -1 }, ack[2] = { -1, -1 }, rel[2] = { -1, -1 };
     int err = 0;
-    pid_t pid = -1;
-    static pid_t tids[4096];
-    size_t ntids = 0;
-    regs_t regs = { NULL, 0 };
-    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack || !tmp_cls) {
+    pid_t pid = -1, tracer = -1;
+    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack) {
         err = ENOMEM;
         goto out;
     }
-
-    scan_t s = { blocks, n, blocks[0].handle, 0, tmp_cls, stack, 0 };
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t end = blocks[i].handle + (LW_ENTRY_SIZE(&blocks[i]) ? LW_ENTRY_SIZE(&blocks[i]) : 1);
-        if (end > s.max)
-            s.max = end;
-    }
-    /* The scan runs in a forked copy: the other threads do not exist there, so nothing moves while it reads. The
-     * copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits) and
-     * never calls malloc; its answer comes back through a pipe. */
     if (lw_sys_pipe2(fds, O_CLOEXEC) < 0) {
         err = errno;
         goto out;
     }
     ranges_t excl = { w.excl, 0 }, mods = { w.mods, 0 };
-    size_t nv = prepare(&w, &excl, &mods);
+    prepare(&w, &excl, &mods);
 
-    /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
-     * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
-    static uintptr_t sps[4096];
-    stack_marks_t marks = { sps, 0, sizeof(sps) / sizeof(sps[0]) };
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0), mine = here;
-    for (size_t i = 0; i < nv; i++)
-        if (here >= w.vmas[i].lo && here < w.vmas[i].hi && lw_exit_frame > here && lw_exit_frame < w.vmas[i].hi)
-            mine = lw_exit_frame;
-    sps[marks.n++] = mine;
-    marks.n += other_thread_sps(sps + 1, sizeof(sps) / sizeof(sps[0]) - 1, (pid_t)syscall(SYS_gettid), tids, &ntids,
-                                sizeof(tids) / sizeof(tids[0]));
-    regs.v = lw_mem_alloc(ntids * sizeof(struct user_regs_struct) + 1);
-    if (lw_sys_pipe2(sync, O_CLOEXEC) < 0)
-        sync[0] = sync[1] = -1;
+    /* The other threads, and the tracer when one of them is running. Its slots are shared with the copies, and
+     * mapped here rather than taken from lw_mem, whose ranges prepare has read already. */
+    size_t nt = other_threads(sps, sizeof(ts) / sizeof(ts[0]), &marks.n, (pid_t)syscall(SYS_gettid), ts,
+                              sizeof(ts) / sizeof(ts[0]));
+    int any_running = 0;
+    for (size_t i = 0; i < nt; i++)
+        any_running |= ts[i].running;
+    if (any_running) {
+        regs.stride = (sizeof(slot_t) + regs.xsize + 63) & ~(size_t)63;
+        regs.bytes = (nt * regs.stride + 4095) & ~(size_t)4095;
+        void *m = mmap(NULL, regs.bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED && lw_sys_pipe2(go, O_CLOEXEC) == 0 && lw_sys_pipe2(ack, O_CLOEXEC) == 0 &&
+            lw_sys_pipe2(rel, O_CLOEXEC) == 0) {
+            regs.v = m;
+            regs.n = nt;
+            tracer = lw_sys_fork_quiet();
+            if (tracer == 0) {
+                lw_sys_close(go[1]);
+                lw_sys_close(ack[0]);
+                lw_sys_close(rel[1]);
+                lw_sys_close(fds[0]);
+                lw_sys_close(fds[1]);
+                tracer_main((pid_t)syscall(SYS_getppid), ts, nt, &regs, go[0], ack[1], rel[0]);
+            }
+        }
+        if (tracer > 0) {
+            allow_tracer(tracer, 1);
+        } else {
+            /* no tracer: the stacks of the running threads are scanned whole */
+            regs.n = 0;
+        }
+        /* the tracer's ends */
+        int *ends[] = { &go[0], &ack[1], &rel[0] };
+        for (int k = 0; k < 3; k++) {
+            if (*ends[k] >= 0)
+                lw_sys_close(*ends[k]);
+            *ends[k] = -1;
+        }
+        if (m != MAP_FAILED && !regs.v)
+            munmap(m, regs.bytes);
+    }
+
+    /* The copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits)
+     * and never calls malloc. */
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    lw_tables_lock_all();
+    if (tracer > 0) {
+        char c;
+        lw_sys_close(go[1]);
+        go[1] = -1;
+        /* end-of-file instead when the tracer is gone: then its slots hold what it managed to read */
+        while (read(ack[0], &c, 1) < 0 && errno == EINTR)
+            ;
+    }
     pid = lw_sys_fork_quiet();
     if (pid == 0) {
         lw_sys_close(fds[0]);
-        guard_faults();
-        if (sync[0] >= 0) {
-            char go;
-            lw_sys_close(sync[1]);
-            while (read(sync[0], &go, 1) < 0 && errno == EINTR)
-                ;
-        }
-        read_registers(tids, ntids, &regs, &marks);
-        classify(&s, &w, nv, excl, mods, &marks, &regs);
-        size_t off = 0;
-        while (off < n) {
-            ssize_t k = write(fds[1], tmp_cls + off, n - off);
-            if (k < 0 && errno == EINTR)
-                continue;
-            if (k <= 0)
-                syscall(SYS_exit_group, 1);
-            off += (size_t)k;
-        }
-        syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+        /* the tracer lets the threads go when this process closes its end, not when the scan is over */
+        if (rel[1] >= 0)
+            lw_sys_close(rel[1]);
+        if (ack[0] >= 0)
+            lw_sys_close(ack[0]);
+        in_copy(l, list, arg, &w, excl, mods, &regs, &marks, stack, cls, fds[1], here);
+    }
+    int fork_err = errno;
+    if (tracer > 0) {
+        lw_sys_close(rel[1]); /* the tracer reads end-of-file: it lets the threads go */
+        rel[1] = -1;
+    }
+    lw_tables_unlock_all();
+    if (tracer > 0) {
+        int st;
+        lw_sys_reap(tracer, &st);
+        allow_tracer(tracer, 0);
     }
     if (pid < 0) {
-        err = errno;
+        err = fork_err;
         goto out;
-    }
-    if (ntids)
-        allow_tracer(pid, 1);
-    if (sync[0] >= 0) {
-        lw_sys_close(sync[0]);
-        lw_sys_close(sync[1]); /* the copy reads end-of-file: go on */
     }
     lw_sys_close(fds[1]);
     fds[1] = -1;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = read(fds[0], tmp_cls + got, n - got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
+    answer_t a;
+    int ok = read_all(fds[0], &a, sizeof(a)) == 0 && a.n <= l->cap && a.nheap <= a.n &&
+             read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && read_all(fds[0], cls, a.nheap) == 0;
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
-    if (ntids)
-        allow_tracer(pid, 0);
-    if (got != n || !reaped || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (ok && reaped && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        l->n = a.n;
+        l->nheap = a.nheap;
+        l->dropped = a.dropped;
+    } else {
         err = ECHILD;
-    else
-        memcpy(cls, tmp_cls, n);
+    }
 
 out:
-    if (sync[0] >= 0 && pid < 0) {
-        lw_sys_close(sync[0]);
-        lw_sys_close(sync[1]);
+    for (int i = 0; i < 2; i++) {
+        if (go[i] >= 0)
+            lw_sys_close(go[i]);
+        if (ack[i] >= 0)
+            lw_sys_close(ack[i]);
+        if (rel[i] >= 0)
+            lw_sys_close(rel[i]);
+        if (fds[i] >= 0)
+            lw_sys_close(fds[i]);
     }
-    if (fds[0] >= 0)
-        lw_sys_close(fds[0]);
-    if (fds[1] >= 0)
-        lw_sys_close(fds[1]);
+    if (regs.v)
+        munmap(regs.v, regs.bytes);
     lw_mem_free(w.maps_buf, w.maps_cap);
     lw_mem_free(w.vmas, w.vmas_cap * sizeof(vma_t));
     lw_mem_free(w.excl, MAX_EXCL * sizeof(range_t));
     lw_mem_free(w.mods, MAX_EXCL * sizeof(range_t));
     lw_mem_free(w.own_lo, MAX_EXCL / 2 * sizeof(uintptr_t));
     lw_mem_free(w.own_hi, MAX_EXCL / 2 * sizeof(uintptr_t));
-    lw_mem_free(stack, n * sizeof(uint32_t));
-    lw_mem_free(tmp_cls, n);
-    lw_mem_free(regs.v, ntids * sizeof(struct user_regs_struct) + 1);
+    lw_mem_free(stack, l->cap * sizeof(uint32_t) + 1);
+    return err;
+}
+
+/* The caller's blocks, as the listing of lw_reach_classify. */
+typedef struct {
+    const lw_entry_t *blocks;
+    size_t n;
+} given_t;
+
+static void list_given(lw_listing_t *l, void *arg)
+{
+    const given_t *g = arg;
+    memcpy(l->v, g->blocks, g->n * sizeof(lw_entry_t));
+    l->n = l->nheap = g->n;
+}
+
+int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
+{
+    if (n == 0)
+        return 0;
+    lw_entry_t *copy = lw_mem_alloc(n * sizeof(lw_entry_t));
+    uint8_t *tmp = lw_mem_alloc(n);
+    int err = ENOMEM;
+    if (copy && tmp) {
+        given_t g = { blocks, n };
+        lw_listing_t l = { copy, n, 0, 0, 0 };
+        err = lw_reach_snapshot(&l, list_given, &g, tmp);
+        if (!err)
+            memcpy(cls, tmp, n);
+    }
+    lw_mem_free(copy, n * sizeof(lw_entry_t));
+    lw_mem_free(tmp, n);
     return err;
 }

@@ -123,6 +123,26 @@ void lw_sys_unborrow_fd(int local, int fd)
         lw_sys_close(local);
 }
 
+void lw_sys_exec_in_copy(const char *path, char *const argv[], char *const envp[])
+{
+    /* Every signal blocked: the copy inherited the program's handlers, and its child's end (SIGCHLD) must not run
+     * one of them. The child gets the program's mask back just before it executes. */
+    sigset_t all, old;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8));
+    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0ul, 0ul, 0ul, 0ul);
+    if (pid == 0) {
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
+        syscall(SYS_execve, path, argv, envp);
+        syscall(SYS_exit_group, 127);
+    }
+    int st = 0;
+    if (pid < 0 || lw_sys_reap(pid, &st) != 0 || !WIFEXITED(st))
+        syscall(SYS_exit_group, 127);
+    syscall(SYS_exit_group, WEXITSTATUS(st));
+    __builtin_unreachable();
+}
+
 static lw_thread_create_fn real_pthread_create;
 
 void lw_sys_set_thread_create(lw_thread_create_fn fn)

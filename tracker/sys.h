@@ -41,6 +41,12 @@ int lw_sys_private_fds(void);
 int lw_sys_borrow_fd(int fd);
 void lw_sys_unborrow_fd(int local, int fd);
 
+/* Runs the program at path in a child of the calling quiet copy and ends the copy with the program's exit status
+ * (127 when it could not be run); never returns. Call it only in a copy from lw_sys_fork_quiet: a process that
+ * executes a program is reported to its parent with SIGCHLD whatever exit signal it was made with, so the
+ * program must be the copy's child, not the traced program's. */
+void lw_sys_exec_in_copy(const char *path, char *const argv[], char *const envp[]) __attribute__((noreturn));
+
 /* pthread_create as libc has it: the thread is leakwatch's, not a handle the program acquired. */
 int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 

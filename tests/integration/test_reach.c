@@ -1,4 +1,4 @@
-/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, thread-local storage and forked children. */
+/* Integration tests for the reachability classes of heap blocks at exit (reachable, definite, indirect): globals, lost blocks and lists, interior pointers, chains, cycles, other threads' stacks, registers and thread-local storage, blocks freed while the exit dump runs, forked children, and helper processes the program never sees. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #define CLASSES_SRC "tests/fixtures/reach_classes.c"
 #define THREAD_SRC "tests/fixtures/reach_thread.c"
 #define FORK_SRC "tests/fixtures/reach_fork.c"
+#define EXIT_FREE_SRC "tests/fixtures/reach_exit_free.c"
 /* For runs that leak on purpose: the gate passes, so the exit status is the fixture's own. */
 #define NO_GATE LWT_ARGV("--max-leaks", "1000000")
 
@@ -328,6 +329,126 @@ START_TEST(test_exit_from_thread)
 }
 END_TEST
 
+/* ---- one consistent moment ---- */
+
+/* Another thread frees 20000 blocks while the exit dump runs (modes of reach_exit_free: from inside a
+ * dl_iterate_phdr callback, which also holds up the loader for the scan, or a detached thread that then exits).
+ * Each block is either freed or still held when the copy is made, never listed live and scanned freed: the only
+ * leak is main's lost block, and nothing else is definite. A race, so each mode runs several times; the fixture
+ * starts freeing only once the exit dump has begun. */
+static const char *const exit_free_modes[] = { "phdr", "detached" };
+
+START_TEST(test_freed_during_exit_dump)
+{
+    LWT_REQUIRE_BUILT();
+    for (int round = 0; round < 6; round++) {
+        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_exit_free"), exit_free_modes[_i]), NULL);
+        LWT_ASSERT_RUN(r, 0);
+        assert_class_site(r, "lose_one", "definite", 1, 4242, EXIT_FREE_SRC, "@exit_free_lost */");
+        ck_assert_msg(leak_site_count(r) == 1, "round %d: one leak site, main's lost block%s", round,
+                      lwt_describe(r));
+        LWT_ASSERT_TOTALS(r, "heap", 1, 4242, "only main's lost block leaks");
+        ck_assert_msg(lwt_total_count(r->report, NULL) == 1, "no other kind leaks%s", lwt_describe(r));
+        /* what was still held when the copy was made is reachable: at most the 20000 blocks */
+        ck_assert_msg(lwt_total_count(r->report, "reachable") <= 20000, "%s", lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* ---- vector registers ---- */
+
+/* reach_vector's running thread keeps the only pointer to a 5011-byte block in a vector register: xmm0, the upper
+ * half of ymm0, the upper 256 bits of zmm0. The register is a root: reachable. */
+static const char *const vector_modes[] = { "xmm0", "ymm_high", "zmm_high" };
+
+static lwt_result_t *run_vector(const char *mode)
+{
+    return lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("reach_vector"), mode), NULL);
+}
+
+START_TEST(test_vector_register_is_a_root)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_vector(vector_modes[_i]);
+    LWT_ASSERT_RUN(r, 0);
+    if (lwt_out_value(r, "skip", 0) == 1) {
+        /* the processor lacks the extension: nothing to hold the pointer in */
+        lwt_free(r);
+        return;
+    }
+    assert_totals(r, 0, 0, 1, 5011);
+    assert_no_leak_site(r, "alloc_hidden");
+    lwt_free(r);
+}
+END_TEST
+
+/* The control: the same thread with the address in no register: definite. */
+START_TEST(test_vector_control_definite)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_vector("nowhere");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "alloc_hidden", "definite", 1, 5011, "tests/fixtures/reach_vector.c", "@vector_block */");
+    assert_totals(r, 1, 5011, 0, 0);
+    lwt_free(r);
+}
+END_TEST
+
+/* The running thread moves the only pointer between a global and xmm0 every few microseconds: the registers are
+ * read at the moment of the memory snapshot (the thread stays stopped while the copy is made), so one of the two
+ * always holds it. Read at two moments, both could miss it (about one run in ten did); the race is run 40 times. */
+START_TEST(test_registers_and_memory_one_moment)
+{
+    LWT_REQUIRE_BUILT();
+    for (int round = 0; round < 40; round++) {
+        lwt_result_t *r = run_vector("alternate");
+        LWT_ASSERT_RUN(r, 0);
+        ck_assert_msg(lwt_total_count(r->report, "heap") == 0, "round %d: the block is held%s", round,
+                      lwt_describe(r));
+        assert_totals(r, 0, 0, 1, 5011);
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* ---- helper processes ---- */
+
+/* quiet_children counts SIGCHLD and polls waitpid(-1, WNOHANG) from a thread still running at exit: the scanning
+ * copy (which stops that thread with ptrace) and the report command leakwatch runs by hand (LEAKWATCH_REPORT=text)
+ * are nobody the program can see. The report still comes out on stderr. */
+START_TEST(test_helpers_invisible_by_hand)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_REPORT=text", NULL };
+    lwt_opts_t o = { .env = env };
+    for (int round = 0; round < 3; round++) {
+        lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("quiet_children")), &o);
+        ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+        ck_assert_msg(strcmp(r->out, "done\n") == 0, "no SIGCHLD, no child, no wait error:\n%s%s", r->out,
+                      lwt_describe(r));
+        ck_assert_msg(strstr(r->err, "heap: 6001 bytes in 1 block") != NULL, "the report is printed%s",
+                      lwt_describe(r));
+        lwt_free(r);
+    }
+}
+END_TEST
+
+/* The same with a dump on a signal and the scan in every dump, after which main calls waitpid(-1, WNOHANG) and
+ * wait(): both find no child (ECHILD). */
+START_TEST(test_helpers_invisible_to_wait)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=SIGUSR2", "LEAKWATCH_REACHABILITY=always", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("quiet_children"), "dump"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(strcmp(r->out, "waitpid=ECHILD\nwait=ECHILD\ndone\n") == 0, "no SIGCHLD, no child:\n%s%s", r->out,
+                  lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* ---- fork ---- */
 
 /* The child's 333-byte block hangs only on a block the parent allocated before fork (which a global points to):
@@ -376,6 +497,24 @@ static Suite *suite(void)
     tcase_add_test(tc, test_dead_frame_of_running_thread);
     tcase_add_test(tc, test_blocked_threads_not_disturbed);
     tcase_add_test(tc, test_exit_from_thread);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("moment");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_freed_during_exit_dump, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("vector");
+    tcase_set_timeout(tc, 180);
+    tcase_add_loop_test(tc, test_vector_register_is_a_root, 0, 3);
+    tcase_add_test(tc, test_vector_control_definite);
+    tcase_add_test(tc, test_registers_and_memory_one_moment);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("helpers");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_helpers_invisible_by_hand);
+    tcase_add_test(tc, test_helpers_invisible_to_wait);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");
