@@ -447,13 +447,19 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     size_t total = reach ? lw_tables_total_all() : lw_tables_total();
     c.cap = total + total / 8 + 1024;
     c.v = lw_mem_alloc(c.cap * sizeof(entry_t));
+    /* An exec dump carries warnings only: what the image held is gone with it, none of it leaked. */
+    int exec = strcmp(reason, "exec") == 0;
+    uint64_t lost_here = 0; /* live records of this process that this dump cannot show */
     if (!c.v) {
         c.cap = 0;
-        lw_warn("out of memory while writing a dump; its sites are left out");
+        if (!exec) {
+            lost_here += lw_tables_total();
+            lw_warn("out of memory while writing a dump; its sites are left out");
+        }
     }
-    /* An exec dump carries warnings only: what the image held is gone with it, none of it leaked. */
-    if (c.cap && strcmp(reason, "exec") != 0)
+    if (c.cap && !exec)
         (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
+    lost_here += c.dropped;
     int classified = 0;
     if (c.n && reach) {
         int err = classify_entries(c.v, c.n);
@@ -470,8 +476,11 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32))
             ngroups++;
     group_t *g = ngroups ? lw_mem_alloc(ngroups * sizeof(group_t)) : NULL;
-    if (ngroups && !g)
+    if (ngroups && !g) {
+        lost_here += c.n;
         ngroups = 0;
+        lw_warn("out of memory while writing a dump; its sites are left out");
+    }
     uint64_t tot_count[LW_KIND_COUNT] = { 0 }, tot_bytes[LW_KIND_COUNT] = { 0 };
     uint64_t reach_count = 0, reach_bytes = 0;
     size_t gi = 0;
@@ -595,7 +604,13 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     out_warnings(o);
     out_s(o, "],\n  \"dropped\": ");
     out_u(o, c.dropped);
-    out_s(o, ",\n  \"totals\": {");
+    out_s(o, ",\n  \"lost\": {\"records\": ");
+    out_u(o, atomic_load(&lw_lost_records) + lost_here);
+    out_s(o, ", \"sites\": ");
+    out_u(o, atomic_load(&lw_lost_sites));
+    out_s(o, ", \"warnings\": ");
+    out_u(o, lw_warnings_dropped());
+    out_s(o, "},\n  \"totals\": {");
     for (int k = 0; k < LW_KIND_COUNT; k++) {
         out_s(o, k ? ", \"" : "\"");
         out_s(o, lw_kind_name((lw_kind_t)k));

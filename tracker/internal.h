@@ -100,12 +100,21 @@ extern uint64_t lw_start_ms;    /* CLOCK_MONOTONIC_COARSE at start, ms */
  * stack could not be taken. Must run with lw_self.busy set. */
 uint32_t lw_stack_site(lw_origin_t origin);
 
-/* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory. */
+/* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory (counted in
+ * lw_lost_sites). */
 uint32_t lw_site_intern(const uintptr_t *frames, int n);
 uint32_t lw_site_count(void);
 void lw_sites_lock_all(void);
 void lw_sites_unlock_all(void);
 void lw_sites_reset(void);
+/* In a forked child: the parent's losses are the parent's (lw_tables_forked does the same for records). */
+void lw_sites_forked(void);
+
+/* What the tracker could not keep for want of memory, counted where it happened and written in every dump as
+ * "lost": acquisitions that were not recorded (table.c) and stacks that could not be interned, so that a record
+ * or a warning went without its frames (sites.c). */
+extern atomic_ulong lw_lost_records;
+extern atomic_ulong lw_lost_sites;
 
 /* Stack-cache statistics, reported in every dump. */
 typedef struct {
