@@ -210,7 +210,10 @@ extern int lw_exit_status;          /* -1 until seen */
 extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */
 extern atomic_uint lw_dump_seq;
 
-/* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */
+/* Writes the next numbered dump, leakwatch.<pid>.<seq>.json, into dir, or into the private directory
+ * leakwatch-<euid> in it when dir is shared like /tmp (sticky, writable by others); a number whose file exists is
+ * skipped. The file is 0600, created exclusively, and has its name only once complete. The path goes into
+ * path_out (size cap), also when the dump fails. Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once

@@ -7,4 +7,8 @@
  * when mmap fails, until it is called again; a negative n turns the failures off. */
 void lw_mem_fail_after(long n);
 
+/* With `on` set, dump files are written the way they are where the filesystem refuses O_TMPFILE (dump.c): under an
+ * exclusive temporary name that is renamed when complete. */
+void lw_dump_force_named_tmp(int on);
+
 #endif

@@ -1,5 +1,6 @@
-/* Unit tests of what the tracker loses: the "lost" counts of a dump when the tracker's own allocator fails, and
- * the warnings past the cap. */
+/* Unit tests of the files the tracker writes and of what it loses: dumps created exclusively, without following
+ * links, mode 0600, in a private directory when the dump directory is shared, never a partial file under a name;
+ * and the "lost" counts of a dump when the tracker's own allocator fails. */
 #include "internal.h"
 #include "testing.h"
 #include "warn_events.h"
@@ -31,6 +32,7 @@ static void setup(void)
     lw_reset_for_tests();
     lw_warnings_reset();
     lw_mem_fail_after(-1);
+    lw_dump_force_named_tmp(0);
     lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
     lw_config.unwind = LW_UNWIND_LIBUNWIND;
     lw_config.reach = 1;
@@ -53,6 +55,23 @@ static void remove_tree(const char *dir)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Number of entries in dir (without . and ..); the first one's name goes into first (when not NULL). */
+static int entries(const char *dir, char *first, size_t cap)
+{
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "%s: %s", dir, strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (n++ == 0 && first)
+            snprintf(first, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return n;
 }
 
 static json_t *load(const char *path)
@@ -212,6 +231,179 @@ START_TEST(forked_child_starts_without_losses)
 }
 END_TEST
 
+/* ---- files --------------------------------------------------------------------------------------------- */
+
+static void assert_mode(const char *path, mode_t type, mode_t perm)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    ck_assert_msg((st.st_mode & S_IFMT) == type, "%s: wrong type", path);
+    ck_assert_msg((st.st_mode & 07777) == perm, "%s: mode %o, expected %o", path, st.st_mode & 07777, perm);
+    ck_assert_uint_eq(st.st_uid, geteuid());
+}
+
+START_TEST(shared_dir_gets_a_private_dir)
+{
+    char *base = make_dir(01777);
+    /* a umask that takes bits of 0700 and 0600: both are set as they must be all the same */
+    mode_t old = umask(0277);
+    char path[PATH_MAX], want[PATH_MAX + 64], priv[PATH_MAX];
+    ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), 0);
+    umask(old);
+    snprintf(priv, sizeof priv, "%s/leakwatch-%u", base, (unsigned)geteuid());
+    snprintf(want, sizeof want, "%s/leakwatch.%d.1.json", priv, (int)getpid());
+    ck_assert_str_eq(path, want);
+    assert_mode(priv, S_IFDIR, 0700);
+    assert_mode(path, S_IFREG, 0600);
+    json_decref(load(path));
+    /* nothing else: the private directory in the shared one, the dump in it */
+    ck_assert_int_eq(entries(base, NULL, 0), 1);
+    ck_assert_int_eq(entries(priv, NULL, 0), 1);
+    /* the next dump uses the same private directory */
+    ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), 0);
+    ck_assert_int_eq(entries(priv, NULL, 0), 2);
+    remove_tree(base);
+}
+END_TEST
+
+START_TEST(private_dir_by_another_hand_is_refused)
+{
+    char *base = make_dir(01777), *elsewhere = make_dir(0700);
+    char priv[PATH_MAX], path[PATH_MAX];
+    snprintf(priv, sizeof priv, "%s/leakwatch-%u", base, (unsigned)geteuid());
+
+    /* a link planted where the private directory goes */
+    ck_assert_int_eq(symlink(elsewhere, priv), 0);
+    ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), EPERM);
+    ck_assert_int_eq(entries(elsewhere, NULL, 0), 0);
+    ck_assert_int_eq(unlink(priv), 0);
+
+    /* a directory others can read */
+    ck_assert_int_eq(mkdir(priv, 0755), 0);
+    ck_assert_int_eq(chmod(priv, 0755), 0);
+    ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), EPERM);
+    ck_assert_int_eq(entries(priv, NULL, 0), 0);
+
+    /* a directory of another user (root can make one) */
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chmod(priv, 0700), 0);
+        ck_assert_int_eq(chown(priv, 65534, 65534), 0);
+        ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), EPERM);
+        ck_assert_int_eq(entries(priv, NULL, 0), 0);
+    }
+    /* a file */
+    ck_assert_int_eq(rmdir(priv), 0);
+    int fd = open(priv, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(lw_dump_next(base, "signal", path, sizeof path), EPERM);
+    struct stat st;
+    ck_assert_int_eq(stat(priv, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    remove_tree(base);
+    remove_tree(elsewhere);
+}
+END_TEST
+
+START_TEST(existing_name_is_neither_followed_nor_replaced)
+{
+    char *dir = make_dir(0700), *other = make_dir(0700);
+    char target[PATH_MAX], planted[PATH_MAX], path[PATH_MAX];
+    snprintf(target, sizeof target, "%s/target", other);
+    FILE *f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious\n", f);
+    fclose(f);
+    snprintf(planted, sizeof planted, "%s/leakwatch.%d.1.json", dir, (int)getpid());
+    ck_assert_int_eq(symlink(target, planted), 0);
+
+    ck_assert_int_eq(lw_dump_next(dir, "signal", path, sizeof path), 0);
+    /* the next number, not through the link */
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s/leakwatch.%d.2.json", dir, (int)getpid());
+    ck_assert_str_eq(path, want);
+    json_t *d = load(path);
+    ck_assert_int_eq(json_integer_value(json_object_get(d, "seq")), 2);
+    json_decref(d);
+    struct stat st;
+    ck_assert_int_eq(lstat(planted, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(stat(target, &st), 0);
+    ck_assert_int_eq(st.st_size, 9);
+    remove_tree(dir);
+    remove_tree(other);
+}
+END_TEST
+
+START_TEST(dump_to_replaces_a_link_without_following_it)
+{
+    char *dir = make_dir(0700), *other = make_dir(0700);
+    char target[PATH_MAX], path[PATH_MAX];
+    snprintf(target, sizeof target, "%s/target", other);
+    FILE *f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/chosen.json", dir);
+    ck_assert_int_eq(symlink(target, path), 0);
+    ck_assert_int_eq(lw_dump_to(path, "signal"), 0);
+    assert_mode(path, S_IFREG, 0600);
+    json_decref(load(path));
+    struct stat st;
+    ck_assert_int_eq(stat(target, &st), 0);
+    ck_assert_int_eq(st.st_size, 9);
+    ck_assert_int_eq(entries(dir, NULL, 0), 1);
+    /* and again, over the dump itself */
+    ck_assert_int_eq(lw_dump_to(path, "signal"), 0);
+    ck_assert_int_eq(entries(dir, NULL, 0), 1);
+    remove_tree(dir);
+    remove_tree(other);
+}
+END_TEST
+
+START_TEST(named_temporary_fallback)
+{
+    lw_dump_force_named_tmp(1);
+    char *dir = make_dir(0700);
+    char path[PATH_MAX], first[256];
+    ck_assert_int_eq(lw_dump_next(dir, "signal", path, sizeof path), 0);
+    ck_assert_int_eq(entries(dir, first, sizeof first), 1);
+    ck_assert_str_eq(strrchr(path, '/') + 1, first);
+    assert_mode(path, S_IFREG, 0600);
+    json_decref(load(path));
+    /* an existing name is not replaced on this path either */
+    atomic_store(&lw_dump_seq, 0);
+    ck_assert_int_eq(lw_dump_next(dir, "signal", path, sizeof path), 0);
+    ck_assert_ptr_nonnull(strstr(path, ".2.json"));
+    ck_assert_int_eq(entries(dir, NULL, 0), 2);
+    remove_tree(dir);
+}
+END_TEST
+
+/* A write that fails half-way (the file size limit) leaves no file, named or not, with and without O_TMPFILE. */
+START_TEST(failed_write_leaves_nothing)
+{
+    for (int i = 0; i < 400; i++)
+        acquire_here(LW_HEAP, 0x200000 + (uintptr_t)i * 32, 16);
+    signal(SIGXFSZ, SIG_IGN);
+    for (int named = 0; named < 2; named++) {
+        lw_dump_force_named_tmp(named);
+        char *dir = make_dir(0700);
+        char path[PATH_MAX];
+        struct rlimit old, lim;
+        ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+        lim = old;
+        lim.rlim_cur = 1000;
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+        int err = lw_dump_next(dir, "signal", path, sizeof path);
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+        ck_assert_int_eq(err, EFBIG);
+        ck_assert_int_eq(entries(dir, NULL, 0), 0);
+        remove_tree(dir);
+    }
+}
+END_TEST
+
 int main(void)
 {
     setenv("LEAKWATCH_REPORT", "none", 1);
@@ -226,6 +418,16 @@ int main(void)
     tcase_add_test(lost, warnings_past_the_cap_are_counted);
     tcase_add_test(lost, forked_child_starts_without_losses);
     suite_add_tcase(s, lost);
+    TCase *files = tcase_create("files");
+    tcase_add_checked_fixture(files, setup, NULL);
+    tcase_set_timeout(files, 60);
+    tcase_add_test(files, shared_dir_gets_a_private_dir);
+    tcase_add_test(files, private_dir_by_another_hand_is_refused);
+    tcase_add_test(files, existing_name_is_neither_followed_nor_replaced);
+    tcase_add_test(files, dump_to_replaces_a_link_without_following_it);
+    tcase_add_test(files, named_temporary_fallback);
+    tcase_add_test(files, failed_write_leaves_nothing);
+    suite_add_tcase(s, files);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
