@@ -149,6 +149,29 @@ START_TEST(records_lost_when_the_allocator_fails)
 }
 END_TEST
 
+START_TEST(records_lost_when_the_table_cannot_grow)
+{
+    /* 300 records first: the shard's pool chunk (819 records) has room for 500 more, so below only uthash's
+     * bucket arrays need memory, and the records it cannot take are left out of the table */
+    const uintptr_t base = (uintptr_t)0x7c0000000000ull;
+    for (int i = 0; i < 300; i++)
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 16, 8);
+    lw_mem_fail_after(0);
+    for (int i = 300; i < 800; i++)
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 16, 8);
+    lw_mem_fail_after(-1);
+    size_t live = lw_live_count(LW_HEAP);
+    ck_assert_uint_lt(live, 800);
+    ck_assert_uint_eq(atomic_load(&lw_lost_records), 800 - live);
+    /* the table is whole: every recorded block is found and released, and nothing else is */
+    size_t released = 0;
+    for (int i = 0; i < 800; i++)
+        released += (size_t)lw_on_release(LW_HEAP, base + (uintptr_t)i * 16);
+    ck_assert_uint_eq(released, live);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+}
+END_TEST
+
 START_TEST(records_lost_when_the_dump_has_no_working_memory)
 {
     for (int i = 0; i < 100; i++)
@@ -413,6 +436,7 @@ int main(void)
     tcase_set_timeout(lost, 60);
     tcase_add_test(lost, nothing_lost_reads_zero);
     tcase_add_test(lost, records_lost_when_the_allocator_fails);
+    tcase_add_test(lost, records_lost_when_the_table_cannot_grow);
     tcase_add_test(lost, records_lost_when_the_dump_has_no_working_memory);
     tcase_add_test(lost, sites_lost_when_the_allocator_fails);
     tcase_add_test(lost, warnings_past_the_cap_are_counted);
