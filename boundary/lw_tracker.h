@@ -97,7 +97,8 @@ void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg);
  * frames and returns how many the site has, or -1 for an unknown site. */
 int lw_site_frames(uint32_t site, uintptr_t *frames, int max);
 
-/* Writes a dump of every live handle to `path` (write to a temporary name, then rename). `reason` is one of
+/* Writes a dump of every live handle to `path`, mode 0600, replacing what is there (a link is replaced, never
+ * followed); the file gets a name only once complete. `reason` is one of
  * "exit", "signal", "interval". Never allocates through malloc. Returns 0 or an errno value. */
 int lw_dump_to(const char *path, const char *reason);
 

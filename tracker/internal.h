@@ -104,12 +104,21 @@ extern uint64_t lw_start_ms;    /* CLOCK_MONOTONIC_COARSE at start, ms */
  * stack could not be taken. Must run with lw_self.busy set. */
 uint32_t lw_stack_site(lw_origin_t origin);
 
-/* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory. */
+/* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory (counted in
+ * lw_lost_sites). */
 uint32_t lw_site_intern(const uintptr_t *frames, int n);
 uint32_t lw_site_count(void);
 void lw_sites_lock_all(void);
 void lw_sites_unlock_all(void);
 void lw_sites_reset(void);
+/* In a forked child: the parent's losses are the parent's (lw_tables_forked does the same for records). */
+void lw_sites_forked(void);
+
+/* What the tracker could not keep for want of memory, counted where it happened and written in every dump as
+ * "lost": acquisitions that were not recorded (table.c) and stacks that could not be interned, so that a record
+ * or a warning went without its frames (sites.c). */
+extern atomic_ulong lw_lost_records;
+extern atomic_ulong lw_lost_sites;
 
 /* Stack-cache statistics, reported in every dump. */
 typedef struct {
@@ -249,7 +258,10 @@ extern atomic_uint lw_dump_seq;
  * that user's directory inside it when it was prepared (copied into buf, of size cap). */
 const char *lw_dump_dir_for_user(const char *dir, char *buf, size_t cap);
 
-/* Writes the next numbered dump into dir; the path goes into path_out (size cap). Returns 0 or an errno. */
+/* Writes the next numbered dump, leakwatch.<pid>.<seq>.json, into dir, or into the private directory
+ * leakwatch-<euid> in it when dir is shared like /tmp (sticky, writable by others); a number whose file exists is
+ * skipped. The file is 0600, created exclusively, and has its name only once complete. The path goes into
+ * path_out (size cap), also when the dump fails. Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once

@@ -74,6 +74,7 @@ static void atfork_child(void)
     if (!fork_locked) {
         lw_pid = getpid();
         lw_tables_forked();
+        lw_sites_forked();
         return;
     }
     lw_mem_unlock_all();
@@ -84,6 +85,7 @@ static void atfork_child(void)
     lw_exit_status = -1;
     lw_exit_frame = 0;
     lw_tables_forked();
+    lw_sites_forked();
     lw_warnings_forked();
     lw_mem_forked();
     lw_dump_forked();
@@ -266,24 +268,30 @@ static void final_report_as(int via_exit)
     lw_self.busy = 1;
 
     size_t live = lw_tables_total(), warned = lw_warning_count();
+    /* acquisitions or stacks lost for want of memory: "no leaks" would be a guess */
+    unsigned long lost = atomic_load(&lw_lost_records), lost_sites = atomic_load(&lw_lost_sites);
     char path[4096];
     int err = 0;
     path[0] = '\0';
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
-    } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0)) {
+    } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0 || lost || lost_sites)) {
+        /* in a shared $TMPDIR or /tmp the dump goes to a private directory in it (dump.c) */
         err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));
     }
     if (err)
         lw_warn("could not write the dump %s: errno %d", path, err);
 
     if (lw_config.report == LW_REPORT_TEXT) {
-        if (live == 0 && warned == 0)
+        if (live == 0 && warned == 0 && !lost && !lost_sites)
             lw_warn("no leaks (pid %d)", (int)getpid());
         else if (!err && lw_config.cli[0])
             print_report(path, env.envp);
         else if (!err)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
+        if (lost || lost_sites)
+            lw_warn("out of memory: %lu acquisitions were not recorded and %lu stacks not kept; this report is "
+                    "incomplete", lost, lost_sites);
     }
     free_environment(&env);
     errno = saved;

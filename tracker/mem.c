@@ -1,6 +1,7 @@
 /* The tracker's own allocator: size classes carved from mmap'd chunks, so that the tables never call the
  * program's malloc (which would re-enter the hooks) and never change what the program's heap looks like. */
 #include "internal.h"
+#include "testing.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -77,8 +78,30 @@ static size_t page_round(size_t size)
     return (size + 4095) & ~(size_t)4095;
 }
 
+/* The failure injection of testing.h: -1 when off, else how many more requests are served before every request is
+ * refused. One relaxed load per request, and requests are rare (pool chunks, tables, the dump's working copy). */
+static atomic_long fail_budget = -1;
+
+void lw_mem_fail_after(long n)
+{
+    atomic_store(&fail_budget, n < 0 ? -1 : n);
+}
+
+/* Whether an injected failure refuses this request. */
+static int injected_failure(void)
+{
+    long b = atomic_load_explicit(&fail_budget, memory_order_relaxed);
+    while (b > 0) {
+        if (atomic_compare_exchange_weak(&fail_budget, &b, b - 1))
+            return 0;
+    }
+    return b == 0;
+}
+
 void *lw_mem_alloc(size_t size)
 {
+    if (LW_UNLIKELY(atomic_load_explicit(&fail_budget, memory_order_relaxed) >= 0) && injected_failure())
+        return NULL;
     if (size == 0)
         size = 1;
     if (size > LW_SMALL_MAX)

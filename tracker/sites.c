@@ -18,6 +18,7 @@ static lw_lock_t site_lock;
 static lw_site_t *site_index;
 static lw_site_t **_Atomic site_chunks[LW_SITE_CHUNKS];
 static atomic_uint site_next = 1;
+atomic_ulong lw_lost_sites;
 
 uint32_t lw_site_intern(const uintptr_t *frames, int n)
 {
@@ -48,12 +49,19 @@ uint32_t lw_site_intern(const uintptr_t *frames, int n)
     s->nframes = (uint32_t)n;
     memcpy(s->frames, frames, keylen);
     HASH_ADD_KEYPTR(hh, site_index, s->frames, keylen, s);
+    if (!s->hh.tbl) {
+        /* uthash could not grow its table and left the site out: without it the stack would be interned anew,
+         * under a new id, every time it is seen */
+        lw_mem_free(s, sizeof(*s) + keylen);
+        goto full;
+    }
     site_chunks[chunk][id % LW_SITE_CHUNK] = s;
     atomic_store(&site_next, id + 1);
     lw_unlock(&site_lock);
     return id;
 full:
     lw_unlock(&site_lock);
+    atomic_fetch_add_explicit(&lw_lost_sites, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -86,6 +94,11 @@ void lw_sites_unlock_all(void)
     lw_unlock(&site_lock);
 }
 
+void lw_sites_forked(void)
+{
+    atomic_store(&lw_lost_sites, 0);
+}
+
 void lw_sites_reset(void)
 {
     lw_lock(&site_lock);
@@ -101,5 +114,6 @@ void lw_sites_reset(void)
         }
     }
     atomic_store(&site_next, 1);
+    atomic_store(&lw_lost_sites, 0);
     lw_unlock(&site_lock);
 }

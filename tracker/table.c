@@ -43,6 +43,7 @@ typedef struct {
 } __attribute__((aligned(64))) lw_shard_t;
 
 static lw_shard_t shards[LW_SHARDS];
+atomic_ulong lw_lost_records;
 
 /* uthash frees a table when its last item goes and allocates one for the next: with few live handles per shard
  * that would happen on nearly every call. A sentinel record that is never removed keeps each table alive. */
@@ -155,12 +156,18 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         r->born_ms = born_ms;
         r->meta = META(size, gen, flags);
         HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
-        if (gen == cur_gen) {
+        if (LW_UNLIKELY(!r->hh.tbl)) {
+            /* uthash could not allocate its table or more buckets, and left the record out */
+            rec_free(s, r);
+            r = NULL;
+        } else if (gen == cur_gen) {
             s->live[kind]++;
             s->bytes[kind] += size & META_SIZE_MASK;
         }
     }
     lw_unlock(&s->lock);
+    if (LW_UNLIKELY(!r))
+        atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
 }
 
 int lw_tracking(lw_kind_t kind)
@@ -315,6 +322,7 @@ void lw_tables_unlock_all(void)
 void lw_tables_forked(void)
 {
     cur_gen++;
+    atomic_store(&lw_lost_records, 0); /* acquisitions the parent lost are not the child's */
     for (int i = 0; i < LW_SHARDS; i++) {
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             shards[i].live[k] = 0;
@@ -442,4 +450,5 @@ void lw_tables_reset(void)
         }
         lw_unlock(&s->lock);
     }
+    atomic_store(&lw_lost_records, 0);
 }

@@ -114,7 +114,10 @@ size_t lw_warning_count(void)
 
 size_t lw_warnings_dropped(void)
 {
-    return ndropped;
+    lw_lock(&warn_lock);
+    size_t n = ndropped;
+    lw_unlock(&warn_lock);
+    return n;
 }
 
 void lw_warnings_forked(void)
