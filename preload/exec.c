@@ -1,12 +1,19 @@
 /* The exec family and posix_spawn, interposed to tell the tracker which tracked descriptors the new program
  * inherits, and to keep leakwatch's settings in the new program's environment. */
 #include "real.h"
+#include "markers.h"
 
 #include <errno.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <unistd.h>
+
+/* The exec functions also leave the marker by which `leakwatch run` names a program that runs without the library
+ * (tracker/markers.c); posix_spawn's child is not marked. */
+#undef lw_on_exec
+#define lw_on_exec(what, replaces) (lw_marker_exec(what), lw_on_exec_at((what), (replaces), LW_HERE()))
+#define lw_on_exec_failed(mark) (lw_marker_exec_failed(), (lw_on_exec_failed)(mark))
 
 extern char **environ;
 

@@ -1,6 +1,7 @@
 /* The tracker's lifetime: lazy initialisation from the first hook, fork handling, and the exit report that runs
  * after the program's own atexit handlers and destructors and after the runtime has freed its own memory. */
 #include "internal.h"
+#include "markers.h"
 #include "sys.h"
 #include "warn_events.h"
 
@@ -74,6 +75,7 @@ static void atfork_child(void)
     if (!fork_locked) {
         lw_pid = getpid();
         lw_tables_forked();
+        lw_marker_forked();
         return;
     }
     lw_mem_unlock_all();
@@ -91,6 +93,7 @@ static void atfork_child(void)
     atomic_store(&lw_dump_seq, 0);
     lw_start_ms = 0;
     (void)lw_now_ms();
+    lw_marker_forked();
     lw_self.busy = saved_busy_at_fork;
 }
 
@@ -106,6 +109,7 @@ void lw_init(void)
         (void)lw_now_ms();
         lw_config_load();
         lw_dump_seq_resume();
+        lw_markers_init();
         lw_stack_init();
         if (lw_unwinder_io_init() != 0 && lw_config.unwind == LW_UNWIND_LIBUNWIND) {
             lw_warn("cannot give libunwind a validation without descriptors; stacks come from frame pointers");
@@ -268,6 +272,8 @@ static void final_report_as(int via_exit)
     path[0] = '\0';
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
+        if (!err)
+            lw_marker_done();
     } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0)) {
         err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));
     }
