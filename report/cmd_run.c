@@ -848,7 +848,10 @@ static int run_command(options_t *op)
     memset(&act, 0, sizeof act);
     act.sa_sigaction = forward;
     act.sa_flags = SA_SIGINFO | SA_RESTART;
+    /* one handler at a time: two late signals must see each other (the second one ends leakwatch) */
     sigemptyset(&act.sa_mask);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&act.sa_mask, forwarded[i]);
     sigemptyset(&block);
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaddset(&block, forwarded[i]);

@@ -195,7 +195,7 @@ static void print_suppressions(FILE *out, const lwr_report_t *r)
 /* The warnings a process could not keep, and the processes `leakwatch run` could not check, with the reason. */
 static void print_unchecked(FILE *out, const lwr_report_t *r)
 {
-    for (size_t i = 0; i < r->nprocesses; i++)
+    for (size_t i = 0; r->processes && i < r->nprocesses; i++)
         if (r->processes[i].lost_warnings > 0)
             fprintf(out, "\nleakwatch: pid %ld: %" PRIu64 " more warnings were not kept (at most 256 per process)\n",
                     r->processes[i].pid, r->processes[i].lost_warnings);
@@ -212,7 +212,7 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
     const char *procs = r->nprocesses == 1 ? "process" : "processes";
     size_t checked = 0;
-    for (size_t i = 0, j = 0; i < r->nprocesses && r->nunchecked > 0; i++) {
+    for (size_t i = 0, j = 0; r->processes && i < r->nprocesses && r->nunchecked > 0; i++) {
         /* both ascending by pid: a process with an unchecked entry (an incomplete dump, no exit dump) is not
          * one that was checked */
         while (j < r->nunchecked && r->unchecked[j].pid < r->processes[i].pid)

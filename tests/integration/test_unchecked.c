@@ -2,11 +2,14 @@
  * killed before their dump, dumps that cannot be read or are incomplete, a FIFO in the dump directory; each is
  * named in `unchecked` and makes run exit 24 unless --allow-unchecked. */
 #include <check.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lwtest.h"
@@ -215,6 +218,39 @@ START_TEST(test_clean_tree)
 }
 END_TEST
 
+/* After the command ended, leakwatch reads what the dumps name: here a module that is a FIFO, which blocks the
+ * symbolizer. The first signal is held for the end of the report; a second one ends leakwatch at once. */
+START_TEST(test_second_signal_ends_run)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    char fifo[4096];
+    snprintf(fifo, sizeof fifo, "%s/module.fifo", dir);
+    ck_assert_msg(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        setenv("TMPDIR", dir, 1); /* the dump directory it leaves behind goes with the test's */
+        execl(lwt_cli(), lwt_cli(), "run", "--", lwt_fixture("unchecked_cases"), "fifo-module", fifo, (char *)NULL);
+        _exit(127);
+    }
+    /* returns once leakwatch has opened the FIFO to read it: the command has ended, the report is under way */
+    int w = open(fifo, O_WRONLY);
+    ck_assert_msg(w >= 0, "open %s for writing", fifo);
+    kill(pid, SIGTERM);
+    kill(pid, SIGINT);
+    int st = 0;
+    ck_assert_msg(waitpid(pid, &st, 0) == pid, "waitpid");
+    close(w);
+    ck_assert_msg(WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM),
+                  "leakwatch died of the second signal (status 0x%x)", st);
+    lwt_rmtree(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("unchecked");
@@ -240,6 +276,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_truncated_dump);
     tcase_add_test(tc, test_fifo_in_dump_dir);
     tcase_add_test(tc, test_incomplete_dump);
+    tcase_add_test(tc, test_second_signal_ends_run);
     suite_add_tcase(s, tc);
     return s;
 }
