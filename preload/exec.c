@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 /* The exec functions also leave the marker by which `leakwatch run` names a program that runs without the library
- * (tracker/markers.c); posix_spawn's child is not marked. */
+ * (tracker/markers.c); posix_spawn marks its child once it is started. */
 #undef lw_on_exec
 #define lw_on_exec(what, replaces) (lw_marker_exec(what), lw_on_exec_at((what), (replaces), LW_HERE()))
 #define lw_on_exec_failed(mark) (lw_marker_exec_failed(), (lw_on_exec_failed)(mark))
@@ -166,6 +166,8 @@ static int spawn(spawn_fn real, pid_t *pid, const char *what, const posix_spawn_
     int r = real(pid, what, actions, attr, argv, env);
     if (r != 0)
         lw_on_exec_failed(mark);
+    else if (pid)
+        lw_marker_spawned(*pid, what);
     return r;
 }
 

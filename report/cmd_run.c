@@ -255,7 +255,9 @@ typedef struct {
     long pid;
     unsigned long aside;    /* K, 0 for the current marker of the number */
     bool exec;
-    bool covered;           /* a start marker that an exec marker of the same process stands for */
+    bool spawn;             /* started by posix_spawn (written by the parent) */
+    bool covered;           /* a start marker that an exec marker of the same process stands for, or a spawn
+                             * marker of a process that ran the library */
     unsigned long long start;   /* the process's start time, 0 when unknown */
     char *what;             /* the executable, or the path exec'd; NULL when unknown */
 } marker_t;
@@ -276,8 +278,8 @@ typedef struct {
     int oom;
 } scan_t;
 
-/* Parses `leakwatch.<pid>.<n>.json`, `leakwatch.<pid>[.<k>].start` and `.exec`. Returns 'd' for a dump, 's' or
- * 'e' for a marker, 0 for any other name. */
+/* Parses `leakwatch.<pid>.<n>.json`, `leakwatch.<pid>[.<k>].start`, `.exec` and `.spawn`. Returns 'd' for a dump,
+ * 's', 'e' or 'p' for a marker, 0 for any other name. */
 static int entry_name(const char *name, long *pid, long *n)
 {
     char *end;
@@ -294,7 +296,7 @@ static int entry_name(const char *name, long *pid, long *n)
         if (*end != '.' || *n <= 0)
             return 0;
     }
-    return strcmp(end, ".start") == 0 ? 's' : strcmp(end, ".exec") == 0 ? 'e' : 0;
+    return strcmp(end, ".start") == 0 ? 's' : strcmp(end, ".exec") == 0 ? 'e' : strcmp(end, ".spawn") == 0 ? 'p' : 0;
 }
 
 /* Grows *v (of *cap elements of `size` bytes) to hold n + 1. Returns 0 or -1. */
@@ -409,7 +411,7 @@ static const char *read_error(int err)
     return err == EINVAL ? "not a regular file" : strerror(err);
 }
 
-static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long aside, bool exec)
+static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long aside, int type)
 {
     size_t len;
     char *text = read_regular(dfd, name, &len);
@@ -427,7 +429,8 @@ static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long asi
     char *nl = strchr(text, '\n'), *what = nl ? nl + 1 : NULL;
     m->pid = pid;
     m->aside = (unsigned long)aside;
-    m->exec = exec;
+    m->exec = type == 'e';
+    m->spawn = type == 'p';
     m->covered = false;
     m->start = strtoull(text, NULL, 10);
     m->what = NULL;
@@ -468,7 +471,7 @@ static int scan_dir(const char *dir, scan_t *sc)
             continue;
         }
         if (type != 'd') {
-            add_marker(sc, dirfd(d), e->d_name, pid, n, type == 'e');
+            add_marker(sc, dirfd(d), e->d_name, pid, n, type);
             continue;
         }
         if (grow(&sc->dumps, &sc->capdumps, sc->ndumps, sizeof *sc->dumps) != 0
@@ -625,20 +628,32 @@ static void find_unchecked(scan_t *sc, const lwr_report_t *rep, const options_t 
                 m->covered = true;
         }
     }
+    for (size_t i = 0; i < sc->nmarkers; i++) {
+        /* the parent writes a spawn marker after the child started: the child's own start marker or dump, whichever
+         * came first, shows that the library ran there */
+        marker_t *m = &sc->markers[i];
+        for (size_t j = 0; m->spawn && !m->covered && j < sc->nmarkers; j++)
+            m->covered = !sc->markers[j].spawn && sc->markers[j].pid == m->pid && sc->markers[j].start == m->start;
+        for (size_t j = 0; m->spawn && !m->covered && j < sc->ndumps; j++)
+            m->covered = sc->dumps[j].pid == m->pid;
+    }
     bool child_seen = false;
     for (size_t i = 0; i < sc->nmarkers; i++) {
         const marker_t *m = &sc->markers[i];
         child_seen |= m->pid == child;
         if (m->covered)
             continue;
-        const char *why = m->exec ? why_untraced(m->what) : NULL;
+        char *file = m->exec || m->spawn ? find_command(m->what ? m->what : "") : NULL;
+        const char *why = file ? why_untraced(file) : NULL;
         bool running = m->start && proc_start_time(m->pid) == m->start;
-        if (m->exec && running) {
+        free(file);
+        if ((m->exec || m->spawn) && running) {
             add_unchecked(sc, m->pid, m->what, "still running when the command ended, in %s%s%s",
                           m->what ? m->what : "a program it executed", why ? ": " : "", why ? why : "");
-        } else if (m->exec) {
-            add_unchecked(sc, m->pid, m->what, "it executed %s, which ran without libleakwatch.so: %s",
-                          m->what ? m->what : "a program", why ? why : NEVER_STARTED);
+        } else if (m->exec || m->spawn) {
+            add_unchecked(sc, m->pid, m->what, "%s %s, which ran without libleakwatch.so: %s",
+                          m->exec ? "it executed" : "posix_spawn started it as", m->what ? m->what : "a program",
+                          why ? why : NEVER_STARTED);
         } else if (running) {
             add_unchecked(sc, m->pid, m->what, "still running when the command ended");
         } else if (m->pid == child && m->aside == 0 && WIFSIGNALED(ws)) {

@@ -39,11 +39,18 @@ static void marker_path(char *buf, pid_t pid, unsigned k, const char *suffix)
     lw_strlcpy(p, suffix, 8);
 }
 
-/* This process's start time from /proc/self/stat (field 22), 0 when unknown. */
-static uint64_t start_time(void)
+/* The start time of a process from /proc/PID/stat (field 22; "self" for 0), 0 when unknown. */
+static uint64_t start_time_of(pid_t pid)
 {
-    char buf[1024];
-    ssize_t n = lw_read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+    char buf[1024], path[64], *q = path;
+    q += lw_strlcpy(q, "/proc/", 7);
+    if (pid) {
+        q = lw_fmt_u64(q, (uint64_t)pid);
+        lw_strlcpy(q, "/stat", 6);
+    } else {
+        lw_strlcpy(q, "self/stat", 10);
+    }
+    ssize_t n = lw_read_file(path, buf, sizeof(buf) - 1);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
@@ -54,6 +61,11 @@ static uint64_t start_time(void)
     for (int field = 2; field < 22 && p; field++)
         p = strchr(p + 1, ' ');
     return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static uint64_t start_time(void)
+{
+    return start_time_of(0);
 }
 
 /* The start time a marker file holds, 0 when it cannot be read (a FIFO is never waited for). */
@@ -119,6 +131,7 @@ static void mark_start(void)
     uint64_t mine = start_time();
     settle(pid, mine, "start");
     settle(pid, mine, "exec");
+    settle(pid, mine, "spawn");
     char exe[4096], path[4096];
     ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof(exe));
     if (n < 0 || n >= (ssize_t)sizeof(exe))
@@ -162,6 +175,21 @@ void lw_marker_done(void)
     errno = saved;
 }
 
+/* `what` into target (4096 bytes), a relative path with a slash made absolute: it is relative to this process's
+ * directory, which `leakwatch run` does not know. Returns the length. */
+static size_t target_path(char *target, const char *what)
+{
+    size_t n = 0, cap = 4096;
+    const char *w = what ? what : "?";
+    if (w[0] != '/' && strchr(w, '/') && syscall(SYS_getcwd, target, cap - 1) > 0) {
+        n = strlen(target);
+        if (n + 1 < cap)
+            target[n++] = '/';
+    }
+    n += lw_strlcpy(target + n, w, cap - n);
+    return n >= cap ? cap - 1 : n;
+}
+
 void lw_marker_exec(const char *what)
 {
     exec_marked = 0;
@@ -169,20 +197,25 @@ void lw_marker_exec(const char *what)
         return;
     int saved = errno;
     char target[4096], path[4096];
-    size_t n = 0;
-    const char *w = what ? what : "?";
-    /* a relative path with a slash is relative to this process's directory, which `leakwatch run` does not know */
-    if (w[0] != '/' && strchr(w, '/') && syscall(SYS_getcwd, target, sizeof(target) - 1) > 0) {
-        n = strlen(target);
-        if (n + 1 < sizeof(target))
-            target[n++] = '/';
-    }
-    n += lw_strlcpy(target + n, w, sizeof(target) - n);
-    if (n >= sizeof(target))
-        n = sizeof(target) - 1;
+    size_t n = target_path(target, what);
     marker_path(path, sys_getpid(), 0, "exec");
     /* EEXIST: another thread of this process is exec'ing too, and its marker stands for both */
     exec_marked = create_marker(path, start_time(), target, n) == 0;
+    errno = saved;
+}
+
+void lw_marker_spawned(pid_t child, const char *what)
+{
+    if (!markers_on || child <= 0)
+        return;
+    int saved = errno;
+    char target[4096], path[4096];
+    size_t n = target_path(target, what);
+    /* the child is not reaped yet (only the caller of posix_spawn can): its number is not reused meanwhile */
+    uint64_t start = start_time_of(child);
+    settle(child, start, "spawn");
+    marker_path(path, child, 0, "spawn");
+    create_marker(path, start, target, n);
     errno = saved;
 }
 

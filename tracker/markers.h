@@ -3,12 +3,15 @@
 #ifndef LW_MARKERS_H
 #define LW_MARKERS_H
 
+#include <sys/types.h>
+
 /* Everything here does nothing unless LEAKWATCH_MARKERS=1 and LEAKWATCH_DUMP_DIR are set (`leakwatch run` sets
  * both). None of it allocates, holds a descriptor past the call, or changes errno.
  *
  * In the dump directory, for process P:
  *   leakwatch.P.start   this image of P runs with the library; removed once its exit dump is written
  *   leakwatch.P.exec    P is about to exec a program; removed by that program's library when it starts
+ *   leakwatch.P.spawn   P was started by posix_spawn of a traced process (see lw_marker_spawned)
  * Each holds two lines: P's start time (field 22 of /proc/P/stat, the same across exec, different for a later
  * process that reuses the number) and the executable or the exec'd path. A marker left by an earlier process of
  * the same number is renamed to leakwatch.P.K.start (or .exec, K from 1) rather than lost. */
@@ -28,5 +31,10 @@ void lw_marker_exec(const char *what);
 
 /* The exec announced by lw_marker_exec failed: its marker goes. */
 void lw_marker_exec_failed(void);
+
+/* posix_spawn started `child` running `what`: creates leakwatch.CHILD.spawn (start time and path), which the
+ * library in the child removes if it starts after this; `leakwatch run` also takes a start marker or a dump of
+ * that pid as proof that the library ran there. */
+void lw_marker_spawned(pid_t child, const char *what);
 
 #endif

@@ -77,6 +77,26 @@ START_TEST(test_exec_static)
 }
 END_TEST
 
+/* posix_spawn of a static binary: the parent marks the child, and nothing in the child takes the mark back. A
+ * spawned program that runs the library is checked as usual. */
+START_TEST(test_spawn_static)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r =
+        lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("unchecked_cases"), "spawn", lwt_fixture("static_hello")), NULL);
+    LWT_ASSERT_RUN(r, 24);
+    assert_one_unchecked(r, -1, "/static_hello", "posix_spawn started it as");
+    ck_assert_msg(strstr(r->out, "static hello") != NULL, "the static program ran%s", lwt_describe(r));
+    lwt_free(r);
+
+    r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("unchecked_cases"), "spawn", lwt_fixture("clean"), "0"), NULL);
+    LWT_ASSERT_RUN(r, 0);
+    ck_assert_msg(json_array_size(unchecked(r)) == 0 && lwt_process_count(r->report) == 2,
+                  "both processes checked%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* Set-group-ID to a group that is not ours: the kernel sets AT_SECURE and the dynamic linker ignores LD_PRELOAD
  * (even for root, whose real group then differs from the effective one). */
 START_TEST(test_setgid)
@@ -259,6 +279,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_static_command);
     tcase_add_test(tc, test_allow_unchecked);
     tcase_add_test(tc, test_exec_static);
+    tcase_add_test(tc, test_spawn_static);
     tcase_add_test(tc, test_setgid);
     suite_add_tcase(s, tc);
 
