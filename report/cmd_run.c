@@ -713,8 +713,6 @@ static void scan_free(scan_t *sc)
     free(sc->unchecked);
 }
 
-static void scan_free(scan_t *sc);
-
 /* Whether a start marker names a process that still runs (an orphan that has not finished yet, or a daemon). */
 static bool any_running(const scan_t *sc)
 {
@@ -764,11 +762,12 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     lwr_dumplist_free(&dumps);
     if (rep)
         find_unchecked(&sc, rep, o, child, wait_status);
-    if (!rep || sc.oom || lwr_ci_apply(rep, &o->ci) != 0) {
+    if (!rep || sc.oom || late_signal || lwr_ci_apply(rep, &o->ci) != 0) {
         lwr_report_free(rep);
         lwr_symbolizer_free(sym);
         scan_free(&sc);
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (!late_signal) /* a signal during the symbolizing: stop here, the caller raises it again */
+            fprintf(stderr, "leakwatch: out of memory\n");
         return -1;
     }
     if (sc.nunchecked > 1)
