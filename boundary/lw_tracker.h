@@ -140,7 +140,9 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin);
  * an "fd-into-exec" warning with the stack that opened it. With LEAKWATCH_DUMP_DIR set they are written at once
  * as a dump with reason "exec" (the process image ends, so its exit dump never comes); otherwise each is one
  * lw_warn line. `replaces` is 0 for posix_spawn, where the caller goes on and its exit dump carries the warnings.
- * Returns a mark for lw_on_exec_failed. Does nothing in a vfork child (getpid() differs from the tracked pid). */
+ * Returns a mark for lw_on_exec_failed. Does nothing in a vfork child (getpid() differs from the tracked pid),
+ * except that an exec (`replaces`) leaves the marker by which `leakwatch run` names a program that then runs
+ * without the library (tracker/markers.c). */
 unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
 #define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
 
@@ -153,6 +155,11 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
  * missing. Allocates nothing: safe in a vfork child. */
 size_t lw_exec_env_size(char *const envp[]);
 char *const *lw_exec_env(char *const envp[], char **out, size_t cap);
+
+/* posix_spawn started `child` running `what`: creates leakwatch.CHILD.spawn (start time and path), which the
+ * library in the child removes if it starts after this; `leakwatch run` also takes a start marker or a dump of
+ * that pid as proof that the library ran there. */
+void lw_marker_spawned(pid_t child, const char *what);
 
 /* The exec announced by lw_on_exec_at (which returned `mark`) failed: its warnings and its dump are withdrawn. */
 void lw_on_exec_failed(unsigned mark);

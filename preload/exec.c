@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <unistd.h>
 
+
 extern char **environ;
 
 /* The environment the new program gets, with leakwatch's own settings put back where a cleared environment lost
@@ -160,6 +161,8 @@ static int spawn(spawn_fn real, pid_t *pid, const char *what, const posix_spawn_
     int r = real(pid, what, actions, attr, argv, env);
     if (r != 0)
         lw_on_exec_failed(mark);
+    else if (pid)
+        lw_marker_spawned(*pid, what);
     return r;
 }
 

@@ -186,6 +186,10 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     p->ppid = d->ppid;
     p->has_exit_status = d->has_exit_status;
     p->exit_status = d->exit_status;
+    p->dropped = d->dropped;
+    p->lost_records = d->lost_records;
+    p->lost_sites = d->lost_sites;
+    p->lost_warnings = d->lost_warnings;
     p->executable = lwr_dup_or_null(d->exe, &oom);
     p->reason = lwr_dup_or_null(d->reason, &oom);
     p->dump = lwr_dup_or_null(slash ? slash + 1 : d->file, &oom);
@@ -449,6 +453,11 @@ void lwr_report_free(lwr_report_t *r)
         free(p->dump);
     }
     free(r->processes);
+    for (size_t i = 0; i < r->nunchecked; i++) {
+        free(r->unchecked[i].executable);
+        free(r->unchecked[i].reason);
+    }
+    free(r->unchecked);
     for (size_t i = 0; i < r->nwarnings; i++)
         free_warning(&r->warnings[i]);
     free(r->warnings);

@@ -55,7 +55,19 @@ typedef struct {
     int exit_status;
     char *dump;             /* the dump's file name without its directory */
     char *reason;           /* NULL when unknown */
+    uint64_t dropped;       /* what the dump says the library could not record (lwr_dump_t) */
+    uint64_t lost_records;
+    uint64_t lost_sites;
+    uint64_t lost_warnings;
 } lwr_process_t;
+
+/* A process `leakwatch run` could not check (docs/FORMAT.md `unchecked`): it ran without the library, ended
+ * without its dump, is still running, or its dump is unreadable or incomplete. */
+typedef struct {
+    long pid;
+    char *executable;       /* NULL when unknown */
+    char *reason;
+} lwr_unchecked_t;
 
 typedef struct {
     uint64_t max_leaks;
@@ -108,6 +120,9 @@ typedef struct {
     bool has_suppressions;      /* suppressions were applied: `suppressed` and `unused_suppressions` exist */
     lwr_supp_use_t *supps;      /* every suppression applied, in the order they were read (built-in first) */
     size_t nsupps;
+    bool has_unchecked;         /* `leakwatch run` looked for unchecked processes: `unchecked` exists */
+    lwr_unchecked_t *unchecked; /* ascending pid; freed with the report */
+    size_t nunchecked;
 } lwr_report_t;
 
 /* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by

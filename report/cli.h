@@ -13,6 +13,7 @@
 
 /* Exit codes of the leakwatch command (README and `leakwatch --help` list them). */
 #define LWR_EXIT_LEAKS 23       /* run: more leaks than --max-leaks (default; --exit-code changes it) */
+#define LWR_EXIT_UNCHECKED 24   /* run: some process could not be checked (--allow-unchecked accepts it) */
 #define LWR_EXIT_USAGE 2        /* a usage error */
 #define LWR_EXIT_INTERNAL 125   /* leakwatch itself failed: no library, no temp dir, fork failed, ... */
 #define LWR_EXIT_NOEXEC 126     /* run: CMD exists but cannot be executed */

@@ -4,16 +4,20 @@
 #include "cli.h"
 #include "render.h"
 
+#include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -39,10 +43,13 @@ static const char usage[] =
     "                   listed, marked as in the baseline, but do not count against --max-leaks\n"
     "  --show-reachable list the heap blocks still reachable at exit in the text report too\n"
     "  --gate-reachable count reachable heap blocks against --max-leaks as well\n"
+    "  --allow-unchecked  do not fail when some process could not be checked (it ran without the library, ended\n"
+    "                   without its dump, was still running, or its dump was unreadable or incomplete)\n"
     "\n"
     "Exit status: CMD's own status when it leaked at most N handles of the gated kinds; 23 (or --exit-code)\n"
-    "when it leaked more; 128+S when CMD was killed by signal S; 127 when CMD was not found, 126 when it could\n"
-    "not be executed; 125 when leakwatch itself failed (e.g. libleakwatch.so not found); 2 on a usage error.\n"
+    "when it leaked more; 24 when some process of the tree could not be checked (named in the report);\n"
+    "128+S when CMD was killed by signal S; 127 when CMD was not found, 126 when it could not be executed;\n"
+    "125 when leakwatch itself failed (e.g. libleakwatch.so not found); 2 on a usage error.\n"
     "\n"
     "The library is LEAKWATCH_LIB when set, else ../lib/libleakwatch.so or ../lib/leakwatch/libleakwatch.so\n"
     "next to this program's directory.\n";
@@ -52,13 +59,33 @@ static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 /* The child while it runs, 0 before, -1 once it has been reaped (never signal a pid that may be reused). */
 static volatile sig_atomic_t child_pid;
-/* A signal that arrived after the child was reaped: raised again once the temporary directory is gone. */
+/* A signal that arrived after the child was reaped: the report stops where it is, and the signal is raised
+ * again once the temporary directory is gone. */
 static volatile sig_atomic_t late_signal;
+/* The temporary directory, named by a second late signal that ends leakwatch at once. */
+static const char *volatile dump_dir_name;
 
 static void forward(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     pid_t pid = (pid_t)child_pid;
+    if (pid <= 0 && late_signal) {
+        /* A second signal after the command ended: whatever leakwatch is doing (a symbolizer stuck on a file, say)
+         * must not keep it alive. Only async-signal-safe calls here. */
+        static const char msg[] = "leakwatch: stopped by a second signal; left behind: ";
+        const char *dir = dump_dir_name;
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        w = write(STDERR_FILENO, dir ? dir : "?", dir ? strlen(dir) : 1);
+        w = write(STDERR_FILENO, "\n", 1);
+        (void)w;
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        sigaction(sig, &dfl, NULL);
+        raise(sig); /* delivered when this handler returns: the signal is blocked while it runs */
+        return;
+    }
     if (pid <= 0) {
         late_signal = sig;
         return;
@@ -124,7 +151,7 @@ static void child(const child_t *c)
     if (preload) {
         snprintf(preload, len, "%s%s%s", c->lib, old && old[0] ? ":" : "", old && old[0] ? old : "");
         if (setenv("LD_PRELOAD", preload, 1) == 0 && setenv("LEAKWATCH_DUMP_DIR", c->dump_dir, 1) == 0
-            && setenv("LEAKWATCH_REPORT", "none", 1) == 0) {
+            && setenv("LEAKWATCH_REPORT", "none", 1) == 0 && setenv("LEAKWATCH_MARKERS", "1", 1) == 0) {
             for (size_t i = 0; i < NFORWARDED; i++)
                 sigaction(forwarded[i], &c->old[i], NULL);
             sigprocmask(SIG_SETMASK, c->oldmask, NULL);
@@ -145,6 +172,7 @@ typedef struct {
     lwr_kindset_t kinds;
     char **cmd;
     lwr_ci_t ci;
+    bool allow_unchecked;   /* --allow-unchecked */
 } options_t;
 
 static int parse(int argc, char **argv, options_t *o, int *status)
@@ -166,6 +194,11 @@ static int parse(int argc, char **argv, options_t *o, int *status)
             fputs(usage, stdout);
             *status = 0;
             return -1;
+        }
+        if (strcmp(argv[i], "--allow-unchecked") == 0) {
+            o->allow_unchecked = true;
+            i++;
+            continue;
         }
         if ((r = lwr_take_option("run", argc, argv, &i, "--json", &v)) != 0) {
             if (r < 0 || !v[0]) {
@@ -214,45 +247,579 @@ static int parse(int argc, char **argv, options_t *o, int *status)
     return -1;
 }
 
-/* Reads the dumps, prints the report, writes --json. Returns the gated leak count, or -1 when leakwatch failed
- * (reported). */
-static int64_t report(const char *dir, const options_t *o, int wait_status)
+/* ---- what the dump directory holds: dumps, and the markers of tracker/markers.c --------------------------- */
+
+/* A marker: leakwatch.PID.start or .exec, or leakwatch.PID.K.start/.exec (one of an earlier process of that number,
+ * moved aside). */
+typedef struct {
+    long pid;
+    unsigned long aside;    /* K, 0 for the current marker of the number */
+    bool exec;
+    bool spawn;             /* started by posix_spawn (written by the parent) */
+    bool covered;           /* a start marker that an exec marker of the same process stands for, or a spawn
+                             * marker of a process that ran the library */
+    unsigned long long start;   /* the process's start time, 0 when unknown */
+    char *what;             /* the executable, or the path exec'd; NULL when unknown */
+} marker_t;
+
+typedef struct {
+    long pid, seq;
+    char *name;
+} dump_entry_t;
+
+/* Everything the directory held, and the processes that could not be checked. */
+typedef struct {
+    dump_entry_t *dumps;
+    size_t ndumps, capdumps;
+    marker_t *markers;
+    size_t nmarkers, capmarkers;
+    lwr_unchecked_t *unchecked;
+    size_t nunchecked, capunchecked;
+    int oom;
+} scan_t;
+
+/* Parses `leakwatch.<pid>.<n>.json`, `leakwatch.<pid>[.<k>].start`, `.exec` and `.spawn`. Returns 'd' for a dump,
+ * 's', 'e' or 'p' for a marker, 0 for any other name. */
+static int entry_name(const char *name, long *pid, long *n)
+{
+    char *end;
+    if (strncmp(name, "leakwatch.", 10) != 0 || name[10] < '0' || name[10] > '9')
+        return 0;
+    *pid = strtol(name + 10, &end, 10);
+    *n = 0;
+    if (*end != '.')
+        return 0;
+    if (end[1] >= '0' && end[1] <= '9') {
+        *n = strtol(end + 1, &end, 10);
+        if (strcmp(end, ".json") == 0)
+            return 'd';
+        if (*end != '.' || *n <= 0)
+            return 0;
+    }
+    return strcmp(end, ".start") == 0 ? 's' : strcmp(end, ".exec") == 0 ? 'e' : strcmp(end, ".spawn") == 0 ? 'p' : 0;
+}
+
+/* Grows *v (of *cap elements of `size` bytes) to hold n + 1. Returns 0 or -1. */
+static int grow(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*(void **)v, c * size);
+    if (!p)
+        return -1;
+    *(void **)v = p;
+    *cap = c;
+    return 0;
+}
+
+/* A copy of s that jansson accepts: bytes of a path that is not UTF-8 become '?'. */
+static char *utf8_copy(const char *s)
+{
+    char *c = strdup(s);
+    json_t *t = c ? json_string(c) : NULL;
+    if (t)
+        json_decref(t);
+    else if (c)
+        for (char *p = c; *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+    return c;
+}
+
+__attribute__((format(printf, 4, 5)))
+static void add_unchecked(scan_t *sc, long pid, const char *exe, const char *fmt, ...)
+{
+    char reason[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (grow(&sc->unchecked, &sc->capunchecked, sc->nunchecked, sizeof *sc->unchecked) != 0) {
+        sc->oom = 1;
+        return;
+    }
+    lwr_unchecked_t *u = &sc->unchecked[sc->nunchecked];
+    u->pid = pid;
+    u->executable = exe ? utf8_copy(exe) : NULL;
+    u->reason = utf8_copy(reason);
+    if (!u->reason || (exe && !u->executable)) {
+        free(u->executable);
+        free(u->reason);
+        sc->oom = 1;
+        return;
+    }
+    sc->nunchecked++;
+}
+
+/* Reads the regular file `name` of directory `dfd` whole, never following a link and never waiting for a FIFO or
+ * a device (opened non-blocking, refused unless regular). Returns the text, NUL-terminated, *len bytes, or NULL
+ * with errno set (EINVAL: not a regular file). */
+static char *read_regular(int dfd, const char *name, size_t *len)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int err = S_ISREG(st.st_mode) ? errno : EINVAL;
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        ssize_t got = read(fd, buf + n, cap - 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            if (got < 0) {
+                int err = errno;
+                free(buf);
+                buf = NULL;
+                errno = err;
+            }
+            break;
+        }
+        n += (size_t)got;
+        if (n == cap - 1) {
+            /* grown since fstat: a file still being written, read what is there now */
+            char *b = realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                buf = NULL;
+                errno = ENOMEM;
+                break;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
+    int err = errno;
+    close(fd);
+    errno = err;
+    if (buf) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+static const char *read_error(int err)
+{
+    return err == EINVAL ? "not a regular file" : strerror(err);
+}
+
+static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long aside, int type)
+{
+    size_t len;
+    char *text = read_regular(dfd, name, &len);
+    if (!text) {
+        add_unchecked(sc, pid, NULL, "its marker %s cannot be read: %s", name, read_error(errno));
+        return;
+    }
+    if (grow(&sc->markers, &sc->capmarkers, sc->nmarkers, sizeof *sc->markers) != 0) {
+        free(text);
+        sc->oom = 1;
+        return;
+    }
+    /* two lines: the start time, then the executable or the path exec'd */
+    marker_t *m = &sc->markers[sc->nmarkers++];
+    char *nl = strchr(text, '\n'), *what = nl ? nl + 1 : NULL;
+    m->pid = pid;
+    m->aside = (unsigned long)aside;
+    m->exec = type == 'e';
+    m->spawn = type == 'p';
+    m->covered = false;
+    m->start = strtoull(text, NULL, 10);
+    m->what = NULL;
+    if (what && (nl = strchr(what, '\n')) != NULL)
+        *nl = '\0';
+    if (what && what[0] && !(m->what = strdup(what)))
+        sc->oom = 1;
+    free(text);
+}
+
+static int cmp_dump_entry(const void *a, const void *b)
+{
+    const dump_entry_t *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Lists the directory: dumps to read, markers read at once, and names that claim to be a dump or a marker but are
+ * no regular file (a FIFO would block a reader forever) become unchecked entries. Returns 0, or -1 when the
+ * directory cannot be read (said). */
+/* A directory of a user's in the dump directory, `uid-<N>`, where processes that became that user write (README,
+ * dumps across a change of user): a real directory, not a link. */
+static bool user_dir(int dfd, const char *name)
+{
+    struct stat st;
+    return strncmp(name, "uid-", 4) == 0 && name[4] && strspn(name + 4, "0123456789") == strlen(name + 4)
+           && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Lists dir/sub (sub "" for dir itself), naming entries relative to dir. Returns 0 or -1 (errno set). */
+static int scan_one(const char *dir, const char *sub, scan_t *sc)
+{
+    char where[PATH_MAX];
+    snprintf(where, sizeof where, "%s%s%s", dir, sub[0] ? "/" : "", sub);
+    DIR *d = opendir(where);
+    if (!d)
+        return -1;
+    int base = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct dirent *e;
+    while (!late_signal && (e = readdir(d)) != NULL) {
+        long pid, n;
+        if (!sub[0] && base >= 0 && user_dir(base, e->d_name)) {
+            scan_one(dir, e->d_name, sc);
+            continue;
+        }
+        int type = entry_name(e->d_name, &pid, &n);
+        struct stat st;
+        if (!type)
+            continue;
+        char name[PATH_MAX];
+        snprintf(name, sizeof name, "%s%s%s", sub, sub[0] ? "/" : "", e->d_name);
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) {
+            add_unchecked(sc, pid, NULL, "%s in the dump directory is not a regular file", name);
+            continue;
+        }
+        if (type != 'd') {
+            add_marker(sc, dirfd(d), e->d_name, pid, n, type);
+            continue;
+        }
+        if (grow(&sc->dumps, &sc->capdumps, sc->ndumps, sizeof *sc->dumps) != 0
+            || !(sc->dumps[sc->ndumps].name = strdup(name))) {
+            sc->oom = 1;
+            continue;
+        }
+        sc->dumps[sc->ndumps].pid = pid;
+        sc->dumps[sc->ndumps].seq = n;
+        sc->ndumps++;
+    }
+    if (base >= 0)
+        close(base);
+    closedir(d);
+    return 0;
+}
+
+static int scan_dir(const char *dir, scan_t *sc)
+{
+    if (scan_one(dir, "", sc) != 0) {
+        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (sc->ndumps > 1)
+        qsort(sc->dumps, sc->ndumps, sizeof *sc->dumps, cmp_dump_entry);
+    return 0;
+}
+
+/* Reads the dumps as lwr_collect_dir does (the newest of each pid, and older ones whose reason is "exec"); a
+ * newest dump that cannot be read makes its process unchecked. */
+static void load_dumps(const char *dir, scan_t *sc, lwr_dumplist_t *list)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        sc->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < sc->ndumps && !late_signal; i++) {
+        const dump_entry_t *de = &sc->dumps[i];
+        bool older = i + 1 < sc->ndumps && sc->dumps[i + 1].pid == de->pid;
+        char path[PATH_MAX + 256], err[PATH_MAX + 1024];
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", dir, de->name);
+        char *text = read_regular(dfd, de->name, &len);
+        lwr_dump_t *dump = NULL;
+        if (text)
+            dump = lwr_dump_parse(text, len, path, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "%s: %s", path, read_error(errno));
+        free(text);
+        if (!dump && !older) {
+            fprintf(stderr, "leakwatch: %s\n", err);
+            add_unchecked(sc, de->pid, NULL, "its dump %s cannot be read: %s", de->name,
+                          strlen(err) > strlen(path) + 2 ? err + strlen(path) + 2 : err);
+        } else if (older && dump && (!dump->reason || strcmp(dump->reason, "exec") != 0)) {
+            lwr_dump_free(dump);
+        } else if (dump && lwr_dumplist_add(list, dump) != 0) {
+            sc->oom = 1;
+        }
+    }
+    close(dfd);
+    lwr_dumplist_sort(list);
+}
+
+/* The start time of process `pid` now (field 22 of /proc/PID/stat), 0 when it is gone. */
+static unsigned long long proc_start_time(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');   /* the command name may hold spaces */
+    for (int field = 2; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+#define NEVER_STARTED "it never started libleakwatch.so (it cleared LD_PRELOAD, or ended before the library started)"
+
+/* Why a program ran without the library, from its file: no program interpreter (static), or set-user-ID or
+ * set-group-ID bits that make the dynamic linker ignore LD_PRELOAD. NULL when the file says neither. */
+static const char *why_untraced(const char *path)
+{
+    if (!path || path[0] != '/')
+        return NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    unsigned char h[sizeof(Elf64_Ehdr)];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    const char *why = NULL;
+    if (n >= EI_NIDENT && memcmp(h, ELFMAG, SELFMAG) == 0 && (h[EI_CLASS] == ELFCLASS64 || h[EI_CLASS] == ELFCLASS32)) {
+        bool is64 = h[EI_CLASS] == ELFCLASS64, interp = false;
+        Elf64_Ehdr e64;
+        Elf32_Ehdr e32;
+        uint64_t phoff;
+        unsigned phnum, phentsize;
+        if (is64 && n >= (ssize_t)sizeof e64) {
+            memcpy(&e64, h, sizeof e64);
+            phoff = e64.e_phoff, phnum = e64.e_phnum, phentsize = e64.e_phentsize;
+        } else if (!is64 && n >= (ssize_t)sizeof e32) {
+            memcpy(&e32, h, sizeof e32);
+            phoff = e32.e_phoff, phnum = e32.e_phnum, phentsize = e32.e_phentsize;
+        } else {
+            phnum = 0, phoff = 0, phentsize = 0;
+        }
+        for (unsigned i = 0; i < phnum && i < 256 && phentsize >= 8; i++) {
+            uint32_t type;
+            if (pread(fd, &type, sizeof type, (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof type)
+                break;
+            interp |= type == PT_INTERP;
+        }
+        if (phnum > 0 && !interp)
+            why = "a static binary (no program interpreter): LD_PRELOAD does not reach it";
+    }
+    if (!why && (st.st_mode & (S_ISUID | S_ISGID)))
+        why = "set-user-ID or set-group-ID: the dynamic linker ignores LD_PRELOAD for it";
+    close(fd);
+    return why;
+}
+
+/* Where execvp finds cmd (PATH as this process has it, which the command inherited). Returns a malloc'd path, or
+ * NULL when not found. */
+static char *find_command(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return realpath(cmd, NULL);
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (const char *p = path;;) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        char buf[PATH_MAX];
+        struct stat st;
+        snprintf(buf, sizeof buf, "%.*s%s%s", (int)n, p, n ? "/" : "", cmd);
+        if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+            return realpath(buf, NULL);
+        if (!colon)
+            return NULL;
+        p = colon + 1;
+    }
+}
+
+/* The markers left behind, the top-level command and incomplete dumps become the report's `unchecked` entries. */
+static void find_unchecked(scan_t *sc, const lwr_report_t *rep, const options_t *o, pid_t child, int ws)
+{
+    for (size_t i = 0; i < sc->nmarkers; i++) {
+        /* an image that exec'd leaks nothing: its start marker stands for the exec, which is named instead */
+        const marker_t *x = &sc->markers[i];
+        for (size_t j = 0; x->exec && j < sc->nmarkers; j++) {
+            marker_t *m = &sc->markers[j];
+            if (!m->exec && m->pid == x->pid && m->start == x->start)
+                m->covered = true;
+        }
+    }
+    for (size_t i = 0; i < sc->nmarkers; i++) {
+        /* the parent writes a spawn marker after the child started: the child's own start marker or dump, whichever
+         * came first, shows that the library ran there */
+        marker_t *m = &sc->markers[i];
+        for (size_t j = 0; m->spawn && !m->covered && j < sc->nmarkers; j++)
+            m->covered = !sc->markers[j].spawn && sc->markers[j].pid == m->pid && sc->markers[j].start == m->start;
+        for (size_t j = 0; m->spawn && !m->covered && j < sc->ndumps; j++)
+            m->covered = sc->dumps[j].pid == m->pid;
+    }
+    bool child_seen = false;
+    for (size_t i = 0; i < sc->nmarkers; i++) {
+        const marker_t *m = &sc->markers[i];
+        child_seen |= m->pid == child;
+        if (m->covered)
+            continue;
+        char *file = m->exec || m->spawn ? find_command(m->what ? m->what : "") : NULL;
+        const char *why = file ? why_untraced(file) : NULL;
+        bool running = m->start && proc_start_time(m->pid) == m->start;
+        free(file);
+        if ((m->exec || m->spawn) && running) {
+            add_unchecked(sc, m->pid, m->what, "still running when the command ended, in %s%s%s",
+                          m->what ? m->what : "a program it executed", why ? ": " : "", why ? why : "");
+        } else if (m->exec || m->spawn) {
+            add_unchecked(sc, m->pid, m->what, "%s %s, which ran without libleakwatch.so: %s",
+                          m->exec ? "it executed" : "posix_spawn started it as", m->what ? m->what : "a program",
+                          why ? why : NEVER_STARTED);
+        } else if (running) {
+            add_unchecked(sc, m->pid, m->what, "still running when the command ended");
+        } else if (m->pid == child && m->aside == 0 && WIFSIGNALED(ws)) {
+            add_unchecked(sc, m->pid, m->what, "killed by signal %d (%s) before it wrote its exit dump", WTERMSIG(ws),
+                          strsignal(WTERMSIG(ws)));
+        } else {
+            add_unchecked(sc, m->pid, m->what,
+                          "it ended without writing its exit dump (killed by a signal, or it exited from several "
+                          "threads at once)");
+        }
+    }
+    for (size_t i = 0; i < rep->nprocesses; i++) {
+        const lwr_process_t *p = &rep->processes[i];
+        uint64_t records = p->lost_records + p->dropped;
+        child_seen |= p->pid == child;
+        char stacks[64] = "";
+        if (p->lost_sites > 0)
+            snprintf(stacks, sizeof stacks, ", %" PRIu64 " %s not stored", p->lost_sites,
+                     p->lost_sites == 1 ? "stack" : "stacks");
+        if (records > 0 || p->lost_sites > 0)
+            add_unchecked(sc, p->pid, p->executable, "incomplete: %" PRIu64 " %s not recorded%s", records,
+                          records == 1 ? "record" : "records", stacks);
+    }
+    for (size_t i = 0; i < sc->nunchecked; i++)
+        child_seen |= sc->unchecked[i].pid == child;
+    if (!child_seen) {
+        /* no marker and no dump of the command itself: the library never ran in it */
+        char *path = find_command(o->cmd[0]);
+        const char *why = why_untraced(path);
+        if (WIFSIGNALED(ws))
+            add_unchecked(sc, child, path ? path : o->cmd[0], "killed by signal %d (%s); %s", WTERMSIG(ws),
+                          strsignal(WTERMSIG(ws)), why ? why : NEVER_STARTED);
+        else
+            add_unchecked(sc, child, path ? path : o->cmd[0], "%s", why ? why : NEVER_STARTED);
+        free(path);
+    }
+}
+
+static int cmp_unchecked(const void *a, const void *b)
+{
+    const lwr_unchecked_t *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static void scan_free(scan_t *sc)
+{
+    for (size_t i = 0; i < sc->ndumps; i++)
+        free(sc->dumps[i].name);
+    free(sc->dumps);
+    for (size_t i = 0; i < sc->nmarkers; i++)
+        free(sc->markers[i].what);
+    free(sc->markers);
+    for (size_t i = 0; i < sc->nunchecked; i++) {
+        free(sc->unchecked[i].executable);
+        free(sc->unchecked[i].reason);
+    }
+    free(sc->unchecked);
+}
+
+/* Whether a start marker names a process that still runs (an orphan that has not finished yet, or a daemon). */
+static bool any_running(const scan_t *sc)
+{
+    for (size_t i = 0; i < sc->nmarkers; i++)
+        if (sc->markers[i].start && proc_start_time(sc->markers[i].pid) == sc->markers[i].start)
+            return true;
+    return false;
+}
+
+/* Lists the directory, giving processes that outlived the command (a popen child finishing, a pipeline's last
+ * stage reparented) up to a second to end and write their dumps; a daemon is then named as still running. */
+static int scan_settled(const char *dir, scan_t *sc)
+{
+    for (int tries = 0;; tries++) {
+        if (scan_dir(dir, sc) != 0)
+            return -1;
+        if (tries == 50 || late_signal || !any_running(sc))
+            return 0;
+        scan_free(sc);
+        memset(sc, 0, sizeof *sc);
+        nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+    }
+}
+
+/* Reads the dumps and markers, prints the report, writes --json. Returns the gated leak count with *unchecked the
+ * number of processes that could not be checked, or -1 when leakwatch failed (reported) or a signal stopped it. */
+static int64_t report(const char *dir, const options_t *o, pid_t child, int wait_status, size_t *unchecked)
 {
     lwr_dumplist_t dumps = { NULL, 0, 0 };
-    int unreadable = lwr_collect_dir(dir, &dumps);
+    scan_t sc;
+    memset(&sc, 0, sizeof sc);
+    *unchecked = 0;
+    if (scan_settled(dir, &sc) != 0) {
+        scan_free(&sc);
+        return -1;
+    }
+    load_dumps(dir, &sc, &dumps);
+    if (late_signal || sc.oom) {
+        if (sc.oom && !late_signal)
+            fprintf(stderr, "leakwatch: out of memory\n");
+        lwr_dumplist_free(&dumps);
+        scan_free(&sc);
+        return -1;
+    }
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
-    size_t ndumps = dumps.n;
     lwr_dumplist_free(&dumps);
-    if (!rep) {
-        lwr_symbolizer_free(sym);
-        fprintf(stderr, "leakwatch: out of memory\n");
-        return -1;
-    }
-    if (lwr_ci_apply(rep, &o->ci) != 0) {
+    if (rep)
+        find_unchecked(&sc, rep, o, child, wait_status);
+    if (!rep || sc.oom || late_signal || lwr_ci_apply(rep, &o->ci) != 0) {
         lwr_report_free(rep);
         lwr_symbolizer_free(sym);
-        fprintf(stderr, "leakwatch: out of memory\n");
+        scan_free(&sc);
+        if (!late_signal) /* a signal during the symbolizing: stop here, the caller raises it again */
+            fprintf(stderr, "leakwatch: out of memory\n");
         return -1;
     }
+    if (sc.nunchecked > 1)
+        qsort(sc.unchecked, sc.nunchecked, sizeof *sc.unchecked, cmp_unchecked);
+    rep->has_unchecked = true;
+    rep->unchecked = sc.unchecked;   /* the report owns them now */
+    rep->nunchecked = *unchecked = sc.nunchecked;
+    sc.unchecked = NULL;
+    sc.nunchecked = 0;
+    scan_free(&sc);
     lwr_report_gate(rep, o->max_leaks, o->kinds, o->ci.gate_reachable, o->ci.baseline != NULL);
 
-    if (ndumps == 0 && unreadable == 0 && WIFSIGNALED(wait_status))
-        ;   /* said below: a killed process writes no dump */
-    else if (ndumps == 0 && unreadable == 0)
-        fprintf(stderr,
-                "leakwatch: no process wrote a dump: %s did not run with libleakwatch.so (a static binary, "
-                "a setuid program, or a program that clears LD_PRELOAD?)\n",
-                o->cmd[0]);
-    else
-        lwr_render_text(stderr, rep);
+    lwr_render_text(stderr, rep);
     if (WIFSIGNALED(wait_status))
-        fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)%s\n", o->cmd[0], WTERMSIG(wait_status),
-                strsignal(WTERMSIG(wait_status)), ndumps == 0 ? " before any process wrote a dump" : "");
+        fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)\n", o->cmd[0], WTERMSIG(wait_status),
+                strsignal(WTERMSIG(wait_status)));
     else if (rep->gate.failed)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s%s, more than --max-leaks %" PRIu64 "; exit status %d\n",
                 rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks",
                 rep->gate.has_baseline ? " not in the baseline" : "", o->max_leaks, o->exit_code);
+    else if (rep->nunchecked > 0)
+        fprintf(stderr, "leakwatch: %zu %s could not be checked; %s\n", rep->nunchecked,
+                rep->nunchecked == 1 ? "process" : "processes",
+                o->allow_unchecked ? "accepted (--allow-unchecked)" : "exit status 24 (--allow-unchecked accepts it)");
     if (!WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s in the baseline (%s), not counted\n", rep->gate.baseline,
                 rep->gate.baseline == 1 ? "leak is" : "leaks are", o->ci.baseline);
@@ -275,7 +842,7 @@ static int run_command(options_t *op);
 
 static int run_main(int argc, char **argv)
 {
-    options_t o = { NULL, 0, LWR_EXIT_LEAKS, LWR_ALL_KINDS, NULL, LWR_CI_INIT };
+    options_t o = { NULL, 0, LWR_EXIT_LEAKS, LWR_ALL_KINDS, NULL, LWR_CI_INIT, false };
     int status;
     if (parse(argc, argv, &o, &status) != 0) {
         lwr_ci_free(&o.ci);
@@ -308,6 +875,7 @@ static int run_command(options_t *op)
         free(lib);
         return LWR_EXIT_INTERNAL;
     }
+    dump_dir_name = dir;
     int errpipe[2];
     if (pipe2(errpipe, O_CLOEXEC) != 0) {
         fprintf(stderr, "leakwatch: pipe: %s\n", strerror(errno));
@@ -322,7 +890,10 @@ static int run_command(options_t *op)
     memset(&act, 0, sizeof act);
     act.sa_sigaction = forward;
     act.sa_flags = SA_SIGINFO | SA_RESTART;
+    /* one handler at a time: two late signals must see each other (the second one ends leakwatch) */
     sigemptyset(&act.sa_mask);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&act.sa_mask, forwarded[i]);
     sigemptyset(&block);
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaddset(&block, forwarded[i]);
@@ -376,12 +947,17 @@ static int run_command(options_t *op)
         rc = exec_err == ENOENT || exec_err == ENOTDIR || exec_err == ENAMETOOLONG ? LWR_EXIT_NOTFOUND
                                                                                   : LWR_EXIT_NOEXEC;
     } else {
-        int64_t leaks = report(dir, &o, ws);
+        size_t unchecked = 0;
+        int64_t leaks = report(dir, &o, pid, ws, &unchecked);
         rc = leaks < 0 ? LWR_EXIT_INTERNAL : lwr_run_exit_status(ws, (uint64_t)leaks, o.max_leaks, o.exit_code);
+        /* below a signal's 128+S and the leaks' 23: a process nobody checked is not a pass */
+        if (leaks >= 0 && unchecked > 0 && !o.allow_unchecked && !WIFSIGNALED(ws) && (uint64_t)leaks <= o.max_leaks)
+            rc = LWR_EXIT_UNCHECKED;
     }
     int err = lwr_remove_dir(dir);
     if (err)
         fprintf(stderr, "leakwatch: cannot remove %s: %s\n", dir, strerror(err));
+    dump_dir_name = NULL;
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded[i], &old[i], NULL);
     sigaction(SIGPIPE, &oldpipe, NULL);

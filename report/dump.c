@@ -520,6 +520,21 @@ static int read_warnings(json_t *arr, lwr_dump_t *d)
     return 0;
 }
 
+/* What the library could not record: `dropped` and `lost` (records, sites, warnings), each 0 when absent. */
+static int read_lost(ctx_t *c, json_t *root, lwr_dump_t *d)
+{
+    if (get_uint(c, root, "", "dropped", false, &d->dropped))
+        return -1;
+    json_t *lost = json_object_get(root, "lost");
+    if (!lost)
+        return 0;
+    if (!json_is_object(lost))
+        return fail(c, "lost: expected an object, found %s", type_name(lost));
+    return get_uint(c, lost, "lost.", "records", false, &d->lost_records)
+        || get_uint(c, lost, "lost.", "sites", false, &d->lost_sites)
+        || get_uint(c, lost, "lost.", "warnings", false, &d->lost_warnings) ? -1 : 0;
+}
+
 static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
 {
     if (!json_is_object(root))
@@ -557,6 +572,8 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     d->exit_status = (int)v;
     if (get_str(c, root, "", "exe", false, &d->exe) || get_str(c, root, "", "reason", false, &d->reason)
         || read_argv(c, root, d) || read_modules(c, root, d) || read_totals(c, root, d))
+        return -1;
+    if (read_lost(c, root, d))
         return -1;
     json_t *w = json_object_get(root, "warnings");
     if (w && json_is_array(w)) {

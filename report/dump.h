@@ -100,6 +100,10 @@ typedef struct {
     size_t nread_warnings;
     lwr_total_t totals[LWR_KIND_COUNT];
     lwr_total_t reachable;  /* heap blocks still reachable (totals.reachable), not part of totals[LWR_HEAP] */
+    uint64_t dropped;       /* `dropped`: records that did not fit the dump; 0 when absent */
+    uint64_t lost_records;  /* `lost.records`: acquisitions the library could not record or write; 0 when absent */
+    uint64_t lost_sites;    /* `lost.sites`: stacks it could not store */
+    uint64_t lost_warnings; /* `lost.warnings`: warnings past the 256 kept */
 } lwr_dump_t;
 
 /* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX

@@ -38,8 +38,8 @@ static void overview(FILE *out)
           "Example: leakwatch run -- ./app --flag\n"
           "\n"
           "Exit status of run: the command's own status, 23 when it leaked more than --max-leaks allows,\n"
-          "128+S when it was killed by signal S, 127/126 when it could not be found/executed, 125 when\n"
-          "leakwatch itself failed, 2 on a usage error.\n"
+          "24 when some process could not be checked, 128+S when it was killed by signal S, 127/126 when\n"
+          "it could not be found/executed, 125 when leakwatch itself failed, 2 on a usage error.\n"
           "\n"
           "Options: --help, --version\n",
           out);

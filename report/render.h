@@ -21,7 +21,8 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
  * `leakwatch: no leaks (N processes)`, followed on that line by the count of still reachable heap blocks when
  * there are some; otherwise a header line with the totals, then one block per site in the
  * report's order (kind, count, bytes, processes; frames as `#i function file:line (module basename)`; a few
- * samples). Returns 0, or -1 when writing failed. */
+ * samples). With `unchecked` entries the first line never says "no leaks" alone: it names the processes checked
+ * and those that could not be, which are listed at the end. Returns 0, or -1 when writing failed. */
 int lwr_render_text(FILE *out, const lwr_report_t *report);
 
 /* Writes the report as JSON (`leakwatch_report: 1`, members as in docs/FORMAT.md, `gate` only when the report

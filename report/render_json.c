@@ -161,7 +161,32 @@ static json_t *process_json(const lwr_process_t *p, int *bad)
     set(o, "arguments", args, bad);
     set(o, "exit_status", p->has_exit_status ? json_integer(p->exit_status) : json_null(), bad);
     set(o, "dump", str_or_null(p->dump), bad);
+    set(o, "dropped", json_integer((json_int_t)p->dropped), bad);
+    json_t *lost = json_object();
+    if (lost) {
+        set(lost, "records", json_integer((json_int_t)p->lost_records), bad);
+        set(lost, "sites", json_integer((json_int_t)p->lost_sites), bad);
+        set(lost, "warnings", json_integer((json_int_t)p->lost_warnings), bad);
+    }
+    set(o, "lost", lost, bad);
     return o;
+}
+
+static json_t *unchecked_json(const lwr_report_t *r, int *bad)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < r->nunchecked; i++) {
+        json_t *o = json_object();
+        if (o) {
+            set(o, "pid", json_integer(r->unchecked[i].pid), bad);
+            set(o, "executable", str_or_null(r->unchecked[i].executable), bad);
+            set(o, "reason", json_string(r->unchecked[i].reason), bad);
+        }
+        append(arr, o, bad);
+    }
+    if (!arr)
+        *bad = 1;
+    return arr;
 }
 
 static json_t *warning_json(const lwr_warning_t *w, int *bad)
@@ -203,6 +228,8 @@ static json_t *report_json(const lwr_report_t *r)
     for (size_t i = 0; warnings && i < r->nwarnings; i++)
         append(warnings, warning_json(&r->warnings[i], &bad), &bad);
     set(root, "warnings", warnings, &bad);
+    if (r->has_unchecked)
+        set(root, "unchecked", unchecked_json(r, &bad), &bad);
     if (r->has_suppressions) {
         set(root, "suppressed", supps_json(r, true, &bad), &bad);
         set(root, "unused_suppressions", supps_json(r, false, &bad), &bad);

@@ -196,11 +196,41 @@ static void print_suppressions(FILE *out, const lwr_report_t *r)
     }
 }
 
+/* The warnings a process could not keep, and the processes `leakwatch run` could not check, with the reason. */
+static void print_unchecked(FILE *out, const lwr_report_t *r)
+{
+    for (size_t i = 0; r->processes && i < r->nprocesses; i++)
+        if (r->processes[i].lost_warnings > 0)
+            fprintf(out, "\nleakwatch: pid %ld: %" PRIu64 " more warnings were not kept (at most 256 per process)\n",
+                    r->processes[i].pid, r->processes[i].lost_warnings);
+    if (r->nunchecked > 0)
+        fprintf(out, "\nleakwatch: %zu %s could not be checked:\n", r->nunchecked,
+                r->nunchecked == 1 ? "process" : "processes");
+    for (size_t i = 0; i < r->nunchecked; i++)
+        fprintf(out, "    pid %ld (%s): %s\n", r->unchecked[i].pid,
+                r->unchecked[i].executable ? r->unchecked[i].executable : "?", r->unchecked[i].reason);
+}
+
 int lwr_render_text(FILE *out, const lwr_report_t *r)
 {
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
     const char *procs = r->nprocesses == 1 ? "process" : "processes";
-    if (leaks == 0) {
+    size_t checked = 0;
+    for (size_t i = 0, j = 0; r->processes && i < r->nprocesses && r->nunchecked > 0; i++) {
+        /* both ascending by pid: a process with an unchecked entry (an incomplete dump, no exit dump) is not
+         * one that was checked */
+        while (j < r->nunchecked && r->unchecked[j].pid < r->processes[i].pid)
+            j++;
+        checked += j == r->nunchecked || r->unchecked[j].pid != r->processes[i].pid;
+    }
+    if (leaks == 0 && r->nunchecked > 0) {
+        /* "no leaks" alone would read as a pass */
+        if (checked == 0)
+            fprintf(out, "leakwatch: no process could be checked (%zu unchecked, below)\n", r->nunchecked);
+        else
+            fprintf(out, "leakwatch: no leaks in the %zu %s checked; %zu could not be checked (below)\n", checked,
+                    checked == 1 ? "process" : "processes", r->nunchecked);
+    } else if (leaks == 0) {
         fprintf(out, "leakwatch: no leaks (%zu %s)", r->nprocesses, procs);
         if (r->reachable.count > 0)
             fprintf(out, "; %" PRIu64 " heap %s (%" PRIu64 " bytes) still reachable at exit", r->reachable.count,
@@ -233,6 +263,7 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
     for (size_t i = 0; i < r->nwarnings; i++)
         print_warning(out, &r->warnings[i], i == 0);
     print_suppressions(out, r);
+    print_unchecked(out, r);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

@@ -1,6 +1,7 @@
 /* The tracker's lifetime: lazy initialisation from the first hook, fork handling, and the exit report that runs
  * after the program's own atexit handlers and destructors and after the runtime has freed its own memory. */
 #include "internal.h"
+#include "markers.h"
 #include "sys.h"
 #include "warn_events.h"
 
@@ -75,6 +76,7 @@ static void atfork_child(void)
         lw_pid = getpid();
         lw_tables_forked();
         lw_sites_forked();
+        lw_marker_forked();
         return;
     }
     lw_mem_unlock_all();
@@ -93,6 +95,7 @@ static void atfork_child(void)
     atomic_store(&lw_dump_seq, 0);
     lw_start_ms = 0;
     (void)lw_now_ms();
+    lw_marker_forked();
     lw_self.busy = saved_busy_at_fork;
 }
 
@@ -110,6 +113,7 @@ void lw_init(void)
         lw_dump_seq_resume();
         lw_shell_script_init();
         lw_fds_at_start();
+        lw_markers_init();
         lw_stack_init();
         if (lw_unwinder_io_init() != 0 && lw_config.unwind == LW_UNWIND_LIBUNWIND) {
             lw_warn("cannot give libunwind a validation without descriptors; stacks come from frame pointers");
@@ -275,6 +279,8 @@ static void final_report_as(int via_exit)
     path[0] = '\0';
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
+        if (!err)
+            lw_marker_done();
     } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0 || lost || lost_sites)) {
         /* in a shared $TMPDIR or /tmp the dump goes to a private directory in it (dump.c) */
         err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));

@@ -314,6 +314,14 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     }
 }
 
+/* Whether a line of /proc/PID/task/TID/syscall says the thread is not in a system call: "running" on a processor,
+ * or "-1 sp pc" when it was preempted in user mode. Such a thread keeps live values in any register; stopping it
+ * interrupts no system call. */
+static int in_user_mode(const char *line)
+{
+    return strncmp(line, "running", 7) == 0 || strncmp(line, "-1 ", 3) == 0;
+}
+
 /* The stack pointer in a line of /proc/PID/task/TID/syscall ("nr args... sp pc" for a thread blocked in the
  * kernel), or 0: "running" for a thread that is not, and nothing useful for one that is gone. */
 static uintptr_t syscall_line_sp(char *line)
@@ -410,7 +418,7 @@ static size_t other_threads(uintptr_t *sps, size_t cap, size_t *nsps, pid_t self
                 continue;
             line[len] = '\0';
             ts[nt].tid = tid;
-            ts[nt].running = strncmp(line, "running", 7) == 0;
+            ts[nt].running = in_user_mode(line);
             nt++;
             uintptr_t sp = syscall_line_sp(line);
             if (sp && *nsps < cap)

@@ -2,6 +2,7 @@
  * exec'd program, and close_range, which become the warnings of the dump; and the descriptor a shell holds on its
  * own script, which is no leak. */
 #include "internal.h"
+#include "markers.h"
 #include "sys.h"
 #include "warn_events.h"
 
@@ -442,6 +443,8 @@ static char exec_dump[4096];
 
 unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
 {
+    if (replaces)
+        lw_marker_exec(what); /* safe in a vfork child too */
     if (!fd_events_on() || getpid() != lw_pid)
         return NO_MARK; /* a vfork child shares our memory: it must not touch the tracker */
     int saved = errno;
@@ -499,6 +502,7 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
 
 void lw_on_exec_failed(unsigned mark)
 {
+    lw_marker_exec_failed();
     if (mark == NO_MARK || getpid() != lw_pid)
         return;
     int saved = errno;

@@ -35,6 +35,46 @@ static const char valid[] =
     "             \"timer\": {\"count\": 0, \"bytes\": 0}}\n"
     "}\n";
 
+/* `dropped` and `lost` say what the library could not record; both are 0 when absent, and a wrong type is named. */
+START_TEST(lost_and_dropped_are_read)
+{
+    static const char lost[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": [], \"dropped\": 2,\n"
+        " \"lost\": {\"records\": 3, \"sites\": 4, \"warnings\": 5}}\n";
+    static const char partial[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": [], \"lost\": {\"warnings\": 9}}";
+    static const char bad[] = "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": [], \"lost\": 3}";
+    static const char negative[] =
+        "{\"leakwatch_dump\": 1, \"pid\": 7, \"modules\": [], \"sites\": [], \"lost\": {\"records\": -1}}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(lost, strlen(lost), "l.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->dropped, 2);
+    ck_assert_uint_eq(d->lost_records, 3);
+    ck_assert_uint_eq(d->lost_sites, 4);
+    ck_assert_uint_eq(d->lost_warnings, 5);
+    lwr_dump_free(d);
+
+    d = lwr_dump_parse(partial, strlen(partial), "p.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->dropped, 0);
+    ck_assert_uint_eq(d->lost_records, 0);
+    ck_assert_uint_eq(d->lost_sites, 0);
+    ck_assert_uint_eq(d->lost_warnings, 9);
+    lwr_dump_free(d);
+
+    d = lwr_dump_parse(valid, strlen(valid), "v.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->dropped + d->lost_records + d->lost_sites + d->lost_warnings, 0);
+    lwr_dump_free(d);
+
+    ck_assert_ptr_null(lwr_dump_parse(bad, strlen(bad), "b.json", err, sizeof err));
+    ck_assert_str_eq(err, "b.json: lost: expected an object, found an integer");
+    ck_assert_ptr_null(lwr_dump_parse(negative, strlen(negative), "n.json", err, sizeof err));
+    ck_assert_str_eq(err, "n.json: lost.records: negative value -1");
+}
+END_TEST
+
 START_TEST(valid_dump_is_read_member_by_member)
 {
     char err[256] = "";
@@ -376,6 +416,7 @@ int main(void)
     tcase_add_test(tc, sample_values_make_sentences);
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);
     tcase_add_test(tc, kind_lists_parse);
+    tcase_add_test(tc, lost_and_dropped_are_read);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -56,11 +56,11 @@ static lwr_report_t *sample_report(void)
     r->nprocesses = 2;
     r->processes = calloc(2, sizeof *r->processes);
     r->processes[0] = (lwr_process_t){ 4242, 4200, strdup("/usr/bin/demo"), calloc(3, sizeof(char *)), 2, true, 0,
-                                       strdup("leakwatch.4242.1.json"), strdup("exit") };
+                                       strdup("leakwatch.4242.1.json"), strdup("exit"), 0, 0, 0, 0 };
     r->processes[0].arguments[0] = strdup("demo");
     r->processes[0].arguments[1] = strdup("-v");
     r->processes[1] = (lwr_process_t){ 4243, -1, NULL, calloc(1, sizeof(char *)), 0, false, 0,
-                                       strdup("leakwatch.4243.2.json"), NULL };
+                                       strdup("leakwatch.4243.2.json"), NULL, 0, 0, 0, 0 };
     r->has_gate = true;
     r->gate = (lwr_gate_t){ .max_leaks = 0, .leaks = 3, .kinds = (1u << LWR_HEAP) | (1u << LWR_TIMER), .failed = true };
     return r;
@@ -270,6 +270,68 @@ START_TEST(clean_report_is_exactly_one_line)
 }
 END_TEST
 
+/* `leakwatch run`'s unchecked processes: listed in JSON and at the end of the text, never under a plain "no leaks";
+ * each process carries dropped and lost, and lost warnings are a line of the text. */
+START_TEST(unchecked_and_lost_are_rendered)
+{
+    lwr_report_t *r = calloc(1, sizeof *r);
+    r->nprocesses = 2;
+    r->processes = calloc(2, sizeof *r->processes);
+    r->processes[0] = (lwr_process_t){ .pid = 10, .ppid = -1, .arguments = calloc(1, sizeof(char *)) };
+    r->processes[1] = (lwr_process_t){ .pid = 11, .ppid = -1, .arguments = calloc(1, sizeof(char *)), .dropped = 1,
+                                       .lost_records = 2, .lost_sites = 3, .lost_warnings = 4 };
+    r->has_unchecked = true;
+    r->nunchecked = 2;
+    r->unchecked = calloc(2, sizeof *r->unchecked);
+    r->unchecked[0] = (lwr_unchecked_t){ 11, strdup("/bin/x"), strdup("incomplete: 3 records not recorded") };
+    r->unchecked[1] = (lwr_unchecked_t){ 12, NULL, strdup("a static binary") };
+
+    char *text = render(lwr_render_text, r);
+    ck_assert_str_eq(text, "leakwatch: no leaks in the 1 process checked; 2 could not be checked (below)\n"
+                           "\nleakwatch: pid 11: 4 more warnings were not kept (at most 256 per process)\n"
+                           "\nleakwatch: 2 processes could not be checked:\n"
+                           "    pid 11 (/bin/x): incomplete: 3 records not recorded\n"
+                           "    pid 12 (?): a static binary\n");
+    free(text);
+
+    char *json = render(lwr_render_json, r);
+    json_error_t jerr;
+    json_t *root = json_loads(json, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s", jerr.text);
+    json_t *u = member(root, "unchecked");
+    ck_assert_uint_eq(json_array_size(u), 2);
+    expect_int(json_array_get(u, 0), "pid", 11);
+    expect_str(json_array_get(u, 0), "executable", "/bin/x");
+    expect_str(json_array_get(u, 0), "reason", "incomplete: 3 records not recorded");
+    expect_str(json_array_get(u, 1), "executable", NULL);
+    json_t *p = json_array_get(member(root, "processes"), 1);
+    expect_int(p, "dropped", 1);
+    expect_int(member(p, "lost"), "records", 2);
+    expect_int(member(p, "lost"), "sites", 3);
+    expect_int(member(p, "lost"), "warnings", 4);
+    json_decref(root);
+    free(json);
+
+    /* every process unchecked */
+    r->nprocesses = 1;
+    r->processes[0].pid = 11;
+    text = render(lwr_render_text, r);
+    ck_assert_msg(strncmp(text, "leakwatch: no process could be checked (2 unchecked, below)\n", 60) == 0, "%s", text);
+    free(text);
+    r->processes[0].pid = 10;
+    r->nprocesses = 2;
+
+    /* `leakwatch report` has no unchecked list: no member */
+    r->has_unchecked = false;
+    json = render(lwr_render_json, r);
+    root = json_loads(json, 0, &jerr);
+    ck_assert_ptr_null(json_object_get(root, "unchecked"));
+    json_decref(root);
+    free(json);
+    lwr_report_free(r);
+}
+END_TEST
+
 /* A reachable site is listed in JSON with its class, hidden in text unless show_reachable, and never counted as
  * a leak site in the header. */
 START_TEST(reachable_sites_are_listed_in_json_and_shown_in_text_on_request)
@@ -348,6 +410,7 @@ int main(void)
     tcase_add_test(tc, json_file_is_written_and_errors_are_returned);
     tcase_add_test(tc, text_report_has_header_blocks_frames_and_samples);
     tcase_add_test(tc, clean_report_is_exactly_one_line);
+    tcase_add_test(tc, unchecked_and_lost_are_rendered);
     tcase_add_test(tc, text_samples_of_other_kinds);
     tcase_add_test(tc, reachable_sites_are_listed_in_json_and_shown_in_text_on_request);
     suite_add_tcase(s, tc);
