@@ -40,8 +40,7 @@ void lw_cred_prepare(uid_t new_euid)
      * temporary directory serves any user */
     if (euid != 0 || new_euid == (uid_t)-1 || new_euid == euid || !dir[0])
         return;
-    int saved = errno, was = lw_self.busy;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     char sub[600];
     struct stat st;
     if (user_dir(dir, new_euid, sub, sizeof(sub)) == 0 && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
@@ -56,8 +55,7 @@ void lw_cred_prepare(uid_t new_euid)
             lw_warn("cannot prepare %s for the dumps of user %u", sub, (unsigned)new_euid);
         }
     }
-    lw_self.busy = was;
-    errno = saved;
+    lw_leave(guard);
 }
 
 const char *lw_dump_dir_for_user(const char *dir, char *buf, size_t cap)

@@ -957,12 +957,10 @@ static int dump_at_path(const char *path, const char *reason, unsigned seq)
 
 int lw_dump_to(const char *path, const char *reason)
 {
-    int saved = errno, was = lw_self.busy;
     lw_init();
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     int err = dump_at_path(path, reason, atomic_fetch_add(&lw_dump_seq, 1) + 1);
-    lw_self.busy = was;
-    errno = saved;
+    lw_leave(guard);
     return err;
 }
 

@@ -5,6 +5,7 @@
 
 #include "lw_tracker.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,6 +61,27 @@ typedef struct {
 } lw_thread_t;
 
 extern LW_TLS lw_thread_t lw_self;
+
+/* The reentrancy guard, with errno kept: lw_enter marks the calling thread as inside the tracker and returns what
+ * lw_leave puts back, the guard as it was (a nested entry leaves it set) and errno. Every way into the tracker
+ * (a hook, a signal handler, an atfork handler, a thread of the tracker's own) takes the pair. */
+typedef struct {
+    int busy;
+    int err;
+} lw_guard_t;
+
+static inline lw_guard_t lw_enter(void)
+{
+    lw_guard_t g = { lw_self.busy, errno };
+    lw_self.busy = 1;
+    return g;
+}
+
+static inline void lw_leave(lw_guard_t g)
+{
+    lw_self.busy = g.busy;
+    errno = g.err;
+}
 
 /* ---- configuration (config.c) --------------------------------------------------------------------------- */
 

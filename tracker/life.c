@@ -105,8 +105,7 @@ void lw_init(void)
         return;
     int expect = 0;
     if (atomic_compare_exchange_strong(&init_state, &expect, 1)) {
-        int saved = errno, was = lw_self.busy;
-        lw_self.busy = 1;
+        lw_guard_t guard = lw_enter();
         lw_pid = getpid();
         (void)lw_now_ms();
         lw_config_load();
@@ -125,8 +124,7 @@ void lw_init(void)
         unw_set_cache_size(unw_local_addr_space, 4096, 0);
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
         atomic_store_explicit(&init_state, 2, memory_order_release);
-        lw_self.busy = was;
-        errno = saved;
+        lw_leave(guard);
         return;
     }
     /* Another thread is initialising: wait for it. A re-entry from this thread's own initialisation returns at

@@ -188,14 +188,12 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     lw_init();
     if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     uint32_t site = lw_stack_site(origin);
     put(kind, handle, size, site, lw_now_ms(), 0, cur_gen);
     if (kind == LW_FD || kind == LW_SOCKET)
         lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
-    lw_self.busy = 0;
-    errno = saved;
+    lw_leave(guard);
 }
 
 /* A release from inside the tracker: a signal handler that interrupted it, or an atfork handler that runs while
@@ -235,7 +233,7 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
     lw_shard_t *s = shard_of(handle);
     int found = 0;
 
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     lw_lock(&s->lock);
     lw_rec_t *r = take(s, kind, handle, hv);
     if (r) {
@@ -250,7 +248,7 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
         rec_free(s, r);
     }
     lw_unlock(&s->lock);
-    lw_self.busy = 0;
+    lw_leave(guard);
     return found;
 }
 
@@ -277,11 +275,9 @@ void lw_release_end(lw_release_t *t, int released)
         return;
     held_t held;
     memcpy(&held, t->held, sizeof(held));
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     put(t->kind, t->handle, held.size, held.site, held.born_ms, held.flags, (uint8_t)held.gen);
-    lw_self.busy = 0;
-    errno = saved;
+    lw_leave(guard);
 }
 
 int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
@@ -294,7 +290,7 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
     int found = 0;
 
     bits &= ~(unsigned)LW_REC_SENTINEL;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     lw_lock(&s->lock);
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
     if (r && !(REC_FLAGS(r) & LW_REC_SENTINEL)) {
@@ -303,7 +299,7 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
         found = 1;
     }
     lw_unlock(&s->lock);
-    lw_self.busy = 0;
+    lw_leave(guard);
     return found;
 }
 
@@ -386,21 +382,19 @@ static void visit_one(const lw_live_t *rec, void *arg)
 
 void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg)
 {
-    int was = lw_self.busy;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     visit_t v = { kind, fn, arg, { 0, 0 } };
     lw_tables_walk(visit_one, &v);
-    lw_self.busy = was;
+    lw_leave(guard);
 }
 
 /* Live handles (which 0) or bytes (which 1) of one kind. */
 static size_t live_sum(lw_kind_t kind, int which)
 {
     visit_t v = { kind, NULL, NULL, { 0, 0 } };
-    int was = lw_self.busy;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     lw_tables_walk(visit_one, &v);
-    lw_self.busy = was;
+    lw_leave(guard);
     return v.acc[which];
 }
 

@@ -196,15 +196,13 @@ void lw_on_close_at(int fd, lw_origin_t origin)
 {
     if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
         return;
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     _Atomic uint32_t *a = close_array();
     if (a) {
         uint32_t site = lw_stack_site(origin);
         atomic_store_explicit(&a[fd], site ? site : CLOSE_NO_STACK, memory_order_relaxed);
     }
-    lw_self.busy = 0;
-    errno = saved;
+    lw_leave(guard);
 }
 
 /* Copies s to p, stopping at end; returns the new end (not terminated). */
@@ -229,16 +227,14 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin)
 {
     if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !fd_events_on())
         return;
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     _Atomic uint32_t *a = close_array();
     uint32_t before = a ? atomic_load_explicit(&a[fd], memory_order_relaxed) : CLOSE_OPENED;
     /* A number this process never had: "close everything I may have inherited" (a daemon closing 3..1023), not
      * a close of someone's descriptor. */
     if (before == 0) {
         atomic_fetch_add_explicit(&unopened_closes, 1, memory_order_relaxed);
-        lw_self.busy = 0;
-        errno = saved;
+        lw_leave(guard);
         return;
     }
     int twice = before != CLOSE_OPENED;
@@ -252,8 +248,7 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin)
                       : "): the descriptor was open once but is not open now (closed behind leakwatch's back)");
     *p = '\0';
     add_warning(twice ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, other, msg, 1);
-    lw_self.busy = 0;
-    errno = saved;
+    lw_leave(guard);
 }
 
 size_t lw_unopened_closes(void)
@@ -319,8 +314,7 @@ size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_
 {
     if (first > last || !fd_events_on())
         return 0;
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     fd_collect_t c = collect_range(first, last, 0);
     uint32_t site = cloexec_only ? 0 : lw_stack_site(origin);
     _Atomic uint32_t *a = cloexec_only ? NULL : close_array();
@@ -339,7 +333,7 @@ size_t lw_on_close_range_at(unsigned first, unsigned last, int cloexec_only, lw_
     }
     if (c.v)
         lw_mem_free(c.v, c.cap * sizeof(fd_rec_t));
-    errno = saved;
+    lw_leave(guard);
     return done;
 }
 
@@ -420,8 +414,7 @@ size_t lw_forget_shell_script(void)
 {
     if (!have_script || !fd_events_on())
         return 0;
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     fd_collect_t c = collect_range(3, INT_MAX, 0);
     lw_self.busy = 0; /* lw_on_release does nothing inside the guard */
     size_t done = 0;
@@ -432,7 +425,7 @@ size_t lw_forget_shell_script(void)
     }
     if (c.v)
         lw_mem_free(c.v, c.cap * sizeof(fd_rec_t));
-    errno = saved;
+    lw_leave(guard);
     return done;
 }
 
@@ -447,8 +440,7 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
         lw_marker_exec(what); /* safe in a vfork child too */
     if (!fd_events_on() || getpid() != lw_pid)
         return NO_MARK; /* a vfork child shares our memory: it must not touch the tracker */
-    int saved = errno;
-    lw_self.busy = 1;
+    lw_guard_t guard = lw_enter();
     unsigned mark = (unsigned)lw_warning_count();
     fd_collect_t c = collect_range(3, INT_MAX, 1);
     uint32_t exec_site = c.n ? lw_stack_site(origin) : 0;
@@ -495,8 +487,7 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
             exec_dump[0] = '\0';
         }
     }
-    lw_self.busy = 0;
-    errno = saved;
+    lw_leave(guard);
     return mark;
 }
 
