@@ -48,7 +48,7 @@ void lw_mem_forked(void);
 void lw_dump_forked(void);
 void lw_dumper_forked(void);
 
-/* ---- per-thread state (guard.c) ------------------------------------------------------------------------- */
+/* ---- per-thread state (stack.c) ------------------------------------------------------------------------- */
 
 typedef struct lw_tcache lw_tcache_t;
 
@@ -129,7 +129,6 @@ uint32_t lw_stack_site(lw_origin_t origin);
 /* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory (counted in
  * lw_lost_sites). */
 uint32_t lw_site_intern(const uintptr_t *frames, int n);
-uint32_t lw_site_count(void);
 void lw_sites_lock_all(void);
 void lw_sites_unlock_all(void);
 void lw_sites_reset(void);
@@ -193,7 +192,8 @@ void lw_tables_reset(void);
 
 /* One live record as the dump sorts and the reachability scan reads it: 24 bytes, sorted in place, so that the
  * copy of a million records costs 24 MB. `meta` holds the size (heap bytes, or the detail value of the other
- * kinds) in its low 48 bits, the record's flags in the next 8 and LW_ENTRY_INHERITED above. */
+ * kinds) in its low 48 bits, the record's flags in the next 8 and LW_ENTRY_INHERITED above (not the layout of
+ * a table record's `meta` in table.c, which keeps the fork generation where this keeps the flags). */
 typedef struct {
     uint64_t handle;
     uint64_t meta;

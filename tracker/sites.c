@@ -79,11 +79,6 @@ int lw_site_frames(uint32_t id, uintptr_t *frames, int max)
     return n;
 }
 
-uint32_t lw_site_count(void)
-{
-    return atomic_load(&site_next) - 1;
-}
-
 void lw_sites_lock_all(void)
 {
     lw_lock(&site_lock);

@@ -38,8 +38,7 @@ typedef struct {
     lw_rec_t *heads[LW_KIND_COUNT];
     lw_rec_free_t *free;
     char *pool_cur, *pool_end;
-    size_t live[LW_KIND_COUNT];
-    uint64_t bytes[LW_KIND_COUNT];
+    size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
 } __attribute__((aligned(64))) lw_shard_t;
 
 static lw_shard_t shards[LW_SHARDS];
@@ -115,7 +114,6 @@ static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t 
         HASH_DELETE(hh, s->heads[kind], r);
         if (REC_GEN(r) == cur_gen) {
             s->live[kind]--;
-            s->bytes[kind] -= REC_SIZE(r);
         }
     }
     return r;
@@ -162,7 +160,6 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
             r = NULL;
         } else if (gen == cur_gen) {
             s->live[kind]++;
-            s->bytes[kind] += size & META_SIZE_MASK;
         }
     }
     lw_unlock(&s->lock);
@@ -322,7 +319,6 @@ void lw_tables_forked(void)
     for (int i = 0; i < LW_SHARDS; i++) {
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             shards[i].live[k] = 0;
-            shards[i].bytes[k] = 0;
         }
     }
 }
@@ -440,7 +436,6 @@ void lw_tables_reset(void)
                 rec_free(s, r);
             }
             s->live[k] = 0;
-            s->bytes[k] = 0;
         }
         lw_unlock(&s->lock);
     }
