@@ -105,6 +105,11 @@ static const lw_sym_t symbols[] = {
     VSYM(timer_create, "timer_create", "GLIBC_2.3.3"),
     VSYM(timer_delete, "timer_delete", "GLIBC_2.34"),
     VSYM(timer_delete, "timer_delete", "GLIBC_2.3.3"),
+    /* memory mappings */
+    SYM(mmap, "mmap", 1),
+    SYM(mmap64, "mmap64", 0),
+    SYM(munmap, "munmap", 1),
+    SYM(mremap, "mremap", 0),
 };
 
 static atomic_int state; /* 0 unresolved, 1 resolving, 2 resolved */
@@ -150,6 +155,7 @@ void lw_resolve(void)
         *s->slot = p;
     }
     lw_sys_set_thread_create(lw_real.pthread_create);
+    lw_note_allocator((uintptr_t)lw_real.malloc);
     resolving = 0;
     atomic_store(&state, 2);
 }
