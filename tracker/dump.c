@@ -1,5 +1,6 @@
 /* The dump writer: groups every live record of this process by kind and call site and writes the versioned JSON
  * described in docs/FORMAT.md, using only write(2) and the internal allocator. */
+#include "allocator.h"
 #include "internal.h"
 #include "sys.h"
 #include "warn_events.h"
@@ -413,12 +414,18 @@ static void out_handle(out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
 
 /* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
  * inherited by an exec'd program, each with its stack and the other stack involved. */
-static void out_warnings(out_t *o)
+static void out_warnings(out_t *o, const char *unclassified)
 {
     lw_warning_t w;
     size_t i = 0;
+    if (unclassified) {
+        /* why the heap carries no classes: a fact about the whole dump, shown with the warnings */
+        out_s(o, "\n    {\"type\": \"heap-unclassified\", \"count\": 1, \"message\": ");
+        out_str(o, unclassified, strlen(unclassified));
+        out_s(o, ",\n     \"frames\": [], \"other_frames\": []}");
+    }
     for (; lw_warning_get(i, &w); i++) {
-        out_s(o, i ? ",\n    {\"type\": \"" : "\n    {\"type\": \"");
+        out_s(o, i || unclassified ? ",\n    {\"type\": \"" : "\n    {\"type\": \"");
         out_s(o, lw_warning_type_name(w.type));
         out_s(o, "\", \"handle\": \"");
         out_i(o, w.fd);
@@ -432,7 +439,7 @@ static void out_warnings(out_t *o)
         out_frames(o, w.other_site);
         out_s(o, "}");
     }
-    if (i)
+    if (i || unclassified)
         out_s(o, "\n  ");
 }
 
@@ -455,9 +462,12 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     if (c.cap && strcmp(reason, "exec") != 0)
         (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
     int classified = 0;
+    const char *unclassified = NULL; /* why not, when a scan was asked for and not done */
     if (c.n && reach) {
         int err = classify_entries(c.v, c.n);
-        if (err)
+        if (err == ENOTSUP)
+            unclassified = lw_allocator_refusal();
+        else if (err)
             lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
         classified = !err;
     }
@@ -592,7 +602,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         out_s(o, "]}");
     }
     out_s(o, "\n  ],\n  \"warnings\": [");
-    out_warnings(o);
+    out_warnings(o, unclassified);
     out_s(o, "],\n  \"dropped\": ");
     out_u(o, c.dropped);
     out_s(o, ",\n  \"totals\": {");
@@ -609,8 +619,14 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     out_u(o, reach_count);
     out_s(o, ", \"bytes\": ");
     out_u(o, reach_bytes);
-    out_s(o, "}},\n  \"reachability\": ");
+    out_s(o, "}},\n  \"allocator\": \"");
+    out_s(o, lw_allocator_name());
+    out_s(o, "\",\n  \"reachability\": ");
     out_s(o, classified ? "true" : "false");
+    if (unclassified) {
+        out_s(o, ",\n  \"reachability_reason\": ");
+        out_str(o, unclassified, strlen(unclassified));
+    }
     out_s(o, "\n}\n");
 
     if (g)

@@ -1,6 +1,7 @@
 /* Reachability at exit, as LeakSanitizer and valgrind define it: a conservative scan of the program's roots for
  * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
  * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
+#include "allocator.h"
 #include "internal.h"
 #include "sys.h"
 
@@ -189,6 +190,7 @@ typedef struct {
     ranges_t *excl;
     ranges_t *modules; /* writable segments of loaded objects */
     uintptr_t self_addr;
+    uintptr_t alloc_lo, alloc_hi; /* the allocator's own object, when it is a library other than libc */
 } phdr_arg_t;
 
 static int collect_modules(struct dl_phdr_info *info, size_t size, void *arg)
@@ -208,8 +210,10 @@ static int collect_modules(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        /* leakwatch's own data (the dlsym pool, its configuration) is not the program's */
-        add_range(is_self ? a->excl : a->modules, lo, hi);
+        /* leakwatch's own data (the dlsym pool, its configuration) is not the program's, and neither are the
+         * allocator's (jemalloc's and tcmalloc's globals point into their arenas and caches) */
+        int allocator = lo >= a->alloc_lo && hi <= a->alloc_hi;
+        add_range(is_self || allocator ? a->excl : a->modules, lo, hi);
     }
     return 0;
 }
@@ -281,6 +285,10 @@ static int parse_vma(const char *line, vma_t *v)
 
 LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
 {
+    /* another allocator's memory is what its code mapped (see prepare): its blocks carry no glibc chunk headers,
+     * and reading them as such would exclude arbitrary ranges */
+    if (lw_allocator_kind() != LW_ALLOC_GLIBC)
+        return;
     uintptr_t last_base = 0;
     size_t vi = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -425,7 +433,15 @@ static size_t prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
     size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
     for (size_t i = 0; i < own; i++)
         add_range(excl, w->own_lo[i], w->own_hi[i]);
-    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_classify };
+    /* Another allocator's mappings (its extents, metadata, caches, free memory) are no roots: they hold stale and
+     * bookkeeping pointers to blocks. Its live blocks in there are scanned through the flood fill, as glibc's are.
+     * lw_reach_classify has made sure the copy is complete. */
+    int complete;
+    size_t am = lw_allocator_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2, &complete);
+    for (size_t i = 0; i < am; i++)
+        add_range(excl, w->own_lo[i], w->own_hi[i]);
+    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_classify, 0, 0 };
+    lw_allocator_object(&pa.alloc_lo, &pa.alloc_hi);
     dl_iterate_phdr(collect_modules, &pa);
     return nv;
 }
@@ -589,6 +605,9 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
         return 0;
     if (n > UINT32_MAX)
         return EOVERFLOW;
+    /* an allocator whose memory is not known would make the classes a guess */
+    if (lw_allocator_distrust(blocks, n))
+        return ENOTSUP;
 
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
