@@ -17,15 +17,19 @@ static uintptr_t obj_lo, obj_hi; /* the object's span; 0, 0 until known */
 static int obj_shared;           /* a shared object other than libc (its data are the allocator's own) */
 static char obj_name[64];        /* the object's file name without its directory, for messages */
 
-typedef struct {
-    uintptr_t addr;
-    int found;
-} find_arg_t;
+static int bypassed; /* the program's calls reach a malloc of its own, ahead of the wrapper */
 
-static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+/* The span of the object holding addr, and its file name without directory ("" for the main program). */
+typedef struct {
+    uintptr_t addr, lo, hi;
+    char name[64];
+    int found;
+} span_arg_t;
+
+static int find_span(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    find_arg_t *a = arg;
+    span_arg_t *a = arg;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     int here = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -44,34 +48,62 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
         return 0;
     const char *path = info->dlpi_name ? info->dlpi_name : "";
     const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    lw_strlcpy(obj_name, *base ? base : "the program itself", sizeof(obj_name));
-    if (strcmp(base, "libc.so.6") == 0)
-        kind = LW_ALLOC_GLIBC;
-    else if (strstr(base, "jemalloc"))
-        kind = LW_ALLOC_JEMALLOC;
-    else if (strstr(base, "tcmalloc"))
-        kind = LW_ALLOC_TCMALLOC;
-    else
-        kind = LW_ALLOC_UNKNOWN;
-    /* the main program has an empty name; its data are the program's, whatever allocator it carries */
-    obj_shared = *base && kind != LW_ALLOC_GLIBC;
-    obj_lo = lo;
-    obj_hi = hi;
+    lw_strlcpy(a->name, base ? base + 1 : path, sizeof(a->name));
+    a->lo = lo;
+    a->hi = hi;
     a->found = 1;
     return 1;
 }
 
-void lw_note_allocator(uintptr_t real_malloc)
+void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc)
 {
-    find_arg_t a = { real_malloc, 0 };
+    span_arg_t self = { (uintptr_t)&lw_note_allocator, 0, 0, "", 0 };
+    span_arg_t first = { first_malloc, 0, 0, "", 0 };
+    dl_iterate_phdr(find_span, &self);
+    if (first_malloc)
+        dl_iterate_phdr(find_span, &first);
+    if (first.found && self.found && first.lo != self.lo) {
+        /* the executable (or a library ahead of leakwatch) defines malloc: the wrapper is never called */
+        bypassed = 1;
+        kind = LW_ALLOC_UNKNOWN;
+        lw_strlcpy(obj_name, first.name[0] ? first.name : "the program itself", sizeof(obj_name));
+        return;
+    }
+    span_arg_t a = { real_malloc, 0, 0, "", 0 };
     if (real_malloc)
-        dl_iterate_phdr(find_object, &a);
+        dl_iterate_phdr(find_span, &a);
     if (!a.found) {
         /* a malloc in no loaded object (generated code?) is nothing the scan can reason about */
         kind = real_malloc ? LW_ALLOC_UNKNOWN : LW_ALLOC_GLIBC;
         lw_strlcpy(obj_name, "an unknown object", sizeof(obj_name));
+        return;
     }
+    lw_strlcpy(obj_name, a.name[0] ? a.name : "the program itself", sizeof(obj_name));
+    if (strcmp(a.name, "libc.so.6") == 0)
+        kind = LW_ALLOC_GLIBC;
+    else if (strstr(a.name, "jemalloc"))
+        kind = LW_ALLOC_JEMALLOC;
+    else if (strstr(a.name, "tcmalloc"))
+        kind = LW_ALLOC_TCMALLOC;
+    else
+        kind = LW_ALLOC_UNKNOWN;
+    /* the main program has an empty name; its data are the program's, whatever allocator it carries */
+    obj_shared = a.name[0] && kind != LW_ALLOC_GLIBC;
+    obj_lo = a.lo;
+    obj_hi = a.hi;
+}
+
+const char *lw_allocator_untracked(void)
+{
+    static char msg[200];
+    if (!bypassed)
+        return NULL;
+    char *p = msg;
+    p += lw_strlcpy(p, "malloc is defined by ", sizeof(msg));
+    p += lw_strlcpy(p, obj_name, sizeof(msg) - (size_t)(p - msg));
+    lw_strlcpy(p, ", ahead of leakwatch's: the program's calls never reach leakwatch, and heap blocks are not tracked",
+               sizeof(msg) - (size_t)(p - msg));
+    return msg;
 }
 
 lw_alloc_kind_t lw_allocator_kind(void)
@@ -287,7 +319,7 @@ static char why[320];
 static const char *say(const char *a, uint64_t num, const char *b)
 {
     char *p = why;
-    p += lw_strlcpy(p, "malloc is ", sizeof(why));
+    p += lw_strlcpy(p, "malloc comes from ", sizeof(why));
     p += lw_strlcpy(p, obj_name, sizeof(why) - (size_t)(p - why));
     p += lw_strlcpy(p, a, sizeof(why) - (size_t)(p - why));
     if (b) {

@@ -35,6 +35,10 @@ size_t lw_allocator_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap, int *comple
  * one whose memory the tracker knows and every block lies in it. Returns NULL when it can, else a sentence that
  * says why not, valid until the next call. Reads /proc; never allocates through malloc. */
 const char *lw_allocator_distrust(const lw_entry_t *blocks, size_t n);
+/* When the program's own calls to malloc never reach the wrapper (the executable defines malloc, as one linking a
+ * static jemalloc does), a sentence that says so; else NULL. Nothing of the heap is tracked then. */
+const char *lw_allocator_untracked(void);
+
 /* What the last lw_allocator_distrust returned. */
 const char *lw_allocator_refusal(void);
 

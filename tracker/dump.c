@@ -414,13 +414,15 @@ static void out_handle(out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
 
 /* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
  * inherited by an exec'd program, each with its stack and the other stack involved. */
-static void out_warnings(out_t *o, const char *unclassified)
+static void out_warnings(out_t *o, const char *heap_type, const char *unclassified)
 {
     lw_warning_t w;
     size_t i = 0;
     if (unclassified) {
-        /* why the heap carries no classes: a fact about the whole dump, shown with the warnings */
-        out_s(o, "\n    {\"type\": \"heap-unclassified\", \"count\": 1, \"message\": ");
+        /* why the heap carries no classes, or no blocks: a fact about the whole dump, shown with the warnings */
+        out_s(o, "\n    {\"type\": \"");
+        out_s(o, heap_type);
+        out_s(o, "\", \"count\": 1, \"message\": ");
         out_str(o, unclassified, strlen(unclassified));
         out_s(o, ",\n     \"frames\": [], \"other_frames\": []}");
     }
@@ -462,8 +464,9 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     if (c.cap && strcmp(reason, "exec") != 0)
         (reach ? lw_tables_walk_all : lw_tables_walk)(collect_one, &c);
     int classified = 0;
-    const char *unclassified = NULL; /* why not, when a scan was asked for and not done */
-    if (c.n && reach) {
+    const char *unclassified = lw_allocator_untracked(); /* why not, when a scan was asked for and not done */
+    const char *heap_type = unclassified ? "heap-untracked" : "heap-unclassified";
+    if (c.n && reach && !unclassified) {
         int err = classify_entries(c.v, c.n);
         if (err == ENOTSUP)
             unclassified = lw_allocator_refusal();
@@ -602,7 +605,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         out_s(o, "]}");
     }
     out_s(o, "\n  ],\n  \"warnings\": [");
-    out_warnings(o, unclassified);
+    out_warnings(o, heap_type, unclassified);
     out_s(o, "],\n  \"dropped\": ");
     out_u(o, c.dropped);
     out_s(o, ",\n  \"totals\": {");

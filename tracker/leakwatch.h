@@ -43,9 +43,11 @@ typedef struct {
 typedef int (*lw_thread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 void lw_sys_set_thread_create(lw_thread_create_fn fn);
 
-/* Tells the tracker where the real malloc is: the loaded object that defines it is the program's allocator. Call it
- * once, as soon as malloc is resolved and before the wrappers of mmap report anything. */
-void lw_note_allocator(uintptr_t real_malloc);
+/* Tells the tracker where the real malloc is (the loaded object that defines it is the program's allocator) and
+ * which malloc the program's own calls reach (the first definition in the global scope: the wrapper, unless the
+ * executable defines malloc itself). Call it once, as soon as malloc is resolved and before the wrappers of mmap
+ * report anything. */
+void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc);
 
 /* A mapping the program made (mmap, mremap's new place) at `addr`, `len` bytes, by code whose return address is
  * `caller`: when the caller is the allocator's own code, the memory is the allocator's (see reach.c); otherwise it

@@ -1,6 +1,7 @@
 /* Integration tests for heap classification under other allocators: the same program linked with jemalloc or
- * tcmalloc gets exactly the definite, indirect and reachable blocks it gets on glibc's malloc, and a malloc leakwatch
- * does not know leaves the heap unclassified and says so in the dump and the report. */
+ * tcmalloc gets exactly the definite, indirect and reachable blocks it gets on glibc's malloc, a malloc leakwatch
+ * does not know leaves the heap unclassified, and one the wrappers never see leaves it untracked; both say so in the
+ * dump and the report. */
 #include <check.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -244,6 +245,31 @@ START_TEST(test_unknown_allocator_without_scan)
 }
 END_TEST
 
+/* An executable that links jemalloc statically defines malloc itself: its calls bind to it ahead of the injected
+ * library, whose wrappers never run. Nothing of the heap is tracked, and the dump and the report say so instead of
+ * reporting a clean heap. */
+START_TEST(test_malloc_in_executable_says_so)
+{
+    LWT_REQUIRE_BUILT();
+    traced_t t = trace("alloc_static", NULL);
+    const char *alloc = dump_string(t.dump, "allocator");
+    ck_assert_msg(alloc && strcmp(alloc, "unknown") == 0, "allocator %s", alloc ? alloc : "(none)");
+    ck_assert_msg(json_is_false(json_object_get(t.dump, "reachability")), "the dump is not classified");
+    const char *why = dump_string(t.dump, "reachability_reason");
+    ck_assert_msg(why && strstr(why, "the program itself") && strstr(why, "not tracked"), "reason: %s",
+                  why ? why : "(none)");
+    LWT_ASSERT_TOTALS(t.json, "heap", 0, 0, "no block reaches the tracker");
+    json_t *warnings = json_object_get(t.json->report, "warnings");
+    const char *type = json_string_value(json_object_get(json_array_get(warnings, 0), "type"));
+    ck_assert_msg(json_array_size(warnings) == 1 && type && strcmp(type, "heap-untracked") == 0, "one warning%s",
+                  lwt_describe(t.json));
+    char line[400];
+    snprintf(line, sizeof line, "warning: heap-untracked, pid %lld: %s\n", lwt_int(t.dump, "pid"), why);
+    ck_assert_msg(strstr(t.text->out, line), "the text report carries the line %s%s", line, lwt_describe(t.text));
+    untrace(&t);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("allocators");
@@ -255,6 +281,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_tcmalloc_mmap_only);
     tcase_add_test(tc, test_unknown_allocator_says_so);
     tcase_add_test(tc, test_unknown_allocator_without_scan);
+    tcase_add_test(tc, test_malloc_in_executable_says_so);
     suite_add_tcase(s, tc);
     return s;
 }
