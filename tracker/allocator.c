@@ -3,6 +3,7 @@
  * reachability scan. */
 #include "allocator.h"
 
+#include <dlfcn.h>
 #include <link.h>
 #include <sched.h>
 #include <string.h>
@@ -55,6 +56,17 @@ static int find_span(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* Whether addr is a definition of malloc. A program built without PIE that takes malloc's address has a PLT entry
+ * that stands for malloc, an undefined symbol with a value, which dlsym(RTLD_DEFAULT) returns although the program's
+ * calls still reach the wrapper. */
+static int defines_malloc(uintptr_t addr)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    return dladdr1((void *)addr, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_shndx != SHN_UNDEF &&
+           info.dli_sname && strcmp(info.dli_sname, "malloc") == 0 && (uintptr_t)info.dli_saddr == addr;
+}
+
 void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc)
 {
     span_arg_t self = { (uintptr_t)&lw_note_allocator, 0, 0, "", 0 };
@@ -62,7 +74,7 @@ void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc)
     dl_iterate_phdr(find_span, &self);
     if (first_malloc)
         dl_iterate_phdr(find_span, &first);
-    if (first.found && self.found && first.lo != self.lo) {
+    if (first.found && self.found && first.lo != self.lo && defines_malloc(first_malloc)) {
         /* the executable (or a library ahead of leakwatch) defines malloc: the wrapper is never called */
         bypassed = 1;
         kind = LW_ALLOC_UNKNOWN;

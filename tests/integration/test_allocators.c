@@ -164,6 +164,17 @@ START_TEST(test_glibc_control)
 }
 END_TEST
 
+/* A program built without PIE that takes malloc's address (Debian's python3 is one) has a PLT entry that the dynamic
+ * linker hands out as malloc: its calls still reach leakwatch, and the heap is tracked and classified as usual. */
+START_TEST(test_glibc_no_pie_control)
+{
+    LWT_REQUIRE_BUILT();
+    traced_t t = trace("alloc_nopie", NULL);
+    assert_classified(&t, "glibc");
+    untrace(&t);
+}
+END_TEST
+
 /* jemalloc (Debian's libjemalloc2, linked by the program): its extents, metadata and thread caches hold stale
  * copies of lost blocks' addresses and are no roots; the blocks in them are found through the flood fill. */
 START_TEST(test_jemalloc)
@@ -276,6 +287,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("allocators");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_glibc_control);
+    tcase_add_test(tc, test_glibc_no_pie_control);
     tcase_add_test(tc, test_jemalloc);
     tcase_add_test(tc, test_tcmalloc);
     tcase_add_test(tc, test_tcmalloc_mmap_only);
