@@ -101,7 +101,7 @@ FIX_FLAGS := -O0 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-re
 $(B)/tests/fixtures/lib%.so: tests/fixtures/lib%.so.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FIX_FLAGS) -D_GNU_SOURCE -fPIC -shared -o $@ $<
-$(B)/tests/fixtures/%: tests/fixtures/%.c $(FIX_SO)
+$(B)/tests/fixtures/%: tests/fixtures/%.c $(FIX_SO) $(wildcard tests/fixtures/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(FIX_FLAGS) -std=gnu11 -D_GNU_SOURCE -o $@ $< -L$(B)/tests/fixtures -Wl,-rpath,'$$ORIGIN' \
 	    $$(sed -n 's|^// link: *||p' $<) -lpthread -lrt

@@ -35,6 +35,19 @@ typedef struct {
 typedef int (*lw_thread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 void lw_sys_set_thread_create(lw_thread_create_fn fn);
 
+/* Tells the tracker where the real malloc is (the loaded object that defines it is the program's allocator) and
+ * which malloc the program's own calls reach (the first definition in the global scope: the wrapper, unless the
+ * executable defines malloc itself). Call it once, as soon as malloc is resolved and before the wrappers of mmap
+ * report anything. */
+void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc);
+
+/* A mapping the program made (mmap, mremap's new place) at `addr`, `len` bytes, by code whose return address is
+ * `caller`: when the caller is the allocator's own code, the memory is the allocator's (see reach.c); otherwise it
+ * is the program's, whatever was there before. Call it after a successful call; MAP_FAILED is ignored. */
+void lw_on_map(void *addr, size_t len, uintptr_t caller);
+/* A successful munmap (or mremap's old place). */
+void lw_on_unmap(void *addr, size_t len);
+
 /* Reads the configuration from the environment and prepares the tables. Idempotent, thread-safe, callable
  * from any hook before the library's constructor has run. Never allocates through malloc. */
 void lw_init(void);

@@ -107,6 +107,11 @@ typedef struct {
     int (*seteuid)(uid_t);
     int (*setreuid)(uid_t, uid_t);
     int (*setresuid)(uid_t, uid_t, uid_t);
+    /* memory mappings (map.c) */
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    void *(*mmap64)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    void *(*mremap)(void *, size_t, size_t, int, ...);
 } lw_real_t;
 
 /* Makes sure lw_real.field is resolved before a wrapper calls it. */

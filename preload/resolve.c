@@ -109,6 +109,11 @@ static const lw_sym_t symbols[] = {
     SYM(seteuid, "seteuid", 1),
     SYM(setreuid, "setreuid", 1),
     SYM(setresuid, "setresuid", 1),
+    /* memory mappings */
+    SYM(mmap, "mmap", 1),
+    SYM(mmap64, "mmap64", 0),
+    SYM(munmap, "munmap", 1),
+    SYM(mremap, "mremap", 0),
 };
 
 static atomic_int state; /* 0 unresolved, 1 resolving, 2 resolved */
@@ -154,6 +159,7 @@ void lw_resolve(void)
         *s->slot = p;
     }
     lw_sys_set_thread_create(lw_real.pthread_create);
+    lw_note_allocator((uintptr_t)lw_real.malloc, (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
     resolving = 0;
     atomic_store(&state, 2);
 }

@@ -1,6 +1,7 @@
 /* The dump writer: groups every live record of this process by kind and call site and writes the versioned JSON
  * described in docs/FORMAT.md, using only write(2) and the internal allocator, into files that get their name only
  * when they are complete. */
+#include "allocator.h"
 #include "internal.h"
 #include "sys.h"
 #include "testing.h"
@@ -496,12 +497,20 @@ static void out_description(out_t *o, const lw_live_t *rec)
     }
 }
 
-static void out_warnings(out_t *o)
+static void out_warnings(out_t *o, const char *heap_type, const char *unclassified)
 {
     lw_warning_t w;
     size_t i = 0;
+    if (unclassified) {
+        /* why the heap carries no classes, or no blocks: a fact about the whole dump, shown with the warnings */
+        out_s(o, "\n    {\"type\": \"");
+        out_s(o, heap_type);
+        out_s(o, "\", \"count\": 1, \"message\": ");
+        out_str(o, unclassified, strlen(unclassified));
+        out_s(o, ",\n     \"frames\": [], \"other_frames\": []}");
+    }
     for (; lw_warning_get(i, &w); i++) {
-        out_s(o, i ? ",\n    {\"type\": \"" : "\n    {\"type\": \"");
+        out_s(o, i || unclassified ? ",\n    {\"type\": \"" : "\n    {\"type\": \"");
         out_s(o, lw_warning_type_name(w.type));
         out_s(o, "\", \"handle\": \"");
         out_i(o, w.fd);
@@ -515,7 +524,7 @@ static void out_warnings(out_t *o)
         out_frames(o, w.other_site);
         out_s(o, "}");
     }
-    if (i)
+    if (i || unclassified)
         out_s(o, "\n  ");
 }
 
@@ -542,9 +551,13 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     }
     int list = c.cap && !exec;
     int classified = 0;
-    if (list && reach) {
+    const char *unclassified = lw_allocator_untracked(); /* why not, when a scan was asked for and not done */
+    const char *heap_type = unclassified ? "heap-untracked" : "heap-unclassified";
+    if (list && reach && !unclassified) {
         int err = list_classified(&c);
-        if (err)
+        if (err == ENOTSUP)
+            unclassified = lw_allocator_refusal();
+        else if (err)
             lw_warn("reachability scan failed (errno %d); heap blocks are left unclassified", err);
         classified = !err;
         list = !classified;
@@ -680,7 +693,7 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
         out_s(o, "]}");
     }
     out_s(o, "\n  ],\n  \"warnings\": [");
-    out_warnings(o);
+    out_warnings(o, heap_type, unclassified);
     out_s(o, "],\n  \"dropped\": ");
     out_u(o, c.dropped);
     out_s(o, ",\n  \"lost\": {\"records\": ");
@@ -703,8 +716,14 @@ static void write_dump(out_t *o, const char *reason, unsigned seq)
     out_u(o, reach_count);
     out_s(o, ", \"bytes\": ");
     out_u(o, reach_bytes);
-    out_s(o, "}},\n  \"reachability\": ");
+    out_s(o, "}},\n  \"allocator\": \"");
+    out_s(o, lw_allocator_name());
+    out_s(o, "\",\n  \"reachability\": ");
     out_s(o, classified ? "true" : "false");
+    if (unclassified) {
+        out_s(o, ",\n  \"reachability_reason\": ");
+        out_str(o, unclassified, strlen(unclassified));
+    }
     out_s(o, "\n}\n");
 
     if (g)

@@ -1,10 +1,13 @@
 /* The tracker's own allocator: size classes carved from mmap'd chunks, so that the tables never call the
  * program's malloc (which would re-enter the hooks) and never change what the program's heap looks like. */
 #include "internal.h"
+#include "sys.h"
 #include "testing.h"
 
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Sizes up to LW_SMALL_MAX come from per-class free lists in 16-byte steps; larger ones are mmap'd whole. */
 #define LW_SMALL_MAX 4096
@@ -66,7 +69,8 @@ static char *chunk_cur, *chunk_end;
 
 static void *map(size_t size)
 {
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* the system layer: the public mmap is the injected library's own wrapper */
+    void *p = lw_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     note_map(p, size);
@@ -141,7 +145,7 @@ void lw_mem_free(void *p, size_t size)
         size = 1;
     if (size > LW_SMALL_MAX) {
         forget_map(p);
-        munmap(p, page_round(size));
+        lw_sys_munmap(p, page_round(size));
         return;
     }
     size_t cls = (size + 15) / 16;

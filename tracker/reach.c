@@ -1,6 +1,7 @@
 /* Reachability at exit, as LeakSanitizer and valgrind define it: a conservative scan of the program's roots for
  * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
  * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
+#include "allocator.h"
 #include "internal.h"
 #include "arch.h"
 #include "sys.h"
@@ -190,6 +191,7 @@ typedef struct {
     ranges_t *excl;
     ranges_t *modules; /* writable segments of loaded objects */
     uintptr_t self_addr;
+    uintptr_t alloc_lo, alloc_hi; /* the allocator's own object, when it is a library other than libc */
 } phdr_arg_t;
 
 static int collect_modules(struct dl_phdr_info *info, size_t size, void *arg)
@@ -209,8 +211,10 @@ static int collect_modules(struct dl_phdr_info *info, size_t size, void *arg)
         if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
             continue;
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        /* leakwatch's own data (the dlsym pool, its configuration) is not the program's */
-        add_range(is_self ? a->excl : a->modules, lo, hi);
+        /* leakwatch's own data (the dlsym pool, its configuration) is not the program's, and neither are the
+         * allocator's (jemalloc's and tcmalloc's globals point into their arenas and caches) */
+        int allocator = lo >= a->alloc_lo && hi <= a->alloc_hi;
+        add_range(is_self || allocator ? a->excl : a->modules, lo, hi);
     }
     return 0;
 }
@@ -282,6 +286,10 @@ static int parse_vma(const char *line, vma_t *v)
 
 LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
 {
+    /* another allocator's memory is what its code mapped (see prepare): its blocks carry no glibc chunk headers,
+     * and reading them as such would exclude arbitrary ranges */
+    if (lw_allocator_kind() != LW_ALLOC_GLIBC)
+        return;
     uintptr_t last_base = 0;
     size_t vi = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -448,7 +456,15 @@ static void prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
     size_t own = lw_mem_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2);
     for (size_t i = 0; i < own; i++)
         add_range(excl, w->own_lo[i], w->own_hi[i]);
-    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot };
+    /* Another allocator's mappings (its extents, metadata, caches, free memory) are no roots: they hold stale and
+     * bookkeeping pointers to blocks. Its live blocks in there are scanned through the flood fill, as glibc's are.
+     * The copy refuses to classify when that record is incomplete (lw_allocator_distrust). */
+    int complete;
+    size_t am = lw_allocator_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2, &complete);
+    for (size_t i = 0; i < am; i++)
+        add_range(excl, w->own_lo[i], w->own_hi[i]);
+    phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot, 0, 0 };
+    lw_allocator_object(&pa.alloc_lo, &pa.alloc_hi);
     dl_iterate_phdr(collect_modules, &pa);
 }
 
@@ -730,9 +746,11 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     }
 }
 
-/* What the copy sends back ahead of the entries and the classes. */
+/* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these
+ * blocks, for the reason in `why` (lw_allocator_distrust), and sends nothing else. */
 typedef struct {
-    uint64_t n, nheap, dropped;
+    uint64_t n, nheap, dropped, refused;
+    char why[512];
 } answer_t;
 
 static int read_all(int fd, void *buf, size_t n)
@@ -759,6 +777,14 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
      * consistent, and the copy may walk them once it lets the locks go. */
     lw_tables_unlock_all();
     list(l, arg);
+    /* an allocator whose memory is not known would make the classes a guess */
+    const char *why = lw_allocator_distrust(l->v, l->nheap);
+    if (why) {
+        static answer_t no;
+        no.refused = 1;
+        lw_strlcpy(no.why, why, sizeof(no.why));
+        syscall(SYS_exit_group, lw_sys_write_all(out, &no, sizeof(no)) ? 1 : 0);
+    }
     size_t nv = read_maps(w);
     /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
      * caller up: below lie exit handlers and this scan's own frames, which hold the blocks' addresses. */
@@ -782,7 +808,10 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         }
         classify(&s, w, nv, excl, mods, marks, regs);
     }
-    answer_t a = { l->n, l->nheap, l->dropped };
+    static answer_t a;
+    a.n = l->n;
+    a.nheap = l->nheap;
+    a.dropped = l->dropped;
     if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
         lw_sys_write_all(out, cls, l->nheap))
         syscall(SYS_exit_group, 1);
@@ -809,7 +838,6 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
     l->n = l->nheap = l->dropped = 0;
     if (l->cap > UINT32_MAX)
         return EOVERFLOW;
-
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
     w.vmas_cap = 65536;
@@ -850,7 +878,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
     if (any_running) {
         regs.stride = (sizeof(slot_t) + regs.xsize + 63) & ~(size_t)63;
         regs.bytes = (nt * regs.stride + 4095) & ~(size_t)4095;
-        void *m = mmap(NULL, regs.bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        void *m = lw_sys_mmap(NULL, regs.bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (m != MAP_FAILED && lw_sys_pipe2(go, O_CLOEXEC) == 0 && lw_sys_pipe2(ack, O_CLOEXEC) == 0 &&
             lw_sys_pipe2(rel, O_CLOEXEC) == 0) {
             regs.v = m;
@@ -879,7 +907,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
             *ends[k] = -1;
         }
         if (m != MAP_FAILED && !regs.v)
-            munmap(m, regs.bytes);
+            lw_sys_munmap(m, regs.bytes);
     }
 
     /* The copy is made with lw_sys_fork_quiet (no atfork handlers, no SIGCHLD, invisible to the program's waits)
@@ -921,12 +949,18 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
     }
     lw_sys_close(fds[1]);
     fds[1] = -1;
-    answer_t a;
-    int ok = read_all(fds[0], &a, sizeof(a)) == 0 && a.n <= l->cap && a.nheap <= a.n &&
-             read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && read_all(fds[0], cls, a.nheap) == 0;
+    static answer_t a;
+    int ok = read_all(fds[0], &a, sizeof(a)) == 0;
+    int refused = ok && a.refused;
+    ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n && read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
+         read_all(fds[0], cls, a.nheap) == 0;
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
-    if (ok && reaped && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+    if (refused) {
+        a.why[sizeof(a.why) - 1] = '\0';
+        lw_allocator_set_refusal(a.why);
+        err = ENOTSUP;
+    } else if (ok && reaped && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
         l->n = a.n;
         l->nheap = a.nheap;
         l->dropped = a.dropped;
@@ -946,7 +980,7 @@ out:
             lw_sys_close(fds[i]);
     }
     if (regs.v)
-        munmap(regs.v, regs.bytes);
+        lw_sys_munmap(regs.v, regs.bytes);
     lw_mem_free(w.maps_buf, w.maps_cap);
     lw_mem_free(w.vmas, w.vmas_cap * sizeof(vma_t));
     lw_mem_free(w.excl, MAX_EXCL * sizeof(range_t));

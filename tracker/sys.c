@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +44,16 @@ int lw_sys_dup2(int oldfd, int newfd)
     if (oldfd == newfd) /* dup3 refuses equal numbers; dup2 checks that oldfd is open and returns it */
         return lw_sys_fcntl(oldfd, F_GETFD, 0) < 0 ? -1 : newfd;
     return (int)syscall(SYS_dup3, oldfd, newfd, 0);
+}
+
+void *lw_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int lw_sys_munmap(void *addr, size_t len)
+{
+    return (int)syscall(SYS_munmap, addr, len);
 }
 
 long lw_sys_getdents64(int dirfd, void *buf, size_t cap)

@@ -15,6 +15,12 @@ int lw_sys_pipe2(int fds[2], int flags);
 int lw_sys_fcntl(int fd, int cmd, long arg);
 int lw_sys_dup2(int oldfd, int newfd);
 
+/* mmap and munmap as the kernel has them (the library interposes the public names to learn the program's
+ * allocator's memory; the tracker's own mappings are not the program's). lw_sys_mmap returns MAP_FAILED with
+ * errno set on failure. */
+void *lw_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
+int lw_sys_munmap(void *addr, size_t len);
+
 /* getdents64: reads directory entries of dirfd into buf; returns the bytes read, 0 at the end, or -1. */
 long lw_sys_getdents64(int dirfd, void *buf, size_t cap);
 
