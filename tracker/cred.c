@@ -2,6 +2,7 @@
  * user prepares a directory of that user's inside the dump directory, and a process whose user cannot write the
  * dump directory writes into its own user's directory there. */
 #include "internal.h"
+#include "markers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ void lw_cred_prepare(uid_t new_euid)
             /* the new user must be able to pass through the dump directory, not to list or write it */
             if ((st.st_mode & 07777) == 0700)
                 chmod(dir, 0711);
+            lw_marker_follow_user(sub, new_euid);
         } else {
             lw_warn("cannot prepare %s for the dumps of user %u", sub, (unsigned)new_euid);
         }

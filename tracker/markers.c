@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define MARKER_FLAGS (O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC)
@@ -162,6 +163,23 @@ void lw_marker_forked(void)
         return;
     int saved = errno;
     mark_start();
+    errno = saved;
+}
+
+void lw_marker_follow_user(const char *userdir, uid_t uid)
+{
+    if (!markers_on)
+        return;
+    int saved = errno;
+    char from[4096], to[4096], *p = to;
+    marker_path(from, sys_getpid(), 0, "start");
+    p += lw_strlcpy(p, userdir, 600);
+    p += lw_strlcpy(p, "/leakwatch.", 12);
+    p = lw_fmt_u64(p, (uint64_t)sys_getpid());
+    lw_strlcpy(p, ".start", 8);
+    /* the new user must be able to remove it with its exit dump, from the directory that is its own */
+    if (rename(from, to) == 0 && chown(to, uid, (gid_t)-1) != 0)
+        rename(to, from);
     errno = saved;
 }
 

@@ -24,6 +24,10 @@ void lw_markers_init(void);
 /* In a forked child: creates the child's own start marker. */
 void lw_marker_forked(void);
 
+/* The process, still privileged, is about to become user `uid`, whose dumps go to userdir (cred.c): its start
+ * marker moves there and becomes that user's, so that its exit dump can remove it. */
+void lw_marker_follow_user(const char *userdir, uid_t uid);
+
 /* The exit dump of this process was written to the dump directory: its start marker goes. */
 void lw_marker_done(void);
 

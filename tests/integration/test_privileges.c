@@ -17,6 +17,8 @@ START_TEST(worker_that_becomes_nobody_is_reported)
     ck_assert_msg(lwt_out_value(r, "worker", -1) == 0, "the worker could not become nobody%s", lwt_describe(r));
     ck_assert_msg(lwt_process_count(r->report) == 2, "expected the master and the worker%s", lwt_describe(r));
     LWT_ASSERT_TOTALS(r, "heap", 2, 88, "one block of the master, one of the worker");
+    json_t *unchecked = json_object_get(r->report, "unchecked");
+    ck_assert_msg(json_array_size(unchecked) == 0, "the worker that became nobody was checked%s", lwt_describe(r));
     LWT_ASSERT_SITE(r, "heap", "worker_leak", 1, 77);
     LWT_ASSERT_SITE(r, "heap", "master_leak", 1, 11);
     lwt_free(r);
