@@ -396,13 +396,7 @@ static size_t other_threads(uintptr_t *sps, size_t cap, size_t *nsps, pid_t self
         if (got <= 0)
             break;
         for (long off = 0; off < got;) {
-            struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(buf + off);
+            const lw_dirent64_t *d = (const void *)(buf + off);
             off += d->reclen;
             if (d->name[0] < '1' || d->name[0] > '9')
                 continue;

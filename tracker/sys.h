@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Each call behaves as the libc function of the same name: the result, or -1 with errno set. */
@@ -20,6 +21,15 @@ int lw_sys_dup2(int oldfd, int newfd);
  * errno set on failure. */
 void *lw_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
 int lw_sys_munmap(void *addr, size_t len);
+
+/* One directory entry as getdents64 writes it; the next starts reclen bytes further. */
+typedef struct {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+} lw_dirent64_t;
 
 /* getdents64: reads directory entries of dirfd into buf; returns the bytes read, 0 at the end, or -1. */
 long lw_sys_getdents64(int dirfd, void *buf, size_t cap);

@@ -163,13 +163,7 @@ void lw_fds_at_start(void)
     char buf[2048] __attribute__((aligned(8)));
     for (long got; a && (got = lw_sys_getdents64(dir, buf, sizeof(buf))) > 0;) {
         for (long off = 0; off < got;) {
-            struct {
-                uint64_t ino;
-                int64_t off;
-                unsigned short reclen;
-                unsigned char type;
-                char name[];
-            } *d = (void *)(buf + off);
+            const lw_dirent64_t *d = (const void *)(buf + off);
             off += d->reclen;
             unsigned long fd = 0;
             const char *q = d->name;

@@ -117,17 +117,30 @@ static int class_sites(json_t *report, const char *func, int line, const char *c
     return n;
 }
 
+#define STRAY 2
+
 /* The run found `allocator` and classified the heap, and its report holds exactly the expected sites, classes and
  * totals, with no word about an unclassified heap. */
 static void assert_classified(const traced_t *t, const char *allocator)
 {
     const lwt_result_t *r = t->json;
+    long long stray = 0, stray_bytes = 0;
     for (size_t i = 0; i < NEXPECTED; i++) {
         int line = LWT_MARKER_LINE(SRC, expected[i].marker);
         json_t *found = NULL;
         int n = class_sites(r->report, expected[i].func, line, expected[i].cls, &found);
         ck_assert_msg(n == 1, "expected one %s site in %s() at line %d, found %d%s", expected[i].cls,
                       expected[i].func, line, n, lwt_describe(r));
+        /* The scan is conservative, as LeakSanitizer's: a stale word left in the allocator's or the runtime's
+         * memory may keep one of the 20000 churned blocks reachable now and then (seen once in five runs with
+         * glibc). At most STRAY of them may move to reachable; the classification bugs this test guards against
+         * moved hundreds. Every other site is exact. */
+        if (strcmp(expected[i].func, "lose_churned") == 0 && lwt_site_count(found) < expected[i].count &&
+            lwt_site_count(found) >= expected[i].count - STRAY) {
+            stray = expected[i].count - lwt_site_count(found);
+            stray_bytes = expected[i].bytes - lwt_site_bytes(found);
+            continue;
+        }
         ck_assert_msg(lwt_site_count(found) == expected[i].count && lwt_site_bytes(found) == expected[i].bytes,
                       "the %s site in %s() holds %lld blocks, %lld bytes, not %lld, %lld%s", expected[i].cls,
                       expected[i].func, lwt_site_count(found), lwt_site_bytes(found), expected[i].count,
@@ -141,10 +154,11 @@ static void assert_classified(const traced_t *t, const char *allocator)
         const char *kind = json_string_value(json_object_get(site, "kind"));
         nheap += kind && strcmp(kind, "heap") == 0;
     }
-    ck_assert_msg(nheap == (long long)NEXPECTED, "exactly the fixture's %zu heap sites, not %lld%s", NEXPECTED, nheap,
-                  lwt_describe(r));
-    LWT_ASSERT_TOTALS(r, "heap", LEAK_COUNT, LEAK_BYTES, "definite and indirect blocks");
-    LWT_ASSERT_TOTALS(r, "reachable", REACH_COUNT, REACH_BYTES, "the blocks a global, a block and main's stack hold");
+    ck_assert_msg(nheap >= (long long)NEXPECTED && nheap <= (long long)NEXPECTED + (stray ? 1 : 0),
+                  "exactly the fixture's %zu heap sites, not %lld%s", NEXPECTED, nheap, lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", LEAK_COUNT - stray, LEAK_BYTES - stray_bytes, "definite and indirect blocks");
+    LWT_ASSERT_TOTALS(r, "reachable", REACH_COUNT + stray, REACH_BYTES + stray_bytes,
+                      "the blocks a global, a block and main's stack hold");
     ck_assert_msg(!strstr(t->text->out, "heap-unclassified"), "no warning about the heap%s", lwt_describe(t->text));
     const char *have = dump_string(t->dump, "allocator");
     ck_assert_msg(have && strcmp(have, allocator) == 0, "the dump names allocator %s, not %s", have ? have : "(none)",
