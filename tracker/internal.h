@@ -280,6 +280,9 @@ extern atomic_uint lw_dump_seq;
  * that user's directory inside it when it was prepared (copied into buf, of size cap). */
 const char *lw_dump_dir_for_user(const char *dir, char *buf, size_t cap);
 
+/* Writes a whole dump into fd (dump.c; dumpfile.c gives it the file). Returns 0 or an errno value. */
+int lw_dump_write_fd(int fd, const char *reason, unsigned seq);
+
 /* Writes the next numbered dump, leakwatch.<pid>.<seq>.json, into dir, or into the private directory
  * leakwatch-<euid> in it when dir is shared like /tmp (sticky, writable by others); a number whose file exists is
  * skipped. The file is 0600, created exclusively, and has its name only once complete. The path goes into
