@@ -797,6 +797,9 @@ void lwt_require_built_at(const char *file, int line)
 
 int lwt_run_suite(Suite *s)
 {
+    /* a failure message carries the run's description (stderr, report sites): Check's default 4 KiB would drop it
+     * and report only "Message string too long" */
+    check_set_max_msg_size(1 << 20);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
