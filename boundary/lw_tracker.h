@@ -72,7 +72,7 @@ int lw_on_release(lw_kind_t kind, uintptr_t handle);
  * call (once the resource is released another thread may be handed the same address or number), and
  * lw_release_end drops it for good when the call released the handle, or puts it back unchanged when the call
  * failed and the handle is still held (realloc that fails, dup2 onto a descriptor, a join or timer_delete that
- * fails). `had` says whether the handle was tracked. */
+ * fails). `had` says whether the handle was tracked. Both keep errno. */
 typedef struct {
     lw_kind_t kind;
     uintptr_t handle;

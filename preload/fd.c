@@ -189,9 +189,7 @@ static int dup_onto(int from, int to, int flags, int three, lw_origin_t origin)
     lw_release_t t;
     forget_begin(&t, to);
     int r = three ? lw_real.dup3(from, to, flags) : lw_real.dup2(from, to);
-    int saved = errno;
-    lw_release_end(&t, r >= 0);
-    errno = saved;
+    lw_release_end(&t, r >= 0); /* keeps errno */
     if (r < 0)
         return r;
     if (t.had)

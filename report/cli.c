@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -243,16 +244,11 @@ static int add_names(const char *dir, const char *sub, entry_t **ents, size_t *n
     return failures;
 }
 
-/* A process that became another user writes into that user's directory in the dump directory, `uid-<N>` (see
- * the README's dumps across a change of user): a real directory, not a link. */
-static int is_user_dir(const char *dir, const char *name)
+int lwr_is_user_dir(int dirfd, const char *name)
 {
-    if (strncmp(name, "uid-", 4) != 0 || !name[4] || strspn(name + 4, "0123456789") != strlen(name + 4))
-        return 0;
-    char path[PATH_MAX];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    return strncmp(name, "uid-", 4) == 0 && name[4] && strspn(name + 4, "0123456789") == strlen(name + 4) &&
+           fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
 int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
@@ -267,7 +263,7 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
-        if (is_user_dir(dir, e->d_name)) {
+        if (lwr_is_user_dir(dirfd(d), e->d_name)) {
             int f = add_names(dir, e->d_name, &ents, &n, &cap);
             failures += f < 0 ? 1 : f;
         }
@@ -340,7 +336,7 @@ int lwr_remove_dir(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         int r = unlinkat(dirfd(d), e->d_name, 0);
-        if (r != 0 && (errno == EISDIR || errno == EPERM) && is_user_dir(dir, e->d_name)) {
+        if (r != 0 && (errno == EISDIR || errno == EPERM) && lwr_is_user_dir(dirfd(d), e->d_name)) {
             /* a user's directory holds dumps only */
             char sub[PATH_MAX];
             snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);

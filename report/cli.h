@@ -103,8 +103,13 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list);
 int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lwr_dumplist_t *list),
                    lwr_dumplist_t *list);
 
-/* Removes the files of `dir` (not recursing) and the directory itself. Returns 0 or an errno value. */
+/* Removes the files of `dir`, its users' `uid-<N>` directories with theirs, and `dir` itself. Returns 0 or an errno
+ * value. */
 int lwr_remove_dir(const char *dir);
+
+/* Whether `name` in dirfd is a user's directory of a dump directory, `uid-<N>`, where processes that became that
+ * user write their dumps (README, dumps across a change of user): a real directory, not a link. */
+int lwr_is_user_dir(int dirfd, const char *name);
 
 /* The exit status of `leakwatch run`. `wait_status` is CMD's status as waitpid returns it; `leaks` the gated
  * count. CMD killed by signal S: 128 + S. Else more leaks than `max_leaks`: `leak_exit_code`. Else CMD's own

@@ -452,15 +452,6 @@ static int cmp_dump_entry(const void *a, const void *b)
 /* Lists the directory: dumps to read, markers read at once, and names that claim to be a dump or a marker but are
  * no regular file (a FIFO would block a reader forever) become unchecked entries. Returns 0, or -1 when the
  * directory cannot be read (said). */
-/* A directory of a user's in the dump directory, `uid-<N>`, where processes that became that user write (README,
- * dumps across a change of user): a real directory, not a link. */
-static bool user_dir(int dfd, const char *name)
-{
-    struct stat st;
-    return strncmp(name, "uid-", 4) == 0 && name[4] && strspn(name + 4, "0123456789") == strlen(name + 4)
-           && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-}
-
 /* Lists dir/sub (sub "" for dir itself), naming entries relative to dir. Returns 0 or -1 (errno set). */
 static int scan_one(const char *dir, const char *sub, scan_t *sc)
 {
@@ -473,7 +464,7 @@ static int scan_one(const char *dir, const char *sub, scan_t *sc)
     struct dirent *e;
     while (!late_signal && (e = readdir(d)) != NULL) {
         long pid, n;
-        if (!sub[0] && base >= 0 && user_dir(base, e->d_name)) {
+        if (!sub[0] && base >= 0 && lwr_is_user_dir(base, e->d_name)) {
             scan_one(dir, e->d_name, sc);
             continue;
         }
