@@ -208,7 +208,8 @@ static void print_unchecked(FILE *out, const lwr_report_t *r)
                 r->nunchecked == 1 ? "process" : "processes");
     for (size_t i = 0; i < r->nunchecked; i++)
         fprintf(out, "    pid %ld (%s): %s\n", r->unchecked[i].pid,
-                r->unchecked[i].executable ? r->unchecked[i].executable : "?", r->unchecked[i].reason);
+                r->unchecked[i].executable ? lwr_show(r->unchecked[i].executable) : "?",
+                lwr_show(r->unchecked[i].reason));
 }
 
 int lwr_render_text(FILE *out, const lwr_report_t *r)
