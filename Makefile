@@ -22,8 +22,10 @@ LIB_CFLAGS  := $(BASE) $(OPT) -fPIC -fvisibility=hidden -fno-strict-aliasing -ft
 LIB_LDFLAGS := -shared -Wl,--version-script=preload/exports.map -Wl,-z,now -Wl,-z,nodelete
 LIB_LIBS    := -lunwind -ldl -lpthread
 
-CLI_PKGS    := libdw jansson ncursesw
-CLI_CFLAGS  := $(BASE) $(OPT) $(shell pkg-config --cflags $(CLI_PKGS))
+CLI_PKGS    := libdw jansson ncursesw libprotobuf-c zlib
+# $(B)/gen holds generated sources: the pprof format's protobuf code (report/proto/profile.proto).
+GEN         := $(B)/gen
+CLI_CFLAGS  := $(BASE) $(OPT) -I$(GEN) $(shell pkg-config --cflags $(CLI_PKGS))
 CLI_LIBS    := $(shell pkg-config --libs $(CLI_PKGS)) -lm
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
@@ -33,11 +35,14 @@ TRACKER_SRC := $(wildcard tracker/*.c)
 PRELOAD_SRC := $(wildcard preload/*.c)
 REPORT_SRC  := $(filter-out report/main.c,$(wildcard report/*.c))
 
+PROTO_C     := $(GEN)/proto/profile.pb-c.c
+PROTO_H     := $(GEN)/proto/profile.pb-c.h
+
 LIB_OBJ     := $(patsubst %.c,$(B)/lib-obj/%.o,$(TRACKER_SRC) $(PRELOAD_SRC))
-CLI_OBJ     := $(patsubst %.c,$(B)/cli-obj/%.o,$(REPORT_SRC) report/main.c)
+CLI_OBJ     := $(patsubst %.c,$(B)/cli-obj/%.o,$(REPORT_SRC) report/main.c) $(B)/cli-obj/gen/profile.pb-c.o
 # Sanitizer builds of tracker/ and report/ for the unit tests.
 TRK_SAN_OBJ := $(patsubst %.c,$(B)/san-obj/%.o,$(TRACKER_SRC))
-REP_SAN_OBJ := $(patsubst %.c,$(B)/san-obj/%.o,$(REPORT_SRC))
+REP_SAN_OBJ := $(patsubst %.c,$(B)/san-obj/%.o,$(REPORT_SRC)) $(B)/san-obj/gen/profile.pb-c.o
 
 LIB := $(B)/lib/libleakwatch.so
 CLI := $(B)/bin/leakwatch
@@ -75,6 +80,26 @@ $(LIB): $(LIB_OBJ) preload/exports.map
 $(B)/cli-obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CLI_CFLAGS) -Ireport -c $< -o $@
+
+$(PROTO_C) $(PROTO_H) &: report/proto/profile.proto
+	@mkdir -p $(dir $@)
+	protoc-c --c_out=$(GEN)/proto --proto_path=report/proto $<
+
+# The generated code is compiled as protoc-c writes it, in each build of report/.
+$(B)/cli-obj/gen/%.o: $(GEN)/proto/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -c $< -o $@
+
+$(B)/san-obj/gen/%.o: $(GEN)/proto/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+$(B)/fuzz-obj/gen/%.o: $(GEN)/proto/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+# The first build has no dependency files yet: what includes the generated header waits for it.
+$(B)/cli-obj/report/render_pprof.o $(B)/san-obj/report/render_pprof.o $(B)/fuzz-obj/report/render_pprof.o: $(PROTO_H)
 
 $(CLI): $(CLI_OBJ)
 	@mkdir -p $(dir $@)
@@ -118,8 +143,8 @@ $(B)/tests/integration/%: tests/integration/%.c $(INTEG_HELP) $(wildcard tests/i
 # each for FUZZ_SECONDS on a temporary copy of its corpus (tests/fuzz/corpus/NAME/) and fails on a crash.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
-FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer $(shell pkg-config --cflags $(CLI_PKGS))
-FUZZ_OBJ     := $(patsubst %.c,$(B)/fuzz-obj/%.o,$(REPORT_SRC))
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 -fno-omit-frame-pointer -I$(GEN) $(shell pkg-config --cflags $(CLI_PKGS))
+FUZZ_OBJ     := $(patsubst %.c,$(B)/fuzz-obj/%.o,$(REPORT_SRC)) $(B)/fuzz-obj/gen/profile.pb-c.o
 FUZZERS      := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 
 $(B)/fuzz-obj/report/%.o: report/%.c $(wildcard report/*.h)

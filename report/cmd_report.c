@@ -5,14 +5,16 @@
 #include "flame.h"
 #include "render.h"
 #include "render_ci.h"
+#include "render_pprof.h"
 #include "series.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
-    "Usage: leakwatch report [--format text|json|folded|svg|sarif|junit] [--weight bytes|count]\n"
+    "Usage: leakwatch report [--format text|json|folded|svg|pprof|sarif|junit] [--weight bytes|count]\n"
     "                        [--older-than DURATION] [--suppressions FILE]... [--no-default-suppressions]\n"
     "                        [--baseline FILE] [--show-reachable]\n"
     "                        [--output FILE] DUMP...\n"
@@ -24,6 +26,9 @@ static const char usage[] =
     "  --format text|json   text for people (the default) or the JSON report of docs/FORMAT.md\n"
     "  --format folded      collapsed stacks for flame-graph tools: `[kind];outermost;...;innermost WEIGHT`\n"
     "  --format svg         a flame graph drawn as a standalone SVG (tooltips per frame, colors by kind)\n"
+    "  --format pprof       a pprof profile (gzip-compressed protobuf) for `go tool pprof` and profilers that\n"
+    "                       read pprof: every live handle, reachable blocks included, per kind `<kind>_objects`\n"
+    "                       and for the heap `heap_space` (the default sample type); needs --output or a pipe\n"
     "  --weight bytes|count what folded and svg weigh stacks by (default bytes; count also shows descriptors,\n"
     "                       sockets, threads and timers, which have no bytes)\n"
     "  --older-than DURATION  only sites whose oldest live handle is at least DURATION old (500ms, 30s, 5m, 1h);\n"
@@ -66,8 +71,8 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
     int r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--format", &v)) > 0) {
         if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0 && strcmp(v, "folded") != 0 && strcmp(v, "svg") != 0
-            && strcmp(v, "sarif") != 0 && strcmp(v, "junit") != 0) {
-            lwr_usage_error(cmd, "unknown format '%s' (text, json, folded, svg, sarif or junit)", v);
+            && strcmp(v, "pprof") != 0 && strcmp(v, "sarif") != 0 && strcmp(v, "junit") != 0) {
+            lwr_usage_error(cmd, "unknown format '%s' (text, json, folded, svg, pprof, sarif or junit)", v);
             return -1;
         }
         o->format = v;
@@ -110,6 +115,11 @@ static int report_main(int argc, char **argv)
         lwr_ci_free(&o.ci);
         return status;
     }
+    bool pprof = strcmp(o.format, "pprof") == 0;
+    if (pprof && !o.output && isatty(STDOUT_FILENO)) {
+        lwr_ci_free(&o.ci);
+        return lwr_usage_error("report", "a pprof profile is binary: give --output FILE or redirect the output");
+    }
     int ci_status = lwr_ci_load("report", &o.ci);   /* bad suppressions or baseline: exit 2 before any dump */
     if (ci_status != 0) {
         lwr_ci_free(&o.ci);
@@ -137,6 +147,13 @@ static int report_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
+    /* The report names modules by path; the profile's mappings also need their build-ids, which the dumps hold. */
+    lwr_pprof_modules_t mods = LWR_PPROF_MODULES_INIT;
+    for (size_t j = 0; rep && pprof && j < dumps.n; j++)
+        if (lwr_pprof_modules_add(&mods, dumps.v[j]) != 0) {
+            lwr_report_free(rep);
+            rep = NULL;
+        }
     lwr_dumplist_free(&dumps);
     if (rep && lwr_ci_apply(rep, &o.ci) != 0) {
         lwr_report_free(rep);
@@ -144,6 +161,7 @@ static int report_main(int argc, char **argv)
     }
     lwr_ci_free(&o.ci);
     if (!rep) {
+        lwr_pprof_modules_free(&mods);
         lwr_symbolizer_free(sym);
         fprintf(stderr, "leakwatch: out of memory\n");
         return 1;
@@ -155,9 +173,11 @@ static int report_main(int argc, char **argv)
         int rc = strcmp(o.format, "json") == 0     ? lwr_render_json(out, rep)
                  : strcmp(o.format, "folded") == 0 ? lwr_render_folded(out, rep, o.weight)
                  : strcmp(o.format, "svg") == 0    ? lwr_render_svg(out, rep, o.weight)
+                 : pprof                           ? lwr_render_pprof(out, rep, &mods)
                                                    : render_ci_or_text(out, rep, o.format);
         failed |= lwr_output_close(out, o.output, "the report", rc);
     }
+    lwr_pprof_modules_free(&mods);
     lwr_report_free(rep);
     lwr_symbolizer_free(sym);
     return failed ? 1 : 0;
