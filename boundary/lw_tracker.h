@@ -131,7 +131,7 @@ void lw_on_load(void);
  * exit handler and destructor has finished. */
 void lw_on_unload(void);
 
-/* ---- descriptor events that are not acquisitions (warn_events.c) ---------------------------------------- */
+/* ---- descriptor events that are not acquisitions (closes.c, exec_fds.c) --------------------------------- */
 
 /* A close of descriptor `fd` by the program succeeded (or failed in a way that still closed it): the stack that
  * starts at `origin` is remembered for that descriptor number, so that a later close of the same number that

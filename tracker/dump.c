@@ -4,7 +4,7 @@
 #include "internal.h"
 #include "json_out.h"
 #include "sys.h"
-#include "warn_events.h"
+#include "warnings.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -343,7 +343,7 @@ static void out_handle(lw_out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
     }
 }
 
-/* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
+/* The warnings recorded so far (warnings.c): closes of descriptors that were not open and descriptors
  * inherited by an exec'd program, each with its stack and the other stack involved. */
 /* The members that say what a non-heap sample refers to (docs/FORMAT.md, samples): values only. */
 static void out_description(lw_out_t *o, const lw_live_t *rec)

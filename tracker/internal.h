@@ -266,7 +266,7 @@ void lw_describe(const lw_live_t *rec, lw_desc_t *d);
  * cannot be closed then, since closing it releases the record first. */
 uint64_t lw_stream_fd(const lw_live_t *rec);
 
-/* ---- process lifetime (life.c, dump.c) ------------------------------------------------------------------- */
+/* ---- process state (init.c, dump.c) ---------------------------------------------------------------------- */
 
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */
@@ -288,6 +288,10 @@ int lw_dump_write_fd(int fd, const char *reason, unsigned seq);
  * skipped. The file is 0600, created exclusively, and has its name only once complete. The path goes into
  * path_out (size cap), also when the dump fails. Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
+
+/* The exec'd image keeps the pid: starts this image's dump numbers after the dumps already in the dump directory
+ * for this pid, so that an "exec" dump of the previous image is not replaced. Called once at initialisation. */
+void lw_dump_seq_resume(void);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
  * per program (not in forked children). Does nothing when neither is set. */

@@ -3,7 +3,8 @@
  * and the "lost" counts of a dump when the tracker's own allocator fails. */
 #include "internal.h"
 #include "testing.h"
-#include "warn_events.h"
+#include "closes.h"
+#include "warnings.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -31,6 +32,7 @@ static void setup(void)
 {
     lw_reset_for_tests();
     lw_warnings_reset();
+    lw_closes_reset();
     lw_mem_fail_after(-1);
     lw_dump_force_named_tmp(0);
     lw_config.kinds = (1u << LW_KIND_COUNT) - 1;

@@ -2,7 +2,8 @@
  * bounded and merged warning list, close_range bookkeeping, fd-into-exec and its withdrawal, and the dump's
  * warnings array. */
 #include "internal.h"
-#include "warn_events.h"
+#include "closes.h"
+#include "warnings.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -51,6 +52,7 @@ static void setup(void)
 {
     lw_reset_for_tests();
     lw_warnings_reset();
+    lw_closes_reset();
     lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
     lw_config.unwind = LW_UNWIND_LIBUNWIND;
     lw_config.dump_dir[0] = '\0';

@@ -2,7 +2,7 @@
  * environment an exec'd program gets (an LD_PRELOAD removed on purpose stays removed, a cleared environment gets
  * leakwatch back), closes of numbers never open, and the descriptor a shell holds on its script. */
 #include "internal.h"
-#include "warn_events.h"
+#include "shell_script.h"
 
 #include <check.h>
 #include <fcntl.h>
