@@ -96,24 +96,6 @@ void lw_on_close_at(int fd, lw_origin_t origin)
     lw_leave(guard);
 }
 
-/* Copies s to p, stopping at end; returns the new end (not terminated). */
-static char *put_str(char *p, char *end, const char *s)
-{
-    while (*s && p < end)
-        *p++ = *s++;
-    return p;
-}
-
-/* Appends the decimal n to p and returns the new end. */
-static char *put_int(char *p, long long n)
-{
-    if (n < 0) {
-        *p++ = '-';
-        n = -n;
-    }
-    return lw_fmt_u64(p, (uint64_t)n);
-}
-
 void lw_on_bad_close_at(int fd, lw_origin_t origin)
 {
     if (fd < 0 || (unsigned)fd >= LW_CLOSE_MAX || !lw_fd_events_on())
@@ -130,15 +112,9 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin)
     }
     int twice = before != CLOSE_OPENED;
     uint32_t other = twice && before != CLOSE_NO_STACK ? before : 0;
-    uint32_t site = lw_stack_site(origin);
-    char msg[200], *p = msg;
-    p = put_str(p, msg + 40, "close(");
-    p = put_int(p, fd);
-    p = put_str(p, msg + sizeof(msg) - 1,
-                twice ? "): the descriptor was already closed (other_frames: the earlier close)"
-                      : "): the descriptor was open once but is not open now (closed behind leakwatch's back)");
-    *p = '\0';
-    lw_warning_add(twice ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, fd, site, other, msg, 1);
+    lw_warning_t w = { .type = twice ? LW_W_DOUBLE_CLOSE : LW_W_BAD_CLOSE, .kind = LW_FD, .fd = fd,
+                       .site = lw_stack_site(origin), .other_site = other };
+    lw_warning_add(&w, 1);
     lw_leave(guard);
 }
 

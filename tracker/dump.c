@@ -375,8 +375,17 @@ static void out_warnings(lw_out_t *o, const char *heap_type, const char *unclass
         lw_out_i(o, w.fd);
         lw_out_s(o, "\", \"count\": ");
         lw_out_u(o, w.count);
-        lw_out_s(o, ", \"message\": ");
-        lw_out_str(o, w.message, strlen(w.message));
+        if (w.type == LW_W_FD_INTO_EXEC) {
+            lw_out_s(o, ", \"kind\": \"");
+            lw_out_s(o, lw_kind_name((lw_kind_t)w.kind));
+            lw_out_s(o, "\"");
+            if (w.target[0]) {
+                lw_out_s(o, ", \"target\": ");
+                lw_out_str(o, w.target, strlen(w.target));
+            }
+            lw_out_s(o, ", \"program\": ");
+            lw_out_str(o, w.program, strlen(w.program));
+        }
         lw_out_s(o, ",\n     \"frames\": ");
         out_frames(o, w.site);
         lw_out_s(o, ", \"other_frames\": ");

@@ -11,14 +11,6 @@
 #include <limits.h>
 #include <unistd.h>
 
-/* Copies s to p, stopping at end; returns the new end (not terminated). */
-static char *put_str(char *p, char *end, const char *s)
-{
-    while (*s && p < end)
-        *p++ = *s++;
-    return p;
-}
-
 #define NO_MARK UINT_MAX
 static char exec_dump[4096];
 
@@ -42,28 +34,21 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
         int fdflags = lw_sys_fcntl(r->fd, F_GETFD, 0);
         if (fdflags < 0 || (fdflags & FD_CLOEXEC))
             continue;
-        char link[64], target[120], msg[200], *p = link, *end = msg + sizeof(msg) - 1;
+        lw_warning_t w = { .type = LW_W_FD_INTO_EXEC, .kind = r->kind, .fd = r->fd, .site = r->site,
+                           .other_site = exec_site };
+        char link[64], *p = link;
         p += lw_strlcpy(p, "/proc/self/fd/", sizeof(link));
         p = lw_fmt_u64(p, (uint64_t)r->fd);
         *p = '\0';
-        ssize_t n = readlink(link, target, sizeof(target) - 1);
-        target[n > 0 ? n : 0] = '\0';
-        char num[24];
-        *lw_fmt_u64(num, (uint64_t)r->fd) = '\0';
-        p = put_str(msg, end, r->kind == LW_SOCKET ? "socket " : "descriptor ");
-        p = put_str(p, end, num);
-        if (target[0]) {
-            p = put_str(p, end, " (");
-            p = put_str(p, end, target);
-            p = put_str(p, end, ")");
-        }
-        p = put_str(p, end, " has no close-on-exec and is inherited by ");
-        p = put_str(p, end, what ? what : "?");
-        *p = '\0';
-        lw_warning_add(LW_W_FD_INTO_EXEC, r->fd, r->site, exec_site, msg, 0);
+        ssize_t n = readlink(link, w.target, sizeof(w.target) - 1);
+        w.target[n > 0 ? n : 0] = '\0';
+        lw_strlcpy(w.program, what ? what : "?", sizeof(w.program));
+        lw_warning_add(&w, 0);
         added++;
+        /* no dump to carry it: the library's own line on stderr is all the user gets */
         if (replaces && !lw_config.dump_dir[0])
-            lw_warn("%s", msg);
+            lw_warn("%s %d%s%s%s has no close-on-exec and is inherited by %s", r->kind == LW_SOCKET ? "socket" :
+                    "descriptor", r->fd, w.target[0] ? " (" : "", w.target, w.target[0] ? ")" : "", w.program);
     }
     lw_fd_list_free(&c);
     exec_dump[0] = '\0';

@@ -2,8 +2,6 @@
 #include "internal.h"
 #include "warnings.h"
 
-#include <string.h>
-
 static lw_lock_t warn_lock;
 static lw_warning_t warnings[LW_MAX_WARNINGS];
 static size_t nwarnings;
@@ -16,13 +14,13 @@ const char *lw_warning_type_name(unsigned type)
     return type < sizeof(type_names) / sizeof(type_names[0]) ? type_names[type] : "unknown";
 }
 
-void lw_warning_add(lw_warning_type_t type, int fd, uint32_t site, uint32_t other, const char *msg, int merge)
+void lw_warning_add(const lw_warning_t *add, int merge)
 {
     lw_lock(&warn_lock);
     if (merge) {
         for (size_t i = 0; i < nwarnings; i++) {
             lw_warning_t *w = &warnings[i];
-            if (w->type == type && w->fd == fd && w->site == site && w->other_site == other) {
+            if (w->type == add->type && w->fd == add->fd && w->site == add->site && w->other_site == add->other_site) {
                 if (w->count < UINT32_MAX)
                     w->count++;
                 lw_unlock(&warn_lock);
@@ -31,13 +29,8 @@ void lw_warning_add(lw_warning_type_t type, int fd, uint32_t site, uint32_t othe
         }
     }
     if (nwarnings < LW_MAX_WARNINGS) {
-        lw_warning_t *w = &warnings[nwarnings++];
-        w->type = (uint8_t)type;
-        w->fd = fd;
-        w->site = site;
-        w->other_site = other;
-        w->count = 1;
-        lw_strlcpy(w->message, msg, sizeof(w->message));
+        warnings[nwarnings] = *add;
+        warnings[nwarnings++].count = 1;
     } else {
         ndropped++;
     }
