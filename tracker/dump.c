@@ -3,6 +3,7 @@
 #include "allocator.h"
 #include "internal.h"
 #include "json_out.h"
+#include "object_span.h"
 #include "sys.h"
 #include "warnings.h"
 
@@ -250,17 +251,8 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     mods_t *m = arg;
     lw_out_t *o = m->o;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (s < lo)
-            lo = s;
-        if (e > hi)
-            hi = e;
-    }
+    uintptr_t lo, hi;
+    lw_object_span(info, 0, &lo, &hi);
     if (hi == 0)
         return 0;
     lw_out_s(o, m->count++ ? ",\n    {\"path\": " : "\n    {\"path\": ");
