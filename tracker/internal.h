@@ -1,8 +1,9 @@
 /* Declarations shared by the tracker's files and nothing outside tracker/: locks, the internal allocator,
- * per-thread state, configuration, stacks, call sites and the live-handle tables. */
+ * per-thread state, stacks, call sites and the live-handle tables (the configuration is config.h). */
 #ifndef LW_INTERNAL_H
 #define LW_INTERNAL_H
 
+#include "config.h"
 #include "lw_tracker.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #define LW_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LW_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
 
-#define LW_MAX_DEPTH 64
 #define LW_SAMPLES 5
 
 /* ---- locks ---------------------------------------------------------------------------------------------- */
@@ -82,37 +82,6 @@ static inline void lw_leave(lw_guard_t g)
     lw_self.busy = g.busy;
     errno = g.err;
 }
-
-/* ---- configuration (config.c) --------------------------------------------------------------------------- */
-
-typedef enum { LW_UNWIND_LIBUNWIND, LW_UNWIND_FP } lw_unwind_mode_t;
-typedef enum { LW_REPORT_TEXT, LW_REPORT_NONE } lw_report_mode_t;
-
-typedef struct {
-    unsigned kinds;             /* bit per lw_kind_t: LEAKWATCH_KINDS */
-    int depth;                  /* LEAKWATCH_DEPTH, 1..LW_MAX_DEPTH */
-    lw_unwind_mode_t unwind;    /* LEAKWATCH_UNWIND=libunwind|fp */
-    bool verify;                /* LEAKWATCH_VERIFY=1: unwind fully on every cache hit and compare */
-    lw_report_mode_t report;    /* LEAKWATCH_REPORT=text|none */
-    char dump_dir[512];         /* LEAKWATCH_DUMP_DIR, empty when unset */
-    char cli[512];              /* LEAKWATCH_CLI or the leakwatch next to the library */
-    int dump_signal;            /* LEAKWATCH_DUMP_SIGNAL, 0 when unset */
-    unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
-    bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
-    int reach;                  /* LEAKWATCH_REACHABILITY: 0 never, 1 in the exit dump (default), 2 in every dump */
-} lw_config_t;
-
-extern lw_config_t lw_config;
-
-/* Parses the environment into lw_config; bad values are warned about and replaced by defaults. */
-void lw_config_load(void);
-/* Parses a LEAKWATCH_KINDS style list ("heap,fd" or "all"); returns the bit set, or -1 when a name is unknown. */
-int lw_parse_kinds(const char *s);
-const char *lw_kind_name(lw_kind_t kind);
-/* Parses a LEAKWATCH_DUMP_SIGNAL value: a name with or without SIG (USR1, USR2, HUP, PROF, WINCH, URG, PWR,
- * RTMIN, RTMIN+n, RTMAX-n, RTMAX) or the number of one of those signals. Returns the signal, -2 for a signal the
- * program needs for itself (SEGV or 11, CHLD, STOP, ... by name or number), -1 for anything else. */
-int lw_parse_signal(const char *s);
 
 /* ---- time ------------------------------------------------------------------------------------------------ */
 

@@ -1,9 +1,7 @@
 /* Unit tests of the tracker's descriptor events without LD_PRELOAD: bad and double closes with both stacks, the
  * bounded and merged warning list, close_range bookkeeping, fd-into-exec and its withdrawal, and the dump's
  * warnings array. */
-#include "internal.h"
-#include "closes.h"
-#include "warnings.h"
+#include "testing.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -144,9 +142,9 @@ START_TEST(negative_and_inside_tracker_are_ignored)
     opened_then_lost(904);
     opened_then_lost(905);
     bad_close(-1);
-    lw_self.busy = 1;
+    lw_test_set_busy(1);
     bad_close(904);
-    lw_self.busy = 0;
+    lw_test_set_busy(0);
     lw_config.kinds = 1u << LW_HEAP; /* descriptors untracked: no descriptor events */
     bad_close(905);
     ck_assert_uint_eq(lw_warning_count(), 0);
