@@ -11,6 +11,7 @@
 
 typedef enum { LW_UNWIND_LIBUNWIND, LW_UNWIND_FP } lw_unwind_mode_t;
 typedef enum { LW_REPORT_TEXT, LW_REPORT_NONE } lw_report_mode_t;
+typedef enum { LW_REACH_NEVER, LW_REACH_AT_EXIT, LW_REACH_EVERY_DUMP } lw_reach_mode_t;
 
 typedef struct {
     unsigned kinds;             /* bit per lw_kind_t: LEAKWATCH_KINDS */
@@ -23,7 +24,7 @@ typedef struct {
     int dump_signal;            /* LEAKWATCH_DUMP_SIGNAL, 0 when unset */
     unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
     bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
-    int reach;                  /* LEAKWATCH_REACHABILITY: 0 never, 1 in the exit dump (default), 2 in every dump */
+    lw_reach_mode_t reach;      /* LEAKWATCH_REACHABILITY: never, in the exit dump (default), in every dump */
 } lw_config_t;
 
 extern lw_config_t lw_config;

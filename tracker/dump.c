@@ -292,7 +292,6 @@ void lw_dump_forked(void)
     atomic_store(&dump_lock.held, 0);
 }
 static lw_out_t out_buf;
-atomic_uint lw_dump_seq;
 
 static void out_frames(lw_out_t *o, uint32_t site)
 {
@@ -393,7 +392,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
 {
     uint32_t now = lw_now_ms();
     collect_t c = { 0 };
-    int reach = lw_config.reach == 2 || (lw_config.reach == 1 && strcmp(reason, "exit") == 0);
+    int reach = lw_config.reach == LW_REACH_EVERY_DUMP
+                || (lw_config.reach == LW_REACH_AT_EXIT && strcmp(reason, "exit") == 0);
     /* with the scan, a forked child also collects the blocks it inherited: its own may be reachable only
      * through them */
     size_t total = reach ? lw_tables_total_all() : lw_tables_total();

@@ -20,6 +20,8 @@
 #define RENAME_NOREPLACE (1 << 0) /* linux/fs.h; glibc before 2.28 does not name it */
 #endif
 
+atomic_uint lw_dump_seq;
+
 /* ---- the dump file ------------------------------------------------------------------------------------- */
 
 static int force_named_tmp; /* testing.h: as where the filesystem refuses O_TMPFILE */

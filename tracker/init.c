@@ -15,7 +15,8 @@
 pid_t lw_pid;
 int lw_exit_status = -1;
 
-static atomic_int init_state; /* 0 not started, 1 in progress, 2 done */
+enum { INIT_NOT_STARTED, INIT_RUNNING, INIT_DONE };
+static atomic_int init_state; /* INIT_NOT_STARTED, INIT_RUNNING (one thread initialises), INIT_DONE */
 static int saved_busy_at_fork;
 
 void lw_note_exit(int status)
@@ -95,10 +96,10 @@ static void atfork_child(void)
 
 void lw_init(void)
 {
-    if (LW_LIKELY(atomic_load_explicit(&init_state, memory_order_acquire) == 2))
+    if (LW_LIKELY(atomic_load_explicit(&init_state, memory_order_acquire) == INIT_DONE))
         return;
-    int expect = 0;
-    if (atomic_compare_exchange_strong(&init_state, &expect, 1)) {
+    int expect = INIT_NOT_STARTED;
+    if (atomic_compare_exchange_strong(&init_state, &expect, INIT_RUNNING)) {
         lw_guard_t guard = lw_enter();
         lw_pid = getpid();
         (void)lw_now_ms();
@@ -117,7 +118,7 @@ void lw_init(void)
          * search of the loaded objects with every signal blocked */
         unw_set_cache_size(unw_local_addr_space, 4096, 0);
         pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-        atomic_store_explicit(&init_state, 2, memory_order_release);
+        atomic_store_explicit(&init_state, INIT_DONE, memory_order_release);
         lw_leave(guard);
         return;
     }
@@ -125,7 +126,7 @@ void lw_init(void)
      * once, and the guard it holds keeps the inner call untracked. */
     if (lw_self.busy)
         return;
-    while (atomic_load_explicit(&init_state, memory_order_acquire) != 2)
+    while (atomic_load_explicit(&init_state, memory_order_acquire) != INIT_DONE)
         sched_yield();
 }
 

@@ -133,7 +133,10 @@ void lw_stack_init(void);
 
 /* ---- live-handle tables (table.c) ------------------------------------------------------------------------ */
 
-/* One live record as the dump sees it. */
+/* One live record as the dump sees it. `size` is what lw_on_acquire_at was given, which means one of four things
+ * by kind: the bytes of a heap block, the start routine's address of a thread, (clockid << 8) | sigev_notify of a
+ * timer, and 0 for a descriptor or socket; in the dump's working copy a FILE* or DIR* carries its descriptor + 1
+ * there instead (lw_stream_fd). */
 typedef struct {
     uintptr_t handle;
     uint64_t size;
@@ -235,12 +238,12 @@ void lw_describe(const lw_live_t *rec, lw_desc_t *d);
  * cannot be closed then, since closing it releases the record first. */
 uint64_t lw_stream_fd(const lw_live_t *rec);
 
-/* ---- process state (init.c, dump.c) ---------------------------------------------------------------------- */
+/* ---- process state (init.c) and dumps (dump.c, dumpfile.c) ----------------------------------------------- */
 
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */
 extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */
-extern atomic_uint lw_dump_seq;
+extern atomic_uint lw_dump_seq;     /* the number of the last dump of this process image (dumpfile.c), 0 before */
 
 /* Dumps across a change of user (cred.c). lw_cred_prepare runs before a setuid-family call that leaves the
  * effective uid new_euid ((uid_t)-1: unchanged): a privileged process then prepares <dump dir>/uid-<new_euid>,

@@ -34,7 +34,7 @@ static void setup(void)
     lw_dump_force_named_tmp(0);
     lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
     lw_config.unwind = LW_UNWIND_LIBUNWIND;
-    lw_config.reach = 1;
+    lw_config.reach = LW_REACH_AT_EXIT;
     lw_test_reset_dump_seq();
 }
 
