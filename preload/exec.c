@@ -33,23 +33,8 @@ static int exec_as(exec_how_t how, const char *name, int fd, char *const argv[],
         errno = ENOSYS;
         return -1;
     }
-    char what[32] = "descriptor ";
-    if (how == BY_FD) {
-        /* a few digits by hand: this runs where snprintf may not be safe (a vfork child) */
-        char digits[12], *p = what + 11;
-        int n = 0;
-        unsigned v = fd < 0 ? 0u : (unsigned)fd;
-        do {
-            digits[n++] = (char)('0' + v % 10);
-            v /= 10;
-        } while (v && n < 11);
-        while (n)
-            *p++ = digits[--n];
-        *p = '\0';
-        name = what;
-    }
     WITH_ENV(envp, env);
-    unsigned mark = lw_on_exec_at(name, 1, origin);
+    unsigned mark = how == BY_FD ? lw_on_fexec_at(fd, origin) : lw_on_exec_at(name, 1, origin);
     int r;
     switch (how) {
     case BY_PATH:

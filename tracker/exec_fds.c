@@ -63,6 +63,15 @@ unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin)
     return mark;
 }
 
+unsigned lw_on_fexec_at(int fd, lw_origin_t origin)
+{
+    char what[32], *p = what;
+    p += lw_strlcpy(p, "descriptor ", sizeof(what));
+    p = lw_fmt_u64(p, fd < 0 ? 0u : (uint64_t)fd); /* no snprintf: this may run in a vfork child */
+    *p = '\0';
+    return lw_on_exec_at(what, 1, origin);
+}
+
 void lw_on_exec_failed(unsigned mark)
 {
     lw_marker_exec_failed();

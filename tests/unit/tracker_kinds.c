@@ -259,6 +259,23 @@ START_TEST(dump_carries_exec_values)
 }
 END_TEST
 
+/* fexecve names the program by its descriptor. */
+START_TEST(fexec_names_the_descriptor)
+{
+    int inherited = open("/dev/null", O_RDONLY);
+    acquire_fd(inherited, 0);
+    unsigned mark = lw_on_fexec_at(7, LW_HERE());
+    ck_assert_uint_eq(lw_warning_count(), 1);
+    lw_warning_t w = get(0);
+    ck_assert_int_eq(w.type, LW_W_FD_INTO_EXEC);
+    ck_assert_int_eq(w.fd, inherited);
+    ck_assert_str_eq(w.program, "descriptor 7");
+    lw_on_exec_failed(mark);
+    ck_assert_uint_eq(lw_warning_count(), 0);
+    close(inherited);
+}
+END_TEST
+
 START_TEST(forked_child_starts_without_warnings)
 {
     opened_then_lost(908);
@@ -285,6 +302,7 @@ int main(void)
     tcase_add_test(tc, exec_reports_inherited_and_withdraws);
     tcase_add_test(tc, dump_carries_warnings);
     tcase_add_test(tc, dump_carries_exec_values);
+    tcase_add_test(tc, fexec_names_the_descriptor);
     tcase_add_test(tc, forked_child_starts_without_warnings);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
