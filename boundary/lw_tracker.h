@@ -131,7 +131,7 @@ void lw_on_load(void);
  * exit handler and destructor has finished. */
 void lw_on_unload(void);
 
-/* ---- descriptor events that are not acquisitions (warn_events.c) ---------------------------------------- */
+/* ---- descriptor events that are not acquisitions (closes.c, exec_fds.c) --------------------------------- */
 
 /* A close of descriptor `fd` by the program succeeded (or failed in a way that still closed it): the stack that
  * starts at `origin` is remembered for that descriptor number, so that a later close of the same number that
@@ -158,6 +158,8 @@ void lw_on_bad_close_at(int fd, lw_origin_t origin);
  * without the library (tracker/markers.c). */
 unsigned lw_on_exec_at(const char *what, int replaces, lw_origin_t origin);
 #define lw_on_exec(what, replaces) lw_on_exec_at((what), (replaces), LW_HERE())
+/* The same for fexecve of descriptor fd, whose program is named "descriptor <fd>". */
+unsigned lw_on_fexec_at(int fd, lw_origin_t origin);
 
 /* The environment an exec'd program gets: envp, plus LD_PRELOAD and the LEAKWATCH_* settings this process
  * started with where envp lacks them, so that every program of the tree runs under leakwatch. The program's own

@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <unistd.h>
 
-
 extern char **environ;
 
 /* The environment the new program gets, with leakwatch's own settings put back where a cleared environment lost
@@ -18,74 +17,64 @@ extern char **environ;
     char *fixed##_buf[fixed##_cap];                                                                             \
     char *const *fixed = lw_exec_env((envp), fixed##_buf, fixed##_cap)
 
-LW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+/* How a program is named: by path, by file name searched in PATH (execvp: execvpe where the C library has it,
+ * else execvp with the process's own environment), the same with an environment of the caller's (execvpe,
+ * which needs the real execvpe), or by descriptor (fexecve). */
+typedef enum { BY_PATH, BY_SEARCH, BY_SEARCH_ENV, BY_FD } exec_how_t;
+
+/* The one body of the exec family: tells the tracker (lw_on_exec_at, with the origin of the exported wrapper),
+ * runs the real call with leakwatch's settings in the environment, and withdraws the warnings when the call
+ * returns, which it does only when it failed. `name` is the path or file name; `fd` the descriptor for BY_FD. */
+static int exec_as(exec_how_t how, const char *name, int fd, char *const argv[], char *const envp[],
+                   lw_origin_t origin)
 {
     LW_ENSURE_REAL(execve);
+    if ((how == BY_SEARCH_ENV && !lw_real.execvpe) || (how == BY_FD && !lw_real.fexecve)) {
+        errno = ENOSYS;
+        return -1;
+    }
     WITH_ENV(envp, env);
-    unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, env);
+    unsigned mark = how == BY_FD ? lw_on_fexec_at(fd, origin) : lw_on_exec_at(name, 1, origin);
+    int r;
+    switch (how) {
+    case BY_PATH:
+        r = lw_real.execve(name, argv, env);
+        break;
+    case BY_SEARCH:
+    case BY_SEARCH_ENV:
+        r = lw_real.execvpe ? lw_real.execvpe(name, argv, env) : lw_real.execvp(name, argv);
+        break;
+    default:
+        r = lw_real.fexecve(fd, argv, env);
+        break;
+    }
     lw_on_exec_failed(mark); /* keeps errno */
     return r;
 }
 
+LW_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return exec_as(BY_PATH, path, -1, argv, envp, LW_HERE());
+}
+
 LW_EXPORT int execv(const char *path, char *const argv[])
 {
-    LW_ENSURE_REAL(execve);
-    WITH_ENV(environ, env);
-    unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, env);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_PATH, path, -1, argv, environ, LW_HERE());
 }
 
 LW_EXPORT int execvp(const char *file, char *const argv[])
 {
-    LW_ENSURE_REAL(execve);
-    WITH_ENV(environ, env);
-    unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvpe ? lw_real.execvpe(file, argv, env) : lw_real.execvp(file, argv);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_SEARCH, file, -1, argv, environ, LW_HERE());
 }
 
 LW_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    LW_ENSURE_REAL(execve);
-    if (!lw_real.execvpe) {
-        errno = ENOSYS;
-        return -1;
-    }
-    WITH_ENV(envp, env);
-    unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvpe(file, argv, env);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_SEARCH_ENV, file, -1, argv, envp, LW_HERE());
 }
 
 LW_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    LW_ENSURE_REAL(execve);
-    if (!lw_real.fexecve) {
-        errno = ENOSYS;
-        return -1;
-    }
-    char what[32] = "descriptor ", *p = what + 11;
-    /* a few digits by hand: this runs where snprintf may not be safe (a vfork child) */
-    char digits[12];
-    int n = 0;
-    unsigned v = fd < 0 ? 0u : (unsigned)fd;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && n < 11);
-    while (n)
-        *p++ = digits[--n];
-    *p = '\0';
-    WITH_ENV(envp, env);
-    unsigned mark = lw_on_exec(what, 1);
-    int r = lw_real.fexecve(fd, argv, env);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_FD, NULL, fd, argv, envp, LW_HERE());
 }
 
 /* The execl family passes its arguments one by one, ending with NULL; they are gathered into an argv here. */
@@ -113,47 +102,32 @@ static size_t count_args(const char *arg, va_list ap)
 
 LW_EXPORT int execl(const char *path, const char *arg, ...)
 {
-    LW_ENSURE_REAL(execve);
     GATHER_ARGS(arg, (void)0);
-    WITH_ENV(environ, env);
-    unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, env);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_PATH, path, -1, argv, environ, LW_HERE());
 }
 
 LW_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-    LW_ENSURE_REAL(execve);
     GATHER_ARGS(arg, (void)0);
-    WITH_ENV(environ, env);
-    unsigned mark = lw_on_exec(file, 1);
-    int r = lw_real.execvpe ? lw_real.execvpe(file, argv, env) : lw_real.execvp(file, argv);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_SEARCH, file, -1, argv, environ, LW_HERE());
 }
 
 LW_EXPORT int execle(const char *path, const char *arg, ...)
 {
-    LW_ENSURE_REAL(execve);
     char **envp;
     GATHER_ARGS(arg, envp = va_arg(ap, char **));
-    WITH_ENV(envp, env);
-    unsigned mark = lw_on_exec(path, 1);
-    int r = lw_real.execve(path, argv, env);
-    lw_on_exec_failed(mark);
-    return r;
+    return exec_as(BY_PATH, path, -1, argv, envp, LW_HERE());
 }
 
 /* posix_spawn starts a child and goes on: the warnings stay with this process and reach its exit dump. File
  * actions may close or move descriptors in the child, and their list is opaque, so a spawn with file actions is
  * not checked rather than warned about wrongly. */
-typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
-                        char *const[], char *const[]);
-
-static int spawn(spawn_fn real, pid_t *pid, const char *what, const posix_spawn_file_actions_t *actions,
+static int spawn(int search, pid_t *pid, const char *what, const posix_spawn_file_actions_t *actions,
                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[], lw_origin_t origin)
 {
+    LW_ENSURE_REAL(execve);
+    int (*real)(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+                char *const[], char *const[]) = search ? lw_real.posix_spawnp : lw_real.posix_spawn;
     if (!real)
         return ENOSYS;
     WITH_ENV(envp, env);
@@ -169,13 +143,11 @@ static int spawn(spawn_fn real, pid_t *pid, const char *what, const posix_spawn_
 LW_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    LW_ENSURE_REAL(execve);
-    return spawn(lw_real.posix_spawn, pid, path, actions, attr, argv, envp, LW_HERE());
+    return spawn(0, pid, path, actions, attr, argv, envp, LW_HERE());
 }
 
 LW_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    LW_ENSURE_REAL(execve);
-    return spawn(lw_real.posix_spawnp, pid, file, actions, attr, argv, envp, LW_HERE());
+    return spawn(1, pid, file, actions, attr, argv, envp, LW_HERE());
 }

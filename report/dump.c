@@ -2,6 +2,7 @@
 #include "dump.h"
 #include "sample.h"
 #include "escape.h"
+#include "warning.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -493,6 +494,26 @@ static int read_addr_list(json_t *arr, uint64_t **out, size_t *n)
     return 0;
 }
 
+/* Makes w->message from the values of warning object o (type, handle, kind, target, program). Returns 0, or -1
+ * when out of memory. */
+static int make_warning_sentence(json_t *o, lwr_dump_warning_t *w)
+{
+    char *kind = NULL, *target = NULL, *program = NULL;
+    int oom = 0;
+    json_t *k = json_object_get(o, "kind"), *t = json_object_get(o, "target"), *p = json_object_get(o, "program");
+    if ((json_is_string(k) && !(kind = dup_value(k))) || (json_is_string(t) && !(target = dup_value(t)))
+        || (json_is_string(p) && !(program = dup_value(p))))
+        oom = 1;
+    if (!oom) {
+        lwr_warning_values_t v = { w->type, w->handle, kind, target, program };
+        w->message = lwr_warning_sentence(&v, &oom);
+    }
+    free(kind);
+    free(target);
+    free(program);
+    return oom ? -1 : 0;
+}
+
 /* The warnings are advice, not the leaks the gate counts: an entry without a string `type` is left out rather
  * than failing the whole dump. Returns 0 or -1 when out of memory. */
 static int read_warnings(json_t *arr, lwr_dump_t *d)
@@ -515,6 +536,10 @@ static int read_warnings(json_t *arr, lwr_dump_t *d)
             || (json_is_string(message) && !(w->message = dup_value(message)))
             || read_addr_list(json_object_get(o, "frames"), &w->frames, &w->nframes) != 0
             || read_addr_list(json_object_get(o, "other_frames"), &w->other_frames, &w->nother) != 0)
+            return -1;
+        /* A dump of today's library carries values and no `message` (older ones carry the sentence): the report
+         * says it from them. */
+        if (!w->message && make_warning_sentence(o, w) != 0)
             return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* Escapes names for display so that no byte of a path, argument or symbol can move the cursor, recolour or
  * retitle a terminal, forge a report line, or come out as mojibake. */
 #include "escape.h"
+#include "../common/utf8.h" /* the rule the dump writer escapes by */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -8,36 +9,7 @@
 
 size_t lwr_utf8_len(const unsigned char *s, size_t n)
 {
-    if (n == 0)
-        return 0;
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;   /* a continuation byte, 0xc0/0xc1 (always overlong) or 0xf5.. (above U+10FFFF) */
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 (RFC 3629). */
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
+    return lw_utf8_len(s, n);
 }
 
 bool lwr_utf8_valid(const char *s)

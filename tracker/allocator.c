@@ -2,6 +2,7 @@
  * holds its metadata, free lists, unused extents and stale copies of block addresses and so is no root of the
  * reachability scan. */
 #include "allocator.h"
+#include "object_span.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -31,21 +32,8 @@ static int find_span(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     span_arg_t *a = arg;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    int here = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (s < lo)
-            lo = s;
-        if (e > hi)
-            hi = e;
-        if (a->addr >= s && a->addr < e)
-            here = 1;
-    }
-    if (!here)
+    uintptr_t lo, hi;
+    if (!lw_object_span(info, a->addr, &lo, &hi))
         return 0;
     const char *path = info->dlpi_name ? info->dlpi_name : "";
     const char *base = strrchr(path, '/');

@@ -16,7 +16,7 @@ lw_config_t lw_config = {
     .unwind = LW_UNWIND_LIBUNWIND,
     .report = LW_REPORT_TEXT,
     .freeres = true,
-    .reach = 1,
+    .reach = LW_REACH_AT_EXIT,
 };
 
 static const char *const kind_names[LW_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
@@ -319,11 +319,11 @@ void lw_config_load(void)
         lw_config.freeres = strcmp(v, "0") != 0;
     if ((v = getenv("LEAKWATCH_REACHABILITY")) && *v) {
         if (strcmp(v, "never") == 0 || strcmp(v, "0") == 0)
-            lw_config.reach = 0;
+            lw_config.reach = LW_REACH_NEVER;
         else if (strcmp(v, "exit") == 0)
-            lw_config.reach = 1;
+            lw_config.reach = LW_REACH_AT_EXIT;
         else if (strcmp(v, "always") == 0)
-            lw_config.reach = 2;
+            lw_config.reach = LW_REACH_EVERY_DUMP;
         else
             lw_warn("LEAKWATCH_REACHABILITY=%s: expected exit, always or never; using exit", v);
     }

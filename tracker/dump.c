@@ -3,8 +3,9 @@
 #include "allocator.h"
 #include "internal.h"
 #include "json_out.h"
+#include "object_span.h"
 #include "sys.h"
-#include "warn_events.h"
+#include "warnings.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -62,46 +63,58 @@ static size_t drop_inherited(entry_t *v, size_t n)
     return k;
 }
 
-/* The two orders the dump needs: by key (to group), and by address with the heap first (for the scan). */
-static inline uint64_t by_key(const entry_t *e)
+#define HEAP_SORT_MAX 64 /* the largest element heap_sort takes, in bytes */
+
+/* Heapsort in place, for the entries and the groups alike: no second copy of a million entries, and no
+ * allocation. `after(a, b)` says that a sorts after b. Inlined into each caller, so that the element size is a
+ * constant and the comparison a direct call. */
+static inline __attribute__((always_inline)) void heap_sort(void *base, size_t n, size_t size,
+                                                            int (*after)(const void *, const void *))
 {
-    return e->key;
+    char *v = base, x[HEAP_SORT_MAX];
+    /* a max-heap on "sorts after": the roots moved to the end leave the array in ascending order */
+    for (size_t start = n / 2, end = n; end > 1;) {
+        size_t i;
+        if (start > 0) {
+            i = --start; /* building the heap */
+        } else {
+            --end; /* the root, the last in order of what is left, to the end */
+            memcpy(x, v, size);
+            memcpy(v, v + end * size, size);
+            memcpy(v + end * size, x, size);
+            i = 0;
+        }
+        /* sift element i down, moving the hole rather than swapping */
+        memcpy(x, v + i * size, size);
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= end)
+                break;
+            if (c + 1 < end && after(v + (c + 1) * size, v + c * size))
+                c++;
+            if (!after(v + c * size, x))
+                break;
+            memcpy(v + i * size, v + c * size, size);
+            i = c;
+        }
+        memcpy(v + i * size, x, size);
+    }
 }
 
-static inline uint64_t by_address(const entry_t *e)
+/* The two orders the dump needs: by key (to group), and by address with the heap first (for the scan). */
+static uint64_t address_order(const entry_t *e)
 {
     return KEY_KIND(e->key) == LW_HEAP ? e->handle : (1ull << 63) | e->handle;
 }
 
-/* Heapsort in place: no second copy of a million entries, and no allocation. */
-static void sift_entries(entry_t *v, size_t i, size_t n, uint64_t (*ord)(const entry_t *))
+static int key_after(const void *a, const void *b)
 {
-    entry_t x = v[i];
-    uint64_t kx = ord(&x);
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && ord(&v[c + 1]) > ord(&v[c]))
-            c++;
-        if (ord(&v[c]) <= kx)
-            break;
-        v[i] = v[c];
-        i = c;
-    }
-    v[i] = x;
+    return ((const entry_t *)a)->key > ((const entry_t *)b)->key;
 }
 
-static void sort_entries(entry_t *v, size_t n, uint64_t (*ord)(const entry_t *))
+static int address_after(const void *a, const void *b)
 {
-    for (size_t i = n / 2; i-- > 0;)
-        sift_entries(v, i, n, ord);
-    for (size_t end = n; end-- > 1;) {
-        entry_t t = v[0];
-        v[0] = v[end];
-        v[end] = t;
-        sift_entries(v, 0, end, ord);
-    }
+    return address_order(a) > address_order(b);
 }
 
 /* The listing for the scan, taken in the scanning copy: every record, the inherited ones too (a forked child's
@@ -111,7 +124,7 @@ static void list_for_scan(lw_listing_t *l, void *arg)
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
     lw_tables_walk_all(collect_one, &c);
-    sort_entries(c.v, c.n, by_address);
+    heap_sort(c.v, c.n, sizeof(entry_t), address_after);
     size_t nheap = 0;
     while (nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
         nheap++;
@@ -153,9 +166,12 @@ typedef struct {
     size_t first, count;
     uint64_t bytes;
 } group_t;
+_Static_assert(sizeof(group_t) <= HEAP_SORT_MAX && sizeof(entry_t) <= HEAP_SORT_MAX, "heap_sort's element");
 
-static int group_before(const group_t *a, const group_t *b)
+/* The order of the sites in a dump: most bytes first, then most records, then by kind, class and site. */
+static int group_after(const void *pa, const void *pb)
 {
+    const group_t *a = pb, *b = pa; /* a sorts before b: b sorts after a */
     if (a->bytes != b->bytes)
         return a->bytes > b->bytes;
     if (a->count != b->count)
@@ -165,37 +181,6 @@ static int group_before(const group_t *a, const group_t *b)
     if (a->cls != b->cls)
         return a->cls < b->cls;
     return a->site < b->site;
-}
-
-static void sift(group_t *g, size_t i, size_t n)
-{
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        /* a max-heap on "sorts after", so the result is in "sorts before" order */
-        if (c + 1 < n && group_before(&g[c], &g[c + 1]))
-            c++;
-        if (!group_before(&g[i], &g[c]))
-            return;
-        group_t t = g[i];
-        g[i] = g[c];
-        g[c] = t;
-        i = c;
-    }
-}
-
-static void heap_sort_groups(group_t *g, size_t n)
-{
-    /* build a heap whose root sorts last, then move roots to the end */
-    for (size_t i = n / 2; i-- > 0;)
-        sift(g, i, n);
-    for (size_t end = n; end-- > 1;) {
-        group_t t = g[0];
-        g[0] = g[end];
-        g[end] = t;
-        sift(g, 0, end);
-    }
 }
 
 /* ---- process facts ------------------------------------------------------------------------------------- */
@@ -266,17 +251,8 @@ static int module_cb(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     mods_t *m = arg;
     lw_out_t *o = m->o;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD)
-            continue;
-        uintptr_t s = info->dlpi_addr + ph->p_vaddr, e = s + ph->p_memsz;
-        if (s < lo)
-            lo = s;
-        if (e > hi)
-            hi = e;
-    }
+    uintptr_t lo, hi;
+    lw_object_span(info, 0, &lo, &hi);
     if (hi == 0)
         return 0;
     lw_out_s(o, m->count++ ? ",\n    {\"path\": " : "\n    {\"path\": ");
@@ -316,7 +292,6 @@ void lw_dump_forked(void)
     atomic_store(&dump_lock.held, 0);
 }
 static lw_out_t out_buf;
-atomic_uint lw_dump_seq;
 
 static void out_frames(lw_out_t *o, uint32_t site)
 {
@@ -343,7 +318,7 @@ static void out_handle(lw_out_t *o, uint32_t kind, uint64_t h, uint64_t flags)
     }
 }
 
-/* The warnings recorded so far (warn_events.c): closes of descriptors that were not open and descriptors
+/* The warnings recorded so far (warnings.c): closes of descriptors that were not open and descriptors
  * inherited by an exec'd program, each with its stack and the other stack involved. */
 /* The members that say what a non-heap sample refers to (docs/FORMAT.md, samples): values only. */
 static void out_description(lw_out_t *o, const lw_live_t *rec)
@@ -391,8 +366,17 @@ static void out_warnings(lw_out_t *o, const char *heap_type, const char *unclass
         lw_out_i(o, w.fd);
         lw_out_s(o, "\", \"count\": ");
         lw_out_u(o, w.count);
-        lw_out_s(o, ", \"message\": ");
-        lw_out_str(o, w.message, strlen(w.message));
+        if (w.type == LW_W_FD_INTO_EXEC) {
+            lw_out_s(o, ", \"kind\": \"");
+            lw_out_s(o, lw_kind_name((lw_kind_t)w.kind));
+            lw_out_s(o, "\"");
+            if (w.target[0]) {
+                lw_out_s(o, ", \"target\": ");
+                lw_out_str(o, w.target, strlen(w.target));
+            }
+            lw_out_s(o, ", \"program\": ");
+            lw_out_str(o, w.program, strlen(w.program));
+        }
         lw_out_s(o, ",\n     \"frames\": ");
         out_frames(o, w.site);
         lw_out_s(o, ", \"other_frames\": ");
@@ -408,7 +392,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
 {
     uint32_t now = lw_now_ms();
     collect_t c = { 0 };
-    int reach = lw_config.reach == 2 || (lw_config.reach == 1 && strcmp(reason, "exit") == 0);
+    int reach = lw_config.reach == LW_REACH_EVERY_DUMP
+                || (lw_config.reach == LW_REACH_AT_EXIT && strcmp(reason, "exit") == 0);
     /* with the scan, a forked child also collects the blocks it inherited: its own may be reachable only
      * through them */
     size_t total = reach ? lw_tables_total_all() : lw_tables_total();
@@ -442,7 +427,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     lost_here += c.dropped;
     c.n = drop_inherited(c.v, c.n);
     if (c.n)
-        sort_entries(c.v, c.n, by_key);
+        heap_sort(c.v, c.n, sizeof(entry_t), key_after);
 
     size_t ngroups = 0;
     for (size_t i = 0; i < c.n; i++)
@@ -478,7 +463,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         }
     }
     if (ngroups)
-        heap_sort_groups(g, ngroups);
+        heap_sort(g, ngroups, sizeof(group_t), group_after);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);

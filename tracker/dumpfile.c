@@ -20,6 +20,8 @@
 #define RENAME_NOREPLACE (1 << 0) /* linux/fs.h; glibc before 2.28 does not name it */
 #endif
 
+atomic_uint lw_dump_seq;
+
 /* ---- the dump file ------------------------------------------------------------------------------------- */
 
 static int force_named_tmp; /* testing.h: as where the filesystem refuses O_TMPFILE */
@@ -221,6 +223,16 @@ static int open_dump_dir(const char *dir, char *out, size_t cap)
     return fd;
 }
 
+/* The name of dump number seq of process pid, leakwatch.<pid>.<seq>.json, into p (at least 48 bytes). */
+static void dump_name(char *p, pid_t pid, unsigned seq)
+{
+    p += lw_strlcpy(p, "leakwatch.", 11);
+    p = lw_fmt_u64(p, (uint64_t)pid);
+    *p++ = '.';
+    p = lw_fmt_u64(p, seq);
+    lw_strlcpy(p, ".json", 6);
+}
+
 /* A dump at a path the caller chose: the directory is the caller's, and an existing file there is replaced. */
 static int dump_at_path(const char *path, const char *reason, unsigned seq)
 {
@@ -280,12 +292,7 @@ int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap
      * the next number, rather than that file replaced. */
     for (int tries = 0;; tries++) {
         seq = atomic_fetch_add(&lw_dump_seq, 1) + 1;
-        char *p = name;
-        p += lw_strlcpy(p, "leakwatch.", 11);
-        p = lw_fmt_u64(p, (uint64_t)getpid());
-        *p++ = '.';
-        p = lw_fmt_u64(p, seq);
-        lw_strlcpy(p, ".json", 6);
+        dump_name(name, getpid(), seq);
         struct stat st;
         if (tries == 1000 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             break;
@@ -295,4 +302,25 @@ int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap
     int err = write_file(dfd, name, 0, reason, seq);
     lw_sys_close(dfd);
     return err;
+}
+
+void lw_dump_seq_resume(void)
+{
+    if (!lw_config.dump_dir[0])
+        return;
+    char path[4096];
+    size_t dl = strlen(lw_config.dump_dir);
+    if (dl + 64 >= sizeof(path))
+        return;
+    memcpy(path, lw_config.dump_dir, dl);
+    path[dl++] = '/';
+    unsigned seq = 0;
+    for (;;) {
+        dump_name(path + dl, getpid(), seq + 1);
+        if (access(path, F_OK) != 0)
+            break;
+        seq++;
+    }
+    if (seq)
+        atomic_store(&lw_dump_seq, seq);
 }

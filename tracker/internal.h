@@ -1,8 +1,9 @@
 /* Declarations shared by the tracker's files and nothing outside tracker/: locks, the internal allocator,
- * per-thread state, configuration, stacks, call sites and the live-handle tables. */
+ * per-thread state, stacks, call sites and the live-handle tables (the configuration is config.h). */
 #ifndef LW_INTERNAL_H
 #define LW_INTERNAL_H
 
+#include "config.h"
 #include "lw_tracker.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #define LW_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define LW_TLS __attribute__((tls_model("initial-exec"))) _Thread_local
 
-#define LW_MAX_DEPTH 64
 #define LW_SAMPLES 5
 
 /* ---- locks ---------------------------------------------------------------------------------------------- */
@@ -83,37 +83,6 @@ static inline void lw_leave(lw_guard_t g)
     errno = g.err;
 }
 
-/* ---- configuration (config.c) --------------------------------------------------------------------------- */
-
-typedef enum { LW_UNWIND_LIBUNWIND, LW_UNWIND_FP } lw_unwind_mode_t;
-typedef enum { LW_REPORT_TEXT, LW_REPORT_NONE } lw_report_mode_t;
-
-typedef struct {
-    unsigned kinds;             /* bit per lw_kind_t: LEAKWATCH_KINDS */
-    int depth;                  /* LEAKWATCH_DEPTH, 1..LW_MAX_DEPTH */
-    lw_unwind_mode_t unwind;    /* LEAKWATCH_UNWIND=libunwind|fp */
-    bool verify;                /* LEAKWATCH_VERIFY=1: unwind fully on every cache hit and compare */
-    lw_report_mode_t report;    /* LEAKWATCH_REPORT=text|none */
-    char dump_dir[512];         /* LEAKWATCH_DUMP_DIR, empty when unset */
-    char cli[512];              /* LEAKWATCH_CLI or the leakwatch next to the library */
-    int dump_signal;            /* LEAKWATCH_DUMP_SIGNAL, 0 when unset */
-    unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
-    bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
-    int reach;                  /* LEAKWATCH_REACHABILITY: 0 never, 1 in the exit dump (default), 2 in every dump */
-} lw_config_t;
-
-extern lw_config_t lw_config;
-
-/* Parses the environment into lw_config; bad values are warned about and replaced by defaults. */
-void lw_config_load(void);
-/* Parses a LEAKWATCH_KINDS style list ("heap,fd" or "all"); returns the bit set, or -1 when a name is unknown. */
-int lw_parse_kinds(const char *s);
-const char *lw_kind_name(lw_kind_t kind);
-/* Parses a LEAKWATCH_DUMP_SIGNAL value: a name with or without SIG (USR1, USR2, HUP, PROF, WINCH, URG, PWR,
- * RTMIN, RTMIN+n, RTMAX-n, RTMAX) or the number of one of those signals. Returns the signal, -2 for a signal the
- * program needs for itself (SEGV or 11, CHLD, STOP, ... by name or number), -1 for anything else. */
-int lw_parse_signal(const char *s);
-
 /* ---- time ------------------------------------------------------------------------------------------------ */
 
 /* Milliseconds on a coarse monotonic clock since the process (or the forked child) started. */
@@ -164,7 +133,10 @@ void lw_stack_init(void);
 
 /* ---- live-handle tables (table.c) ------------------------------------------------------------------------ */
 
-/* One live record as the dump sees it. */
+/* One live record as the dump sees it. `size` is what lw_on_acquire_at was given, which means one of four things
+ * by kind: the bytes of a heap block, the start routine's address of a thread, (clockid << 8) | sigev_notify of a
+ * timer, and 0 for a descriptor or socket; in the dump's working copy a FILE* or DIR* carries its descriptor + 1
+ * there instead (lw_stream_fd). */
 typedef struct {
     uintptr_t handle;
     uint64_t size;
@@ -266,12 +238,12 @@ void lw_describe(const lw_live_t *rec, lw_desc_t *d);
  * cannot be closed then, since closing it releases the record first. */
 uint64_t lw_stream_fd(const lw_live_t *rec);
 
-/* ---- process lifetime (life.c, dump.c) ------------------------------------------------------------------- */
+/* ---- process state (init.c) and dumps (dump.c, dumpfile.c) ----------------------------------------------- */
 
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */
 extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */
-extern atomic_uint lw_dump_seq;
+extern atomic_uint lw_dump_seq;     /* the number of the last dump of this process image (dumpfile.c), 0 before */
 
 /* Dumps across a change of user (cred.c). lw_cred_prepare runs before a setuid-family call that leaves the
  * effective uid new_euid ((uid_t)-1: unchanged): a privileged process then prepares <dump dir>/uid-<new_euid>,
@@ -288,6 +260,10 @@ int lw_dump_write_fd(int fd, const char *reason, unsigned seq);
  * skipped. The file is 0600, created exclusively, and has its name only once complete. The path goes into
  * path_out (size cap), also when the dump fails. Returns 0 or an errno. */
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
+
+/* The exec'd image keeps the pid: starts this image's dump numbers after the dumps already in the dump directory
+ * for this pid, so that an "exec" dump of the previous image is not replaced. Called once at initialisation. */
+void lw_dump_seq_resume(void);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
  * per program (not in forked children). Does nothing when neither is set. */

@@ -3,6 +3,7 @@
 #include "json_out.h"
 #include "internal.h"
 #include "sys.h"
+#include "../common/utf8.h" /* shared with report/escape.c: see there */
 
 #include <errno.h>
 #include <string.h>
@@ -59,25 +60,6 @@ void lw_out_i(lw_out_t *o, int64_t v)
     lw_out_u(o, (uint64_t)v);
 }
 
-/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong form, no surrogate, at most U+10FFFF)
- * that starts at s[0] of the n bytes there, 0 when none starts there. Called for bytes >= 0x80 only. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    if (len == 0 || n < len)
-        return 0;
-    uint32_t cp = c & (len == 2 ? 0x1f : len == 3 ? 0x0f : 0x07);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 /* A JSON string that is valid for any bytes (paths and arguments need not be UTF-8): `"` and `\` escaped,
  * control bytes as \u00XX, well-formed UTF-8 copied, and every other byte XX (0x80..0xff, not part of a
  * well-formed sequence) as \u00XX. Well-formed U+0080..U+00FF is always copied, never escaped, so an escape
@@ -98,7 +80,7 @@ void lw_out_str(lw_out_t *o, const char *s, size_t n)
             lw_out_mem(o, e, 6);
         } else if (c < 0x80) {
             lw_out_mem(o, (const char *)&c, 1);
-        } else if ((k = utf8_seq(u + i, n - i)) != 0) {
+        } else if ((k = lw_utf8_len(u + i, n - i)) != 0) {
             lw_out_mem(o, s + i, k);
             i += k - 1;
         } else {

@@ -24,7 +24,10 @@ LW_TLS lw_thread_t lw_self;
 #define LW_CACHE_ASSOC 4
 
 typedef struct {
-    uintptr_t ra;
+    union {
+        uintptr_t ra;   /* libunwind mode: the return address into the wrapper's caller, with `frame` the key */
+        uintptr_t hash; /* frame-pointer mode: the hash of the frames, which are compared in full on a match */
+    };
     uintptr_t frame;
     uint32_t site;
     uint32_t n;
@@ -358,7 +361,7 @@ static uint32_t site_fp(lw_origin_t o)
     lw_centry_t *victim = NULL;
     for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
         lw_centry_t *e = entry_at(c, set * LW_CACHE_ASSOC + way);
-        if (e->site && e->ra == h && e->n == (uint32_t)n &&
+        if (e->site && e->hash == h && e->n == (uint32_t)n &&
             memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
             count_hit();
             return e->site;
@@ -376,7 +379,7 @@ static uint32_t site_fp(lw_origin_t o)
     }
     lw_centry_t *e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
     e->site = site;
-    e->ra = h;
+    e->hash = h;
     e->n = (uint32_t)n;
     memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
     return site;

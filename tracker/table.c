@@ -3,7 +3,7 @@
  * its own 64 MiB-aligned heap, so threads that allocate at once work in different shards and their cache lines
  * stay on their own cores. */
 #include "hash.h"
-#include "warn_events.h"
+#include "closes.h"
 
 #include <errno.h>
 #include <string.h>

@@ -346,6 +346,35 @@ START_TEST(sample_values_make_sentences)
 }
 END_TEST
 
+/* Warnings of today's dumps are values: the reader says the sentence; one an older dump carries is kept. */
+START_TEST(warning_values_make_sentences)
+{
+    static const char dump[] =
+        "{\"leakwatch_dump\": 2, \"pid\": 7, \"modules\": [], \"sites\": [], \"warnings\": [\n"
+        " {\"type\": \"bad-close\", \"handle\": \"9\", \"count\": 1, \"frames\": [], \"other_frames\": []},\n"
+        " {\"type\": \"double-close\", \"handle\": \"8\", \"count\": 2, \"frames\": [], \"other_frames\": []},\n"
+        " {\"type\": \"fd-into-exec\", \"handle\": \"5\", \"count\": 1, \"kind\": \"fd\", \"target\": \"/tmp/x\",\n"
+        "  \"program\": \"/bin/true\", \"frames\": [], \"other_frames\": []},\n"
+        " {\"type\": \"fd-into-exec\", \"handle\": \"6\", \"count\": 1, \"kind\": \"socket\",\n"
+        "  \"program\": \"descriptor 3\", \"frames\": [], \"other_frames\": []},\n"
+        " {\"type\": \"bad-close\", \"handle\": \"4\", \"message\": \"as the old library said it\", \"frames\": []},\n"
+        " {\"type\": \"from-the-future\", \"handle\": \"1\", \"frames\": []}]}\n";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(dump, strlen(dump), "w.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->nread_warnings, 6);
+    ck_assert_str_eq(d->warnings[0].message,
+                     "close(9): the descriptor was open once but is not open now (closed behind leakwatch's back)");
+    ck_assert_str_eq(d->warnings[1].message,
+                     "close(8): the descriptor was already closed (other_frames: the earlier close)");
+    ck_assert_str_eq(d->warnings[2].message, "descriptor 5 (/tmp/x) has no close-on-exec and is inherited by /bin/true");
+    ck_assert_str_eq(d->warnings[3].message, "socket 6 has no close-on-exec and is inherited by descriptor 3");
+    ck_assert_str_eq(d->warnings[4].message, "as the old library said it");
+    ck_assert_ptr_null(d->warnings[5].message);
+    lwr_dump_free(d);
+}
+END_TEST
+
 START_TEST(load_reads_files_and_names_missing_ones)
 {
     char path[] = "/tmp/lwr_dump_XXXXXX";
@@ -414,6 +443,7 @@ int main(void)
     tcase_add_test(tc, reachability_classes_are_read);
     tcase_add_test(tc, other_versions_are_refused);
     tcase_add_test(tc, sample_values_make_sentences);
+    tcase_add_test(tc, warning_values_make_sentences);
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);
     tcase_add_test(tc, kind_lists_parse);
     tcase_add_test(tc, lost_and_dropped_are_read);

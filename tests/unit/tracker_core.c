@@ -1,6 +1,6 @@
 /* Unit tests of the tracker driven through its header, without LD_PRELOAD: tables, call sites, the stack cache,
  * threads, fork and the dump writer. */
-#include "internal.h"
+#include "testing.h"
 
 #include <check.h>
 #include <sys/mman.h>
@@ -84,9 +84,9 @@ END_TEST
 START_TEST(nested_release)
 {
     acquire_here(LW_HEAP, 0x5000, 10);
-    lw_self.busy = 1;
+    lw_test_set_busy(1);
     int found = lw_on_release(LW_HEAP, 0x5000);
-    lw_self.busy = 0;
+    lw_test_set_busy(0);
     ck_assert_int_eq(found, 1);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
 }
@@ -244,9 +244,10 @@ static void check_cache_agrees(void)
     }
     for (int d = 1; d < 8; d++)
         ck_assert_uint_ne(by_depth[d], by_depth[d - 1]);
-    lw_stack_flush_counts();
-    ck_assert_uint_gt(atomic_load(&lw_stack_stats.verified), 0);
-    ck_assert_uint_eq(atomic_load(&lw_stack_stats.mismatches), 0);
+    unsigned long verified, mismatches;
+    lw_test_stack_checks(&verified, &mismatches);
+    ck_assert_uint_gt(verified, 0);
+    ck_assert_uint_eq(mismatches, 0);
 }
 
 START_TEST(stack_cache_verified)

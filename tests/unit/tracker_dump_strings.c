@@ -1,7 +1,7 @@
 /* Unit tests of the dump writer's JSON strings: any bytes give valid JSON, well-formed UTF-8 is copied, every
  * other byte and every control byte is an escape \u00XX, and the reader's rule (\u0080..\u00ff is one raw byte)
  * gives back exactly what was written. */
-#include "internal.h"
+#include "testing.h"
 
 #include <check.h>
 #include <jansson.h>

@@ -1,9 +1,7 @@
 /* Unit tests of the files the tracker writes and of what it loses: dumps created exclusively, without following
  * links, mode 0600, in a private directory when the dump directory is shared, never a partial file under a name;
  * and the "lost" counts of a dump when the tracker's own allocator fails. */
-#include "internal.h"
 #include "testing.h"
-#include "warn_events.h"
 
 #include <check.h>
 #include <dirent.h>
@@ -31,12 +29,13 @@ static void setup(void)
 {
     lw_reset_for_tests();
     lw_warnings_reset();
+    lw_closes_reset();
     lw_mem_fail_after(-1);
     lw_dump_force_named_tmp(0);
     lw_config.kinds = (1u << LW_KIND_COUNT) - 1;
     lw_config.unwind = LW_UNWIND_LIBUNWIND;
-    lw_config.reach = 1;
-    atomic_store(&lw_dump_seq, 0);
+    lw_config.reach = LW_REACH_AT_EXIT;
+    lw_test_reset_dump_seq();
 }
 
 static char *make_dir(mode_t mode)
@@ -136,13 +135,13 @@ START_TEST(records_lost_when_the_allocator_fails)
     lw_mem_fail_after(-1);
     size_t live = lw_live_count(LW_HEAP);
     ck_assert_uint_lt(live, (size_t)n + 1);
-    ck_assert_uint_eq(atomic_load(&lw_lost_records), (size_t)n + 1 - live);
+    ck_assert_uint_eq(lw_test_lost_records(), (size_t)n + 1 - live);
 
     char dir[64];
     json_t *d = dump_now(dir, sizeof dir);
     ck_assert_int_eq(total_of(d, "heap"), (long long)live);
     ck_assert_int_eq(lost_of(d, "records"), (long long)(n + 1 - live));
-    ck_assert_int_eq(lost_of(d, "sites"), (long long)atomic_load(&lw_lost_sites));
+    ck_assert_int_eq(lost_of(d, "sites"), (long long)lw_test_lost_sites());
     ck_assert_int_eq(json_integer_value(json_object_get(d, "dropped")), 0);
     json_decref(d);
     remove_tree(dir);
@@ -162,7 +161,7 @@ START_TEST(records_lost_when_the_table_cannot_grow)
     lw_mem_fail_after(-1);
     size_t live = lw_live_count(LW_HEAP);
     ck_assert_uint_lt(live, 800);
-    ck_assert_uint_eq(atomic_load(&lw_lost_records), 800 - live);
+    ck_assert_uint_eq(lw_test_lost_records(), 800 - live);
     /* the table is whole: every recorded block is found and released, and nothing else is */
     size_t released = 0;
     for (int i = 0; i < 800; i++)
@@ -248,10 +247,10 @@ START_TEST(forked_child_starts_without_losses)
     uintptr_t frames[1] = { 0x4444 };
     ck_assert_uint_eq(lw_site_intern(frames, 1), 0);
     lw_mem_fail_after(-1);
-    ck_assert_uint_gt(atomic_load(&lw_lost_records), 0);
+    ck_assert_uint_gt(lw_test_lost_records(), 0);
     pid_t pid = fork();
     if (pid == 0)
-        _exit(atomic_load(&lw_lost_records) == 0 && atomic_load(&lw_lost_sites) == 0 ? 0 : 1);
+        _exit(lw_test_lost_records() == 0 && lw_test_lost_sites() == 0 ? 0 : 1);
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child inherited the parent's losses");
@@ -399,7 +398,7 @@ START_TEST(named_temporary_fallback)
     assert_mode(path, S_IFREG, 0600);
     json_decref(load(path));
     /* an existing name is not replaced on this path either */
-    atomic_store(&lw_dump_seq, 0);
+    lw_test_reset_dump_seq();
     ck_assert_int_eq(lw_dump_next(dir, "signal", path, sizeof path), 0);
     ck_assert_ptr_nonnull(strstr(path, ".2.json"));
     ck_assert_int_eq(entries(dir, NULL, 0), 2);

@@ -1,7 +1,6 @@
 /* Unit tests of the start and exec markers `leakwatch run` reads: created, removed and renamed aside as the process
  * starts, execs and exits, and nothing at all without LEAKWATCH_MARKERS=1. */
-#include "internal.h"
-#include "markers.h"
+#include "testing.h"
 
 #include <check.h>
 #include <stdio.h>

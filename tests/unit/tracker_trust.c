@@ -1,8 +1,7 @@
 /* Unit tests of the tracker's rules for what is the program's own: the signals a dump may take over, the
  * environment an exec'd program gets (an LD_PRELOAD removed on purpose stays removed, a cleared environment gets
  * leakwatch back), closes of numbers never open, and the descriptor a shell holds on its script. */
-#include "internal.h"
-#include "warn_events.h"
+#include "testing.h"
 
 #include <check.h>
 #include <fcntl.h>
