@@ -742,17 +742,24 @@ static bool any_running(const scan_t *sc)
 }
 
 /* Lists the directory, giving processes that outlived the command (a popen child finishing, a pipeline's last
- * stage reparented) up to a second to end and write their dumps; a daemon is then named as still running. */
+ * stage reparented) up to a second to end and write their dumps; a daemon is then named as still running.
+ * A process found ended after a listing may have written its dump after that listing was read, so the listing
+ * kept is one taken after a check that found every marked process ended, holding no marker that check did not
+ * see: each of those processes wrote its dump, if it ever did, before the listing began. */
 static int scan_settled(const char *dir, scan_t *sc)
 {
+    size_t settled = SIZE_MAX;  /* markers of the last listing whose processes had all ended, SIZE_MAX: none */
     for (int tries = 0;; tries++) {
         if (scan_dir(dir, sc) != 0)
             return -1;
-        if (tries == 50 || late_signal || !any_running(sc))
+        if (sc->nmarkers == settled || tries == 50 || late_signal)
             return 0;
+        bool running = any_running(sc);
+        settled = running ? SIZE_MAX : sc->nmarkers;
         scan_free(sc);
         memset(sc, 0, sizeof *sc);
-        nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+        if (running)
+            nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
     }
 }
 
