@@ -247,6 +247,24 @@ START_TEST(test_arena)
 }
 END_TEST
 
+/* C++: a leakwatch::scoped_disable covers its scope and ends with it. */
+START_TEST(test_scoped_disable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("api_scoped")), NULL);
+    LWT_ASSERT_RUN(r, 23);
+    ck_assert_msg(lwt_out_value(r, "running", -1) == 1, "leakwatch_running says so%s", lwt_describe(r));
+    assert_site(r, "heap", "after_scope()", "definite", 1, 5003, "tests/fixtures/api_scoped.cc", "@api_after_scope");
+    LWT_ASSERT_TOTALS(r, "heap", 1, 5003, "only the block allocated after the scope");
+    LWT_ASSERT_NO_SITE(r, "cache_in_scope()");
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_fixture("api_scoped")), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0 && lwt_out_value(r, "running", -1) == 0,
+                  "runs without the library%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -258,6 +276,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_root, 0, 2);
     tcase_add_loop_test(tc, test_dump, 0, 2);
     tcase_add_loop_test(tc, test_without_library, 0, 2);
+    tcase_add_test(tc, test_scoped_disable);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("arena");
