@@ -265,6 +265,37 @@ START_TEST(test_scoped_disable)
 }
 END_TEST
 
+/* `make install` installs the header and leakwatch.pc: a program built with `pkg-config --cflags leakwatch` and
+ * nothing to link runs without the library and reaches it under LD_PRELOAD. */
+START_TEST(test_install)
+{
+    LWT_REQUIRE_BUILT();
+    char *dest = lwt_mkdtemp();
+    char destdir[4200], script[16384];
+    snprintf(destdir, sizeof destdir, "DESTDIR=%s", dest);
+    lwt_opts_t o = { .env = LWT_ARGV("MAKEFLAGS=", "MFLAGS=", "MAKELEVEL="), .cwd = lwt_root() };
+    lwt_result_t *r = lwt_exec(LWT_ARGV("make", "-s", "--no-print-directory", "install", destdir, "PREFIX=/usr"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    char src[4300], lib[PATH_MAX];
+    snprintf(src, sizeof src, "%s/p.c", dest);
+    ck_assert_int_eq(lwt_write_file(src, "#include <leakwatch/leakwatch.h>\n#include <stdio.h>\n"
+                                         "int main(void) { printf(\"running=%d\\n\", leakwatch_running()); }\n"),
+                     0);
+    ck_assert_ptr_nonnull(realpath(lwt_lib(), lib));
+    snprintf(script, sizeof script,
+             "set -e; cd '%s'; cc -Wall -Werror $(PKG_CONFIG_PATH=%s/usr/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=%s "
+             "pkg-config --cflags leakwatch) -o p p.c; ./p; LD_PRELOAD=%s LEAKWATCH_REPORT=none ./p",
+             dest, dest, dest, lib);
+    r = lwt_exec(LWT_ARGV("sh", "-c", script), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(strcmp(r->out, "running=0\nrunning=1\n") == 0, "plain, then under the library%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dest);
+    free(dest);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -282,6 +313,7 @@ static Suite *suite(void)
     tc = tcase_create("arena");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_arena);
+    tcase_add_test(tc, test_install);
     suite_add_tcase(s, tc);
     return s;
 }
