@@ -216,6 +216,15 @@ static pool_t *pool_get(uintptr_t pool, int create)
     return pl;
 }
 
+/* The pool's entry for object key, or NULL. */
+static pool_obj_t *obj_find(pool_t *pl, uintptr_t key)
+{
+    pool_obj_t *o = NULL;
+    if (pl)
+        HASH_FIND(hh, pl->objs, &key, sizeof(key), o);
+    return o;
+}
+
 void lw_api_pool_alloc(const void *pool, const void *p, size_t size, lw_origin_t origin)
 {
     lw_init();
@@ -232,10 +241,8 @@ void lw_api_pool_alloc(const void *pool, const void *p, size_t size, lw_origin_t
     lw_guard_t guard = lw_enter();
     pools_lock_take();
     pool_t *pl = pool_get((uintptr_t)pool, 1);
-    pool_obj_t *o = NULL;
     uintptr_t key = (uintptr_t)p;
-    if (pl)
-        HASH_FIND(hh, pl->objs, &key, sizeof(key), o);
+    pool_obj_t *o = obj_find(pl, key);
     if (pl && !o && (o = lw_mem_alloc(sizeof(*o))) != NULL) {
         o->p = key;
         HASH_ADD(hh, pl->objs, p, sizeof(o->p), o);
@@ -258,10 +265,8 @@ void lw_api_pool_free(const void *pool, const void *p)
     lw_guard_t guard = lw_enter();
     pools_lock_take();
     pool_t *pl = pool_get((uintptr_t)pool, 0);
-    pool_obj_t *o = NULL;
     uintptr_t key = (uintptr_t)p;
-    if (pl)
-        HASH_FIND(hh, pl->objs, &key, sizeof(key), o);
+    pool_obj_t *o = obj_find(pl, key);
     if (o)
         HASH_DELETE(hh, pl->objs, o);
     lw_unlock(&pools_lock);
