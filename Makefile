@@ -175,9 +175,9 @@ install: all
 	install -D -m 644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
 	install -D -m 644 include/leakwatch/leakwatch.h $(DESTDIR)$(PREFIX)/include/leakwatch/leakwatch.h
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib/leakwatch\n\nName: leakwatch\nDescription: %s\nVersion: 1\nCflags: -I$${includedir}\nLibs:\n' \
-	    '$(PREFIX)' 'What a program tells leakwatch (leakwatch.h); no link dependency' \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/leakwatch.pc
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib/leakwatch' '' \
+	    'Name: leakwatch' 'Description: What a program tells leakwatch (leakwatch.h); no link dependency' \
+	    'Version: 1' 'Cflags: -I$${includedir}' 'Libs:' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/leakwatch.pc
 
 clean:
 	rm -rf $(B)
