@@ -122,7 +122,7 @@ $(B)/tests/unit/report_%: tests/unit/report_%.c $(REP_SAN_OBJ)
 	$(CC) $(CLI_CFLAGS) -O1 $(SAN) $(CHECK_CFLAGS) -Ireport -o $@ $< $(REP_SAN_OBJ) $(CLI_LIBS) $(CHECK_LIBS)
 
 # Fixtures are built at -O0 so that the compiler keeps every allocation whose result is unused.
-FIX_FLAGS := -O0 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-result
+FIX_FLAGS := -O0 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-result -Iinclude
 $(B)/tests/fixtures/lib%.so: tests/fixtures/lib%.so.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FIX_FLAGS) -D_GNU_SOURCE -fPIC -shared -o $@ $<
@@ -198,6 +198,11 @@ install: all
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/leakwatch
 	install -m 644 README.md docs/FORMAT.md $(DESTDIR)$(PREFIX)/share/doc/leakwatch/
 	install -D -m 644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
+	install -D -m 644 include/leakwatch/leakwatch.h $(DESTDIR)$(PREFIX)/include/leakwatch/leakwatch.h
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib/leakwatch' '' \
+	    'Name: leakwatch' 'Description: What a program tells leakwatch (leakwatch.h); no link dependency' \
+	    'Version: 1' 'Cflags: -I$${includedir}' 'Libs:' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/leakwatch.pc
 
 clean:
 	rm -rf $(B)

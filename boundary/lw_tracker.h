@@ -87,6 +87,9 @@ void lw_release_end(lw_release_t *t, int released);
 #define LW_FLAG_NO_CLOEXEC 0x04u  /* the descriptor is inherited by programs the process executes */
 #define LW_FLAG_FILE 0x08u        /* an fd-kind handle that is a FILE* (fopen family) */
 #define LW_FLAG_DIR 0x10u         /* an fd-kind handle that is a DIR* (opendir family) */
+#define LW_FLAG_IGNORED 0x20u     /* never reported (leakwatch_ignore, a disabled region); a heap block is a root */
+#define LW_FLAG_POOLED 0x40u      /* a heap-kind object of the program's own pool (leakwatch_alloc) */
+#define LW_FLAG_POOL_BLOCK 0x80u  /* set by the scan alone: a heap block that holds pool objects (api.c) */
 
 /* Sets (set != 0) or clears the given flag bits of a live handle. Returns 1 when the handle was live. */
 int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set);
@@ -192,6 +195,32 @@ void lw_cred_prepare(uid_t new_euid);
 
 /* Called from _exit and _Exit, which run no exit handlers: writes the exit dump and report at once. */
 void lw_on_quick_exit(int status);
+
+/* ---- what the program tells leakwatch (include/leakwatch/leakwatch.h, tracker/api.c) ----------------------- */
+
+/* Marks the heap block that starts at p as never freed on purpose: not reported, and scanned as a root. */
+void lw_api_ignore(const void *p);
+/* Enters (on != 0) or leaves a region of the calling thread whose acquisitions are never reported (they are
+ * recorded with LW_FLAG_IGNORED, so their releases work as any). Regions nest; an unmatched leave is warned
+ * about once and does nothing. */
+void lw_api_disable(int on);
+/* Writes a dump now, with reason "program: <reason>" (or "program"), where the exit dump would go. Returns 0
+ * or an errno value. */
+int lw_api_dump(const char *reason);
+/* The leaks at this moment: definite and indirect heap blocks (classified by a scan of a copy of the process
+ * when LEAKWATCH_REACHABILITY allows one; every block otherwise) and the live handles of the other kinds, the
+ * ignored ones left out. The calling thread's stack is scanned from live_from up. Saturates at INT_MAX; 0
+ * inside the tracker. */
+int lw_api_check(uintptr_t live_from);
+/* Adds (add != 0) or removes a root region: memory the scan reads for pointers whatever it is. Removal needs
+ * the same begin and size. Returns 0, ENOSPC when the table is full, ENOENT when the region is not there. */
+int lw_api_root(const void *begin, size_t size, int add);
+/* Objects of the program's own pools: leakwatch_alloc makes [p, p + size) a heap record of `pool` with the stack
+ * that starts at origin (replacing a heap record at p, the pool's own block), leakwatch_free forgets one,
+ * leakwatch_pool_destroy every object of the pool. */
+void lw_api_pool_alloc(const void *pool, const void *p, size_t size, lw_origin_t origin);
+void lw_api_pool_free(const void *pool, const void *p);
+void lw_api_pool_destroy(const void *pool);
 
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);

@@ -1,6 +1,7 @@
 /* The descriptor family, interposed: the open family, dup and fcntl's duplicates, pipes and the anonymous-inode
- * descriptors, close and close_range, and FILE* and DIR* streams, each wrapper calling the real function and
- * telling the tracker. */
+ * descriptors, close and close_range, FILE* and DIR* streams, the descriptors libc opens inside (mkstemp, tmpfile,
+ * shm_open, ptys, pidfds) and those syscall() returns, each wrapper calling the real function and telling the
+ * tracker. */
 #undef _FORTIFY_SOURCE /* the fortify headers turn open() into an inline wrapper we could not define */
 #include "real.h"
 
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -564,4 +566,327 @@ LW_EXPORT int closedir(DIR *d)
     LW_ENSURE_REAL(closedir);
     lw_on_release(LW_FD, (uintptr_t)d); /* closedir(NULL) is undefined; a NULL handle is simply not found */
     return lw_real.closedir(d);
+}
+
+/* ---- descriptors libc opens inside ------------------------------------------------------------------------ */
+
+/* libc opens these descriptors with its own internal calls, which never reach the wrappers above. */
+
+LW_EXPORT int mkstemp(char *tmpl)
+{
+    REQUIRE_OPTIONAL(mkstemp);
+    return opened(lw_real.mkstemp(tmpl), 0, LW_HERE());
+}
+
+LW_EXPORT int mkstemp64(char *tmpl)
+{
+    REQUIRE_OPTIONAL(mkstemp);
+    return opened(lw_real.mkstemp64 ? lw_real.mkstemp64(tmpl) : lw_real.mkstemp(tmpl), 0, LW_HERE());
+}
+
+LW_EXPORT int mkostemp(char *tmpl, int flags)
+{
+    REQUIRE_OPTIONAL(mkostemp);
+    return opened(lw_real.mkostemp(tmpl, flags), flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int mkostemp64(char *tmpl, int flags)
+{
+    REQUIRE_OPTIONAL(mkostemp);
+    int fd = lw_real.mkostemp64 ? lw_real.mkostemp64(tmpl, flags) : lw_real.mkostemp(tmpl, flags);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int mkstemps(char *tmpl, int suffixlen)
+{
+    REQUIRE_OPTIONAL(mkstemps);
+    return opened(lw_real.mkstemps(tmpl, suffixlen), 0, LW_HERE());
+}
+
+LW_EXPORT int mkstemps64(char *tmpl, int suffixlen)
+{
+    REQUIRE_OPTIONAL(mkstemps);
+    int fd = lw_real.mkstemps64 ? lw_real.mkstemps64(tmpl, suffixlen) : lw_real.mkstemps(tmpl, suffixlen);
+    return opened(fd, 0, LW_HERE());
+}
+
+LW_EXPORT int mkostemps(char *tmpl, int suffixlen, int flags)
+{
+    REQUIRE_OPTIONAL(mkostemps);
+    return opened(lw_real.mkostemps(tmpl, suffixlen, flags), flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int mkostemps64(char *tmpl, int suffixlen, int flags)
+{
+    REQUIRE_OPTIONAL(mkostemps);
+    int fd = lw_real.mkostemps64 ? lw_real.mkostemps64(tmpl, suffixlen, flags)
+                                 : lw_real.mkostemps(tmpl, suffixlen, flags);
+    return opened(fd, flags & O_CLOEXEC, LW_HERE());
+}
+
+/* A stream, counted once like fopen's; its descriptor is opened without close-on-exec. */
+LW_EXPORT FILE *tmpfile(void)
+{
+    LW_ENSURE_REAL(tmpfile);
+    if (!lw_real.tmpfile) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return stream_opened(lw_real.tmpfile(), "w+b", LW_HERE());
+}
+
+LW_EXPORT FILE *tmpfile64(void)
+{
+    LW_ENSURE_REAL(tmpfile);
+    FILE *(*real)(void) = lw_real.tmpfile64 ? lw_real.tmpfile64 : lw_real.tmpfile;
+    if (!real) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return stream_opened(real(), "w+b", LW_HERE());
+}
+
+/* glibc's shm_open always adds O_CLOEXEC. */
+LW_EXPORT int shm_open(const char *name, int oflag, mode_t mode)
+{
+    REQUIRE_OPTIONAL(shm_open);
+    return opened(lw_real.shm_open(name, oflag, mode), 1, LW_HERE());
+}
+
+LW_EXPORT int posix_openpt(int flags)
+{
+    REQUIRE_OPTIONAL(posix_openpt);
+    return opened(lw_real.posix_openpt(flags), flags & O_CLOEXEC, LW_HERE());
+}
+
+LW_EXPORT int getpt(void)
+{
+    REQUIRE_OPTIONAL(getpt);
+    return opened(lw_real.getpt(), 0, LW_HERE());
+}
+
+struct termios;
+struct winsize;
+
+LW_EXPORT int openpty(int *amaster, int *aslave, char *name, const struct termios *termp,
+                      const struct winsize *winp)
+{
+    REQUIRE_OPTIONAL(openpty);
+    int r = lw_real.openpty(amaster, aslave, name, termp, winp);
+    if (r == 0) {
+        lw_origin_t origin = LW_HERE();
+        opened_as(LW_FD, *amaster, 0, origin);
+        opened_as(LW_FD, *aslave, 0, origin);
+    }
+    return r;
+}
+
+/* The parent keeps the master; in the child, the slave has become its standard streams. */
+LW_EXPORT pid_t forkpty(int *amaster, char *name, const struct termios *termp, const struct winsize *winp)
+{
+    REQUIRE_OPTIONAL(forkpty);
+    pid_t pid = lw_real.forkpty(amaster, name, termp, winp);
+    if (pid > 0)
+        opened_as(LW_FD, *amaster, 0, LW_HERE());
+    return pid;
+}
+
+#ifndef FAN_CLOEXEC
+#define FAN_CLOEXEC 0x1u
+#endif
+
+LW_EXPORT int fanotify_init(unsigned flags, unsigned event_f_flags)
+{
+    REQUIRE_OPTIONAL(fanotify_init);
+    return opened(lw_real.fanotify_init(flags, event_f_flags), flags & FAN_CLOEXEC, LW_HERE());
+}
+
+/* pidfds are always close-on-exec. */
+LW_EXPORT int pidfd_open(pid_t pid, unsigned flags)
+{
+    REQUIRE_OPTIONAL(pidfd_open);
+    return opened(lw_real.pidfd_open(pid, flags), 1, LW_HERE());
+}
+
+/* A copy of another process's descriptor, of the kind of what it refers to. */
+LW_EXPORT int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
+{
+    REQUIRE_OPTIONAL(pidfd_getfd);
+    return duplicated(lw_real.pidfd_getfd(pidfd, targetfd, flags), 1, LW_HERE());
+}
+
+/* ---- syscall(2) ----------------------------------------------------------------------------------------- */
+
+/* The system call itself, as glibc's syscall() makes it: no real function to resolve first, so the wrapper works
+ * from the first instruction of the process on, inside lw_resolve and in the tracker's copies. */
+#if !defined(__x86_64__)
+#error "leakwatch supports x86-64 Linux only: preload/fd.c makes system calls with the x86-64 instruction"
+#endif
+static inline long raw_syscall(long nr, const long a[6])
+{
+    register long r10 __asm__("r10") = a[3];
+    register long r8 __asm__("r8") = a[4];
+    register long r9 __asm__("r9") = a[5];
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_fspick
+#define SYS_fspick 433
+#endif
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+
+/* What a system call returns when it succeeds: a descriptor of kind LW_FD or LW_SOCKET (SYS_dup and
+ * SYS_pidfd_getfd: LW_FD, the caller looks at what the copy refers to), or LW_KIND_COUNT for a call that returns
+ * none (or, like signalfd on an existing descriptor, none new). With `done` (the call succeeded), `cloexec` says
+ * whether the descriptor is close-on-exec, from the call's flags (each *_CLOEXEC flag is O_CLOEXEC or 1, as
+ * noted); before the call nothing the arguments point to is read. */
+static lw_kind_t made_by(long nr, const long a[6], int done, int *cloexec)
+{
+    *cloexec = 1; /* pidfds, io_uring, landlock rulesets, and copies taken with pidfd_getfd */
+    switch (nr) {
+    case SYS_open:
+        *cloexec = (int)(a[1] & O_CLOEXEC);
+        return LW_FD;
+    case SYS_openat:
+    case SYS_open_by_handle_at:
+    case SYS_open_tree: /* OPEN_TREE_CLOEXEC is O_CLOEXEC */
+        *cloexec = (int)(a[2] & O_CLOEXEC);
+        return LW_FD;
+    case SYS_openat2: /* struct open_how starts with its flags */
+        *cloexec = done && (*(const uint64_t *)a[2] & O_CLOEXEC);
+        return LW_FD;
+    case SYS_creat:
+    case SYS_eventfd:
+    case SYS_epoll_create:
+    case SYS_inotify_init:
+        *cloexec = 0;
+        return LW_FD;
+    case SYS_eventfd2:      /* EFD_CLOEXEC */
+    case SYS_epoll_create1: /* EPOLL_CLOEXEC */
+    case SYS_inotify_init1: /* IN_CLOEXEC */
+    case SYS_userfaultfd:   /* O_CLOEXEC */
+    case SYS_memfd_secret:  /* O_CLOEXEC */
+        *cloexec = (int)(a[nr == SYS_eventfd2 ? 1 : 0] & O_CLOEXEC);
+        return LW_FD;
+    case SYS_timerfd_create: /* TFD_CLOEXEC */
+        *cloexec = (int)(a[1] & O_CLOEXEC);
+        return LW_FD;
+    case SYS_signalfd:
+    case SYS_signalfd4: /* SFD_CLOEXEC */
+        *cloexec = nr == SYS_signalfd4 && (a[3] & O_CLOEXEC);
+        return (int)a[0] == -1 ? LW_FD : LW_KIND_COUNT;
+    case SYS_memfd_create: /* MFD_CLOEXEC */
+    case SYS_fanotify_init: /* FAN_CLOEXEC */
+    case SYS_fsopen:        /* FSOPEN_CLOEXEC */
+        *cloexec = (int)(a[nr == SYS_memfd_create || nr == SYS_fsopen ? 1 : 0] & 1);
+        return LW_FD;
+    case SYS_fsmount: /* FSMOUNT_CLOEXEC */
+    case SYS_fspick:  /* FSPICK_CLOEXEC */
+        *cloexec = (int)(a[nr == SYS_fsmount ? 1 : 2] & 1);
+        return LW_FD;
+    case SYS_perf_event_open: /* PERF_FLAG_FD_CLOEXEC */
+        *cloexec = (int)(a[4] & 8);
+        return LW_FD;
+    case SYS_dup:
+        *cloexec = 0;
+        return LW_FD;
+    case SYS_pidfd_getfd:
+    case SYS_io_uring_setup:
+    case SYS_pidfd_open:
+        return LW_FD;
+    case SYS_landlock_create_ruleset:
+        return a[2] == 0 ? LW_FD : LW_KIND_COUNT; /* a flag asks for the ABI version instead */
+    case SYS_socket:
+        *cloexec = (int)(a[1] & SOCK_CLOEXEC);
+        return LW_SOCKET;
+    case SYS_accept:
+        *cloexec = 0;
+        return LW_SOCKET;
+    case SYS_accept4:
+        *cloexec = (int)(a[3] & SOCK_CLOEXEC);
+        return LW_SOCKET;
+    default:
+        return LW_KIND_COUNT;
+    }
+}
+
+/* The bounds of the injected library itself (the linker defines both in every object): the tracker makes its own
+ * system calls with syscall(), and what it opens is never the program's. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _end[] __attribute__((visibility("hidden")));
+
+/* syscall() as glibc defines it: six arguments forwarded whatever the call takes (reading those it was not given
+ * is what glibc's own assembly does), -1 with errno for a result in [-4095, -1], errno untouched otherwise. A
+ * call that returns descriptors is recorded like the libc function of the same name. Every other number (futex
+ * above all) costs the switch and nothing more; SYS_close among them stays a close behind leakwatch's back,
+ * which a later close of the number reports as a bad close (README, warnings). */
+LW_EXPORT long syscall(long nr, ...)
+{
+    long a[6];
+    va_list ap;
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    lw_origin_t origin = LW_HERE();
+    int cloexec;
+    /* the tracker's own calls (from its code, or inside a hook) are not recorded */
+    int own = origin.ra >= (uintptr_t)__ehdr_start && origin.ra < (uintptr_t)_end;
+    int track = !own &&
+                (nr == SYS_pipe || nr == SYS_pipe2 || nr == SYS_socketpair ||
+                 made_by(nr, a, 0, &cloexec) != LW_KIND_COUNT) &&
+                (lw_tracking(LW_FD) || lw_tracking(LW_SOCKET));
+    long r = raw_syscall(nr, a);
+    if ((unsigned long)r > -4096ul) {
+        errno = (int)-r;
+        return -1;
+    }
+    if (!track)
+        return r;
+    int saved = errno;
+    if (nr == SYS_pipe || nr == SYS_pipe2) {
+        pipe_made(0, (const int *)a[0], nr == SYS_pipe2 && (a[1] & O_CLOEXEC), origin);
+    } else if (nr == SYS_socketpair) {
+        const int *sv = (const int *)a[3];
+        opened_as(LW_SOCKET, sv[0], (int)(a[1] & SOCK_CLOEXEC), origin);
+        opened_as(LW_SOCKET, sv[1], (int)(a[1] & SOCK_CLOEXEC), origin);
+    } else {
+        lw_kind_t kind = made_by(nr, a, 1, &cloexec);
+        if (nr == SYS_dup || nr == SYS_pidfd_getfd)
+            kind = kind_of((int)r);
+        opened_as(kind, (int)r, cloexec, origin);
+    }
+    errno = saved;
+    return r;
 }

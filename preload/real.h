@@ -86,6 +86,25 @@ typedef struct {
     DIR *(*opendir)(const char *);
     DIR *(*fdopendir)(int);
     int (*closedir)(DIR *);
+    /* descriptors libc opens inside (fd.c) */
+    int (*mkstemp)(char *);
+    int (*mkstemp64)(char *);
+    int (*mkostemp)(char *, int);
+    int (*mkostemp64)(char *, int);
+    int (*mkstemps)(char *, int);
+    int (*mkstemps64)(char *, int);
+    int (*mkostemps)(char *, int, int);
+    int (*mkostemps64)(char *, int, int);
+    FILE *(*tmpfile)(void);
+    FILE *(*tmpfile64)(void);
+    int (*shm_open)(const char *, int, mode_t);
+    int (*posix_openpt)(int);
+    int (*getpt)(void);
+    int (*openpty)(int *, int *, char *, const void *, const void *);
+    pid_t (*forkpty)(int *, char *, const void *, const void *);
+    int (*fanotify_init)(unsigned, unsigned);
+    int (*pidfd_open)(pid_t, unsigned);
+    int (*pidfd_getfd)(int, int, unsigned);
     /* sockets */
     int (*socket)(int, int, int);
     int (*socketpair)(int, int, int, int[2]);

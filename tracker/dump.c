@@ -53,12 +53,13 @@ static void collect_one(const lw_live_t *r, void *arg)
     e->meta = (size & LW_ENTRY_SIZE_MASK) | ((uint64_t)r->flags << 48) | (r->inherited ? LW_ENTRY_INHERITED : 0);
 }
 
-/* Drops the parent's blocks once the scan has used them. Returns the new count. */
+/* Drops the parent's blocks and the ignored ones (leakwatch.h) once the scan has used them. Returns the new
+ * count. */
 static size_t drop_inherited(entry_t *v, size_t n)
 {
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (!(v[i].meta & LW_ENTRY_INHERITED))
+        if (!(v[i].meta & LW_ENTRY_INHERITED) && !(LW_ENTRY_FLAGS(&v[i]) & LW_FLAG_IGNORED))
             v[k++] = v[i];
     return k;
 }
@@ -119,7 +120,7 @@ static int address_after(const void *a, const void *b)
 
 /* The listing for the scan, taken in the scanning copy: every record, the inherited ones too (a forked child's
  * own blocks may be reachable only through them), sorted by address with the heap first. */
-static void list_for_scan(lw_listing_t *l, void *arg)
+void lw_dump_list(lw_listing_t *l, void *arg)
 {
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
@@ -139,7 +140,7 @@ static int list_classified(collect_t *c)
 {
     uint8_t *cls = lw_mem_alloc(c->cap + 1);
     lw_listing_t l = { c->v, c->cap, 0, 0, 0 };
-    int err = cls ? lw_reach_snapshot(&l, list_for_scan, NULL, cls) : ENOMEM;
+    int err = cls ? lw_reach_snapshot(&l, lw_dump_list, NULL, cls) : ENOMEM;
     c->n = err ? 0 : l.n;
     c->dropped = err ? 0 : l.dropped;
     for (size_t i = 0; i < l.nheap && !err; i++)

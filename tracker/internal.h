@@ -209,6 +209,25 @@ typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
  * classified. Call it with the reentrancy guard set and no table lock held. */
 int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls);
 
+/* The listing of a dump's scan (dump.c): every record, the inherited ones too, the heap first by address. */
+void lw_dump_list(lw_listing_t *l, void *arg);
+
+/* ---- what the program declared (api.c), read by the scan in its copy ---------------------------------------- */
+
+/* Flags every acquisition of the calling thread gets (LW_FLAG_IGNORED inside a disabled region). */
+extern LW_TLS unsigned lw_acquire_flags;
+/* Flags with LW_FLAG_POOL_BLOCK | LW_FLAG_IGNORED every heap block of v[0, nheap) (sorted by address) that holds
+ * objects of a pool: it is neither scanned nor reported, the objects in it are classified on their own. */
+void lw_api_mark_pool_blocks(lw_entry_t *v, size_t nheap);
+/* Seeds the scan of n blocks: an ignored block is reachable and pushed on stack for the flood fill, a pool's
+ * block reachable and never scanned. Returns how many were pushed. */
+size_t lw_api_seed(const lw_entry_t *b, size_t n, uint8_t *cls, uint32_t *stack);
+/* Steps through the spans of consecutive pool objects among b[0, n) from *i on: 1 with [lo, hi) set, 0 at the
+ * end. Those spans are no roots (an arena the program mapped would make all its objects reachable). */
+int lw_api_pool_span(const lw_entry_t *b, size_t n, size_t *i, uintptr_t *lo, uintptr_t *hi);
+/* The i-th root region the program registered: 1 with [lo, hi) set, 0 past the last. Lock-free, for the copy. */
+int lw_api_root_region(size_t i, uintptr_t *lo, uintptr_t *hi);
+
 /* ---- describing handles (describe.c) ---------------------------------------------------------------------- */
 
 /* What a non-heap handle refers to, read from /proc and the handle itself when the dump is written: values, no

@@ -696,10 +696,14 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
                      const regs_t *regs)
 {
     exclude_malloc_memory(s, &excl, w->vmas, nv);
+    uintptr_t dlo, dhi; /* declared by the program */
+    for (size_t i = 0; lw_api_pool_span(s->b, s->n, &i, &dlo, &dhi);)
+        add_range(&excl, dlo, dhi);
     sort_ranges(&excl);
 
     for (size_t i = 0; i < s->n; i++)
         s->cls[i] = LW_CLASS_DEFINITE;
+    s->top = lw_api_seed(s->b, s->n, s->cls, s->stack); /* what the program declared (leakwatch.h) */
 
     /* the registers of the stopped threads are roots too, the vector registers with the general ones */
     for (size_t i = 0; i < regs->n; i++) {
@@ -731,6 +735,10 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         lo = live_start(marks, lo, hi);
         scan_guarded(s, lo, hi, &excl);
     }
+    /* the program's root regions, whatever memory they lie in */
+    ranges_t none = { NULL, 0 };
+    for (size_t i = 0; lw_api_root_region(i, &dlo, &dhi); i++)
+        scan_guarded(s, dlo, dhi, &none);
 
     /* What the roots did not reach is lost; a lost block that another lost block points to is indirect. */
     for (size_t i = 0; i < s->n; i++) {
@@ -794,6 +802,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         if (slot_at(regs, i)->kind != SLOT_NONE)
             marks->sp[marks->n++] = (uintptr_t)slot_at(regs, i)->sp - LW_RED_ZONE;
     if (l->nheap) {
+        lw_api_mark_pool_blocks(l->v, l->nheap);
         scan_t s = { l->v, l->nheap, l->v[0].handle, 0, cls, stack, 0 };
         for (size_t i = 0; i < l->nheap; i++) {
             uintptr_t end = l->v[i].handle + (LW_ENTRY_SIZE(&l->v[i]) ? LW_ENTRY_SIZE(&l->v[i]) : 1);

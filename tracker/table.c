@@ -187,7 +187,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
         return;
     lw_guard_t guard = lw_enter();
     uint32_t site = lw_stack_site(origin);
-    put(kind, handle, size, site, lw_now_ms(), 0, cur_gen);
+    put(kind, handle, size, site, lw_now_ms(), lw_acquire_flags, cur_gen);
     if (kind == LW_FD || kind == LW_SOCKET)
         lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
     lw_leave(guard);
