@@ -1,6 +1,7 @@
 /* Reads a dump file into lwr_dump_t with jansson, checking every member it uses and naming what is wrong. */
 #include "dump.h"
 #include "sample.h"
+#include "saved.h"
 #include "escape.h"
 
 #include <errno.h>
@@ -774,9 +775,15 @@ end:
     return 0;
 }
 
-/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. */
+/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. A saved
+ * report goes to its own reader. */
 static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
 {
+    if (lwr_saved_is_report(text, len)) {
+        lwr_dump_t *d = lwr_saved_parse(text, len, name, err, errlen);
+        free(text);
+        return d;
+    }
     ctx_t c = { name, err, errlen };
     size_t n = 0;
     char *pre = unescape_prepass(&c, text, len, &n);
@@ -936,6 +943,8 @@ void lwr_dump_free(lwr_dump_t *d)
 {
     if (!d)
         return;
+    if (d->saved_report)
+        lwr_saved_free(d);
     for (size_t i = 0; i < d->nread_warnings; i++) {
         free(d->warnings[i].type);
         free(d->warnings[i].handle);
