@@ -5,10 +5,12 @@
 #include "flame.h"
 #include "render.h"
 #include "render_ci.h"
+#include "run_extras.h"
 #include "series.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage[] =
@@ -37,6 +39,8 @@ static const char usage[] =
     "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
     "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
     "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
+    "  --lsan               apply LSAN_OPTIONS (suppressions=, exitcode=, log_path=, max_leaks=) as the library\n"
+    "                       does when it reports at exit by hand\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";
@@ -56,6 +60,7 @@ typedef struct {
     lwr_weight_t weight;
     int64_t older_than;     /* -1: no --older-than */
     lwr_ci_t ci;
+    bool lsan;              /* --lsan */
 } options_t;
 
 /* An lwr_option_fn for the options of `leakwatch report`. */
@@ -89,6 +94,11 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
                         v);
         return -1;
     }
+    if (r == 0 && strcmp(argv[*i], "--lsan") == 0) {
+        o->lsan = true;
+        (*i)++;
+        return 1;
+    }
     if (r != 0 || (r = lwr_ci_take_option(cmd, argc, argv, i, false, &o->ci)) != 0)
         return r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
@@ -98,7 +108,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
 
 static int report_main(int argc, char **argv)
 {
-    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT };
+    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT, false };
     int first;
     int status = lwr_parse_options("report", usage, argc, argv, take_option, &o, &first);
     if (status < 0 && first >= argc)
@@ -110,8 +120,15 @@ static int report_main(int argc, char **argv)
         lwr_ci_free(&o.ci);
         return status;
     }
+    lwr_lsan_t lsan = { 0 };
+    if (o.lsan && (lwr_lsan_parse(getenv("LSAN_OPTIONS"), &lsan) != 0 || lwr_lsan_add_suppressions(&lsan, &o.ci, "report") != 0)) {
+        lwr_lsan_free(&lsan);
+        lwr_ci_free(&o.ci);
+        return LWR_EXIT_USAGE;
+    }
     int ci_status = lwr_ci_load("report", &o.ci);   /* bad suppressions or baseline: exit 2 before any dump */
     if (ci_status != 0) {
+        lwr_lsan_free(&lsan);
         lwr_ci_free(&o.ci);
         return ci_status;
     }
@@ -122,6 +139,7 @@ static int report_main(int argc, char **argv)
         fprintf(stderr, "leakwatch: no dump could be read\n");
         lwr_dumplist_free(&dumps);
         lwr_ci_free(&o.ci);
+        lwr_lsan_free(&lsan);
         return 1;
     }
     lwr_dumplist_sort(&dumps);
@@ -145,8 +163,16 @@ static int report_main(int argc, char **argv)
     lwr_ci_free(&o.ci);
     if (!rep) {
         lwr_symbolizer_free(sym);
+        lwr_lsan_free(&lsan);
         fprintf(stderr, "leakwatch: out of memory\n");
         return 1;
+    }
+    if (o.lsan) {
+        int st = lwr_lsan_report(&lsan, rep);
+        lwr_lsan_free(&lsan);
+        lwr_report_free(rep);
+        lwr_symbolizer_free(sym);
+        return st ? st : failed;
     }
     FILE *out = lwr_output_open(o.output);
     if (!out) {

@@ -923,16 +923,8 @@ static int run_command(options_t *op);
  * there is no room for one more suppression file (said). */
 static int apply_lsan(options_t *o, const lwr_lsan_t *l)
 {
-    if (l->suppressions) {
-        if (o->ci.nsupp_files == LWR_MAX_SUPP_FILES) {
-            lwr_usage_error("run", "more than %d suppression files", LWR_MAX_SUPP_FILES);
-            return -1;
-        }
-        /* read first, as LEAKWATCH_SUPPRESSIONS is: the command line's files come after */
-        memmove(&o->ci.supp_files[1], &o->ci.supp_files[0], o->ci.nsupp_files * sizeof o->ci.supp_files[0]);
-        o->ci.supp_files[0] = l->suppressions;
-        o->ci.nsupp_files++;
-    }
+    if (lwr_lsan_add_suppressions(l, &o->ci, "run") != 0)
+        return -1;
     if (l->has_exitcode && !o->exit_code_given) {
         o->exit_code = l->exitcode;
         o->leaks_keep_status = l->exitcode == 0;

@@ -94,6 +94,20 @@ void lwr_lsan_free(lwr_lsan_t *l)
     l->buf = NULL;
 }
 
+int lwr_lsan_add_suppressions(const lwr_lsan_t *l, lwr_ci_t *ci, const char *cmd)
+{
+    if (!l->suppressions)
+        return 0;
+    if (ci->nsupp_files == LWR_MAX_SUPP_FILES) {
+        lwr_usage_error(cmd, "more than %d suppression files", LWR_MAX_SUPP_FILES);
+        return -1;
+    }
+    memmove(&ci->supp_files[1], &ci->supp_files[0], ci->nsupp_files * sizeof ci->supp_files[0]);
+    ci->supp_files[0] = l->suppressions;
+    ci->nsupp_files++;
+    return 0;
+}
+
 /* ---- output paths and directories --------------------------------------------------------------------------- */
 
 int lwr_check_output(const char *opt, const char *path)
@@ -243,6 +257,21 @@ int lwr_write_logs(const lwr_dumplist_t *dumps, lwr_symbolizer_t *sym, const lwr
         lwr_report_free(rep);
     }
     return failed ? -1 : 0;
+}
+
+int lwr_lsan_report(const lwr_lsan_t *l, const lwr_report_t *rep)
+{
+    FILE *out = stdout;
+    char path[PATH_MAX + 64] = "";
+    if (l->log_path && !(out = open_log(NULL, l->log_path, NULL, rep->nprocesses ? rep->processes[0].pid : 0, path,
+                                        sizeof path))) {
+        fprintf(stderr, "leakwatch: LSAN_OPTIONS log_path: %s: %s\n", lwr_show(path), strerror(errno));
+        return 1;
+    }
+    int rc = lwr_render_text_limited(out, rep, false, l->max_leaks);
+    if (lwr_output_close(out, path[0] ? path : NULL, "the report", rc) != 0)
+        return 1;
+    return l->has_exitcode && lwr_report_count(rep, LWR_ALL_KINDS) > 0 ? l->exitcode : 0;
 }
 
 /* ---- --quiet and max_leaks --------------------------------------------------------------------------------- */

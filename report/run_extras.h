@@ -31,6 +31,16 @@ int lwr_lsan_parse(const char *text, lwr_lsan_t *out);
 
 void lwr_lsan_free(lwr_lsan_t *l);
 
+/* Puts the suppressions= file of `l` first among the suppression files of `ci` (read first, as those of
+ * LEAKWATCH_SUPPRESSIONS are). Returns 0, or -1 when there is no room for one more (said, for command `cmd`). */
+int lwr_lsan_add_suppressions(const lwr_lsan_t *l, lwr_ci_t *ci, const char *cmd);
+
+/* `leakwatch report --lsan` (what the library runs at exit by hand when LSAN_OPTIONS is set): writes the text
+ * report to standard output, or with log_path= to `PREFIX.<pid>` (created as lwr_write_logs does), at most
+ * max_leaks= sites. Returns the exit status: exitcode= (when set and not 0) if the report has leaks, else 0, or 1
+ * when the report could not be written. */
+int lwr_lsan_report(const lwr_lsan_t *l, const lwr_report_t *rep);
+
 /* Whether the file at `path` (option `opt`, e.g. "--json") can be written: an existing one is opened for writing
  * without being truncated, a missing one is created exclusively and removed again. Returns 0, or an errno value
  * after naming the option, the path and the reason on stderr. */
