@@ -4,7 +4,7 @@
 #   make demo       install what is missing, build, run leakwatch on the demo program
 #   make fuzz       libFuzzer harnesses of the dump, suppression and baseline readers (clang)
 #   make bench      performance comparison against plain, heaptrack, valgrind and LeakSanitizer
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (DESTDIR too); make uninstall the same way
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -51,7 +51,7 @@ INTEG      := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 INTEG_HELP := $(filter-out $(wildcard tests/integration/test_*.c),$(wildcard tests/integration/*.c))
 DEMO       := $(B)/demo/demo
 
-.PHONY: all deps check unit integration demo bench install clean tests-build fuzz fuzz-run
+.PHONY: all deps check unit integration demo bench install uninstall clean tests-build fuzz fuzz-run
 # Objects of the sanitizer builds are only prerequisites of the tests: keep them between runs.
 .SECONDARY:
 all: $(LIB) $(CLI)
@@ -167,12 +167,23 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run
 
+# Every installed file, relative to $(DESTDIR)$(PREFIX): `make uninstall` removes exactly these.
+INSTALLED := bin/leakwatch lib/leakwatch/libleakwatch.so share/doc/leakwatch/README.md share/doc/leakwatch/FORMAT.md \
+             share/man/man1/leakwatch.1 share/man/man7/leakwatch.7 share/bash-completion/completions/leakwatch
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/leakwatch $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/leakwatch
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakwatch/libleakwatch.so
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/leakwatch
 	install -m 644 README.md docs/FORMAT.md $(DESTDIR)$(PREFIX)/share/doc/leakwatch/
 	install -D -m 644 docs/leakwatch.1 $(DESTDIR)$(PREFIX)/share/man/man1/leakwatch.1
+	install -D -m 644 docs/leakwatch.7 $(DESTDIR)$(PREFIX)/share/man/man7/leakwatch.7
+	install -D -m 644 scripts/leakwatch.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/leakwatch
+
+# Removes what install wrote, and the directories of leakwatch's own that are left empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/lib/leakwatch $(DESTDIR)$(PREFIX)/share/doc/leakwatch 2>/dev/null
 
 clean:
 	rm -rf $(B)
