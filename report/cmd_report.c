@@ -122,7 +122,8 @@ static int report_main(int argc, char **argv)
         return status;
     }
     lwr_lsan_t lsan = { 0 };
-    if (o.lsan && (lwr_lsan_parse(getenv("LSAN_OPTIONS"), &lsan) != 0 || lwr_lsan_add_suppressions(&lsan, &o.ci, "report") != 0)) {
+    if (o.lsan && (lwr_lsan_parse(getenv("LSAN_OPTIONS"), &lsan) != 0
+                   || lwr_lsan_add_suppressions(&lsan, &o.ci, "report") != 0)) {
         lwr_lsan_free(&lsan);
         lwr_ci_free(&o.ci);
         return LWR_EXIT_USAGE;

@@ -215,9 +215,13 @@ static int parse(int argc, char **argv, options_t *o, int *status)
             *status = 0;
             return -1;
         }
-        if (strcmp(argv[i], "--allow-unchecked") == 0 || strcmp(argv[i], "--quiet") == 0
-            || strcmp(argv[i], "-q") == 0) {
-            *(argv[i][2] == 'a' ? &o->allow_unchecked : &o->quiet) = true;
+        if (strcmp(argv[i], "--allow-unchecked") == 0) {
+            o->allow_unchecked = true;
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            o->quiet = true;
             i++;
             continue;
         }

@@ -187,6 +187,18 @@ char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *l
 /* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
 
+/* Where a reader of leakwatch's files (dumps, saved reports) writes its error: one line `NAME: WHAT` and the
+ * message, at most errlen bytes of err. */
+typedef struct {
+    const char *name;
+    const char *what;       /* "" for dumps, "saved report: " */
+    char *err;
+    size_t errlen;
+} lwr_read_ctx_t;
+
+/* Writes the error line, escaped for a terminal (the name and jansson's text quote the input). Returns -1. */
+int lwr_read_fail(lwr_read_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The module whose [start, end) holds `address`, or NULL. */
 const lwr_module_t *lwr_dump_module_of(const lwr_dump_t *dump, uint64_t address);
 

@@ -149,10 +149,13 @@ int lwr_prepare_dir(const char *opt, const char *dir, char *out, size_t outlen)
         return err;
     }
     snprintf(out, outlen, "%s", dir);
-    if (!(st.st_mode & S_ISVTX) || !(st.st_mode & (S_IWGRP | S_IWOTH)))
-        return access(dir, W_OK | X_OK) == 0 ? 0 : (fprintf(stderr, "leakwatch run: %s %s: %s\n", opt,
-                                                             lwr_show(dir), strerror(errno)),
-                                                     errno);
+    if (!(st.st_mode & S_ISVTX) || !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+        if (access(dir, W_OK | X_OK) == 0)
+            return 0;
+        err = errno;
+        fprintf(stderr, "leakwatch run: %s %s: %s\n", opt, lwr_show(dir), strerror(err));
+        return err;
+    }
     /* shared like /tmp: a private directory of the user in it, which another user must not have made first */
     snprintf(out, outlen, "%s/leakwatch-%u", dir, (unsigned)geteuid());
     if (mkdir(out, 0700) != 0 && errno != EEXIST)

@@ -2,8 +2,6 @@
  * bytes, classes, samples, pids and symbolized frames, processes, warnings and unchecked entries. */
 #include "saved.h"
 
-#include "escape.h"
-
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -11,26 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What a failed check needs to write its message. */
-typedef struct {
-    const char *name;
-    char *err;
-    size_t errlen;
-} ctx_t;
-
-__attribute__((format(printf, 2, 3)))
-static int fail(ctx_t *c, const char *fmt, ...)
-{
-    char msg[384], line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(line, sizeof line, "%s: saved report: %s", c->name, msg);
-    if (c->errlen > 0)
-        lwr_escape(line, c->err, c->errlen);   /* the name and jansson's text quote the input */
-    return -1;
-}
+typedef lwr_read_ctx_t ctx_t;
 
 bool lwr_saved_is_report(const char *t, size_t n)
 {
@@ -64,10 +43,10 @@ static int member(ctx_t *c, json_t *obj, const char *where, const char *key, jso
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v || (nullable && json_is_null(v)))
-        return !v && required ? fail(c, "%s%s: missing", where, key) : 0;
+        return !v && required ? lwr_read_fail(c, "%s%s: missing", where, key) : 0;
     bool ok = json_typeof(v) == type || (type == JSON_TRUE && json_is_boolean(v));
     if (!ok)
-        return fail(c, "%s%s: expected %s", where, key, names[type]);
+        return lwr_read_fail(c, "%s%s: expected %s", where, key, names[type]);
     *out = v;
     return 0;
 }
@@ -79,7 +58,7 @@ static int get_count(ctx_t *c, json_t *obj, const char *where, const char *key, 
     if (member(c, obj, where, key, JSON_INTEGER, required, false, &v) != 0)
         return -1;
     if (v && json_integer_value(v) < 0)
-        return fail(c, "%s%s: negative", where, key);
+        return lwr_read_fail(c, "%s%s: negative", where, key);
     if (v)
         *out = (uint64_t)json_integer_value(v);
     return 0;
@@ -93,7 +72,7 @@ static int get_pid(ctx_t *c, json_t *obj, const char *where, const char *key, bo
     if (member(c, obj, where, key, JSON_INTEGER, required, nullable, &v) != 0)
         return -1;
     if (v && (json_integer_value(v) <= 0 || json_integer_value(v) > INT32_MAX))
-        return fail(c, "%s%s: not a process number", where, key);
+        return lwr_read_fail(c, "%s%s: not a process number", where, key);
     if (v)
         *out = (long)json_integer_value(v);
     return 0;
@@ -107,7 +86,7 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
     if (member(c, obj, where, key, JSON_STRING, required, !required, &v) != 0)
         return -1;
     if (v && !(*out = strdup(json_string_value(v))))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     return 0;
 }
 
@@ -127,7 +106,7 @@ static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame
     *out = calloc(len ? len : 1, sizeof **out);
     *n = 0;
     if (!*out)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < len; i++) {
         char at[160];
         json_t *f = json_array_get(arr, i), *addr, *off;
@@ -135,7 +114,7 @@ static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame
         uint64_t line = 0;
         snprintf(at, sizeof at, "%s[%zu].", where, i);
         if (!json_is_object(f))
-            return fail(c, "%s[%zu]: expected an object", where, i);
+            return lwr_read_fail(c, "%s[%zu]: expected an object", where, i);
         (*n)++;
         if (get_str(c, f, at, "function", false, &k->function) || get_str(c, f, at, "file", false, &k->file)
             || get_str(c, f, at, "module", false, &k->module) || get_count(c, f, at, "line", false, &line)
@@ -143,13 +122,13 @@ static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame
             || member(c, f, at, "offset", JSON_STRING, false, false, &off))
             return -1;
         if (line > UINT32_MAX)
-            return fail(c, "%sline: too large", at);
+            return lwr_read_fail(c, "%sline: too large", at);
         k->line = (unsigned)line;
         if (parse_hex(json_string_value(addr), &k->address) != 0)
-            return fail(c, "%saddress: not a hexadecimal address", at);
+            return lwr_read_fail(c, "%saddress: not a hexadecimal address", at);
         k->offset = k->address;
         if (off && parse_hex(json_string_value(off), &k->offset) != 0)
-            return fail(c, "%soffset: not a hexadecimal offset", at);
+            return lwr_read_fail(c, "%soffset: not a hexadecimal offset", at);
     }
     return 0;
 }
@@ -159,7 +138,7 @@ static int addresses(ctx_t *c, const lwr_known_frame_t *k, size_t n, uint64_t **
 {
     *out = malloc((n ? n : 1) * sizeof **out);
     if (!*out)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++)
         (*out)[i] = k[i].address;
     return 0;
@@ -171,8 +150,9 @@ static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
     json_t *kind, *cls, *frames, *samples, *pids;
     snprintf(at, sizeof at, "sites[%zu].", si);
     if (!json_is_object(o))
-        return fail(c, "sites[%zu]: expected an object", si);
-    if (member(c, o, at, "kind", JSON_STRING, true, false, &kind) || member(c, o, at, "class", JSON_STRING, false, false, &cls)
+        return lwr_read_fail(c, "sites[%zu]: expected an object", si);
+    if (member(c, o, at, "kind", JSON_STRING, true, false, &kind)
+        || member(c, o, at, "class", JSON_STRING, false, false, &cls)
         || member(c, o, at, "frames", JSON_ARRAY, true, false, &frames)
         || member(c, o, at, "samples", JSON_ARRAY, false, false, &samples)
         || member(c, o, at, "pids", JSON_ARRAY, false, false, &pids))
@@ -199,14 +179,14 @@ static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
     if (ns > LWR_MAX_SAMPLES)
         ns = LWR_MAX_SAMPLES;   /* a report keeps at most that many; a longer list is not one leakwatch wrote */
     if (!(s->samples = calloc(ns ? ns : 1, sizeof *s->samples)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < ns; i++) {
         char sat[96];
         json_t *so = json_array_get(samples, i);
         lwr_sample_t *smp = &s->samples[i];
         snprintf(sat, sizeof sat, "%ssamples[%zu].", at, i);
         if (!json_is_object(so))
-            return fail(c, "%ssamples[%zu]: expected an object", at, i);
+            return lwr_read_fail(c, "%ssamples[%zu]: expected an object", at, i);
         s->nsamples++;
         smp->age_ms = -1;
         if (get_pid(c, so, sat, "pid", false, false, &smp->pid) || get_str(c, so, sat, "handle", true, &smp->handle)
@@ -215,11 +195,11 @@ static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
     }
     size_t np = json_array_size(pids);
     if (!(s->pids = calloc(np ? np : 1, sizeof *s->pids)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < np; i++) {
         json_t *p = json_array_get(pids, i);
         if (!json_is_integer(p) || json_integer_value(p) <= 0 || json_integer_value(p) > INT32_MAX)
-            return fail(c, "%spids[%zu]: not a process number", at, i);
+            return lwr_read_fail(c, "%spids[%zu]: not a process number", at, i);
         s->pids[s->npids++] = (long)json_integer_value(p);
     }
     return 0;
@@ -241,17 +221,18 @@ static int read_process(ctx_t *c, json_t *o, size_t pi, lwr_dump_t *d)
     json_t *args, *status, *lost;
     snprintf(at, sizeof at, "processes[%zu].", pi);
     if (!json_is_object(o))
-        return fail(c, "processes[%zu]: expected an object", pi);
+        return lwr_read_fail(c, "processes[%zu]: expected an object", pi);
     d->ppid = -1;
     d->saved_report = true;
     if (get_pid(c, o, at, "pid", true, false, &d->pid) || get_pid(c, o, at, "ppid", false, true, &d->ppid)
         || get_str(c, o, at, "executable", false, &d->exe) || get_str(c, o, at, "dump", false, &d->dump_name)
         || member(c, o, at, "arguments", JSON_ARRAY, false, false, &args)
         || member(c, o, at, "exit_status", JSON_INTEGER, false, true, &status)
-        || get_count(c, o, at, "dropped", false, &d->dropped) || member(c, o, at, "lost", JSON_OBJECT, false, false, &lost))
+        || get_count(c, o, at, "dropped", false, &d->dropped)
+        || member(c, o, at, "lost", JSON_OBJECT, false, false, &lost))
         return -1;
     if (status && (json_integer_value(status) < 0 || json_integer_value(status) > 255))
-        return fail(c, "%sexit_status: not an exit status", at);
+        return lwr_read_fail(c, "%sexit_status: not an exit status", at);
     d->has_exit_status = status != NULL;
     d->exit_status = status ? (int)json_integer_value(status) : 0;
     char lat[80];
@@ -262,13 +243,13 @@ static int read_process(ctx_t *c, json_t *o, size_t pi, lwr_dump_t *d)
         return -1;
     size_t na = json_array_size(args);
     if (!(d->argv = calloc(na + 1, sizeof *d->argv)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < na; i++) {
         json_t *a = json_array_get(args, i);
         if (!json_is_string(a))
-            return fail(c, "%sarguments[%zu]: expected a string", at, i);
+            return lwr_read_fail(c, "%sarguments[%zu]: expected a string", at, i);
         if (!(d->argv[d->argc++] = strdup(json_string_value(a))))
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
     }
     return 0;
 }
@@ -279,11 +260,12 @@ static int read_warning(ctx_t *c, json_t *o, size_t wi, lwr_dump_warning_t *w)
     json_t *frames, *other;
     snprintf(at, sizeof at, "warnings[%zu].", wi);
     if (!json_is_object(o))
-        return fail(c, "warnings[%zu]: expected an object", wi);
+        return lwr_read_fail(c, "warnings[%zu]: expected an object", wi);
     w->count = 1;
     if (get_str(c, o, at, "type", true, &w->type) || get_pid(c, o, at, "pid", false, false, &w->pid)
         || get_str(c, o, at, "handle", false, &w->handle) || get_str(c, o, at, "message", false, &w->message)
-        || get_count(c, o, at, "count", false, &w->count) || member(c, o, at, "frames", JSON_ARRAY, false, false, &frames)
+        || get_count(c, o, at, "count", false, &w->count)
+        || member(c, o, at, "frames", JSON_ARRAY, false, false, &frames)
         || member(c, o, at, "other_frames", JSON_ARRAY, false, false, &other))
         return -1;
     snprintf(where, sizeof where, "%sframes", at);
@@ -301,14 +283,14 @@ static int read_unchecked(ctx_t *c, json_t *arr, lwr_dump_t *d)
     size_t n = json_array_size(arr);
     d->has_unchecked = true;
     if (!(d->unchecked = calloc(n ? n : 1, sizeof *d->unchecked)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
         char at[48];
         json_t *o = json_array_get(arr, i);
         lwr_dump_unchecked_t *u = &d->unchecked[i];
         snprintf(at, sizeof at, "unchecked[%zu].", i);
         if (!json_is_object(o))
-            return fail(c, "unchecked[%zu]: expected an object", i);
+            return lwr_read_fail(c, "unchecked[%zu]: expected an object", i);
         d->nunchecked++;
         if (get_pid(c, o, at, "pid", true, false, &u->pid) || get_str(c, o, at, "executable", false, &u->executable)
             || get_str(c, o, at, "reason", true, &u->reason))
@@ -321,11 +303,12 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
 {
     json_t *ver, *totals, *sites, *procs, *warnings, *unchecked;
     if (!json_is_object(root))
-        return fail(c, "expected an object");
+        return lwr_read_fail(c, "expected an object");
     if (member(c, root, "", "leakwatch_report", JSON_INTEGER, true, false, &ver) != 0)
         return -1;
     if (json_integer_value(ver) != 1)
-        return fail(c, "leakwatch_report: unsupported version %" JSON_INTEGER_FORMAT " (this leakwatch reads 1)",
+        return lwr_read_fail(c, "leakwatch_report: unsupported version %" JSON_INTEGER_FORMAT
+                                " (this leakwatch reads 1)",
                     json_integer_value(ver));
     if (member(c, root, "", "totals", JSON_OBJECT, true, false, &totals)
         || member(c, root, "", "sites", JSON_ARRAY, true, false, &sites)
@@ -343,7 +326,7 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
     d->ppid = -1;
     d->uptime_ms = d->time_unix_ms = -1;
     if (!(d->sites = calloc(json_array_size(sites) + 1, sizeof *d->sites)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < json_array_size(sites); i++)
         if (read_site(c, json_array_get(sites, i), i, d) != 0)
             return -1;
@@ -353,7 +336,7 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
         if (i > 0) {
             /* every other process is a dump of its own without sites, so that a report lists it */
             if (!(p = *tail = calloc(1, sizeof *p)) || !(p->file = strdup(c->name)))
-                return fail(c, "out of memory");
+                return lwr_read_fail(c, "out of memory");
             p->uptime_ms = p->time_unix_ms = -1;
             p->version = 1;
             tail = &p->more;
@@ -363,7 +346,7 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
     }
     size_t nw = json_array_size(warnings);
     if (!(d->warnings = calloc(nw ? nw : 1, sizeof *d->warnings)))
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     d->nwarnings = nw;
     for (size_t i = 0; i < nw; i++) {
         d->nread_warnings++;
@@ -375,15 +358,15 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
 
 lwr_dump_t *lwr_saved_parse(const char *text, size_t len, const char *name, char *err, size_t errlen)
 {
-    ctx_t c = { name, err, errlen };
+    ctx_t c = { name, "saved report: ", err, errlen };
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        fail(&c, "line %d column %d: %s", je.line, je.column, je.text);
+        lwr_read_fail(&c, "line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
     }
     lwr_dump_t *d = calloc(1, sizeof *d);
-    int rc = !d || !(d->file = strdup(name)) ? fail(&c, "out of memory") : read_report(&c, root, d);
+    int rc = !d || !(d->file = strdup(name)) ? lwr_read_fail(&c, "out of memory") : read_report(&c, root, d);
     json_decref(root);
     if (rc != 0) {
         lwr_dump_free(d);

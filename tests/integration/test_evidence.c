@@ -118,7 +118,8 @@ START_TEST(test_keep_dumps_are_read_by_report_diff_and_flame)
     ck_assert_msg(svg->exit_code == 0 && strstr(svg->out, "<svg") && strstr(svg->out, "gate_leak"),
                   "a saved report renders as a flame graph%s", lwt_describe(svg));
     lwt_result_t *t = lwt_exec(LWT_ARGV(lwt_cli(), "report", json), NULL);
-    ck_assert_msg(t->exit_code == 0 && strstr(t->out, "leakwatch: 3 leaks at 1 site in 1 process: heap 3 blocks (96 bytes)")
+    ck_assert_msg(t->exit_code == 0
+                      && strstr(t->out, "leakwatch: 3 leaks at 1 site in 1 process: heap 3 blocks (96 bytes)")
                       && strstr(t->out, "#0 gate_leak ") && strstr(t->out, "gate_leaker.c:"),
                   "the text report of a saved report keeps its symbols%s", lwt_describe(t));
     /* diff of a saved report and the dump it came from: nothing grew */
@@ -326,7 +327,8 @@ START_TEST(test_lsan_options_under_run)
 
     /* suppressions=: LeakSanitizer's leak: file hides the site and the gate passes */
     char *tmp = lwt_mkdtemp();
-    char *supp = xfmt("%s/lsan.supp", tmp, NULL), *env = xfmt("LSAN_OPTIONS=suppressions='%s':verbosity=1 verbosity=1", supp, NULL);
+    char *supp = xfmt("%s/lsan.supp", tmp, NULL);
+    char *env = xfmt("LSAN_OPTIONS=suppressions='%s':verbosity=1 verbosity=1", supp, NULL);
     ck_assert_int_eq(lwt_write_file(supp, "# LeakSanitizer's format\nleak:gate_leak\n"), 0);
     r = run_leaker(NULL, "3", "0", LWT_ARGV(env, "LSAN_OPTIONS_UNUSED=1"));
     ck_assert_msg(r->exit_code == 0 && strstr(r->err, "leak:gate_leak (") && strstr(r->err, "lsan.supp:2)"),

@@ -264,7 +264,8 @@ static void commands(names_t *l)
     lwt_free(r);
 }
 
-START_TEST(test_page_renders_without_warnings)
+/* The source of `page` (ROOT-relative), once groff renders it without a warning and it holds ASCII only. */
+static char *clean_page(const char *page)
 {
     const char *groff = lwt_which(LWT_ARGV("/usr/bin/groff", "groff"));
     ck_assert_msg(groff != NULL, "groff not found (scripts/install-deps installs groff-base)");
@@ -272,15 +273,21 @@ START_TEST(test_page_renders_without_warnings)
     /* -ww: every warning; -z: no output, only the diagnostics; utf8 and ascii are what man uses on a terminal */
     static const char *const devices[] = { "-Tutf8", "-Tascii" };
     for (size_t i = 0; i < 2; i++) {
-        lwt_result_t *r = lwt_exec(LWT_ARGV(groff, "-man", devices[i], "-ww", "-z", PAGE), &o);
-        ck_assert_msg(r->exited && r->exit_code == 0 && r->err_len == 0, "groff warns about %s:%s", PAGE,
+        lwt_result_t *r = lwt_exec(LWT_ARGV(groff, "-man", devices[i], "-ww", "-z", page), &o);
+        ck_assert_msg(r->exited && r->exit_code == 0 && r->err_len == 0, "groff warns about %s:%s", page,
                       lwt_describe(r));
         lwt_free(r);
     }
     /* Without preconv, groff reads bytes as Latin-1: anything but ASCII renders as garbage. */
-    char *src = read_source(PAGE);
+    char *src = read_source(page);
     for (const char *p = src; *p; p++)
-        ck_assert_msg((unsigned char)*p < 0x80, "%s: a byte that is not ASCII at offset %td", PAGE, p - src);
+        ck_assert_msg((unsigned char)*p < 0x80, "%s: a byte that is not ASCII at offset %td", page, p - src);
+    return src;
+}
+
+START_TEST(test_page_renders_without_warnings)
+{
+    char *src = clean_page(PAGE);
     /* And the sections a reader looks for, in man(7)'s order. */
     static const char *const sections[] = { "NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "ENVIRONMENT",
                                             "SUPPRESSIONS", "BASELINES", "FILES", "EXIT STATUS", "EXAMPLES",
@@ -522,19 +529,7 @@ END_TEST
 
 START_TEST(test_page7_renders_and_holds_to_the_code)
 {
-    const char *groff = lwt_which(LWT_ARGV("/usr/bin/groff", "groff"));
-    ck_assert_msg(groff != NULL, "groff not found (scripts/install-deps installs groff-base)");
-    lwt_opts_t o = { .cwd = lwt_root() };
-    static const char *const devices[] = { "-Tutf8", "-Tascii" };
-    for (size_t i = 0; i < 2; i++) {
-        lwt_result_t *r = lwt_exec(LWT_ARGV(groff, "-man", devices[i], "-ww", "-z", PAGE7), &o);
-        ck_assert_msg(r->exited && r->exit_code == 0 && r->err_len == 0, "groff warns about %s:%s", PAGE7,
-                      lwt_describe(r));
-        lwt_free(r);
-    }
-    char *src = read_source(PAGE7);
-    for (const char *p = src; *p; p++)
-        ck_assert_msg((unsigned char)*p < 0x80, "%s: a byte that is not ASCII at offset %td", PAGE7, p - src);
+    char *src = clean_page(PAGE7);
     ck_assert_msg(strstr(src, "\n.TH LEAKWATCH 7 ") && strstr(src, "\n.SH LSAN_OPTIONS\n")
                       && strstr(src, "\n.SH ENVIRONMENT\n"),
                   "%s: a section-7 page with ENVIRONMENT and LSAN_OPTIONS", PAGE7);
@@ -543,11 +538,11 @@ START_TEST(test_page7_renders_and_holds_to_the_code)
     const char *fn = strstr(code, "static void lsan_option(");
     ck_assert_ptr_nonnull(fn);
     size_t mapped = 0;
-    for (const char *p = strstr(fn, "strcmp(name, \""); p && p < strstr(fn, "bool known"); p = strstr(p + 1, "strcmp(name, \"")) {
-        char want[80];
+    const char *fn_end = strstr(fn, "bool known");
+    for (const char *p = strstr(fn, "strcmp(name, \""); p && p < fn_end; p = strstr(p + 1, "strcmp(name, \"")) {
+        char want[80], want_bi[80];
         int len = (int)strcspn(p + 14, "\"");
-        snprintf(want, sizeof want, "\n.B%s %.*s=", "", len, p + 14);
-        char want_bi[80];
+        snprintf(want, sizeof want, "\n.B %.*s=", len, p + 14);
         snprintf(want_bi, sizeof want_bi, "\n.BI %.*s=", len, p + 14);
         ck_assert_msg(strstr(src, want) || strstr(src, want_bi), "%s: LSAN_OPTIONS lacks an entry for %.*s", PAGE7,
                       len, p + 14);
