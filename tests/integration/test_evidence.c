@@ -338,6 +338,12 @@ START_TEST(test_lsan_options_under_run)
     lwt_free(r);
     free(env);
 
+    /* report_objects=1 is what leakwatch does anyway: accepted without a word */
+    r = run_leaker(NULL, "3", "0", LWT_ARGV("LSAN_OPTIONS=report_objects=1"));
+    ck_assert_msg(r->exit_code == 23 && !strstr(r->err, "LSAN_OPTIONS") && strstr(r->err, "samples: 0x"), "%s",
+                  lwt_describe(r));
+    lwt_free(r);
+
     /* detect_leaks=0: the command runs as without leakwatch */
     r = run_leaker(NULL, "3", "5", LWT_ARGV("LSAN_OPTIONS=detect_leaks=0"));
     ck_assert_msg(r->exit_code == 5 && r->err_len == 0 && strstr(r->out, "leaked=3"), "%s", lwt_describe(r));
@@ -424,6 +430,33 @@ START_TEST(test_lsan_options_by_hand)
 }
 END_TEST
 
+/* make check's runner gives the tests a TMPDIR of their own and fails when one leaves a dump in it. */
+START_TEST(test_the_test_runner_fails_on_leftovers)
+{
+    char *tmp = lwt_mkdtemp();
+    char *messy = xfmt("%s/messy", tmp, NULL), *tidy = xfmt("%s/tidy", tmp, NULL);
+    ck_assert_int_eq(lwt_write_file(messy, "#!/bin/sh\nmkdir -p \"$TMPDIR/leakwatch-0\" && "
+                                           "echo '{}' > \"$TMPDIR/leakwatch-0/leakwatch.7.1.json\"\n"), 0);
+    ck_assert_int_eq(lwt_write_file(tidy, "#!/bin/sh\nd=$(mktemp -d \"$TMPDIR/own.XXXXXX\") && rmdir \"$d\"\n"), 0);
+    ck_assert_int_eq(chmod(messy, 0700), 0);
+    ck_assert_int_eq(chmod(tidy, 0700), 0);
+    char *runner = xfmt("%s/scripts/run-tests", lwt_root(), NULL);
+    lwt_result_t *r = lwt_exec(LWT_ARGV("sh", runner, "t", tidy), NULL);
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, "t: 1 passed, 0 failed"), "%s", lwt_describe(r));
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV("sh", runner, "t", tidy, messy), NULL);
+    ck_assert_msg(r->exit_code != 0 && strstr(r->out, "left these in their TMPDIR")
+                      && strstr(r->out, "leakwatch-0/leakwatch.7.1.json") && strstr(r->out, "t: 2 passed, 1 failed"),
+                  "%s", lwt_describe(r));
+    lwt_free(r);
+    free(runner);
+    free(messy);
+    free(tidy);
+    lwt_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("evidence");
@@ -440,6 +473,7 @@ static Suite *suite(void)
     tcase_add_test(out, test_bad_output_paths_fail_before_the_command);
     tcase_add_test(out, test_log_dir_writes_one_report_per_process);
     tcase_add_test(out, test_quiet_prints_the_summary_and_the_status);
+    tcase_add_test(out, test_the_test_runner_fails_on_leftovers);
     suite_add_tcase(s, out);
     TCase *lsan = tcase_create("LSAN_OPTIONS");
     tcase_set_timeout(lsan, 120);
