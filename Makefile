@@ -4,7 +4,7 @@
 #   make demo       install what is missing, build, run leakwatch on the demo program
 #   make fuzz       libFuzzer harnesses of the dump, suppression and baseline readers (clang)
 #   make bench      performance comparison against plain, heaptrack, valgrind and LeakSanitizer
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (DESTDIR too); make uninstall the same way
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -56,7 +56,7 @@ INTEG      := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,$(wildca
 INTEG_HELP := $(filter-out $(wildcard tests/integration/test_*.c),$(wildcard tests/integration/*.c))
 DEMO       := $(B)/demo/demo
 
-.PHONY: all deps check unit integration demo bench install clean tests-build fuzz fuzz-run
+.PHONY: all deps check unit integration demo bench install uninstall clean tests-build fuzz fuzz-run
 # Objects of the sanitizer builds are only prerequisites of the tests: keep them between runs.
 .SECONDARY:
 all: $(LIB) $(CLI)
@@ -192,6 +192,11 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/run
 
+# Every installed file, relative to $(DESTDIR)$(PREFIX): `make uninstall` removes exactly these.
+INSTALLED := bin/leakwatch lib/leakwatch/libleakwatch.so share/doc/leakwatch/README.md share/doc/leakwatch/FORMAT.md \
+             share/man/man1/leakwatch.1 share/man/man7/leakwatch.7 share/bash-completion/completions/leakwatch \
+             include/leakwatch/leakwatch.h lib/pkgconfig/leakwatch.pc
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/leakwatch $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/leakwatch
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/leakwatch/libleakwatch.so
@@ -203,6 +208,14 @@ install: all
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib/leakwatch' '' \
 	    'Name: leakwatch' 'Description: What a program tells leakwatch (leakwatch.h); no link dependency' \
 	    'Version: 1' 'Cflags: -I$${includedir}' 'Libs:' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/leakwatch.pc
+	install -D -m 644 docs/leakwatch.7 $(DESTDIR)$(PREFIX)/share/man/man7/leakwatch.7
+	install -D -m 644 scripts/leakwatch.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/leakwatch
+
+# Removes what install wrote, and the directories of leakwatch's own that are left empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/lib/leakwatch $(DESTDIR)$(PREFIX)/share/doc/leakwatch \
+	    $(DESTDIR)$(PREFIX)/include/leakwatch 2>/dev/null
 
 clean:
 	rm -rf $(B)

@@ -3,6 +3,7 @@
 
 #include "keybuf.h"
 #include "map.h"
+#include "saved.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,8 @@ int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s)
 
 int lwr_stack_symbolize(lwr_stack_t *st, const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_symbolizer_t *sym)
 {
+    if (ds->known)
+        return lwr_saved_stack(st, ds);     /* a saved report's frames are symbolized already */
     st->n = 0;
     for (size_t f = 0; f < ds->nframes; f++) {
         if (st->n + LWR_MAX_INLINE_FRAMES > st->cap) {
@@ -166,7 +169,7 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     lwr_count_add(&site->bytes, ds->bytes);
     for (size_t i = 0; i < ds->nsamples && site->nsamples < LWR_MAX_SAMPLES; i++) {
         lwr_report_sample_t *s = &site->samples[site->nsamples++];
-        s->pid = pid;
+        s->pid = ds->samples[i].pid ? ds->samples[i].pid : pid;
         s->size = ds->samples[i].size;
         s->handle = lwr_dup_or_null(ds->samples[i].handle, &oom);
         s->detail = ds->kind == LWR_THREAD ? thread_detail(&ds->samples[i], d, sym) : NULL;
@@ -175,6 +178,8 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     }
     if (add_pid(site, pid) != 0)
         oom = 1;
+    for (size_t i = 0; i < ds->npids; i++)   /* a saved report's site names its processes */
+        oom |= add_pid(site, ds->pids[i]) != 0;
     return oom ? -1 : 0;
 }
 
@@ -192,7 +197,7 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     p->lost_warnings = d->lost_warnings;
     p->executable = lwr_dup_or_null(d->exe, &oom);
     p->reason = lwr_dup_or_null(d->reason, &oom);
-    p->dump = lwr_dup_or_null(slash ? slash + 1 : d->file, &oom);
+    p->dump = lwr_dup_or_null(d->saved_report ? d->dump_name : slash ? slash + 1 : d->file, &oom);
     p->arguments = calloc(d->argc + 1, sizeof *p->arguments);
     if (!p->arguments)
         return -1;
@@ -202,9 +207,10 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     return oom ? -1 : 0;
 }
 
-/* Symbolizes n addresses of dump d into frames (allocated; *out NULL when n is 0). Returns 0 or -1. */
-static int symbolize_frames(const lwr_dump_t *d, const uint64_t *addr, size_t n, lwr_symbolizer_t *sym,
-                            lwr_frame_t **out)
+/* Symbolizes n addresses of dump d into frames (allocated; *out NULL when n is 0); `known` (a saved report's
+ * frames) instead when not NULL. Returns 0 or -1. */
+static int symbolize_frames(const lwr_dump_t *d, const uint64_t *addr, size_t n, const lwr_known_frame_t *known,
+                            lwr_symbolizer_t *sym, lwr_frame_t **out)
 {
     int oom = 0;
     *out = n ? calloc(n, sizeof **out) : NULL;
@@ -212,7 +218,9 @@ static int symbolize_frames(const lwr_dump_t *d, const uint64_t *addr, size_t n,
         return -1;
     for (size_t i = 0; i < n; i++) {
         lwr_symbol_t s;
-        if (sym) {
+        if (known) {
+            lwr_saved_symbol(&known[i], &s);
+        } else if (sym) {
             lwr_symbolize(sym, d, addr[i], &s);
         } else {
             const lwr_module_t *m = lwr_dump_module_of(d, addr[i]);
@@ -238,15 +246,15 @@ static int add_warnings(lwr_report_t *r, const lwr_dump_t *d, lwr_symbolizer_t *
         lwr_warning_t *w = &r->warnings[r->nwarnings++];
         int oom = 0;
         memset(w, 0, sizeof *w);
-        w->pid = d->pid;
+        w->pid = dw->pid ? dw->pid : d->pid;
         w->count = dw->count;
         w->type = lwr_dup_or_null(dw->type, &oom);
         w->handle = lwr_dup_or_null(dw->handle, &oom);
         w->message = lwr_dup_or_null(dw->message, &oom);
-        if (oom || symbolize_frames(d, dw->frames, dw->nframes, sym, &w->frames) != 0)
+        if (oom || symbolize_frames(d, dw->frames, dw->nframes, dw->known, sym, &w->frames) != 0)
             return -1;
         w->nframes = dw->nframes;
-        if (symbolize_frames(d, dw->other_frames, dw->nother, sym, &w->other_frames) != 0)
+        if (symbolize_frames(d, dw->other_frames, dw->nother, dw->known_other, sym, &w->other_frames) != 0)
             return -1;
         w->nother = dw->nother;
     }
@@ -277,12 +285,20 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     lwr_stack_t st = LWR_STACK_INIT;
     size_t capsites = 0;
     int oom = !r;
-    if (r && !(r->processes = calloc(n ? n : 1, sizeof *r->processes)))
+    size_t nprocs = n;
+    for (size_t di = 0; di < n; di++)
+        for (const lwr_dump_t *m = dumps[di]->more; m; m = m->more)
+            nprocs++;   /* the other processes of a saved report */
+    if (r && !(r->processes = calloc(nprocs ? nprocs : 1, sizeof *r->processes)))
         oom = 1;
 
     for (size_t di = 0; di < n && !oom; di++) {
         const lwr_dump_t *d = dumps[di];
         if (add_process(&r->processes[r->nprocesses++], d) != 0)
+            oom = 1;
+        for (const lwr_dump_t *m = d->more; m && !oom; m = m->more)
+            oom = add_process(&r->processes[r->nprocesses++], m) != 0;
+        if (lwr_saved_add_unchecked(r, d) != 0)
             oom = 1;
         for (int k = 0; k < LWR_KIND_COUNT; k++)
             lwr_total_add(&r->totals[k], d->totals[k].count, d->totals[k].bytes);

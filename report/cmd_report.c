@@ -6,10 +6,12 @@
 #include "render.h"
 #include "render_ci.h"
 #include "render_pprof.h"
+#include "run_extras.h"
 #include "series.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,8 +22,9 @@ static const char usage[] =
     "                        [--output FILE] DUMP...\n"
     "\n"
     "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
-    "A DUMP is a dump file (leakwatch.<pid>.<seq>.json) or a directory; of a directory, the newest dump of each\n"
-    "process is read. Dump files named one by one are all read, even several of the same process.\n"
+    "A DUMP is a dump file (leakwatch.<pid>.<seq>.json), a saved JSON report (run --json, --format json) or a\n"
+    "directory; of a directory, the newest dump of each process is read. Dump files named one by one are all\n"
+    "read, even several of the same process.\n"
     "\n"
     "  --format text|json   text for people (the default) or the JSON report of docs/FORMAT.md\n"
     "  --format folded      collapsed stacks for flame-graph tools: `[kind];outermost;...;innermost WEIGHT`\n"
@@ -42,6 +45,8 @@ static const char usage[] =
     "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
     "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
     "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
+    "  --lsan               apply LSAN_OPTIONS (suppressions=, exitcode=, log_path=, max_leaks=) as the library\n"
+    "                       does when it reports at exit by hand\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";
@@ -61,6 +66,7 @@ typedef struct {
     lwr_weight_t weight;
     int64_t older_than;     /* -1: no --older-than */
     lwr_ci_t ci;
+    bool lsan;              /* --lsan */
 } options_t;
 
 /* An lwr_option_fn for the options of `leakwatch report`. */
@@ -94,6 +100,11 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
                         v);
         return -1;
     }
+    if (r == 0 && strcmp(argv[*i], "--lsan") == 0) {
+        o->lsan = true;
+        (*i)++;
+        return 1;
+    }
     if (r != 0 || (r = lwr_ci_take_option(cmd, argc, argv, i, false, &o->ci)) != 0)
         return r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
@@ -103,7 +114,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
 
 static int report_main(int argc, char **argv)
 {
-    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT };
+    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT, false };
     int first;
     int status = lwr_parse_options("report", usage, argc, argv, take_option, &o, &first);
     if (status < 0 && first >= argc)
@@ -120,8 +131,16 @@ static int report_main(int argc, char **argv)
         lwr_ci_free(&o.ci);
         return lwr_usage_error("report", "a pprof profile is binary: give --output FILE or redirect the output");
     }
+    lwr_lsan_t lsan = { 0 };
+    if (o.lsan && (lwr_lsan_parse(getenv("LSAN_OPTIONS"), &lsan) != 0
+                   || lwr_lsan_add_suppressions(&lsan, &o.ci, "report") != 0)) {
+        lwr_lsan_free(&lsan);
+        lwr_ci_free(&o.ci);
+        return LWR_EXIT_USAGE;
+    }
     int ci_status = lwr_ci_load("report", &o.ci);   /* bad suppressions or baseline: exit 2 before any dump */
     if (ci_status != 0) {
+        lwr_lsan_free(&lsan);
         lwr_ci_free(&o.ci);
         return ci_status;
     }
@@ -132,6 +151,7 @@ static int report_main(int argc, char **argv)
         fprintf(stderr, "leakwatch: no dump could be read\n");
         lwr_dumplist_free(&dumps);
         lwr_ci_free(&o.ci);
+        lwr_lsan_free(&lsan);
         return 1;
     }
     lwr_dumplist_sort(&dumps);
@@ -163,8 +183,16 @@ static int report_main(int argc, char **argv)
     if (!rep) {
         lwr_pprof_modules_free(&mods);
         lwr_symbolizer_free(sym);
+        lwr_lsan_free(&lsan);
         fprintf(stderr, "leakwatch: out of memory\n");
         return 1;
+    }
+    if (o.lsan) {
+        int st = lwr_lsan_report(&lsan, rep);
+        lwr_lsan_free(&lsan);
+        lwr_report_free(rep);
+        lwr_symbolizer_free(sym);
+        return st ? st : failed;
     }
     FILE *out = lwr_output_open(o.output);
     if (!out) {

@@ -2,7 +2,9 @@
 #include "aggregate.h"
 #include "ci.h"
 #include "cli.h"
+#include "escape.h"
 #include "render.h"
+#include "run_extras.h"
 
 #include <dirent.h>
 #include <elf.h>
@@ -22,7 +24,8 @@
 
 static const char usage[] =
     "Usage: leakwatch run [--json FILE] [--sarif FILE] [--junit FILE] [--max-leaks N] [--exit-code N]\n"
-    "                     [--kinds LIST] [--suppressions FILE]... [--baseline FILE] -- CMD [ARGS...]\n"
+    "                     [--kinds LIST] [--suppressions FILE]... [--baseline FILE] [--keep-dumps DIR]\n"
+    "                     [--log-dir DIR] [-q] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD with libleakwatch.so preloaded into it and into every process it starts, then prints on stderr\n"
     "what each of them still held at exit (heap blocks, descriptors, sockets, threads, timers), merged by\n"
@@ -45,6 +48,14 @@ static const char usage[] =
     "  --gate-reachable count reachable heap blocks against --max-leaks as well\n"
     "  --allow-unchecked  do not fail when some process could not be checked (it ran without the library, ended\n"
     "                   without its dump, was still running, or its dump was unreadable or incomplete)\n"
+    "  --keep-dumps DIR keep every dump in DIR (created if missing; LEAKWATCH_DUMP_DIR does the same) for\n"
+    "                   `leakwatch report`, `triage`, `diff` and the flame graphs; without it they are removed\n"
+    "  --log-dir DIR    also write one text report per process into DIR, named EXE.PID.log\n"
+    "  -q, --quiet      print only the summary line of the report and the exit-status line\n"
+    "\n"
+    "The --json, --sarif and --junit files and the directories are checked before CMD starts. LSAN_OPTIONS is\n"
+    "read for suppressions=, exitcode=, log_path=, detect_leaks=0, report_objects= and max_leaks=; the options\n"
+    "above take precedence (README, LeakSanitizer's options).\n"
     "\n"
     "Exit status: CMD's own status when it leaked at most N handles of the gated kinds; 23 (or --exit-code)\n"
     "when it leaked more; 24 when some process of the tree could not be checked (named in the report);\n"
@@ -173,6 +184,15 @@ typedef struct {
     char **cmd;
     lwr_ci_t ci;
     bool allow_unchecked;   /* --allow-unchecked */
+    bool exit_code_given;   /* --exit-code: LSAN_OPTIONS exitcode= does not apply */
+    bool leaks_keep_status; /* LSAN_OPTIONS exitcode=0: leaks leave CMD's status as it is, as in LeakSanitizer */
+    const char *keep_dumps; /* --keep-dumps DIR */
+    const char *log_dir;    /* --log-dir DIR */
+    const char *log_prefix; /* LSAN_OPTIONS log_path=PREFIX: logs at PREFIX.<pid> */
+    bool quiet;             /* -q, --quiet */
+    uint64_t max_sites;     /* LSAN_OPTIONS max_leaks=: sites in the text report, 0 for all */
+    char keep_path[PATH_MAX];   /* the directory dumps are kept in, "" when they are not */
+    char log_path[PATH_MAX];    /* the directory of the logs, "" without --log-dir */
 } options_t;
 
 static int parse(int argc, char **argv, options_t *o, int *status)
@@ -200,6 +220,24 @@ static int parse(int argc, char **argv, options_t *o, int *status)
             i++;
             continue;
         }
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            o->quiet = true;
+            i++;
+            continue;
+        }
+        static const char *const dir_opts[] = { "--keep-dumps", "--log-dir" };
+        for (size_t k = 0; k < 2; k++) {
+            if ((r = lwr_take_option("run", argc, argv, &i, dir_opts[k], &v)) == 0)
+                continue;
+            if (r < 0 || !v[0]) {
+                *status = r < 0 ? LWR_EXIT_USAGE : lwr_usage_error("run", "%s needs a directory", dir_opts[k]);
+                return -1;
+            }
+            *(k == 0 ? &o->keep_dumps : &o->log_dir) = v;
+            break;
+        }
+        if (r > 0)
+            continue;
         if ((r = lwr_take_option("run", argc, argv, &i, "--json", &v)) != 0) {
             if (r < 0 || !v[0]) {
                 *status = r < 0 ? LWR_EXIT_USAGE : lwr_usage_error("run", "--json needs a file name");
@@ -219,6 +257,7 @@ static int parse(int argc, char **argv, options_t *o, int *status)
                 return -1;
             }
             o->exit_code = (int)n;
+            o->exit_code_given = true;
         } else if ((r = lwr_take_option("run", argc, argv, &i, "--kinds", &v)) != 0) {
             char bad[80];
             if (r < 0) {
@@ -545,6 +584,47 @@ static void load_dumps(const char *dir, scan_t *sc, lwr_dumplist_t *list)
     lwr_dumplist_sort(list);
 }
 
+/* --keep-dumps: moves every dump of the run's directory into `keep` (nothing there is replaced: a name taken gets
+ * the next seq) and points the loaded dumps at their new files; a dump that cannot be moved is said and goes with
+ * the directory. */
+static void keep_dumps(const char *dir, const scan_t *sc, lwr_dumplist_t *list, const char *keep)
+{
+    for (size_t i = 0; i < sc->ndumps; i++) {
+        char old[PATH_MAX + 256], kept[PATH_MAX + 256];
+        snprintf(old, sizeof old, "%s/%s", dir, sc->dumps[i].name);
+        int err = lwr_keep_dump(dir, sc->dumps[i].name, keep, kept, sizeof kept);
+        if (err) {
+            fprintf(stderr, "leakwatch: cannot keep %s in %s: %s\n", lwr_show(sc->dumps[i].name), lwr_show(keep),
+                    strerror(err));
+            continue;
+        }
+        for (size_t j = 0; j < list->n; j++) {
+            char *name;
+            if (strcmp(list->v[j]->file, old) == 0 && (name = strdup(kept)) != NULL) {
+                free(list->v[j]->file);
+                list->v[j]->file = name;
+            }
+        }
+    }
+}
+
+/* `processes[].dump` names only a file that stays: none when the dumps are removed with the run's directory, and
+ * only those that were moved into `keep` otherwise. */
+static void forget_gone_dumps(lwr_report_t *rep, const char *keep)
+{
+    for (size_t i = 0; i < rep->nprocesses; i++) {
+        char path[PATH_MAX + 256];
+        lwr_process_t *p = &rep->processes[i];
+        if (!p->dump)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", keep, p->dump);
+        if (!keep[0] || access(path, F_OK) != 0) {
+            free(p->dump);
+            p->dump = NULL;
+        }
+    }
+}
+
 /* The start time of process `pid` now (field 22 of /proc/PID/stat), 0 when it is gone. */
 static unsigned long long proc_start_time(long pid)
 {
@@ -776,6 +856,8 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
         return -1;
     }
     load_dumps(dir, &sc, &dumps);
+    if (o->keep_path[0] && !late_signal)
+        keep_dumps(dir, &sc, &dumps, o->keep_path);
     if (late_signal || sc.oom) {
         if (sc.oom && !late_signal)
             fprintf(stderr, "leakwatch: out of memory\n");
@@ -785,9 +867,14 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     }
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
+    int logs = 0;
+    if (rep && (o->log_path[0] || o->log_prefix))
+        logs = lwr_write_logs(&dumps, sym, &o->ci, o->log_path[0] ? o->log_path : NULL, o->log_prefix);
     lwr_dumplist_free(&dumps);
-    if (rep)
+    if (rep) {
+        forget_gone_dumps(rep, o->keep_path);
         find_unchecked(&sc, rep, o, child, wait_status);
+    }
     if (!rep || sc.oom || late_signal || lwr_ci_apply(rep, &o->ci) != 0) {
         lwr_report_free(rep);
         lwr_symbolizer_free(sym);
@@ -806,10 +893,15 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     scan_free(&sc);
     lwr_report_gate(rep, o->max_leaks, o->kinds, o->ci.gate_reachable, o->ci.baseline != NULL);
 
-    lwr_render_text(stderr, rep);
+    lwr_render_text_limited(stderr, rep, o->quiet, o->max_sites);
     if (WIFSIGNALED(wait_status))
         fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)\n", o->cmd[0], WTERMSIG(wait_status),
                 strsignal(WTERMSIG(wait_status)));
+    else if (rep->gate.failed && o->leaks_keep_status)
+        fprintf(stderr, "leakwatch: %" PRIu64 " %s%s, more than --max-leaks %" PRIu64 "; the exit status stays the "
+                        "command's (LSAN_OPTIONS exitcode=0)\n",
+                rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks",
+                rep->gate.has_baseline ? " not in the baseline" : "", o->max_leaks);
     else if (rep->gate.failed)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s%s, more than --max-leaks %" PRIu64 "; exit status %d\n",
                 rep->gate.leaks, rep->gate.leaks == 1 ? "leak" : "leaks",
@@ -818,7 +910,7 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
         fprintf(stderr, "leakwatch: %zu %s could not be checked; %s\n", rep->nunchecked,
                 rep->nunchecked == 1 ? "process" : "processes",
                 o->allow_unchecked ? "accepted (--allow-unchecked)" : "exit status 24 (--allow-unchecked accepts it)");
-    if (!WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
+    if (!o->quiet && !WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s in the baseline (%s), not counted\n", rep->gate.baseline,
                 rep->gate.baseline == 1 ? "leak is" : "leaks are", o->ci.baseline);
     int64_t leaks = (int64_t)rep->gate.leaks;
@@ -829,7 +921,7 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
             leaks = -1;
         }
     }
-    if (lwr_ci_write_outputs(rep, &o->ci) != 0)
+    if (lwr_ci_write_outputs(rep, &o->ci) != 0 || logs != 0)
         leaks = -1;
     lwr_report_free(rep);
     lwr_symbolizer_free(sym);
@@ -838,18 +930,70 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
 
 static int run_command(options_t *op);
 
+/* Applies what LSAN_OPTIONS maps to (README): leakwatch's own options take precedence. Returns 0, or -1 when
+ * there is no room for one more suppression file (said). */
+static int apply_lsan(options_t *o, const lwr_lsan_t *l)
+{
+    if (lwr_lsan_add_suppressions(l, &o->ci, "run") != 0)
+        return -1;
+    if (l->has_exitcode && !o->exit_code_given) {
+        o->exit_code = l->exitcode;
+        o->leaks_keep_status = l->exitcode == 0;
+    }
+    if (l->log_path && !o->log_dir)
+        o->log_prefix = l->log_path;
+    o->max_sites = l->max_leaks;
+    return 0;
+}
+
+/* Checks every output path and prepares the directories before CMD starts: a path that cannot be written is
+ * found now, not after the whole test suite ran. Returns 0 or LWR_EXIT_USAGE (said). */
+static int check_outputs(options_t *o)
+{
+    const char *outs[][2] = { { "--json", o->json }, { "--sarif", o->ci.sarif }, { "--junit", o->ci.junit } };
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        if (outs[i][1] && lwr_check_output(outs[i][0], outs[i][1]) != 0)
+            return LWR_EXIT_USAGE;
+    const char *env = getenv("LEAKWATCH_DUMP_DIR");
+    const char *keep = o->keep_dumps ? o->keep_dumps : env && env[0] ? env : NULL;
+    if (keep && lwr_prepare_dir(o->keep_dumps ? "--keep-dumps" : "LEAKWATCH_DUMP_DIR", keep, o->keep_path,
+                                sizeof o->keep_path) != 0)
+        return LWR_EXIT_USAGE;
+    if (o->log_dir && lwr_prepare_dir("--log-dir", o->log_dir, o->log_path, sizeof o->log_path) != 0)
+        return LWR_EXIT_USAGE;
+    return 0;
+}
+
 static int run_main(int argc, char **argv)
 {
-    options_t o = { NULL, 0, LWR_EXIT_LEAKS, LWR_ALL_KINDS, NULL, LWR_CI_INIT, false };
+    options_t o = (options_t){ .exit_code = LWR_EXIT_LEAKS, .kinds = LWR_ALL_KINDS, .ci = LWR_CI_INIT };
     int status;
     if (parse(argc, argv, &o, &status) != 0) {
         lwr_ci_free(&o.ci);
         return status;
     }
-    status = lwr_ci_load("run", &o.ci);   /* bad suppressions or baseline: said before CMD runs */
+    lwr_lsan_t lsan;
+    if (lwr_lsan_parse(getenv("LSAN_OPTIONS"), &lsan) != 0) {
+        fprintf(stderr, "leakwatch: out of memory\n");
+        return LWR_EXIT_INTERNAL;
+    }
+    if (lsan.no_detect) {
+        /* detect_leaks=0: the command runs as it would without leakwatch, as LeakSanitizer lets it */
+        lwr_lsan_free(&lsan);
+        fflush(NULL);
+        execvp(o.cmd[0], o.cmd);
+        int err = errno;
+        fprintf(stderr, "leakwatch: %s: %s\n", lwr_show(o.cmd[0]),
+                err == ENOENT && !strchr(o.cmd[0], '/') ? "command not found" : strerror(err));
+        return err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG ? LWR_EXIT_NOTFOUND : LWR_EXIT_NOEXEC;
+    }
+    status = apply_lsan(&o, &lsan) != 0 ? LWR_EXIT_USAGE : check_outputs(&o);
+    if (status == 0)
+        status = lwr_ci_load("run", &o.ci);   /* bad suppressions or baseline: said before CMD runs */
     if (status == 0)
         status = run_command(&o);
     lwr_ci_free(&o.ci);
+    lwr_lsan_free(&lsan);
     return status;
 }
 
@@ -866,8 +1010,12 @@ static int run_command(options_t *op)
         return LWR_EXIT_INTERNAL;
     }
     const char *tmp = getenv("TMPDIR");
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/leakwatch.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    char dir[PATH_MAX + 32];
+    /* dumps to keep are written beside where they stay: moving them there is a rename on one filesystem */
+    if (o.keep_path[0])
+        snprintf(dir, sizeof dir, "%s/.leakwatch-run.XXXXXX", o.keep_path);
+    else
+        snprintf(dir, sizeof dir, "%s/leakwatch.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
         fprintf(stderr, "leakwatch: cannot create a directory %s: %s\n", dir, strerror(errno));
         free(lib);
@@ -947,7 +1095,8 @@ static int run_command(options_t *op)
     } else {
         size_t unchecked = 0;
         int64_t leaks = report(dir, &o, pid, ws, &unchecked);
-        rc = leaks < 0 ? LWR_EXIT_INTERNAL : lwr_run_exit_status(ws, (uint64_t)leaks, o.max_leaks, o.exit_code);
+        rc = leaks < 0 ? LWR_EXIT_INTERNAL
+                       : lwr_run_exit_status(ws, o.leaks_keep_status ? 0 : (uint64_t)leaks, o.max_leaks, o.exit_code);
         /* below a signal's 128+S and the leaks' 23: a process nobody checked is not a pass */
         if (leaks >= 0 && unchecked > 0 && !o.allow_unchecked && !WIFSIGNALED(ws) && (uint64_t)leaks <= o.max_leaks)
             rc = LWR_EXIT_UNCHECKED;

@@ -1,6 +1,7 @@
 /* Reads a dump file into lwr_dump_t with jansson, checking every member it uses and naming what is wrong. */
 #include "dump.h"
 #include "sample.h"
+#include "saved.h"
 #include "escape.h"
 #include "warning.h"
 
@@ -89,24 +90,16 @@ bool lwr_counts_saturated(void)
     return saturated;
 }
 
-/* Everything a failed check needs to write its message. */
-typedef struct {
-    const char *name;
-    char *err;
-    size_t errlen;
-} ctx_t;
+typedef lwr_read_ctx_t ctx_t;
 
-__attribute__((format(printf, 2, 3)))
-static int fail(ctx_t *c, const char *fmt, ...)
+int lwr_read_fail(lwr_read_ctx_t *c, const char *fmt, ...)
 {
-    char msg[384];
+    char msg[384], line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* The name and jansson's text (which quotes the input) go to a terminal: escaped. */
-    char line[512];
-    snprintf(line, sizeof line, "%s: %s", c->name, msg);
+    snprintf(line, sizeof line, "%s: %s%s", c->name, c->what, msg);
     if (c->errlen > 0)
         lwr_escape(line, c->err, c->errlen);
     return -1;
@@ -132,11 +125,11 @@ static int get_uint(ctx_t *c, json_t *obj, const char *where, const char *key, b
 {
     json_t *v = json_object_get(obj, key);
     if (!v)
-        return required ? fail(c, "%s%s: missing", where, key) : 0;
+        return required ? lwr_read_fail(c, "%s%s: missing", where, key) : 0;
     if (!json_is_integer(v))
-        return fail(c, "%s%s: expected an integer, found %s", where, key, type_name(v));
+        return lwr_read_fail(c, "%s%s: expected an integer, found %s", where, key, type_name(v));
     if (json_integer_value(v) < 0)
-        return fail(c, "%s%s: negative value %lld", where, key, (long long)json_integer_value(v));
+        return lwr_read_fail(c, "%s%s: negative value %lld", where, key, (long long)json_integer_value(v));
     *out = (uint64_t)json_integer_value(v);
     return 0;
 }
@@ -149,7 +142,7 @@ static int get_opt_int(ctx_t *c, json_t *obj, const char *where, const char *key
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_integer(v))
-        return fail(c, "%s%s: expected an integer, found %s", where, key, type_name(v));
+        return lwr_read_fail(c, "%s%s: expected an integer, found %s", where, key, type_name(v));
     *present = true;
     *out = json_integer_value(v);
     return 0;
@@ -191,12 +184,12 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
 {
     json_t *v = json_object_get(obj, key);
     if (!v || (json_is_null(v) && !required))
-        return required ? fail(c, "%s%s: missing", where, key) : 0;
+        return required ? lwr_read_fail(c, "%s%s: missing", where, key) : 0;
     if (!json_is_string(v))
-        return fail(c, "%s%s: expected a string, found %s", where, key, type_name(v));
+        return lwr_read_fail(c, "%s%s: expected a string, found %s", where, key, type_name(v));
     *out = dup_value(v);
     if (!*out)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     return 0;
 }
 
@@ -216,10 +209,10 @@ static int parse_hex(const char *s, uint64_t *out)
 static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
 {
     if (!json_is_string(v))
-        return fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
+        return lwr_read_fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
     /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
     if (strlen(json_string_value(v)) != json_string_length(v) || parse_hex(json_string_value(v), out) != 0)
-        return fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
+        return lwr_read_fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
     return 0;
 }
 
@@ -229,7 +222,7 @@ static int get_addr(ctx_t *c, json_t *obj, const char *where, const char *key, u
     char at[160];
     snprintf(at, sizeof at, "%s%s", where, key);
     if (!v)
-        return fail(c, "%s: missing", at);
+        return lwr_read_fail(c, "%s: missing", at);
     return get_addr_value(c, v, at, out);
 }
 
@@ -239,11 +232,11 @@ static json_t *get_array(ctx_t *c, json_t *obj, const char *key, bool required, 
     json_t *v = json_object_get(obj, key);
     if (!v) {
         if (required)
-            *bad = fail(c, "%s: missing", key);
+            *bad = lwr_read_fail(c, "%s: missing", key);
         return NULL;
     }
     if (!json_is_array(v)) {
-        *bad = fail(c, "%s: expected an array, found %s", key, type_name(v));
+        *bad = lwr_read_fail(c, "%s: expected an array, found %s", key, type_name(v));
         return NULL;
     }
     return v;
@@ -258,7 +251,7 @@ static int read_modules(ctx_t *c, json_t *root, lwr_dump_t *d)
     size_t n = json_array_size(arr);
     d->modules = calloc(n ? n : 1, sizeof *d->modules);
     if (!d->modules)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(arr, i);
         lwr_module_t *mod = &d->modules[i];
@@ -266,15 +259,15 @@ static int read_modules(ctx_t *c, json_t *root, lwr_dump_t *d)
         d->nmodules = i + 1;
         snprintf(where, sizeof where, "modules[%zu].", i);
         if (!json_is_object(m))
-            return fail(c, "modules[%zu]: expected an object, found %s", i, type_name(m));
+            return lwr_read_fail(c, "modules[%zu]: expected an object, found %s", i, type_name(m));
         if (get_str(c, m, where, "path", true, &mod->path) || get_str(c, m, where, "build_id", false, &mod->build_id)
             || get_addr(c, m, where, "bias", &mod->bias) || get_addr(c, m, where, "start", &mod->start)
             || get_addr(c, m, where, "end", &mod->end))
             return -1;
         if (!mod->build_id && !(mod->build_id = strdup("")))
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
         if (mod->end < mod->start)
-            return fail(c, "modules[%zu]: end lies below start", i);
+            return lwr_read_fail(c, "modules[%zu]: end lies below start", i);
     }
     return 0;
 }
@@ -299,7 +292,7 @@ static int read_values(ctx_t *c, json_t *o, const char *where, lwr_kind_t kind, 
     v.fd = json_is_integer(fd) ? (long long)json_integer_value(fd) : -1;
     v.listening = json_is_true(json_object_get(o, "listening"));
     if (rc == 0 && lwr_sample_describe(smp, kind, &v) != 0)
-        rc = fail(c, "out of memory");
+        rc = lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         free(*m[i].out);
     return rc;
@@ -311,11 +304,11 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
     if (!arr)
         return 0;
     if (!json_is_array(arr))
-        return fail(c, "sites[%zu].samples: expected an array, found %s", si, type_name(arr));
+        return lwr_read_fail(c, "sites[%zu].samples: expected an array, found %s", si, type_name(arr));
     size_t n = json_array_size(arr);
     site->samples = calloc(n ? n : 1, sizeof *site->samples);
     if (!site->samples)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(arr, i);
         lwr_sample_t *smp = &site->samples[i];
@@ -325,7 +318,7 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
         smp->age_ms = -1;
         snprintf(where, sizeof where, "sites[%zu].samples[%zu].", si, i);
         if (!json_is_object(o))
-            return fail(c, "sites[%zu].samples[%zu]: expected an object, found %s", si, i, type_name(o));
+            return lwr_read_fail(c, "sites[%zu].samples[%zu]: expected an object, found %s", si, i, type_name(o));
         if (get_str(c, o, where, "handle", true, &smp->handle) || get_uint(c, o, where, "size", false, &smp->size)
             || get_opt_int(c, o, where, "age_ms", &has_age, &smp->age_ms)
             || get_str(c, o, where, "detail", false, &smp->detail))
@@ -345,7 +338,7 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
         size_t ncap = *cap ? *cap * 2 : 16;
         lwr_dump_site_t *v = realloc(d->sites, ncap * sizeof *v);
         if (!v)
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
         memset(v + *cap, 0, (ncap - *cap) * sizeof *v);
         d->sites = v;
         *cap = ncap;
@@ -354,10 +347,10 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
         char where[48];
         snprintf(where, sizeof where, "sites[%zu].", i);
         if (!json_is_object(s))
-            return fail(c, "sites[%zu]: expected an object, found %s", i, type_name(s));
+            return lwr_read_fail(c, "sites[%zu]: expected an object, found %s", i, type_name(s));
         json_t *kind = json_object_get(s, "kind");
         if (!kind || !json_is_string(kind))
-            return fail(c, "sites[%zu].kind: expected a string, found %s", i, kind ? type_name(kind) : "nothing");
+            return lwr_read_fail(c, "sites[%zu].kind: expected a string, found %s", i, kind ? type_name(kind) : "nothing");
         int k = lwr_kind_from_name(json_string_value(kind), json_string_length(kind));
         if (k < 0) {
             /* A kind added by a newer library: readers ignore what they do not know. */
@@ -369,7 +362,7 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
         json_t *cls = json_object_get(s, "class");
         if (cls && !json_is_null(cls)) {
             if (!json_is_string(cls))
-                return fail(c, "sites[%zu].class: expected a string, found %s", i, type_name(cls));
+                return lwr_read_fail(c, "sites[%zu].class: expected a string, found %s", i, type_name(cls));
             for (int x = LWR_CLASS_DEFINITE; x <= LWR_CLASS_REACHABLE; x++)
                 if (strcmp(json_string_value(cls), lwr_class_name((lwr_class_t)x)) == 0)
                     site->cls = (lwr_class_t)x;
@@ -387,11 +380,11 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
             site->median_age_ms = -1;
         json_t *fr = json_object_get(s, "frames");
         if (!fr || !json_is_array(fr))
-            return fail(c, "sites[%zu].frames: expected an array, found %s", i, fr ? type_name(fr) : "nothing");
+            return lwr_read_fail(c, "sites[%zu].frames: expected an array, found %s", i, fr ? type_name(fr) : "nothing");
         size_t nf = json_array_size(fr);
         site->frames = calloc(nf ? nf : 1, sizeof *site->frames);
         if (!site->frames)
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
         for (size_t f = 0; f < nf; f++) {
             char at[64];
             snprintf(at, sizeof at, "sites[%zu].frames[%zu]", i, f);
@@ -417,7 +410,7 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
         return 0;
     }
     if (!json_is_object(t))
-        return fail(c, "totals: expected an object, found %s", type_name(t));
+        return lwr_read_fail(c, "totals: expected an object, found %s", type_name(t));
     for (int k = 0; k < LWR_KIND_COUNT; k++) {
         json_t *o = json_object_get(t, kind_names[k]);
         char where[48];
@@ -425,7 +418,7 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
         if (!o)
             continue;
         if (!json_is_object(o))
-            return fail(c, "totals.%s: expected an object, found %s", kind_names[k], type_name(o));
+            return lwr_read_fail(c, "totals.%s: expected an object, found %s", kind_names[k], type_name(o));
         if (get_uint(c, o, where, "count", true, &d->totals[k].count)
             || get_uint(c, o, where, "bytes", false, &d->totals[k].bytes))
             return -1;
@@ -433,7 +426,7 @@ static int read_totals(ctx_t *c, json_t *root, lwr_dump_t *d)
     json_t *r = json_object_get(t, "reachable");
     if (r) {
         if (!json_is_object(r))
-            return fail(c, "totals.reachable: expected an object, found %s", type_name(r));
+            return lwr_read_fail(c, "totals.reachable: expected an object, found %s", type_name(r));
         if (get_uint(c, r, "totals.reachable.", "count", true, &d->reachable.count)
             || get_uint(c, r, "totals.reachable.", "bytes", false, &d->reachable.bytes))
             return -1;
@@ -454,13 +447,13 @@ static int read_argv(ctx_t *c, json_t *root, lwr_dump_t *d)
     size_t n = json_array_size(arr);
     d->argv = calloc(n + 1, sizeof *d->argv);
     if (!d->argv)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(arr, i);
         if (!json_is_string(a))
-            return fail(c, "argv[%zu]: expected a string, found %s", i, type_name(a));
+            return lwr_read_fail(c, "argv[%zu]: expected a string, found %s", i, type_name(a));
         if (!(d->argv[i] = dup_value(a)))
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
         d->argc = i + 1;
     }
     return 0;
@@ -554,7 +547,7 @@ static int read_lost(ctx_t *c, json_t *root, lwr_dump_t *d)
     if (!lost)
         return 0;
     if (!json_is_object(lost))
-        return fail(c, "lost: expected an object, found %s", type_name(lost));
+        return lwr_read_fail(c, "lost: expected an object, found %s", type_name(lost));
     return get_uint(c, lost, "lost.", "records", false, &d->lost_records)
         || get_uint(c, lost, "lost.", "sites", false, &d->lost_sites)
         || get_uint(c, lost, "lost.", "warnings", false, &d->lost_warnings) ? -1 : 0;
@@ -563,14 +556,14 @@ static int read_lost(ctx_t *c, json_t *root, lwr_dump_t *d)
 static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
 {
     if (!json_is_object(root))
-        return fail(c, "not a leakwatch dump (the document is %s, not an object)", type_name(root));
+        return lwr_read_fail(c, "not a leakwatch dump (the document is %s, not an object)", type_name(root));
     json_t *ver = json_object_get(root, "leakwatch_dump");
     if (!ver)
-        return fail(c, "not a leakwatch dump (no \"leakwatch_dump\" member)");
+        return lwr_read_fail(c, "not a leakwatch dump (no \"leakwatch_dump\" member)");
     if (!json_is_integer(ver))
-        return fail(c, "leakwatch_dump: expected an integer, found %s", type_name(ver));
+        return lwr_read_fail(c, "leakwatch_dump: expected an integer, found %s", type_name(ver));
     if (!known_version(ver))
-        return fail(c, "dump format version %lld is not supported (this leakwatch reads versions 1 and 2)",
+        return lwr_read_fail(c, "dump format version %lld is not supported (this leakwatch reads versions 1 and 2)",
                     (long long)json_integer_value(ver));
     d->version = (int)json_integer_value(ver);
 
@@ -604,7 +597,7 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     if (w && json_is_array(w)) {
         d->nwarnings = json_array_size(w);
         if (read_warnings(w, d) != 0)
-            return fail(c, "out of memory");
+            return lwr_read_fail(c, "out of memory");
     }
     qsort(d->modules, d->nmodules, sizeof *d->modules, cmp_module);
     return 0;
@@ -622,7 +615,7 @@ static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *ou
             grow += 2;  /* an upper bound: every \u escape may be one to rewrite */
     char *out = malloc(len + grow + 1);
     if (!out) {
-        fail(c, "out of memory (%zu bytes of JSON)", len);
+        lwr_read_fail(c, "out of memory (%zu bytes of JSON)", len);
         return NULL;
     }
     size_t o = 0;
@@ -660,7 +653,7 @@ static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *ou
                     if (text[k] == '\n')
                         line++, col = 0;
                 free(out);
-                fail(c, "line %zu, column %zu: a string holds \\u0000 (a NUL byte), which no dump writes", line, col);
+                lwr_read_fail(c, "line %zu, column %zu: a string holds \\u0000 (a NUL byte), which no dump writes", line, col);
                 return NULL;
             }
         }
@@ -684,7 +677,7 @@ static int fail_at(ctx_t *c, const char *text, size_t off, const json_error_t *j
         line += jerr->line - 1, col = jerr->column;
     else
         col += jerr->column > 0 ? jerr->column : 0;  /* jansson's column counts from the value's start */
-    return fail(c, "line %d, column %d: %s", line, col, jerr->text);
+    return lwr_read_fail(c, "line %d, column %d: %s", line, col, jerr->text);
 }
 
 static size_t skip_ws(const char *t, size_t i, size_t n)
@@ -724,7 +717,7 @@ static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t
     }
     json_t *root = *rootp = json_object();
     if (!root)
-        return fail(c, "out of memory");
+        return lwr_read_fail(c, "out of memory");
     i = skip_ws(t, i + 1, n);
     if (i < n && t[i] == '}')
         goto end;
@@ -775,7 +768,7 @@ static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t
             i++;
         } else {
             json_t *v = value_at(c, t, n, &i);
-            int rc = !v ? -1 : json_object_set_new(root, k, v) != 0 ? fail(c, "out of memory") : 0;
+            int rc = !v ? -1 : json_object_set_new(root, k, v) != 0 ? lwr_read_fail(c, "out of memory") : 0;
             json_decref(key);
             if (rc != 0)
                 return -1;
@@ -799,10 +792,16 @@ end:
     return 0;
 }
 
-/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. */
+/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. A saved
+ * report goes to its own reader. */
 static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
 {
-    ctx_t c = { name, err, errlen };
+    if (lwr_saved_is_report(text, len)) {
+        lwr_dump_t *d = lwr_saved_parse(text, len, name, err, errlen);
+        free(text);
+        return d;
+    }
+    ctx_t c = { name, "", err, errlen };
     size_t n = 0;
     char *pre = unescape_prepass(&c, text, len, &n);
     free(text);
@@ -813,7 +812,7 @@ static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *e
     bool streamed = false;
     int rc = -1;
     if (!d || !(d->file = strdup(name))) {
-        fail(&c, "out of memory");
+        lwr_read_fail(&c, "out of memory");
     } else if (read_members(&c, pre, n, d, &root, &streamed) == 0) {
         rc = 0;
         if (!streamed && json_is_object(root) && json_object_get(root, "leakwatch_dump")) {
@@ -961,6 +960,8 @@ void lwr_dump_free(lwr_dump_t *d)
 {
     if (!d)
         return;
+    if (d->saved_report)
+        lwr_saved_free(d);
     for (size_t i = 0; i < d->nread_warnings; i++) {
         free(d->warnings[i].type);
         free(d->warnings[i].handle);

@@ -49,7 +49,18 @@ typedef struct {
     char *detail;       /* what a non-heap handle refers to, as the reports say it (sample.c); NULL when unknown */
     uint64_t thread_start; /* a thread's start routine, 0 when unknown */
     char *thread_state;    /* "running" or "finished", NULL when unknown */
+    long pid;           /* a saved report's sample: its process; 0 in a dump (the dump's pid) */
 } lwr_sample_t;
+
+/* A frame a saved JSON report already symbolized (saved.c): what the report says of it. */
+typedef struct {
+    uint64_t address;
+    char *function;     /* NULL when unknown */
+    char *file;         /* NULL when unknown */
+    unsigned line;      /* 0 when unknown */
+    char *module;       /* NULL when unknown */
+    uint64_t offset;    /* `offset`, else the address */
+} lwr_known_frame_t;
 
 typedef struct {
     lwr_kind_t kind;
@@ -62,6 +73,9 @@ typedef struct {
     size_t nsamples;
     int64_t oldest_age_ms;  /* -1 when absent */
     int64_t median_age_ms;  /* -1 when absent */
+    lwr_known_frame_t *known;   /* a saved report's site: its frames, one per `frames` entry; NULL in a dump */
+    long *pids;             /* a saved report's site: its `pids`; NULL in a dump (the dump's pid) */
+    size_t npids;
 } lwr_dump_site_t;
 
 /* One entry of a dump's `warnings` (bad-close, double-close, fd-into-exec). */
@@ -74,9 +88,19 @@ typedef struct {
     size_t nframes;
     uint64_t *other_frames; /* the other stack involved (the earlier close, the exec) */
     size_t nother;
+    long pid;               /* a saved report's warning: its process; 0 in a dump (the dump's pid) */
+    lwr_known_frame_t *known;       /* a saved report's warning: frames and other_frames as it wrote them */
+    lwr_known_frame_t *known_other;
 } lwr_dump_warning_t;
 
+/* A saved report's `unchecked` entry. */
 typedef struct {
+    long pid;
+    char *executable;       /* NULL when unknown */
+    char *reason;
+} lwr_dump_unchecked_t;
+
+typedef struct lwr_dump {
     char *file;         /* the path the dump was read from */
     int version;
     long pid;
@@ -104,6 +128,15 @@ typedef struct {
     uint64_t lost_records;  /* `lost.records`: acquisitions the library could not record or write; 0 when absent */
     uint64_t lost_sites;    /* `lost.sites`: stacks it could not store */
     uint64_t lost_warnings; /* `lost.warnings`: warnings past the 256 kept */
+    /* A saved JSON report (`leakwatch_report: 1`, saved.c) read back: its sites carry their symbolized frames and
+     * their pids, this entry stands for the first of its processes (`dump_name` its `dump`, NULL when it named
+     * none) and `more` for each of the others (process members only, no sites). */
+    bool saved_report;
+    char *dump_name;
+    struct lwr_dump *more;
+    bool has_unchecked;
+    lwr_dump_unchecked_t *unchecked;
+    size_t nunchecked;
 } lwr_dump_t;
 
 /* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX
@@ -147,8 +180,24 @@ lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
  * otherwise a pipe (`<(cmd)`) is read to its end. Returns NULL with `PATH: reason` in err on failure. */
 char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *len, char *err, size_t errlen);
 
+/* A dump file or a saved JSON report: lwr_dump_load and lwr_dump_parse read both. A report (docs/FORMAT.md,
+ * `leakwatch_report: 1`) becomes one lwr_dump_t per process (`saved_report`, the others chained in `more`), its
+ * sites already symbolized (`known`); errors name the member as for dumps (`sites[2].frames[0].address`). */
+
 /* Like lwr_dump_load, from `len` bytes of JSON text; `name` stands for the file name in the dump and errors. */
 lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char *err, size_t errlen);
+
+/* Where a reader of leakwatch's files (dumps, saved reports) writes its error: one line `NAME: WHAT` and the
+ * message, at most errlen bytes of err. */
+typedef struct {
+    const char *name;
+    const char *what;       /* "" for dumps, "saved report: " */
+    char *err;
+    size_t errlen;
+} lwr_read_ctx_t;
+
+/* Writes the error line, escaped for a terminal (the name and jansson's text quote the input). Returns -1. */
+int lwr_read_fail(lwr_read_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The module whose [start, end) holds `address`, or NULL. */
 const lwr_module_t *lwr_dump_module_of(const lwr_dump_t *dump, uint64_t address);

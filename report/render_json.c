@@ -71,6 +71,7 @@ static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
             set(fo, "line", json_integer(f->line), bad);
             set(fo, "module", str_or_null(f->module), bad);
             set(fo, "address", hex(f->address), bad);
+            set(fo, "offset", hex(f->offset), bad);
         }
         append(frames, fo, bad);
     }

@@ -123,7 +123,7 @@ static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long 
         free_samples(g);
     for (size_t i = 0; i < ds->nsamples && g->nsamples < LWR_MAX_SAMPLES; i++) {
         lwr_report_sample_t *s = &g->samples[g->nsamples];
-        s->pid = pid;
+        s->pid = ds->samples[i].pid ? ds->samples[i].pid : pid;
         s->size = ds->samples[i].size;
         s->handle = lwr_dup_or_null(ds->samples[i].handle, &oom);
         s->detail = lwr_dup_or_null(ds->samples[i].detail, &oom);

@@ -1,11 +1,14 @@
 /* Configuration from LEAKWATCH_* environment variables, read once at start; odd values get a warning and the
  * default, never a changed program. */
 #include "internal.h"
+#include "lsan.h"
 
 #include <dlfcn.h>
 #include <stdint.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -353,4 +356,74 @@ void lw_config_load(void)
         lw_strlcpy(lw_config.cli, v, sizeof(lw_config.cli));
     else
         find_cli();
+    lw_lsan_load();
+}
+
+/* ---- LSAN_OPTIONS by hand --------------------------------------------------------------------------------- */
+
+static int lsan_on;         /* LSAN_OPTIONS is set and not left to `leakwatch run` */
+static int lsan_exitcode;   /* exitcode=N, 0 when absent */
+
+/* The value of option `name` in LSAN_OPTIONS `opts` (separated by ':', ',' or blanks, as LeakSanitizer reads
+ * them), copied into buf without quotes; the last one wins. Returns 1 when present. */
+static int lsan_value(const char *opts, const char *name, char *buf, size_t cap)
+{
+    int found = 0;
+    size_t n = strlen(name);
+    for (const char *p = opts; *p;) {
+        p += strspn(p, ":, \t\r\n");
+        const char *start = p;
+        p += strcspn(p, "=:, \t\r\n");
+        int match = (size_t)(p - start) == n && strncmp(start, name, n) == 0;
+        if (*p != '=') {
+            continue;
+        }
+        p++;
+        char q = *p == '\'' || *p == '"' ? *p++ : 0;
+        const char *v = p;
+        p = q ? (strchr(p, q) ? strchr(p, q) : p + strlen(p)) : p + strcspn(p, ":, \t\r\n");
+        if (match) {
+            size_t len = (size_t)(p - v) < cap - 1 ? (size_t)(p - v) : cap - 1;
+            memcpy(buf, v, len);
+            buf[len] = '\0';
+            found = 1;
+        }
+        if (q && *p)
+            p++;
+    }
+    return found;
+}
+
+void lw_lsan_load(void)
+{
+    const char *opts = getenv("LSAN_OPTIONS");
+    const char *markers = getenv("LEAKWATCH_MARKERS");
+    lsan_on = 0;
+    lsan_exitcode = 0;
+    if (!opts || !*opts || (markers && *markers))
+        return;     /* nothing to map, or `leakwatch run` maps it for the whole tree */
+    lsan_on = 1;
+    char v[32];
+    unsigned long n;
+    const char *report = getenv("LEAKWATCH_REPORT");
+    /* detect_leaks=0 stops the report at exit; LEAKWATCH_REPORT, leakwatch's own setting, wins */
+    if (lsan_value(opts, "detect_leaks", v, sizeof v) && (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+        && !(report && *report))
+        lw_config.report = LW_REPORT_NONE;
+    if (lsan_value(opts, "exitcode", v, sizeof v) && parse_uint(v, 0, 255, &n) == 0)
+        lsan_exitcode = (int)n;
+}
+
+int lw_lsan_active(void)
+{
+    return lsan_on;
+}
+
+void lw_lsan_exit(int report_status, int flush)
+{
+    if (!lsan_on || lsan_exitcode == 0 || report_status != lsan_exitcode)
+        return;
+    if (flush)
+        fflush(NULL);   /* exit would still have flushed it */
+    syscall(SYS_exit_group, lsan_exitcode);
 }

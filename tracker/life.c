@@ -1,6 +1,7 @@
 /* The end of the tracker's life: the exit dump and report, run after the program's own atexit handlers and
  * destructors and after the runtime has freed its own memory, and the load and unload hooks that arrange it. */
 #include "internal.h"
+#include "lsan.h"
 #include "markers.h"
 #include "shell_script.h"
 #include "sys.h"
@@ -94,12 +95,14 @@ static void free_environment(env_copy_t *c)
 /* Runs `leakwatch report` on the dump with its output on our stderr, from a quiet copy (lw_sys_fork_quiet: no
  * atfork handler of the program runs, no SIGCHLD reaches it, its waits never see the command) and with an
  * environment without LD_PRELOAD so the command is not traced itself. */
-static void print_report(const char *dump, char **envp)
+static int print_report(const char *dump, char **envp)
 {
     static char *empty[] = { NULL };
     if (!envp)
         envp = empty;
-    char *argv[] = { lw_config.cli, (char *)"report", (char *)"--format", (char *)"text", (char *)dump, NULL };
+    int lsan = lw_lsan_active();
+    char *argv[] = { lw_config.cli, (char *)"report", (char *)"--format", (char *)"text",
+                     lsan ? (char *)"--lsan" : (char *)dump, lsan ? (char *)dump : NULL, NULL };
 
     pid_t pid = lw_sys_fork_quiet();
     if (pid == 0) {
@@ -113,6 +116,7 @@ static void print_report(const char *dump, char **envp)
         st = 0;
     if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 127)
         lw_warn("could not run %s; read the dump with `leakwatch report %s`", lw_config.cli, dump);
+    return pid > 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static void final_report_as(int via_exit)
@@ -142,7 +146,7 @@ static void final_report_as(int via_exit)
     /* acquisitions or stacks lost for want of memory: "no leaks" would be a guess */
     unsigned long lost = atomic_load(&lw_lost_records), lost_sites = atomic_load(&lw_lost_sites);
     char path[4096];
-    int err = 0;
+    int err = 0, report_status = -1;
     path[0] = '\0';
     if (lw_config.dump_dir[0]) {
         err = lw_dump_next(lw_config.dump_dir, "exit", path, sizeof(path));
@@ -159,7 +163,7 @@ static void final_report_as(int via_exit)
         if (live == 0 && warned == 0 && !lost && !lost_sites)
             lw_warn("no leaks (pid %d)", (int)getpid());
         else if (!err && lw_config.cli[0])
-            print_report(path, env.envp);
+            report_status = print_report(path, env.envp);
         else if (!err)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
         if (lost || lost_sites)
@@ -168,6 +172,7 @@ static void final_report_as(int via_exit)
     }
     free_environment(&env);
     errno = saved;
+    lw_lsan_exit(report_status, via_exit && !lw_config.freeres);   /* LSAN_OPTIONS exitcode= */
 }
 
 static void final_report(void *unused)

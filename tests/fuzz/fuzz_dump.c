@@ -1,6 +1,7 @@
-/* libFuzzer harness of the dump reader (report/dump.c) and what reads its result: the aggregation into a report,
- * the text and JSON renderers, and the series behind diff and trend. */
+/* libFuzzer harness of the dump reader (report/dump.c, and report/saved.c for saved JSON reports) and what reads its
+ * result: the aggregation into a report, the text, JSON and folded renderers, and the series behind diff and trend. */
 #include "aggregate.h"
+#include "flame.h"
 #include "render.h"
 #include "series.h"
 
@@ -27,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         lwr_report_sort(r);
         lwr_render_text(null_out, r);
         lwr_render_json(null_out, r);
+        lwr_render_folded(null_out, r, LWR_WEIGHT_BYTES);
         lwr_report_free(r);
     }
     lwr_dump_t *two[2] = { d, d };

@@ -1,16 +1,20 @@
-/* Integration tests of docs/leakwatch.1: it renders without a groff warning, and it stays in step with the code
- * (every command, every option `leakwatch help CMD` prints, every LEAKWATCH_* variable the code reads, every exit
- * status of cli.h), and `make install` puts it where man finds it. */
+/* Integration tests of docs/leakwatch.1 and docs/leakwatch.7: they render without a groff warning, and they stay
+ * in step with the code (every command, every option `leakwatch help CMD` prints, every LEAKWATCH_* variable the
+ * code reads, every exit status of cli.h, every LSAN_OPTIONS option mapped); `make install` puts them, the bash
+ * completion and the rest where they belong, `make uninstall` takes them away again; the completion completes. */
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lwtest.h"
 
 #define PAGE "docs/leakwatch.1"
+#define PAGE7 "docs/leakwatch.7"
+#define COMPLETION "scripts/leakwatch.bash-completion"
 
 /* A list of distinct strings. */
 typedef struct {
@@ -260,7 +264,8 @@ static void commands(names_t *l)
     lwt_free(r);
 }
 
-START_TEST(test_page_renders_without_warnings)
+/* The source of `page` (ROOT-relative), once groff renders it without a warning and it holds ASCII only. */
+static char *clean_page(const char *page)
 {
     const char *groff = lwt_which(LWT_ARGV("/usr/bin/groff", "groff"));
     ck_assert_msg(groff != NULL, "groff not found (scripts/install-deps installs groff-base)");
@@ -268,15 +273,21 @@ START_TEST(test_page_renders_without_warnings)
     /* -ww: every warning; -z: no output, only the diagnostics; utf8 and ascii are what man uses on a terminal */
     static const char *const devices[] = { "-Tutf8", "-Tascii" };
     for (size_t i = 0; i < 2; i++) {
-        lwt_result_t *r = lwt_exec(LWT_ARGV(groff, "-man", devices[i], "-ww", "-z", PAGE), &o);
-        ck_assert_msg(r->exited && r->exit_code == 0 && r->err_len == 0, "groff warns about %s:%s", PAGE,
+        lwt_result_t *r = lwt_exec(LWT_ARGV(groff, "-man", devices[i], "-ww", "-z", page), &o);
+        ck_assert_msg(r->exited && r->exit_code == 0 && r->err_len == 0, "groff warns about %s:%s", page,
                       lwt_describe(r));
         lwt_free(r);
     }
     /* Without preconv, groff reads bytes as Latin-1: anything but ASCII renders as garbage. */
-    char *src = read_source(PAGE);
+    char *src = read_source(page);
     for (const char *p = src; *p; p++)
-        ck_assert_msg((unsigned char)*p < 0x80, "%s: a byte that is not ASCII at offset %td", PAGE, p - src);
+        ck_assert_msg((unsigned char)*p < 0x80, "%s: a byte that is not ASCII at offset %td", page, p - src);
+    return src;
+}
+
+START_TEST(test_page_renders_without_warnings)
+{
+    char *src = clean_page(PAGE);
     /* And the sections a reader looks for, in man(7)'s order. */
     static const char *const sections[] = { "NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "ENVIRONMENT",
                                             "SUPPRESSIONS", "BASELINES", "FILES", "EXIT STATUS", "EXAMPLES",
@@ -478,9 +489,128 @@ START_TEST(test_make_install_puts_the_page_in_man1)
     ck_assert_msg(n == len && memcmp(got, src, len) == 0, "%s is not a copy of %s", installed, PAGE);
     free(got);
     free(src);
+    static const char *const more[][2] = { { "share/man/man7/leakwatch.7", PAGE7 },
+                                           { "share/bash-completion/completions/leakwatch", COMPLETION },
+                                           { "share/doc/leakwatch/FORMAT.md", "docs/FORMAT.md" } };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++) {
+        snprintf(installed, sizeof installed, "%s/usr/%s", dest, more[i][0]);
+        char *want = read_source(more[i][1]);
+        f = fopen(installed, "r");
+        ck_assert_msg(f != NULL, "make install did not write %s", installed);
+        got = calloc(1, strlen(want) + 2);
+        n = fread(got, 1, strlen(want) + 1, f);
+        fclose(f);
+        ck_assert_msg(n == strlen(want) && memcmp(got, want, n) == 0, "%s is not a copy of %s", installed, more[i][1]);
+        free(got);
+        free(want);
+    }
+    /* the installed command finds the installed library and runs */
+    char cli[4300];
+    snprintf(cli, sizeof cli, "%s/usr/bin/leakwatch", dest);
+    lwt_opts_t clean = { .env = LWT_ARGV("LEAKWATCH_LIB=") };
+    lwt_result_t *run = lwt_exec(LWT_ARGV(cli, "run", "-q", "--", lwt_fixture("gate_leaker")), &clean);
+    ck_assert_msg(run->exit_code == 23, "%s", lwt_describe(run));
+    lwt_free(run);
     lwt_free(r);
+    r = lwt_exec(LWT_ARGV("make", "-s", "--no-print-directory", "uninstall", destdir, "PREFIX=/usr"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    /* nothing but empty directories is left */
+    snprintf(installed, sizeof installed, "find '%s' -type f -o -type l", dest);
+    r = lwt_exec(LWT_ARGV("sh", "-c", installed), NULL);
+    ck_assert_msg(r->exit_code == 0 && r->out_len == 0, "make uninstall left files:%s", lwt_describe(r));
+    lwt_free(r);
+    snprintf(installed, sizeof installed, "%s/usr/lib/leakwatch", dest);
+    ck_assert_msg(access(installed, F_OK) != 0, "make uninstall left %s", installed);
     lwt_rmtree(dest);
     free(dest);
+}
+END_TEST
+
+START_TEST(test_page7_renders_and_holds_to_the_code)
+{
+    char *src = clean_page(PAGE7);
+    ck_assert_msg(strstr(src, "\n.TH LEAKWATCH 7 ") && strstr(src, "\n.SH LSAN_OPTIONS\n")
+                      && strstr(src, "\n.SH ENVIRONMENT\n"),
+                  "%s: a section-7 page with ENVIRONMENT and LSAN_OPTIONS", PAGE7);
+    /* every LSAN_OPTIONS option the command maps (the names report/run_extras.c compares) has an entry */
+    char *code = read_source("report/run_extras.c");
+    const char *fn = strstr(code, "static void lsan_option(");
+    ck_assert_ptr_nonnull(fn);
+    size_t mapped = 0;
+    const char *fn_end = strstr(fn, "bool known");
+    for (const char *p = strstr(fn, "strcmp(name, \""); p && p < fn_end; p = strstr(p + 1, "strcmp(name, \"")) {
+        char want[80], want_bi[80];
+        int len = (int)strcspn(p + 14, "\"");
+        snprintf(want, sizeof want, "\n.B %.*s=", len, p + 14);
+        snprintf(want_bi, sizeof want_bi, "\n.BI %.*s=", len, p + 14);
+        ck_assert_msg(strstr(src, want) || strstr(src, want_bi), "%s: LSAN_OPTIONS lacks an entry for %.*s", PAGE7,
+                      len, p + 14);
+        mapped++;
+    }
+    ck_assert_msg(mapped >= 6, "only %zu LSAN_OPTIONS options found in report/run_extras.c", mapped);
+    free(code);
+    /* the LEAKWATCH_* variables it names are ones the code reads, and leakwatch(1) describes */
+    names_t vars = { .n = 0 }, read = { .n = 0 };
+    for (const char *p = strstr(src, "LEAKWATCH_"); p; p = strstr(p + 1, "LEAKWATCH_"))
+        if (p[10] >= 'A' && p[10] <= 'Z')
+            names_add(&vars, p, strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789"));
+    getenv_names("tracker", &read);
+    getenv_names("preload", &read);
+    getenv_names("report", &read);
+    char *page1 = page_plain();
+    for (size_t i = 0; i < vars.n; i++)
+        ck_assert_msg(names_has(&read, vars.v[i]) && has_word(page1, vars.v[i]),
+                      "%s names %s, which the code does not read or leakwatch.1 does not describe", PAGE7, vars.v[i]);
+    ck_assert_msg(vars.n >= 4, "%s names only %zu variables", PAGE7, vars.n);
+    free(page1);
+    names_free(&vars);
+    names_free(&read);
+    free(src);
+}
+END_TEST
+
+/* Runs the completion function of COMPLETION in bash on the words `line` (the last one being completed) and
+ * returns what it offers, one per line. */
+static lwt_result_t *complete_words(const char *line)
+{
+    char script[2048];
+    snprintf(script, sizeof script,
+             ". '%s/%s' && complete -p leakwatch >/dev/null && COMP_WORDS=(%s) && "
+             "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && _leakwatch && printf '%%s\\n' \"${COMPREPLY[@]}\"",
+             lwt_root(), COMPLETION, line);
+    return lwt_exec(LWT_ARGV("bash", "-c", script), NULL);
+}
+
+START_TEST(test_bash_completion_completes)
+{
+    LWT_REQUIRE_BUILT();
+    char line[1024];
+    lwt_result_t *r = complete_words("leakwatch ''");
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, "run\n") && strstr(r->out, "report\n")
+                      && strstr(r->out, "triage\n") && strstr(r->out, "baseline\n"),
+                  "the commands%s", lwt_describe(r));
+    lwt_free(r);
+    /* every option `leakwatch help run` prints, through the command it completes for */
+    snprintf(line, sizeof line, "'%s' run -", lwt_cli());
+    r = complete_words(line);
+    static const char *const run_opts[] = { "--keep-dumps", "--log-dir", "--json", "--allow-unchecked", "-q",
+                                            "--suppressions" };
+    for (size_t i = 0; i < sizeof run_opts / sizeof run_opts[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\n%s\n", run_opts[i]);
+        ck_assert_msg(r->exit_code == 0 && (strstr(r->out, want) || strncmp(r->out, want + 1, strlen(want) - 1) == 0),
+                      "run's options offer %s%s", run_opts[i], lwt_describe(r));
+    }
+    lwt_free(r);
+    snprintf(line, sizeof line, "'%s' report --format s", lwt_cli());
+    r = complete_words(line);
+    ck_assert_msg(r->exit_code == 0 && strcmp(r->out, "svg\nsarif\n") == 0, "formats of report%s", lwt_describe(r));
+    lwt_free(r);
+    snprintf(line, sizeof line, "'%s' run --kinds heap,so", lwt_cli());
+    r = complete_words(line);
+    ck_assert_msg(r->exit_code == 0 && strcmp(r->out, "heap,socket\n") == 0, "kinds%s", lwt_describe(r));
+    lwt_free(r);
 }
 END_TEST
 
@@ -495,6 +625,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_every_environment_variable_is_documented);
     tcase_add_test(tc, test_every_exit_status_of_the_command_is_documented);
     tcase_add_test(tc, test_make_install_puts_the_page_in_man1);
+    tcase_add_test(tc, test_page7_renders_and_holds_to_the_code);
+    tcase_add_test(tc, test_bash_completion_completes);
     suite_add_tcase(s, tc);
     return s;
 }
