@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The site's identity: kind and class, then per frame either "F" function file line, "M" module offset or "A"
- * address. The line keeps two calls in one function apart; processes of one build agree on it even where their
- * load addresses differ. (Baselines match without lines, so that an edit elsewhere does not break them.) */
+/* The site's identity: kind and class, then per frame either "F" function file line column, "M" module offset or
+ * "A" address. Line and column keep two calls in one function, or on one line, apart; processes of one build
+ * agree on them even where their load addresses differ. (Baselines match without lines, so that an edit
+ * elsewhere does not break them.) */
 static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
     b->len = 0;
@@ -37,6 +38,7 @@ int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s)
     f->file = lwr_dup_or_null(s->file, &oom);
     f->module = lwr_dup_or_null(s->module, &oom);
     f->line = s->line;
+    f->column = s->column;
     f->offset = s->offset;
     return oom ? -1 : 0;
 }
@@ -71,6 +73,8 @@ int lwr_stack_symbolize(lwr_stack_t *st, const lwr_dump_t *d, const lwr_dump_sit
         for (size_t g = 0; g < got; g++)
             st->addrs[st->n + g] = ds->frames[f];
         st->n += got;
+        if (sym && f == 1 && st->n == got + 1)
+            lwr_symbolize_entry(sym, d, &st->syms[0], ds->frames[1]);
     }
     return 0;
 }

@@ -22,6 +22,7 @@ typedef struct {
     unsigned line;          /* 0 when unknown */
     char *module;           /* NULL when no module holds the address */
     uint64_t offset;        /* address - module bias (the address when there is no module) */
+    unsigned column;        /* column of `line`, 0 when unknown */
 } lwr_frame_t;
 
 typedef struct {

@@ -69,6 +69,7 @@ static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
             set(fo, "function", str_or_null(f->function), bad);
             set(fo, "file", str_or_null(f->file), bad);
             set(fo, "line", json_integer(f->line), bad);
+            set(fo, "column", json_integer(f->column), bad);
             set(fo, "module", str_or_null(f->module), bad);
             set(fo, "address", hex(f->address), bad);
         }

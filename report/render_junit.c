@@ -108,7 +108,9 @@ static void put_stack(FILE *out, const lwr_site_t *s)
         if (f->file) {
             fputc(' ', out);
             xml_put(out, f->file, false);
-            if (f->line)
+            if (f->line && f->column)
+                snprintf(line, sizeof line, ":%u:%u", f->line, f->column);
+            else if (f->line)
                 snprintf(line, sizeof line, ":%u", f->line);
             fputs(line, out);
         }

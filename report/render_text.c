@@ -36,6 +36,8 @@ void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
         fprintf(out, " %s", lwr_show(f->file));
         if (f->line)
             fprintf(out, ":%u", f->line);
+        if (f->line && f->column)
+            fprintf(out, ":%u", f->column);
     }
     if (!f->module)
         fputs(" (no module)\n", out);
@@ -212,6 +214,25 @@ static void print_unchecked(FILE *out, const lwr_report_t *r)
                 lwr_show(r->unchecked[i].reason));
 }
 
+/* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
+ * allocations`, then the other kinds that leaked and the processes that could not be checked. */
+static void print_summary(FILE *out, const lwr_report_t *r)
+{
+    uint64_t n = r->totals[LWR_HEAP].count;
+    fprintf(out, "\nSUMMARY: leakwatch: %" PRIu64 " %s leaked in %" PRIu64 " %s", r->totals[LWR_HEAP].bytes,
+            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", n, n == 1 ? "allocation" : "allocations");
+    const char *sep = "; ";
+    for (int k = LWR_HEAP + 1; k < LWR_KIND_COUNT; k++) {
+        if ((n = r->totals[k].count) == 0)
+            continue;
+        fprintf(out, "%s%" PRIu64 " %s", sep, n, noun((lwr_kind_t)k, n));
+        sep = ", ";
+    }
+    if (r->nunchecked > 0)
+        fprintf(out, "; %zu %s not checked", r->nunchecked, r->nunchecked == 1 ? "process" : "processes");
+    fputc('\n', out);
+}
+
 int lwr_render_text(FILE *out, const lwr_report_t *r)
 {
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
@@ -265,6 +286,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         print_warning(out, &r->warnings[i], i == 0);
     print_suppressions(out, r);
     print_unchecked(out, r);
+    if (leaks > 0 || r->nunchecked > 0)
+        print_summary(out, r);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

@@ -37,6 +37,7 @@ typedef struct {
     const char *function;
     const char *file;
     unsigned line;
+    unsigned column;
     int more;
 } answer_t;
 
@@ -470,15 +471,17 @@ static const char *absolute(lwr_symbolizer_t *s, const char *file, const char *d
     return abs && keep(s, abs) ? abs : file;
 }
 
-/* Where the inlined call `inl` was made: DW_AT_call_file and DW_AT_call_line. */
-static void call_site(lwr_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned *line)
+/* Where the inlined call `inl` was made: DW_AT_call_file, DW_AT_call_line and DW_AT_call_column. */
+static void call_site(lwr_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned *line,
+                      unsigned *column)
 {
     Dwarf_Attribute attr;
-    Dwarf_Word idx = 0, ln = 0;
+    Dwarf_Word idx = 0, ln = 0, col = 0;
     Dwarf_Files *files;
     size_t nfiles;
     *file = NULL;
     *line = dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &ln) == 0 ? (unsigned)ln : 0;
+    *column = dwarf_formudata(dwarf_attr(inl, DW_AT_call_column, &attr), &col) == 0 ? (unsigned)col : 0;
     if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) == 0 && dwarf_getsrcfiles(cu, &files, &nfiles) == 0
         && idx < nfiles)
         *file = absolute(s, dwarf_filesrc(files, idx, NULL, NULL),
@@ -494,24 +497,26 @@ static size_t look_up(lwr_symbolizer_t *s, size_t oi, uint64_t offset, answer_t 
     /* A return address points after the call; the call itself is one byte back. */
     Dwarf_Addr pc = obj->dwfl_bias + offset - (offset > 0 ? 1 : 0);
     const char *file = NULL;
-    unsigned line = 0;
+    unsigned line = 0, column = 0;
     Dwfl_Line *dl = dwfl_module_getsrc(obj->mod, pc);
     if (dl) {
-        int lineno = 0;
-        file = absolute(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL), dwfl_line_comp_dir(dl));
+        int lineno = 0, col = 0;
+        file = absolute(s, dwfl_lineinfo(dl, NULL, &lineno, &col, NULL, NULL), dwfl_line_comp_dir(dl));
         line = lineno > 0 ? (unsigned)lineno : 0;
+        /* a column without its line says nothing */
+        column = line && col > 0 ? (unsigned)col : 0;
     }
     Dwarf_Die chain[MAX_INLINE], *cu = NULL;
     size_t n = dwarf_chain(s, oi, pc, chain, &cu);
     if (n == 0) {
-        out[0] = (answer_t){ clean_name(s, symbol_at(obj, pc)), file, line, 0 };
+        out[0] = (answer_t){ clean_name(s, symbol_at(obj, pc)), file, line, column, 0 };
         return 1;
     }
     size_t k = 0;
     for (size_t i = n; i-- > 0;) {
-        out[k++] = (answer_t){ clean_name(s, die_name(&chain[i])), file, line, 1 };
+        out[k++] = (answer_t){ clean_name(s, die_name(&chain[i])), file, line, column, 1 };
         if (i > 0)
-            call_site(s, cu, &chain[i], &file, &line);
+            call_site(s, cu, &chain[i], &file, &line, &column);
     }
     out[k - 1].more = 0;
     return k;
@@ -580,6 +585,7 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
                 out->function = a[0].function;
                 out->file = a[0].file;
                 out->line = a[0].line;
+                out->column = a[0].column;
                 return 1;
             }
             s->answers = v;
@@ -597,6 +603,7 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
         out[k].function = s->answers[ai].function;
         out[k].file = s->answers[ai].file;
         out[k].line = s->answers[ai].line;
+        out[k].column = s->answers[ai].column;
         k++;
         if (!s->answers[ai].more || k == max)
             break;
@@ -607,6 +614,105 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
 void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out)
 {
     lwr_symbolize_all(s, dump, address, out, 1);
+}
+
+/* Copies `len` bytes of object `obj`'s file at our Dwfl address `addr` into buf, from the section holding them.
+ * Returns 0, or -1 when no section with contents holds them all (a separate debug file has no code). */
+static int read_code(object_t *obj, Dwarf_Addr addr, unsigned char *buf, size_t len)
+{
+    Dwarf_Addr rel = addr, bias = 0;
+    Elf_Scn *scn = dwfl_module_address_section(obj->mod, &rel, &bias);
+    Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+    if (!data || !data->d_buf || rel > data->d_size || data->d_size - rel < len)
+        return -1;
+    memcpy(buf, (const unsigned char *)data->d_buf + rel, len);
+    return 0;
+}
+
+static int64_t rel32(const unsigned char *p)
+{
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (int32_t)v;
+}
+
+/* The name of the symbol whose relocation fills the GOT slot at file address `slot`, or NULL. */
+static const char *got_symbol(object_t *obj, GElf_Addr slot)
+{
+    Dwarf_Addr bias;
+    Elf *elf = dwfl_module_getelf(obj->mod, &bias);
+    Elf_Scn *scn = NULL;
+    while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh, symsh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        Elf_Scn *symscn = elf_getscn(elf, sh.sh_link);
+        Elf_Data *syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+        if (!data || !syms || !gelf_getshdr(symscn, &symsh))
+            continue;
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Rela rela;
+            GElf_Sym sym;
+            if (!gelf_getrela(data, (int)i, &rela) || rela.r_offset != slot)
+                continue;
+            if (!gelf_getsym(syms, (int)GELF_R_SYM(rela.r_info), &sym))
+                return NULL;
+            return elf_strptr(elf, symsh.sh_link, sym.st_name);
+        }
+    }
+    return NULL;
+}
+
+/* The function that the call instruction ending at our Dwfl address `ret` calls: `call rel32` to a function of
+ * the object or to one of its PLT entries (whose `jmp *slot(%rip)` names the GOT slot), or `call *slot(%rip)`
+ * (-fno-plt). NULL when the code cannot be read or is no such call. These are x86-64 encodings; code of another
+ * machine does not reach here (see lwr_symbolize_entry). */
+static const char *callee_at(object_t *obj, Dwarf_Addr ret)
+{
+    unsigned char code[16];
+    if (ret < obj->dwfl_bias + 6 || read_code(obj, ret - 6, code, 6) != 0)
+        return NULL;
+    if (code[0] == 0xff && code[1] == 0x15)
+        return got_symbol(obj, (GElf_Addr)(ret + rel32(code + 2) - obj->dwfl_bias));
+    if (code[1] != 0xe8)
+        return NULL;
+    Dwarf_Addr target = ret + rel32(code + 2), rel = target, bias, mbias;
+    Elf_Scn *scn = dwfl_module_address_section(obj->mod, &rel, &bias);
+    Elf *elf = dwfl_module_getelf(obj->mod, &mbias);
+    GElf_Shdr sh;
+    size_t shstrndx;
+    const char *sname = NULL;
+    if (scn && elf && gelf_getshdr(scn, &sh) && elf_getshdrstrndx(elf, &shstrndx) == 0)
+        sname = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (!sname || strncmp(sname, ".plt", 4) != 0)
+        return symbol_at(obj, target);
+    /* A PLT entry: find its indirect jump (`ff 25 rel32`, after an endbr64 and a bnd prefix in .plt.sec). */
+    if (read_code(obj, target, code, sizeof code) != 0)
+        return NULL;
+    for (size_t i = 0; i + 6 <= sizeof code; i++)
+        if (code[i] == 0xff && code[i + 1] == 0x25)
+            return got_symbol(obj, (GElf_Addr)(target + i + 6 + rel32(code + i + 2) - obj->dwfl_bias));
+    return NULL;
+}
+
+void lwr_symbolize_entry(lwr_symbolizer_t *s, const lwr_dump_t *dump, lwr_symbol_t *first, uint64_t caller)
+{
+    if (!first->function || strncmp(first->function, "operator new(", 13) != 0)
+        return;
+    const lwr_module_t *m = lwr_dump_module_of(dump, caller);
+    size_t oi = m ? find_object(s, m) : (size_t)-1;
+    if (oi == (size_t)-1 || !s->objects[oi].mod)
+        return;
+    Dwarf_Addr mbias;
+    Elf *elf = dwfl_module_getelf(s->objects[oi].mod, &mbias);
+    GElf_Ehdr eh;
+    if (!elf || !gelf_getehdr(elf, &eh) || eh.e_machine != EM_X86_64)
+        return;
+    const char *callee = clean_name(s, callee_at(&s->objects[oi], s->objects[oi].dwfl_bias + (caller - m->bias)));
+    /* Only the array forms are renamed: any other callee (a wrapper of the program's that calls operator new
+     * itself) has a frame of its own already. */
+    if (callee && strncmp(callee, "operator new[](", 15) == 0)
+        first->function = callee;
 }
 
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);

@@ -14,6 +14,7 @@ typedef struct {
     unsigned line;          /* 0 when unknown */
     const char *module;     /* path of the module holding the address, NULL when none does */
     uint64_t offset;        /* address - module bias; the address itself when no module holds it */
+    unsigned column;        /* column of `line` where DWARF records one, 0 when unknown */
 } lwr_symbol_t;
 
 /* Creates a symbolizer with one Dwfl for the whole run. `debug_root` is where separate debug files live
@@ -36,6 +37,14 @@ void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t addre
  * offset. Fills at most `max` entries (the outermost are dropped) and returns how many, at least 1 when max > 0. */
 size_t lwr_symbolize_all(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out,
                          size_t max);
+
+/* Names the allocation the program asked for when the allocator's entry point ended in a jump to another one:
+ * libstdc++'s operator new[] tail-calls operator new, so a block of `new T[n]` is seen inside operator new with
+ * the program's frame right above it. When `first` (the innermost frame's symbol) is in operator new and the call
+ * instruction before return address `caller` (the second frame) calls operator new[] (directly, through the PLT
+ * or the GOT), first->function becomes that operator new[]; otherwise nothing changes. Reads the caller's code
+ * from its object (x86-64 code only). */
+void lwr_symbolize_entry(lwr_symbolizer_t *sym, const lwr_dump_t *dump, lwr_symbol_t *first, uint64_t caller);
 
 /* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
  * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */

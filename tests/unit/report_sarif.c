@@ -16,7 +16,7 @@ static void add_frame(lwr_site_t *s, const char *fn, const char *file, unsigned 
 {
     s->frames = realloc(s->frames, (s->nframes + 1) * sizeof *s->frames);
     s->frames[s->nframes++] = (lwr_frame_t){ 0x1000 + s->nframes, fn ? strdup(fn) : NULL, file ? strdup(file) : NULL,
-                                             line, module ? strdup(module) : NULL, 0x100 + s->nframes };
+                                             line, module ? strdup(module) : NULL, 0x100 + s->nframes, 0 };
 }
 
 static lwr_site_t *new_site(lwr_report_t *r, lwr_kind_t kind, lwr_class_t cls, uint64_t count, uint64_t bytes,
