@@ -118,6 +118,82 @@ START_TEST(test_summary)
 }
 END_TEST
 
+/* Every artifactLocation under `j` has a base (uriBaseId) or an absolute file:// URI; returns how many there are. */
+static int check_artifacts(json_t *j, const lwt_result_t *r)
+{
+    int n = 0;
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(j, key, v) {
+            if (strcmp(key, "artifactLocation") == 0) {
+                const char *uri = json_string_value(json_object_get(v, "uri"));
+                ck_assert_msg(uri && (json_object_get(v, "uriBaseId") || strncmp(uri, "file:///", 8) == 0),
+                              "artifactLocation '%s' has a base or is absolute%s", uri ? uri : "(null)",
+                              lwt_describe(r));
+                n++;
+            }
+            n += check_artifacts(v, r);
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+            n += check_artifacts(v, r);
+    }
+    return n;
+}
+
+/* The JUnit file validates against Jenkins' junit-10 structure (tests/fixtures/junit-10.xsd, which refuses a
+ * `file` attribute on <testcase>), failures and system-out included; SARIF names its informationUri and every
+ * artifact location resolves. */
+START_TEST(test_ci_formats)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), junit[4096], sarif[4096], xsd[4096], bad[4096];
+    snprintf(junit, sizeof junit, "%s/leaks.xml", dir);
+    snprintf(sarif, sizeof sarif, "%s/leaks.sarif", dir);
+    snprintf(bad, sizeof bad, "%s/bad.xml", dir);
+    snprintf(xsd, sizeof xsd, "%s/tests/fixtures/junit-10.xsd", lwt_root());
+    /* heap gated, descriptors listed in system-out */
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--kinds", "heap", "--junit", junit, "--sarif", sarif),
+                                    LWT_ARGV(lwt_fixture("fd_kinds")), NULL);
+    LWT_ASSERT_RUN(r, 23);
+    lwt_result_t *x = lwt_exec(LWT_ARGV("xmllint", "--noout", "--schema", xsd, junit), NULL);
+    ck_assert_msg(x->exited && x->exit_code == 0, "the JUnit file validates: %s", x->err);
+    lwt_free(x);
+    FILE *f = fopen(junit, "r");
+    char text[1 << 16];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    ck_assert_msg(strstr(text, "<failure") && strstr(text, "<system-out>") && strstr(text, "    #0 "),
+                  "failures with stacks and system-out are there: %s", text);
+
+    /* the schema is strict: the attribute the old output had is refused */
+    lwt_write_file(bad, "<testsuites><testsuite name=\"s\" tests=\"1\"><testcase name=\"c\" file=\"/bin/x\"/>"
+                        "</testsuite></testsuites>\n");
+    x = lwt_exec(LWT_ARGV("xmllint", "--noout", "--schema", xsd, bad), NULL);
+    ck_assert_msg(x->exited && x->exit_code != 0 && strstr(x->err, "'file'"), "file= is refused: %s", x->err);
+    lwt_free(x);
+
+    json_error_t jerr;
+    json_t *log = json_load_file(sarif, 0, &jerr);
+    ck_assert_msg(log, "SARIF: %s", jerr.text);
+    json_t *driver = json_object_get(json_object_get(json_array_get(json_object_get(log, "runs"), 0), "tool"),
+                                     "driver");
+    const char *info = json_string_value(json_object_get(driver, "informationUri"));
+    ck_assert_msg(info && (strncmp(info, "file:///", 8) == 0 || strncmp(info, "https://", 8) == 0),
+                  "informationUri is an absolute URI: %s", info ? info : "(null)");
+    ck_assert_msg(check_artifacts(log, r) > 0, "the log has artifact locations%s", lwt_describe(r));
+    json_decref(log);
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("report_usability");
@@ -126,6 +202,11 @@ static Suite *suite(void)
     tcase_add_test(tc, test_columns);
     tcase_add_test(tc, test_array_new);
     tcase_add_test(tc, test_summary);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("CI formats");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_ci_formats);
     suite_add_tcase(s, tc);
     return s;
 }
