@@ -14,8 +14,8 @@
 static const char usage[] =
     "Usage: leakwatch report [--format text|json|folded|svg|sarif|junit] [--weight bytes|count]\n"
     "                        [--older-than DURATION] [--suppressions FILE]... [--no-default-suppressions]\n"
-    "                        [--baseline FILE] [--show-reachable]\n"
-    "                        [--output FILE] DUMP...\n"
+    "                        [--baseline FILE] [--show-reachable] [--gen-suppressions]\n"
+    "                        [--debug-dir DIR]... [--sysroot DIR] [--output FILE] DUMP...\n"
     "\n"
     "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
     "A DUMP is a dump file (leakwatch.<pid>.<seq>.json) or a directory; of a directory, the newest dump of each\n"
@@ -37,6 +37,11 @@ static const char usage[] =
     "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
     "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
     "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
+    "  --debug-dir DIR      where separate debug files of stripped objects are, for dumps read on another\n"
+    "                       machine: DIR/<debuglink name>, DIR/.build-id/xx/rest.debug, DIR/<object's name>;\n"
+    "                       repeatable, searched in order (DEBUGINFOD_URLS servers are asked last, by build-id)\n"
+    "  --sysroot DIR        look for an object not found at its recorded path under DIR (DIR/usr/lib/libx.so),\n"
+    "                       and for its debug file in DIR/usr/lib/debug\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";
@@ -51,12 +56,43 @@ static int render_ci_or_text(FILE *out, const lwr_report_t *rep, const char *for
     return lwr_render_text(out, rep);
 }
 
+/* At most this many --debug-dir options (nothing is allocated while the options are read). */
+#define MAX_DEBUG_DIRS 64
+
 typedef struct {
     const char *format, *output;
     lwr_weight_t weight;
     int64_t older_than;     /* -1: no --older-than */
     lwr_ci_t ci;
+    const char *debug_dirs[MAX_DEBUG_DIRS];
+    size_t ndebug_dirs;
+    const char *sysroot;
 } options_t;
+
+/* Takes --debug-dir DIR and --sysroot DIR into `o`; returns as lwr_take_option, -1 for an empty DIR too. */
+static int take_path_option(const char *cmd, int argc, char **argv, int *i, options_t *o)
+{
+    const char *v;
+    int r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--debug-dir", &v)) > 0) {
+        if (!v[0] || o->ndebug_dirs == MAX_DEBUG_DIRS) {
+            lwr_usage_error(cmd, v[0] ? "more than %d --debug-dir options" : "--debug-dir needs a directory",
+                            MAX_DEBUG_DIRS);
+            return -1;
+        }
+        o->debug_dirs[o->ndebug_dirs++] = v;
+    }
+    if (r != 0)
+        return r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--sysroot", &v)) > 0) {
+        if (!v[0]) {
+            lwr_usage_error(cmd, "--sysroot needs a directory");
+            return -1;
+        }
+        o->sysroot = v;
+    }
+    return r;
+}
 
 /* An lwr_option_fn for the options of `leakwatch report`. */
 static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
@@ -91,6 +127,8 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
     }
     if (r != 0 || (r = lwr_ci_take_option(cmd, argc, argv, i, false, &o->ci)) != 0)
         return r;
+    if ((r = take_path_option(cmd, argc, argv, i, o)) != 0)
+        return r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
         o->output = v;
     return r;
@@ -98,7 +136,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
 
 static int report_main(int argc, char **argv)
 {
-    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT };
+    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT, { NULL }, 0, NULL };
     int first;
     int status = lwr_parse_options("report", usage, argc, argv, take_option, &o, &first);
     if (status < 0 && first >= argc)
@@ -136,7 +174,14 @@ static int report_main(int argc, char **argv)
     /* A closed output pipe is a write error (exit 1), not a death by SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
     lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
-    lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
+    int oom = !sym;
+    for (size_t j = 0; sym && j < o.ndebug_dirs; j++)
+        oom |= lwr_symbolizer_add_debug_dir(sym, o.debug_dirs[j]) != 0;
+    if (sym && o.sysroot)
+        oom |= lwr_symbolizer_set_sysroot(sym, o.sysroot) != 0;
+    lwr_report_t *rep = NULL;
+    if (!oom)
+        rep = lwr_report_build(dumps.v, dumps.n, sym);
     lwr_dumplist_free(&dumps);
     if (rep && lwr_ci_apply(rep, &o.ci) != 0) {
         lwr_report_free(rep);

@@ -18,6 +18,7 @@
 /* One ELF object as the dumps name it (path and build-id), with what the Dwfl made of it. */
 typedef struct {
     Dwfl_Module *mod;       /* NULL: no usable file was found */
+    char *debug_file;       /* the separate debug file found for it (the Dwfl module's userdata), NULL for none */
     Dwarf_Addr dwfl_bias;   /* the object's vaddr 0 inside our Dwfl */
     struct fsym *syms;      /* function symbols sorted by address, read on first use */
     size_t nsyms;
@@ -69,7 +70,35 @@ struct lwr_symbolizer {
     lwr_map_t cu_index;     /* (object, CU offset) -> cus[] */
     char **owned;           /* demangled names */
     size_t nowned, capowned;
+    char **debug_dirs;      /* --debug-dir, in the order given */
+    size_t ndebug_dirs;
+    char *sysroot;          /* --sysroot, NULL for none */
+    void *dfd_lib;          /* libdebuginfod, loaded on first use when DEBUGINFOD_URLS is set */
+    void *dfd_client;
+    int dfd_tried;
+    int (*dfd_find_debuginfo)(void *, const unsigned char *, int, char **);
+    int (*dfd_find_executable)(void *, const unsigned char *, int, char **);
+    void (*dfd_end)(void *);
 };
+
+/* The Dwfl's find_debuginfo callback: the separate debug file find_object chose for the module (its userdata),
+ * else libdwfl's own search (debuglink beside the file, /usr/lib/debug, and debuginfod when DEBUGINFOD_URLS is
+ * set). */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                          char **debuginfo_file_name)
+{
+    const char *chosen = *userdata;
+    if (chosen) {
+        int fd = open(chosen, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            *debuginfo_file_name = strdup(chosen);
+            return fd;
+        }
+    }
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+                                        debuginfo_file_name);
+}
 
 lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root)
 {
@@ -78,7 +107,7 @@ lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root)
         return NULL;
     s->debug_root = strdup(debug_root ? debug_root : "/usr/lib/debug");
     s->callbacks.find_elf = dwfl_build_id_find_elf;
-    s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->callbacks.find_debuginfo = find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
     elf_version(EV_CURRENT);
     s->dwfl = dwfl_begin(&s->callbacks);
@@ -99,8 +128,18 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         return;
     if (s->dwfl)
         dwfl_end(s->dwfl);
-    for (size_t i = 0; i < s->nobjects; i++)
+    for (size_t i = 0; i < s->nobjects; i++) {
         free(s->objects[i].syms);
+        free(s->objects[i].debug_file);
+    }
+    for (size_t i = 0; i < s->ndebug_dirs; i++)
+        free(s->debug_dirs[i]);
+    free(s->debug_dirs);
+    free(s->sysroot);
+    if (s->dfd_client && s->dfd_end)
+        s->dfd_end(s->dfd_client);
+    if (s->dfd_lib)
+        dlclose(s->dfd_lib);
     lwr_map_clear(&s->object_index);
     lwr_map_clear(&s->answer_index);
     for (size_t i = 0; i < s->ncus; i++) {
@@ -149,14 +188,20 @@ static int file_matches(const char *path, const char *want)
     return ok;
 }
 
-/* Reports the file at `path` into the Dwfl; returns the module or NULL. */
-static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *path, Dwarf_Addr *bias)
+/* Reports the file at `path` into the Dwfl, with `debug` (NULL for none) as the separate debug file that
+ * find_debuginfo hands out for it; returns the module or NULL. */
+static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *path, const char *debug,
+                           Dwarf_Addr *bias)
 {
     dwfl_report_begin_add(s->dwfl);
     Dwfl_Module *mod = dwfl_report_elf(s->dwfl, name, path, -1, s->next_base, false);
     dwfl_report_end(s->dwfl, NULL, NULL);
     if (!mod)
         return NULL;
+    void **userdata = NULL;
+    dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (userdata)
+        *userdata = (void *)debug;
     Dwarf_Addr low = 0, high = 0;
     dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
     if (high >= s->next_base)
@@ -165,6 +210,193 @@ static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *pa
     if (!dwfl_module_getelf(mod, bias))
         return NULL;
     return mod;
+}
+
+int lwr_symbolizer_add_debug_dir(lwr_symbolizer_t *s, const char *dir)
+{
+    char **v = realloc(s->debug_dirs, (s->ndebug_dirs + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    s->debug_dirs = v;
+    if (!(v[s->ndebug_dirs] = strdup(dir)))
+        return -1;
+    s->ndebug_dirs++;
+    return 0;
+}
+
+int lwr_symbolizer_set_sysroot(lwr_symbolizer_t *s, const char *dir)
+{
+    char *d = strdup(dir);
+    if (!d)
+        return -1;
+    free(s->sysroot);
+    s->sysroot = d;
+    return 0;
+}
+
+/* `a` + `b` (+ `c`), or NULL when out of memory. */
+static char *concat3(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s", a, b, c);
+    return out;
+}
+
+/* Whether the ELF file at `path` holds DWARF (.debug_info, or a compressed .zdebug_info). */
+static int has_dwarf(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int found = 0;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    size_t shstrndx;
+    if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        Elf_Scn *scn = NULL;
+        while (!found && (scn = elf_nextscn(elf, scn)) != NULL) {
+            GElf_Shdr sh;
+            const char *n = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+            found = n && sh.sh_type != SHT_NOBITS && (strcmp(n, ".debug_info") == 0 || strcmp(n, ".zdebug_info") == 0);
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return found;
+}
+
+/* The file name a stripped object's .gnu_debuglink names (malloc'd), or NULL. */
+static char *debuglink_of(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *out = NULL;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Word crc;
+    const char *link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+    /* only a plain name: a link with a directory part would search outside the directories given */
+    if (link && link[0] && !strchr(link, '/'))
+        out = strdup(link);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return out;
+}
+
+/* libdebuginfod's client, loaded once and only when DEBUGINFOD_URLS names a server; NULL otherwise. Loaded at run
+ * time, so that leakwatch runs where elfutils' client library is not installed. */
+static void *debuginfod(lwr_symbolizer_t *s)
+{
+    if (s->dfd_tried)
+        return s->dfd_client;
+    s->dfd_tried = 1;
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (!urls || !urls[strspn(urls, " ")])
+        return NULL;
+    s->dfd_lib = dlopen("libdebuginfod.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!s->dfd_lib)
+        return NULL;
+    void *(*begin)(void);
+    *(void **)&begin = dlsym(s->dfd_lib, "debuginfod_begin");
+    *(void **)&s->dfd_find_debuginfo = dlsym(s->dfd_lib, "debuginfod_find_debuginfo");
+    *(void **)&s->dfd_find_executable = dlsym(s->dfd_lib, "debuginfod_find_executable");
+    *(void **)&s->dfd_end = dlsym(s->dfd_lib, "debuginfod_end");
+    if (begin && s->dfd_find_debuginfo && s->dfd_find_executable && s->dfd_end)
+        s->dfd_client = begin();
+    return s->dfd_client;
+}
+
+/* Asks the debuginfod servers for the executable or the debug file of `build_id` (hex). Returns the path of the
+ * file in the client's cache (malloc'd), or NULL. */
+static char *debuginfod_fetch(lwr_symbolizer_t *s, const char *build_id, int executable)
+{
+    void *client = build_id[0] ? debuginfod(s) : NULL;
+    if (!client)
+        return NULL;
+    char *path = NULL;
+    /* length 0: the build-id is given as a hex string */
+    int fd = (executable ? s->dfd_find_executable : s->dfd_find_debuginfo)(client, (const unsigned char *)build_id,
+                                                                           0, &path);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    return path;
+}
+
+/* The object of module `m` on this machine, as a malloc'd path: the recorded path, the same path under --sysroot,
+ * else what debuginfod has for its build-id. Each candidate must carry the dump's build-id. NULL when none. */
+static char *find_binary(lwr_symbolizer_t *s, const lwr_module_t *m)
+{
+    if (m->path[0] != '/')
+        return NULL;
+    if (file_matches(m->path, m->build_id))
+        return strdup(m->path);
+    if (s->sysroot) {
+        char *p = concat3(s->sysroot, m->path, "");
+        if (p && file_matches(p, m->build_id))
+            return p;
+        free(p);
+    }
+    char *p = debuginfod_fetch(s, m->build_id, 1);
+    if (p && file_matches(p, m->build_id))
+        return p;
+    free(p);
+    return NULL;
+}
+
+/* Whether `path` is a debug file for `m`: its build-id, and DWARF in it. */
+static int debug_matches(const char *path, const lwr_module_t *m)
+{
+    return file_matches(path, m->build_id) && has_dwarf(path);
+}
+
+/* The separate debug file of module `m` (whose object, when found, is `bin`), as a malloc'd path: in each
+ * --debug-dir, `DIR/<debuglink name>`, `DIR/.build-id/xx/rest.debug` and `DIR/<object's name>`; then
+ * `<debug_root>/.build-id/xx/rest.debug` (/usr/lib/debug), under --sysroot too; then debuginfod. NULL when
+ * none (libdwfl's own search still runs for an object that was found). */
+static char *find_debug_file(lwr_symbolizer_t *s, const lwr_module_t *m, const char *bin)
+{
+    char *link = bin ? debuglink_of(bin) : NULL;
+    const char *slash = strrchr(m->path, '/');
+    const char *base = slash ? slash + 1 : m->path;
+    char idpath[160] = "";
+    if (strlen(m->build_id) > 2 && strlen(m->build_id) < 120)
+        snprintf(idpath, sizeof idpath, "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+    char *found = NULL;
+    for (size_t i = 0; i < s->ndebug_dirs && !found; i++) {
+        const char *names[3] = { link, idpath[0] ? idpath + 1 : NULL, base[0] ? base : NULL };
+        for (size_t j = 0; j < 3 && !found; j++) {
+            if (!names[j])
+                continue;
+            char *p = concat3(s->debug_dirs[i], "/", names[j]);
+            if (p && debug_matches(p, m))
+                found = p;
+            else
+                free(p);
+        }
+    }
+    const char *roots[2] = { s->debug_root, s->sysroot };
+    for (size_t i = 0; i < 2 && !found && idpath[0]; i++) {
+        if (!roots[i])
+            continue;
+        char *p = i == 0 ? concat3(roots[i], idpath, "") : concat3(roots[i], "/usr/lib/debug", idpath);
+        if (p && debug_matches(p, m))
+            found = p;
+        else
+            free(p);
+    }
+    if (!found) {
+        char *p = debuginfod_fetch(s, m->build_id, 0);
+        if (p && debug_matches(p, m))
+            found = p;
+        else
+            free(p);
+    }
+    free(link);
+    return found;
 }
 
 static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
@@ -190,22 +422,24 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
         s->objects = o;
         s->capobjects = cap;
     }
-    object_t obj = { NULL, 0, NULL, 0, 0 };
+    object_t obj = { NULL, NULL, 0, NULL, 0, 0 };
     char name[32];
     snprintf(name, sizeof name, "obj%zu", s->nobjects);
-    if (m->path[0] == '/' && file_matches(m->path, m->build_id)) {
-        obj.mod = report(s, name, m->path, &obj.dwfl_bias);
+    /* The object itself (its code: symbols, and the calls lwr_symbolize_entry reads), then its DWARF: in the
+     * object when it was not stripped, else in a separate debug file. */
+    char *bin = find_binary(s, m);
+    if (bin && !has_dwarf(bin))
+        obj.debug_file = find_debug_file(s, m, bin);
+    if (bin)
+        obj.mod = report(s, name, bin, obj.debug_file, &obj.dwfl_bias);
+    if (!obj.mod) {
+        if (!obj.debug_file)
+            obj.debug_file = find_debug_file(s, m, NULL);
+        /* without the object, its debug file alone still has the symbols and the lines */
+        if (obj.debug_file)
+            obj.mod = report(s, name, obj.debug_file, NULL, &obj.dwfl_bias);
     }
-    if (!obj.mod && strlen(m->build_id) > 2) {
-        size_t dlen = strlen(s->debug_root) + blen + 32;
-        char *debug = malloc(dlen);
-        if (debug) {
-            snprintf(debug, dlen, "%s/.build-id/%.2s/%s.debug", s->debug_root, m->build_id, m->build_id + 2);
-            if (file_matches(debug, m->build_id))
-                obj.mod = report(s, name, debug, &obj.dwfl_bias);
-            free(debug);
-        }
-    }
+    free(bin);
     idx = s->nobjects;
     s->objects[s->nobjects++] = obj;
     if (lwr_map_put(&s->object_index, key, plen + blen + 2, idx) != 0)

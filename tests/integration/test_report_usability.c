@@ -194,6 +194,111 @@ START_TEST(test_ci_formats)
 }
 END_TEST
 
+/* Runs `sh -c script` with $T, $L (the CLI), $F (the tree fixture) and $P (the library) set; fails the test when it
+ * does not exit 0. Returns the result for its output. */
+static lwt_result_t *shell(const char *dir, const char *script)
+{
+    char t[4200], l[4200], f[4200], pl[4200];
+    snprintf(t, sizeof t, "T=%s", dir);
+    snprintf(l, sizeof l, "L=%s", lwt_cli());
+    snprintf(f, sizeof f, "F=%s", lwt_fixture("tree"));
+    snprintf(pl, sizeof pl, "P=%s", lwt_lib());
+    const char *env[] = { t, l, f, pl, "DEBUGINFOD_URLS=", NULL };
+    lwt_opts_t o = { .env = env, .timeout_s = 120 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV("sh", "-c", script), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s\nstdout: %s\nstderr: %s", script, r->out, r->err);
+    return r;
+}
+
+/* A stripped copy of the tree fixture in $T/bin, its debug file in $T/keep.debug, and a dump of it in $T/dumps. */
+static const char stripped_tree[] =
+    "set -e; mkdir -p $T/bin $T/dumps; cp $F $T/bin/tree; objcopy --only-keep-debug $T/bin/tree $T/keep.debug;"
+    "objcopy --strip-all --add-gnu-debuglink=$T/keep.debug $T/bin/tree $T/bin/tree.s; mv $T/bin/tree.s $T/bin/tree;"
+    "LD_PRELOAD=$P LEAKWATCH_REPORT=none LEAKWATCH_DUMP_DIR=$T/dumps $T/bin/tree >/dev/null;"
+    "ID=$(readelf -n $T/bin/tree | sed -n 's/.*Build ID: *//p'); test -n \"$ID\"; echo $ID > $T/id";
+
+/* Whether `text` has a line like `want` ("    #0 make /", a star, "/tree.c:L:C (tree)" and a newline), where the
+ * star stands for the directory of the source. */
+static int has_frame(const char *text, const char *want)
+{
+    const char *star = strchr(want, '*'), *rest = star + 2;     /* after "*" and "/" */
+    size_t head = (size_t)(star - want);
+    for (const char *p = strstr(text, "    #0 make /"); p; p = strstr(p + 1, "    #0 make /")) {
+        const char *nl = strchr(p, '\n'), *tail = strstr(p, rest);
+        if (strncmp(p, want, head) == 0 && tail && nl && tail + strlen(rest) == nl + 1 && tail[-1] == '/')
+            return 1;
+    }
+    return 0;
+}
+
+/* The report of $T/dumps with `opts` names the tree's functions with their lines and columns. */
+static void assert_symbolized(const char *dir, const char *opts)
+{
+    int line = LWT_MARKER_LINE(TREE_SRC, "@line"), c1, c2;
+    tree_columns(&c1, &c2);
+    char script[1024], want[128];
+    snprintf(script, sizeof script, "$L report %s $T/dumps", opts);
+    lwt_result_t *r = shell(dir, script);
+    snprintf(want, sizeof want, "    #0 make /%s/%s:%d:%d (tree)\n", "*", "tree.c", line, c1);
+    ck_assert_msg(has_frame(r->out, want), "report %s shows '%s':\n%s", opts, want, r->out);
+    lwt_free(r);
+}
+
+/* A stripped binary whose debug file was copied elsewhere: raw offsets without help; --debug-dir finds the debug
+ * file by its debuglink name, by build-id and by the binary's name; --sysroot finds a binary moved under it. */
+START_TEST(test_debug_dir_and_sysroot)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, stripped_tree));
+    lwt_result_t *r = shell(dir, "$L report $T/dumps");
+    ck_assert_msg(strstr(r->out, "(tree+0x") && !strstr(r->out, " make "), "stripped: raw offsets\n%s", r->out);
+    lwt_free(r);
+    lwt_free(shell(dir, "set -e; ID=$(cat $T/id); mkdir -p $T/d1 $T/d2/.build-id/$(echo $ID | cut -c1-2) $T/d3;"
+                        "cp $T/keep.debug $T/d1/keep.debug;"
+                        "cp $T/keep.debug $T/d2/.build-id/$(echo $ID | cut -c1-2)/$(echo $ID | cut -c3-).debug;"
+                        "cp $T/keep.debug $T/d3/tree; rm $T/keep.debug"));
+    assert_symbolized(dir, "--debug-dir $T/d1");
+    assert_symbolized(dir, "--debug-dir $T/nowhere --debug-dir $T/d2");
+    assert_symbolized(dir, "--debug-dir $T/d3");
+    /* the binary is gone from its path: found under --sysroot, its debug file in the sysroot's /usr/lib/debug */
+    lwt_free(shell(dir, "set -e; ID=$(cat $T/id); mkdir -p $T/sys$T/bin $T/sys/usr/lib/debug;"
+                        "mv $T/bin/tree $T/sys$T/bin/tree; cp -r $T/d2/.build-id $T/sys/usr/lib/debug/"));
+    assert_symbolized(dir, "--sysroot $T/sys");
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* debuginfod: a local server (debuginfod -F on loopback) serves the stripped binary and its debug file by build-id;
+ * neither is on disk where the dump says. */
+START_TEST(test_debuginfod)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, stripped_tree));
+    lwt_free(shell(dir, "set -e; mkdir -p $T/srv $T/cache; mv $T/bin/tree $T/keep.debug $T/srv/"));
+    /* The server's port: one the kernel gave out and released. The server is ours (its pid in $T/pid) and is
+     * stopped by pid. Waiting for its scan polls its metrics, at most 30 s. */
+    lwt_result_t *r = shell(dir,
+        "PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])');"
+        "debuginfod -F $T/srv -p $PORT -d $T/db.sqlite -t0 -g0 >$T/server.log 2>&1 & echo $! > $T/pid;"
+        "i=0; until curl -s http://127.0.0.1:$PORT/metrics 2>/dev/null"
+        " | grep -q '^scanned_files_total{source=\"file\"} 2$'; do"
+        " i=$((i+1)); if [ $i -gt 300 ]; then kill $(cat $T/pid); cat $T/server.log; exit 1; fi; sleep 0.1; done;"
+        "DEBUGINFOD_URLS=http://127.0.0.1:$PORT DEBUGINFOD_CACHE_PATH=$T/cache $L report $T/dumps; s=$?;"
+        "kill $(cat $T/pid); wait; exit $s");
+    int line = LWT_MARKER_LINE(TREE_SRC, "@line"), c1, c2;
+    tree_columns(&c1, &c2);
+    char want[128];
+    snprintf(want, sizeof want, "    #0 make /%s/%s:%d:%d (tree)\n", "*", "tree.c", line, c1);
+    ck_assert_msg(has_frame(r->out, want), "debuginfod: '%s' in\n%s", want, r->out);
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("report_usability");
@@ -207,6 +312,12 @@ static Suite *suite(void)
     tc = tcase_create("CI formats");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_ci_formats);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("symbols elsewhere");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_debug_dir_and_sysroot);
+    tcase_add_test(tc, test_debuginfod);
     suite_add_tcase(s, tc);
     return s;
 }
