@@ -109,6 +109,7 @@ static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbo
     memset(site, 0, sizeof *site);
     site->kind = ds->kind;
     site->cls = ds->cls;
+    site->oldest_age_ms = site->median_age_ms = -1;
     site->frames = calloc(n ? n : 1, sizeof *site->frames);
     site->samples = calloc(LWR_MAX_SAMPLES, sizeof *site->samples);
     if (!site->frames || !site->samples)
@@ -168,6 +169,13 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     int oom = 0;
     lwr_count_add(&site->count, ds->count);
     lwr_count_add(&site->bytes, ds->bytes);
+    if (ds->oldest_age_ms > site->oldest_age_ms)
+        site->oldest_age_ms = ds->oldest_age_ms;
+    /* Medians of several dumps do not combine; the one of the dump with most handles stands for the site. */
+    if (ds->median_age_ms >= 0 && (site->median_age_ms < 0 || ds->count > site->median_count)) {
+        site->median_age_ms = ds->median_age_ms;
+        site->median_count = ds->count;
+    }
     for (size_t i = 0; i < ds->nsamples && site->nsamples < LWR_MAX_SAMPLES; i++) {
         lwr_report_sample_t *s = &site->samples[site->nsamples++];
         s->pid = pid;

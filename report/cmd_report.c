@@ -37,6 +37,7 @@ static const char usage[] =
     "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
     "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
     "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
+    "  --gen-suppressions   after the text report, a suppression line per site that hides exactly it\n"
     "  --debug-dir DIR      where separate debug files of stripped objects are, for dumps read on another\n"
     "                       machine: DIR/<debuglink name>, DIR/.build-id/xx/rest.debug, DIR/<object's name>;\n"
     "                       repeatable, searched in order (DEBUGINFOD_URLS servers are asked last, by build-id)\n"

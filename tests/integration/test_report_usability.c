@@ -299,6 +299,115 @@ START_TEST(test_debuginfod)
 }
 END_TEST
 
+/* The identity of a JSON report site, for comparing reports: kind, class, then function, line and column of each
+ * frame. Returns a malloc'd string. */
+static char *site_id(json_t *site)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    const char *cls = json_string_value(json_object_get(site, "class"));
+    fprintf(f, "%s/%s", json_string_value(json_object_get(site, "kind")), cls ? cls : "-");
+    size_t i;
+    json_t *fr;
+    json_array_foreach(json_object_get(site, "frames"), i, fr) {
+        const char *fn = json_string_value(json_object_get(fr, "function"));
+        fprintf(f, "|%s:%lld:%lld", fn ? fn : "?", lwt_int(fr, "line"), lwt_int(fr, "column"));
+    }
+    fclose(f);
+    return buf;
+}
+
+/* `leakwatch report --format json [--suppressions supp] DUMPS` as parsed JSON. */
+static json_t *report_of(const char *dumps, const char *supp)
+{
+    lwt_result_t *r = supp ? lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "json", "--suppressions", supp, dumps),
+                                      NULL)
+                           : lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "json", dumps), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "report: %s", r->err);
+    json_error_t jerr;
+    json_t *j = json_loads(r->out, 0, &jerr);
+    ck_assert_msg(j, "report JSON: %s", jerr.text);
+    lwt_free(r);
+    return j;
+}
+
+/* Each line --gen-suppressions prints, given back with --suppressions, hides exactly its site: one site fewer, and
+ * the one missing is the site the line was printed for. On the tree (30 sites told apart by column and by the
+ * path from the root, none by a single frame) and on C++ new, new[] and nothrow new. */
+static void check_generated(const char *fixture, size_t want_sites)
+{
+    lwt_result_t *run = lwt_exec_preload(LWT_ARGV(lwt_fixture(fixture)), NULL);
+    ck_assert_msg(run->exited && run->exit_code == 0, "%s ran%s", fixture, lwt_describe(run));
+    char dumps[4200], supp[4200];
+    snprintf(dumps, sizeof dumps, "%s/dumps", run->tmpdir);
+    snprintf(supp, sizeof supp, "%s/one.supp", run->tmpdir);
+    lwt_result_t *gen = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--gen-suppressions", dumps), NULL);
+    ck_assert_msg(gen->exited && gen->exit_code == 0, "report --gen-suppressions: %s", gen->err);
+    const char *block = strstr(gen->out, "\nsuppressions, one per site above (--gen-suppressions):\n");
+    ck_assert_msg(block, "the block of generated lines:\n%s", gen->out);
+    ck_assert_msg(strstr(block, "\nSUMMARY: leakwatch: "), "the SUMMARY line comes after it:\n%s", gen->out);
+    json_t *all = report_of(dumps, NULL);
+    json_t *sites = json_object_get(all, "sites");
+    ck_assert_uint_eq(json_array_size(sites), want_sites);
+    size_t k = 0;
+    for (const char *p = strstr(block, "\nleak:"); p; p = strstr(p + 1, "\nleak:"), k++) {
+        ck_assert_msg(k < want_sites, "one line per site:\n%s", block);
+        const char *end = strchr(p + 1, '\n');
+        char line[4200];
+        snprintf(line, sizeof line, "%.*s\n", (int)(end - p - 1), p + 1);
+        ck_assert_msg(strstr(line, ".c:") || strstr(line, ".cc:"), "a line names a source position: %s", line);
+        lwt_write_file(supp, line);
+        json_t *less = report_of(dumps, supp);
+        json_t *left = json_object_get(less, "sites");
+        ck_assert_msg(json_array_size(left) == want_sites - 1, "%s hides one site, not %zu", line,
+                      want_sites - json_array_size(left));
+        /* every other site is still there, in order; site k is the one gone */
+        char *gone = site_id(json_array_get(sites, k));
+        for (size_t i = 0, j = 0; i < want_sites; i++) {
+            char *a = site_id(json_array_get(sites, i));
+            if (i == k) {
+                free(a);
+                continue;
+            }
+            char *b = site_id(json_array_get(left, j++));
+            ck_assert_msg(strcmp(a, b) == 0, "%s hid %s instead of %s", line, a, gone);
+            free(a);
+            free(b);
+        }
+        free(gone);
+        json_decref(less);
+    }
+    ck_assert_msg(k == want_sites, "%zu lines for %zu sites:\n%s", k, want_sites, block);
+    json_decref(all);
+    lwt_free(gen);
+    lwt_free(run);
+}
+
+START_TEST(test_gen_suppressions)
+{
+    LWT_REQUIRE_BUILT();
+    check_generated("tree", 30);
+    check_generated("heap_cxx", 3);
+}
+END_TEST
+
+/* `run --gen-suppressions` prints the same block, before the SUMMARY and the gate's line. */
+START_TEST(test_run_gen_suppressions)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--gen-suppressions"), LWT_ARGV(lwt_fixture("heap_cxx")), NULL);
+    LWT_ASSERT_RUN(r, 23);
+    int line = LWT_MARKER_LINE("tests/fixtures/heap_cxx.cc", "@new_array\n");
+    char want[256];
+    snprintf(want, sizeof want, "\nleak:^operator new[](unsigned long)$;^heap_cxx.cc:%d:", line);
+    const char *at = strstr(r->err, want);
+    ck_assert_msg(at && strstr(at, "\nSUMMARY: leakwatch: 3054 bytes leaked in 3 allocations\nleakwatch: 3 leaks"),
+                  "'%s' before the summary and the gate%s", want, lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("report_usability");
@@ -307,6 +416,12 @@ static Suite *suite(void)
     tcase_add_test(tc, test_columns);
     tcase_add_test(tc, test_array_new);
     tcase_add_test(tc, test_summary);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("generated suppressions");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_gen_suppressions);
+    tcase_add_test(tc, test_run_gen_suppressions);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("CI formats");
