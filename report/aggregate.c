@@ -3,6 +3,7 @@
 
 #include "keybuf.h"
 #include "map.h"
+#include "progress.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,8 +293,10 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     if (r && !(r->processes = calloc(n ? n : 1, sizeof *r->processes)))
         oom = 1;
 
+    lwr_progress_begin("symbolizing dumps", n);
     for (size_t di = 0; di < n && !oom; di++) {
         const lwr_dump_t *d = dumps[di];
+        lwr_progress_tick();
         if (add_process(&r->processes[r->nprocesses++], d) != 0)
             oom = 1;
         for (int k = 0; k < LWR_KIND_COUNT; k++)
@@ -336,6 +339,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
         }
     }
+    lwr_progress_end();
     lwr_stack_free(&st);
     free(key.p);
     lwr_map_clear(&index);

@@ -408,6 +408,37 @@ START_TEST(test_run_gen_suppressions)
 }
 END_TEST
 
+/* Reading and symbolizing many dumps shows a progress line on a terminal (script(1) gives the command one), erased
+ * before the report; nothing without a terminal, and nothing for a few dumps. */
+START_TEST(test_progress)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, "set -e; mkdir -p $T/one $T/many $T/few;"
+                        "LD_PRELOAD=$P LEAKWATCH_REPORT=none LEAKWATCH_DUMP_DIR=$T/one $F >/dev/null;"
+                        "D=$(ls $T/one/leakwatch.*.json); i=1000;"
+                        "while [ $i -lt 1070 ]; do cp $D $T/many/leakwatch.$i.1.json; i=$((i+1)); done;"
+                        "cp $T/many/leakwatch.100?.1.json $T/few/"));
+    lwt_result_t *r = shell(dir, "script -qec '$L report $T/many > $T/many.txt' /dev/null");
+    ck_assert_msg(strstr(r->out, "\rleakwatch: reading dumps 64")
+                      && strstr(r->out, "\rleakwatch: symbolizing dumps 70/70") && strstr(r->out, "\r\033[K"),
+                  "a progress line on the terminal: '%s'", r->out);
+    ck_assert_msg(!strstr(r->out, "leakwatch: 30 leaks"), "the report went to the file, not the terminal");
+    lwt_free(r);
+    r = shell(dir, "grep -c '^SUMMARY: leakwatch: ' $T/many.txt");
+    ck_assert_msg(strcmp(r->out, "1\n") == 0, "the report is whole: %s", r->out);
+    lwt_free(r);
+    r = shell(dir, "$L report $T/many > /dev/null");
+    ck_assert_msg(r->err_len == 0, "no progress without a terminal: '%s'", r->err);
+    lwt_free(r);
+    r = shell(dir, "script -qec '$L report $T/few > /dev/null' /dev/null");
+    ck_assert_msg(!strstr(r->out, "leakwatch: reading"), "no progress for 10 dumps: '%s'", r->out);
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("report_usability");
@@ -433,6 +464,11 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_debug_dir_and_sysroot);
     tcase_add_test(tc, test_debuginfod);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("progress");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_progress);
     suite_add_tcase(s, tc);
     return s;
 }
