@@ -3,15 +3,17 @@
 
 #include "keybuf.h"
 #include "map.h"
+#include "progress.h"
 #include "saved.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The site's identity: kind and class, then per frame either "F" function file line, "M" module offset or "A"
- * address. The line keeps two calls in one function apart; processes of one build agree on it even where their
- * load addresses differ. (Baselines match without lines, so that an edit elsewhere does not break them.) */
+/* The site's identity: kind and class, then per frame either "F" function file line column, "M" module offset or
+ * "A" address. Line and column keep two calls in one function, or on one line, apart; processes of one build
+ * agree on them even where their load addresses differ. (Baselines match without lines, so that an edit
+ * elsewhere does not break them.) */
 static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
     b->len = 0;
@@ -38,6 +40,7 @@ int lwr_frame_set(lwr_frame_t *f, uint64_t address, const lwr_symbol_t *s)
     f->file = lwr_dup_or_null(s->file, &oom);
     f->module = lwr_dup_or_null(s->module, &oom);
     f->line = s->line;
+    f->column = s->column;
     f->offset = s->offset;
     return oom ? -1 : 0;
 }
@@ -74,6 +77,8 @@ int lwr_stack_symbolize(lwr_stack_t *st, const lwr_dump_t *d, const lwr_dump_sit
         for (size_t g = 0; g < got; g++)
             st->addrs[st->n + g] = ds->frames[f];
         st->n += got;
+        if (sym && f == 1 && st->n == got + 1)
+            lwr_symbolize_entry(sym, d, &st->syms[0], ds->frames[1]);
     }
     return 0;
 }
@@ -108,6 +113,7 @@ static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbo
     memset(site, 0, sizeof *site);
     site->kind = ds->kind;
     site->cls = ds->cls;
+    site->oldest_age_ms = site->median_age_ms = -1;
     site->frames = calloc(n ? n : 1, sizeof *site->frames);
     site->samples = calloc(LWR_MAX_SAMPLES, sizeof *site->samples);
     if (!site->frames || !site->samples)
@@ -167,6 +173,13 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     int oom = 0;
     lwr_count_add(&site->count, ds->count);
     lwr_count_add(&site->bytes, ds->bytes);
+    if (ds->oldest_age_ms > site->oldest_age_ms)
+        site->oldest_age_ms = ds->oldest_age_ms;
+    /* Medians of several dumps do not combine; the one of the dump with most handles stands for the site. */
+    if (ds->median_age_ms >= 0 && (site->median_age_ms < 0 || ds->count > site->median_count)) {
+        site->median_age_ms = ds->median_age_ms;
+        site->median_count = ds->count;
+    }
     for (size_t i = 0; i < ds->nsamples && site->nsamples < LWR_MAX_SAMPLES; i++) {
         lwr_report_sample_t *s = &site->samples[site->nsamples++];
         s->pid = ds->samples[i].pid ? ds->samples[i].pid : pid;
@@ -292,8 +305,10 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     if (r && !(r->processes = calloc(nprocs ? nprocs : 1, sizeof *r->processes)))
         oom = 1;
 
+    lwr_progress_begin("symbolizing dumps", n);
     for (size_t di = 0; di < n && !oom; di++) {
         const lwr_dump_t *d = dumps[di];
+        lwr_progress_tick();
         if (add_process(&r->processes[r->nprocesses++], d) != 0)
             oom = 1;
         for (const lwr_dump_t *m = d->more; m && !oom; m = m->more)
@@ -340,6 +355,7 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
         }
     }
+    lwr_progress_end();
     lwr_stack_free(&st);
     free(key.p);
     lwr_map_clear(&index);

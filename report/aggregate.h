@@ -22,6 +22,7 @@ typedef struct {
     unsigned line;          /* 0 when unknown */
     char *module;           /* NULL when no module holds the address */
     uint64_t offset;        /* address - module bias (the address when there is no module) */
+    unsigned column;        /* column of `line`, 0 when unknown */
 } lwr_frame_t;
 
 typedef struct {
@@ -43,6 +44,9 @@ typedef struct {
     long *pids;             /* ascending, each once */
     size_t npids;
     bool baseline;          /* the site is in the --baseline report: listed, but not counted by the gate */
+    int64_t oldest_age_ms;  /* the oldest handle's age over the dumps merged here, -1 when no dump has ages */
+    int64_t median_age_ms;  /* the median age in the dump holding most of the site's handles, -1 when unknown */
+    uint64_t median_count;  /* the count of the dump site median_age_ms comes from */
 } lwr_site_t;
 
 typedef struct {
@@ -117,6 +121,7 @@ typedef struct {
     lwr_warning_t *warnings;    /* in the order of the dumps, then of each dump */
     size_t nwarnings;
     bool show_reachable;        /* the text report lists reachable sites too (--show-reachable) */
+    bool gen_suppressions;      /* the text report ends with a suppression line per site (--gen-suppressions) */
     bool has_suppressions;      /* suppressions were applied: `suppressed` and `unused_suppressions` exist */
     lwr_supp_use_t *supps;      /* every suppression applied, in the order they were read (built-in first) */
     size_t nsupps;

@@ -18,6 +18,7 @@ typedef struct {
     size_t nsupp_files;
     bool no_default_supp;       /* --no-default-suppressions */
     bool show_reachable;        /* --show-reachable */
+    bool gen_suppressions;      /* --gen-suppressions */
     bool gate_reachable;        /* --gate-reachable (run only) */
     const char *baseline;       /* --baseline FILE */
     const char *sarif;          /* --sarif FILE (run only; report has --format sarif) */
@@ -26,7 +27,7 @@ typedef struct {
     lwr_baseline_t base;
 } lwr_ci_t;
 
-#define LWR_CI_INIT { { NULL }, 0, false, false, false, NULL, NULL, NULL, LWR_SUPPLIST_INIT, LWR_BASELINE_INIT }
+#define LWR_CI_INIT { { NULL }, 0, false, false, false, false, NULL, NULL, NULL, LWR_SUPPLIST_INIT, LWR_BASELINE_INIT }
 
 /* Takes argv[*i] when it is one of the shared options (`run` also takes --gate-reachable, --sarif and --junit
  * when `outputs` is true). Returns 1 when taken (then *i is past it), 0 when argv[*i] is something else, -1 on a

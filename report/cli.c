@@ -2,6 +2,8 @@
  * status. */
 #include "cli.h"
 
+#include "progress.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -283,7 +285,9 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
             char err[512];
             snprintf(path, len, "%s/%s", dir, ents[i].name);
             lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
+            lwr_progress_tick();
             if (!dump && !older) {
+                lwr_progress_clear();
                 fprintf(stderr, "leakwatch: %s\n", err);
                 failures++;
             } else if (older && dump && (!dump->reason || strcmp(dump->reason, "exec") != 0)) {
@@ -306,6 +310,8 @@ int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lw
                    lwr_dumplist_t *list)
 {
     int failed = 0;
+    /* the directories' dumps count as they are read (lwr_collect_dir, lwr_series_add_dir): no total up front */
+    lwr_progress_begin("reading dumps", 0);
     for (int j = 0; j < n; j++) {
         struct stat st;
         if (stat(paths[j], &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -314,7 +320,9 @@ int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lw
         }
         char err[512];
         lwr_dump_t *d = lwr_dump_load(paths[j], err, sizeof err);
+        lwr_progress_tick();
         if (!d) {
+            lwr_progress_clear();
             fprintf(stderr, "leakwatch: %s\n", err);
             failed = 1;
         } else if (lwr_dumplist_add(list, d) != 0) {
@@ -322,6 +330,7 @@ int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lw
             failed = 1;
         }
     }
+    lwr_progress_end();
     return failed;
 }
 

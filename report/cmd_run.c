@@ -45,6 +45,7 @@ static const char usage[] =
     "  --baseline FILE  an earlier --json report (or `leakwatch baseline` file): leaks at its call sites are\n"
     "                   listed, marked as in the baseline, but do not count against --max-leaks\n"
     "  --show-reachable list the heap blocks still reachable at exit in the text report too\n"
+    "  --gen-suppressions  after the report, a suppression line per site that hides exactly it\n"
     "  --gate-reachable count reachable heap blocks against --max-leaks as well\n"
     "  --allow-unchecked  do not fail when some process could not be checked (it ran without the library, ended\n"
     "                   without its dump, was still running, or its dump was unreadable or incomplete)\n"

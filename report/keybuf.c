@@ -36,8 +36,10 @@ void lwr_keybuf_put_frames(lwr_keybuf_t *b, const lwr_symbol_t *syms, size_t n, 
             lwr_keybuf_put(b, "F", 1);
             lwr_keybuf_put_str(b, syms[i].function);
             lwr_keybuf_put_str(b, syms[i].file);
-            if (lines)
+            if (lines) {
                 lwr_keybuf_put(b, &syms[i].line, sizeof syms[i].line);
+                lwr_keybuf_put(b, &syms[i].column, sizeof syms[i].column);
+            }
         } else if (syms[i].module) {
             lwr_keybuf_put(b, "M", 1);
             lwr_keybuf_put_str(b, syms[i].module);

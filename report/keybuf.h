@@ -21,7 +21,7 @@ void lwr_keybuf_put(lwr_keybuf_t *b, const void *data, size_t n);
 /* Appends the string with its NUL; NULL appends an empty string. */
 void lwr_keybuf_put_str(lwr_keybuf_t *b, const char *s);
 
-/* Appends the identity of `n` symbolized frames: per frame "F" function file (and the line when `lines`),
+/* Appends the identity of `n` symbolized frames: per frame "F" function file (and line and column when `lines`),
  * "M" module offset, or "A" offset. */
 void lwr_keybuf_put_frames(lwr_keybuf_t *b, const lwr_symbol_t *syms, size_t n, bool lines);
 

@@ -69,6 +69,7 @@ static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
             set(fo, "function", str_or_null(f->function), bad);
             set(fo, "file", str_or_null(f->file), bad);
             set(fo, "line", json_integer(f->line), bad);
+            set(fo, "column", json_integer(f->column), bad);
             set(fo, "module", str_or_null(f->module), bad);
             set(fo, "address", hex(f->address), bad);
             set(fo, "offset", hex(f->offset), bad);
@@ -94,6 +95,10 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
     set(o, "count", json_integer((json_int_t)s->count), bad);
     set(o, "bytes", json_integer((json_int_t)s->bytes), bad);
     set(o, "frames", frames_json(s->frames, s->nframes, bad), bad);
+    if (s->oldest_age_ms >= 0)
+        set(o, "oldest_age_ms", json_integer(s->oldest_age_ms), bad);
+    if (s->median_age_ms >= 0)
+        set(o, "median_age_ms", json_integer(s->median_age_ms), bad);
     for (size_t i = 0; i < s->nsamples; i++) {
         const lwr_report_sample_t *smp = &s->samples[i];
         json_t *so = json_object();

@@ -13,6 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* `tool.driver.informationUri`: the README that `make install` puts under its default PREFIX; a build can name a
+ * web page instead (CFLAGS += -DLWR_INFORMATION_URI='"https://..."'). */
+#ifndef LWR_INFORMATION_URI
+#define LWR_INFORMATION_URI "file:///usr/local/share/doc/leakwatch/README.md"
+#endif
+
 typedef struct {
     const char *id;
     const char *name;
@@ -128,21 +134,26 @@ static char *uri_encode(const char *prefix, const char *path)
 }
 
 /* An artifactLocation for `path`: relative to %SRCROOT% (the current directory) when it lies below it, else a
- * file:// URI for an absolute path, else the path as it is (a relative path from the debug information). */
+ * file:// URI for an absolute path. A relative path (debug information without its compile directory,
+ * `../csu/libc-start.c`) has no base to resolve against: NULL, and the caller leaves the location out, since a
+ * relative URI without a uriBaseId is refused by code-scanning tools. */
 static json_t *artifact_json(const char *path, const char *cwd, int *bad)
 {
+    size_t n = cwd ? strlen(cwd) : 0;
+    bool below = n > 0 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1];
+    if (!below && path[0] != '/')
+        return NULL;
     json_t *o = json_object();
     if (!o) {
         *bad = 1;
         return NULL;
     }
-    size_t n = cwd ? strlen(cwd) : 0;
     char *uri;
-    if (n > 0 && strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1]) {
+    if (below) {
         uri = uri_encode("", path + n + 1);
         set(o, "uriBaseId", json_string("SRCROOT"), bad);
     } else {
-        uri = uri_encode(path[0] == '/' ? "file://" : "", path);
+        uri = uri_encode("file://", path);
     }
     if (!uri)
         *bad = 1;
@@ -160,23 +171,33 @@ static json_t *frame_location(const lwr_frame_t *f, size_t index, const char *cw
         *bad = 1;
         return NULL;
     }
-    const char *path = f->file ? f->file : f->module;
-    if (path) {
+    json_t *art = f->file ? artifact_json(f->file, cwd, bad) : NULL;
+    bool in_file = art != NULL;
+    if (!art && f->module)
+        art = artifact_json(f->module, cwd, bad);
+    if (art) {
         json_t *phys = json_object();
         if (phys) {
-            set(phys, "artifactLocation", artifact_json(path, cwd, bad), bad);
-            if (f->file && f->line > 0) {
+            set(phys, "artifactLocation", art, bad);
+            if (in_file && f->line > 0) {
                 json_t *region = json_object();
-                if (region)
+                if (region) {
                     set(region, "startLine", json_integer(f->line), bad);
+                    if (f->column > 0)
+                        set(region, "startColumn", json_integer(f->column), bad);
+                }
                 set(phys, "region", region, bad);
             }
+        } else {
+            json_decref(art);
         }
         set(loc, "physicalLocation", phys, bad);
     }
     if (with_message) {
         char buf[1024];
-        if (f->function)
+        if (f->function && f->file && !in_file)  /* the file has no location: the message names it */
+            snprintf(buf, sizeof buf, "#%zu %s %s:%u", index, f->function, f->file, f->line);
+        else if (f->function)
             snprintf(buf, sizeof buf, "#%zu %s", index, f->function);
         else
             snprintf(buf, sizeof buf, "#%zu 0x%" PRIx64 " (%s+0x%" PRIx64 ")", index, f->address,
@@ -316,6 +337,7 @@ static json_t *driver_json(int *bad)
     set(driver, "name", json_string("leakwatch"), bad);
     set(driver, "version", json_string(LWR_VERSION), bad);
     set(driver, "semanticVersion", json_string(LWR_VERSION), bad);
+    set(driver, "informationUri", json_string(LWR_INFORMATION_URI), bad);
     for (size_t i = 0; i < NRULES; i++) {
         json_t *rule = json_object(), *conf = json_object();
         if (!rule || !conf) {

@@ -1,9 +1,12 @@
 /* The human report: a totals line, then one block per leaking call site, largest first. */
 #include "render.h"
 #include "escape.h"
+#include "render_ci.h"
+#include "suppress.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const nouns[LWR_KIND_COUNT][2] = {
@@ -36,6 +39,8 @@ void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
         fprintf(out, " %s", lwr_show(f->file));
         if (f->line)
             fprintf(out, ":%u", f->line);
+        if (f->line && f->column)
+            fprintf(out, ":%u", f->column);
     }
     if (!f->module)
         fputs(" (no module)\n", out);
@@ -212,6 +217,59 @@ static void print_unchecked(FILE *out, const lwr_report_t *r)
                 lwr_show(r->unchecked[i].reason));
 }
 
+/* --gen-suppressions: per site shown, a comment naming it and the line that hides exactly it, ready to paste into
+ * a file for --suppressions. */
+static void print_generated(FILE *out, const lwr_report_t *r)
+{
+    fputs("\nsuppressions, one per site above (--gen-suppressions):\n", out);
+    for (size_t i = 0; i < r->nsites; i++) {
+        const lwr_site_t *s = &r->sites[i];
+        if (s->cls == LWR_CLASS_REACHABLE && !r->show_reachable)
+            continue;
+        fprintf(out, "# %s", lwr_kind_name(s->kind));
+        if (s->kind == LWR_HEAP)
+            fprintf(out, ": %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
+        else
+            fprintf(out, ": %" PRIu64 " %s", s->count, noun(s->kind, s->count));
+        const lwr_frame_t *at = lwr_acquiring_frame(s);
+        if (at && at->function)
+            fprintf(out, " at %s", lwr_show(at->function));
+        if (at && at->file) {
+            fprintf(out, " %s:%u", lwr_show(base_name(at->file)), at->line);
+            if (at->column)
+                fprintf(out, ":%u", at->column);
+        }
+        char *line = lwr_supp_generate(r, i);
+        if (line && !lwr_needs_escape(line)) {
+            fprintf(out, "\n%s\n", line);
+        } else {
+            /* a name that would need escaping is no pattern; nothing is better than a line that hides more */
+            fputs(line ? " (no line: a name holds bytes a suppression cannot)\n"
+                       : " (no line: no stack, or longer than a suppression line)\n", out);
+        }
+        free(line);
+    }
+}
+
+/* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
+ * allocations`, then the other kinds that leaked and the processes that could not be checked. */
+static void print_summary(FILE *out, const lwr_report_t *r)
+{
+    uint64_t n = r->totals[LWR_HEAP].count;
+    fprintf(out, "\nSUMMARY: leakwatch: %" PRIu64 " %s leaked in %" PRIu64 " %s", r->totals[LWR_HEAP].bytes,
+            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", n, n == 1 ? "allocation" : "allocations");
+    const char *sep = "; ";
+    for (int k = LWR_HEAP + 1; k < LWR_KIND_COUNT; k++) {
+        if ((n = r->totals[k].count) == 0)
+            continue;
+        fprintf(out, "%s%" PRIu64 " %s", sep, n, noun((lwr_kind_t)k, n));
+        sep = ", ";
+    }
+    if (r->nunchecked > 0)
+        fprintf(out, "; %zu %s not checked", r->nunchecked, r->nunchecked == 1 ? "process" : "processes");
+    fputc('\n', out);
+}
+
 int lwr_render_text(FILE *out, const lwr_report_t *r)
 {
     uint64_t leaks = lwr_report_count(r, LWR_ALL_KINDS);
@@ -263,8 +321,12 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             print_site(out, &r->sites[i]);
     for (size_t i = 0; i < r->nwarnings; i++)
         print_warning(out, &r->warnings[i], i == 0);
+    if (r->gen_suppressions && lwr_report_leak_sites(r) + (r->show_reachable ? r->nsites : 0) > 0)
+        print_generated(out, r);
     print_suppressions(out, r);
     print_unchecked(out, r);
+    if (leaks > 0 || r->nunchecked > 0)
+        print_summary(out, r);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

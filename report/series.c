@@ -4,6 +4,7 @@
 #include "escape.h"
 #include "keybuf.h"
 #include "map.h"
+#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -158,8 +159,10 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     if (s)
         s->one_process = one_pid(dumps, n);
 
+    lwr_progress_begin("symbolizing dumps", n);
     for (size_t di = 0; di < n && !oom; di++) {
         const lwr_dump_t *d = dumps[di];
+        lwr_progress_tick();
         if (keep_dump(&s->dumps[s->ndumps++], d) != 0)
             oom = 1;
         for (size_t si = 0; si < d->nsites && !oom; si++) {
@@ -205,6 +208,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
         }
     }
+    lwr_progress_end();
     lwr_stack_free(&st);
     free(last_dump);
     free(key.p);
@@ -406,7 +410,9 @@ int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list)
         char path[4096], err[512];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
+        lwr_progress_tick();
         if (!dump) {
+            lwr_progress_clear();
             fprintf(stderr, "leakwatch: %s\n", err);
             failed = 1;
         } else if (lwr_dumplist_add(list, dump) != 0) {

@@ -1,6 +1,8 @@
 /* Reads suppression files and the built-in list, matches entries against report sites, and removes what they hide. */
 #include "suppress.h"
 
+#include "render_ci.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -361,19 +363,139 @@ static bool inner_frames_in(const lwr_site_t *site, size_t n, const char *prefix
     return n > 0;
 }
 
+/* Whether the pattern matches the frame's position, `FILE:LINE` or `FILE:LINE:COLUMN`, with the full path or the
+ * base name of its file. Only a pattern with a colon can match one, so the others skip the formatting. */
+static bool location_matches(const char *pattern, const lwr_frame_t *f)
+{
+    if (!f->file || f->line == 0 || !strchr(pattern, ':'))
+        return false;
+    const char *names[2] = { f->file, base_name(f->file) };
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && names[1] == names[0])
+            break;
+        size_t n = strlen(names[i]) + 24;
+        char *loc = malloc(n);
+        if (!loc)
+            return false;
+        snprintf(loc, n, "%s:%u", names[i], f->line);
+        bool hit = lwr_supp_glob(pattern, loc);
+        if (!hit && f->column) {
+            snprintf(loc, n, "%s:%u:%u", names[i], f->line, f->column);
+            hit = lwr_supp_glob(pattern, loc);
+        }
+        free(loc);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
 static bool frame_matches(const char *pattern, const lwr_frame_t *f)
 {
-    return lwr_supp_glob(pattern, f->function) || path_matches(pattern, f->file) || path_matches(pattern, f->module);
+    return lwr_supp_glob(pattern, f->function) || path_matches(pattern, f->file) || path_matches(pattern, f->module)
+           || location_matches(pattern, f);
+}
+
+/* A stack pattern `P0;P1;...`: Pi matches frame i, from the innermost (as lwr_supp_matches says). */
+static bool stack_matches(const char *pattern, const lwr_site_t *site)
+{
+    char part[LWR_SUPP_MAX_LINE + 1];
+    size_t i = 0;
+    for (const char *p = pattern;; i++) {
+        const char *end = strchrnul(p, ';');
+        size_t n = (size_t)(end - p);
+        if (i >= site->nframes || n >= sizeof part)
+            return false;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        /* `*` alone stands for any frame, one without a name included */
+        if (strcmp(part, "*") != 0 && !frame_matches(part, &site->frames[i]))
+            return false;
+        if (!*end)
+            return true;
+        p = end + 1;
+    }
 }
 
 bool lwr_supp_matches(const lwr_supp_t *s, const lwr_site_t *site)
 {
     if (s->warning || s->kind != site->kind)
         return false;
+    if (!s->builtin && strchr(s->pattern, ';'))
+        return stack_matches(s->pattern, site);
     for (size_t i = 0; i < site->nframes; i++)
         if (frame_matches(s->pattern, &site->frames[i]))
             return !s->inner || inner_frames_in(site, i, s->inner);
     return false;
+}
+
+/* Whether `name` can be written into a pattern as it is: no byte that ends a line or a stack part, no control
+ * byte, no `*` (which would match more), no blank at either end (the reader drops those). */
+static bool plain_name(const char *name)
+{
+    if (!name || !name[0] || name[0] == ' ' || name[0] == '^' || name[strlen(name) - 1] == ' ')
+        return false;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == ';' || *p == '*')
+            return false;
+    return true;
+}
+
+/* Appends to `b` (of `cap` bytes, *len used) the pattern of one frame: its position `^file:line:column$` (base
+ * name) when known, else `^function$`, else `^module$` (base name), else `*`. Returns -1 when it does not fit. */
+static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
+{
+    const char *file = f->file ? base_name(f->file) : NULL, *mod = f->module ? base_name(f->module) : NULL;
+    int n;
+    if (plain_name(file) && f->line && f->column)
+        n = snprintf(b + *len, cap - *len, "^%s:%u:%u$", file, f->line, f->column);
+    else if (plain_name(file) && f->line)
+        n = snprintf(b + *len, cap - *len, "^%s:%u$", file, f->line);
+    else if (plain_name(f->function))
+        n = snprintf(b + *len, cap - *len, "^%s$", f->function);
+    else if (plain_name(mod))
+        n = snprintf(b + *len, cap - *len, "^%s$", mod);
+    else
+        n = snprintf(b + *len, cap - *len, "*");
+    if (n < 0 || (size_t)n >= cap - *len)
+        return -1;
+    *len += (size_t)n;
+    return 0;
+}
+
+char *lwr_supp_generate(const lwr_report_t *r, size_t index)
+{
+    const lwr_site_t *site = &r->sites[index];
+    if (site->nframes == 0)
+        return NULL;
+    size_t cap = LWR_SUPP_MAX_LINE + 1, len = 0;
+    char *line = malloc(cap);
+    if (!line)
+        return NULL;
+    len = (size_t)snprintf(line, cap, "%s:", type_names[site->kind]);
+    size_t start = len;
+    lwr_supp_t probe = { site->kind, NULL, NULL, 0, false, false, NULL };
+    /* Frames from the innermost, until no other site of the report has the same ones, and at least to the frame
+     * that acquired the handle in the program: a line naming only operator new or a libc function would hide
+     * every later leak made through it, not this site. */
+    const lwr_frame_t *acq = lwr_acquiring_frame(site);
+    size_t least = acq ? (size_t)(acq - site->frames) : 0;
+    for (size_t k = 0; k < site->nframes; k++) {
+        if (k > 0 && len + 1 < cap)
+            line[len++] = ';';
+        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k]) != 0) {
+            free(line);
+            return NULL;    /* longer than a suppression line may be */
+        }
+        line[len] = '\0';
+        probe.pattern = line + start;
+        bool unique = k >= least;
+        for (size_t j = 0; j < r->nsites && unique; j++)
+            unique = j == index || !lwr_supp_matches(&probe, &r->sites[j]);
+        if (unique)
+            break;
+    }
+    return line;
 }
 
 bool lwr_supp_matches_warning(const lwr_supp_t *s, const lwr_warning_t *w)

@@ -59,8 +59,10 @@ int lwr_supp_setup(lwr_supplist_t *list, const char *env, const char *const *fil
                    char *err, size_t errlen);
 
 /* Whether the suppression hides `site`: same kind (leak: for heap sites of every class), and the pattern matches
- * the function, the file (full path or base name) or the module (full path or base name) of one of its frames
- * (for a built-in entry with `inner`, the first such frame, and every frame inside it lies in that module). */
+ * the function, the file (full path or base name), the module (full path or base name) or the position
+ * (`FILE:LINE` and `FILE:LINE:COLUMN`, full path or base name of the file) of one of its frames (for a built-in
+ * entry with `inner`, the first such frame, and every frame inside it lies in that module). A pattern with `;`
+ * is a stack, `P0;P1;...;Pn`: Pi must match frame i as above, from the innermost, `*` alone any frame. */
 bool lwr_supp_matches(const lwr_supp_t *supp, const lwr_site_t *site);
 
 /* Whether the `warning:` suppression hides warning `w`: its type is WTYPE (any with `*`), and when a PATTERN is
@@ -72,6 +74,14 @@ bool lwr_supp_matches_warning(const lwr_supp_t *supp, const lwr_warning_t *w);
  * in report->supps what each entry hid (a warning entry counts the warnings in `hidden.count`);
  * report->has_suppressions becomes true. Returns 0, or -1 when out of memory. */
 int lwr_supp_apply(lwr_report_t *report, const lwr_supplist_t *list);
+
+/* The suppression line (`leak:...`, `fd:...`; malloc'd, no newline) that hides site `index` of the report and no
+ * other of its sites: the stack pattern of its frames from the innermost, each frame by its position
+ * (`^tree.c:6:22$`), else its function, else its module, as few frames as tell it from every other site and reach
+ * the frame that acquired it in the program (lwr_acquiring_frame); one frame is a plain LeakSanitizer pattern. When all of its frames are also another site's innermost ones, the
+ * line has them all and hides that site too. NULL for a site without frames, a line longer than
+ * LWR_SUPP_MAX_LINE, or out of memory. */
+char *lwr_supp_generate(const lwr_report_t *report, size_t index);
 
 void lwr_supplist_free(lwr_supplist_t *list);
 

@@ -18,6 +18,7 @@
 /* One ELF object as the dumps name it (path and build-id), with what the Dwfl made of it. */
 typedef struct {
     Dwfl_Module *mod;       /* NULL: no usable file was found */
+    char *debug_file;       /* the separate debug file found for it (the Dwfl module's userdata), NULL for none */
     Dwarf_Addr dwfl_bias;   /* the object's vaddr 0 inside our Dwfl */
     struct fsym *syms;      /* function symbols sorted by address, read on first use */
     size_t nsyms;
@@ -37,6 +38,7 @@ typedef struct {
     const char *function;
     const char *file;
     unsigned line;
+    unsigned column;
     int more;
 } answer_t;
 
@@ -68,7 +70,35 @@ struct lwr_symbolizer {
     lwr_map_t cu_index;     /* (object, CU offset) -> cus[] */
     char **owned;           /* demangled names */
     size_t nowned, capowned;
+    char **debug_dirs;      /* --debug-dir, in the order given */
+    size_t ndebug_dirs;
+    char *sysroot;          /* --sysroot, NULL for none */
+    void *dfd_lib;          /* libdebuginfod, loaded on first use when DEBUGINFOD_URLS is set */
+    void *dfd_client;
+    int dfd_tried;
+    int (*dfd_find_debuginfo)(void *, const unsigned char *, int, char **);
+    int (*dfd_find_executable)(void *, const unsigned char *, int, char **);
+    void (*dfd_end)(void *);
 };
+
+/* The Dwfl's find_debuginfo callback: the separate debug file find_object chose for the module (its userdata),
+ * else libdwfl's own search (debuglink beside the file, /usr/lib/debug, and debuginfod when DEBUGINFOD_URLS is
+ * set). */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                          char **debuginfo_file_name)
+{
+    const char *chosen = *userdata;
+    if (chosen) {
+        int fd = open(chosen, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            *debuginfo_file_name = strdup(chosen);
+            return fd;
+        }
+    }
+    return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+                                        debuginfo_file_name);
+}
 
 lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root)
 {
@@ -77,7 +107,7 @@ lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root)
         return NULL;
     s->debug_root = strdup(debug_root ? debug_root : "/usr/lib/debug");
     s->callbacks.find_elf = dwfl_build_id_find_elf;
-    s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->callbacks.find_debuginfo = find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
     elf_version(EV_CURRENT);
     s->dwfl = dwfl_begin(&s->callbacks);
@@ -98,8 +128,18 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         return;
     if (s->dwfl)
         dwfl_end(s->dwfl);
-    for (size_t i = 0; i < s->nobjects; i++)
+    for (size_t i = 0; i < s->nobjects; i++) {
         free(s->objects[i].syms);
+        free(s->objects[i].debug_file);
+    }
+    for (size_t i = 0; i < s->ndebug_dirs; i++)
+        free(s->debug_dirs[i]);
+    free(s->debug_dirs);
+    free(s->sysroot);
+    if (s->dfd_client && s->dfd_end)
+        s->dfd_end(s->dfd_client);
+    if (s->dfd_lib)
+        dlclose(s->dfd_lib);
     lwr_map_clear(&s->object_index);
     lwr_map_clear(&s->answer_index);
     for (size_t i = 0; i < s->ncus; i++) {
@@ -148,14 +188,20 @@ static int file_matches(const char *path, const char *want)
     return ok;
 }
 
-/* Reports the file at `path` into the Dwfl; returns the module or NULL. */
-static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *path, Dwarf_Addr *bias)
+/* Reports the file at `path` into the Dwfl, with `debug` (NULL for none) as the separate debug file that
+ * find_debuginfo hands out for it; returns the module or NULL. */
+static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *path, const char *debug,
+                           Dwarf_Addr *bias)
 {
     dwfl_report_begin_add(s->dwfl);
     Dwfl_Module *mod = dwfl_report_elf(s->dwfl, name, path, -1, s->next_base, false);
     dwfl_report_end(s->dwfl, NULL, NULL);
     if (!mod)
         return NULL;
+    void **userdata = NULL;
+    dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (userdata)
+        *userdata = (void *)debug;
     Dwarf_Addr low = 0, high = 0;
     dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL);
     if (high >= s->next_base)
@@ -164,6 +210,193 @@ static Dwfl_Module *report(lwr_symbolizer_t *s, const char *name, const char *pa
     if (!dwfl_module_getelf(mod, bias))
         return NULL;
     return mod;
+}
+
+int lwr_symbolizer_add_debug_dir(lwr_symbolizer_t *s, const char *dir)
+{
+    char **v = realloc(s->debug_dirs, (s->ndebug_dirs + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    s->debug_dirs = v;
+    if (!(v[s->ndebug_dirs] = strdup(dir)))
+        return -1;
+    s->ndebug_dirs++;
+    return 0;
+}
+
+int lwr_symbolizer_set_sysroot(lwr_symbolizer_t *s, const char *dir)
+{
+    char *d = strdup(dir);
+    if (!d)
+        return -1;
+    free(s->sysroot);
+    s->sysroot = d;
+    return 0;
+}
+
+/* `a` + `b` (+ `c`), or NULL when out of memory. */
+static char *concat3(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s%s", a, b, c);
+    return out;
+}
+
+/* Whether the ELF file at `path` holds DWARF (.debug_info, or a compressed .zdebug_info). */
+static int has_dwarf(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int found = 0;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    size_t shstrndx;
+    if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        Elf_Scn *scn = NULL;
+        while (!found && (scn = elf_nextscn(elf, scn)) != NULL) {
+            GElf_Shdr sh;
+            const char *n = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
+            found = n && sh.sh_type != SHT_NOBITS && (strcmp(n, ".debug_info") == 0 || strcmp(n, ".zdebug_info") == 0);
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return found;
+}
+
+/* The file name a stripped object's .gnu_debuglink names (malloc'd), or NULL. */
+static char *debuglink_of(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char *out = NULL;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Word crc;
+    const char *link = elf ? dwelf_elf_gnu_debuglink(elf, &crc) : NULL;
+    /* only a plain name: a link with a directory part would search outside the directories given */
+    if (link && link[0] && !strchr(link, '/'))
+        out = strdup(link);
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return out;
+}
+
+/* libdebuginfod's client, loaded once and only when DEBUGINFOD_URLS names a server; NULL otherwise. Loaded at run
+ * time, so that leakwatch runs where elfutils' client library is not installed. */
+static void *debuginfod(lwr_symbolizer_t *s)
+{
+    if (s->dfd_tried)
+        return s->dfd_client;
+    s->dfd_tried = 1;
+    const char *urls = getenv("DEBUGINFOD_URLS");
+    if (!urls || !urls[strspn(urls, " ")])
+        return NULL;
+    s->dfd_lib = dlopen("libdebuginfod.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!s->dfd_lib)
+        return NULL;
+    void *(*begin)(void);
+    *(void **)&begin = dlsym(s->dfd_lib, "debuginfod_begin");
+    *(void **)&s->dfd_find_debuginfo = dlsym(s->dfd_lib, "debuginfod_find_debuginfo");
+    *(void **)&s->dfd_find_executable = dlsym(s->dfd_lib, "debuginfod_find_executable");
+    *(void **)&s->dfd_end = dlsym(s->dfd_lib, "debuginfod_end");
+    if (begin && s->dfd_find_debuginfo && s->dfd_find_executable && s->dfd_end)
+        s->dfd_client = begin();
+    return s->dfd_client;
+}
+
+/* Asks the debuginfod servers for the executable or the debug file of `build_id` (hex). Returns the path of the
+ * file in the client's cache (malloc'd), or NULL. */
+static char *debuginfod_fetch(lwr_symbolizer_t *s, const char *build_id, int executable)
+{
+    void *client = build_id[0] ? debuginfod(s) : NULL;
+    if (!client)
+        return NULL;
+    char *path = NULL;
+    /* length 0: the build-id is given as a hex string */
+    int fd = (executable ? s->dfd_find_executable : s->dfd_find_debuginfo)(client, (const unsigned char *)build_id,
+                                                                           0, &path);
+    if (fd < 0)
+        return NULL;
+    close(fd);
+    return path;
+}
+
+/* The object of module `m` on this machine, as a malloc'd path: the recorded path, the same path under --sysroot,
+ * else what debuginfod has for its build-id. Each candidate must carry the dump's build-id. NULL when none. */
+static char *find_binary(lwr_symbolizer_t *s, const lwr_module_t *m)
+{
+    if (m->path[0] != '/')
+        return NULL;
+    if (file_matches(m->path, m->build_id))
+        return strdup(m->path);
+    if (s->sysroot) {
+        char *p = concat3(s->sysroot, m->path, "");
+        if (p && file_matches(p, m->build_id))
+            return p;
+        free(p);
+    }
+    char *p = debuginfod_fetch(s, m->build_id, 1);
+    if (p && file_matches(p, m->build_id))
+        return p;
+    free(p);
+    return NULL;
+}
+
+/* Whether `path` is a debug file for `m`: its build-id, and DWARF in it. */
+static int debug_matches(const char *path, const lwr_module_t *m)
+{
+    return file_matches(path, m->build_id) && has_dwarf(path);
+}
+
+/* The separate debug file of module `m` (whose object, when found, is `bin`), as a malloc'd path: in each
+ * --debug-dir, `DIR/<debuglink name>`, `DIR/.build-id/xx/rest.debug` and `DIR/<object's name>`; then
+ * `<debug_root>/.build-id/xx/rest.debug` (/usr/lib/debug), under --sysroot too; then debuginfod. NULL when
+ * none (libdwfl's own search still runs for an object that was found). */
+static char *find_debug_file(lwr_symbolizer_t *s, const lwr_module_t *m, const char *bin)
+{
+    char *link = bin ? debuglink_of(bin) : NULL;
+    const char *slash = strrchr(m->path, '/');
+    const char *base = slash ? slash + 1 : m->path;
+    char idpath[160] = "";
+    if (strlen(m->build_id) > 2 && strlen(m->build_id) < 120)
+        snprintf(idpath, sizeof idpath, "/.build-id/%.2s/%s.debug", m->build_id, m->build_id + 2);
+    char *found = NULL;
+    for (size_t i = 0; i < s->ndebug_dirs && !found; i++) {
+        const char *names[3] = { link, idpath[0] ? idpath + 1 : NULL, base[0] ? base : NULL };
+        for (size_t j = 0; j < 3 && !found; j++) {
+            if (!names[j])
+                continue;
+            char *p = concat3(s->debug_dirs[i], "/", names[j]);
+            if (p && debug_matches(p, m))
+                found = p;
+            else
+                free(p);
+        }
+    }
+    const char *roots[2] = { s->debug_root, s->sysroot };
+    for (size_t i = 0; i < 2 && !found && idpath[0]; i++) {
+        if (!roots[i])
+            continue;
+        char *p = i == 0 ? concat3(roots[i], idpath, "") : concat3(roots[i], "/usr/lib/debug", idpath);
+        if (p && debug_matches(p, m))
+            found = p;
+        else
+            free(p);
+    }
+    if (!found) {
+        char *p = debuginfod_fetch(s, m->build_id, 0);
+        if (p && debug_matches(p, m))
+            found = p;
+        else
+            free(p);
+    }
+    free(link);
+    return found;
 }
 
 static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
@@ -189,22 +422,24 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
         s->objects = o;
         s->capobjects = cap;
     }
-    object_t obj = { NULL, 0, NULL, 0, 0 };
+    object_t obj = { NULL, NULL, 0, NULL, 0, 0 };
     char name[32];
     snprintf(name, sizeof name, "obj%zu", s->nobjects);
-    if (m->path[0] == '/' && file_matches(m->path, m->build_id)) {
-        obj.mod = report(s, name, m->path, &obj.dwfl_bias);
+    /* The object itself (its code: symbols, and the calls lwr_symbolize_entry reads), then its DWARF: in the
+     * object when it was not stripped, else in a separate debug file. */
+    char *bin = find_binary(s, m);
+    if (bin && !has_dwarf(bin))
+        obj.debug_file = find_debug_file(s, m, bin);
+    if (bin)
+        obj.mod = report(s, name, bin, obj.debug_file, &obj.dwfl_bias);
+    if (!obj.mod) {
+        if (!obj.debug_file)
+            obj.debug_file = find_debug_file(s, m, NULL);
+        /* without the object, its debug file alone still has the symbols and the lines */
+        if (obj.debug_file)
+            obj.mod = report(s, name, obj.debug_file, NULL, &obj.dwfl_bias);
     }
-    if (!obj.mod && strlen(m->build_id) > 2) {
-        size_t dlen = strlen(s->debug_root) + blen + 32;
-        char *debug = malloc(dlen);
-        if (debug) {
-            snprintf(debug, dlen, "%s/.build-id/%.2s/%s.debug", s->debug_root, m->build_id, m->build_id + 2);
-            if (file_matches(debug, m->build_id))
-                obj.mod = report(s, name, debug, &obj.dwfl_bias);
-            free(debug);
-        }
-    }
+    free(bin);
     idx = s->nobjects;
     s->objects[s->nobjects++] = obj;
     if (lwr_map_put(&s->object_index, key, plen + blen + 2, idx) != 0)
@@ -470,15 +705,17 @@ static const char *absolute(lwr_symbolizer_t *s, const char *file, const char *d
     return abs && keep(s, abs) ? abs : file;
 }
 
-/* Where the inlined call `inl` was made: DW_AT_call_file and DW_AT_call_line. */
-static void call_site(lwr_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned *line)
+/* Where the inlined call `inl` was made: DW_AT_call_file, DW_AT_call_line and DW_AT_call_column. */
+static void call_site(lwr_symbolizer_t *s, Dwarf_Die *cu, Dwarf_Die *inl, const char **file, unsigned *line,
+                      unsigned *column)
 {
     Dwarf_Attribute attr;
-    Dwarf_Word idx = 0, ln = 0;
+    Dwarf_Word idx = 0, ln = 0, col = 0;
     Dwarf_Files *files;
     size_t nfiles;
     *file = NULL;
     *line = dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &ln) == 0 ? (unsigned)ln : 0;
+    *column = dwarf_formudata(dwarf_attr(inl, DW_AT_call_column, &attr), &col) == 0 ? (unsigned)col : 0;
     if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) == 0 && dwarf_getsrcfiles(cu, &files, &nfiles) == 0
         && idx < nfiles)
         *file = absolute(s, dwarf_filesrc(files, idx, NULL, NULL),
@@ -494,24 +731,26 @@ static size_t look_up(lwr_symbolizer_t *s, size_t oi, uint64_t offset, answer_t 
     /* A return address points after the call; the call itself is one byte back. */
     Dwarf_Addr pc = obj->dwfl_bias + offset - (offset > 0 ? 1 : 0);
     const char *file = NULL;
-    unsigned line = 0;
+    unsigned line = 0, column = 0;
     Dwfl_Line *dl = dwfl_module_getsrc(obj->mod, pc);
     if (dl) {
-        int lineno = 0;
-        file = absolute(s, dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL), dwfl_line_comp_dir(dl));
+        int lineno = 0, col = 0;
+        file = absolute(s, dwfl_lineinfo(dl, NULL, &lineno, &col, NULL, NULL), dwfl_line_comp_dir(dl));
         line = lineno > 0 ? (unsigned)lineno : 0;
+        /* a column without its line says nothing */
+        column = line && col > 0 ? (unsigned)col : 0;
     }
     Dwarf_Die chain[MAX_INLINE], *cu = NULL;
     size_t n = dwarf_chain(s, oi, pc, chain, &cu);
     if (n == 0) {
-        out[0] = (answer_t){ clean_name(s, symbol_at(obj, pc)), file, line, 0 };
+        out[0] = (answer_t){ clean_name(s, symbol_at(obj, pc)), file, line, column, 0 };
         return 1;
     }
     size_t k = 0;
     for (size_t i = n; i-- > 0;) {
-        out[k++] = (answer_t){ clean_name(s, die_name(&chain[i])), file, line, 1 };
+        out[k++] = (answer_t){ clean_name(s, die_name(&chain[i])), file, line, column, 1 };
         if (i > 0)
-            call_site(s, cu, &chain[i], &file, &line);
+            call_site(s, cu, &chain[i], &file, &line, &column);
     }
     out[k - 1].more = 0;
     return k;
@@ -580,6 +819,7 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
                 out->function = a[0].function;
                 out->file = a[0].file;
                 out->line = a[0].line;
+                out->column = a[0].column;
                 return 1;
             }
             s->answers = v;
@@ -597,6 +837,7 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
         out[k].function = s->answers[ai].function;
         out[k].file = s->answers[ai].file;
         out[k].line = s->answers[ai].line;
+        out[k].column = s->answers[ai].column;
         k++;
         if (!s->answers[ai].more || k == max)
             break;
@@ -607,6 +848,105 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t a
 void lwr_symbolize(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out)
 {
     lwr_symbolize_all(s, dump, address, out, 1);
+}
+
+/* Copies `len` bytes of object `obj`'s file at our Dwfl address `addr` into buf, from the section holding them.
+ * Returns 0, or -1 when no section with contents holds them all (a separate debug file has no code). */
+static int read_code(object_t *obj, Dwarf_Addr addr, unsigned char *buf, size_t len)
+{
+    Dwarf_Addr rel = addr, bias = 0;
+    Elf_Scn *scn = dwfl_module_address_section(obj->mod, &rel, &bias);
+    Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+    if (!data || !data->d_buf || rel > data->d_size || data->d_size - rel < len)
+        return -1;
+    memcpy(buf, (const unsigned char *)data->d_buf + rel, len);
+    return 0;
+}
+
+static int64_t rel32(const unsigned char *p)
+{
+    uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (int32_t)v;
+}
+
+/* The name of the symbol whose relocation fills the GOT slot at file address `slot`, or NULL. */
+static const char *got_symbol(object_t *obj, GElf_Addr slot)
+{
+    Dwarf_Addr bias;
+    Elf *elf = dwfl_module_getelf(obj->mod, &bias);
+    Elf_Scn *scn = NULL;
+    while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh, symsh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || sh.sh_entsize == 0)
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        Elf_Scn *symscn = elf_getscn(elf, sh.sh_link);
+        Elf_Data *syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+        if (!data || !syms || !gelf_getshdr(symscn, &symsh))
+            continue;
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Rela rela;
+            GElf_Sym sym;
+            if (!gelf_getrela(data, (int)i, &rela) || rela.r_offset != slot)
+                continue;
+            if (!gelf_getsym(syms, (int)GELF_R_SYM(rela.r_info), &sym))
+                return NULL;
+            return elf_strptr(elf, symsh.sh_link, sym.st_name);
+        }
+    }
+    return NULL;
+}
+
+/* The function that the call instruction ending at our Dwfl address `ret` calls: `call rel32` to a function of
+ * the object or to one of its PLT entries (whose `jmp *slot(%rip)` names the GOT slot), or `call *slot(%rip)`
+ * (-fno-plt). NULL when the code cannot be read or is no such call. These are x86-64 encodings; code of another
+ * machine does not reach here (see lwr_symbolize_entry). */
+static const char *callee_at(object_t *obj, Dwarf_Addr ret)
+{
+    unsigned char code[16];
+    if (ret < obj->dwfl_bias + 6 || read_code(obj, ret - 6, code, 6) != 0)
+        return NULL;
+    if (code[0] == 0xff && code[1] == 0x15)
+        return got_symbol(obj, (GElf_Addr)(ret + rel32(code + 2) - obj->dwfl_bias));
+    if (code[1] != 0xe8)
+        return NULL;
+    Dwarf_Addr target = ret + rel32(code + 2), rel = target, bias, mbias;
+    Elf_Scn *scn = dwfl_module_address_section(obj->mod, &rel, &bias);
+    Elf *elf = dwfl_module_getelf(obj->mod, &mbias);
+    GElf_Shdr sh;
+    size_t shstrndx;
+    const char *sname = NULL;
+    if (scn && elf && gelf_getshdr(scn, &sh) && elf_getshdrstrndx(elf, &shstrndx) == 0)
+        sname = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (!sname || strncmp(sname, ".plt", 4) != 0)
+        return symbol_at(obj, target);
+    /* A PLT entry: find its indirect jump (`ff 25 rel32`, after an endbr64 and a bnd prefix in .plt.sec). */
+    if (read_code(obj, target, code, sizeof code) != 0)
+        return NULL;
+    for (size_t i = 0; i + 6 <= sizeof code; i++)
+        if (code[i] == 0xff && code[i + 1] == 0x25)
+            return got_symbol(obj, (GElf_Addr)(target + i + 6 + rel32(code + i + 2) - obj->dwfl_bias));
+    return NULL;
+}
+
+void lwr_symbolize_entry(lwr_symbolizer_t *s, const lwr_dump_t *dump, lwr_symbol_t *first, uint64_t caller)
+{
+    if (!first->function || strncmp(first->function, "operator new(", 13) != 0)
+        return;
+    const lwr_module_t *m = lwr_dump_module_of(dump, caller);
+    size_t oi = m ? find_object(s, m) : (size_t)-1;
+    if (oi == (size_t)-1 || !s->objects[oi].mod)
+        return;
+    Dwarf_Addr mbias;
+    Elf *elf = dwfl_module_getelf(s->objects[oi].mod, &mbias);
+    GElf_Ehdr eh;
+    if (!elf || !gelf_getehdr(elf, &eh) || eh.e_machine != EM_X86_64)
+        return;
+    const char *callee = clean_name(s, callee_at(&s->objects[oi], s->objects[oi].dwfl_bias + (caller - m->bias)));
+    /* Only the array forms are renamed: any other callee (a wrapper of the program's that calls operator new
+     * itself) has a frame of its own already. */
+    if (callee && strncmp(callee, "operator new[](", 15) == 0)
+        first->function = callee;
 }
 
 typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);

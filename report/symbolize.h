@@ -14,19 +14,30 @@ typedef struct {
     unsigned line;          /* 0 when unknown */
     const char *module;     /* path of the module holding the address, NULL when none does */
     uint64_t offset;        /* address - module bias; the address itself when no module holds it */
+    unsigned column;        /* column of `line` where DWARF records one, 0 when unknown */
 } lwr_symbol_t;
 
 /* Creates a symbolizer with one Dwfl for the whole run. `debug_root` is where separate debug files live
  * (`<debug_root>/.build-id/xx/rest.debug`); NULL means /usr/lib/debug. Returns NULL when out of memory. */
 lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root);
 
+/* Where the objects of dumps taken on another machine are found, before the first lookup. An object is read from
+ * its recorded absolute path when the file there has the dump's build-id, else from the same path under the
+ * --sysroot directory, else from the debuginfod servers of DEBUGINFOD_URLS by build-id. When that object has no
+ * DWARF (stripped), its separate debug file is looked for in each --debug-dir DIR, in the order added, as
+ * `DIR/<name in its .gnu_debuglink>`, `DIR/.build-id/xx/rest.debug` and `DIR/<object's file name>`, then in
+ * `<debug_root>/.build-id/` and `<sysroot>/usr/lib/debug/.build-id/`, then from debuginfod; every candidate must
+ * carry the build-id. Without the object, its debug file alone gives functions, files and lines. Each returns 0,
+ * or -1 when out of memory. */
+int lwr_symbolizer_add_debug_dir(lwr_symbolizer_t *sym, const char *dir);
+int lwr_symbolizer_set_sysroot(lwr_symbolizer_t *sym, const char *dir);
+
 /* Frees the symbolizer and every string it handed out; NULL is allowed. */
 void lwr_symbolizer_free(lwr_symbolizer_t *sym);
 
 /* Describes the return address `address` taken in the process of `dump`. The ELF object of the address's module
- * is the file at the module's path when its build-id matches the dump's (or the dump has none), else
- * `<debug_root>/.build-id/xx/rest.debug`; without either, function and file stay NULL while module and offset
- * are still filled. The line is the one of `address - 1`, the call instruction. Each object is opened once and
+ * is found as lwr_symbolizer_add_debug_dir says; without it or its debug file, function and file stay NULL while
+ * module and offset are still filled. The line is the one of `address - 1`, the call instruction. Each object is opened once and
  * each (object, offset) looked up once per symbolizer. Never fails: what cannot be found stays unknown. */
 void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out);
 
@@ -36,6 +47,14 @@ void lwr_symbolize(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t addre
  * offset. Fills at most `max` entries (the outermost are dropped) and returns how many, at least 1 when max > 0. */
 size_t lwr_symbolize_all(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_symbol_t *out,
                          size_t max);
+
+/* Names the allocation the program asked for when the allocator's entry point ended in a jump to another one:
+ * libstdc++'s operator new[] tail-calls operator new, so a block of `new T[n]` is seen inside operator new with
+ * the program's frame right above it. When `first` (the innermost frame's symbol) is in operator new and the call
+ * instruction before return address `caller` (the second frame) calls operator new[] (directly, through the PLT
+ * or the GOT), first->function becomes that operator new[]; otherwise nothing changes. Reads the caller's code
+ * from its object (x86-64 code only). */
+void lwr_symbolize_entry(lwr_symbolizer_t *sym, const lwr_dump_t *dump, lwr_symbol_t *first, uint64_t caller);
 
 /* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
  * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */

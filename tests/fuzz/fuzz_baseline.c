@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!root)
         return 0;
     static char fn[] = "make_table", file[] = "/src/demo.c", mod[] = "/usr/bin/demo";
-    lwr_frame_t frame = { 0x1234, fn, file, 41, mod, 0x1234 };
+    lwr_frame_t frame = { 0x1234, fn, file, 41, mod, 0x1234, 0 };
     lwr_site_t site;
     memset(&site, 0, sizeof site);
     site.kind = LWR_HEAP;

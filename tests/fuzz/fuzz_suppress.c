@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static char fn[] = "cache_insert", file[] = "/src/app/cache.c", mod[] = "/usr/lib/libapp.so.1";
-    lwr_frame_t frames[2] = { { 0x1000, fn, file, 29, mod, 0x1000 }, { 0x2000, NULL, NULL, 0, mod, 0x2000 } };
+    lwr_frame_t frames[2] = { { 0x1000, fn, file, 29, mod, 0x1000, 7 }, { 0x2000, NULL, NULL, 0, mod, 0x2000, 0 } };
     lwr_site_t site;
     memset(&site, 0, sizeof site);
     site.kind = LWR_HEAP;

@@ -30,7 +30,7 @@ static void add_site(lwr_report_t *r, lwr_kind_t kind, lwr_class_t cls, uint64_t
     for (size_t i = 0; i < n; i++)
         s->frames[i] = (lwr_frame_t){ f[i].address, f[i].function ? strdup(f[i].function) : NULL,
                                       f[i].file ? strdup(f[i].file) : NULL, f[i].line, strdup("/build/app"),
-                                      f[i].address & 0xffff };
+                                      f[i].address & 0xffff, 0 };
     s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
     if (cls == LWR_CLASS_REACHABLE) {
         r->reachable.count += count;

@@ -28,9 +28,9 @@ static lwr_report_t *sample_report(void)
     s->nframes = 2;
     s->frames = calloc(2, sizeof *s->frames);
     s->frames[0] = (lwr_frame_t){ 0x55d0c0a01234, strdup("make_table"), strdup("/src/demo.c"), 41,
-                                  strdup("/usr/bin/demo"), 0x1234 };
+                                  strdup("/usr/bin/demo"), 0x1234, 0 };
     s->frames[1] = (lwr_frame_t){ 0x7f000002718a, NULL, NULL, 0, strdup("/lib/x86_64-linux-gnu/libc.so.6"),
-                                  0x2718a };
+                                  0x2718a, 0 };
     s->nsamples = 2;
     s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
     s->samples[0] = (lwr_report_sample_t){ 4242, strdup("0x55d0c1e002a0"), 24, NULL };
@@ -45,7 +45,7 @@ static lwr_report_t *sample_report(void)
     s->count = 1;
     s->nframes = 1;
     s->frames = calloc(1, sizeof *s->frames);
-    s->frames[0] = (lwr_frame_t){ 0xdead, NULL, NULL, 0, NULL, 0xdead };
+    s->frames[0] = (lwr_frame_t){ 0xdead, NULL, NULL, 0, NULL, 0xdead, 0 };
     s->nsamples = 1;
     s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
     s->samples[0] = (lwr_report_sample_t){ 4242, strdup("7"), 0, strdup("/tmp/log.txt") };
@@ -291,7 +291,8 @@ START_TEST(unchecked_and_lost_are_rendered)
                            "\nleakwatch: pid 11: 4 more warnings were not kept (at most 256 per process)\n"
                            "\nleakwatch: 2 processes could not be checked:\n"
                            "    pid 11 (/bin/x): incomplete: 3 records not recorded\n"
-                           "    pid 12 (?): a static binary\n");
+                           "    pid 12 (?): a static binary\n"
+                           "\nSUMMARY: leakwatch: 0 bytes leaked in 0 allocations; 2 processes not checked\n");
     free(text);
 
     char *json = render(lwr_render_json, r);
@@ -347,7 +348,7 @@ START_TEST(reachable_sites_are_listed_in_json_and_shown_in_text_on_request)
     s->nframes = 1;
     s->frames = calloc(1, sizeof *s->frames);
     s->frames[0] = (lwr_frame_t){ 0x55d0c0a09999, strdup("load_config"), strdup("/src/demo.c"), 12,
-                                  strdup("/usr/bin/demo"), 0x9999 };
+                                  strdup("/usr/bin/demo"), 0x9999, 0 };
     s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
     char *text = render(lwr_render_text, r);
     ck_assert_msg(strstr(text, "leakwatch: 4 leaks at 2 sites in 2 processes:"), "%s", text);

@@ -16,7 +16,7 @@ static void add_frame(lwr_site_t *s, const char *fn, const char *file, unsigned 
 {
     s->frames = realloc(s->frames, (s->nframes + 1) * sizeof *s->frames);
     s->frames[s->nframes++] = (lwr_frame_t){ 0x1000 + s->nframes, fn ? strdup(fn) : NULL, file ? strdup(file) : NULL,
-                                             line, module ? strdup(module) : NULL, 0x100 + s->nframes };
+                                             line, module ? strdup(module) : NULL, 0x100 + s->nframes, 0 };
 }
 
 static lwr_site_t *new_site(lwr_report_t *r, lwr_kind_t kind, lwr_class_t cls, uint64_t count, uint64_t bytes,
@@ -157,7 +157,16 @@ START_TEST(sarif_has_the_required_members)
     /* The code flow is the whole stack, outermost first. */
     json_t *flow = get(heap, "codeFlows[0].threadFlows[0].locations");
     ck_assert_uint_eq(json_array_size(flow), 4);
-    ck_assert_str_eq(str(flow, "[3].location.message.text"), "#0 __strdup");
+    /* A relative file from the debug information has no base to resolve against: the message names it and the
+     * location is the module, an absolute URI. */
+    ck_assert_str_eq(str(flow, "[3].location.message.text"), "#0 __strdup string/strdup.c:42");
+    ck_assert_str_eq(str(flow, "[3].location.physicalLocation.artifactLocation.uri"),
+                     "file:///lib/x86_64-linux-gnu/libc.so.6");
+    ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(json_array_get(flow, 3), "location"),
+                                                       "physicalLocation"),
+                                       "region"));
+    ck_assert(strncmp(str(log, "runs[0].tool.driver.informationUri"), "file:///", 8) == 0
+              || strncmp(str(log, "runs[0].tool.driver.informationUri"), "https://", 8) == 0);
     ck_assert_str_eq(str(flow, "[1].location.physicalLocation.artifactLocation.uri"), "file:///elsewhere/main.c");
     ck_assert_int_eq(json_integer_value(get(flow, "[1].location.physicalLocation.region.startLine")), 80);
     ck_assert_str_eq(str(heap, "baselineState"), "new");

@@ -148,7 +148,7 @@ static void add_site(lwr_report_t *r, lwr_kind_t kind, lwr_class_t cls, uint64_t
     for (size_t i = 0; i < nframes; i++) {
         const char *fn = frames[3 * i], *file = frames[3 * i + 1], *mod = frames[3 * i + 2];
         s->frames[i] = (lwr_frame_t){ 0x1000 + i, fn ? strdup(fn) : NULL, file ? strdup(file) : NULL, 10,
-                                      mod ? strdup(mod) : NULL, 0x100 + i };
+                                      mod ? strdup(mod) : NULL, 0x100 + i, 0 };
     }
     s->samples = calloc(LWR_MAX_SAMPLES, sizeof *s->samples);
     s->npids = 1;

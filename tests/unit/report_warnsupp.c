@@ -45,7 +45,7 @@ static lwr_frame_t *frames_of(const char *const *names, size_t n)
     lwr_frame_t *f = calloc(n, sizeof *f);
     for (size_t i = 0; i < n; i++)
         f[i] = (lwr_frame_t){ 0x1000 + i, strdup(names[3 * i]), strdup(names[3 * i + 1]), 7,
-                              strdup(names[3 * i + 2]), 0x100 + i };
+                              strdup(names[3 * i + 2]), 0x100 + i, 0 };
     return f;
 }
 
