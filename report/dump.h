@@ -58,6 +58,7 @@ typedef struct {
     char *function;     /* NULL when unknown */
     char *file;         /* NULL when unknown */
     unsigned line;      /* 0 when unknown */
+    unsigned column;    /* 0 when unknown or absent */
     char *module;       /* NULL when unknown */
     uint64_t offset;    /* `offset`, else the address */
 } lwr_known_frame_t;

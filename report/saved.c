@@ -111,19 +111,20 @@ static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame
         char at[160];
         json_t *f = json_array_get(arr, i), *addr, *off;
         lwr_known_frame_t *k = &(*out)[i];
-        uint64_t line = 0;
+        uint64_t line = 0, column = 0;
         snprintf(at, sizeof at, "%s[%zu].", where, i);
         if (!json_is_object(f))
             return lwr_read_fail(c, "%s[%zu]: expected an object", where, i);
         (*n)++;
         if (get_str(c, f, at, "function", false, &k->function) || get_str(c, f, at, "file", false, &k->file)
             || get_str(c, f, at, "module", false, &k->module) || get_count(c, f, at, "line", false, &line)
-            || member(c, f, at, "address", JSON_STRING, true, false, &addr)
+            || get_count(c, f, at, "column", false, &column) || member(c, f, at, "address", JSON_STRING, true, false, &addr)
             || member(c, f, at, "offset", JSON_STRING, false, false, &off))
             return -1;
-        if (line > UINT32_MAX)
-            return lwr_read_fail(c, "%sline: too large", at);
+        if (line > UINT32_MAX || column > UINT32_MAX)
+            return lwr_read_fail(c, "%s%s: too large", at, line > UINT32_MAX ? "line" : "column");
         k->line = (unsigned)line;
+        k->column = (unsigned)column;
         if (parse_hex(json_string_value(addr), &k->address) != 0)
             return lwr_read_fail(c, "%saddress: not a hexadecimal address", at);
         k->offset = k->address;
@@ -172,6 +173,13 @@ static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
                                             : LWR_CLASS_NONE;
     char where[80];
     snprintf(where, sizeof where, "%sframes", at);
+    uint64_t oldest = UINT64_MAX, median = UINT64_MAX;
+    if (get_count(c, o, at, "oldest_age_ms", false, &oldest) || get_count(c, o, at, "median_age_ms", false, &median))
+        return -1;
+    if (oldest <= INT64_MAX)
+        s->oldest_age_ms = (int64_t)oldest;
+    if (median <= INT64_MAX)
+        s->median_age_ms = (int64_t)median;
     if (get_count(c, o, at, "count", true, &s->count) || get_count(c, o, at, "bytes", true, &s->bytes)
         || read_frames(c, frames, where, &s->known, &s->nframes) || addresses(c, s->known, s->nframes, &s->frames))
         return -1;
@@ -409,6 +417,7 @@ void lwr_saved_symbol(const lwr_known_frame_t *k, lwr_symbol_t *out)
     out->function = k->function;
     out->file = k->file;
     out->line = k->line;
+    out->column = k->column;
     out->module = k->module;
     out->offset = k->offset;
 }

@@ -21,6 +21,7 @@ static const char dump_a[] =
     " \"modules\": [{\"path\": \"/usr/bin/demo\", \"build_id\": \"\", \"bias\": \"0x1000\", \"start\": \"0x1000\","
     " \"end\": \"0x9000\"}],"
     " \"sites\": [{\"kind\": \"heap\", \"class\": \"definite\", \"count\": 3, \"bytes\": 72,"
+    " \"oldest_age_ms\": 5000, \"median_age_ms\": 1200,"
     " \"frames\": [\"0x1234\", \"0x2345\"], \"samples\": [{\"handle\": \"0xabc\", \"size\": 24}]},"
     " {\"kind\": \"heap\", \"class\": \"reachable\", \"count\": 1, \"bytes\": 8, \"frames\": [\"0x1234\"]},"
     " {\"kind\": \"fd\", \"count\": 1, \"bytes\": 0, \"frames\": [\"0x3456\"],"
@@ -88,6 +89,7 @@ START_TEST(a_saved_report_renders_as_it_was_written)
     ck_assert_uint_eq(d->nsites, 3);
     ck_assert_uint_eq(d->sites[0].npids, 2);
     ck_assert_uint_eq(d->nunchecked, 1);
+    ck_assert_msg(strstr(json, "\"oldest_age_ms\": 5000") != NULL, "the report carries the site's ages:\n%s", json);
     /* the report of the saved report is the report: every member, processes, warnings and unchecked included */
     lwr_report_t *r = lwr_report_build(&d, 1, NULL);
     ck_assert_ptr_nonnull(r);
