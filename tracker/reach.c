@@ -910,7 +910,8 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     for (size_t i = 0; i < regs->n && marks->n < marks->cap; i++)
         if (slot_at(regs, i)->kind != SLOT_NONE)
             marks->sp[marks->n++] = (uintptr_t)slot_at(regs, i)->sp - LW_RED_ZONE;
-    static scan_t s;
+    /* on this stack, below the live mark: in a static, min would be a root pointing to the first block */
+    scan_t s = { 0 };
     if (l->nheap) {
         s = (scan_t){ .b = l->v, .n = l->nheap, .min = l->v[0].handle, .cls = cls, .stack = stack };
         for (size_t i = 0; i < l->nheap; i++) {
