@@ -37,6 +37,7 @@ int lwr_ci_take_option(const char *cmd, int argc, char **argv, int *i, bool outp
     int r;
     if (flag(argv[*i], "--no-default-suppressions", &ci->no_default_supp)
         || flag(argv[*i], "--show-reachable", &ci->show_reachable)
+        || flag(argv[*i], "--show-indirect", &ci->show_indirect)
         || (outputs && flag(argv[*i], "--gate-reachable", &ci->gate_reachable))) {
         (*i)++;
         return 1;
@@ -78,6 +79,7 @@ int lwr_ci_load(const char *cmd, lwr_ci_t *ci)
 int lwr_ci_apply(lwr_report_t *r, const lwr_ci_t *ci)
 {
     r->show_reachable = ci->show_reachable;
+    r->show_indirect = ci->show_indirect;
     if (lwr_supp_apply(r, &ci->supps) != 0)
         return -1;
     if (ci->baseline) {

@@ -14,7 +14,7 @@
 static const char usage[] =
     "Usage: leakwatch report [--format text|json|folded|svg|sarif|junit] [--weight bytes|count]\n"
     "                        [--older-than DURATION] [--suppressions FILE]... [--no-default-suppressions]\n"
-    "                        [--baseline FILE] [--show-reachable]\n"
+    "                        [--baseline FILE] [--show-reachable] [--show-indirect]\n"
     "                        [--output FILE] DUMP...\n"
     "\n"
     "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
@@ -37,6 +37,7 @@ static const char usage[] =
     "  --no-default-suppressions  do not apply the built-in list for the runtime's own memory\n"
     "  --baseline FILE      mark the sites found in an earlier JSON report or baseline file\n"
     "  --show-reachable     list the heap blocks still reachable at exit in the text report too\n"
+    "  --show-indirect      list the indirect leaks' sites under the leak that holds them in the text report too\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";

@@ -22,6 +22,9 @@ typedef struct {
     struct fsym *syms;      /* function symbols sorted by address, read on first use */
     size_t nsyms;
     int syms_read;
+    struct fsym *dsyms;     /* data symbols (variables) sorted by address, read on first use */
+    size_t ndsyms;
+    int dsyms_read;
 } object_t;
 
 /* One function symbol, at its address in our Dwfl. */
@@ -98,8 +101,10 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         return;
     if (s->dwfl)
         dwfl_end(s->dwfl);
-    for (size_t i = 0; i < s->nobjects; i++)
+    for (size_t i = 0; i < s->nobjects; i++) {
         free(s->objects[i].syms);
+        free(s->objects[i].dsyms);
+    }
     lwr_map_clear(&s->object_index);
     lwr_map_clear(&s->answer_index);
     for (size_t i = 0; i < s->ncus; i++) {
@@ -189,7 +194,7 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
         s->objects = o;
         s->capobjects = cap;
     }
-    object_t obj = { NULL, 0, NULL, 0, 0 };
+    object_t obj = { 0 };
     char name[32];
     snprintf(name, sizeof name, "obj%zu", s->nobjects);
     if (m->path[0] == '/' && file_matches(m->path, m->build_id)) {
@@ -633,4 +638,105 @@ char *lwr_demangle(const char *name)
         return NULL;
     }
     return out;
+}
+
+/* ---- data addresses (the roots that hold reachable blocks) ----------------------------------------------- */
+
+static void read_data_symbols(object_t *obj)
+{
+    obj->dsyms_read = 1;
+    int n = dwfl_module_getsymtab(obj->mod);
+    if (n <= 0 || !(obj->dsyms = malloc((size_t)n * sizeof *obj->dsyms)))
+        return;
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        if (!name || !name[0] || GELF_ST_TYPE(sym.st_info) != STT_OBJECT || shndx == SHN_UNDEF)
+            continue;
+        int bind = GELF_ST_BIND(sym.st_info);
+        obj->dsyms[obj->ndsyms++] = (struct fsym){ addr, sym.st_size, name,
+                                                   bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
+    }
+    qsort(obj->dsyms, obj->ndsyms, sizeof *obj->dsyms, cmp_fsym);
+}
+
+/* The variable symbol whose [address, address + size) holds `a` (the best ranked at the lowest such address). */
+static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
+{
+    if (!obj->dsyms_read)
+        read_data_symbols(obj);
+    size_t lo = 0, hi = obj->ndsyms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (obj->dsyms[mid].addr <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* a variable does not contain another: the nearest start below `a` is the only candidate, aliases aside */
+    for (size_t i = lo; i-- > 0 && obj->dsyms[i].addr == obj->dsyms[lo - 1].addr;)
+        if (a < obj->dsyms[i].addr + (obj->dsyms[i].size ? obj->dsyms[i].size : 1))
+            return &obj->dsyms[i];
+    return NULL;
+}
+
+/* Where the variable `name` at Dwfl address `a` is declared: the top-level DW_TAG_variable of that name whose
+ * location is that address, looked for in every compile unit (a lookup made once per root the report shows). */
+static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, const char **file,
+                           unsigned *line)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf *dw = dwfl_module_getdwarf(obj->mod, &bias);
+    if (!dw)
+        return;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        Dwarf_Die cu, die;
+        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+            do {
+                if (dwarf_tag(&die) != DW_TAG_variable || !dwarf_diename(&die) ||
+                    strcmp(dwarf_diename(&die), name) != 0)
+                    continue;
+                Dwarf_Attribute attr;
+                Dwarf_Op *expr;
+                size_t len;
+                if (!dwarf_attr(&die, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
+                    len < 1 || expr[0].atom != DW_OP_addr || expr[0].number + bias != a)
+                    continue;
+                int ln = 0;
+                const char *f = dwarf_decl_file(&die);
+                Dwarf_Attribute dir;
+                if (f && dwarf_decl_line(&die, &ln) == 0) {
+                    *file = absolute(s, f, dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &dir)));
+                    *line = (unsigned)ln;
+                }
+                return;
+            } while (dwarf_siblingof(&die, &die) == 0);
+        }
+        off = next;
+    }
+}
+
+void lwr_symbolize_data(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_data_symbol_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->offset = address;
+    const lwr_module_t *m = lwr_dump_module_of(dump, address);
+    if (!m)
+        return;
+    out->module = m->path;
+    out->offset = address - m->bias;
+    size_t oi = s ? find_object(s, m) : (size_t)-1;
+    if (oi == (size_t)-1 || !s->objects[oi].mod)
+        return;
+    object_t *obj = &s->objects[oi];
+    const struct fsym *sym = data_symbol_at(obj, out->offset + obj->dwfl_bias);
+    if (!sym)
+        return;
+    out->name = clean_name(s, sym->name);
+    out->within = out->offset + obj->dwfl_bias - sym->addr;
+    declaration_of(s, obj, sym->name, sym->addr, &out->file, &out->line);
 }
