@@ -116,11 +116,7 @@ static void print_site(FILE *out, const lwr_site_t *s, bool show_indirect)
     if (s->baseline)
         fputs(" (in baseline)", out);
     fputs("\n", out);
-    if (s->held) {
-        fputs("held by ", out);
-        lwr_fputs_escaped(s->held->text, out);
-        fputc('\n', out);
-    }
+    lwr_held_print(out, s->held);
     if (s->nframes == 0)
         fputs("    (no stack was recorded)\n", out);
     for (size_t i = 0; i < s->nframes; i++)

@@ -154,6 +154,15 @@ lwr_held_t *lwr_held_make(const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_sy
     return h;
 }
 
+void lwr_held_print(FILE *out, const lwr_held_t *h)
+{
+    if (!h)
+        return;
+    fputs("held by ", out);
+    lwr_fputs_escaped(h->text, out);
+    fputc('\n', out);
+}
+
 json_t *lwr_held_json(const lwr_held_t *h)
 {
     char off[24];

@@ -7,6 +7,7 @@
 #include "symbolize.h"
 
 #include <jansson.h>
+#include <stdio.h>
 
 /* One site of a retention path: the function of its first frame, else its module and offset. */
 typedef struct {
@@ -33,6 +34,9 @@ typedef struct {
 lwr_held_t *lwr_held_make(const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_symbolizer_t *sym);
 
 void lwr_held_free(lwr_held_t *h);
+
+/* Writes `held by TEXT` and a newline, the text escaped as every name for people; nothing for NULL. */
+void lwr_held_print(FILE *out, const lwr_held_t *h);
 
 /* The JSON form (docs/FORMAT.md `held_by`), or NULL when out of memory. */
 json_t *lwr_held_json(const lwr_held_t *h);
