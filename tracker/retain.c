@@ -42,6 +42,52 @@ static void sort_kv(kv_t *a, size_t n)
     }
 }
 
+/* An open-addressing set of nonzero 64-bit values, for counting distinct sites and pairs in one pass instead of
+ * sorting every block: the caller sizes it (a power of two, at least twice the values it will hold). */
+typedef struct {
+    uint64_t *v;
+    size_t mask;
+} set_t;
+
+static int set_init(set_t *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    t->mask = cap - 1;
+    t->v = lw_mem_alloc(cap * sizeof(uint64_t));
+    return t->v ? 0 : ENOMEM;
+}
+
+static void set_free(set_t *t)
+{
+    lw_mem_free(t->v, (t->mask + 1) * sizeof(uint64_t));
+}
+
+static size_t set_hash(const set_t *t, uint64_t x)
+{
+    return (size_t)((x * 0x9e3779b97f4a7c15ull) >> 17) & t->mask;
+}
+
+/* The slot of x: holding x, or empty (0) where x belongs. */
+static uint64_t *set_slot(const set_t *t, uint64_t x)
+{
+    size_t h = set_hash(t, x);
+    while (t->v[h] && t->v[h] != x)
+        h = (h + 1) & t->mask;
+    return &t->v[h];
+}
+
+/* The same, for slots that hold a key + 1 in their upper half and a number in the lower one. */
+static uint64_t *key_slot(const set_t *t, uint32_t key)
+{
+    uint64_t up = (uint64_t)key + 1;
+    size_t h = set_hash(t, up);
+    while (t->v[h] && t->v[h] >> 32 != up)
+        h = (h + 1) & t->mask;
+    return &t->v[h];
+}
+
 int lw_retain_prepare(lw_retain_t *r, size_t cap)
 {
     memset(r, 0, sizeof(*r));
@@ -70,32 +116,42 @@ static lw_rgroup_t *group_of(const lw_retain_t *r, uint32_t key)
     return lo < r->ng && r->g[lo].key == key ? &r->g[lo] : NULL;
 }
 
-/* The groups, and the group of every block. Returns 0 or ENOMEM. */
+/* The groups, sorted by key, and the group of every block. Returns 0 or ENOMEM. */
 static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
 {
-    kv_t *kv = lw_mem_alloc(n * sizeof(kv_t));
+    set_t t;
     r->gi = lw_mem_alloc(n * sizeof(uint32_t));
-    if (!kv || !r->gi) {
-        lw_mem_free(kv, n * sizeof(kv_t));
+    if (!r->gi || set_init(&t, n) != 0) {
+        lw_mem_free(r->gi, n * sizeof(uint32_t));
+        r->gi = NULL;
         return ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        kv[i] = (kv_t){ (v[i].key >> 32) << 32 | i, 0 };
-    sort_kv(kv, n);
-    for (size_t i = 0; i < n; i++)
-        r->ng += i == 0 || kv[i].k >> 32 != kv[i - 1].k >> 32;
-    r->g = lw_mem_alloc(r->ng * sizeof(lw_rgroup_t));
-    if (r->g) {
-        size_t gi = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (i && kv[i].k >> 32 != kv[i - 1].k >> 32)
-                gi++;
-            if (i == 0 || kv[i].k >> 32 != kv[i - 1].k >> 32)
-                r->g[gi] = (lw_rgroup_t){ .key = (uint32_t)(kv[i].k >> 32), .pos = -1, .root = NONE, .rep = NONE };
-            r->gi[(uint32_t)kv[i].k] = (uint32_t)gi;
-        }
+    /* a slot holds key + 1 above the group's number in order of discovery */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = (uint32_t)(v[i].key >> 32);
+        uint64_t *at = key_slot(&t, key);
+        if (!*at)
+            *at = ((uint64_t)key + 1) << 32 | r->ng++;
+        r->gi[i] = (uint32_t)*at;
     }
-    lw_mem_free(kv, n * sizeof(kv_t));
+    kv_t *kv = lw_mem_alloc(r->ng * sizeof(kv_t));
+    r->g = lw_mem_alloc(r->ng * sizeof(lw_rgroup_t));
+    if (kv && r->g) {
+        size_t k = 0;
+        for (size_t h = 0; h <= t.mask; h++)
+            if (t.v[h])
+                kv[k++] = (kv_t){ (t.v[h] >> 32) - 1, (uint32_t)t.v[h] };
+        sort_kv(kv, r->ng);
+        uint32_t *to = (uint32_t *)t.v; /* the set is done with: it holds old number -> sorted number now */
+        for (size_t g = 0; g < r->ng; g++) {
+            r->g[g] = (lw_rgroup_t){ .key = (uint32_t)kv[g].k, .pos = -1, .root = NONE, .rep = NONE };
+            to[kv[g].v] = (uint32_t)g;
+        }
+        for (size_t i = 0; i < n; i++)
+            r->gi[i] = to[r->gi[i]];
+    }
+    lw_mem_free(kv, r->ng * sizeof(kv_t));
+    set_free(&t);
     return r->g ? 0 : ENOMEM;
 }
 
@@ -165,8 +221,8 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
 /* Sums every lost block into the group it counts under, and lists the groups each root group holds. */
 static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, const uint32_t *best)
 {
-    kv_t *kv = lw_mem_alloc(r->n * sizeof(kv_t) + 1);
-    if (!kv)
+    set_t seen;
+    if (set_init(&seen, r->n) != 0)
         return ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -186,19 +242,30 @@ static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, co
         } else {
             R->ind_count++;
             R->ind_bytes += size;
-            kv[m++].k = (uint64_t)root << 32 | gi;
+            /* each pair once, + 1: a pair of group 0 with itself never occurs, but 0 is the empty slot */
+            uint64_t *slot = set_slot(&seen, ((uint64_t)root << 32 | gi) + 1);
+            m += !*slot;
+            *slot = ((uint64_t)root << 32 | gi) + 1;
             if (G->root == NONE)
                 G->root = root;
         }
     }
-    sort_kv(kv, m);
+    kv_t *kv = lw_mem_alloc(m * sizeof(kv_t) + 1);
     r->pairs_size = m * sizeof(uint64_t) + 1;
     r->pairs = lw_mem_alloc(r->pairs_size);
-    for (size_t i = 0; i < m && r->pairs; i++)
-        if (i == 0 || kv[i].k != kv[i - 1].k)
+    if (kv && r->pairs) {
+        size_t k = 0;
+        for (size_t h = 0; h <= seen.mask; h++)
+            if (seen.v[h])
+                kv[k++].k = seen.v[h] - 1;
+        sort_kv(kv, m);
+        for (size_t i = 0; i < m; i++)
             r->pairs[r->npairs++] = kv[i].k;
-    lw_mem_free(kv, r->n * sizeof(kv_t) + 1);
-    return r->pairs ? 0 : ENOMEM;
+    }
+    int err = kv && r->pairs ? 0 : ENOMEM;
+    lw_mem_free(kv, m * sizeof(kv_t) + 1);
+    set_free(&seen);
+    return err;
 }
 
 void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const uint8_t *cls)
