@@ -392,31 +392,47 @@ static int cmp_fsym(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Reads the object's function symbols once. dwfl_module_addrinfo scans the whole symbol table on every call,
+/* Reads the object's function symbols (or, with `data`, its variables) once. dwfl_module_addrinfo scans the whole symbol table on every call,
  * which made a report of many distinct addresses in a big library take seconds; a sorted copy makes each lookup
  * a binary search. */
-static void read_symbols(object_t *obj)
+static void collect_symbols(Dwfl_Module *mod, int data, struct fsym **out, size_t *nout)
 {
-    obj->syms_read = 1;
-    int n = dwfl_module_getsymtab(obj->mod);
-    if (n <= 0)
-        return;
-    obj->syms = malloc((size_t)n * sizeof *obj->syms);
-    if (!obj->syms)
+    int n = dwfl_module_getsymtab(mod);
+    if (n <= 0 || !(*out = malloc((size_t)n * sizeof **out)))
         return;
     for (int i = 1; i < n; i++) {
         GElf_Sym sym;
         GElf_Addr addr;
         GElf_Word shndx;
-        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
         int type = GELF_ST_TYPE(sym.st_info);
-        if (!name || !name[0] || (type != STT_FUNC && type != STT_GNU_IFUNC) || shndx == SHN_UNDEF)
+        int want = data ? type == STT_OBJECT : type == STT_FUNC || type == STT_GNU_IFUNC;
+        if (!name || !name[0] || !want || shndx == SHN_UNDEF)
             continue;
         int bind = GELF_ST_BIND(sym.st_info);
-        obj->syms[obj->nsyms++] = (struct fsym){ addr, sym.st_size, name,
-                                                 bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
+        (*out)[(*nout)++] = (struct fsym){ addr, sym.st_size, name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
     }
-    qsort(obj->syms, obj->nsyms, sizeof *obj->syms, cmp_fsym);
+    qsort(*out, *nout, sizeof **out, cmp_fsym);
+}
+
+static void read_symbols(object_t *obj)
+{
+    obj->syms_read = 1;
+    collect_symbols(obj->mod, 0, &obj->syms, &obj->nsyms);
+}
+
+/* How many of the n sorted symbols start at or below a. */
+static size_t symbols_upto(const struct fsym *v, size_t n, Dwarf_Addr a)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].addr <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* The function symbol holding `pc`, or NULL. */
@@ -424,14 +440,7 @@ static const char *symbol_at(object_t *obj, Dwarf_Addr pc)
 {
     if (!obj->syms_read)
         read_symbols(obj);
-    size_t lo = 0, hi = obj->nsyms;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (obj->syms[mid].addr <= pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = symbols_upto(obj->syms, obj->nsyms, pc);
     if (lo == 0)
         return NULL;
     /* lo - 1 is the last symbol at or below pc; go back to the first (best ranked) one at that address. Sizes
@@ -645,21 +654,7 @@ char *lwr_demangle(const char *name)
 static void read_data_symbols(object_t *obj)
 {
     obj->dsyms_read = 1;
-    int n = dwfl_module_getsymtab(obj->mod);
-    if (n <= 0 || !(obj->dsyms = malloc((size_t)n * sizeof *obj->dsyms)))
-        return;
-    for (int i = 1; i < n; i++) {
-        GElf_Sym sym;
-        GElf_Addr addr;
-        GElf_Word shndx;
-        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, &shndx, NULL, NULL);
-        if (!name || !name[0] || GELF_ST_TYPE(sym.st_info) != STT_OBJECT || shndx == SHN_UNDEF)
-            continue;
-        int bind = GELF_ST_BIND(sym.st_info);
-        obj->dsyms[obj->ndsyms++] = (struct fsym){ addr, sym.st_size, name,
-                                                   bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
-    }
-    qsort(obj->dsyms, obj->ndsyms, sizeof *obj->dsyms, cmp_fsym);
+    collect_symbols(obj->mod, 1, &obj->dsyms, &obj->ndsyms);
 }
 
 /* The variable symbol whose [address, address + size) holds `a` (the best ranked at the lowest such address). */
@@ -667,14 +662,7 @@ static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
 {
     if (!obj->dsyms_read)
         read_data_symbols(obj);
-    size_t lo = 0, hi = obj->ndsyms;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (obj->dsyms[mid].addr <= a)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = symbols_upto(obj->dsyms, obj->ndsyms, a);
     /* a variable does not contain another: the nearest start below `a` is the only candidate, aliases aside */
     for (size_t i = lo; i-- > 0 && obj->dsyms[i].addr == obj->dsyms[lo - 1].addr;)
         if (a < obj->dsyms[i].addr + (obj->dsyms[i].size ? obj->dsyms[i].size : 1))
