@@ -56,7 +56,7 @@ typedef struct {
 typedef struct {
     char *root;         /* "global", "stack", "registers", "memory", or a kind this reader does not know */
     uint64_t address;   /* the root word */
-    uint64_t frame;     /* a stack root's frame (a return address above the word), 0 when absent */
+    uint64_t frame;     /* a stack root's frame (the nearest code address below the word), 0 when absent */
     size_t *path;       /* indexes into the dump's sites (as read), those of unknown kinds left out */
     size_t npath;
 } lwr_held_by_t;

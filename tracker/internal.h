@@ -237,7 +237,7 @@ typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
 #define LW_ROOT_MEMORY 3    /* other memory the program mapped itself (the main thread's TLS among it) */
 
 /* A root word through which the scan reached a block first: its address, what kind of memory it lies in, the
- * block, and for a stack a return address found above the word (the function of its frame, most likely). */
+ * block, and for a stack the nearest code address below the word (a return address into the function of its frame, most likely). */
 typedef struct {
     uint64_t addr;
     uint64_t frame;

@@ -42,12 +42,12 @@ typedef struct {
     lw_root_t *roots;
     size_t nroots;
     uint32_t root_kind;
-    uintptr_t root_hi; /* the end of the mapping scanned, where a stack root's frame is looked for */
+    uintptr_t root_lo; /* the start of the mapping scanned, where a stack root's frame is looked for */
     const void *vmas;  /* the memory map (vma_t), for that frame */
     size_t nv;
 } scan_t;
 
-static uint64_t frame_above(const scan_t *s, uintptr_t a);
+static uint64_t frame_below(const scan_t *s, uintptr_t a);
 
 /* Index of the block containing address v, or -1. A pointer to the first byte past a block does not count;
  * a zero-sized block is pointed to only by its start. */
@@ -91,7 +91,7 @@ static uint32_t add_root(scan_t *s, uintptr_t a, uint32_t i)
     r->addr = a;
     r->kind = s->root_kind;
     r->block = i;
-    r->frame = s->root_kind == LW_ROOT_STACK ? frame_above(s, a) : 0;
+    r->frame = s->root_kind == LW_ROOT_STACK ? frame_below(s, a) : 0;
     return LW_LINK_ROOT | (uint32_t)s->nroots++;
 }
 
@@ -567,13 +567,13 @@ static size_t read_maps(scratch_t *w)
     return nv;
 }
 
-/* A stack root's frame: the first word above a, within the stack, that is an address in executable code of a
- * file mapping (a return address, most likely that of the frame holding a); 0 when none is near. */
-LW_NO_SANITIZE static uint64_t frame_above(const scan_t *s, uintptr_t a)
+/* A stack root's frame: the nearest word below a, within the stack, that is an address in executable code of a
+ * file mapping: most likely the return address of the last call the frame holding a made, an address in the
+ * frame's own function (the word above a frame's locals would name its caller). 0 when none is near. */
+LW_NO_SANITIZE static uint64_t frame_below(const scan_t *s, uintptr_t a)
 {
     const vma_t *v = s->vmas;
-    for (uintptr_t p = a + sizeof(uintptr_t); p + sizeof(uintptr_t) <= s->root_hi && p < a + 4096;
-         p += sizeof(uintptr_t)) {
+    for (uintptr_t p = a - sizeof(uintptr_t); p >= s->root_lo && p + 4096 > a; p -= sizeof(uintptr_t)) {
         uintptr_t w = *(const uintptr_t *)p;
         size_t lo = 0, hi = s->nv;
         while (lo < hi) {
@@ -841,7 +841,7 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         uintptr_t live = live_start(marks, lo, hi);
         int stack = live != lo || (v->has_path && v->name[0] == '[');
         s->root_kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
-        s->root_hi = hi;
+        s->root_lo = lo;
         scan_guarded(s, live, hi, &excl);
     }
 

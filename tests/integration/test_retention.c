@@ -1,6 +1,6 @@
 /* Integration tests of what the reachability scan's graph tells about sites: indirect leaks grouped under the
  * definite site whose blocks reach them (a lost tree, a cycle nothing definite reaches, a block two definite
- * sites point to), and the root and chain of sites that hold a reachable site (a service's global cache). */
+ * sites point to), and the root and chain of sites that hold a reachable site (a service's global cache, a frame's local). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +207,26 @@ START_TEST(test_cache_is_held_by_its_global)
 }
 END_TEST
 
+/* A block only a local of hold_on_stack points to when that function calls exit: held by the stack, named with
+ * the function of the frame and the line of its call. */
+START_TEST(test_stack_root_names_its_frame)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_tree("stack", "--show-reachable");
+    LWT_ASSERT_RUN(r, 0);
+    int line = LWT_MARKER_LINE(TREE_SRC, "@stack_exit */");
+    char want[128];
+    snprintf(want, sizeof want, "\nheld by the stack of hold_on_stack (reach_tree.c:%d) -> hold_on_stack blocks\n",
+             line);
+    ck_assert_msg(strstr(r->err, want) != NULL, "no line '%s'%s", want + 1, lwt_describe(r));
+    json_t *h = json_object_get(any_site(r->report, "hold_on_stack"), "held_by");
+    ck_assert_msg(h && strcmp(str(h, "root"), "stack") == 0 && strcmp(str(h, "name"), "hold_on_stack") == 0 &&
+                      lwt_int(h, "line") == line,
+                  "held_by%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("retention");
@@ -216,6 +236,7 @@ int main(void)
     tcase_add_test(tc, test_cycle_is_one_group);
     tcase_add_test(tc, test_shared_block_counts_once);
     tcase_add_test(tc, test_cache_is_held_by_its_global);
+    tcase_add_test(tc, test_stack_root_names_its_frame);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
