@@ -516,10 +516,30 @@ size_t lwr_report_leak_sites(const lwr_report_t *r)
     return n;
 }
 
+/* An indirect site leaves the groups that listed it, and its blocks its root's indirect total (all of them: the
+ * dumps do not say how its blocks split when several roots hold some). */
+static void leave_groups(lwr_report_t *r, const lwr_site_t *gone)
+{
+    for (size_t i = 0; i < r->nsites; i++) {
+        lwr_site_t *s = &r->sites[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->nindirect; j++)
+            if (s->indirect_ids[j] != gone->id)
+                s->indirect_ids[k++] = s->indirect_ids[j];
+        s->nindirect = k;
+        if (s->id == gone->root_id) {
+            s->indirect_count -= gone->count < s->indirect_count ? gone->count : s->indirect_count;
+            s->indirect_bytes -= gone->bytes < s->indirect_bytes ? gone->bytes : s->indirect_bytes;
+        }
+    }
+}
+
 void lwr_report_remove_site(lwr_report_t *r, size_t i)
 {
     if (i >= r->nsites)
         return;
+    if (lwr_site_is_indirect(&r->sites[i]))
+        leave_groups(r, &r->sites[i]);
     free_site(&r->sites[i]);
     memmove(&r->sites[i], &r->sites[i + 1], (r->nsites - i - 1) * sizeof *r->sites);
     r->nsites--;

@@ -170,7 +170,8 @@ bool lwr_site_is_indirect(const lwr_site_t *s);
 /* The site with that id, or NULL (removed, or 0). */
 const lwr_site_t *lwr_report_site_by_id(const lwr_report_t *report, uint64_t id);
 
-/* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are. */
+/* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are; an
+ * indirect site leaves its root's indirect total and the indirect_ids of every site. */
 void lwr_report_remove_site(lwr_report_t *report, size_t i);
 
 /* Removes warning i from the report (freeing it), keeping the order of the others. */

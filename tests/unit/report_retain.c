@@ -52,6 +52,13 @@ START_TEST(grouping_is_read_and_carried_into_the_report)
     /* no symbols: the root is named by its address, the site by its module-less frame */
     ck_assert_str_eq(r->sites[2].held->text, "global at ?+0x5000 -> blocks of ?:0");
     ck_assert_ptr_eq(lwr_report_site_by_id(r, 2), &r->sites[1]);
+    /* a removed (suppressed) indirect site leaves its root's total and list */
+    lwr_report_remove_site(r, 1);
+    ck_assert_uint_eq(r->sites[0].indirect_count, 0);
+    ck_assert_uint_eq(r->sites[0].indirect_bytes, 0);
+    ck_assert_uint_eq(r->sites[0].nindirect, 0);
+    ck_assert_ptr_null(lwr_report_site_by_id(r, 2));
+    ck_assert_ptr_eq(lwr_report_site_by_id(r, 3), &r->sites[1]);
     lwr_report_free(r);
     lwr_dump_free(d);
 }
