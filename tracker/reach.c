@@ -1,6 +1,7 @@
 /* Reachability at exit, as LeakSanitizer and valgrind define it: a conservative scan of the program's roots for
- * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
- * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
+ * words that point into live heap blocks, a breadth-first flood through the blocks reached, and a pass over the
+ * rest that tells blocks only other lost blocks point to (indirect) from those nothing points to (definite); on
+ * request it keeps the graph it walked (lw_links_t): who reached each block first, and whose each lost block is. */
 #include "allocator.h"
 #include "internal.h"
 #include "arch.h"
