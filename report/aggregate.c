@@ -104,6 +104,8 @@ static void free_site(lwr_site_t *s)
     }
     free(s->samples);
     free(s->pids);
+    free(s->indirect_ids);
+    lwr_held_free(s->held);
 }
 
 static int new_site(lwr_site_t *site, const lwr_dump_site_t *ds, const lwr_symbol_t *syms, const uint64_t *addrs,
@@ -194,6 +196,48 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     for (size_t i = 0; i < ds->npids; i++)   /* a saved report's site names its processes */
         oom |= add_pid(site, ds->pids[i]) != 0;
     return oom ? -1 : 0;
+}
+
+static int add_id(uint64_t **v, size_t *n, uint64_t id)
+{
+    for (size_t i = 0; i < *n; i++)
+        if ((*v)[i] == id)
+            return 0;
+    uint64_t *p = realloc(*v, (*n + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    p[(*n)++] = id;
+    *v = p;
+    return 0;
+}
+
+/* The grouping of one dump's lost blocks and the holders of its reachable sites, carried over to the report's
+ * sites: at[i] is the report site of dump site i (SIZE_MAX for none); ids are build indexes + 1 until sorted. */
+static int merge_grouping(lwr_report_t *r, const lwr_dump_t *d, const size_t *at, lwr_symbolizer_t *sym)
+{
+    for (size_t i = 0; i < d->nsites; i++) {
+        const lwr_dump_site_t *ds = &d->sites[i];
+        if (at[i] == SIZE_MAX)
+            continue;
+        lwr_site_t *site = &r->sites[at[i]];
+        if (ds->attributed) {
+            site->attributed = true;
+            site->cycle |= ds->cycle;
+            lwr_count_add(&site->indirect_count, ds->indirect_count);
+            lwr_count_add(&site->indirect_bytes, ds->indirect_bytes);
+            lwr_count_add(&site->direct_count, ds->cycle ? ds->direct_count : ds->count);
+            lwr_count_add(&site->direct_bytes, ds->cycle ? ds->direct_bytes : ds->bytes);
+            for (size_t k = 0; k < ds->nindirect_sites; k++)
+                if (at[ds->indirect_sites[k]] != SIZE_MAX &&
+                    add_id(&site->indirect_ids, &site->nindirect, at[ds->indirect_sites[k]] + 1) != 0)
+                    return -1;
+        }
+        if (ds->root_site != SIZE_MAX && !site->root_id && at[ds->root_site] != SIZE_MAX)
+            site->root_id = at[ds->root_site] + 1;
+        if (ds->held_by && !site->held)
+            site->held = lwr_held_make(d, ds, sym);
+    }
+    return 0;
 }
 
 static int add_process(lwr_process_t *p, const lwr_dump_t *d)
@@ -320,8 +364,12 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
         if (add_warnings(r, d, sym) != 0)
             oom = 1;
         lwr_total_add(&r->reachable, d->reachable.count, d->reachable.bytes);
+        size_t *at = malloc((d->nsites + 1) * sizeof *at);
+        if (!at)
+            oom = 1;
         for (size_t si = 0; si < d->nsites && !oom; si++) {
             const lwr_dump_site_t *ds = &d->sites[si];
+            at[si] = SIZE_MAX;
             if (ds->count == 0)
                 continue;   /* nothing is held there: not a site of the report */
             if (lwr_stack_symbolize(&st, d, ds, sym) != 0) {
@@ -350,10 +398,15 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                     oom = 1;
                     break;
                 }
+                r->sites[idx].id = idx + 1;
             }
             if (merge_into(&r->sites[idx], ds, d->pid, d, sym) != 0)
                 oom = 1;
+            at[si] = idx;
         }
+        if (!oom && merge_grouping(r, d, at, sym) != 0)
+            oom = 1;
+        free(at);
     }
     lwr_progress_end();
     lwr_stack_free(&st);
@@ -368,16 +421,69 @@ lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
     return r;
 }
 
+lwr_total_t lwr_site_group_total(const lwr_site_t *s)
+{
+    lwr_total_t t = { s->count, s->bytes };
+    if (s->attributed) {
+        t = (lwr_total_t){ s->direct_count, s->direct_bytes };
+        lwr_total_add(&t, s->indirect_count, s->indirect_bytes);
+    }
+    return t;
+}
+
+bool lwr_site_is_indirect(const lwr_site_t *s)
+{
+    return s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT && !s->cycle;
+}
+
+static int rank(const lwr_site_t *s)
+{
+    return s->cls == LWR_CLASS_REACHABLE ? 2 : lwr_site_is_indirect(s) ? 1 : 0;
+}
+
 /* Sites are built in input order; a stable sort (merge sort) keeps equal sites in that order, so the output is
  * deterministic. */
 static int site_before(const lwr_site_t *a, const lwr_site_t *b)
 {
-    bool ra = a->cls == LWR_CLASS_REACHABLE, rb = b->cls == LWR_CLASS_REACHABLE;
-    if (ra != rb)
-        return rb;  /* leaks first */
-    if (a->bytes != b->bytes)
-        return a->bytes > b->bytes;
-    return a->count > b->count;
+    if (rank(a) != rank(b))
+        return rank(a) < rank(b); /* leaks first, their indirect blocks next, reachable blocks last */
+    lwr_total_t x = lwr_site_group_total(a), y = lwr_site_group_total(b);
+    if (x.bytes != y.bytes)
+        return x.bytes > y.bytes;
+    return x.count > y.count;
+}
+
+/* After a sort: each site's id becomes its place, and the ids the sites hold follow. */
+static void renumber(lwr_report_t *r)
+{
+    uint64_t top = 0;
+    for (size_t i = 0; i < r->nsites; i++)
+        top = r->sites[i].id > top ? r->sites[i].id : top;
+    uint64_t *to = calloc(top + 1, sizeof *to);
+    if (!to)
+        return; /* the old ids stay: still unique, and every reference still holds */
+    for (size_t i = 0; i < r->nsites; i++)
+        to[r->sites[i].id] = i + 1;
+    for (size_t i = 0; i < r->nsites; i++) {
+        lwr_site_t *s = &r->sites[i];
+        s->id = i + 1;
+        s->root_id = s->root_id <= top ? to[s->root_id] : 0;
+        size_t k = 0;
+        for (size_t j = 0; j < s->nindirect; j++)
+            if (s->indirect_ids[j] <= top && to[s->indirect_ids[j]])
+                s->indirect_ids[k++] = to[s->indirect_ids[j]];
+        s->nindirect = k;
+    }
+    free(to);
+}
+
+const lwr_site_t *lwr_report_site_by_id(const lwr_report_t *r, uint64_t id)
+{
+    /* ids are places once sorted; after a removal, the site is at or before its place */
+    for (size_t i = id <= r->nsites ? id : r->nsites; id && i-- > 0;)
+        if (r->sites[i].id == id)
+            return &r->sites[i];
+    return NULL;
 }
 
 static void merge_sort(lwr_site_t *v, lwr_site_t *tmp, size_t n)
@@ -397,7 +503,7 @@ static void merge_sort(lwr_site_t *v, lwr_site_t *tmp, size_t n)
     memcpy(v, tmp, n * sizeof *v);
 }
 
-void lwr_report_sort(lwr_report_t *r)
+static void sort_sites(lwr_report_t *r)
 {
     if (r->nsites < 2)
         return;
@@ -419,6 +525,12 @@ void lwr_report_sort(lwr_report_t *r)
     free(tmp);
 }
 
+void lwr_report_sort(lwr_report_t *r)
+{
+    sort_sites(r);
+    renumber(r);
+}
+
 uint64_t lwr_report_count(const lwr_report_t *r, lwr_kindset_t kinds)
 {
     uint64_t n = 0;
@@ -436,10 +548,30 @@ size_t lwr_report_leak_sites(const lwr_report_t *r)
     return n;
 }
 
+/* An indirect site leaves the groups that listed it, and its blocks its root's indirect total (all of them: the
+ * dumps do not say how its blocks split when several roots hold some). */
+static void leave_groups(lwr_report_t *r, const lwr_site_t *gone)
+{
+    for (size_t i = 0; i < r->nsites; i++) {
+        lwr_site_t *s = &r->sites[i];
+        size_t k = 0;
+        for (size_t j = 0; j < s->nindirect; j++)
+            if (s->indirect_ids[j] != gone->id)
+                s->indirect_ids[k++] = s->indirect_ids[j];
+        s->nindirect = k;
+        if (s->id == gone->root_id) {
+            s->indirect_count -= gone->count < s->indirect_count ? gone->count : s->indirect_count;
+            s->indirect_bytes -= gone->bytes < s->indirect_bytes ? gone->bytes : s->indirect_bytes;
+        }
+    }
+}
+
 void lwr_report_remove_site(lwr_report_t *r, size_t i)
 {
     if (i >= r->nsites)
         return;
+    if (lwr_site_is_indirect(&r->sites[i]))
+        leave_groups(r, &r->sites[i]);
     free_site(&r->sites[i]);
     memmove(&r->sites[i], &r->sites[i + 1], (r->nsites - i - 1) * sizeof *r->sites);
     r->nsites--;

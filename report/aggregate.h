@@ -3,6 +3,7 @@
 #define LWR_AGGREGATE_H
 
 #include "dump.h"
+#include "retain.h"
 #include "symbolize.h"
 
 #include <stdbool.h>
@@ -47,6 +48,18 @@ typedef struct {
     int64_t oldest_age_ms;  /* the oldest handle's age over the dumps merged here, -1 when no dump has ages */
     int64_t median_age_ms;  /* the median age in the dump holding most of the site's handles, -1 when unknown */
     uint64_t median_count;  /* the count of the dump site median_age_ms comes from */
+    uint64_t id;            /* its number in the report: its place in `sites` (from 1) once sorted */
+    /* Lost blocks grouped under the site that heads them (docs/FORMAT.md): a definite site, or an indirect one
+     * heading a cycle nothing definite reaches, is `attributed`, with the indirect blocks it holds and the ids
+     * of their sites; an indirect site held by one has its id in root_id (0: none known). */
+    bool attributed;
+    uint64_t indirect_count, indirect_bytes;
+    uint64_t *indirect_ids;
+    size_t nindirect;
+    bool cycle;
+    uint64_t direct_count, direct_bytes; /* a cycle's own blocks heading their groups */
+    uint64_t root_id;
+    lwr_held_t *held;       /* a reachable site: who holds it, from the first dump that says; NULL when unknown */
 } lwr_site_t;
 
 typedef struct {
@@ -122,6 +135,7 @@ typedef struct {
     size_t nwarnings;
     bool show_reachable;        /* the text report lists reachable sites too (--show-reachable) */
     bool gen_suppressions;      /* the text report ends with a suppression line per site (--gen-suppressions) */
+    bool show_indirect;         /* the text report lists the indirect sites under their root (--show-indirect) */
     bool has_suppressions;      /* suppressions were applied: `suppressed` and `unused_suppressions` exist */
     lwr_supp_use_t *supps;      /* every suppression applied, in the order they were read (built-in first) */
     size_t nsupps;
@@ -140,8 +154,9 @@ typedef struct {
  * the caller frees the report with lwr_report_free. The dumps may be freed afterwards. */
 lwr_report_t *lwr_report_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym);
 
-/* Sorts sites by bytes, then count, descending, reachable sites after every other; ties keep a stable,
- * deterministic order (kind, then frames). */
+/* Sorts sites by bytes (lwr_site_group_total), then count, descending: leaks first, then the indirect sites
+ * (lwr_site_is_indirect), then the reachable sites; ties keep a stable, deterministic order (kind, then frames).
+ * Gives each site its place as id, the references between sites following. */
 void lwr_report_sort(lwr_report_t *report);
 
 /* The number of leaked handles of the kinds in `kinds`: the sum of totals[k].count. */
@@ -150,7 +165,18 @@ uint64_t lwr_report_count(const lwr_report_t *report, lwr_kindset_t kinds);
 /* The number of sites that are leaks (every site but the reachable ones). */
 size_t lwr_report_leak_sites(const lwr_report_t *report);
 
-/* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are. */
+/* What an attributed site (one heading lost blocks) heads, its own blocks and the indirect ones together: count
+ * and bytes; any other site's own. Sites are sorted by these bytes. */
+lwr_total_t lwr_site_group_total(const lwr_site_t *s);
+
+/* Whether the site is an indirect leak that follows the definite ones (every indirect site but a cycle's head). */
+bool lwr_site_is_indirect(const lwr_site_t *s);
+
+/* The site with that id, or NULL (removed, or 0). */
+const lwr_site_t *lwr_report_site_by_id(const lwr_report_t *report, uint64_t id);
+
+/* Removes site i from the report (freeing it), keeping the order of the others. Totals are left as they are; an
+ * indirect site leaves its root's indirect total and the indirect_ids of every site. */
 void lwr_report_remove_site(lwr_report_t *report, size_t i);
 
 /* Removes warning i from the report (freeing it), keeping the order of the others. */

@@ -38,6 +38,7 @@ int lwr_ci_take_option(const char *cmd, int argc, char **argv, int *i, bool outp
     if (flag(argv[*i], "--no-default-suppressions", &ci->no_default_supp)
         || flag(argv[*i], "--show-reachable", &ci->show_reachable)
         || flag(argv[*i], "--gen-suppressions", &ci->gen_suppressions)
+        || flag(argv[*i], "--show-indirect", &ci->show_indirect)
         || (outputs && flag(argv[*i], "--gate-reachable", &ci->gate_reachable))) {
         (*i)++;
         return 1;
@@ -80,6 +81,7 @@ int lwr_ci_apply(lwr_report_t *r, const lwr_ci_t *ci)
 {
     r->show_reachable = ci->show_reachable;
     r->gen_suppressions = ci->gen_suppressions;
+    r->show_indirect = ci->show_indirect;
     if (lwr_supp_apply(r, &ci->supps) != 0)
         return -1;
     if (ci->baseline) {

@@ -25,9 +25,11 @@ typedef struct {
     const char *junit;          /* --junit FILE (run only) */
     lwr_supplist_t supps;       /* loaded by lwr_ci_load */
     lwr_baseline_t base;
+    bool show_indirect;         /* --show-indirect */
 } lwr_ci_t;
 
-#define LWR_CI_INIT { { NULL }, 0, false, false, false, false, NULL, NULL, NULL, LWR_SUPPLIST_INIT, LWR_BASELINE_INIT }
+#define LWR_CI_INIT { { NULL }, 0, false, false, false, false, NULL, NULL, NULL, LWR_SUPPLIST_INIT, LWR_BASELINE_INIT, \
+                      false }
 
 /* Takes argv[*i] when it is one of the shared options (`run` also takes --gate-reachable, --sarif and --junit
  * when `outputs` is true). Returns 1 when taken (then *i is past it), 0 when argv[*i] is something else, -1 on a
@@ -38,7 +40,7 @@ int lwr_ci_take_option(const char *cmd, int argc, char **argv, int *i, bool outp
  * baseline. Returns 0, or LWR_EXIT_USAGE after printing `leakwatch CMD: FILE:LINE: reason`. */
 int lwr_ci_load(const char *cmd, lwr_ci_t *ci);
 
-/* Applies the suppressions and the baseline to the report and sets its show_reachable. Returns 0, or -1 when out
+/* Applies the suppressions and the baseline to the report and sets its show_reachable and show_indirect. Returns 0, or -1 when out
  * of memory. */
 int lwr_ci_apply(lwr_report_t *report, const lwr_ci_t *ci);
 

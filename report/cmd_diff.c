@@ -266,6 +266,7 @@ static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint6
             fprintf(out, ", oldest %s", age);
         }
         fputc('\n', out);
+        lwr_held_print(out, g->held);
         for (size_t f = 0; f < g->nframes; f++)
             lwr_print_frame(out, f, &g->frames[f]);
         if (g->nsamples) {

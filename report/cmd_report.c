@@ -18,7 +18,7 @@
 static const char usage[] =
     "Usage: leakwatch report [--format text|json|folded|svg|pprof|sarif|junit] [--weight bytes|count]\n"
     "                        [--older-than DURATION] [--suppressions FILE]... [--no-default-suppressions]\n"
-    "                        [--baseline FILE] [--show-reachable] [--gen-suppressions]\n"
+    "                        [--baseline FILE] [--show-reachable] [--show-indirect] [--gen-suppressions]\n"
     "                        [--debug-dir DIR]... [--sysroot DIR] [--output FILE] DUMP...\n"
     "\n"
     "Symbolizes the dumps, merges their call sites across processes and prints one report.\n"
@@ -53,6 +53,7 @@ static const char usage[] =
     "                       repeatable, searched in order (DEBUGINFOD_URLS servers are asked last, by build-id)\n"
     "  --sysroot DIR        look for an object not found at its recorded path under DIR (DIR/usr/lib/libx.so),\n"
     "                       and for its debug file in DIR/usr/lib/debug\n"
+    "  --show-indirect      list the indirect leaks' sites under the leak that holds them in the text report too\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
     "reported) or the output could not be written; 2 on a usage error.\n";

@@ -46,6 +46,7 @@ static const char usage[] =
     "                   listed, marked as in the baseline, but do not count against --max-leaks\n"
     "  --show-reachable list the heap blocks still reachable at exit in the text report too\n"
     "  --gen-suppressions  after the report, a suppression line per site that hides exactly it\n"
+    "  --show-indirect  list the indirect leaks' sites under the leak that holds them in the text report too\n"
     "  --gate-reachable count reachable heap blocks against --max-leaks as well\n"
     "  --allow-unchecked  do not fail when some process could not be checked (it ran without the library, ended\n"
     "                   without its dump, was still running, or its dump was unreadable or incomplete)\n"

@@ -205,6 +205,7 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
         for (size_t j = 0; j < n && j < 12; j++)
             fprintf(out, " %" PRIu64, g->kind == LWR_HEAP ? g->points[j].bytes : g->points[j].count);
         fputs(n > 12 ? " ...\n" : "\n", out);
+        lwr_held_print(out, g->held);
         for (size_t f = 0; f < g->nframes; f++)
             lwr_print_frame(out, f, &g->frames[f]);
     }

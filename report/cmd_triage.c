@@ -285,6 +285,7 @@ static char *detail_text(const ui_t *u, const row_t *r)
     lwr_format_age(g->points[last].oldest_age_ms, age, sizeof age);
     lwr_format_age(g->points[last].median_age_ms, med, sizeof med);
     fprintf(f, "oldest %s, median %s\n", age, med);
+    lwr_held_print(f, g->held);
     if (r->has_growth) {
         fputs(g->kind == LWR_HEAP ? "bytes per dump:" : "count per dump:", f);
         for (size_t i = 0; i < u->s->ndumps && i < 16; i++)

@@ -332,6 +332,98 @@ static int read_samples(ctx_t *c, json_t *s, size_t si, lwr_dump_site_t *site)
 }
 
 /* Converts entry i of `sites` and appends it to d->sites (*cap entries allocated). */
+/* Reads the integers of the array member `key` (site indexes) into a malloc'd *out; absent is none. */
+static int get_indexes(ctx_t *c, json_t *obj, const char *where, const char *key, size_t **out, size_t *n)
+{
+    json_t *arr = json_object_get(obj, key);
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr))
+        return lwr_read_fail(c, "%s%s: expected an array, found %s", where, key, type_name(arr));
+    *out = calloc(json_array_size(arr) + 1, sizeof **out);
+    if (!*out)
+        return lwr_read_fail(c, "out of memory");
+    for (size_t k = 0; k < json_array_size(arr); k++) {
+        json_t *v = json_array_get(arr, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return lwr_read_fail(c, "%s%s[%zu]: expected a site index, found %s", where, key, k, type_name(v));
+        (*out)[(*n)++] = (size_t)json_integer_value(v);
+    }
+    return 0;
+}
+
+/* The members the reachability scan's grouping adds to a site (docs/FORMAT.md); indexes stay the JSON ones until
+ * resolve_sites. */
+static int read_grouping(ctx_t *c, json_t *s, const char *where, lwr_dump_site_t *site)
+{
+    site->root_site = SIZE_MAX;
+    uint64_t u;
+    bool has = json_object_get(s, "indirect_count") != NULL;
+    if (get_uint(c, s, where, "indirect_count", false, &site->indirect_count)
+        || get_uint(c, s, where, "indirect_bytes", false, &site->indirect_bytes)
+        || get_indexes(c, s, where, "indirect_sites", &site->indirect_sites, &site->nindirect_sites)
+        || get_uint(c, s, where, "direct_count", false, &site->direct_count)
+        || get_uint(c, s, where, "direct_bytes", false, &site->direct_bytes))
+        return -1;
+    site->attributed = has;
+    site->cycle = json_is_true(json_object_get(s, "cycle"));
+    if (json_object_get(s, "root_site")) {
+        if (get_uint(c, s, where, "root_site", true, &u))
+            return -1;
+        site->root_site = (size_t)u;
+    }
+    json_t *h = json_object_get(s, "held_by");
+    if (!h || json_is_null(h))
+        return 0;
+    char at[80];
+    snprintf(at, sizeof at, "%sheld_by.", where);
+    if (!json_is_object(h))
+        return lwr_read_fail(c, "%sheld_by: expected an object, found %s", where, type_name(h));
+    lwr_held_by_t *hb = site->held_by = calloc(1, sizeof *hb);
+    if (!hb)
+        return lwr_read_fail(c, "out of memory");
+    if (get_str(c, h, at, "root", true, &hb->root) || get_addr(c, h, at, "address", &hb->address)
+        || (json_object_get(h, "frame") && get_addr(c, h, at, "frame", &hb->frame))
+        || get_indexes(c, h, at, "path", &hb->path, &hb->npath))
+        return -1;
+    return 0;
+}
+
+/* Turns the JSON site indexes of the grouping members into indexes of d->sites; an index of a site of a kind
+ * this reader skips is dropped, one past the array is an error. */
+static int resolve_sites(ctx_t *c, lwr_dump_t *d)
+{
+    size_t n = d->nsites ? d->sites[d->nsites - 1].json_index + 1 : 0;
+    size_t *map = malloc((n + 1) * sizeof *map);
+    if (!map)
+        return lwr_read_fail(c, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        map[i] = SIZE_MAX;
+    for (size_t i = 0; i < d->nsites; i++)
+        map[d->sites[i].json_index] = i;
+    int rc = 0;
+    for (size_t i = 0; i < d->nsites && rc == 0; i++) {
+        lwr_dump_site_t *s = &d->sites[i];
+        size_t *lists[2] = { s->indirect_sites, s->held_by ? s->held_by->path : NULL };
+        size_t *lens[2] = { &s->nindirect_sites, s->held_by ? &s->held_by->npath : NULL };
+        for (int l = 0; l < 2 && rc == 0; l++) {
+            size_t k = 0;
+            for (size_t j = 0; lists[l] && j < *lens[l] && rc == 0; j++) {
+                if (lists[l][j] >= d->sites[d->nsites - 1].json_index + 1)
+                    rc = lwr_read_fail(c, "sites[%zu]: site index %zu lies past the sites", s->json_index, lists[l][j]);
+                else if (map[lists[l][j]] != SIZE_MAX)
+                    lists[l][k++] = map[lists[l][j]];
+            }
+            if (lists[l])
+                *lens[l] = k;
+        }
+        if (s->root_site != SIZE_MAX)
+            s->root_site = s->root_site < n ? map[s->root_site] : SIZE_MAX;
+    }
+    free(map);
+    return rc;
+}
+
 static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
 {
     if (d->nsites == *cap) {
@@ -359,6 +451,7 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
         }
         lwr_dump_site_t *site = &d->sites[d->nsites++];
         site->kind = (lwr_kind_t)k;
+        site->json_index = i;
         json_t *cls = json_object_get(s, "class");
         if (cls && !json_is_null(cls)) {
             if (!json_is_string(cls))
@@ -392,7 +485,7 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
                 return -1;
             site->nframes = f + 1;
         }
-        if (read_samples(c, s, i, site))
+        if (read_samples(c, s, i, site) || read_grouping(c, s, where, site))
             return -1;
     }
     return 0;
@@ -600,7 +693,7 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
             return lwr_read_fail(c, "out of memory");
     }
     qsort(d->modules, d->nmodules, sizeof *d->modules, cmp_module);
-    return 0;
+    return resolve_sites(c, d);
 }
 
 /* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
@@ -983,6 +1076,12 @@ void lwr_dump_free(lwr_dump_t *d)
         }
         free(d->sites[i].samples);
         free(d->sites[i].frames);
+        free(d->sites[i].indirect_sites);
+        if (d->sites[i].held_by) {
+            free(d->sites[i].held_by->root);
+            free(d->sites[i].held_by->path);
+            free(d->sites[i].held_by);
+        }
     }
     free(d->sites);
     for (size_t i = 0; i < d->argc; i++)

@@ -63,11 +63,33 @@ typedef struct {
     uint64_t offset;    /* `offset`, else the address */
 } lwr_known_frame_t;
 
+/* What holds a reachable site (`held_by`): the root the scan reached its first block through and the sites on
+ * the way down, the root's end first. */
+typedef struct {
+    char *root;         /* "global", "stack", "registers", "memory", or a kind this reader does not know */
+    uint64_t address;   /* the root word */
+    uint64_t frame;     /* a stack root's frame (the nearest code address below the word), 0 when absent */
+    size_t *path;       /* indexes into the dump's sites (as read), those of unknown kinds left out */
+    size_t npath;
+} lwr_held_by_t;
+
 typedef struct {
     lwr_kind_t kind;
     lwr_class_t cls;
     uint64_t count;
     uint64_t bytes;
+    /* The grouping of lost blocks (docs/FORMAT.md): a site heading lost blocks (definite, or a cycle's) has
+     * `attributed`, the indirect blocks it holds and those sites; an indirect site held by one, root_site. Indexes
+     * are into the dump's sites as read. */
+    bool attributed;
+    uint64_t indirect_count, indirect_bytes;
+    size_t *indirect_sites;
+    size_t nindirect_sites;
+    bool cycle;                         /* an indirect site heading a group nothing definite reaches */
+    uint64_t direct_count, direct_bytes; /* a cycle's: its own blocks heading their groups */
+    size_t root_site;                   /* SIZE_MAX when absent */
+    lwr_held_by_t *held_by;             /* NULL when absent */
+    size_t json_index;                  /* its index in the dump's `sites` array */
     uint64_t *frames;   /* return addresses, innermost first */
     size_t nframes;
     lwr_sample_t *samples;

@@ -79,6 +79,30 @@ static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
     return frames;
 }
 
+/* The site's id, what a site heading lost blocks holds, the root of an indirect one, the holder of a reachable
+ * one (docs/FORMAT.md). */
+static void grouping_json(json_t *o, const lwr_site_t *s, int *bad)
+{
+    set(o, "id", json_integer((json_int_t)s->id), bad);
+    if (s->attributed) {
+        json_t *ids = json_array();
+        for (size_t i = 0; ids && i < s->nindirect; i++)
+            append(ids, json_integer((json_int_t)s->indirect_ids[i]), bad);
+        set(o, "indirect_count", json_integer((json_int_t)s->indirect_count), bad);
+        set(o, "indirect_bytes", json_integer((json_int_t)s->indirect_bytes), bad);
+        set(o, "indirect_sites", ids, bad);
+        if (s->cycle) {
+            set(o, "cycle", json_true(), bad);
+            set(o, "direct_count", json_integer((json_int_t)s->direct_count), bad);
+            set(o, "direct_bytes", json_integer((json_int_t)s->direct_bytes), bad);
+        }
+    }
+    if (s->root_id)
+        set(o, "root_site", json_integer((json_int_t)s->root_id), bad);
+    if (s->held)
+        set(o, "held_by", lwr_held_json(s->held), bad);
+}
+
 static json_t *site_json(const lwr_site_t *s, int *bad)
 {
     json_t *o = json_object(), *samples = json_array(), *pids = json_array();
@@ -117,6 +141,7 @@ static json_t *site_json(const lwr_site_t *s, int *bad)
     set(o, "pids", pids, bad);
     if (s->baseline)
         set(o, "baseline", json_true(), bad);
+    grouping_json(o, s, bad);
     return o;
 }
 

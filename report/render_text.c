@@ -83,10 +83,21 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
         fprintf(out, " (pid %ld)", s->pid);
 }
 
-static void print_site(FILE *out, const lwr_site_t *s)
+/* The title of a site heading indirect blocks: all it heads, then its own part and the indirect part. */
+static void print_group_title(FILE *out, const lwr_site_t *s)
+{
+    lwr_total_t t = lwr_site_group_total(s);
+    fprintf(out, "%s: %" PRIu64 " bytes (%" PRIu64 " direct, %" PRIu64 " indirect) in %" PRIu64 " %s + %" PRIu64
+            " indirect", s->cycle ? "heap, indirect cycle (no definite block reaches it)" : "heap", t.bytes,
+            s->direct_bytes, s->indirect_bytes, s->direct_count, noun(LWR_HEAP, s->direct_count), s->indirect_count);
+}
+
+static void print_site(FILE *out, const lwr_site_t *s, bool show_indirect)
 {
     fputc('\n', out);
-    if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
+    if (s->attributed && (s->indirect_count > 0 || s->cycle))
+        print_group_title(out, s);
+    else if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
         fprintf(out, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64 " %s",
                 s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT)
@@ -109,6 +120,7 @@ static void print_site(FILE *out, const lwr_site_t *s)
     if (s->baseline)
         fputs(" (in baseline)", out);
     fputs("\n", out);
+    lwr_held_print(out, s->held);
     if (s->nframes == 0)
         fputs("    (no stack was recorded)\n", out);
     for (size_t i = 0; i < s->nframes; i++)
@@ -124,6 +136,39 @@ static void print_site(FILE *out, const lwr_site_t *s)
             fputs(", ...", out);
         fputc('\n', out);
     }
+    if (s->nindirect > 0 && !show_indirect)
+        fprintf(out, "    indirect blocks at %zu more %s (--show-indirect lists them)\n", s->nindirect,
+                s->nindirect == 1 ? "site" : "sites");
+}
+
+/* Whether site s is an indirect one whose root is in the report: shown under it, with --show-indirect only. */
+static bool under_root(const lwr_report_t *r, const lwr_site_t *s)
+{
+    return lwr_site_is_indirect(s) && lwr_report_site_by_id(r, s->root_id) != NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A root site, then (--show-indirect) the indirect sites it is the root of, in the report's order. */
+static void print_root(FILE *out, const lwr_report_t *r, const lwr_site_t *s)
+{
+    print_site(out, s, r->show_indirect);
+    if (!r->show_indirect || s->nindirect == 0)
+        return;
+    uint64_t *ids = malloc(s->nindirect * sizeof *ids);
+    if (ids)
+        memcpy(ids, s->indirect_ids, s->nindirect * sizeof *ids);
+    qsort(ids ? ids : s->indirect_ids, s->nindirect, sizeof *ids, cmp_id);
+    for (size_t i = 0; i < s->nindirect; i++) {
+        const lwr_site_t *c = lwr_report_site_by_id(r, (ids ? ids : s->indirect_ids)[i]);
+        if (c && c->root_id == s->id && under_root(r, c))
+            print_site(out, c, true);
+    }
+    free(ids);
 }
 
 /* A warning: its type, process and message, then the stack of the event and the other stack involved (the
@@ -297,6 +342,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         fputc('\n', out);
     } else {
         size_t nsites = lwr_report_leak_sites(r);
+        for (size_t i = 0; i < r->nsites; i++)
+            nsites -= under_root(r, &r->sites[i]); /* counted with their root */
         fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s:", leaks, leaks == 1 ? "leak" : "leaks",
                 nsites, nsites == 1 ? "site" : "sites", r->nprocesses, procs);
         const char *sep = " ";
@@ -317,8 +364,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         fputc('\n', out);
     }
     for (size_t i = 0; i < r->nsites; i++)
-        if (r->sites[i].cls != LWR_CLASS_REACHABLE || r->show_reachable)
-            print_site(out, &r->sites[i]);
+        if ((r->sites[i].cls != LWR_CLASS_REACHABLE || r->show_reachable) && !under_root(r, &r->sites[i]))
+            print_root(out, r, &r->sites[i]);
     for (size_t i = 0; i < r->nwarnings; i++)
         print_warning(out, &r->warnings[i], i == 0);
     if (r->gen_suppressions && lwr_report_leak_sites(r) + (r->show_reachable ? r->nsites : 0) > 0)

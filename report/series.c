@@ -109,10 +109,16 @@ static int new_gsite(lwr_gsite_t *g, lwr_kind_t kind, const lwr_symbol_t *syms, 
 
 /* Adds dump site ds of dump number di (of pid) into g. `fresh` says whether this is the first dump site of
  * dump di that maps to g: then the samples are replaced by this dump's (the newest dump's samples win). */
-static int add_point(lwr_gsite_t *g, const lwr_dump_site_t *ds, size_t di, long pid, int fresh)
+static int add_point(lwr_gsite_t *g, const lwr_dump_t *d, const lwr_dump_site_t *ds, size_t di, int fresh,
+                     lwr_symbolizer_t *sym)
 {
     lwr_point_t *p = &g->points[di];
+    long pid = d->pid;
     int oom = 0;
+    if (fresh || !g->held) {
+        lwr_held_free(g->held);
+        g->held = lwr_held_make(d, ds, sym);
+    }
     if (fresh || ds->count > p->count)
         p->median_age_ms = ds->median_age_ms;
     lwr_count_add(&p->count, ds->count);
@@ -204,7 +210,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
             }
             int fresh = last_dump[idx] != di + 1;
             last_dump[idx] = di + 1;
-            if (add_point(&s->sites[idx], ds, di, d->pid, fresh) != 0)
+            if (add_point(&s->sites[idx], d, ds, di, fresh, sym) != 0)
                 oom = 1;
         }
     }
@@ -237,6 +243,7 @@ void lwr_series_free(lwr_series_t *s)
             free_samples(g);
         free(g->samples);
         free(g->sample_ages);
+        lwr_held_free(g->held);
     }
     free(s->sites);
     for (size_t i = 0; i < s->ndumps; i++) {
@@ -353,6 +360,8 @@ json_t *lwr_gsite_json(const lwr_gsite_t *g)
     if (!bad && (json_object_set_new(o, "kind", json_string(lwr_kind_name(g->kind)))
                  || (lwr_class_name(g->cls) && json_object_set_new(o, "class", json_string(lwr_class_name(g->cls))))
                  || json_object_set(o, "frames", frames) || json_object_set(o, "samples", samples)))
+        bad = 1;
+    if (!bad && g->held && json_object_set_new(o, "held_by", lwr_held_json(g->held)))
         bad = 1;
     json_decref(frames);
     json_decref(samples);

@@ -29,6 +29,7 @@ typedef struct {
     lwr_report_sample_t *samples;   /* from the newest dump holding the site, at most LWR_MAX_SAMPLES */
     int64_t *sample_ages;       /* age_ms of each sample, -1 when absent */
     size_t nsamples;
+    lwr_held_t *held;           /* who holds it, from the newest dump holding the site; NULL when unknown */
 } lwr_gsite_t;
 
 /* What the series keeps of each dump. */

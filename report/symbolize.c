@@ -23,6 +23,9 @@ typedef struct {
     struct fsym *syms;      /* function symbols sorted by address, read on first use */
     size_t nsyms;
     int syms_read;
+    struct fsym *dsyms;     /* data symbols (variables) sorted by address, read on first use */
+    size_t ndsyms;
+    int dsyms_read;
 } object_t;
 
 /* One function symbol, at its address in our Dwfl. */
@@ -131,6 +134,7 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
     for (size_t i = 0; i < s->nobjects; i++) {
         free(s->objects[i].syms);
         free(s->objects[i].debug_file);
+        free(s->objects[i].dsyms);
     }
     for (size_t i = 0; i < s->ndebug_dirs; i++)
         free(s->debug_dirs[i]);
@@ -422,7 +426,7 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
         s->objects = o;
         s->capobjects = cap;
     }
-    object_t obj = { NULL, NULL, 0, NULL, 0, 0 };
+    object_t obj = { 0 };
     char name[32];
     snprintf(name, sizeof name, "obj%zu", s->nobjects);
     /* The object itself (its code: symbols, and the calls lwr_symbolize_entry reads), then its DWARF: in the
@@ -622,31 +626,47 @@ static int cmp_fsym(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Reads the object's function symbols once. dwfl_module_addrinfo scans the whole symbol table on every call,
+/* Reads the object's function symbols (or, with `data`, its variables) once. dwfl_module_addrinfo scans the whole symbol table on every call,
  * which made a report of many distinct addresses in a big library take seconds; a sorted copy makes each lookup
  * a binary search. */
-static void read_symbols(object_t *obj)
+static void collect_symbols(Dwfl_Module *mod, int data, struct fsym **out, size_t *nout)
 {
-    obj->syms_read = 1;
-    int n = dwfl_module_getsymtab(obj->mod);
-    if (n <= 0)
-        return;
-    obj->syms = malloc((size_t)n * sizeof *obj->syms);
-    if (!obj->syms)
+    int n = dwfl_module_getsymtab(mod);
+    if (n <= 0 || !(*out = malloc((size_t)n * sizeof **out)))
         return;
     for (int i = 1; i < n; i++) {
         GElf_Sym sym;
         GElf_Addr addr;
         GElf_Word shndx;
-        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, NULL, NULL);
         int type = GELF_ST_TYPE(sym.st_info);
-        if (!name || !name[0] || (type != STT_FUNC && type != STT_GNU_IFUNC) || shndx == SHN_UNDEF)
+        int want = data ? type == STT_OBJECT : type == STT_FUNC || type == STT_GNU_IFUNC;
+        if (!name || !name[0] || !want || shndx == SHN_UNDEF)
             continue;
         int bind = GELF_ST_BIND(sym.st_info);
-        obj->syms[obj->nsyms++] = (struct fsym){ addr, sym.st_size, name,
-                                                 bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
+        (*out)[(*nout)++] = (struct fsym){ addr, sym.st_size, name, bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2 };
     }
-    qsort(obj->syms, obj->nsyms, sizeof *obj->syms, cmp_fsym);
+    qsort(*out, *nout, sizeof **out, cmp_fsym);
+}
+
+static void read_symbols(object_t *obj)
+{
+    obj->syms_read = 1;
+    collect_symbols(obj->mod, 0, &obj->syms, &obj->nsyms);
+}
+
+/* How many of the n sorted symbols start at or below a. */
+static size_t symbols_upto(const struct fsym *v, size_t n, Dwarf_Addr a)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid].addr <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* The function symbol holding `pc`, or NULL. */
@@ -654,14 +674,7 @@ static const char *symbol_at(object_t *obj, Dwarf_Addr pc)
 {
     if (!obj->syms_read)
         read_symbols(obj);
-    size_t lo = 0, hi = obj->nsyms;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (obj->syms[mid].addr <= pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = symbols_upto(obj->syms, obj->nsyms, pc);
     if (lo == 0)
         return NULL;
     /* lo - 1 is the last symbol at or below pc; go back to the first (best ranked) one at that address. Sizes
@@ -973,4 +986,84 @@ char *lwr_demangle(const char *name)
         return NULL;
     }
     return out;
+}
+
+/* ---- data addresses (the roots that hold reachable blocks) ----------------------------------------------- */
+
+static void read_data_symbols(object_t *obj)
+{
+    obj->dsyms_read = 1;
+    collect_symbols(obj->mod, 1, &obj->dsyms, &obj->ndsyms);
+}
+
+/* The variable symbol whose [address, address + size) holds `a` (the best ranked at the lowest such address). */
+static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
+{
+    if (!obj->dsyms_read)
+        read_data_symbols(obj);
+    size_t lo = symbols_upto(obj->dsyms, obj->ndsyms, a);
+    /* a variable does not contain another: the nearest start below `a` is the only candidate, aliases aside */
+    for (size_t i = lo; i-- > 0 && obj->dsyms[i].addr == obj->dsyms[lo - 1].addr;)
+        if (a < obj->dsyms[i].addr + (obj->dsyms[i].size ? obj->dsyms[i].size : 1))
+            return &obj->dsyms[i];
+    return NULL;
+}
+
+/* Where the variable `name` at Dwfl address `a` is declared: the top-level DW_TAG_variable of that name whose
+ * location is that address, looked for in every compile unit (a lookup made once per root the report shows). */
+static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, const char **file,
+                           unsigned *line)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf *dw = dwfl_module_getdwarf(obj->mod, &bias);
+    if (!dw)
+        return;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        Dwarf_Die cu, die;
+        if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
+            do {
+                if (dwarf_tag(&die) != DW_TAG_variable || !dwarf_diename(&die) ||
+                    strcmp(dwarf_diename(&die), name) != 0)
+                    continue;
+                Dwarf_Attribute attr;
+                Dwarf_Op *expr;
+                size_t len;
+                if (!dwarf_attr(&die, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
+                    len < 1 || expr[0].atom != DW_OP_addr || expr[0].number + bias != a)
+                    continue;
+                int ln = 0;
+                const char *f = dwarf_decl_file(&die);
+                Dwarf_Attribute dir;
+                if (f && dwarf_decl_line(&die, &ln) == 0) {
+                    *file = absolute(s, f, dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &dir)));
+                    *line = (unsigned)ln;
+                }
+                return;
+            } while (dwarf_siblingof(&die, &die) == 0);
+        }
+        off = next;
+    }
+}
+
+void lwr_symbolize_data(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t address, lwr_data_symbol_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->offset = address;
+    const lwr_module_t *m = lwr_dump_module_of(dump, address);
+    if (!m)
+        return;
+    out->module = m->path;
+    out->offset = address - m->bias;
+    size_t oi = s ? find_object(s, m) : (size_t)-1;
+    if (oi == (size_t)-1 || !s->objects[oi].mod)
+        return;
+    object_t *obj = &s->objects[oi];
+    const struct fsym *sym = data_symbol_at(obj, out->offset + obj->dwfl_bias);
+    if (!sym)
+        return;
+    out->name = clean_name(s, sym->name);
+    out->within = out->offset + obj->dwfl_bias - sym->addr;
+    declaration_of(s, obj, sym->name, sym->addr, &out->file, &out->line);
 }

@@ -55,6 +55,21 @@ size_t lwr_symbolize_all(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t
  * or the GOT), first->function becomes that operator new[]; otherwise nothing changes. Reads the caller's code
  * from its object (x86-64 code only). */
 void lwr_symbolize_entry(lwr_symbolizer_t *sym, const lwr_dump_t *dump, lwr_symbol_t *first, uint64_t caller);
+/* What is known about a data address (the root word holding a reachable block): the variable whose symbol
+ * covers it, where that variable is declared, and its module. Strings belong to the symbolizer or the dump. */
+typedef struct {
+    const char *name;       /* the variable, NULL when no symbol covers the address */
+    uint64_t within;        /* address - the variable's start */
+    const char *file;       /* its declaration (DWARF), NULL when unknown */
+    unsigned line;
+    const char *module;     /* NULL when no module holds the address */
+    uint64_t offset;        /* address - module bias; the address itself when no module holds it */
+} lwr_data_symbol_t;
+
+/* Describes the data address `address` of the process of `dump` with the object symbols (STT_OBJECT) of its
+ * module's ELF file, found as lwr_symbolize finds it, and the declaration in its DWARF. `sym` NULL: module and
+ * offset only. Never fails. */
+void lwr_symbolize_data(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_data_symbol_t *out);
 
 /* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
  * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */

@@ -94,7 +94,7 @@ int lw_api_check(uintptr_t live_from)
          * during the scan finds the value taken and notes none: its exit scan reads its whole stack) */
         uintptr_t was = lw_exit_frame;
         lw_exit_frame = live_from;
-        err = lw_reach_snapshot(&l, lw_dump_list, NULL, cls);
+        err = lw_reach_snapshot(&l, lw_dump_list, NULL, cls, NULL);
         if (lw_exit_frame == live_from)
             lw_exit_frame = was;
         for (size_t i = 0; i < l.n && !err; i++) {

@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "json_out.h"
 #include "object_span.h"
+#include "retain.h"
 #include "sys.h"
 #include "warnings.h"
 
@@ -135,16 +136,20 @@ void lw_dump_list(lw_listing_t *l, void *arg)
 }
 
 /* Lists the records and classifies the heap blocks at one moment (lw_reach_snapshot), the classes put into the
- * keys. Returns 0, or an errno value with nothing listed (c->n 0). */
-static int list_classified(collect_t *c)
+ * keys, and groups the scan's graph by site into ret (left empty without memory for it). Returns 0, or an errno
+ * value with nothing listed (c->n 0). */
+static int list_classified(collect_t *c, lw_retain_t *ret)
 {
     uint8_t *cls = lw_mem_alloc(c->cap + 1);
     lw_listing_t l = { c->v, c->cap, 0, 0, 0 };
-    int err = cls ? lw_reach_snapshot(&l, lw_dump_list, NULL, cls) : ENOMEM;
+    lw_links_t *links = lw_retain_prepare(ret, c->cap) == 0 ? &ret->links : NULL;
+    int err = cls ? lw_reach_snapshot(&l, lw_dump_list, NULL, cls, links) : ENOMEM;
     c->n = err ? 0 : l.n;
     c->dropped = err ? 0 : l.dropped;
     for (size_t i = 0; i < l.nheap && !err; i++)
         c->v[i].key |= (uint64_t)cls[i] << 59;
+    if (!err && links)
+        lw_retain_build(ret, c->v, l.nheap, cls);
     lw_mem_free(cls, c->cap + 1);
     return err;
 }
@@ -414,8 +419,9 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     int classified = 0;
     const char *unclassified = lw_allocator_untracked(); /* why not, when a scan was asked for and not done */
     const char *heap_type = unclassified ? "heap-untracked" : "heap-unclassified";
+    static lw_retain_t retain; /* the dump lock serialises its use */
     if (list && reach && !unclassified) {
-        int err = list_classified(&c);
+        int err = list_classified(&c, &retain);
         if (err == ENOTSUP)
             unclassified = lw_allocator_refusal();
         else if (err)
@@ -465,6 +471,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     }
     if (ngroups)
         heap_sort(g, ngroups, sizeof(group_t), group_after);
+    for (size_t i = 0; i < ngroups; i++)
+        lw_retain_place(&retain, (uint32_t)(KEY(g[i].kind, g[i].cls, g[i].site, 0) >> 32), i);
 
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -534,6 +542,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         lw_out_u(o, now >= oldest ? now - oldest : 0);
         lw_out_s(o, ", \"median_age_ms\": ");
         lw_out_u(o, now >= median ? now - median : 0);
+        lw_retain_out(o, &retain, (uint32_t)(KEY(s->kind, s->cls, s->site, 0) >> 32));
         lw_out_s(o, ",\n     \"frames\": ");
         out_frames(o, s->site);
         lw_out_s(o, ",\n     \"samples\": [");
@@ -587,6 +596,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     }
     lw_out_s(o, "\n}\n");
 
+    lw_retain_free(&retain);
     if (g)
         lw_mem_free(g, ngroups * sizeof(group_t));
     if (c.v)

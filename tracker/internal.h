@@ -202,12 +202,49 @@ typedef struct {
  * not allocate or take a lock other than the tables'. */
 typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
 
+/* What a root word that reached a block was part of (lw_root_t). */
+#define LW_ROOT_GLOBAL 0    /* a writable segment of a loaded object: a global or static variable */
+#define LW_ROOT_STACK 1     /* a thread's stack, from its stack pointer up (its TLS and descriptor included) */
+#define LW_ROOT_REGISTERS 2 /* the registers of a thread the scan stopped */
+#define LW_ROOT_MEMORY 3    /* other memory the program mapped itself (the main thread's TLS among it) */
+
+/* A root word through which the scan reached a block first: its address, what kind of memory it lies in, the
+ * block, and for a stack the nearest code address below the word (a return address into the function of its frame, most likely). */
+typedef struct {
+    uint64_t addr;
+    uint64_t frame;
+    uint32_t kind;
+    uint32_t block;
+} lw_root_t;
+
+/* The graph the scan walked, per heap block i of the listing (lw_reach_snapshot):
+ * - a reachable block: link[i] is the block whose scan reached it first, or LW_LINK_ROOT | r for roots[r];
+ *   order[0, norder) lists the reachable blocks in the order reached, breadth first, so every block comes after
+ *   the one its link names and the links give a shortest way from the roots;
+ * - a lost block of this process: link[i] is the block its group is named after: the definite block whose flood
+ *   reached it first (the definite blocks flood in address order, each taking only what no earlier one took; a
+ *   definite block names itself), or, for a lost block no definite block reaches (a cycle, and what hangs below
+ *   it), the first such block by address that starts its group; a lost block of the parent (inherited) has
+ *   LW_LINK_NONE.
+ * The caller gives link, order and work room for l->cap entries each, roots room for l->cap records. */
+#define LW_LINK_ROOT 0x80000000u
+#define LW_LINK_NONE 0xffffffffu
+typedef struct {
+    uint32_t *link;
+    uint32_t *order;
+    size_t norder;
+    lw_root_t *roots;
+    size_t nroots;
+    uint32_t *work; /* the scan's own */
+} lw_links_t;
+
 /* Lists the live records with list() and classifies the heap blocks among them at one and the same moment: both
  * happen in a forked copy made while every table lock is held, so a block freed by a thread that keeps running is
  * either gone from the list or still live in the memory scanned. Fills l (v, n, nheap, dropped) and cls[0, nheap)
- * (cls has room for l->cap classes). Returns 0, or an errno value with l->n 0: nothing listed, nothing
- * classified. Call it with the reentrancy guard set and no table lock held. */
-int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls);
+ * (cls has room for l->cap classes), and the scan's graph into links unless it is NULL. Returns 0, or an errno
+ * value with l->n 0: nothing listed, nothing classified. Call it with the reentrancy guard set and no table lock
+ * held. */
+int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls, lw_links_t *links);
 
 /* The listing of a dump's scan (dump.c): every record, the inherited ones too, the heap first by address. */
 void lw_dump_list(lw_listing_t *l, void *arg);

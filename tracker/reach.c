@@ -1,6 +1,7 @@
 /* Reachability at exit, as LeakSanitizer and valgrind define it: a conservative scan of the program's roots for
- * words that point into live heap blocks, a flood fill through the blocks reached, and a pass over the rest that
- * tells blocks only other lost blocks point to (indirect) from those nothing points to (definite). */
+ * words that point into live heap blocks, a breadth-first flood through the blocks reached, and a pass over the
+ * rest that tells blocks only other lost blocks point to (indirect) from those nothing points to (definite); on
+ * request it keeps the graph it walked (lw_links_t): who reached each block first, and whose each lost block is. */
 #include "allocator.h"
 #include "internal.h"
 #include "arch.h"
@@ -35,9 +36,19 @@ typedef struct {
     size_t n;
     uintptr_t min, max; /* the span of all blocks */
     uint8_t *cls;
-    uint32_t *stack; /* blocks reached but not yet scanned */
-    size_t top;
+    uint32_t *stack; /* every block reached, in the order reached; [head, top) not yet scanned */
+    size_t head, top;
+    /* With links (lw_links_t): who reached each block, the roots that did, and what the root scan is reading. */
+    uint32_t *link;
+    lw_root_t *roots;
+    size_t nroots;
+    uint32_t root_kind;
+    uintptr_t root_lo; /* the start of the mapping scanned, where a stack root's frame is looked for */
+    const void *vmas;  /* the memory map (vma_t), for that frame */
+    size_t nv;
 } scan_t;
+
+static uint64_t frame_below(const scan_t *s, uintptr_t a);
 
 /* Index of the block containing address v, or -1. A pointer to the first byte past a block does not count;
  * a zero-sized block is pointed to only by its start. */
@@ -74,6 +85,17 @@ static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
 /* The scan reads memory it does not own (redzones and all, in a sanitizer build of the tests). */
 #define LW_NO_SANITIZE __attribute__((no_sanitize("address", "undefined")))
 
+/* Records that the root word at a points to block i; returns the link that names the record. */
+static uint32_t add_root(scan_t *s, uintptr_t a, uint32_t i)
+{
+    lw_root_t *r = &s->roots[s->nroots];
+    r->addr = a;
+    r->kind = s->root_kind;
+    r->block = i;
+    r->frame = s->root_kind == LW_ROOT_STACK ? frame_below(s, a) : 0;
+    return LW_LINK_ROOT | (uint32_t)s->nroots++;
+}
+
 LW_NO_SANITIZE static void scan_words(scan_t *s, uintptr_t lo, uintptr_t hi, uint8_t mark_as, ptrdiff_t self)
 {
     lo = (lo + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
@@ -88,6 +110,8 @@ LW_NO_SANITIZE static void scan_words(scan_t *s, uintptr_t lo, uintptr_t hi, uin
             if (s->cls[i] != LW_CLASS_REACHABLE) {
                 s->cls[i] = LW_CLASS_REACHABLE;
                 s->stack[s->top++] = (uint32_t)i;
+                if (s->link)
+                    s->link[i] = self >= 0 ? (uint32_t)self : add_root(s, a, (uint32_t)i);
             }
         } else if (s->cls[i] == LW_CLASS_DEFINITE) {
             s->cls[i] = LW_CLASS_INDIRECT;
@@ -95,11 +119,73 @@ LW_NO_SANITIZE static void scan_words(scan_t *s, uintptr_t lo, uintptr_t hi, uin
     }
 }
 
+/* Breadth first: every block is queued once, and the link of each block names a shortest way to it from the
+ * roots scanned so far. */
 static void flood(scan_t *s)
 {
-    while (s->top) {
-        uint32_t i = s->stack[--s->top];
+    while (s->head < s->top) {
+        uint32_t i = s->stack[s->head++];
         scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_REACHABLE, (ptrdiff_t)i);
+    }
+}
+
+/* ---- attribution of lost blocks --------------------------------------------------------------------------- */
+
+/* The lost blocks that block i points to and nobody owns yet become `owner`'s, and are queued on work (top
+ * returned); a block that starts an earlier group of a cycle (its own owner, not definite) is merged into
+ * owner's group instead: that group hangs below this one. */
+LW_NO_SANITIZE static size_t own_words(scan_t *s, uint32_t i, uint32_t owner, uint32_t *work, size_t top)
+{
+    uintptr_t lo = (s->b[i].handle + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+    uintptr_t hi = s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]);
+    for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+        ptrdiff_t t = find_block(s, *(const uintptr_t *)a);
+        if (t < 0 || (uint32_t)t == i || s->cls[t] == LW_CLASS_REACHABLE || (uint32_t)t == owner ||
+            (s->b[t].meta & LW_ENTRY_INHERITED))
+            continue;
+        if (s->link[t] == LW_LINK_NONE) {
+            s->link[t] = owner;
+            work[top++] = (uint32_t)t;
+        } else if (s->link[t] == (uint32_t)t && s->cls[t] == LW_CLASS_INDIRECT) {
+            s->link[t] = owner;
+        }
+    }
+    return top;
+}
+
+static void own_from(scan_t *s, uint32_t start, uint32_t *work)
+{
+    size_t top = 0;
+    s->link[start] = start;
+    work[top++] = start;
+    while (top) {
+        uint32_t i = work[--top];
+        top = own_words(s, i, start, work, top);
+    }
+}
+
+/* Gives every lost block of this process the block its group is named after (lw_links_t): the definite blocks
+ * in address order each take what they reach that no earlier one took, then what is left (cycles nothing
+ * definite reaches, and what hangs below them) forms groups the same way. Each block is scanned once. */
+static void attribute_lost(scan_t *s, uint32_t *work)
+{
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->cls[i] == (pass ? LW_CLASS_INDIRECT : LW_CLASS_DEFINITE) && s->link[i] == LW_LINK_NONE &&
+                !(s->b[i].meta & LW_ENTRY_INHERITED))
+                own_from(s, (uint32_t)i, work);
+    /* a merged group's blocks name the group's old start; follow to the start that names itself */
+    for (size_t i = 0; i < s->n; i++) {
+        uint32_t r = s->link[i];
+        if (s->cls[i] == LW_CLASS_REACHABLE || r == LW_LINK_NONE)
+            continue;
+        while (s->link[r] != r)
+            r = s->link[r];
+        for (uint32_t x = (uint32_t)i; s->link[x] != r;) {
+            uint32_t next = s->link[x];
+            s->link[x] = r;
+            x = next;
+        }
     }
 }
 
@@ -482,6 +568,28 @@ static size_t read_maps(scratch_t *w)
     return nv;
 }
 
+/* A stack root's frame: the nearest word below a, within the stack, that is an address in executable code of a
+ * file mapping: most likely the return address of the last call the frame holding a made, an address in the
+ * frame's own function (the word above a frame's locals would name its caller). 0 when none is near. */
+LW_NO_SANITIZE static uint64_t frame_below(const scan_t *s, uintptr_t a)
+{
+    const vma_t *v = s->vmas;
+    for (uintptr_t p = a - sizeof(uintptr_t); p >= s->root_lo && p + 4096 > a; p -= sizeof(uintptr_t)) {
+        uintptr_t w = *(const uintptr_t *)p;
+        size_t lo = 0, hi = s->nv;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (v[mid].hi <= w)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < s->nv && v[lo].lo <= w && v[lo].perms[2] == 'x' && v[lo].has_path && v[lo].name[0] == '/')
+            return w;
+    }
+    return 0;
+}
+
 /* Where the live part of a stack begins, for each stack whose stack pointer is known: every word below it
  * belongs to frames that have returned, whose stale pointers must not keep a leak alive. */
 typedef struct {
@@ -693,7 +801,7 @@ static void allow_tracer(pid_t tracer, int allow)
 
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
 static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks,
-                     const regs_t *regs)
+                     const regs_t *regs, uint32_t *work)
 {
     exclude_malloc_memory(s, &excl, w->vmas, nv);
     uintptr_t dlo, dhi; /* declared by the program */
@@ -705,7 +813,10 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         s->cls[i] = LW_CLASS_DEFINITE;
     s->top = lw_api_seed(s->b, s->n, s->cls, s->stack); /* what the program declared (leakwatch.h) */
 
+    s->vmas = w->vmas;
+    s->nv = nv;
     /* the registers of the stopped threads are roots too, the vector registers with the general ones */
+    s->root_kind = LW_ROOT_REGISTERS;
     for (size_t i = 0; i < regs->n; i++) {
         const slot_t *t = slot_at(regs, i);
         if (t->kind == SLOT_REGS) {
@@ -732,8 +843,11 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
             continue; /* memfd, shared memory and other named mappings */
         }
         /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
-        lo = live_start(marks, lo, hi);
-        scan_guarded(s, lo, hi, &excl);
+        uintptr_t live = live_start(marks, lo, hi);
+        int stack = live != lo || (v->has_path && v->name[0] == '[');
+        s->root_kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
+        s->root_lo = lo;
+        scan_guarded(s, live, hi, &excl);
     }
     /* the program's root regions, whatever memory they lie in */
     ranges_t none = { NULL, 0 };
@@ -746,12 +860,15 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
             continue;
         scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_INDIRECT, (ptrdiff_t)i);
     }
+    if (s->link)
+        attribute_lost(s, work);
 }
 
 /* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these
  * blocks, for the reason in `why` (lw_allocator_distrust), and sends nothing else. */
 typedef struct {
     uint64_t n, nheap, dropped, refused;
+    uint64_t norder, nroots; /* with links: lw_links_t */
     char why[512];
 } answer_t;
 
@@ -772,7 +889,8 @@ static int read_all(int fd, void *buf, size_t n)
 
 /* The copy's work: list, classify, answer. Ends the copy. */
 static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, ranges_t excl, ranges_t mods,
-                    const regs_t *regs, stack_marks_t *marks, uint32_t *stack, uint8_t *cls, int out, uintptr_t here)
+                    const regs_t *regs, stack_marks_t *marks, uint32_t *stack, uint8_t *cls, lw_links_t *links,
+                    int out, uintptr_t here)
 {
     guard_faults();
     /* The tables were locked when the copy was made, by the thread that is the copy's only one; they are
@@ -801,22 +919,37 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     for (size_t i = 0; i < regs->n && marks->n < marks->cap; i++)
         if (slot_at(regs, i)->kind != SLOT_NONE)
             marks->sp[marks->n++] = (uintptr_t)slot_at(regs, i)->sp - LW_RED_ZONE;
+    /* on this stack, below the live mark: in a static, min would be a root pointing to the first block */
+    scan_t s = { 0 };
     if (l->nheap) {
         lw_api_mark_pool_blocks(l->v, l->nheap);
-        scan_t s = { l->v, l->nheap, l->v[0].handle, 0, cls, stack, 0 };
+        s = (scan_t){ .b = l->v, .n = l->nheap, .min = l->v[0].handle, .cls = cls, .stack = stack };
         for (size_t i = 0; i < l->nheap; i++) {
             uintptr_t end = l->v[i].handle + (LW_ENTRY_SIZE(&l->v[i]) ? LW_ENTRY_SIZE(&l->v[i]) : 1);
             if (end > s.max)
                 s.max = end;
         }
-        classify(&s, w, nv, excl, mods, marks, regs);
+        if (links) {
+            s.link = links->link;
+            s.roots = links->roots;
+            for (size_t i = 0; i < l->nheap; i++)
+                s.link[i] = LW_LINK_NONE;
+        }
+        classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
     }
     static answer_t a;
     a.n = l->n;
     a.nheap = l->nheap;
     a.dropped = l->dropped;
+    a.norder = links ? s.top : 0;
+    a.nroots = links ? s.nroots : 0;
     if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
         lw_sys_write_all(out, cls, l->nheap))
+        syscall(SYS_exit_group, 1);
+    /* the queue of the flood holds the reachable blocks in the order they were reached */
+    if (links && (lw_sys_write_all(out, links->link, l->nheap * sizeof(uint32_t)) ||
+                  lw_sys_write_all(out, stack, a.norder * sizeof(uint32_t)) ||
+                  lw_sys_write_all(out, links->roots, a.nroots * sizeof(lw_root_t))))
         syscall(SYS_exit_group, 1);
     syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
 }
@@ -836,11 +969,13 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
  * afterwards would not do either: a freed address may be reused by then. Between taking the locks and letting
  * them go this thread waits only for the tracer, which takes none of ours; the locks are taken after
  * prepare's dl_iterate_phdr, since a thread in a dl_iterate_phdr callback may be waiting for one of them. */
-int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
+int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls, lw_links_t *links)
 {
     l->n = l->nheap = l->dropped = 0;
-    if (l->cap > UINT32_MAX)
+    if (l->cap > UINT32_MAX || (links && l->cap >= LW_LINK_ROOT))
         return EOVERFLOW;
+    if (links)
+        links->norder = links->nroots = 0;
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
     w.vmas_cap = 65536;
@@ -933,7 +1068,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
             lw_sys_close(rel[1]);
         if (ack[0] >= 0)
             lw_sys_close(ack[0]);
-        in_copy(l, list, arg, &w, excl, mods, &regs, &marks, stack, cls, fds[1], here);
+        in_copy(l, list, arg, &w, excl, mods, &regs, &marks, stack, cls, links, fds[1], here);
     }
     int fork_err = errno;
     if (tracer > 0) {
@@ -957,6 +1092,10 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
     int refused = ok && a.refused;
     ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n && read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
          read_all(fds[0], cls, a.nheap) == 0;
+    ok = ok && (!links || (a.norder <= a.nheap && a.nroots <= a.nheap &&
+                           read_all(fds[0], links->link, a.nheap * sizeof(uint32_t)) == 0 &&
+                           read_all(fds[0], links->order, a.norder * sizeof(uint32_t)) == 0 &&
+                           read_all(fds[0], links->roots, a.nroots * sizeof(lw_root_t)) == 0));
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
     if (refused) {
@@ -967,6 +1106,10 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls)
         l->n = a.n;
         l->nheap = a.nheap;
         l->dropped = a.dropped;
+        if (links) {
+            links->norder = a.norder;
+            links->nroots = a.nroots;
+        }
     } else {
         err = ECHILD;
     }
@@ -1017,7 +1160,7 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     if (copy && tmp) {
         given_t g = { blocks, n };
         lw_listing_t l = { copy, n, 0, 0, 0 };
-        err = lw_reach_snapshot(&l, list_given, &g, tmp);
+        err = lw_reach_snapshot(&l, list_given, &g, tmp, NULL);
         if (!err)
             memcpy(cls, tmp, n);
     }

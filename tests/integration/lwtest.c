@@ -764,14 +764,25 @@ void lwt_assert_sorted_at(const lwt_result_t *r, const char *file, int line)
     size_t i;
     long long pb = -1, pc = -1;
     int reachable_seen = 0;
+    int rank_seen = 0;
     json_array_foreach(sites, i, site) {
         long long b = lwt_site_bytes(site), c = lwt_site_count(site);
         const char *cls = json_string_value(json_object_get(site, "class"));
         int reachable = cls && strcmp(cls, "reachable") == 0;
+        int cycle = json_is_true(json_object_get(site, "cycle"));
+        int indirect = cls && strcmp(cls, "indirect") == 0 && !cycle;
+        if (json_object_get(site, "indirect_count")) {
+            /* a site heading lost blocks sorts by all it heads */
+            b = (cycle ? lwt_int(site, "direct_bytes") : b) + lwt_int(site, "indirect_bytes");
+            c = (cycle ? lwt_int(site, "direct_count") : c) + lwt_int(site, "indirect_count");
+        }
+        int rank = reachable ? 2 : indirect ? 1 : 0;
         ck_assert_msg(reachable || !reachable_seen, "%s:%d: leak site %zu after a reachable site%s", file, line, i,
                       lwt_describe(r));
-        if (reachable && !reachable_seen) {
-            reachable_seen = 1;     /* reachable sites come last, sorted among themselves */
+        ck_assert_msg(rank >= rank_seen, "%s:%d: site %zu before an indirect one%s", file, line, i, lwt_describe(r));
+        if (rank > rank_seen) {
+            rank_seen = rank;       /* then indirect sites, then reachable ones, each sorted among themselves */
+            reachable_seen = reachable;
             pb = pc = -1;
         }
         ck_assert_msg(pb < 0 || b < pb || (b == pb && c <= pc),

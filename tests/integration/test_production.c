@@ -46,6 +46,7 @@ static svc_t start_service(const char *dumpdir, const char *const *args)
         setenv("LEAKWATCH_DUMP_DIR", dumpdir, 1);
         setenv("LEAKWATCH_DUMP_SIGNAL", "USR2", 1);
         setenv("LEAKWATCH_REPORT", "none", 1);
+        setenv("LEAKWATCH_REACHABILITY", "always", 1); /* signal dumps say what holds each site */
         const char *argv[16] = { lwt_fixture("service") };
         for (int i = 0; args && args[i] && i < 14; i++)
             argv[i + 1] = args[i];
@@ -158,6 +159,15 @@ START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fd
     ck_assert_int_eq(lwt_int(top, "delta_count"), 100);
     ck_assert_int_eq(lwt_int(top, "old_count"), 20);
     ck_assert_int_eq(lwt_int(top, "delta_bytes"), 100 * lwt_int(top, "new_bytes") / lwt_int(top, "new_count"));
+    /* the global that holds the cache */
+    int decl = LWT_MARKER_LINE("tests/fixtures/service.c", "static struct entry *cache_head;");
+    char held[128];
+    snprintf(held, sizeof held, "held by global cache_head (service.c:%d) -> cache_insert blocks\n", decl);
+    json_t *hb = json_object_get(top, "held_by");
+    ck_assert_msg(hb && strcmp(json_string_value(json_object_get(hb, "name")), "cache_head") == 0 &&
+                      lwt_int(hb, "line") == decl && strncmp(json_string_value(json_object_get(hb, "text")),
+                                                             held + 8, strlen(held + 8) - 1) == 0,
+                  "diff: held_by of the cache:\n%s", r->out);
     /* descriptor tracking: one /dev/null every 5 requests, 20 of them between the dumps */
     json_t *fd = first_of_kind(doc, "fd");
     ck_assert_msg(fd && has_func(fd, "open_request_log"), "the first fd site is not the descriptor leak:\n%s",
@@ -181,6 +191,10 @@ START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fd
     ck_assert_msg(doc != NULL, "trend JSON: %s", err.text);
     top = json_array_get(json_object_get(doc, "sites"), 0);
     ck_assert_msg(has_func(top, "cache_insert"), "trend: the first site is not the cache:\n%s", r->out);
+    hb = json_object_get(top, "held_by");
+    ck_assert_msg(hb && strcmp(json_string_value(json_object_get(hb, "root")), "global") == 0 &&
+                      strcmp(json_string_value(json_object_get(hb, "name")), "cache_head") == 0,
+                  "trend: held_by of the cache:\n%s", r->out);
     ck_assert_msg(has_func(first_of_kind(doc, "fd"), "open_request_log"), "trend: fd:\n%s", r->out);
     json_t *dumps = json_object_get(doc, "dumps");
     ck_assert_int_eq(lwt_int(json_array_get(dumps, 0), "seq"), 1);
@@ -192,6 +206,10 @@ START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fd
     r = lwt_exec(LWT_ARGV(lwt_cli(), "diff", d1, d2), NULL);
     ck_assert_msg(r->exit_code == 0 && strstr(r->out, "cache_insert") && strstr(r->out, "+100 blocks"), "%s",
                   r->out);
+    ck_assert_msg(strstr(r->out, held) != NULL, "diff: no '%s' in\n%s", held, r->out);
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", d1, d2, d3), NULL);
+    ck_assert_msg(r->exit_code == 0 && strstr(r->out, held) != NULL, "trend: no '%s' in\n%s", held, r->out);
     lwt_free(r);
     r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--older-than", "1h", d2), NULL);
     ck_assert_msg(r->exit_code == 0 && strstr(r->out, "no leaks"), "%s", lwt_describe(r));
@@ -199,7 +217,8 @@ START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fd
     r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--older-than", "1 h", d2), NULL);
     ck_assert_int_eq(r->exit_code, 2);
     lwt_free(r);
-    r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "svg", d2), NULL);
+    /* the cache is reachable in these dumps: a flame graph shows it with --show-reachable */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "svg", "--show-reachable", d2), NULL);
     ck_assert_msg(r->exit_code == 0 && strstr(r->out, "<svg") && strstr(r->out, ">cache_insert<"), "%s",
                   lwt_describe(r));
     lwt_free(r);
@@ -296,6 +315,15 @@ START_TEST(triage_screen_in_tmux)
     ck_assert_msg(strstr(pane, "leakwatch triage:") && strstr(pane, "KIND"), "no list:\n%s", pane);
     int cache = line_of(pane, "cache_insert"), fd = line_of(pane, "open_request_log");
     ck_assert_msg(cache == 2 && fd > cache, "unexpected order:\n%s", pane);
+    free(pane);
+    /* the cache's detail says what holds it; q goes back to the list */
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "Enter")));
+    pane = capture(300);
+    ck_assert_msg(strstr(pane, "held by global cache_head (service.c:") != NULL, "no holder in the detail:\n%s", pane);
+    free(pane);
+    lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "q")));
+    pane = capture(300);
+    ck_assert_msg(line_of(pane, "cache_insert") == 2, "q did not go back to the list:\n%s", pane);
     free(pane);
     /* sort by count: the descriptor site (24) moves above the single stdio buffers */
     lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "2")));

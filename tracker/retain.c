@@ -1,0 +1,405 @@
+/* Turns the reachability scan's graph of blocks into facts about call sites: which definite site the lost blocks
+ * belong to (LeakSanitizer's and valgrind's "direct" and "indirect" bytes of one record) and the chain of sites a
+ * root holds each reachable site through. Runs in the process that writes the dump, from lw_mem only. */
+#include "retain.h"
+
+#include <string.h>
+
+#define NONE LW_LINK_NONE
+#define PATH_MAX_SITES 16 /* sites of a retention path, the root's end kept */
+
+typedef struct {
+    uint64_t k, v;
+} kv_t;
+
+/* Heapsort by k, in place: no second copy, no allocation. */
+static void sift(kv_t *a, size_t i, size_t n)
+{
+    kv_t x = a[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && a[c + 1].k > a[c].k)
+            c++;
+        if (a[c].k <= x.k)
+            break;
+        a[i] = a[c];
+        i = c;
+    }
+    a[i] = x;
+}
+
+static void sort_kv(kv_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        kv_t t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift(a, 0, end);
+    }
+}
+
+/* An open-addressing set of nonzero 64-bit values, for counting distinct sites and pairs in one pass instead of
+ * sorting every block: the caller sizes it (a power of two, at least twice the values it will hold). */
+typedef struct {
+    uint64_t *v;
+    size_t mask;
+} set_t;
+
+static int set_init(set_t *t, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    t->mask = cap - 1;
+    t->v = lw_mem_alloc(cap * sizeof(uint64_t));
+    return t->v ? 0 : ENOMEM;
+}
+
+static void set_free(set_t *t)
+{
+    lw_mem_free(t->v, (t->mask + 1) * sizeof(uint64_t));
+}
+
+static size_t set_hash(const set_t *t, uint64_t x)
+{
+    return (size_t)((x * 0x9e3779b97f4a7c15ull) >> 17) & t->mask;
+}
+
+/* The slot of x: holding x, or empty (0) where x belongs. */
+static uint64_t *set_slot(const set_t *t, uint64_t x)
+{
+    size_t h = set_hash(t, x);
+    while (t->v[h] && t->v[h] != x)
+        h = (h + 1) & t->mask;
+    return &t->v[h];
+}
+
+/* The same, for slots that hold a key + 1 in their upper half and a number in the lower one. */
+static uint64_t *key_slot(const set_t *t, uint32_t key)
+{
+    uint64_t up = (uint64_t)key + 1;
+    size_t h = set_hash(t, up);
+    while (t->v[h] && t->v[h] >> 32 != up)
+        h = (h + 1) & t->mask;
+    return &t->v[h];
+}
+
+int lw_retain_prepare(lw_retain_t *r, size_t cap)
+{
+    memset(r, 0, sizeof(*r));
+    r->cap = cap ? cap : 1;
+    r->links.link = lw_mem_alloc(r->cap * sizeof(uint32_t));
+    r->links.order = lw_mem_alloc(r->cap * sizeof(uint32_t));
+    r->links.work = lw_mem_alloc(r->cap * sizeof(uint32_t));
+    r->links.roots = lw_mem_alloc(r->cap * sizeof(lw_root_t));
+    if (!r->links.link || !r->links.order || !r->links.work || !r->links.roots) {
+        lw_retain_free(r);
+        return ENOMEM;
+    }
+    return 0;
+}
+
+static lw_rgroup_t *group_of(const lw_retain_t *r, uint32_t key)
+{
+    size_t lo = 0, hi = r->ng;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->g[mid].key < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->ng && r->g[lo].key == key ? &r->g[lo] : NULL;
+}
+
+/* The groups, sorted by key, and the group of every block. Returns 0 or ENOMEM. */
+static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
+{
+    set_t t;
+    r->gi = lw_mem_alloc(n * sizeof(uint32_t));
+    if (!r->gi || set_init(&t, n) != 0) {
+        lw_mem_free(r->gi, n * sizeof(uint32_t));
+        r->gi = NULL;
+        return ENOMEM;
+    }
+    /* a slot holds key + 1 above the group's number in order of discovery */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key = (uint32_t)(v[i].key >> 32);
+        uint64_t *at = key_slot(&t, key);
+        if (!*at)
+            *at = ((uint64_t)key + 1) << 32 | r->ng++;
+        r->gi[i] = (uint32_t)*at;
+    }
+    kv_t *kv = lw_mem_alloc(r->ng * sizeof(kv_t));
+    r->g = lw_mem_alloc(r->ng * sizeof(lw_rgroup_t));
+    if (kv && r->g) {
+        size_t k = 0;
+        for (size_t h = 0; h <= t.mask; h++)
+            if (t.v[h])
+                kv[k++] = (kv_t){ (t.v[h] >> 32) - 1, (uint32_t)t.v[h] };
+        sort_kv(kv, r->ng);
+        uint32_t *to = (uint32_t *)t.v; /* the set is done with: it holds old number -> sorted number now */
+        for (size_t g = 0; g < r->ng; g++) {
+            r->g[g] = (lw_rgroup_t){ .key = (uint32_t)kv[g].k, .pos = -1, .root = NONE, .rep = NONE };
+            to[kv[g].v] = (uint32_t)g;
+        }
+        for (size_t i = 0; i < n; i++)
+            r->gi[i] = to[r->gi[i]];
+    }
+    lw_mem_free(kv, r->ng * sizeof(kv_t));
+    set_free(&t);
+    return r->g ? 0 : ENOMEM;
+}
+
+/* Reachable blocks, in the order reached (every block after the one that reached it): each block's root record
+ * goes into rootof, and its link becomes the nearest block on its way up that is of another group, so that a
+ * site's chain is walked in as many steps as it has sites. A group's first block reached represents it. */
+static void shorten_paths(lw_retain_t *r, uint32_t *rootof)
+{
+    lw_links_t *l = &r->links;
+    for (size_t k = 0; k < l->norder; k++) {
+        uint32_t i = l->order[k], p = l->link[i];
+        if (i >= r->n)
+            continue;
+        if (p != NONE && (p & LW_LINK_ROOT) && (p & ~LW_LINK_ROOT) < l->nroots) {
+            rootof[i] = p & ~LW_LINK_ROOT;
+            l->link[i] = NONE;
+        } else if (p < r->n) {
+            rootof[i] = rootof[p];
+            l->link[i] = r->gi[p] != r->gi[i] ? p : l->link[p];
+        } else {
+            rootof[i] = NONE;
+            l->link[i] = NONE;
+        }
+        if (r->g[r->gi[i]].rep == NONE)
+            r->g[r->gi[i]].rep = i;
+    }
+}
+
+/* The group a lost block counts under: its definite block's, or for a group no definite block heads, the group
+ * holding most of its bytes (the first of them by key on a tie), found for each such head into best[]. */
+static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, uint32_t *best)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        uint32_t h = r->links.link[i];
+        m += cls[i] != LW_CLASS_REACHABLE && h < r->n && cls[h] == LW_CLASS_INDIRECT;
+    }
+    if (m == 0)
+        return 0;
+    kv_t *kv = lw_mem_alloc(m * sizeof(kv_t));
+    if (!kv)
+        return ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        uint32_t h = r->links.link[i];
+        if (cls[i] != LW_CLASS_REACHABLE && h < r->n && cls[h] == LW_CLASS_INDIRECT)
+            kv[k++] = (kv_t){ (uint64_t)h << 32 | r->gi[i], LW_ENTRY_SIZE(&v[i]) };
+    }
+    sort_kv(kv, m);
+    uint64_t top = 0;
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        uint64_t sum = 0;
+        while (j < m && kv[j].k == kv[i].k)
+            sum += kv[j++].v;
+        uint32_t h = (uint32_t)(kv[i].k >> 32);
+        if (i == 0 || h != (uint32_t)(kv[i - 1].k >> 32) || sum > top) {
+            best[h] = (uint32_t)kv[i].k;
+            top = sum;
+        }
+        i = j;
+    }
+    lw_mem_free(kv, m * sizeof(kv_t));
+    return 0;
+}
+
+/* Sums every lost block into the group it counts under, and lists the groups each root group holds. */
+static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, const uint32_t *best)
+{
+    set_t seen;
+    if (set_init(&seen, r->n) != 0)
+        return ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        uint32_t h = r->links.link[i];
+        if (cls[i] == LW_CLASS_REACHABLE || cls[i] == LW_CLASS_NONE || h >= r->n)
+            continue;
+        uint32_t root = cls[h] == LW_CLASS_DEFINITE ? r->gi[h] : best[h], gi = r->gi[i];
+        if (root >= r->ng)
+            continue;
+        lw_rgroup_t *R = &r->g[root], *G = &r->g[gi];
+        uint64_t size = LW_ENTRY_SIZE(&v[i]);
+        R->is_root = 1;
+        R->cycle = cls[h] == LW_CLASS_INDIRECT;
+        if (root == gi) {
+            R->dir_count++;
+            R->dir_bytes += size;
+        } else {
+            R->ind_count++;
+            R->ind_bytes += size;
+            /* each pair once, + 1: a pair of group 0 with itself never occurs, but 0 is the empty slot */
+            uint64_t *slot = set_slot(&seen, ((uint64_t)root << 32 | gi) + 1);
+            m += !*slot;
+            *slot = ((uint64_t)root << 32 | gi) + 1;
+            if (G->root == NONE)
+                G->root = root;
+        }
+    }
+    kv_t *kv = lw_mem_alloc(m * sizeof(kv_t) + 1);
+    r->pairs_size = m * sizeof(uint64_t) + 1;
+    r->pairs = lw_mem_alloc(r->pairs_size);
+    if (kv && r->pairs) {
+        size_t k = 0;
+        for (size_t h = 0; h <= seen.mask; h++)
+            if (seen.v[h])
+                kv[k++].k = seen.v[h] - 1;
+        sort_kv(kv, m);
+        for (size_t i = 0; i < m; i++)
+            r->pairs[r->npairs++] = kv[i].k;
+    }
+    int err = kv && r->pairs ? 0 : ENOMEM;
+    lw_mem_free(kv, m * sizeof(kv_t) + 1);
+    set_free(&seen);
+    return err;
+}
+
+void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const uint8_t *cls)
+{
+    r->n = nheap;
+    if (!r->links.link || nheap == 0 || nheap > r->cap)
+        return;
+    /* the scan's work stack is free now: it holds each reachable block's root record */
+    uint32_t *scratch = r->links.work;
+    if (make_groups(r, v, nheap) != 0)
+        return;
+    shorten_paths(r, scratch);
+    uint32_t *best = lw_mem_alloc(nheap * sizeof(uint32_t));
+    if (!best)
+        return;
+    for (size_t i = 0; i < nheap; i++)
+        best[i] = NONE;
+    int err = cycle_sites(r, v, cls, best);
+    if (!err)
+        err = attribute(r, v, cls, best);
+    lw_mem_free(best, nheap * sizeof(uint32_t));
+    r->built = !err;
+}
+
+void lw_retain_place(lw_retain_t *r, uint32_t key, size_t pos)
+{
+    lw_rgroup_t *g = r->built ? group_of(r, key) : NULL;
+    if (g)
+        g->pos = (int32_t)pos;
+}
+
+static void out_member(lw_out_t *o, const char *name, uint64_t v)
+{
+    lw_out_s(o, ", \"");
+    lw_out_s(o, name);
+    lw_out_s(o, "\": ");
+    lw_out_u(o, v);
+}
+
+static const char *root_name(uint32_t kind)
+{
+    static const char *const names[] = { "global", "stack", "registers", "memory" };
+    return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "memory";
+}
+
+/* held_by: the root of the group's first block reached and the sites on the way down, the root's end first. */
+static void out_held_by(lw_out_t *o, const lw_retain_t *r, const lw_rgroup_t *g)
+{
+    uint32_t rec = r->links.work[g->rep];
+    if (rec >= r->links.nroots)
+        return;
+    const lw_root_t *root = &r->links.roots[rec];
+    uint32_t chain[PATH_MAX_SITES];
+    size_t len = 0, steps = 0;
+    for (uint32_t x = g->rep; x != NONE && x < r->n && steps <= r->n; x = r->links.link[x], steps++)
+        len++;
+    size_t skip = len > PATH_MAX_SITES ? len - PATH_MAX_SITES : 0, k = 0;
+    steps = 0;
+    for (uint32_t x = g->rep; x != NONE && x < r->n && k < PATH_MAX_SITES && steps <= r->n;
+         x = r->links.link[x], steps++) {
+        if (skip) {
+            skip--;
+            continue;
+        }
+        chain[k++] = r->gi[x];
+    }
+    lw_out_s(o, ",\n     \"held_by\": {\"root\": \"");
+    lw_out_s(o, root_name(root->kind));
+    lw_out_s(o, "\", \"address\": ");
+    lw_out_hexq(o, root->addr);
+    if (root->frame) {
+        lw_out_s(o, ", \"frame\": ");
+        lw_out_hexq(o, root->frame);
+    }
+    lw_out_s(o, ", \"path\": [");
+    for (size_t i = k, first = 1; i-- > 0;) {
+        if (r->g[chain[i]].pos < 0)
+            continue;
+        if (!first)
+            lw_out_s(o, ", ");
+        lw_out_u(o, (uint64_t)r->g[chain[i]].pos);
+        first = 0;
+    }
+    lw_out_s(o, "]}");
+}
+
+void lw_retain_out(lw_out_t *o, const lw_retain_t *r, uint32_t key)
+{
+    const lw_rgroup_t *g = r->built ? group_of(r, key) : NULL;
+    if (!g)
+        return;
+    if (g->is_root) {
+        out_member(o, "indirect_count", g->ind_count);
+        out_member(o, "indirect_bytes", g->ind_bytes);
+        lw_out_s(o, ", \"indirect_sites\": [");
+        uint32_t me = (uint32_t)(g - r->g);
+        size_t lo = 0, hi = r->npairs;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (r->pairs[mid] >> 32 < me)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (size_t i = lo, first = 1; i < r->npairs && r->pairs[i] >> 32 == me; i++) {
+            int32_t pos = r->g[(uint32_t)r->pairs[i]].pos;
+            if (pos < 0)
+                continue;
+            if (!first)
+                lw_out_s(o, ", ");
+            lw_out_u(o, (uint64_t)pos);
+            first = 0;
+        }
+        lw_out_s(o, "]");
+        if (g->cycle) {
+            lw_out_s(o, ", \"cycle\": true");
+            out_member(o, "direct_count", g->dir_count);
+            out_member(o, "direct_bytes", g->dir_bytes);
+        }
+    } else if (g->root != NONE && r->g[g->root].pos >= 0) {
+        out_member(o, "root_site", (uint64_t)r->g[g->root].pos);
+    }
+    if (g->rep != NONE)
+        out_held_by(o, r, g);
+}
+
+void lw_retain_free(lw_retain_t *r)
+{
+    lw_mem_free(r->links.link, r->cap * sizeof(uint32_t));
+    lw_mem_free(r->links.order, r->cap * sizeof(uint32_t));
+    lw_mem_free(r->links.work, r->cap * sizeof(uint32_t));
+    lw_mem_free(r->links.roots, r->cap * sizeof(lw_root_t));
+    lw_mem_free(r->gi, r->n * sizeof(uint32_t));
+    lw_mem_free(r->g, r->ng * sizeof(lw_rgroup_t));
+    lw_mem_free(r->pairs, r->pairs_size);
+    memset(r, 0, sizeof(*r));
+}
