@@ -191,6 +191,11 @@ void lw_cred_prepare(uid_t new_euid);
 /* Called from _exit and _Exit, which run no exit handlers: writes the exit dump and report at once. */
 void lw_on_quick_exit(int status);
 
+/* The program sets the disposition of signal `sig` to `handler` (sigaction, signal): when that is the dump
+ * signal and the handler is not leakwatch's, a warning says, once, that signal dumps stop; the program's handler
+ * is installed all the same. */
+void lw_on_sigaction(int sig, uintptr_t handler);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

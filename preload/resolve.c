@@ -39,6 +39,8 @@ static const lw_sym_t symbols[] = {
     SYM(exit, "exit", 1),
     SYM(_exit, "_exit", 1),
     SYM(sigprocmask, "sigprocmask", 1),
+    SYM(sigaction, "sigaction", 1),
+    SYM(signal, "signal", 1),
     SYM(execve, "execve", 1),
     SYM(execv, "execv", 1),
     SYM(execvp, "execvp", 1),

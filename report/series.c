@@ -138,6 +138,7 @@ static int keep_dump(lwr_series_dump_t *m, const lwr_dump_t *d)
     m->file = lwr_dup_or_null(d->file, &oom);
     m->exe = lwr_dup_or_null(d->exe, &oom);
     m->pid = d->pid;
+    m->ppid = d->ppid;
     m->seq = d->seq;
     m->uptime_ms = d->uptime_ms;
     m->time_unix_ms = d->time_unix_ms;

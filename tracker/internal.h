@@ -290,8 +290,12 @@ int lw_dump_write_fd(int fd, const char *reason, unsigned seq);
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
- * per program (not in forked children). Does nothing when neither is set. */
+ * per process (a forked child starts its own lazily: lw_dumper_wanted). Does nothing when neither is set. */
 void lw_dumper_start(void);
+/* Nonzero when this process (a forked child) is to start its dump thread at the next tracked acquisition; then
+ * lw_dumper_start_wanted starts it. Call that only from outside the tracker (the guard not set). */
+extern atomic_int lw_dumper_wanted;
+void lw_dumper_start_wanted(void);
 /* How many threads of this process are leakwatch's own (0 or 1). */
 int lw_dumper_threads(void);
 
