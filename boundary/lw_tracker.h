@@ -196,6 +196,10 @@ void lw_on_quick_exit(int status);
  * is installed all the same. */
 void lw_on_sigaction(int sig, uintptr_t handler);
 
+/* Nonzero while the library is loaded into a running process by `leakwatch attach`: the program's calls reach
+ * the wrappers through rebound GOT slots, not through the global scope (which finds libc's malloc first). */
+int lw_attaching(void);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

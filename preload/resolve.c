@@ -161,7 +161,7 @@ void lw_resolve(void)
         *s->slot = p;
     }
     lw_sys_set_thread_create(lw_real.pthread_create);
-    lw_note_allocator((uintptr_t)lw_real.malloc, (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
+    lw_note_allocator((uintptr_t)lw_real.malloc, lw_attaching() ? 0 : (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
     resolving = 0;
     atomic_store(&state, 2);
 }

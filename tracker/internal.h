@@ -296,6 +296,17 @@ void lw_dumper_start(void);
  * lw_dumper_start_wanted starts it. Call that only from outside the tracker (the guard not set). */
 extern atomic_int lw_dumper_wanted;
 void lw_dumper_start_wanted(void);
+/* ---- attaching to a running process (attach.c) ---- */
+
+/* Nonzero when the library is being loaded into a running process by `leakwatch attach` (LEAKWATCH_ATTACH set
+ * in the process's environment for the load). */
+int lw_attaching(void);
+/* When attaching: rebinds every module's calls to the interposed functions to the library's wrappers and records
+ * the time in lw_attached_unix_ms (0 for a process that started under the library). Call it once the tracker is
+ * initialised. */
+void lw_attach_bind(void);
+extern uint64_t lw_attached_unix_ms;
+
 /* How many threads of this process are leakwatch's own (0 or 1). */
 int lw_dumper_threads(void);
 

@@ -1,7 +1,8 @@
 /* Dumps from every process of a prefork server: a master and two forked workers under the library, each worker
  * signalled once and the master every 200 ms, all on LEAKWATCH_DUMP_INTERVAL=1. Every process writes signal and
- * interval dumps of its own, the master's interval goes on through its signals, and `leakwatch trend` over the
- * directory takes each process as a series and ranks the workers' cache first. Also: a program that installs
+ * interval dumps of its own (`leakwatch dump` on a worker too), the master's interval goes on through its
+ * signals, and `leakwatch trend` over the directory takes each process as a series and ranks the workers' cache
+ * first. Also: a program that installs
  * its own handler for the dump signal keeps it and is told so, once. */
 #include <check.h>
 #include <signal.h>
@@ -112,6 +113,14 @@ START_TEST(every_process_of_a_prefork_server_dumps_and_trend_ranks_the_workers_c
         ck_assert_str_eq(json_string_value(json_object_get(d, "reason")), "signal");
         json_decref(d);
     }
+    /* `leakwatch dump` finds the worker's signal and directory itself, and waits for the new dump */
+    char spid[16], want[4200];
+    snprintf(spid, sizeof spid, "%d", (int)w[0]);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
+    ck_assert_msg(r->exit_code == 0, "%s", lwt_describe(r));
+    snprintf(want, sizeof want, "%s/leakwatch.%d.", dir, (int)w[0]);
+    ck_assert_msg(strncmp(r->out, want, strlen(want)) == 0 && strstr(r->out, ".json\n"), "%s", r->out);
+    lwt_free(r);
     /* the master: a signal every 200 ms, which must not hold its 1 s interval back */
     int st = 0, signals = 0;
     while (waitpid(master, &st, WNOHANG) == 0) {
@@ -130,7 +139,7 @@ START_TEST(every_process_of_a_prefork_server_dumps_and_trend_ranks_the_workers_c
                       interval, exits);
     }
 
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--format", "json", dir), NULL);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--format", "json", dir), NULL);
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     json_error_t err;
     json_t *doc = json_loads(r->out, 0, &err);
