@@ -151,11 +151,14 @@ void lw_resolve(void)
         return;
     }
     resolving = 1;
+    /* loaded late (`leakwatch attach`), the library is outside the global scope: what the program's calls bound
+     * to (jemalloc's malloc, say) is the first definition there, not the next one after the library */
+    void *from = lw_attaching() ? RTLD_DEFAULT : RTLD_NEXT;
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         const lw_sym_t *s = &symbols[i];
         if (*s->slot)
             continue; /* an earlier, preferred version of this symbol was found */
-        void *p = s->version ? dlvsym(RTLD_NEXT, s->name, s->version) : dlsym(RTLD_NEXT, s->name);
+        void *p = s->version ? dlvsym(from, s->name, s->version) : dlsym(from, s->name);
         if (!p && s->required)
             die(s->name);
         *s->slot = p;

@@ -15,8 +15,12 @@
 
 uint64_t lw_attached_unix_ms;
 
+static int attached; /* set for good once bound: the settings leave the environment right after the load */
+
 int lw_attaching(void)
 {
+    if (attached)
+        return 1;
     const char *v = getenv("LEAKWATCH_ATTACH");
     return v && *v;
 }
@@ -131,6 +135,7 @@ void lw_attach_bind(void)
     if (!lw_attaching() || lw_attached_unix_ms)
         return;
     lw_guard_t guard = lw_enter();
+    attached = 1;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     lw_attached_unix_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
