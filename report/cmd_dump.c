@@ -203,6 +203,17 @@ static int dump_main(int argc, char **argv)
         snprintf(base, sizeof base, "%s", o.dir);
     else if (environ_value((long)pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
         snprintf(base, sizeof base, "%s", tmp && *tmp ? tmp : "/tmp");
+    else if (base[0] != '/') {
+        /* relative to the process's working directory (as it is now: one that changes it is not followed) */
+        char cwdlink[64], cwd[4096], rel[4096];
+        snprintf(cwdlink, sizeof cwdlink, "/proc/%lu/cwd", (unsigned long)pid);
+        ssize_t n = readlink(cwdlink, cwd, sizeof cwd - 1);
+        if (n > 0) {
+            cwd[n] = '\0';
+            snprintf(rel, sizeof rel, "%s", base);
+            snprintf(base, sizeof base, "%.2000s/%.2000s", cwd, rel);
+        }
+    }
     const char *uidl = strstr(status_text, "\nUid:");
     long ruid = -1, euid = -1;
     if (uidl)
@@ -224,9 +235,14 @@ static int dump_main(int argc, char **argv)
         }
         nanosleep(&tick, NULL);
     }
-    fprintf(stderr, "leakwatch dump: process %lu wrote no dump in %s within %lu s after signal %d (SIG%s); is it "
-                    "the directory it writes to (--dir)? has the program taken the signal over (its stderr says so)?\n",
-            (unsigned long)pid, base, (unsigned long)o.timeout_s, sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "RT");
+    char name[32];
+    if (sig >= SIGRTMIN)
+        snprintf(name, sizeof name, "RTMIN+%d", sig - SIGRTMIN);
+    else
+        snprintf(name, sizeof name, "%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+    fprintf(stderr, "leakwatch dump: process %lu wrote no dump in %s within %lu s of signal %d (%s): is that the "
+                    "directory it writes to (--dir)? has the program taken the signal over (its stderr says so)?\n",
+            (unsigned long)pid, base, (unsigned long)o.timeout_s, sig, name);
     return 1;
 }
 
