@@ -1,9 +1,11 @@
 /* Calls functions of the C library inside another running process, with ptrace: one thread is stopped, its
  * registers saved, the call made on its stack (below the red zone) with a return to address 0, whose fault
- * brings the thread back to us, and its registers put back, so that an interrupted system call restarts. */
+ * brings the thread back to us, and its registers and vector state put back, so that an interrupted system call
+ * restarts and code stopped between two instructions goes on as it was. */
 #include "inject.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,10 @@ struct lwr_inject {
     struct user_regs_struct saved;
     struct user_fpregs_struct fpsaved;
     int have_fp;
+    /* the whole extended state (AVX, AVX-512, AMX: 11 KB on this machine), which the calls clobber; the legacy
+     * FXSAVE part alone when the kernel does not give it */
+    unsigned char xstate[64 * 1024];
+    size_t xstate_len;
     uintptr_t libc_delta; /* the process's libc base minus ours */
 };
 
@@ -99,6 +105,9 @@ int lwr_inject_begin(pid_t pid, lwr_inject_t **out, char *err, size_t errlen)
         free(in);
         return -1;
     }
+    struct iovec xs = { in->xstate, sizeof in->xstate };
+    if (ptrace(PTRACE_GETREGSET, pid, (void *)(uintptr_t)NT_X86_XSTATE, &xs) == 0)
+        in->xstate_len = xs.iov_len;
     in->have_fp = ptrace(PTRACE_GETFPREGS, pid, NULL, &in->fpsaved) == 0;
     *out = in;
     return 0;
@@ -168,8 +177,11 @@ int lwr_inject_call(lwr_inject_t *in, uintptr_t fn, const char *const *strings, 
 int lwr_inject_end(lwr_inject_t *in)
 {
     int rc = 0;
-    if (in->have_fp)
-        ptrace(PTRACE_SETFPREGS, in->pid, NULL, &in->fpsaved);
+    struct iovec xs = { in->xstate, in->xstate_len };
+    if (!in->xstate_len || ptrace(PTRACE_SETREGSET, in->pid, (void *)(uintptr_t)NT_X86_XSTATE, &xs) != 0) {
+        if (in->have_fp)
+            ptrace(PTRACE_SETFPREGS, in->pid, NULL, &in->fpsaved);
+    }
     if (ptrace(PTRACE_SETREGS, in->pid, NULL, &in->saved) != 0)
         rc = errno;
     if (ptrace(PTRACE_DETACH, in->pid, NULL, NULL) != 0 && !rc)

@@ -1,7 +1,7 @@
 /* Dumps from a running process: a signal handler that only posts a semaphore, and a background thread that
  * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. Every process
  * that keeps running gets a thread of its own: a forked child starts its thread lazily, at the first tracked
- * acquisition after the dump signal reached it or, when an interval is set, after its first acquisition, so that
+ * acquisition after the dump signal reached it or, when an interval is set, at its first heap allocation, so that
  * a child that calls unshare, setns or execve at once still has one thread and never notices leakwatch. */
 #include "internal.h"
 #include "sys.h"
@@ -31,7 +31,7 @@ static void on_dump_signal(int sig)
     /* a forked child without its thread yet: the next acquisition starts it (creating a thread here could take
      * a lock the interrupted code holds) and the thread finds the post waiting */
     if (dumper_pid != lw_pid)
-        atomic_store(&lw_dumper_wanted, 1);
+        atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
     errno = saved;
 }
 
@@ -159,8 +159,11 @@ void lw_dumper_start(void)
     lw_self.busy = was;
 }
 
-void lw_dumper_start_wanted(void)
+void lw_dumper_start_wanted(lw_kind_t kind)
 {
+    /* a descriptor opened right after fork (a /proc read, a log) is not yet the child settling down to run */
+    if (kind != LW_HEAP && atomic_load(&lw_dumper_wanted) != LW_DUMPER_AT_ANY)
+        return;
     if (atomic_exchange(&lw_dumper_wanted, 0))
         lw_dumper_start();
 }
@@ -172,7 +175,7 @@ void lw_dumper_forked(void)
         return; /* the parent has no dumps running: nor has the child */
     /* the parent's pending wake-ups are the parent's; a signal from now on posts into the child's own */
     sem_init(&wake, 0, 0);
-    atomic_store(&lw_dumper_wanted, lw_config.dump_interval_s ? 1 : 0);
+    atomic_store(&lw_dumper_wanted, lw_config.dump_interval_s ? LW_DUMPER_AT_ALLOC : 0);
 }
 
 int lw_dumper_threads(void)

@@ -292,10 +292,14 @@ int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
  * per process (a forked child starts its own lazily: lw_dumper_wanted). Does nothing when neither is set. */
 void lw_dumper_start(void);
-/* Nonzero when this process (a forked child) is to start its dump thread at the next tracked acquisition; then
- * lw_dumper_start_wanted starts it. Call that only from outside the tracker (the guard not set). */
+/* Nonzero when this process (a forked child) is to start its dump thread: LW_DUMPER_AT_ALLOC at its next heap
+ * allocation (an interval is set), LW_DUMPER_AT_ANY at its next tracked acquisition of any kind (the dump signal
+ * came). lw_dumper_start_wanted, given the kind being acquired, starts it when that is due. Call it only from
+ * outside the tracker (the guard not set). */
+#define LW_DUMPER_AT_ALLOC 1
+#define LW_DUMPER_AT_ANY 2
 extern atomic_int lw_dumper_wanted;
-void lw_dumper_start_wanted(void);
+void lw_dumper_start_wanted(lw_kind_t kind);
 /* ---- attaching to a running process (attach.c) ---- */
 
 /* Nonzero when the library is being loaded into a running process by `leakwatch attach` (LEAKWATCH_ATTACH set

@@ -3,8 +3,10 @@
  * interval dumps of its own (`leakwatch dump` on a worker too), the master's interval goes on through its
  * signals, and `leakwatch trend` over the directory takes each process as a series and ranks the workers' cache
  * first. Also: a program that installs
- * its own handler for the dump signal keeps it and is told so, once. */
+ * its own handler for the dump signal keeps it and is told so, once; a forked child stays single-threaded (unshare
+ * works) until its first allocation starts its dump thread. */
 #include <check.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +198,22 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
 }
 END_TEST
 
+START_TEST(a_forked_child_has_one_thread_until_it_allocates)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_DUMP_INTERVAL=60", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("fork_lazy_dumper")), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    /* single-threaded at fork, so unshare is not refused for threads (EPERM may still come from the machine) */
+    ck_assert_int_eq(lwt_out_value(r, "before", -1), 1);
+    ck_assert_int_ne(lwt_out_value(r, "unshare", -1), EINVAL);
+    /* its first allocation starts its own dump thread */
+    ck_assert_int_eq(lwt_out_value(r, "after", -1), 2);
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prefork");
@@ -203,6 +221,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, every_process_of_a_prefork_server_dumps_and_trend_ranks_the_workers_cache);
     tcase_add_test(tc, a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once);
+    tcase_add_test(tc, a_forked_child_has_one_thread_until_it_allocates);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
