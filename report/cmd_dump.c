@@ -197,8 +197,13 @@ static int dump_main(int argc, char **argv)
                         "LEAKWATCH_DUMP_SIGNAL (start it with one, or use `leakwatch attach`)\n", (unsigned long)pid);
         return 1;
     }
-    char base[4096], dirs[3][4200];
+    char base[4096], dirs[3][4200], probe[64];
     const char *tmp = getenv("TMPDIR");
+    /* a program that rewrites its environment's memory (nginx's process titles) no longer shows where it
+     * writes; then only --dir can say */
+    int env_lost = !o.dir && environ_value((long)pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
+                   && environ_value((long)pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
+                   && environ_value((long)pid, "LD_PRELOAD", probe, sizeof probe) != 0;
     if (o.dir)
         snprintf(base, sizeof base, "%s", o.dir);
     else if (environ_value((long)pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
@@ -243,6 +248,9 @@ static int dump_main(int argc, char **argv)
     fprintf(stderr, "leakwatch dump: process %lu wrote no dump in %s within %lu s of signal %d (%s): is that the "
                     "directory it writes to (--dir)? has the program taken the signal over (its stderr says so)?\n",
             (unsigned long)pid, base, (unsigned long)o.timeout_s, sig, name);
+    if (env_lost)
+        fprintf(stderr, "leakwatch dump: the process's environment no longer names its dump directory (the program "
+                        "rewrote it, as nginx does for its process titles, or it was attached): give it with --dir\n");
     return 1;
 }
 

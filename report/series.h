@@ -50,7 +50,8 @@ typedef struct {
     size_t nsites;
 } lwr_series_t;
 
-/* Loads every dump file (leakwatch.<pid>.<seq>.json) of `dir` into `list`, not only the newest of each pid.
+/* Loads every dump file (leakwatch.<pid>.<seq>.json) of `dir` and of its users' `uid-<N>` directories into
+ * `list`, not only the newest of each pid.
  * A dump that cannot be read is named on stderr and skipped. Returns 0, or -1 when one could not be read. */
 int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list);
 
