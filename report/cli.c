@@ -394,3 +394,15 @@ char *lwr_find_library(void)
             n > 0 ? self : "?", n > 0 ? self : "?");
     return NULL;
 }
+
+int lwr_pid_operand(const char *cmd, int argc, char **argv, int first, long *pid)
+{
+    uint64_t v;
+    if (first >= argc)
+        return lwr_usage_error(cmd, "no PID given");
+    /* pid_max is at most 2^22 on Linux */
+    if (first != argc - 1 || lwr_parse_uint(argv[first], 1u << 22, &v) != 0 || v == 0)
+        return lwr_usage_error(cmd, "expected one PID, not '%s'", argv[first]);
+    *pid = (long)v;
+    return 0;
+}

@@ -118,6 +118,10 @@ int lwr_is_user_dir(int dirfd, const char *name);
  * exit status. */
 int lwr_run_exit_status(int wait_status, uint64_t leaks, uint64_t max_leaks, int leak_exit_code);
 
+/* The one operand of a command that takes a process (dump, attach): argv[first], a pid. Returns 0 with *pid
+ * set, or LWR_EXIT_USAGE after printing the usage error. */
+int lwr_pid_operand(const char *cmd, int argc, char **argv, int first, long *pid);
+
 /* Where libleakwatch.so is: LEAKWATCH_LIB, else relative to this executable (../lib, ../lib/leakwatch).
  * Returns a malloc'd absolute path, or NULL with the reason printed. */
 char *lwr_find_library(void);

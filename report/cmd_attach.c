@@ -133,18 +133,18 @@ static int attach_main(int argc, char **argv)
     int status = lwr_parse_options("attach", usage, argc, argv, no_options, NULL, &first);
     if (status >= 0)
         return status;
-    uint64_t pid;
-    if (first != argc - 1 || lwr_parse_uint(argv[first], 1u << 22, &pid) != 0 || pid == 0)
-        return lwr_usage_error("attach", first >= argc ? "no PID given" : "expected one PID");
+    long pid;
+    if ((status = lwr_pid_operand("attach", argc, argv, first, &pid)) != 0)
+        return status;
     char procdir[64];
-    snprintf(procdir, sizeof procdir, "/proc/%lu", (unsigned long)pid);
+    snprintf(procdir, sizeof procdir, "/proc/%ld", pid);
     if (access(procdir, F_OK) != 0) {
-        fprintf(stderr, "leakwatch attach: no process %lu\n", (unsigned long)pid);
+        fprintf(stderr, "leakwatch attach: no process %ld\n", pid);
         return 1;
     }
-    if (maps_contain((long)pid, "libleakwatch")) {
-        fprintf(stderr, "leakwatch attach: process %lu already runs with leakwatch; ask it for a dump with "
-                        "`leakwatch dump %lu`\n", (unsigned long)pid, (unsigned long)pid);
+    if (maps_contain(pid, "libleakwatch")) {
+        fprintf(stderr, "leakwatch attach: process %ld already runs with leakwatch; ask it for a dump with "
+                        "`leakwatch dump %ld`\n", pid, pid);
         return 1;
     }
     char *lib = lwr_find_library();
@@ -180,17 +180,17 @@ static int attach_main(int argc, char **argv)
     }
     char err[512] = "";
     int failed = load_library((pid_t)pid, lib, names, values, nset, err, sizeof err);
-    if (failed || !maps_contain((long)pid, "libleakwatch")) {
-        fprintf(stderr, "leakwatch attach: could not load %s into process %lu: %s\n", lib, (unsigned long)pid,
+    if (failed || !maps_contain(pid, "libleakwatch")) {
+        fprintf(stderr, "leakwatch attach: could not load %s into process %ld: %s\n", lib, pid,
                 err[0] ? err : "it is not mapped after the load");
         free(absdir);
         free(lib);
         return 1;
     }
     const char *sig = getenv("LEAKWATCH_DUMP_SIGNAL"), *interval = getenv("LEAKWATCH_DUMP_INTERVAL");
-    printf("leakwatch attach: tracking pid %lu from now on; what it acquired before is not known\n"
-           "dumps go to %s: `leakwatch dump --dir %s %lu`, signal %s", (unsigned long)pid, absdir, absdir,
-           (unsigned long)pid, sig && *sig ? sig : "RTMIN+3");
+    printf("leakwatch attach: tracking pid %ld from now on; what it acquired before is not known\n"
+           "dumps go to %s: `leakwatch dump --dir %s %ld`, signal %s", pid, absdir, absdir,
+           pid, sig && *sig ? sig : "RTMIN+3");
     if (interval && *interval)
         printf(", every %s s", interval);
     printf("\n");

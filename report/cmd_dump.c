@@ -183,35 +183,35 @@ static int dump_main(int argc, char **argv)
     int status = lwr_parse_options("dump", usage, argc, argv, take_option, &o, &first);
     if (status >= 0)
         return status;
-    uint64_t pid;
-    if (first != argc - 1 || lwr_parse_uint(argv[first], 1u << 22, &pid) != 0 || pid == 0)
-        return lwr_usage_error("dump", first >= argc ? "no PID given" : "expected one PID");
+    long pid;
+    if ((status = lwr_pid_operand("dump", argc, argv, first, &pid)) != 0)
+        return status;
     char status_text[4096];
-    if (read_proc((long)pid, "status", status_text, sizeof status_text) < 0) {
-        fprintf(stderr, "leakwatch dump: no process %lu\n", (unsigned long)pid);
+    if (read_proc(pid, "status", status_text, sizeof status_text) < 0) {
+        fprintf(stderr, "leakwatch dump: no process %ld\n", pid);
         return 1;
     }
-    int sig = dump_signal_of((long)pid);
+    int sig = dump_signal_of(pid);
     if (!sig) {
-        fprintf(stderr, "leakwatch dump: process %lu has no dump signal: it runs without the library, or without "
-                        "LEAKWATCH_DUMP_SIGNAL (start it with one, or use `leakwatch attach`)\n", (unsigned long)pid);
+        fprintf(stderr, "leakwatch dump: process %ld has no dump signal: it runs without the library, or without "
+                        "LEAKWATCH_DUMP_SIGNAL (start it with one, or use `leakwatch attach`)\n", pid);
         return 1;
     }
     char base[4096], dirs[3][4200], probe[64];
     const char *tmp = getenv("TMPDIR");
     /* a program that rewrites its environment's memory (nginx's process titles) no longer shows where it
      * writes; then only --dir can say */
-    int env_lost = !o.dir && environ_value((long)pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
-                   && environ_value((long)pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
-                   && environ_value((long)pid, "LD_PRELOAD", probe, sizeof probe) != 0;
+    int env_lost = !o.dir && environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
+                   && environ_value(pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
+                   && environ_value(pid, "LD_PRELOAD", probe, sizeof probe) != 0;
     if (o.dir)
         snprintf(base, sizeof base, "%s", o.dir);
-    else if (environ_value((long)pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
+    else if (environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
         snprintf(base, sizeof base, "%s", tmp && *tmp ? tmp : "/tmp");
     else if (base[0] != '/') {
         /* relative to the process's working directory (as it is now: one that changes it is not followed) */
         char cwdlink[64], cwd[4096], rel[4096];
-        snprintf(cwdlink, sizeof cwdlink, "/proc/%lu/cwd", (unsigned long)pid);
+        snprintf(cwdlink, sizeof cwdlink, "/proc/%ld/cwd", pid);
         ssize_t n = readlink(cwdlink, cwd, sizeof cwd - 1);
         if (n > 0) {
             cwd[n] = '\0';
@@ -227,14 +227,14 @@ static int dump_main(int argc, char **argv)
     snprintf(dirs[1], sizeof dirs[1], "%s/leakwatch-%ld", base, euid);
     snprintf(dirs[2], sizeof dirs[2], "%s/uid-%ld", base, euid);
     char path[4300] = "";
-    long before = newest_dump(dirs, 3, (long)pid, path, sizeof path);
+    long before = newest_dump(dirs, 3, pid, path, sizeof path);
     if (kill((pid_t)pid, sig) != 0) {
-        fprintf(stderr, "leakwatch dump: cannot signal process %lu: %s\n", (unsigned long)pid, strerror(errno));
+        fprintf(stderr, "leakwatch dump: cannot signal process %ld: %s\n", pid, strerror(errno));
         return 1;
     }
     struct timespec tick = { 0, 20 * 1000 * 1000 };
     for (uint64_t waited = 0; waited < o.timeout_s * 1000; waited += 20) {
-        if (newest_dump(dirs, 3, (long)pid, path, sizeof path) > before) {
+        if (newest_dump(dirs, 3, pid, path, sizeof path) > before) {
             printf("%s\n", path);
             return fflush(stdout) == 0 ? 0 : 1;
         }
@@ -245,9 +245,9 @@ static int dump_main(int argc, char **argv)
         snprintf(name, sizeof name, "RTMIN+%d", sig - SIGRTMIN);
     else
         snprintf(name, sizeof name, "%s", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
-    fprintf(stderr, "leakwatch dump: process %lu wrote no dump in %s within %lu s of signal %d (%s): is that the "
+    fprintf(stderr, "leakwatch dump: process %ld wrote no dump in %s within %ld s of signal %d (%s): is that the "
                     "directory it writes to (--dir)? has the program taken the signal over (its stderr says so)?\n",
-            (unsigned long)pid, base, (unsigned long)o.timeout_s, sig, name);
+            pid, base, (long)o.timeout_s, sig, name);
     if (env_lost)
         fprintf(stderr, "leakwatch dump: the process's environment no longer names its dump directory (the program "
                         "rewrote it, as nginx does for its process titles, or it was attached): give it with --dir\n");

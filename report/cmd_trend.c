@@ -73,6 +73,30 @@ static int cmp_trend(const void *pa, const void *pb)
     return c ? c : (a->site < b->site ? -1 : a->site > b->site);
 }
 
+/* Room for the per-process computation over n dumps: times, bytes, counts and the dumps' indices. */
+typedef struct {
+    double *x, *yb, *yc;
+    size_t *idx;
+} scratch_t;
+
+static int scratch_new(scratch_t *w, size_t n)
+{
+    size_t m = n ? n : 1;
+    w->x = malloc(m * sizeof *w->x);
+    w->yb = malloc(m * sizeof *w->yb);
+    w->yc = malloc(m * sizeof *w->yc);
+    w->idx = malloc(m * sizeof *w->idx);
+    return w->x && w->yb && w->yc && w->idx ? 0 : -1;
+}
+
+static void scratch_free(scratch_t *w)
+{
+    free(w->x);
+    free(w->yb);
+    free(w->yc);
+    free(w->idx);
+}
+
 /* One process's part of a site's trend: its dumps in the series' order are idx[0..n). */
 typedef struct {
     double slope_bytes, slope_count;
@@ -100,9 +124,10 @@ static int first_of_process(const lwr_series_t *s, size_t i)
 
 /* The trend of site g over the dumps idx[0..n) of one process, time from uptime when every dump has it. Returns
  * 0 when the site held nothing in any of them (the process then says nothing about it). */
-static int process_trend(const lwr_series_t *s, const lwr_gsite_t *g, const size_t *idx, size_t n, double *x,
-                         double *yb, double *yc, proc_trend_t *p)
+static int process_trend(const lwr_series_t *s, const lwr_gsite_t *g, const scratch_t *w, size_t n, proc_trend_t *p)
 {
+    const size_t *idx = w->idx;
+    double *x = w->x, *yb = w->yb, *yc = w->yc;
     int held = 0, uptimes = 1;
     memset(p, 0, sizeof *p);
     for (size_t k = 0; k < n; k++) {
@@ -131,16 +156,12 @@ static int process_trend(const lwr_series_t *s, const lwr_gsite_t *g, const size
 
 lwr_trend_t *lwr_trend_rank(const lwr_series_t *s)
 {
-    size_t n = s->ndumps, m = n ? n : 1;
+    size_t n = s->ndumps;
     lwr_trend_t *t = calloc(s->nsites ? s->nsites : 1, sizeof *t);
-    double *x = malloc(m * sizeof *x), *yb = malloc(m * sizeof *yb), *yc = malloc(m * sizeof *yc);
-    size_t *idx = malloc(m * sizeof *idx);
-    if (!t || !x || !yb || !yc || !idx || n < 2) {
+    scratch_t w;
+    if (scratch_new(&w, n) != 0 || !t || n < 2) {
         free(t);
-        free(x);
-        free(yb);
-        free(yc);
-        free(idx);
+        scratch_free(&w);
         return NULL;
     }
     for (size_t si = 0; si < s->nsites; si++) {
@@ -150,7 +171,7 @@ lwr_trend_t *lwr_trend_rank(const lwr_series_t *s)
         r->site = si;
         for (size_t first = 0; first < n; first++) {
             proc_trend_t p;
-            if (!first_of_process(s, first) || !process_trend(s, g, idx, dumps_of(s, first, idx), x, yb, yc, &p))
+            if (!first_of_process(s, first) || !process_trend(s, g, &w, dumps_of(s, first, w.idx), &p))
                 continue;
             r->slope_bytes += p.slope_bytes;
             r->slope_count += p.slope_count;
@@ -168,10 +189,7 @@ lwr_trend_t *lwr_trend_rank(const lwr_series_t *s)
     if (s->nsites > 1)
         qsort(t, s->nsites, sizeof *t, cmp_trend);
     rank_series = NULL;
-    free(x);
-    free(yb);
-    free(yc);
-    free(idx);
+    scratch_free(&w);
     return t;
 }
 
@@ -207,12 +225,11 @@ static double round3(double v)
 static json_t *site_processes_json(const lwr_series_t *s, const lwr_gsite_t *g)
 {
     size_t n = s->ndumps;
-    double *x = malloc(n * sizeof *x), *yb = malloc(n * sizeof *yb), *yc = malloc(n * sizeof *yc);
-    size_t *idx = malloc(n * sizeof *idx);
-    json_t *a = x && yb && yc && idx ? json_array() : NULL;
+    scratch_t w;
+    json_t *a = scratch_new(&w, n) == 0 ? json_array() : NULL;
     for (size_t first = 0; first < n && a; first++) {
         proc_trend_t p;
-        if (!first_of_process(s, first) || !process_trend(s, g, idx, dumps_of(s, first, idx), x, yb, yc, &p))
+        if (!first_of_process(s, first) || !process_trend(s, g, &w, dumps_of(s, first, w.idx), &p))
             continue;
         json_t *o = json_pack("{s:I, s:f, s:f, s:f, s:f}", "pid", (json_int_t)s->dumps[first].pid,
                               "slope_bytes_per_s", round3(p.slope_bytes), "slope_count_per_s", round3(p.slope_count),
@@ -223,10 +240,7 @@ static json_t *site_processes_json(const lwr_series_t *s, const lwr_gsite_t *g)
             a = NULL;
         }
     }
-    free(x);
-    free(yb);
-    free(yc);
-    free(idx);
+    scratch_free(&w);
     return a;
 }
 
@@ -342,12 +356,12 @@ static void processes_header(FILE *out, const lwr_series_t *s, const char *span,
 static void per_process_lines(FILE *out, const lwr_series_t *s, const lwr_gsite_t *g)
 {
     size_t n = s->ndumps;
-    double *x = malloc(n * sizeof *x), *yb = malloc(n * sizeof *yb), *yc = malloc(n * sizeof *yc);
-    size_t *idx = malloc(n * sizeof *idx);
-    for (size_t first = 0; first < n && x && yb && yc && idx; first++) {
+    scratch_t w;
+    int ok = scratch_new(&w, n) == 0;
+    for (size_t first = 0; first < n && ok; first++) {
         proc_trend_t p;
-        size_t k = dumps_of(s, first, idx);
-        if (!first_of_process(s, first) || !process_trend(s, g, idx, k, x, yb, yc, &p))
+        size_t k = dumps_of(s, first, w.idx), *idx = w.idx;
+        if (!first_of_process(s, first) || !process_trend(s, g, &w, k, &p))
             continue;
         if (g->kind == LWR_HEAP)
             fprintf(out, "    pid %ld: %+.1f bytes/s; bytes:", s->dumps[first].pid, p.slope_bytes);
@@ -357,10 +371,7 @@ static void per_process_lines(FILE *out, const lwr_series_t *s, const lwr_gsite_
             fprintf(out, " %" PRIu64, g->kind == LWR_HEAP ? g->points[idx[j]].bytes : g->points[idx[j]].count);
         fputs(k > 12 ? " ...\n" : "\n", out);
     }
-    free(x);
-    free(yb);
-    free(yc);
-    free(idx);
+    scratch_free(&w);
 }
 
 /* What the site holds now: its point in the newest dump of each process, added up. */
