@@ -222,6 +222,15 @@ void lw_api_pool_alloc(const void *pool, const void *p, size_t size, lw_origin_t
 void lw_api_pool_free(const void *pool, const void *p);
 void lw_api_pool_destroy(const void *pool);
 
+/* The program sets the disposition of signal `sig` to `handler` (sigaction, signal): when that is the dump
+ * signal and the handler is not leakwatch's, a warning says, once, that signal dumps stop; the program's handler
+ * is installed all the same. */
+void lw_on_sigaction(int sig, uintptr_t handler);
+
+/* Nonzero while the library is loaded into a running process by `leakwatch attach`: the program's calls reach
+ * the wrappers through rebound GOT slots, not through the global scope (which finds libc's malloc first). */
+int lw_attaching(void);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

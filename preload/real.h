@@ -47,6 +47,8 @@ typedef struct {
                         char *const[], char *const[]);
     /* signals */
     int (*sigprocmask)(int, const sigset_t *, sigset_t *);
+    int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+    void (*(*signal)(int, void (*)(int)))(int);
     /* descriptors */
     int (*open)(const char *, int, ...);
     int (*open64)(const char *, int, ...);

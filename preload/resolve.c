@@ -39,6 +39,8 @@ static const lw_sym_t symbols[] = {
     SYM(exit, "exit", 1),
     SYM(_exit, "_exit", 1),
     SYM(sigprocmask, "sigprocmask", 1),
+    SYM(sigaction, "sigaction", 1),
+    SYM(signal, "signal", 1),
     SYM(execve, "execve", 1),
     SYM(execv, "execv", 1),
     SYM(execvp, "execvp", 1),
@@ -167,17 +169,20 @@ void lw_resolve(void)
         return;
     }
     resolving = 1;
+    /* loaded late (`leakwatch attach`), the library is outside the global scope: what the program's calls bound
+     * to (jemalloc's malloc, say) is the first definition there, not the next one after the library */
+    void *from = lw_attaching() ? RTLD_DEFAULT : RTLD_NEXT;
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         const lw_sym_t *s = &symbols[i];
         if (*s->slot)
             continue; /* an earlier, preferred version of this symbol was found */
-        void *p = s->version ? dlvsym(RTLD_NEXT, s->name, s->version) : dlsym(RTLD_NEXT, s->name);
+        void *p = s->version ? dlvsym(from, s->name, s->version) : dlsym(from, s->name);
         if (!p && s->required)
             die(s->name);
         *s->slot = p;
     }
     lw_sys_set_thread_create(lw_real.pthread_create);
-    lw_note_allocator((uintptr_t)lw_real.malloc, (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
+    lw_note_allocator((uintptr_t)lw_real.malloc, lw_attaching() ? 0 : (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
     resolving = 0;
     atomic_store(&state, 2);
 }

@@ -371,3 +371,47 @@ int lwr_run_exit_status(int wait_status, uint64_t leaks, uint64_t max_leaks, int
         return WEXITSTATUS(wait_status);
     return LWR_EXIT_INTERNAL;
 }
+
+char *lwr_find_library(void)
+{
+    const char *env = getenv("LEAKWATCH_LIB");
+    if (env && env[0]) {
+        if (access(env, R_OK) != 0) {
+            fprintf(stderr, "leakwatch: LEAKWATCH_LIB=%s: %s\n", env, strerror(errno));
+            return NULL;
+        }
+        return realpath(env, NULL);
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        static const char *const rel[] = { "/../lib/libleakwatch.so", "/../lib/leakwatch/libleakwatch.so" };
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            char path[PATH_MAX + 64];
+            snprintf(path, sizeof path, "%s%s", self, rel[i]);
+            if (access(path, R_OK) == 0)
+                return realpath(path, NULL);
+        }
+    }
+    fprintf(stderr,
+            "leakwatch: libleakwatch.so not found (looked in %s/../lib and %s/../lib/leakwatch); "
+            "set LEAKWATCH_LIB to its path\n",
+            n > 0 ? self : "?", n > 0 ? self : "?");
+    return NULL;
+}
+
+int lwr_pid_operand(const char *cmd, int argc, char **argv, int first, long *pid)
+{
+    uint64_t v;
+    if (first >= argc)
+        return lwr_usage_error(cmd, "no PID given");
+    /* pid_max is at most 2^22 on Linux */
+    if (first != argc - 1 || lwr_parse_uint(argv[first], 1u << 22, &v) != 0 || v == 0)
+        return lwr_usage_error(cmd, "expected one PID, not '%s'", argv[first]);
+    *pid = (long)v;
+    return 0;
+}

@@ -33,6 +33,8 @@ extern const lwr_command_t lwr_cmd_diff;
 extern const lwr_command_t lwr_cmd_trend;
 extern const lwr_command_t lwr_cmd_triage;
 extern const lwr_command_t lwr_cmd_baseline;
+extern const lwr_command_t lwr_cmd_dump;
+extern const lwr_command_t lwr_cmd_attach;
 
 /* Prints `leakwatch CMD: MESSAGE` and a hint to `leakwatch CMD --help` on stderr; returns LWR_EXIT_USAGE. */
 int lwr_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -115,5 +117,13 @@ int lwr_is_user_dir(int dirfd, const char *name);
  * count. CMD killed by signal S: 128 + S. Else more leaks than `max_leaks`: `leak_exit_code`. Else CMD's own
  * exit status. */
 int lwr_run_exit_status(int wait_status, uint64_t leaks, uint64_t max_leaks, int leak_exit_code);
+
+/* The one operand of a command that takes a process (dump, attach): argv[first], a pid. Returns 0 with *pid
+ * set, or LWR_EXIT_USAGE after printing the usage error. */
+int lwr_pid_operand(const char *cmd, int argc, char **argv, int first, long *pid);
+
+/* Where libleakwatch.so is: LEAKWATCH_LIB, else relative to this executable (../lib, ../lib/leakwatch).
+ * Returns a malloc'd absolute path, or NULL with the reason printed. */
+char *lwr_find_library(void);
 
 #endif

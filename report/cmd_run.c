@@ -111,40 +111,6 @@ static void forward(int sig, siginfo_t *si, void *uc)
     kill(pid, sig);
 }
 
-/* Where libleakwatch.so is: LEAKWATCH_LIB, else relative to this executable. Returns a malloc'd path or NULL
- * (with the reason printed). */
-static char *find_library(void)
-{
-    const char *env = getenv("LEAKWATCH_LIB");
-    if (env && env[0]) {
-        if (access(env, R_OK) != 0) {
-            fprintf(stderr, "leakwatch: LEAKWATCH_LIB=%s: %s\n", env, strerror(errno));
-            return NULL;
-        }
-        return realpath(env, NULL);
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-            *slash = '\0';
-        static const char *const rel[] = { "/../lib/libleakwatch.so", "/../lib/leakwatch/libleakwatch.so" };
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            char path[PATH_MAX + 64];
-            snprintf(path, sizeof path, "%s%s", self, rel[i]);
-            if (access(path, R_OK) == 0)
-                return realpath(path, NULL);
-        }
-    }
-    fprintf(stderr,
-            "leakwatch: libleakwatch.so not found (looked in %s/../lib and %s/../lib/leakwatch); "
-            "set LEAKWATCH_LIB to its path\n",
-            n > 0 ? self : "?", n > 0 ? self : "?");
-    return NULL;
-}
-
 /* Everything the child needs before exec. */
 typedef struct {
     const char *lib;
@@ -1003,7 +969,7 @@ static int run_command(options_t *op)
 {
     options_t o = *op;
 
-    char *lib = find_library();
+    char *lib = lwr_find_library();
     if (!lib)
         return LWR_EXIT_INTERNAL;
     if (strpbrk(lib, " :")) {

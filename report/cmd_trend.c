@@ -73,41 +73,114 @@ static int cmp_trend(const void *pa, const void *pb)
     return c ? c : (a->site < b->site ? -1 : a->site > b->site);
 }
 
+/* Room for the per-process computation over n dumps: times, bytes, counts and the dumps' indices. */
+typedef struct {
+    double *x, *yb, *yc;
+    size_t *idx;
+} scratch_t;
+
+static int scratch_new(scratch_t *w, size_t n)
+{
+    size_t m = n ? n : 1;
+    w->x = malloc(m * sizeof *w->x);
+    w->yb = malloc(m * sizeof *w->yb);
+    w->yc = malloc(m * sizeof *w->yc);
+    w->idx = malloc(m * sizeof *w->idx);
+    return w->x && w->yb && w->yc && w->idx ? 0 : -1;
+}
+
+static void scratch_free(scratch_t *w)
+{
+    free(w->x);
+    free(w->yb);
+    free(w->yc);
+    free(w->idx);
+}
+
+/* One process's part of a site's trend: its dumps in the series' order are idx[0..n). */
+typedef struct {
+    double slope_bytes, slope_count;
+    size_t up, down, intervals;
+} proc_trend_t;
+
+/* The indices of the dumps of the process of dump `first` (in order) into idx; returns how many. */
+static size_t dumps_of(const lwr_series_t *s, size_t first, size_t *idx)
+{
+    size_t n = 0;
+    for (size_t i = first; i < s->ndumps; i++)
+        if (s->dumps[i].pid == s->dumps[first].pid)
+            idx[n++] = i;
+    return n;
+}
+
+/* Whether dump i is the first of its process in the series. */
+static int first_of_process(const lwr_series_t *s, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (s->dumps[j].pid == s->dumps[i].pid)
+            return 0;
+    return 1;
+}
+
+/* The trend of site g over the dumps idx[0..n) of one process, time from uptime when every dump has it. Returns
+ * 0 when the site held nothing in any of them (the process then says nothing about it). */
+static int process_trend(const lwr_series_t *s, const lwr_gsite_t *g, const scratch_t *w, size_t n, proc_trend_t *p)
+{
+    const size_t *idx = w->idx;
+    double *x = w->x, *yb = w->yb, *yc = w->yc;
+    int held = 0, uptimes = 1;
+    memset(p, 0, sizeof *p);
+    for (size_t k = 0; k < n; k++) {
+        uptimes &= s->dumps[idx[k]].uptime_ms >= 0;
+        held |= g->points[idx[k]].count > 0;
+    }
+    if (!held || n < 2)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        x[k] = uptimes ? (double)s->dumps[idx[k]].uptime_ms / 1000.0 : lwr_series_time_s(s, idx[k]);
+        yb[k] = (double)g->points[idx[k]].bytes;
+        yc[k] = (double)g->points[idx[k]].count;
+        if (k == 0)
+            continue;
+        const lwr_point_t *a = &g->points[idx[k - 1]], *b = &g->points[idx[k]];
+        if (b->bytes > a->bytes || (b->bytes == a->bytes && b->count > a->count))
+            p->up++;
+        else if (b->bytes < a->bytes || (b->bytes == a->bytes && b->count < a->count))
+            p->down++;
+    }
+    p->intervals = n - 1;
+    p->slope_bytes = slope(x, yb, n);
+    p->slope_count = slope(x, yc, n);
+    return 1;
+}
+
 lwr_trend_t *lwr_trend_rank(const lwr_series_t *s)
 {
     size_t n = s->ndumps;
     lwr_trend_t *t = calloc(s->nsites ? s->nsites : 1, sizeof *t);
-    double *x = malloc((n ? n : 1) * sizeof *x), *yb = malloc((n ? n : 1) * sizeof *yb),
-           *yc = malloc((n ? n : 1) * sizeof *yc);
-    if (!t || !x || !yb || !yc || n < 2) {
+    scratch_t w;
+    if (scratch_new(&w, n) != 0 || !t || n < 2) {
         free(t);
-        free(x);
-        free(yb);
-        free(yc);
+        scratch_free(&w);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        x[i] = lwr_series_time_s(s, i);
     for (size_t si = 0; si < s->nsites; si++) {
         const lwr_gsite_t *g = &s->sites[si];
         lwr_trend_t *r = &t[si];
-        size_t up = 0, down = 0;
-        for (size_t i = 0; i < n; i++) {
-            yb[i] = (double)g->points[i].bytes;
-            yc[i] = (double)g->points[i].count;
-            if (i == 0)
-                continue;
-            const lwr_point_t *p = &g->points[i - 1], *q = &g->points[i];
-            if (q->bytes > p->bytes || (q->bytes == p->bytes && q->count > p->count))
-                up++;
-            else if (q->bytes < p->bytes || (q->bytes == p->bytes && q->count < p->count))
-                down++;
-        }
+        size_t up = 0, down = 0, intervals = 0;
         r->site = si;
-        r->slope_bytes = slope(x, yb, n);
-        r->slope_count = slope(x, yc, n);
-        r->grew = (double)up / (double)(n - 1);
-        r->shrank = (double)down / (double)(n - 1);
+        for (size_t first = 0; first < n; first++) {
+            proc_trend_t p;
+            if (!first_of_process(s, first) || !process_trend(s, g, &w, dumps_of(s, first, w.idx), &p))
+                continue;
+            r->slope_bytes += p.slope_bytes;
+            r->slope_count += p.slope_count;
+            up += p.up;
+            down += p.down;
+            intervals += p.intervals;
+        }
+        r->grew = intervals ? (double)up / (double)intervals : 0;
+        r->shrank = intervals ? (double)down / (double)intervals : 0;
         double steady = r->grew - r->shrank > 0 ? r->grew - r->shrank : 0;
         r->score_bytes = r->slope_bytes > 0 ? r->slope_bytes * steady : 0;
         r->score_count = r->slope_count > 0 ? r->slope_count * steady : 0;
@@ -116,10 +189,29 @@ lwr_trend_t *lwr_trend_rank(const lwr_series_t *s)
     if (s->nsites > 1)
         qsort(t, s->nsites, sizeof *t, cmp_trend);
     rank_series = NULL;
-    free(x);
-    free(yb);
-    free(yc);
+    scratch_free(&w);
     return t;
+}
+
+/* The processes of the series as people name them: a process whose parent is in the series with the same
+ * executable is a worker of that master; workers of one master that is not in the series still share it. */
+static const lwr_series_dump_t *master_of(const lwr_series_t *s, const lwr_series_dump_t *d)
+{
+    if (d->ppid <= 0 || !d->exe)
+        return NULL;
+    for (size_t i = 0; i < s->ndumps; i++)
+        if (s->dumps[i].pid == d->ppid && s->dumps[i].exe && strcmp(s->dumps[i].exe, d->exe) == 0)
+            return &s->dumps[i];
+    return NULL;
+}
+
+static int same_service(const lwr_series_t *s, const lwr_series_dump_t *a, const lwr_series_dump_t *b)
+{
+    if (!a->exe || !b->exe || strcmp(a->exe, b->exe) != 0)
+        return a->pid == b->pid;
+    const lwr_series_dump_t *ma = master_of(s, a), *mb = master_of(s, b);
+    long ra = ma ? ma->pid : a->pid, rb = mb ? mb->pid : b->pid;
+    return ra == rb || (a->ppid > 0 && a->ppid == b->ppid);
 }
 
 /* Rounds to 3 decimals so that JSON output is stable and readable. */
@@ -127,6 +219,53 @@ static double round3(double v)
 {
     double r = (double)(int64_t)(v * 1000 + (v >= 0 ? 0.5 : -0.5));
     return r / 1000;
+}
+
+/* Per process of a series of several, the site's own trend there: pid, slopes, grew, shrank. */
+static json_t *site_processes_json(const lwr_series_t *s, const lwr_gsite_t *g)
+{
+    size_t n = s->ndumps;
+    scratch_t w;
+    json_t *a = scratch_new(&w, n) == 0 ? json_array() : NULL;
+    for (size_t first = 0; first < n && a; first++) {
+        proc_trend_t p;
+        if (!first_of_process(s, first) || !process_trend(s, g, &w, dumps_of(s, first, w.idx), &p))
+            continue;
+        json_t *o = json_pack("{s:I, s:f, s:f, s:f, s:f}", "pid", (json_int_t)s->dumps[first].pid,
+                              "slope_bytes_per_s", round3(p.slope_bytes), "slope_count_per_s", round3(p.slope_count),
+                              "grew", round3((double)p.up / (double)p.intervals), "shrank",
+                              round3((double)p.down / (double)p.intervals));
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    scratch_free(&w);
+    return a;
+}
+
+/* The processes of the series: pid, ppid, executable, how many dumps, and the master when it is a worker. */
+static json_t *processes_json(const lwr_series_t *s)
+{
+    size_t *idx = malloc((s->ndumps ? s->ndumps : 1) * sizeof *idx);
+    json_t *a = idx ? json_array() : NULL;
+    for (size_t i = 0; i < s->ndumps && a; i++) {
+        if (!first_of_process(s, i))
+            continue;
+        const lwr_series_dump_t *d = &s->dumps[i], *m = master_of(s, d);
+        json_t *o = json_pack("{s:I, s:I, s:I}", "pid", (json_int_t)d->pid, "ppid", (json_int_t)d->ppid, "dumps",
+                              (json_int_t)dumps_of(s, i, idx));
+        if (o && d->exe && json_object_set_new(o, "executable", lwr_json_name(d->exe)) != 0)
+            o = (json_decref(o), NULL);
+        if (o && m && json_object_set_new(o, "master", json_integer(m->pid)) != 0)
+            o = (json_decref(o), NULL);
+        if (json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    free(idx);
+    return a;
 }
 
 json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t)
@@ -156,6 +295,8 @@ json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t)
                               round3(r->score_count), "slope_bytes_per_s", round3(r->slope_bytes), "slope_count_per_s",
                               round3(r->slope_count), "grew", round3(r->grew), "shrank", round3(r->shrank), "series",
                               series);
+        if (n && !s->one_process && json_object_set_new(n, "processes", site_processes_json(s, g)) != 0)
+            bad = 1;
         if (!o || !n || !rest || json_object_update(o, n) != 0 || json_object_update(o, rest) != 0
             || json_array_append(sites, o) != 0)
             bad = 1;
@@ -165,6 +306,8 @@ json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t)
     }
     if (!bad && (json_object_set(root, "dumps", dumps) || json_object_set(root, "sites", sites)))
         bad = 1;
+    if (!bad && !s->one_process && json_object_set_new(root, "processes", processes_json(s)) != 0)
+        bad = 1;
     json_decref(dumps);
     json_decref(sites);
     if (bad) {
@@ -172,6 +315,79 @@ json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t)
         return NULL;
     }
     return root;
+}
+
+/* "12 dumps of 3 processes, one service (prefork_service: master 2669, workers 2672 2673) over 2.1s; ..." */
+static void processes_header(FILE *out, const lwr_series_t *s, const char *span, size_t growing)
+{
+    size_t procs = 0, services = 0;
+    for (size_t i = 0; i < s->ndumps; i++) {
+        if (!first_of_process(s, i))
+            continue;
+        procs++;
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = first_of_process(s, j) && same_service(s, &s->dumps[j], &s->dumps[i]);
+        services += !seen;
+    }
+    fprintf(out, "leakwatch trend: %zu dumps of %zu processes", s->ndumps, procs);
+    if (services == 1 && s->dumps[0].exe) {
+        const char *exe = strrchr(s->dumps[0].exe, '/');
+        const lwr_series_dump_t *master = NULL;
+        for (size_t i = 0; i < s->ndumps && !master; i++)
+            master = master_of(s, &s->dumps[i]);
+        fprintf(out, ", one service (%s", lwr_show(exe ? exe + 1 : s->dumps[0].exe));
+        if (master)
+            fprintf(out, ": master %ld, workers", master->pid);
+        else
+            fputs(": workers", out);
+        for (size_t i = 0; i < s->ndumps; i++)
+            if (first_of_process(s, i) && (!master || s->dumps[i].pid != master->pid))
+                fprintf(out, " %ld", s->dumps[i].pid);
+        fputc(')', out);
+    } else {
+        fprintf(out, ", %zu programs or services", services);
+    }
+    fprintf(out, " over %s; %zu of %zu sites grew steadily\n", span, growing, s->nsites);
+}
+
+/* For a series of several processes, one line per process where the site held something:
+ * "    pid 2672: +19514.2 bytes/s; bytes: 8200 19600 39000 50000". */
+static void per_process_lines(FILE *out, const lwr_series_t *s, const lwr_gsite_t *g)
+{
+    size_t n = s->ndumps;
+    scratch_t w;
+    int ok = scratch_new(&w, n) == 0;
+    for (size_t first = 0; first < n && ok; first++) {
+        proc_trend_t p;
+        size_t k = dumps_of(s, first, w.idx), *idx = w.idx;
+        if (!first_of_process(s, first) || !process_trend(s, g, &w, k, &p))
+            continue;
+        if (g->kind == LWR_HEAP)
+            fprintf(out, "    pid %ld: %+.1f bytes/s; bytes:", s->dumps[first].pid, p.slope_bytes);
+        else
+            fprintf(out, "    pid %ld: %+.2f/s; count:", s->dumps[first].pid, p.slope_count);
+        for (size_t j = 0; j < k && j < 12; j++)
+            fprintf(out, " %" PRIu64, g->kind == LWR_HEAP ? g->points[idx[j]].bytes : g->points[idx[j]].count);
+        fputs(k > 12 ? " ...\n" : "\n", out);
+    }
+    scratch_free(&w);
+}
+
+/* What the site holds now: its point in the newest dump of each process, added up. */
+static lwr_point_t now_point(const lwr_series_t *s, const lwr_gsite_t *g)
+{
+    lwr_point_t now = { 0, 0, -1, -1 };
+    for (size_t i = 0; i < s->ndumps; i++) {
+        int newest = 1;
+        for (size_t j = i + 1; j < s->ndumps && newest; j++)
+            newest = s->dumps[j].pid != s->dumps[i].pid;
+        if (newest) {
+            now.count += g->points[i].count;
+            now.bytes += g->points[i].bytes;
+        }
+    }
+    return now;
 }
 
 static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, uint64_t top)
@@ -186,13 +402,13 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
         fprintf(out, "leakwatch trend: %zu dumps of pid %ld (seq %ld to %ld) over %s; %zu of %zu sites grew steadily\n",
                 n, s->dumps[0].pid, s->dumps[0].seq, s->dumps[n - 1].seq, span, growing, s->nsites);
     else
-        fprintf(out, "leakwatch trend: %zu dumps of several processes over %s; %zu of %zu sites grew steadily\n", n,
-                span, growing, s->nsites);
+        processes_header(out, s, span, growing);
     size_t shown = 0;
     for (size_t i = 0; i < growing && (!top || shown < top); i++, shown++) {
         const lwr_trend_t *r = &t[i];
         const lwr_gsite_t *g = &s->sites[r->site];
-        const lwr_point_t *last = &g->points[n - 1];
+        lwr_point_t now = now_point(s, g);
+        const lwr_point_t *last = &now;
         fprintf(out, "\n#%zu %s: ", i + 1, lwr_kind_name(g->kind));
         if (g->kind == LWR_HEAP)
             fprintf(out, "%+.1f bytes/s, ", r->slope_bytes);
@@ -201,10 +417,14 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
         if (g->kind == LWR_HEAP)
             fprintf(out, " blocks, %" PRIu64 " bytes", last->bytes);
         fputc('\n', out);
-        fputs(g->kind == LWR_HEAP ? "    bytes:" : "    count:", out);
-        for (size_t j = 0; j < n && j < 12; j++)
-            fprintf(out, " %" PRIu64, g->kind == LWR_HEAP ? g->points[j].bytes : g->points[j].count);
-        fputs(n > 12 ? " ...\n" : "\n", out);
+        if (!s->one_process) {
+            per_process_lines(out, s, g);
+        } else {
+            fputs(g->kind == LWR_HEAP ? "    bytes:" : "    count:", out);
+            for (size_t j = 0; j < n && j < 12; j++)
+                fprintf(out, " %" PRIu64, g->kind == LWR_HEAP ? g->points[j].bytes : g->points[j].count);
+            fputs(n > 12 ? " ...\n" : "\n", out);
+        }
         lwr_held_print(out, g->held);
         for (size_t f = 0; f < g->nframes; f++)
             lwr_print_frame(out, f, &g->frames[f]);
@@ -239,8 +459,8 @@ static int trend_main(int argc, char **argv)
     lwr_series_sort(dumps.v, dumps.n);
     for (size_t j = 1; j < dumps.n; j++)
         if (dumps.v[j]->pid != dumps.v[0]->pid) {
-            fprintf(stderr, "leakwatch trend: note: the dumps come from several processes; they are ordered by "
-                            "wall-clock time and their sites matched by symbols\n");
+            fprintf(stderr, "leakwatch trend: note: the dumps come from several processes; each process is a "
+                            "series of its own, and a site's growth adds up over them (sites matched by symbols)\n");
             break;
         }
     signal(SIGPIPE, SIG_IGN);

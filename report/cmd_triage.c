@@ -68,8 +68,8 @@ typedef struct {
 static int build_rows(ui_t *u)
 {
     const lwr_series_t *s = u->s;
-    size_t last = s->ndumps - 1;
-    u->growth_known = s->one_process && s->ndumps >= 2;
+    /* growth per process, added up over processes (a master and its workers): a process of one dump adds 0 */
+    u->growth_known = s->ndumps >= 2;
     u->rows = calloc(s->nsites ? s->nsites : 1, sizeof *u->rows);
     u->view = calloc(s->nsites ? s->nsites : 1, sizeof *u->view);
     if (!u->rows || !u->view)
@@ -96,8 +96,19 @@ static int build_rows(ui_t *u)
             continue;   /* gone by the newest dump: nothing to triage */
         if (u->growth_known) {
             r->has_growth = true;
-            r->growth = g->kind == LWR_HEAP ? (int64_t)g->points[last].bytes - (int64_t)g->points[0].bytes
-                                            : (int64_t)g->points[last].count - (int64_t)g->points[0].count;
+            r->growth = 0;
+            for (size_t d = 0; d < s->ndumps; d++) {
+                size_t first = d, newest = d;
+                for (size_t e = 0; e < s->ndumps; e++)
+                    if (s->dumps[e].pid == s->dumps[d].pid) {
+                        first = e < first ? e : first;
+                        newest = e;
+                    }
+                if (first == d)
+                    r->growth += g->kind == LWR_HEAP
+                                     ? (int64_t)g->points[newest].bytes - (int64_t)g->points[first].bytes
+                                     : (int64_t)g->points[newest].count - (int64_t)g->points[first].count;
+            }
         }
         const lwr_frame_t *f = lwr_naming_frame(g);
         if (f) {
@@ -213,6 +224,18 @@ static void put_line(int y, const char *text, int attr)
     attroff(attr);
 }
 
+static size_t process_count(const lwr_series_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->ndumps; i++) {
+        size_t j = 0;
+        while (j < i && s->dumps[j].pid != s->dumps[i].pid)
+            j++;
+        n += j == i;
+    }
+    return n;
+}
+
 static void draw_list(ui_t *u)
 {
     char line[512], a[32], b[32], c[32], d[32];
@@ -223,8 +246,8 @@ static void draw_list(ui_t *u)
         snprintf(line, sizeof line, "leakwatch triage: %zu of %zu sites, pid %ld, %zu dump%s", u->nview, u->nrows,
                  s->dumps[0].pid, s->ndumps, s->ndumps == 1 ? "" : "s");
     else
-        snprintf(line, sizeof line, "leakwatch triage: %zu of %zu sites, %zu dumps of several processes", u->nview,
-                 u->nrows, s->ndumps);
+        snprintf(line, sizeof line, "leakwatch triage: %zu of %zu sites, %zu dumps of %zu processes", u->nview,
+                 u->nrows, s->ndumps, process_count(s));
     size_t n = strlen(line);
     snprintf(line + n, sizeof line - n, " | sort %s%s | kind %s%s%s", col_names[u->sort_col],
              u->reverse ? " asc" : "", u->kind < 0 ? "all" : lwr_kind_name((lwr_kind_t)u->kind),

@@ -12,6 +12,8 @@ static const lwr_command_t *const commands[] = {
     &lwr_cmd_trend,
     &lwr_cmd_triage,
     &lwr_cmd_baseline,
+    &lwr_cmd_dump,
+    &lwr_cmd_attach,
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

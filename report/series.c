@@ -145,6 +145,7 @@ static int keep_dump(lwr_series_dump_t *m, const lwr_dump_t *d)
     m->file = lwr_dup_or_null(d->file, &oom);
     m->exe = lwr_dup_or_null(d->exe, &oom);
     m->pid = d->pid;
+    m->ppid = d->ppid;
     m->seq = d->seq;
     m->uptime_ms = d->uptime_ms;
     m->time_unix_ms = d->time_unix_ms;
@@ -414,9 +415,15 @@ int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
+        char path[4096], err[512];
+        if (lwr_is_user_dir(dirfd(d), e->d_name)) {
+            /* the dumps of workers that changed user (nginx's nobody) are in uid-<N> */
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            failed |= lwr_series_add_dir(path, list) != 0;
+            continue;
+        }
         if (strncmp(e->d_name, "leakwatch.", 10) != 0 || len < 15 || strcmp(e->d_name + len - 5, ".json") != 0)
             continue;
-        char path[4096], err[512];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
         lwr_progress_tick();

@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
     char *file;
     long pid;
+    long ppid;              /* -1 when absent */
     long seq;
     int64_t uptime_ms;      /* -1 when absent */
     int64_t time_unix_ms;   /* -1 when absent */
@@ -50,7 +51,8 @@ typedef struct {
     size_t nsites;
 } lwr_series_t;
 
-/* Loads every dump file (leakwatch.<pid>.<seq>.json) of `dir` into `list`, not only the newest of each pid.
+/* Loads every dump file (leakwatch.<pid>.<seq>.json) of `dir` and of its users' `uid-<N>` directories into
+ * `list`, not only the newest of each pid.
  * A dump that cannot be read is named on stderr and skipped. Returns 0, or -1 when one could not be read. */
 int lwr_series_add_dir(const char *dir, lwr_dumplist_t *list);
 
@@ -132,7 +134,10 @@ typedef struct {
     double score_count;         /* slope_count * max(0, grew - shrank) */
 } lwr_trend_t;
 
-/* Ranks every site of the series (at least two dumps) by steady growth: first the sites with a positive score,
+/* Ranks every site of the series (at least two dumps) by steady growth. Dumps of several processes are taken
+ * process by process (a master and its workers are separate series): a site's slopes are the sums of its
+ * slopes in each process with at least two dumps, grew and shrank the fractions over all those processes'
+ * intervals in which it held something. Then: first the sites with a positive score,
  * by score_bytes, then score_count, descending (a heap site that grows steadily outranks any descriptor site);
  * then the rest by `grew`, then by bytes and count in the newest dump. A pool that goes up and down as often
  * as it grows scores 0 whatever its size. Returns an array of s->nsites entries to free, or NULL. */

@@ -498,6 +498,11 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     lw_out_u(o, now);
     lw_out_s(o, ",\n  \"time_unix_ms\": ");
     lw_out_u(o, (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u);
+    if (lw_attached_unix_ms) { /* `leakwatch attach`: the tables start at that moment */
+        lw_out_s(o, ",\n  \"attached\": {\"time_unix_ms\": ");
+        lw_out_u(o, lw_attached_unix_ms);
+        lw_out_s(o, ", \"note\": \"blocks allocated before are not known\"}");
+    }
     lw_out_s(o, ",\n  \"unwind\": ");
     lw_out_s(o, lw_config.unwind == LW_UNWIND_FP ? "\"fp\"" : "\"libunwind\"");
     lw_out_s(o, ",\n  \"kinds\": [");

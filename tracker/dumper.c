@@ -1,7 +1,8 @@
 /* Dumps from a running process: a signal handler that only posts a semaphore, and a background thread that
- * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. A forked child
- * does not get a thread of its own (a second thread would change what it may do, unshare for one); it dumps
- * at exit, and a program it executes starts afresh. */
+ * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. Every process
+ * that keeps running gets a thread of its own: a forked child starts its thread lazily, at the first tracked
+ * acquisition after the dump signal reached it or, when an interval is set, at its first heap allocation, so that
+ * a child that calls unshare, setns or execve at once still has one thread and never notices leakwatch. */
 #include "internal.h"
 #include "sys.h"
 
@@ -11,20 +12,26 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 static sem_t wake;
-static atomic_int signal_pending;
 static pid_t dumper_pid; /* the process the dumper thread runs in; a forked child starts its own */
 static lw_lock_t start_lock;
+static int handler_set;  /* the handler is in place in this image (fork keeps it, exec starts afresh) */
+static atomic_int takeover_warned;
+atomic_int lw_dumper_wanted;
 
 static void on_dump_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    atomic_store(&signal_pending, 1);
     sem_post(&wake); /* async-signal-safe */
+    /* a forked child without its thread yet: the next acquisition starts it (creating a thread here could take
+     * a lock the interrupted code holds) and the thread finds the post waiting */
+    if (dumper_pid != lw_pid)
+        atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
     errno = saved;
 }
 
@@ -36,35 +43,84 @@ static const char *dump_dir(void)
     return tmp && *tmp ? tmp : "/tmp";
 }
 
+/* The thread's name carries the dump signal ("leakwatch-s34"), so that `leakwatch dump PID` finds the signal in
+ * /proc/PID/task/TID/comm without asking the user and without a descriptor or file held for it. */
+static void name_thread(void)
+{
+    char name[16] = "leakwatch-s";
+    lw_fmt_u64(name + 11, (uint64_t)(unsigned)lw_config.dump_signal)[0] = '\0';
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+static void add_seconds(struct timespec *t, unsigned s)
+{
+    t->tv_sec += (time_t)s;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 static void *dumper_main(void *arg)
 {
     (void)arg;
     lw_self.busy = 1; /* nothing this thread does is the program's */
+    name_thread();
     /* nor its descriptors: the dump file and what the dump reads from /proc must never take a number the program
      * is about to be given, nor be closed by the program's close loop */
     int err = lw_sys_private_fds();
     if (err)
         lw_warn("the dump thread has no descriptor table of its own (%s); its dumps briefly use descriptors",
                 strerror(err));
+    /* interval dumps are due at fixed times from the start; a signal dump in between does not move them */
+    struct timespec due;
+    clock_gettime(CLOCK_MONOTONIC, &due);
+    add_seconds(&due, lw_config.dump_interval_s);
     for (;;) {
         int r;
         if (lw_config.dump_interval_s) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += lw_config.dump_interval_s;
-            while ((r = sem_timedwait(&wake, &until)) < 0 && errno == EINTR)
+            while ((r = sem_clockwait(&wake, CLOCK_MONOTONIC, &due)) < 0 && errno == EINTR)
                 ;
         } else {
             while ((r = sem_wait(&wake)) < 0 && errno == EINTR)
                 ;
         }
-        const char *reason = atomic_exchange(&signal_pending, 0) ? "signal" : (r < 0 ? "interval" : "signal");
+        const char *reason = r == 0 ? "signal" : "interval";
+        if (r < 0) {
+            /* the next time due after now: a dump that took longer than the interval skips what it missed */
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            while (!before(&now, &due))
+                add_seconds(&due, lw_config.dump_interval_s);
+        }
         char path[4096];
         err = lw_dump_next(dump_dir(), reason, path, sizeof(path));
         if (err)
             lw_warn("could not write the dump %s: %s", path, strerror(err));
     }
     return NULL;
+}
+
+/* Installs the dump handler unless the program has one of its own there already (a process leakwatch attached
+ * to late, or a handler inherited through fork): the program's handler stays. */
+static void set_handler(void)
+{
+    struct sigaction sa, old;
+    memset(&old, 0, sizeof(old));
+    if (sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN
+        && old.sa_handler != on_dump_signal) {
+        atomic_store(&takeover_warned, 1);
+        lw_warn("signal %d already has a handler of the program's; it stays, and there are no signal dumps (pick "
+                "another LEAKWATCH_DUMP_SIGNAL, a real-time one such as RTMIN+3)", lw_config.dump_signal);
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_dump_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(lw_config.dump_signal, &sa, NULL) < 0)
+        lw_warn("cannot handle signal %d for dumps: %s", lw_config.dump_signal, strerror(errno));
 }
 
 void lw_dumper_start(void)
@@ -77,16 +133,12 @@ void lw_dumper_start(void)
     lw_self.busy = 1; /* the thread and the handler are leakwatch's, not the program's */
     lw_lock(&start_lock);
     if (dumper_pid != lw_pid) {
+        if (!dumper_pid)
+            sem_init(&wake, 0, 0); /* a forked child has its own from lw_dumper_forked */
         dumper_pid = lw_pid;
-        sem_init(&wake, 0, 0);
-        if (lw_config.dump_signal) {
-            struct sigaction sa;
-            memset(&sa, 0, sizeof(sa));
-            sa.sa_handler = on_dump_signal;
-            sa.sa_flags = SA_RESTART;
-            sigemptyset(&sa.sa_mask);
-            if (sigaction(lw_config.dump_signal, &sa, NULL) < 0)
-                lw_warn("cannot handle signal %d for dumps: %s", lw_config.dump_signal, strerror(errno));
+        if (lw_config.dump_signal && !handler_set) {
+            handler_set = 1;
+            set_handler();
         }
         /* Every signal stays blocked in the dumper, so the program's own signals go to its own threads. */
         sigset_t all, old;
@@ -107,9 +159,23 @@ void lw_dumper_start(void)
     lw_self.busy = was;
 }
 
+void lw_dumper_start_wanted(lw_kind_t kind)
+{
+    /* a descriptor opened right after fork (a /proc read, a log) is not yet the child settling down to run */
+    if (kind != LW_HEAP && atomic_load(&lw_dumper_wanted) != LW_DUMPER_AT_ANY)
+        return;
+    if (atomic_exchange(&lw_dumper_wanted, 0))
+        lw_dumper_start();
+}
+
 void lw_dumper_forked(void)
 {
     atomic_store(&start_lock.held, 0);
+    if (!dumper_pid)
+        return; /* the parent has no dumps running: nor has the child */
+    /* the parent's pending wake-ups are the parent's; a signal from now on posts into the child's own */
+    sem_init(&wake, 0, 0);
+    atomic_store(&lw_dumper_wanted, lw_config.dump_interval_s ? LW_DUMPER_AT_ALLOC : 0);
 }
 
 int lw_dumper_threads(void)
@@ -117,3 +183,13 @@ int lw_dumper_threads(void)
     return dumper_pid && dumper_pid == lw_pid ? 1 : 0;
 }
 
+void lw_on_sigaction(int sig, uintptr_t handler)
+{
+    lw_init();
+    if (!lw_config.dump_signal || sig != lw_config.dump_signal || handler == (uintptr_t)on_dump_signal)
+        return;
+    if (!handler_set || atomic_exchange(&takeover_warned, 1))
+        return; /* before the dumper started, the handler is not ours yet: set_handler says so if it matters */
+    lw_warn("the program installs its own handler for signal %d, LEAKWATCH_DUMP_SIGNAL: the program keeps it and "
+            "signal dumps stop; pick a signal it leaves alone (a real-time one, RTMIN+3)", sig);
+}

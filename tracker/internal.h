@@ -322,8 +322,27 @@ int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap
 void lw_dump_seq_resume(void);
 
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
- * per program (not in forked children). Does nothing when neither is set. */
+ * per process (a forked child starts its own lazily: lw_dumper_wanted). Does nothing when neither is set. */
 void lw_dumper_start(void);
+/* Nonzero when this process (a forked child) is to start its dump thread: LW_DUMPER_AT_ALLOC at its next heap
+ * allocation (an interval is set), LW_DUMPER_AT_ANY at its next tracked acquisition of any kind (the dump signal
+ * came). lw_dumper_start_wanted, given the kind being acquired, starts it when that is due. Call it only from
+ * outside the tracker (the guard not set). */
+#define LW_DUMPER_AT_ALLOC 1
+#define LW_DUMPER_AT_ANY 2
+extern atomic_int lw_dumper_wanted;
+void lw_dumper_start_wanted(lw_kind_t kind);
+/* ---- attaching to a running process (attach.c) ---- */
+
+/* Nonzero when the library is being loaded into a running process by `leakwatch attach` (LEAKWATCH_ATTACH set
+ * in the process's environment for the load). */
+int lw_attaching(void);
+/* When attaching: rebinds every module's calls to the interposed functions to the library's wrappers and records
+ * the time in lw_attached_unix_ms (0 for a process that started under the library). Call it once the tracker is
+ * initialised. */
+void lw_attach_bind(void);
+extern uint64_t lw_attached_unix_ms;
+
 /* How many threads of this process are leakwatch's own (0 or 1). */
 int lw_dumper_threads(void);
 

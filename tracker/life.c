@@ -192,6 +192,7 @@ void lw_on_quick_exit(int status)
 void lw_on_load(void)
 {
     lw_init();
+    lw_attach_bind();
     lw_dumper_start();
 }
 

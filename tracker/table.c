@@ -185,6 +185,8 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     lw_init();
     if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
+    if (LW_UNLIKELY(atomic_load_explicit(&lw_dumper_wanted, memory_order_relaxed)))
+        lw_dumper_start_wanted(kind); /* a forked child's first acquisition since its dumps became due */
     lw_guard_t guard = lw_enter();
     uint32_t site = lw_stack_site(origin);
     put(kind, handle, size, site, lw_now_ms(), lw_acquire_flags, cur_gen);
