@@ -145,7 +145,75 @@ static int addresses(ctx_t *c, const lwr_known_frame_t *k, size_t n, uint64_t **
     return 0;
 }
 
-static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
+/* The grouping members of a site (`indirect_count`, `indirect_bytes`, `cycle`, `direct_count`, `direct_bytes`,
+ * `root_site`, `indirect_sites`), the site ids kept as ids until every site is read (resolve_ids). */
+static int read_grouping(ctx_t *c, json_t *o, const char *at, lwr_dump_site_t *s)
+{
+    json_t *ic, *cycle, *root, *list;
+    if (member(c, o, at, "indirect_count", JSON_INTEGER, false, false, &ic)
+        || member(c, o, at, "cycle", JSON_TRUE, false, false, &cycle)
+        || member(c, o, at, "root_site", JSON_INTEGER, false, false, &root)
+        || member(c, o, at, "indirect_sites", JSON_ARRAY, false, false, &list))
+        return -1;
+    s->root_site = SIZE_MAX;
+    if (root && (json_integer_value(root) <= 0 || (uint64_t)json_integer_value(root) >= SIZE_MAX))
+        return lwr_read_fail(c, "%sroot_site: not a site id", at);
+    if (root)
+        s->root_site = (size_t)json_integer_value(root);
+    if (!ic)
+        return 0;
+    s->attributed = true;
+    s->cycle = cycle && json_is_true(cycle);
+    if (get_count(c, o, at, "indirect_count", true, &s->indirect_count)
+        || get_count(c, o, at, "indirect_bytes", true, &s->indirect_bytes)
+        || get_count(c, o, at, "direct_count", s->cycle, &s->direct_count)
+        || get_count(c, o, at, "direct_bytes", s->cycle, &s->direct_bytes))
+        return -1;
+    size_t n = json_array_size(list);
+    if (!(s->indirect_sites = calloc(n ? n : 1, sizeof *s->indirect_sites)))
+        return lwr_read_fail(c, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(list, i);
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return lwr_read_fail(c, "%sindirect_sites[%zu]: not a site id", at, i);
+        s->indirect_sites[s->nindirect_sites++] = (size_t)json_integer_value(v);
+    }
+    return 0;
+}
+
+/* The index of the site whose id is `id` (ids ascend with the sites), or SIZE_MAX. */
+static size_t site_of_id(const uint64_t *ids, size_t n, size_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && ids[lo] == id ? lo : SIZE_MAX;
+}
+
+/* Turns the site ids of the grouping into indexes into d->sites, as a dump has them; `ids` holds each site's id
+ * (0: it had none). An id no site has is an error. */
+static int resolve_ids(ctx_t *c, lwr_dump_t *d, const uint64_t *ids)
+{
+    for (size_t i = 1; i < d->nsites; i++)
+        if (ids[i] && ids[i] <= ids[i - 1])
+            return lwr_read_fail(c, "sites[%zu].id: the ids do not ascend", i);
+    for (size_t i = 0; i < d->nsites; i++) {
+        lwr_dump_site_t *s = &d->sites[i];
+        if (s->root_site != SIZE_MAX && (s->root_site = site_of_id(ids, d->nsites, s->root_site)) == SIZE_MAX)
+            return lwr_read_fail(c, "sites[%zu].root_site: no site has that id", i);
+        for (size_t k = 0; k < s->nindirect_sites; k++)
+            if ((s->indirect_sites[k] = site_of_id(ids, d->nsites, s->indirect_sites[k])) == SIZE_MAX)
+                return lwr_read_fail(c, "sites[%zu].indirect_sites[%zu]: no site has that id", i, k);
+    }
+    return 0;
+}
+
+static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d, uint64_t *id)
 {
     char at[64];
     json_t *kind, *cls, *frames, *samples, *pids;
@@ -166,6 +234,10 @@ static int read_site(ctx_t *c, json_t *o, size_t si, lwr_dump_t *d)
     lwr_dump_site_t *s = &d->sites[d->nsites++];
     s->kind = (lwr_kind_t)k;
     s->oldest_age_ms = s->median_age_ms = -1;
+    s->json_index = si;
+    *id = 0;
+    if (get_count(c, o, at, "id", false, id) || read_grouping(c, o, at, s))
+        return -1;
     const char *cn = cls ? json_string_value(cls) : "";
     s->cls = strcmp(cn, "definite") == 0    ? LWR_CLASS_DEFINITE
              : strcmp(cn, "indirect") == 0  ? LWR_CLASS_INDIRECT
@@ -335,9 +407,16 @@ static int read_report(ctx_t *c, json_t *root, lwr_dump_t *d)
     d->uptime_ms = d->time_unix_ms = -1;
     if (!(d->sites = calloc(json_array_size(sites) + 1, sizeof *d->sites)))
         return lwr_read_fail(c, "out of memory");
-    for (size_t i = 0; i < json_array_size(sites); i++)
-        if (read_site(c, json_array_get(sites, i), i, d) != 0)
-            return -1;
+    uint64_t *ids = calloc(json_array_size(sites) + 1, sizeof *ids);
+    if (!ids)
+        return lwr_read_fail(c, "out of memory");
+    int bad = 0;
+    for (size_t i = 0; i < json_array_size(sites) && !bad; i++)
+        bad = read_site(c, json_array_get(sites, i), i, d, &ids[d->nsites]) != 0;
+    bad = bad || resolve_ids(c, d, ids) != 0;
+    free(ids);
+    if (bad)
+        return -1;
     lwr_dump_t **tail = &d->more;
     for (size_t i = 0; i < json_array_size(procs); i++) {
         lwr_dump_t *p = d;

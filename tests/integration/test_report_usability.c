@@ -29,11 +29,13 @@ static void tree_columns(int *first, int *second)
     *second = (int)(b - text) + 1;
 }
 
-/* Two allocations on one line are two sites, told apart by the column of each call, in JSON and in text. */
+/* Two allocations on one line are two sites, told apart by the column of each call, in JSON and in text (where
+ * --show-indirect lists the tree's indirect sites under its root). */
 START_TEST(test_columns)
 {
     LWT_REQUIRE_BUILT();
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("tree")), NULL);
+    lwt_result_t *r =
+        lwt_leakwatch(LWT_ARGV("--max-leaks", "1000000", "--show-indirect"), LWT_ARGV(lwt_fixture("tree")), NULL);
     LWT_ASSERT_RUN(r, 0);
     int line = LWT_MARKER_LINE(TREE_SRC, "@line"), c1, c2;
     tree_columns(&c1, &c2);
