@@ -1,6 +1,7 @@
-/* Stack capture: a full libunwind walk (or a bounds-checked frame-pointer walk) on a miss, and a per-thread cache
- * that recognises a stack it has seen by re-reading the stack slots that hold its return addresses. */
-#include "internal.h"
+/* Stack capture: a per-thread cache that recognises a stack it has seen by re-reading the stack slots that hold its
+ * return addresses, and on a miss a walk by frame rules learned from libunwind, a full libunwind walk, or in
+ * frame-pointer mode a bounds-checked frame-pointer walk. */
+#include "hash.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -113,7 +114,7 @@ static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
 {
     for (size_t i = 0; i < old->sets * LW_CACHE_ASSOC; i++) {
         lw_centry_t *from = entry_at(old, i);
-        if (!from->site || lw_config.unwind == LW_UNWIND_FP)
+        if (!from->site)
             continue;
         size_t set = set_of(c, from->ra, from->frame);
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
@@ -199,12 +200,10 @@ static inline int is_self(uintptr_t ip)
     return ip >= self_lo && ip < self_hi;
 }
 
-/* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
- * return addresses. When slots is given, stores for each frame the address its return address was read from,
- * or 0 when it did not come from memory (then the stack cannot be cached). Returns the frame count. */
 /* libunwind searches the loaded objects with dl_iterate_phdr, under the dynamic loader's lock. A fork while a
  * thread is in there would leave the child that lock held by a thread it does not have, so fork waits for
- * unwinds in progress (lw_stack_block_unwinds, from the atfork handler) and no new one starts until it is done. */
+ * unwinds in progress (lw_stack_block_unwinds, from the atfork handler) and no new one starts until it is done.
+ * The walk by learned rules below checks the loaded objects the same way and takes the same pass. */
 static atomic_int unwinders, unwind_blocked;
 
 static void unwind_enter(void)
@@ -217,6 +216,11 @@ static void unwind_enter(void)
             return;
         atomic_fetch_sub(&unwinders, 1);
     }
+}
+
+static void unwind_leave(void)
+{
+    atomic_fetch_sub(&unwinders, 1);
 }
 
 void lw_stack_block_unwinds(void)
@@ -233,28 +237,200 @@ void lw_stack_allow_unwinds(int in_child)
     atomic_store(&unwind_blocked, 0);
 }
 
-static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max);
-
-static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
-{
-    unwind_enter();
-    lw_self.in_unwind = 1;
-    int n = unwind_steps(o, frames, slots, max);
-    lw_self.in_unwind = 0;
-    atomic_fetch_sub(&unwinders, 1);
-    return n;
-}
-
 int lw_signal_mask_elided(void)
 {
     return lw_self.in_unwind;
 }
 
-static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+/* ---- frame rules learned from libunwind ---------------------------------------------------------------------
+ * Where a frame's caller's return address lives depends only on the code address the frame is at: its canonical
+ * frame address (CFA) is the stack pointer plus a constant there, or, in a function that keeps a frame pointer,
+ * the frame pointer plus 16; the return address is the word below the CFA. Every full unwind records that rule
+ * for each return address it passes (and where the frame saved its caller's frame pointer, so that the next
+ * rule can use it), so that a later stack made of frames already seen is walked with one table look-up and one
+ * load a frame instead of libunwind's search. A frame whose rule is unknown, was seen to change, or is not of
+ * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind. The table is shared by
+ * the threads, lock-free (an entry is claimed with a compare-and-swap, then its rule stored), and only grows; it
+ * is given up for good once the program unloads a library, whose addresses new code may reuse. */
+#define LW_RULE_SLOTS (1u << 16)
+#define LW_RULE_PROBES 32
+
+enum { RULE_SP = 1, RULE_BP = 2, RULE_END = 3 }; /* the kind in the low two bits; 0: not learned yet */
+#define RULE_KIND(r) ((unsigned)((r) & 3))
+#define RULE_BAD 4ull               /* seen with two different rules: never walked by rule */
+#define RULE_SAVES_BP 8ull          /* the frame saved its caller's frame pointer at CFA - save offset */
+#define RULE_OFF(r) ((uintptr_t)(((r) >> 8) & 0xffffff))         /* CFA = SP or BP + this */
+#define RULE_SAVE_OFF(r) ((uintptr_t)(((r) >> 32) & 0xffffff))   /* the caller's BP is at CFA - this */
+#define RULE_MAX_OFF 0xffffffu
+
+typedef struct {
+    _Atomic uintptr_t ip;
+    _Atomic uint64_t rule;
+} lw_rule_t;
+
+static lw_rule_t *_Atomic rule_table;
+static atomic_int rules_state;   /* 0 unused, 1 in use, 2 given up */
+static unsigned long rules_subs; /* dlpi_subs when the table was made */
+
+static inline uint32_t rule_home(uintptr_t ip)
+{
+    return lw_mix64(ip) & (LW_RULE_SLOTS - 1);
+}
+
+static uint64_t rule_of(const lw_rule_t *t, uintptr_t ip)
+{
+    uint32_t h = rule_home(ip);
+    for (uint32_t i = 0; i < LW_RULE_PROBES; i++) {
+        const lw_rule_t *e = &t[(h + i) & (LW_RULE_SLOTS - 1)];
+        uintptr_t k = atomic_load_explicit(&e->ip, memory_order_acquire);
+        if (k == ip)
+            return atomic_load_explicit(&e->rule, memory_order_acquire);
+        if (k == 0)
+            return 0;
+    }
+    return 0;
+}
+
+static void rule_learn(lw_rule_t *t, uintptr_t ip, uint64_t rule)
+{
+    uint32_t h = rule_home(ip);
+    for (uint32_t i = 0; i < LW_RULE_PROBES; i++) {
+        lw_rule_t *e = &t[(h + i) & (LW_RULE_SLOTS - 1)];
+        uintptr_t k = atomic_load_explicit(&e->ip, memory_order_acquire);
+        if (k == 0 && atomic_compare_exchange_strong(&e->ip, &k, ip)) {
+            atomic_store_explicit(&e->rule, rule, memory_order_release);
+            return;
+        }
+        if (k == ip) {
+            /* claimed by another thread that may not have stored its rule yet: a rule stored after ours that
+             * differs is caught the next time this frame is learned */
+            uint64_t old = atomic_load_explicit(&e->rule, memory_order_acquire);
+            if (old == 0)
+                atomic_compare_exchange_strong(&e->rule, &old, rule);
+            if (old != 0 && old != rule)
+                atomic_store_explicit(&e->rule, RULE_BAD, memory_order_release);
+            return;
+        }
+    }
+    /* a crowded neighbourhood: the frame stays unknown */
+}
+
+static int count_unloads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    *(unsigned long *)arg = info->dlpi_subs;
+    return 1;
+}
+
+/* The table, made on first use, or NULL when the walk by rules is off (the table could not be made, or a library
+ * was unloaded since). Runs inside unwind_enter. */
+static lw_rule_t *rules_get(void)
+{
+    int st = atomic_load_explicit(&rules_state, memory_order_acquire);
+    if (st == 2)
+        return NULL;
+    unsigned long subs = 0;
+    dl_iterate_phdr(count_unloads, &subs);
+    if (st == 1) {
+        if (subs == rules_subs)
+            return atomic_load_explicit(&rule_table, memory_order_acquire);
+        atomic_store(&rules_state, 2); /* the memory stays: another thread may be reading it */
+        return NULL;
+    }
+    lw_rule_t *t = lw_mem_alloc(LW_RULE_SLOTS * sizeof(lw_rule_t)); /* zeroed pages, touched as used */
+    lw_rule_t *none = NULL;
+    if (!t) {
+        atomic_store(&rules_state, 2);
+        return NULL;
+    }
+    if (!atomic_compare_exchange_strong(&rule_table, &none, t)) {
+        lw_mem_free(t, LW_RULE_SLOTS * sizeof(lw_rule_t));
+        return atomic_load(&rule_table);
+    }
+    rules_subs = subs;
+    atomic_store_explicit(&rules_state, 1, memory_order_release);
+    return t;
+}
+
+/* The rule of a frame at ip whose stack pointer was sp and frame pointer bp, from the cursor c that libunwind has
+ * just stepped to its caller; 0 when it is not one of the two kinds. */
+static uint64_t rule_from_step(unw_cursor_t *c, uintptr_t sp, uintptr_t bp)
+{
+    unw_word_t cfa, caller_bp;
+    unw_save_loc_t ra_loc, bp_loc;
+    if (unw_get_reg(c, UNW_REG_SP, &cfa) < 0 || unw_get_reg(c, UNW_X86_64_RBP, &caller_bp) < 0 ||
+        unw_get_save_loc(c, UNW_REG_IP, &ra_loc) < 0 || unw_get_save_loc(c, UNW_X86_64_RBP, &bp_loc) < 0)
+        return 0;
+    if (cfa <= sp || cfa - sp > RULE_MAX_OFF || (cfa & 7) || ra_loc.type != UNW_SLT_MEMORY ||
+        ra_loc.u.addr != cfa - sizeof(uintptr_t))
+        return 0;
+    uint64_t saves = 0, save_off = 0;
+    if (bp_loc.type == UNW_SLT_MEMORY && bp_loc.u.addr >= sp && bp_loc.u.addr < cfa) {
+        saves = RULE_SAVES_BP; /* saved in this frame */
+        save_off = cfa - bp_loc.u.addr;
+    } else if (caller_bp != bp) {
+        return 0; /* changed without being saved here: not a frame this walk can follow */
+    }
+    if (saves && bp == bp_loc.u.addr) {
+        /* the frame pointer points at its own save slot: a function that keeps a frame pointer, whose stack
+         * pointer may move (alloca); unless CFA = BP + 16 the stack was realigned, and no rule holds */
+        if (save_off != 2 * sizeof(uintptr_t))
+            return 0;
+        return RULE_BP | saves | (uint64_t)(2 * sizeof(uintptr_t)) << 8 | save_off << 32;
+    }
+    return RULE_SP | saves | (uint64_t)(cfa - sp) << 8 | save_off << 32;
+}
+
+/* Walks the stack that starts at the wrapper's frame by learned rules alone. Returns the frame count with frames
+ * and slots filled as unwind_steps does, or -1 when a frame's rule is not known (then libunwind walks it). */
+static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+{
+    /* the wrapper's frame: its caller's frame pointer at o.frame, the return address above, the caller's stack
+     * pointer above that */
+    uintptr_t hi = lw_self.stack_hi;
+    uintptr_t slot = o.frame + sizeof(uintptr_t), sp = o.frame + 2 * sizeof(uintptr_t);
+    uintptr_t bp = *(const uintptr_t *)o.frame, ip = o.ra;
+    int n = 0;
+    for (;;) {
+        if (!is_self(ip)) {
+            frames[n] = ip;
+            slots[n] = slot;
+            if (++n == max)
+                return n;
+        }
+        uint64_t r = rule_of(t, ip);
+        unsigned kind = RULE_KIND(r);
+        if (kind == 0 || (r & RULE_BAD))
+            return -1;
+        if (kind == RULE_END)
+            return n;
+        uintptr_t cfa = (kind == RULE_BP ? bp : sp) + RULE_OFF(r);
+        /* every step moves up the stack and stays inside it, whatever the words read were */
+        if (cfa <= sp || cfa > hi || (cfa & 7))
+            return -1;
+        if (r & RULE_SAVES_BP) {
+            uintptr_t at = cfa - RULE_SAVE_OFF(r);
+            if (at < sp || at + sizeof(uintptr_t) > hi)
+                return -1;
+            bp = *(const uintptr_t *)at;
+        }
+        slot = cfa - sizeof(uintptr_t);
+        ip = *(const uintptr_t *)slot;
+        sp = cfa;
+        if (ip == 0)
+            return n; /* where libunwind stops too */
+    }
+}
+
+/* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
+ * return addresses. When slots is given, stores for each frame the address its return address was read from,
+ * or 0 when it did not come from memory (then the stack cannot be cached). When rules is given, records the rule
+ * of every frame it steps past. Returns the frame count. */
+static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, lw_rule_t *rules)
 {
     unw_context_t uc;
     unw_cursor_t c;
-    unw_word_t ip, sp;
+    unw_word_t ip, sp, bp;
 
     if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
         return 0;
@@ -266,21 +442,57 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
         if (sp > o.frame)
             break;
     }
-    int n = 0;
-    do {
+    int n = 0, after_signal = 0;
+    for (;;) {
         if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
             break;
-        if (is_self(ip))
-            continue;
-        frames[n] = ip;
-        if (slots) {
-            unw_save_loc_t loc;
-            slots[n] = 0;
-            if (unw_get_save_loc(&c, UNW_REG_IP, &loc) == 0 && loc.type == UNW_SLT_MEMORY)
-                slots[n] = loc.u.addr;
+        if (!is_self(ip)) {
+            frames[n] = ip;
+            if (slots) {
+                unw_save_loc_t loc;
+                slots[n] = 0;
+                if (unw_get_save_loc(&c, UNW_REG_IP, &loc) == 0 && loc.type == UNW_SLT_MEMORY)
+                    slots[n] = loc.u.addr;
+            }
+            if (++n == max)
+                break;
         }
-        n++;
-    } while (n < max && unw_step(&c) > 0);
+        /* A signal frame is stepped past by its saved context, not by a rule; the frame it interrupted is at
+         * an address that is no return address, whose rule may not be the one a call there would have. */
+        int learn = rules && !after_signal;
+        after_signal = unw_is_signal_frame(&c) > 0;
+        learn = learn && !after_signal;
+        if (learn && (unw_get_reg(&c, UNW_REG_SP, &sp) < 0 || unw_get_reg(&c, UNW_X86_64_RBP, &bp) < 0))
+            learn = 0;
+        int step = unw_step(&c);
+        if (step <= 0) {
+            if (learn && step == 0)
+                rule_learn(rules, ip, RULE_END); /* the outermost frame (_start, a thread's start) */
+            break;
+        }
+        if (learn) {
+            uint64_t r = rule_from_step(&c, sp, bp);
+            if (r)
+                rule_learn(rules, ip, r);
+        }
+    }
+    return n;
+}
+
+/* The stack from libunwind: by the rules learned so far when every frame's is known (*by_rule set), else a full
+ * unwind that learns them. */
+static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int *by_rule)
+{
+    unwind_enter();
+    lw_rule_t *rules = slots ? rules_get() : NULL;
+    int n = rules ? walk_by_rules(rules, o, frames, slots, max) : -1;
+    *by_rule = n >= 0;
+    if (n < 0) {
+        lw_self.in_unwind = 1;
+        n = unwind_steps(o, frames, slots, max, rules);
+        lw_self.in_unwind = 0;
+    }
+    unwind_leave();
     return n;
 }
 
@@ -311,15 +523,17 @@ static void learn_stack_bounds(uintptr_t here)
     }
 }
 
-/* Follows saved frame pointers from the wrapper's frame. Every step must move up the stack, stay inside the
- * thread's stack and stay aligned, so a program built without frame pointers ends the walk instead of faulting. */
-static int walk_fp(lw_origin_t o, uintptr_t *frames, int max)
+/* Follows saved frame pointers from the wrapper's frame, storing with each return address the stack word it was
+ * read from. Every step must move up the stack, stay inside the thread's stack and stay aligned, so a program
+ * built without frame pointers ends the walk instead of faulting. */
+static int walk_fp(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     if (!lw_self.stack_hi)
         learn_stack_bounds(o.frame);
     uintptr_t lo = lw_self.stack_lo, hi = lw_self.stack_hi;
     int n = 0;
-    frames[n++] = o.ra;
+    frames[n] = o.ra;
+    slots[n++] = o.frame + sizeof(uintptr_t);
     if (o.frame < lo || o.frame + 2 * sizeof(uintptr_t) > hi)
         return n;
     uintptr_t fp = *(const uintptr_t *)o.frame;
@@ -328,75 +542,43 @@ static int walk_fp(lw_origin_t o, uintptr_t *frames, int max)
         uintptr_t ra = ((const uintptr_t *)fp)[1];
         if (ra < 4096)
             break;
-        if (!is_self(ra))
-            frames[n++] = ra;
+        if (!is_self(ra)) {
+            frames[n] = ra;
+            slots[n++] = fp + sizeof(uintptr_t);
+        }
         prev = fp;
         fp = *(const uintptr_t *)fp;
     }
     return n;
 }
 
-static uint32_t frames_hash(const uintptr_t *f, int n)
+/* Takes the stack the slow way of the configured mode. *by_rule is set when libunwind's rules did it. */
+static int take_stack(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int cacheable, int *by_rule)
 {
-    uint64_t h = (uint64_t)n;
-    for (int i = 0; i < n; i++)
-        h = (h ^ f[i]) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(h >> 32);
+    *by_rule = 0;
+    if (lw_config.unwind == LW_UNWIND_FP)
+        return walk_fp(o, frames, slots, max);
+    return unwind_full(o, frames, cacheable ? slots : NULL, max, by_rule);
 }
 
-/* Frame-pointer mode: the walk is cheap; the cache only saves the site-table lookup (and its lock). */
-static uint32_t site_fp(lw_origin_t o)
+/* LEAKWATCH_VERIFY: the stack a hit (or a walk by rules) gave, against the mode's own walk from scratch. */
+static void verify_site(lw_origin_t o, uint32_t site)
 {
-    uintptr_t frames[LW_MAX_DEPTH];
-    int depth = lw_config.depth;
-    int n = walk_fp(o, frames, depth);
-    uint32_t h = frames_hash(frames, n);
-    lw_tcache_t *c = cache_get();
-    if (!c)
-        return lw_site_intern(frames, n);
-    size_t set = h & (c->sets - 1);
-    lw_centry_t *victim = NULL;
-    for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-        lw_centry_t *e = entry_at(c, set * LW_CACHE_ASSOC + way);
-        if (e->site && e->ra == h && e->n == (uint32_t)n &&
-            memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
-            count_hit();
-            return e->site;
-        }
-        if (!victim && !e->site)
-            victim = e;
-    }
-    uint32_t site = lw_site_intern(frames, n);
-    count_miss();
-    if (++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
-        /* more stacks than fit: twice as many sets (the frames of the old entries are not rehashed here) */
-        c = cache_make(c->sets * 2);
-        set = h & (c->sets - 1);
-        victim = entry_at(c, set * LW_CACHE_ASSOC);
-    }
-    lw_centry_t *e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
-    e->site = site;
-    e->ra = h;
-    e->n = (uint32_t)n;
-    memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
-    return site;
-}
-
-static void verify_hit(lw_origin_t o, uint32_t site)
-{
-    uintptr_t full[LW_MAX_DEPTH], cached[LW_MAX_DEPTH];
-    int n = unwind_full(o, full, NULL, lw_config.depth);
+    uintptr_t full[LW_MAX_DEPTH], slots[LW_MAX_DEPTH], cached[LW_MAX_DEPTH];
+    int by_rule;
+    int n = lw_config.unwind == LW_UNWIND_FP ? walk_fp(o, full, slots, lw_config.depth)
+                                             : unwind_full(o, full, NULL, lw_config.depth, &by_rule);
     int m = lw_site_frames(site, cached, LW_MAX_DEPTH);
     atomic_fetch_add_explicit(&lw_stack_stats.verified, 1, memory_order_relaxed);
     if (n != m || memcmp(full, cached, (size_t)n * sizeof(uintptr_t)) != 0)
         atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
 }
 
+/* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
+ * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules, or a full unwind; only
+ * the last counts as a miss in the statistics, since the other two take no search of the loaded objects. */
 uint32_t lw_stack_site(lw_origin_t o)
 {
-    if (lw_config.unwind == LW_UNWIND_FP)
-        return site_fp(o);
-
     int depth = lw_config.depth;
     /* Only a stack known to stay mapped is cached: a hit re-reads words above the wrapper's frame, and on a
      * coroutine stack or an alternate signal stack, freed and reused, those words may be gone. */
@@ -420,7 +602,7 @@ uint32_t lw_stack_site(lw_origin_t o)
                 if (i == w->n) {
                     count_hit();
                     if (LW_UNLIKELY(lw_config.verify))
-                        verify_hit(o, w->site);
+                        verify_site(o, w->site);
                     return w->site;
                 }
                 /* same key, another stack above it: several such stacks may live in the set side by side */
@@ -438,14 +620,20 @@ uint32_t lw_stack_site(lw_origin_t o)
         e = NULL;
     }
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
-    int n = unwind_full(o, frames, slots, depth);
-    count_miss();
+    int by_rule;
+    int n = take_stack(o, frames, slots, depth, cacheable, &by_rule);
+    if (by_rule)
+        count_hit();
+    else
+        count_miss();
     if (n == 0) {
         frames[0] = o.ra;
         n = 1;
         slots[0] = 0;
     }
     uint32_t site = lw_site_intern(frames, n);
+    if (by_rule && LW_UNLIKELY(lw_config.verify) && site)
+        verify_site(o, site);
     if (e && site) {
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
