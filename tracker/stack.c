@@ -16,10 +16,13 @@ lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
 /* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
- * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for one (return address, wrapper frame)
- * pair, where on the stack each frame's return address lives (as an offset above the wrapper frame) and what it
- * was; a hit re-reads those words and compares them, which costs a few loads instead of an unwind. Entries are
- * touched only as they are used, so a thread that allocates from a few places keeps a few pages of it. */
+ * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
+ * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
+ * above the wrapper frame) and what it was; a hit re-reads those words and compares them, which costs a few loads
+ * instead of an unwind. Many stacks can share their innermost frame and depth, more than four ways hold: a stack
+ * whose set holds another of the same key goes to a second set that also depends on the caller's return address
+ * (see second_key).
+ * Entries are touched only as they are used, so a thread that allocates from a few places keeps a few pages. */
 #define LW_CACHE_SETS 256       /* to start with */
 #define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
 #define LW_CACHE_ASSOC 4
@@ -27,9 +30,11 @@ LW_TLS lw_thread_t lw_self;
 typedef struct {
     uintptr_t ra;
     uintptr_t frame;
+    uintptr_t key2;     /* the second key the entry's set was chosen with, for moving it to a larger cache */
     uint32_t site;
     uint32_t n;
-    /* followed by uint32_t off[depth] and uintptr_t val[depth], laid out by entry_size() */
+    /* followed by uint32_t off[n], then (8-byte aligned) uintptr_t val[n]: the words a hit reads lie together,
+     * sized for the configured depth by entry_size() */
 } lw_centry_t;
 
 struct lw_tcache {
@@ -74,7 +79,8 @@ void lw_stack_flush_counts(void)
 
 static size_t entry_size(int depth)
 {
-    return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + 15) & ~(size_t)15;
+    return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + sizeof(uint32_t) + 15) &
+           ~(size_t)15;
 }
 
 static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
@@ -82,14 +88,15 @@ static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
     return (lw_centry_t *)(c->entries + i * c->entry_size);
 }
 
-static uintptr_t *entry_val(lw_centry_t *e)
+static uint32_t *entry_off(lw_centry_t *e)
 {
-    return (uintptr_t *)(e + 1);
+    return (uint32_t *)(e + 1);
 }
 
-static uint32_t *entry_off(lw_centry_t *e, int depth)
+/* The return addresses of an entry of n frames. */
+static uintptr_t *entry_val(lw_centry_t *e, uint32_t n)
 {
-    return (uint32_t *)(entry_val(e) + depth);
+    return (uintptr_t *)((unsigned char *)(e + 1) + (((size_t)n * sizeof(uint32_t) + 7) & ~(size_t)7));
 }
 
 static void cache_destroy(void *p)
@@ -101,11 +108,11 @@ static void cache_destroy(void *p)
     lw_mem_free(c, c->total);
 }
 
-/* The set of a key. Both halves matter: many call sites share one stack depth, and one call site is reached at
- * many depths. */
-static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame)
+/* The set of a key. Every part matters: many call sites share one stack depth, one call site is reached at many
+ * depths, and many callers reach one call site at the same depth. */
+static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame, uintptr_t key2)
 {
-    uint64_t k = (ra * 0x9e3779b97f4a7c15ull) ^ (frame * 0xc2b2ae3d27d4eb4full);
+    uint64_t k = (ra * 0x9e3779b97f4a7c15ull) ^ (frame * 0xc2b2ae3d27d4eb4full) ^ (key2 * 0xd6e8feb86659fd93ull);
     return (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 40) & (c->sets - 1);
 }
 
@@ -116,7 +123,7 @@ static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
         lw_centry_t *from = entry_at(old, i);
         if (!from->site)
             continue;
-        size_t set = set_of(c, from->ra, from->frame);
+        size_t set = set_of(c, from->ra, from->frame, from->key2);
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
             lw_centry_t *to = entry_at(c, set * LW_CACHE_ASSOC + way);
             if (!to->site) {
@@ -574,6 +581,56 @@ static void verify_site(lw_origin_t o, uint32_t site)
         atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
 }
 
+/* Looks for the stack at o in one set: returns its entry, or NULL with *victim a free way (NULL when none) and
+ * *crowded set when the set holds another stack of the same key. */
+static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, lw_centry_t **victim, int *crowded)
+{
+    for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
+        lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
+        if (w->ra == o.ra && w->frame == o.frame && w->site) {
+            /* every word is read, without a branch a word: they lie where the walk that filled the entry found
+             * them, inside this thread's stack above the same frame */
+            const uint32_t *off = entry_off(w);
+            const uintptr_t *val = entry_val(w, w->n);
+            uintptr_t diff = 0;
+            for (uint32_t i = 0; i < w->n; i++)
+                diff |= *(const uintptr_t *)(o.frame + off[i]) ^ val[i];
+            if (!diff)
+                return w;
+            *crowded = 1; /* another stack above the same frame */
+        }
+        if (!*victim && !w->site)
+            *victim = w;
+    }
+    return NULL;
+}
+
+/* The caller's return address, the set's second key: read by the first frame's learned rule, or in frame-pointer
+ * mode through the saved frame pointer, when that stays inside the thread's stack; 0 when not known. It only
+ * chooses the set, so a wrong guess costs a miss, never a wrong stack. */
+static inline uintptr_t second_key(lw_origin_t o)
+{
+    uintptr_t cfa, hi = lw_self.stack_hi;
+    if (lw_config.unwind == LW_UNWIND_FP) {
+        cfa = *(const uintptr_t *)o.frame + 2 * sizeof(uintptr_t);
+    } else {
+        const lw_rule_t *t = atomic_load_explicit(&rule_table, memory_order_acquire);
+        if (!t)
+            return 0;
+        uint64_t r = rule_of(t, o.ra);
+        unsigned kind = RULE_KIND(r);
+        if (kind == RULE_SP)
+            cfa = o.frame + 2 * sizeof(uintptr_t) + RULE_OFF(r);
+        else if (kind == RULE_BP)
+            cfa = *(const uintptr_t *)o.frame + RULE_OFF(r);
+        else
+            return 0;
+    }
+    if (cfa <= o.frame + 2 * sizeof(uintptr_t) || cfa > hi || (cfa & 7))
+        return 0;
+    return *(const uintptr_t *)(cfa - sizeof(uintptr_t));
+}
+
 /* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
  * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules, or a full unwind; only
  * the last counts as a miss in the statistics, since the other two take no search of the loaded objects. */
@@ -588,27 +645,23 @@ uint32_t lw_stack_site(lw_origin_t o)
     lw_tcache_t *c = cacheable ? cache_get() : NULL;
     lw_centry_t *e = NULL;
 
+    uintptr_t key2 = 0;
     if (LW_LIKELY(c != NULL)) {
-        size_t set = set_of(c, o.ra, o.frame);
-        lw_centry_t *victim = NULL;
-        for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
-            if (w->ra == o.ra && w->frame == o.frame && w->site) {
-                const uintptr_t *val = entry_val(w);
-                const uint32_t *off = entry_off(w, depth);
-                uint32_t i = 0;
-                while (i < w->n && *(const uintptr_t *)(o.frame + off[i]) == val[i])
-                    i++;
-                if (i == w->n) {
-                    count_hit();
-                    if (LW_UNLIKELY(lw_config.verify))
-                        verify_site(o, w->site);
-                    return w->site;
-                }
-                /* same key, another stack above it: several such stacks may live in the set side by side */
-            }
-            if (!victim && !w->site)
-                victim = w;
+        /* the set of (return address, frame) first; only when it holds other stacks of the same key, the set
+         * that also depends on the caller's return address */
+        size_t set = set_of(c, o.ra, o.frame, 0);
+        int crowded = 0;
+        lw_centry_t *victim = NULL, *w = probe(c, set, o, &victim, &crowded);
+        if (!w && crowded && (key2 = second_key(o)) != 0) {
+            set = set_of(c, o.ra, o.frame, key2);
+            victim = NULL;
+            w = probe(c, set, o, &victim, &crowded);
+        }
+        if (w) {
+            count_hit();
+            if (LW_UNLIKELY(lw_config.verify))
+                verify_site(o, w->site);
+            return w->site;
         }
         /* no free way: replace one in turn */
         e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
@@ -637,8 +690,8 @@ uint32_t lw_stack_site(lw_origin_t o)
     if (e && site) {
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
-        uintptr_t *val = entry_val(e);
-        uint32_t *off = entry_off(e, depth);
+        uint32_t *off = entry_off(e);
+        uintptr_t *val = entry_val(e, (uint32_t)n);
         int ok = 1;
         for (int k = 0; k < n; k++) {
             if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
@@ -649,6 +702,7 @@ uint32_t lw_stack_site(lw_origin_t o)
             val[k] = frames[k];
         }
         e->site = ok ? site : 0;
+        e->key2 = key2;
         e->ra = o.ra;
         e->frame = o.frame;
         e->n = (uint32_t)n;
