@@ -27,9 +27,14 @@ LW_TLS lw_thread_t lw_self;
 #define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
 #define LW_CACHE_ASSOC 4
 
+/* The keys of a set's four ways lie in one cache line of their own, ahead of the entries: a look-up reads that
+ * line and then only the entry whose key matches. ra 0 marks a free way. */
 typedef struct {
     uintptr_t ra;
     uintptr_t frame;
+} lw_ctag_t;
+
+typedef struct {
     uintptr_t key2;     /* the second key the entry's set was chosen with, for moving it to a larger cache */
     uint32_t site;
     uint32_t n;
@@ -42,8 +47,9 @@ struct lw_tcache {
     size_t total;
     size_t sets;            /* a power of two */
     size_t misses;          /* since the cache was made */
-    size_t next_victim; /* a size_t keeps the entries after it aligned */
-    _Alignas(16) unsigned char entries[];
+    size_t next_victim;
+    unsigned char *body;    /* the entries, after sets * LW_CACHE_ASSOC tags */
+    _Alignas(64) lw_ctag_t tags[];
 };
 
 static pthread_key_t cache_key;
@@ -85,7 +91,7 @@ static size_t entry_size(int depth)
 
 static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
 {
-    return (lw_centry_t *)(c->entries + i * c->entry_size);
+    return (lw_centry_t *)(c->body + i * c->entry_size);
 }
 
 static uint32_t *entry_off(lw_centry_t *e)
@@ -120,14 +126,16 @@ static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame,
 static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
 {
     for (size_t i = 0; i < old->sets * LW_CACHE_ASSOC; i++) {
-        lw_centry_t *from = entry_at(old, i);
-        if (!from->site)
+        const lw_ctag_t *tag = &old->tags[i];
+        if (!tag->ra)
             continue;
-        size_t set = set_of(c, from->ra, from->frame, from->key2);
+        lw_centry_t *from = entry_at(old, i);
+        size_t set = set_of(c, tag->ra, tag->frame, from->key2);
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-            lw_centry_t *to = entry_at(c, set * LW_CACHE_ASSOC + way);
-            if (!to->site) {
-                memcpy(to, from, c->entry_size);
+            size_t j = set * LW_CACHE_ASSOC + way;
+            if (!c->tags[j].ra) {
+                c->tags[j] = *tag;
+                memcpy(entry_at(c, j), from, c->entry_size);
                 break;
             }
         }
@@ -138,10 +146,12 @@ static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
 static lw_tcache_t *cache_make(size_t sets)
 {
     size_t es = entry_size(lw_config.depth);
-    size_t total = sizeof(lw_tcache_t) + es * sets * LW_CACHE_ASSOC;
+    size_t tags = sets * LW_CACHE_ASSOC * sizeof(lw_ctag_t);
+    size_t total = sizeof(lw_tcache_t) + tags + es * sets * LW_CACHE_ASSOC;
     lw_tcache_t *c = lw_mem_alloc(total); /* zeroed pages, touched only as entries are used */
     if (!c)
         return lw_self.cache;
+    c->body = (unsigned char *)c->tags + tags;
     c->entry_size = es;
     c->total = total;
     c->sets = sets;
@@ -581,13 +591,14 @@ static void verify_site(lw_origin_t o, uint32_t site)
         atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
 }
 
-/* Looks for the stack at o in one set: returns its entry, or NULL with *victim a free way (NULL when none) and
- * *crowded set when the set holds another stack of the same key. */
-static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, lw_centry_t **victim, int *crowded)
+/* Looks for the stack at o in one set: returns its entry, or NULL with *victim the index of a free way (left as it
+ * was when none) and *crowded set when the set holds another stack of the same key. */
+static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, size_t *victim, int *crowded)
 {
+    const lw_ctag_t *tags = &c->tags[set * LW_CACHE_ASSOC];
     for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-        lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
-        if (w->ra == o.ra && w->frame == o.frame && w->site) {
+        if (tags[way].ra == o.ra && tags[way].frame == o.frame) {
+            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
             /* every word is read, without a branch a word: they lie where the walk that filled the entry found
              * them, inside this thread's stack above the same frame */
             const uint32_t *off = entry_off(w);
@@ -598,9 +609,9 @@ static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, lw_c
             if (!diff)
                 return w;
             *crowded = 1; /* another stack above the same frame */
+        } else if (*victim == SIZE_MAX && !tags[way].ra) {
+            *victim = set * LW_CACHE_ASSOC + way;
         }
-        if (!*victim && !w->site)
-            *victim = w;
     }
     return NULL;
 }
@@ -643,7 +654,7 @@ uint32_t lw_stack_site(lw_origin_t o)
         learn_stack_bounds(o.frame);
     int cacheable = o.frame >= lw_self.stack_lo && o.frame < lw_self.stack_hi;
     lw_tcache_t *c = cacheable ? cache_get() : NULL;
-    lw_centry_t *e = NULL;
+    size_t ei = SIZE_MAX; /* the way a miss fills */
 
     uintptr_t key2 = 0;
     if (LW_LIKELY(c != NULL)) {
@@ -651,11 +662,11 @@ uint32_t lw_stack_site(lw_origin_t o)
          * that also depends on the caller's return address */
         size_t set = set_of(c, o.ra, o.frame, 0);
         int crowded = 0;
-        lw_centry_t *victim = NULL, *w = probe(c, set, o, &victim, &crowded);
+        lw_centry_t *w = probe(c, set, o, &ei, &crowded);
         if (!w && crowded && (key2 = second_key(o)) != 0) {
             set = set_of(c, o.ra, o.frame, key2);
-            victim = NULL;
-            w = probe(c, set, o, &victim, &crowded);
+            ei = SIZE_MAX;
+            w = probe(c, set, o, &ei, &crowded);
         }
         if (w) {
             count_hit();
@@ -664,13 +675,14 @@ uint32_t lw_stack_site(lw_origin_t o)
             return w->site;
         }
         /* no free way: replace one in turn */
-        e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
+        if (ei == SIZE_MAX)
+            ei = set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1));
     }
 
     if (c && ++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
         /* more misses than twice the entries: the thread has more stacks than fit; twice as many sets */
         c = cache_make(c->sets * 2);
-        e = NULL;
+        ei = SIZE_MAX;
     }
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
     int by_rule;
@@ -687,9 +699,10 @@ uint32_t lw_stack_site(lw_origin_t o)
     uint32_t site = lw_site_intern(frames, n);
     if (by_rule && LW_UNLIKELY(lw_config.verify) && site)
         verify_site(o, site);
-    if (e && site) {
+    if (ei != SIZE_MAX && site) {
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
+        lw_centry_t *e = entry_at(c, ei);
         uint32_t *off = entry_off(e);
         uintptr_t *val = entry_val(e, (uint32_t)n);
         int ok = 1;
@@ -701,11 +714,11 @@ uint32_t lw_stack_site(lw_origin_t o)
             off[k] = (uint32_t)(slots[k] - o.frame);
             val[k] = frames[k];
         }
-        e->site = ok ? site : 0;
+        e->site = site;
         e->key2 = key2;
-        e->ra = o.ra;
-        e->frame = o.frame;
         e->n = (uint32_t)n;
+        c->tags[ei].ra = ok ? o.ra : 0;
+        c->tags[ei].frame = o.frame;
     }
     return site;
 }
