@@ -18,8 +18,10 @@ LW_TLS lw_thread_t lw_self;
 /* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
  * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
  * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
- * above the wrapper frame) and what it was; a hit re-reads those words and compares them, which costs a few loads
- * instead of an unwind. Many stacks can share their innermost frame and depth, more than four ways hold: a stack
+ * above the wrapper frame) and a 64-bit digest of what they were; a hit re-reads those words and compares their
+ * digest, which costs a few loads instead of an unwind. The digest keeps an entry small (a deep stack's entry fits
+ * a few cache lines, not a dozen) and tells apart any two stacks that differ in one frame; two that differ in
+ * more collide with a chance of about one in 2^64 (LEAKWATCH_VERIFY=1 would count it). Many stacks can share their innermost frame and depth, more than four ways hold: a stack
  * whose set holds another of the same key goes to a second set that also depends on the caller's return address
  * (see second_key).
  * Entries are touched only as they are used, so a thread that allocates from a few places keeps a few pages. */
@@ -36,10 +38,10 @@ typedef struct {
 
 typedef struct {
     uintptr_t key2;     /* the second key the entry's set was chosen with, for moving it to a larger cache */
+    uint64_t digest;    /* stack_digest of the return addresses */
     uint32_t site;
     uint32_t n;
-    /* followed by uint32_t off[n], then (8-byte aligned) uintptr_t val[n]: the words a hit reads lie together,
-     * sized for the configured depth by entry_size() */
+    uint32_t off[];     /* n of them, room for the configured depth (entry_size) */
 } lw_centry_t;
 
 struct lw_tcache {
@@ -85,8 +87,7 @@ void lw_stack_flush_counts(void)
 
 static size_t entry_size(int depth)
 {
-    return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + sizeof(uint32_t) + 15) &
-           ~(size_t)15;
+    return (sizeof(lw_centry_t) + (size_t)depth * sizeof(uint32_t) + 15) & ~(size_t)15;
 }
 
 static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
@@ -94,15 +95,12 @@ static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
     return (lw_centry_t *)(c->body + i * c->entry_size);
 }
 
-static uint32_t *entry_off(lw_centry_t *e)
+/* One step of the digest of a stack's return addresses: a bijection of the digest so far for a given word, so
+ * that two stacks that differ in exactly one frame never share a digest. */
+static inline uint64_t digest_step(uint64_t h, uintptr_t word)
 {
-    return (uint32_t *)(e + 1);
-}
-
-/* The return addresses of an entry of n frames. */
-static uintptr_t *entry_val(lw_centry_t *e, uint32_t n)
-{
-    return (uintptr_t *)((unsigned char *)(e + 1) + (((size_t)n * sizeof(uint32_t) + 7) & ~(size_t)7));
+    h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
 }
 
 static void cache_destroy(void *p)
@@ -601,12 +599,10 @@ static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, size
             lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
             /* every word is read, without a branch a word: they lie where the walk that filled the entry found
              * them, inside this thread's stack above the same frame */
-            const uint32_t *off = entry_off(w);
-            const uintptr_t *val = entry_val(w, w->n);
-            uintptr_t diff = 0;
+            uint64_t h = w->n;
             for (uint32_t i = 0; i < w->n; i++)
-                diff |= *(const uintptr_t *)(o.frame + off[i]) ^ val[i];
-            if (!diff)
+                h = digest_step(h, *(const uintptr_t *)(o.frame + w->off[i]));
+            if (h == w->digest)
                 return w;
             *crowded = 1; /* another stack above the same frame */
         } else if (*victim == SIZE_MAX && !tags[way].ra) {
@@ -703,17 +699,17 @@ uint32_t lw_stack_site(lw_origin_t o)
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
         lw_centry_t *e = entry_at(c, ei);
-        uint32_t *off = entry_off(e);
-        uintptr_t *val = entry_val(e, (uint32_t)n);
+        uint64_t h = (uint64_t)n;
         int ok = 1;
         for (int k = 0; k < n; k++) {
             if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
                 ok = 0;
                 break;
             }
-            off[k] = (uint32_t)(slots[k] - o.frame);
-            val[k] = frames[k];
+            e->off[k] = (uint32_t)(slots[k] - o.frame);
+            h = digest_step(h, frames[k]);
         }
+        e->digest = h;
         e->site = site;
         e->key2 = key2;
         e->n = (uint32_t)n;
