@@ -52,6 +52,19 @@ def count_leaks(kind, err_text, dump_dir):
     return None
 
 
+def live_blocks(dump_dir):
+    """Returns the heap blocks live at exit in leakwatch's dumps (leaked and still reachable), or None."""
+    dumps = glob.glob(os.path.join(dump_dir or "", "leakwatch.*.json"))
+    if not dumps:
+        return None
+    total = 0
+    for path in dumps:
+        with open(path) as f:
+            totals = json.load(f)["totals"]
+        total += totals["heap"]["count"] + (totals.get("reachable") or {}).get("count", 0)
+    return total
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-r", "--reps", type=int, default=5)
@@ -76,7 +89,7 @@ def main():
     # PR_SET_CHILD_SUBREAPER: descendants orphaned by the command become our children, so we can wait for them.
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
     base_cmd = shlex.split(a.baseline) if a.baseline else None
-    walls, rss, tails, base_walls, end_rss = [], [], [], [], []
+    walls, rss, tails, base_walls, end_rss, base_rss = [], [], [], [], [], []
     last_rc = 0
     err_text = ""
     with tempfile.TemporaryDirectory(prefix="lw-bench-") as tmp:
@@ -114,10 +127,11 @@ def main():
         for _ in range(a.reps):
             if base_cmd:
                 # Interleaved with the tool's runs, so that a change in the machine's load hits both alike.
-                wall, _, rc, _ = run_once(base_cmd, dict(os.environ))
+                wall, maxrss, rc, _ = run_once(base_cmd, dict(os.environ))
                 if rc != 0:
                     return failed(rc, "baseline_")
                 base_walls.append(wall)
+                base_rss.append(maxrss)
             if a.clean:
                 for name in os.listdir(a.clean):
                     path = os.path.join(a.clean, name)
@@ -146,6 +160,7 @@ def main():
                 break
         leaks = count_leaks(a.leaks, err_text, a.clean)
         cache = stack_cache(a.clean) if a.leaks == "dump" else "-"
+        live = live_blocks(a.clean) if a.leaks == "dump" else None
 
     fields = [
         "status=ok",
@@ -159,7 +174,9 @@ def main():
         "end_rss_kb=%s" % ("%d" % statistics.median(end_rss) if end_rss else "-"),
         "leaks=%s" % ("-" if leaks is None else leaks),
         "cache=%s" % cache,
+        "live=%s" % ("-" if live is None else live),
         "base_median=%s" % ("%.4f" % statistics.median(base_walls) if base_walls else "-"),
+        "base_rss_kb=%s" % ("%d" % statistics.median(base_rss) if base_rss else "-"),
     ]
     print(" ".join(fields))
     return 0

@@ -1,6 +1,7 @@
-/* Stack capture: a full libunwind walk (or a bounds-checked frame-pointer walk) on a miss, and a per-thread cache
- * that recognises a stack it has seen by re-reading the stack slots that hold its return addresses. */
-#include "internal.h"
+/* Stack capture: a per-thread cache that recognises a stack it has seen by re-reading the stack slots that hold its
+ * return addresses, and on a miss a walk by frame rules learned from libunwind, a full libunwind walk, or in
+ * frame-pointer mode a bounds-checked frame-pointer walk. */
+#include "hash.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -15,23 +16,32 @@ lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
 /* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
- * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for one (return address, wrapper frame)
- * pair, where on the stack each frame's return address lives (as an offset above the wrapper frame) and what it
- * was; a hit re-reads those words and compares them, which costs a few loads instead of an unwind. Entries are
- * touched only as they are used, so a thread that allocates from a few places keeps a few pages of it. */
+ * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
+ * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
+ * above the wrapper frame) and a 64-bit digest of what they were; a hit re-reads those words and compares their
+ * digest, which costs a few loads instead of an unwind. The digest keeps an entry small (a deep stack's entry fits
+ * a few cache lines, not a dozen) and tells apart any two stacks that differ in one frame; two that differ in
+ * more collide with a chance of about one in 2^64 (LEAKWATCH_VERIFY=1 would count it). Many stacks can share their innermost frame and depth, more than four ways hold: a stack
+ * whose set holds another of the same key goes to a second set that also depends on the caller's return address
+ * (see second_key).
+ * Entries are touched only as they are used, so a thread that allocates from a few places keeps a few pages. */
 #define LW_CACHE_SETS 256       /* to start with */
 #define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
 #define LW_CACHE_ASSOC 4
 
+/* The keys of a set's four ways lie in one cache line of their own, ahead of the entries: a look-up reads that
+ * line and then only the entry whose key matches. ra 0 marks a free way. */
 typedef struct {
-    union {
-        uintptr_t ra;   /* libunwind mode: the return address into the wrapper's caller, with `frame` the key */
-        uintptr_t hash; /* frame-pointer mode: the hash of the frames, which are compared in full on a match */
-    };
+    uintptr_t ra;       /* the return address into the wrapper's caller, with `frame` the key (both modes) */
     uintptr_t frame;
+} lw_ctag_t;
+
+typedef struct {
+    uintptr_t key2;     /* the second key the entry's set was chosen with, for moving it to a larger cache */
+    uint64_t digest;    /* stack_digest of the return addresses */
     uint32_t site;
     uint32_t n;
-    /* followed by uint32_t off[depth] and uintptr_t val[depth], laid out by entry_size() */
+    uint32_t off[];     /* n of them, room for the configured depth (entry_size) */
 } lw_centry_t;
 
 struct lw_tcache {
@@ -39,8 +49,9 @@ struct lw_tcache {
     size_t total;
     size_t sets;            /* a power of two */
     size_t misses;          /* since the cache was made */
-    size_t next_victim; /* a size_t keeps the entries after it aligned */
-    _Alignas(16) unsigned char entries[];
+    size_t next_victim;
+    unsigned char *body;    /* the entries, after sets * LW_CACHE_ASSOC tags */
+    _Alignas(64) lw_ctag_t tags[];
 };
 
 static pthread_key_t cache_key;
@@ -76,22 +87,20 @@ void lw_stack_flush_counts(void)
 
 static size_t entry_size(int depth)
 {
-    return (sizeof(lw_centry_t) + (size_t)depth * (sizeof(uint32_t) + sizeof(uintptr_t)) + 15) & ~(size_t)15;
+    return (sizeof(lw_centry_t) + (size_t)depth * sizeof(uint32_t) + 15) & ~(size_t)15;
 }
 
 static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
 {
-    return (lw_centry_t *)(c->entries + i * c->entry_size);
+    return (lw_centry_t *)(c->body + i * c->entry_size);
 }
 
-static uintptr_t *entry_val(lw_centry_t *e)
+/* One step of the digest of a stack's return addresses: a bijection of the digest so far for a given word, so
+ * that two stacks that differ in exactly one frame never share a digest. */
+static inline uint64_t digest_step(uint64_t h, uintptr_t word)
 {
-    return (uintptr_t *)(e + 1);
-}
-
-static uint32_t *entry_off(lw_centry_t *e, int depth)
-{
-    return (uint32_t *)(entry_val(e) + depth);
+    h = (h ^ word) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 31);
 }
 
 static void cache_destroy(void *p)
@@ -103,11 +112,11 @@ static void cache_destroy(void *p)
     lw_mem_free(c, c->total);
 }
 
-/* The set of a key. Both halves matter: many call sites share one stack depth, and one call site is reached at
- * many depths. */
-static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame)
+/* The set of a key. Every part matters: many call sites share one stack depth, one call site is reached at many
+ * depths, and many callers reach one call site at the same depth. */
+static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame, uintptr_t key2)
 {
-    uint64_t k = (ra * 0x9e3779b97f4a7c15ull) ^ (frame * 0xc2b2ae3d27d4eb4full);
+    uint64_t k = (ra * 0x9e3779b97f4a7c15ull) ^ (frame * 0xc2b2ae3d27d4eb4full) ^ (key2 * 0xd6e8feb86659fd93ull);
     return (size_t)((k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ull >> 40) & (c->sets - 1);
 }
 
@@ -115,14 +124,16 @@ static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame)
 static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
 {
     for (size_t i = 0; i < old->sets * LW_CACHE_ASSOC; i++) {
-        lw_centry_t *from = entry_at(old, i);
-        if (!from->site || lw_config.unwind == LW_UNWIND_FP)
+        const lw_ctag_t *tag = &old->tags[i];
+        if (!tag->ra)
             continue;
-        size_t set = set_of(c, from->ra, from->frame);
+        lw_centry_t *from = entry_at(old, i);
+        size_t set = set_of(c, tag->ra, tag->frame, from->key2);
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-            lw_centry_t *to = entry_at(c, set * LW_CACHE_ASSOC + way);
-            if (!to->site) {
-                memcpy(to, from, c->entry_size);
+            size_t j = set * LW_CACHE_ASSOC + way;
+            if (!c->tags[j].ra) {
+                c->tags[j] = *tag;
+                memcpy(entry_at(c, j), from, c->entry_size);
                 break;
             }
         }
@@ -133,10 +144,12 @@ static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
 static lw_tcache_t *cache_make(size_t sets)
 {
     size_t es = entry_size(lw_config.depth);
-    size_t total = sizeof(lw_tcache_t) + es * sets * LW_CACHE_ASSOC;
+    size_t tags = sets * LW_CACHE_ASSOC * sizeof(lw_ctag_t);
+    size_t total = sizeof(lw_tcache_t) + tags + es * sets * LW_CACHE_ASSOC;
     lw_tcache_t *c = lw_mem_alloc(total); /* zeroed pages, touched only as entries are used */
     if (!c)
         return lw_self.cache;
+    c->body = (unsigned char *)c->tags + tags;
     c->entry_size = es;
     c->total = total;
     c->sets = sets;
@@ -202,12 +215,10 @@ static inline int is_self(uintptr_t ip)
     return ip >= self_lo && ip < self_hi;
 }
 
-/* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
- * return addresses. When slots is given, stores for each frame the address its return address was read from,
- * or 0 when it did not come from memory (then the stack cannot be cached). Returns the frame count. */
 /* libunwind searches the loaded objects with dl_iterate_phdr, under the dynamic loader's lock. A fork while a
  * thread is in there would leave the child that lock held by a thread it does not have, so fork waits for
- * unwinds in progress (lw_stack_block_unwinds, from the atfork handler) and no new one starts until it is done. */
+ * unwinds in progress (lw_stack_block_unwinds, from the atfork handler) and no new one starts until it is done.
+ * The walk by learned rules below checks the loaded objects the same way and takes the same pass. */
 static atomic_int unwinders, unwind_blocked;
 
 static void unwind_enter(void)
@@ -220,6 +231,11 @@ static void unwind_enter(void)
             return;
         atomic_fetch_sub(&unwinders, 1);
     }
+}
+
+static void unwind_leave(void)
+{
+    atomic_fetch_sub(&unwinders, 1);
 }
 
 void lw_stack_block_unwinds(void)
@@ -236,28 +252,200 @@ void lw_stack_allow_unwinds(int in_child)
     atomic_store(&unwind_blocked, 0);
 }
 
-static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max);
-
-static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
-{
-    unwind_enter();
-    lw_self.in_unwind = 1;
-    int n = unwind_steps(o, frames, slots, max);
-    lw_self.in_unwind = 0;
-    atomic_fetch_sub(&unwinders, 1);
-    return n;
-}
-
 int lw_signal_mask_elided(void)
 {
     return lw_self.in_unwind;
 }
 
-static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+/* ---- frame rules learned from libunwind ---------------------------------------------------------------------
+ * Where a frame's caller's return address lives depends only on the code address the frame is at: its canonical
+ * frame address (CFA) is the stack pointer plus a constant there, or, in a function that keeps a frame pointer,
+ * the frame pointer plus 16; the return address is the word below the CFA. Every full unwind records that rule
+ * for each return address it passes (and where the frame saved its caller's frame pointer, so that the next
+ * rule can use it), so that a later stack made of frames already seen is walked with one table look-up and one
+ * load a frame instead of libunwind's search. A frame whose rule is unknown, was seen to change, or is not of
+ * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind. The table is shared by
+ * the threads, lock-free (an entry is claimed with a compare-and-swap, then its rule stored), and only grows; it
+ * is given up for good once the program unloads a library, whose addresses new code may reuse. */
+#define LW_RULE_SLOTS (1u << 16)
+#define LW_RULE_PROBES 32
+
+enum { RULE_SP = 1, RULE_BP = 2, RULE_END = 3 }; /* the kind in the low two bits; 0: not learned yet */
+#define RULE_KIND(r) ((unsigned)((r) & 3))
+#define RULE_BAD 4ull               /* seen with two different rules: never walked by rule */
+#define RULE_SAVES_BP 8ull          /* the frame saved its caller's frame pointer at CFA - save offset */
+#define RULE_OFF(r) ((uintptr_t)(((r) >> 8) & 0xffffff))         /* CFA = SP or BP + this */
+#define RULE_SAVE_OFF(r) ((uintptr_t)(((r) >> 32) & 0xffffff))   /* the caller's BP is at CFA - this */
+#define RULE_MAX_OFF 0xffffffu
+
+typedef struct {
+    _Atomic uintptr_t ip;
+    _Atomic uint64_t rule;
+} lw_rule_t;
+
+static lw_rule_t *_Atomic rule_table;
+static atomic_int rules_state;   /* 0 unused, 1 in use, 2 given up */
+static unsigned long rules_subs; /* dlpi_subs when the table was made */
+
+static inline uint32_t rule_home(uintptr_t ip)
+{
+    return lw_mix64(ip) & (LW_RULE_SLOTS - 1);
+}
+
+static uint64_t rule_of(const lw_rule_t *t, uintptr_t ip)
+{
+    uint32_t h = rule_home(ip);
+    for (uint32_t i = 0; i < LW_RULE_PROBES; i++) {
+        const lw_rule_t *e = &t[(h + i) & (LW_RULE_SLOTS - 1)];
+        uintptr_t k = atomic_load_explicit(&e->ip, memory_order_acquire);
+        if (k == ip)
+            return atomic_load_explicit(&e->rule, memory_order_acquire);
+        if (k == 0)
+            return 0;
+    }
+    return 0;
+}
+
+static void rule_learn(lw_rule_t *t, uintptr_t ip, uint64_t rule)
+{
+    uint32_t h = rule_home(ip);
+    for (uint32_t i = 0; i < LW_RULE_PROBES; i++) {
+        lw_rule_t *e = &t[(h + i) & (LW_RULE_SLOTS - 1)];
+        uintptr_t k = atomic_load_explicit(&e->ip, memory_order_acquire);
+        if (k == 0 && atomic_compare_exchange_strong(&e->ip, &k, ip)) {
+            atomic_store_explicit(&e->rule, rule, memory_order_release);
+            return;
+        }
+        if (k == ip) {
+            /* claimed by another thread that may not have stored its rule yet: a rule stored after ours that
+             * differs is caught the next time this frame is learned */
+            uint64_t old = atomic_load_explicit(&e->rule, memory_order_acquire);
+            if (old == 0)
+                atomic_compare_exchange_strong(&e->rule, &old, rule);
+            if (old != 0 && old != rule)
+                atomic_store_explicit(&e->rule, RULE_BAD, memory_order_release);
+            return;
+        }
+    }
+    /* a crowded neighbourhood: the frame stays unknown */
+}
+
+static int count_unloads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    *(unsigned long *)arg = info->dlpi_subs;
+    return 1;
+}
+
+/* The table, made on first use, or NULL when the walk by rules is off (the table could not be made, or a library
+ * was unloaded since). Runs inside unwind_enter. */
+static lw_rule_t *rules_get(void)
+{
+    int st = atomic_load_explicit(&rules_state, memory_order_acquire);
+    if (st == 2)
+        return NULL;
+    unsigned long subs = 0;
+    dl_iterate_phdr(count_unloads, &subs);
+    if (st == 1) {
+        if (subs == rules_subs)
+            return atomic_load_explicit(&rule_table, memory_order_acquire);
+        atomic_store(&rules_state, 2); /* the memory stays: another thread may be reading it */
+        return NULL;
+    }
+    lw_rule_t *t = lw_mem_alloc(LW_RULE_SLOTS * sizeof(lw_rule_t)); /* zeroed pages, touched as used */
+    lw_rule_t *none = NULL;
+    if (!t) {
+        atomic_store(&rules_state, 2);
+        return NULL;
+    }
+    if (!atomic_compare_exchange_strong(&rule_table, &none, t)) {
+        lw_mem_free(t, LW_RULE_SLOTS * sizeof(lw_rule_t));
+        return atomic_load(&rule_table);
+    }
+    rules_subs = subs;
+    atomic_store_explicit(&rules_state, 1, memory_order_release);
+    return t;
+}
+
+/* The rule of a frame at ip whose stack pointer was sp and frame pointer bp, from the cursor c that libunwind has
+ * just stepped to its caller; 0 when it is not one of the two kinds. */
+static uint64_t rule_from_step(unw_cursor_t *c, uintptr_t sp, uintptr_t bp)
+{
+    unw_word_t cfa, caller_bp;
+    unw_save_loc_t ra_loc, bp_loc;
+    if (unw_get_reg(c, UNW_REG_SP, &cfa) < 0 || unw_get_reg(c, UNW_X86_64_RBP, &caller_bp) < 0 ||
+        unw_get_save_loc(c, UNW_REG_IP, &ra_loc) < 0 || unw_get_save_loc(c, UNW_X86_64_RBP, &bp_loc) < 0)
+        return 0;
+    if (cfa <= sp || cfa - sp > RULE_MAX_OFF || (cfa & 7) || ra_loc.type != UNW_SLT_MEMORY ||
+        ra_loc.u.addr != cfa - sizeof(uintptr_t))
+        return 0;
+    uint64_t saves = 0, save_off = 0;
+    if (bp_loc.type == UNW_SLT_MEMORY && bp_loc.u.addr >= sp && bp_loc.u.addr < cfa) {
+        saves = RULE_SAVES_BP; /* saved in this frame */
+        save_off = cfa - bp_loc.u.addr;
+    } else if (caller_bp != bp) {
+        return 0; /* changed without being saved here: not a frame this walk can follow */
+    }
+    if (saves && bp == bp_loc.u.addr) {
+        /* the frame pointer points at its own save slot: a function that keeps a frame pointer, whose stack
+         * pointer may move (alloca); unless CFA = BP + 16 the stack was realigned, and no rule holds */
+        if (save_off != 2 * sizeof(uintptr_t))
+            return 0;
+        return RULE_BP | saves | (uint64_t)(2 * sizeof(uintptr_t)) << 8 | save_off << 32;
+    }
+    return RULE_SP | saves | (uint64_t)(cfa - sp) << 8 | save_off << 32;
+}
+
+/* Walks the stack that starts at the wrapper's frame by learned rules alone. Returns the frame count with frames
+ * and slots filled as unwind_steps does, or -1 when a frame's rule is not known (then libunwind walks it). */
+static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+{
+    /* the wrapper's frame: its caller's frame pointer at o.frame, the return address above, the caller's stack
+     * pointer above that */
+    uintptr_t hi = lw_self.stack_hi;
+    uintptr_t slot = o.frame + sizeof(uintptr_t), sp = o.frame + 2 * sizeof(uintptr_t);
+    uintptr_t bp = *(const uintptr_t *)o.frame, ip = o.ra;
+    int n = 0;
+    for (;;) {
+        if (!is_self(ip)) {
+            frames[n] = ip;
+            slots[n] = slot;
+            if (++n == max)
+                return n;
+        }
+        uint64_t r = rule_of(t, ip);
+        unsigned kind = RULE_KIND(r);
+        if (kind == 0 || (r & RULE_BAD))
+            return -1;
+        if (kind == RULE_END)
+            return n;
+        uintptr_t cfa = (kind == RULE_BP ? bp : sp) + RULE_OFF(r);
+        /* every step moves up the stack and stays inside it, whatever the words read were */
+        if (cfa <= sp || cfa > hi || (cfa & 7))
+            return -1;
+        if (r & RULE_SAVES_BP) {
+            uintptr_t at = cfa - RULE_SAVE_OFF(r);
+            if (at < sp || at + sizeof(uintptr_t) > hi)
+                return -1;
+            bp = *(const uintptr_t *)at;
+        }
+        slot = cfa - sizeof(uintptr_t);
+        ip = *(const uintptr_t *)slot;
+        sp = cfa;
+        if (ip == 0)
+            return n; /* where libunwind stops too */
+    }
+}
+
+/* Unwinds with libunwind from here, skips every frame at or below the wrapper's frame, and stores up to max
+ * return addresses. When slots is given, stores for each frame the address its return address was read from,
+ * or 0 when it did not come from memory (then the stack cannot be cached). When rules is given, records the rule
+ * of every frame it steps past. Returns the frame count. */
+static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, lw_rule_t *rules)
 {
     unw_context_t uc;
     unw_cursor_t c;
-    unw_word_t ip, sp;
+    unw_word_t ip, sp, bp;
 
     if (unw_getcontext(&uc) < 0 || unw_init_local(&c, &uc) < 0)
         return 0;
@@ -269,21 +457,57 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
         if (sp > o.frame)
             break;
     }
-    int n = 0;
-    do {
+    int n = 0, after_signal = 0;
+    for (;;) {
         if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || ip == 0)
             break;
-        if (is_self(ip))
-            continue;
-        frames[n] = ip;
-        if (slots) {
-            unw_save_loc_t loc;
-            slots[n] = 0;
-            if (unw_get_save_loc(&c, UNW_REG_IP, &loc) == 0 && loc.type == UNW_SLT_MEMORY)
-                slots[n] = loc.u.addr;
+        if (!is_self(ip)) {
+            frames[n] = ip;
+            if (slots) {
+                unw_save_loc_t loc;
+                slots[n] = 0;
+                if (unw_get_save_loc(&c, UNW_REG_IP, &loc) == 0 && loc.type == UNW_SLT_MEMORY)
+                    slots[n] = loc.u.addr;
+            }
+            if (++n == max)
+                break;
         }
-        n++;
-    } while (n < max && unw_step(&c) > 0);
+        /* A signal frame is stepped past by its saved context, not by a rule; the frame it interrupted is at
+         * an address that is no return address, whose rule may not be the one a call there would have. */
+        int learn = rules && !after_signal;
+        after_signal = unw_is_signal_frame(&c) > 0;
+        learn = learn && !after_signal;
+        if (learn && (unw_get_reg(&c, UNW_REG_SP, &sp) < 0 || unw_get_reg(&c, UNW_X86_64_RBP, &bp) < 0))
+            learn = 0;
+        int step = unw_step(&c);
+        if (step <= 0) {
+            if (learn && step == 0)
+                rule_learn(rules, ip, RULE_END); /* the outermost frame (_start, a thread's start) */
+            break;
+        }
+        if (learn) {
+            uint64_t r = rule_from_step(&c, sp, bp);
+            if (r)
+                rule_learn(rules, ip, r);
+        }
+    }
+    return n;
+}
+
+/* The stack from libunwind: by the rules learned so far when every frame's is known (*by_rule set), else a full
+ * unwind that learns them. */
+static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int *by_rule)
+{
+    unwind_enter();
+    lw_rule_t *rules = slots ? rules_get() : NULL;
+    int n = rules ? walk_by_rules(rules, o, frames, slots, max) : -1;
+    *by_rule = n >= 0;
+    if (n < 0) {
+        lw_self.in_unwind = 1;
+        n = unwind_steps(o, frames, slots, max, rules);
+        lw_self.in_unwind = 0;
+    }
+    unwind_leave();
     return n;
 }
 
@@ -314,15 +538,17 @@ static void learn_stack_bounds(uintptr_t here)
     }
 }
 
-/* Follows saved frame pointers from the wrapper's frame. Every step must move up the stack, stay inside the
- * thread's stack and stay aligned, so a program built without frame pointers ends the walk instead of faulting. */
-static int walk_fp(lw_origin_t o, uintptr_t *frames, int max)
+/* Follows saved frame pointers from the wrapper's frame, storing with each return address the stack word it was
+ * read from. Every step must move up the stack, stay inside the thread's stack and stay aligned, so a program
+ * built without frame pointers ends the walk instead of faulting. */
+static int walk_fp(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     if (!lw_self.stack_hi)
         learn_stack_bounds(o.frame);
     uintptr_t lo = lw_self.stack_lo, hi = lw_self.stack_hi;
     int n = 0;
-    frames[n++] = o.ra;
+    frames[n] = o.ra;
+    slots[n++] = o.frame + sizeof(uintptr_t);
     if (o.frame < lo || o.frame + 2 * sizeof(uintptr_t) > hi)
         return n;
     uintptr_t fp = *(const uintptr_t *)o.frame;
@@ -331,75 +557,92 @@ static int walk_fp(lw_origin_t o, uintptr_t *frames, int max)
         uintptr_t ra = ((const uintptr_t *)fp)[1];
         if (ra < 4096)
             break;
-        if (!is_self(ra))
-            frames[n++] = ra;
+        if (!is_self(ra)) {
+            frames[n] = ra;
+            slots[n++] = fp + sizeof(uintptr_t);
+        }
         prev = fp;
         fp = *(const uintptr_t *)fp;
     }
     return n;
 }
 
-static uint32_t frames_hash(const uintptr_t *f, int n)
+/* Takes the stack the slow way of the configured mode. *by_rule is set when libunwind's rules did it. */
+static int take_stack(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int cacheable, int *by_rule)
 {
-    uint64_t h = (uint64_t)n;
-    for (int i = 0; i < n; i++)
-        h = (h ^ f[i]) * 0x9e3779b97f4a7c15ull;
-    return (uint32_t)(h >> 32);
+    *by_rule = 0;
+    if (lw_config.unwind == LW_UNWIND_FP)
+        return walk_fp(o, frames, slots, max);
+    return unwind_full(o, frames, cacheable ? slots : NULL, max, by_rule);
 }
 
-/* Frame-pointer mode: the walk is cheap; the cache only saves the site-table lookup (and its lock). */
-static uint32_t site_fp(lw_origin_t o)
+/* LEAKWATCH_VERIFY: the stack a hit (or a walk by rules) gave, against the mode's own walk from scratch. */
+static void verify_site(lw_origin_t o, uint32_t site)
 {
-    uintptr_t frames[LW_MAX_DEPTH];
-    int depth = lw_config.depth;
-    int n = walk_fp(o, frames, depth);
-    uint32_t h = frames_hash(frames, n);
-    lw_tcache_t *c = cache_get();
-    if (!c)
-        return lw_site_intern(frames, n);
-    size_t set = h & (c->sets - 1);
-    lw_centry_t *victim = NULL;
-    for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-        lw_centry_t *e = entry_at(c, set * LW_CACHE_ASSOC + way);
-        if (e->site && e->hash == h && e->n == (uint32_t)n &&
-            memcmp(entry_val(e), frames, (size_t)n * sizeof(uintptr_t)) == 0) {
-            count_hit();
-            return e->site;
-        }
-        if (!victim && !e->site)
-            victim = e;
-    }
-    uint32_t site = lw_site_intern(frames, n);
-    count_miss();
-    if (++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
-        /* more stacks than fit: twice as many sets (the frames of the old entries are not rehashed here) */
-        c = cache_make(c->sets * 2);
-        set = h & (c->sets - 1);
-        victim = entry_at(c, set * LW_CACHE_ASSOC);
-    }
-    lw_centry_t *e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
-    e->site = site;
-    e->hash = h;
-    e->n = (uint32_t)n;
-    memcpy(entry_val(e), frames, (size_t)n * sizeof(uintptr_t));
-    return site;
-}
-
-static void verify_hit(lw_origin_t o, uint32_t site)
-{
-    uintptr_t full[LW_MAX_DEPTH], cached[LW_MAX_DEPTH];
-    int n = unwind_full(o, full, NULL, lw_config.depth);
+    uintptr_t full[LW_MAX_DEPTH], slots[LW_MAX_DEPTH], cached[LW_MAX_DEPTH];
+    int by_rule;
+    int n = lw_config.unwind == LW_UNWIND_FP ? walk_fp(o, full, slots, lw_config.depth)
+                                             : unwind_full(o, full, NULL, lw_config.depth, &by_rule);
     int m = lw_site_frames(site, cached, LW_MAX_DEPTH);
     atomic_fetch_add_explicit(&lw_stack_stats.verified, 1, memory_order_relaxed);
     if (n != m || memcmp(full, cached, (size_t)n * sizeof(uintptr_t)) != 0)
         atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
 }
 
+/* Looks for the stack at o in one set: returns its entry, or NULL with *victim the index of a free way (left as it
+ * was when none) and *crowded set when the set holds another stack of the same key. */
+static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, size_t *victim, int *crowded)
+{
+    const lw_ctag_t *tags = &c->tags[set * LW_CACHE_ASSOC];
+    for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
+        if (tags[way].ra == o.ra && tags[way].frame == o.frame) {
+            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
+            /* every word is read, without a branch a word: they lie where the walk that filled the entry found
+             * them, inside this thread's stack above the same frame */
+            uint64_t h = w->n;
+            for (uint32_t i = 0; i < w->n; i++)
+                h = digest_step(h, *(const uintptr_t *)(o.frame + w->off[i]));
+            if (h == w->digest)
+                return w;
+            *crowded = 1; /* another stack above the same frame */
+        } else if (*victim == SIZE_MAX && !tags[way].ra) {
+            *victim = set * LW_CACHE_ASSOC + way;
+        }
+    }
+    return NULL;
+}
+
+/* The caller's return address, the set's second key: read by the first frame's learned rule, or in frame-pointer
+ * mode through the saved frame pointer, when that stays inside the thread's stack; 0 when not known. It only
+ * chooses the set, so a wrong guess costs a miss, never a wrong stack. */
+static inline uintptr_t second_key(lw_origin_t o)
+{
+    uintptr_t cfa, hi = lw_self.stack_hi;
+    if (lw_config.unwind == LW_UNWIND_FP) {
+        cfa = *(const uintptr_t *)o.frame + 2 * sizeof(uintptr_t);
+    } else {
+        const lw_rule_t *t = atomic_load_explicit(&rule_table, memory_order_acquire);
+        if (!t)
+            return 0;
+        uint64_t r = rule_of(t, o.ra);
+        unsigned kind = RULE_KIND(r);
+        if (kind == RULE_SP)
+            cfa = o.frame + 2 * sizeof(uintptr_t) + RULE_OFF(r);
+        else if (kind == RULE_BP)
+            cfa = *(const uintptr_t *)o.frame + RULE_OFF(r);
+        else
+            return 0;
+    }
+    if (cfa <= o.frame + 2 * sizeof(uintptr_t) || cfa > hi || (cfa & 7))
+        return 0;
+    return *(const uintptr_t *)(cfa - sizeof(uintptr_t));
+}
+
+/* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
+ * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules, or a full unwind; only
+ * the last counts as a miss in the statistics, since the other two take no search of the loaded objects. */
 uint32_t lw_stack_site(lw_origin_t o)
 {
-    if (lw_config.unwind == LW_UNWIND_FP)
-        return site_fp(o);
-
     int depth = lw_config.depth;
     /* Only a stack known to stay mapped is cached: a hit re-reads words above the wrapper's frame, and on a
      * coroutine stack or an alternate signal stack, freed and reused, those words may be gone. */
@@ -407,66 +650,71 @@ uint32_t lw_stack_site(lw_origin_t o)
         learn_stack_bounds(o.frame);
     int cacheable = o.frame >= lw_self.stack_lo && o.frame < lw_self.stack_hi;
     lw_tcache_t *c = cacheable ? cache_get() : NULL;
-    lw_centry_t *e = NULL;
+    size_t ei = SIZE_MAX; /* the way a miss fills */
 
+    uintptr_t key2 = 0;
     if (LW_LIKELY(c != NULL)) {
-        size_t set = set_of(c, o.ra, o.frame);
-        lw_centry_t *victim = NULL;
-        for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
-            if (w->ra == o.ra && w->frame == o.frame && w->site) {
-                const uintptr_t *val = entry_val(w);
-                const uint32_t *off = entry_off(w, depth);
-                uint32_t i = 0;
-                while (i < w->n && *(const uintptr_t *)(o.frame + off[i]) == val[i])
-                    i++;
-                if (i == w->n) {
-                    count_hit();
-                    if (LW_UNLIKELY(lw_config.verify))
-                        verify_hit(o, w->site);
-                    return w->site;
-                }
-                /* same key, another stack above it: several such stacks may live in the set side by side */
-            }
-            if (!victim && !w->site)
-                victim = w;
+        /* the set of (return address, frame) first; only when it holds other stacks of the same key, the set
+         * that also depends on the caller's return address */
+        size_t set = set_of(c, o.ra, o.frame, 0);
+        int crowded = 0;
+        lw_centry_t *w = probe(c, set, o, &ei, &crowded);
+        if (!w && crowded && (key2 = second_key(o)) != 0) {
+            set = set_of(c, o.ra, o.frame, key2);
+            ei = SIZE_MAX;
+            w = probe(c, set, o, &ei, &crowded);
+        }
+        if (w) {
+            count_hit();
+            if (LW_UNLIKELY(lw_config.verify))
+                verify_site(o, w->site);
+            return w->site;
         }
         /* no free way: replace one in turn */
-        e = victim ? victim : entry_at(c, set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1)));
+        if (ei == SIZE_MAX)
+            ei = set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1));
     }
 
     if (c && ++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
         /* more misses than twice the entries: the thread has more stacks than fit; twice as many sets */
         c = cache_make(c->sets * 2);
-        e = NULL;
+        ei = SIZE_MAX;
     }
     uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
-    int n = unwind_full(o, frames, slots, depth);
-    count_miss();
+    int by_rule;
+    int n = take_stack(o, frames, slots, depth, cacheable, &by_rule);
+    if (by_rule)
+        count_hit();
+    else
+        count_miss();
     if (n == 0) {
         frames[0] = o.ra;
         n = 1;
         slots[0] = 0;
     }
     uint32_t site = lw_site_intern(frames, n);
-    if (e && site) {
+    if (by_rule && LW_UNLIKELY(lw_config.verify) && site)
+        verify_site(o, site);
+    if (ei != SIZE_MAX && site) {
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
-        uintptr_t *val = entry_val(e);
-        uint32_t *off = entry_off(e, depth);
+        lw_centry_t *e = entry_at(c, ei);
+        uint64_t h = (uint64_t)n;
         int ok = 1;
         for (int k = 0; k < n; k++) {
             if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
                 ok = 0;
                 break;
             }
-            off[k] = (uint32_t)(slots[k] - o.frame);
-            val[k] = frames[k];
+            e->off[k] = (uint32_t)(slots[k] - o.frame);
+            h = digest_step(h, frames[k]);
         }
-        e->site = ok ? site : 0;
-        e->ra = o.ra;
-        e->frame = o.frame;
+        e->digest = h;
+        e->site = site;
+        e->key2 = key2;
         e->n = (uint32_t)n;
+        c->tags[ei].ra = ok ? o.ra : 0;
+        c->tags[ei].frame = o.frame;
     }
     return site;
 }

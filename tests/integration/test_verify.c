@@ -1,6 +1,6 @@
-/* The stack cache, proven: with LEAKWATCH_VERIFY=1 every cache hit is checked against a full unwind, and fixtures,
- * the benchmark workload and real programs must show hits and zero differences. The frame-pointer walk must leave
- * programs built without frame pointers unharmed. */
+/* The stack cache, proven: with LEAKWATCH_VERIFY=1 every cache hit (and every walk by learned rules) is checked
+ * against a full unwind, and fixtures, the benchmark workload and real programs must show hits and zero
+ * differences. The frame-pointer walk must leave programs built without frame pointers unharmed. */
 #include "lwtest.h"
 
 #include <check.h>
@@ -44,24 +44,32 @@ static stats_t collect(const char *dir)
     return st;
 }
 
-/* Runs argv under the library without a report, with `setting` (NAME=VALUE) in its environment and its dumps in
- * the fresh directory made from the mkdtemp template `dir`. `opts` gives stdin and the deadline. */
-static lwt_result_t *run_dumping(const char *const *argv, char *dir, const char *setting, lwt_opts_t opts)
+/* Runs argv under the library without a report, with `setting` and `also` (NAME=VALUE, `also` may be NULL) in its
+ * environment and its dumps in the fresh directory made from the mkdtemp template `dir`. `opts` gives stdin and
+ * the deadline. */
+static lwt_result_t *run_dumping2(const char *const *argv, char *dir, const char *setting, const char *also,
+                                  lwt_opts_t opts)
 {
     ck_assert_ptr_nonnull(mkdtemp(dir));
     char preload[1100], dumpdir[64];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
     snprintf(dumpdir, sizeof dumpdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", setting, NULL };
+    const char *env[] = { preload, dumpdir, "LEAKWATCH_REPORT=none", setting, also, NULL };
     opts.env = env;
     return lwt_exec(argv, &opts);
 }
 
-/* Runs argv under the library in verification mode and checks the dumps it wrote. */
-static void verify_program(const char *const *argv, const char *stdin_text)
+static lwt_result_t *run_dumping(const char *const *argv, char *dir, const char *setting, lwt_opts_t opts)
+{
+    return run_dumping2(argv, dir, setting, NULL, opts);
+}
+
+/* Runs argv under the library in verification mode (with `also` in its environment unless NULL), checks the dumps
+ * it wrote and returns their statistics. */
+static stats_t verify_with(const char *const *argv, const char *stdin_text, const char *also)
 {
     char dir[] = "/tmp/lwverify.XXXXXX";
-    lwt_result_t *r = run_dumping(argv, dir, "LEAKWATCH_VERIFY=1", (lwt_opts_t){ .stdin_text = stdin_text });
+    lwt_result_t *r = run_dumping2(argv, dir, "LEAKWATCH_VERIFY=1", also, (lwt_opts_t){ .stdin_text = stdin_text });
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     stats_t st = collect(dir);
     rmdir(dir);
@@ -70,6 +78,12 @@ static void verify_program(const char *const *argv, const char *stdin_text)
     ck_assert_msg(st.mismatches == 0, "%s: %lld of %lld cache hits differ from a full unwind", argv[0], st.mismatches,
                   st.verified);
     lwt_free(r);
+    return st;
+}
+
+static void verify_program(const char *const *argv, const char *stdin_text)
+{
+    verify_with(argv, stdin_text, NULL);
 }
 
 START_TEST(test_verify_hard_cases)
@@ -92,6 +106,28 @@ START_TEST(test_verify_workload)
     snprintf(path, sizeof path, "%s/bench/workload", lwt_build()); /* built by make check */
     ck_assert_msg(access(path, X_OK) == 0, "%s is missing: run make tests-build", path);
     verify_program(LWT_ARGV(path, "-n", "200000"), NULL);
+}
+END_TEST
+
+/* 2048 call paths give thousands of distinct stacks over a few dozen return addresses: once libunwind has walked
+ * each return address's frame, the rest are walked by the rules it taught (counted as hits and verified like
+ * them), so full unwinds stay far fewer than the stacks. */
+START_TEST(test_verify_many_paths_by_rules)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bench/workload", lwt_build());
+    ck_assert_msg(access(path, X_OK) == 0, "%s is missing: run make tests-build", path);
+    stats_t st = verify_with(LWT_ARGV(path, "-p", "2048", "-n", "100000"), NULL, NULL);
+    ck_assert_msg(st.misses < 300, "%lld full unwinds for %lld stacks taken", st.misses, st.hits + st.misses);
+}
+END_TEST
+
+/* Frame-pointer mode keeps the same cache: its hits re-read the words the walk found, and each is checked against a
+ * fresh frame-pointer walk (the fixtures are built with frame pointers). */
+START_TEST(test_verify_fp_mode)
+{
+    verify_with(LWT_ARGV(lwt_fixture("verify_cases")), NULL, "LEAKWATCH_UNWIND=fp");
+    verify_with(LWT_ARGV(lwt_fixture("heap_threads")), NULL, "LEAKWATCH_UNWIND=fp");
 }
 END_TEST
 
@@ -157,6 +193,8 @@ int main(void)
     tcase_add_test(tc, test_verify_fixtures);
     tcase_add_test(tc, test_verify_workload);
     tcase_add_test(tc, test_verify_real_programs);
+    tcase_add_test(tc, test_verify_many_paths_by_rules);
+    tcase_add_test(tc, test_verify_fp_mode);
     tcase_add_test(tc, test_fp_mode_unharmed);
     tcase_add_test(tc, test_fork_under_load);
     suite_add_tcase(s, tc);
