@@ -35,6 +35,21 @@ typedef struct {
 typedef int (*lw_thread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 void lw_sys_set_thread_create(lw_thread_create_fn fn);
 
+/* Hands the tracker the real sigaction, which it uses for its own handlers (the dump signal, the scan's fault
+ * handler): the public name is the injected library's wrapper. */
+struct sigaction;
+typedef int (*lw_sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+void lw_sys_set_sigaction(lw_sigaction_fn fn);
+
+/* One system call made with the instruction itself, six arguments whatever it reads: the kernel's result, or
+ * -errno (a value in [-4095, -1]). For the syscall() wrapper, which has no real function to call. */
+long lw_sys_raw(long nr, const long a[6]);
+
+/* syscall() with glibc's contract (six arguments forwarded, -1 with errno on failure, errno untouched
+ * otherwise), made with the instruction itself: the public syscall() is the injected library's wrapper, so
+ * the library's own system calls, in preload/ and tracker/ alike, go through this one. */
+long lw_syscall(long nr, ...);
+
 /* Tells the tracker where the real malloc is (the loaded object that defines it is the program's allocator) and
  * which malloc the program's own calls reach (the first definition in the global scope: the wrapper, unless the
  * executable defines malloc itself). Call it once, as soon as malloc is resolved and before the wrappers of mmap

@@ -717,24 +717,6 @@ LW_EXPORT int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
 
 /* ---- syscall(2) ----------------------------------------------------------------------------------------- */
 
-/* The system call itself, as glibc's syscall() makes it: no real function to resolve first, so the wrapper works
- * from the first instruction of the process on, inside lw_resolve and in the tracker's copies. */
-#if !defined(__x86_64__)
-#error "leakwatch supports x86-64 Linux only: preload/fd.c makes system calls with the x86-64 instruction"
-#endif
-static inline long raw_syscall(long nr, const long a[6])
-{
-    register long r10 __asm__("r10") = a[3];
-    register long r8 __asm__("r8") = a[4];
-    register long r9 __asm__("r9") = a[5];
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
@@ -841,8 +823,8 @@ static lw_kind_t made_by(long nr, const long a[6], int done, int *cloexec)
     }
 }
 
-/* The bounds of the injected library itself (the linker defines both in every object): the tracker makes its own
- * system calls with syscall(), and what it opens is never the program's. */
+/* The bounds of the injected library itself (the linker defines both in every object): its own system calls go
+ * through lw_syscall, never through this wrapper, and one that came from its code would not be the program's. */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 extern const char _end[] __attribute__((visibility("hidden")));
 
@@ -867,7 +849,7 @@ LW_EXPORT long syscall(long nr, ...)
                 (nr == SYS_pipe || nr == SYS_pipe2 || nr == SYS_socketpair ||
                  made_by(nr, a, 0, &cloexec) != LW_KIND_COUNT) &&
                 (lw_tracking(LW_FD) || lw_tracking(LW_SOCKET));
-    long r = raw_syscall(nr, a);
+    long r = lw_sys_raw(nr, a); /* the instruction itself: no real function to resolve first */
     if ((unsigned long)r > -4096ul) {
         errno = (int)-r;
         return -1;

@@ -12,7 +12,7 @@
 /* While lw_resolve runs on this thread the real functions may not be known yet: the system call does the same. */
 static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    long r = syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    long r = lw_syscall(SYS_mmap, addr, len, prot, flags, fd, off);
     return r == -1 ? MAP_FAILED : (void *)r;
 }
 
@@ -47,7 +47,7 @@ LW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_
 LW_EXPORT int munmap(void *addr, size_t len)
 {
     lw_resolve();
-    int r = lw_real.munmap ? lw_real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+    int r = lw_real.munmap ? lw_real.munmap(addr, len) : (int)lw_syscall(SYS_munmap, addr, len);
     if (r == 0) {
         int saved = errno;
         lw_on_unmap(addr, len);
@@ -77,7 +77,7 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
     if (lw_real.mremap) {
         p = lw_real.mremap(old, old_len, new_len, flags, want);
     } else {
-        long r = syscall(SYS_mremap, old, old_len, new_len, flags, want);
+        long r = lw_syscall(SYS_mremap, old, old_len, new_len, flags, want);
         p = r == -1 ? MAP_FAILED : (void *)r;
     }
     if (p != MAP_FAILED) {

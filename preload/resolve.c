@@ -152,7 +152,7 @@ static void die(const char *name)
     r = write(STDERR_FILENO, name, strlen(name));
     r = write(STDERR_FILENO, b, sizeof(b) - 1);
     (void)r;
-    syscall(SYS_exit_group, 127); /* not _exit: that is interposed too */
+    lw_syscall(SYS_exit_group, 127); /* not _exit: that is interposed too */
     __builtin_unreachable();
 }
 
@@ -182,6 +182,7 @@ void lw_resolve(void)
         *s->slot = p;
     }
     lw_sys_set_thread_create(lw_real.pthread_create);
+    lw_sys_set_sigaction(lw_real.sigaction);
     lw_note_allocator((uintptr_t)lw_real.malloc, lw_attaching() ? 0 : (uintptr_t)dlsym(RTLD_DEFAULT, "malloc"));
     resolving = 0;
     atomic_store(&state, 2);

@@ -3,6 +3,7 @@
  * reachability scan. */
 #include "allocator.h"
 #include "object_span.h"
+#include "sys.h"
 
 #include <dlfcn.h>
 #include <link.h>
@@ -309,7 +310,7 @@ static void brk_heap(uintptr_t *lo, uintptr_t *hi)
     while (*p >= '0' && *p <= '9')
         v = v * 10 + (uintptr_t)(*p++ - '0');
     *lo = v;
-    *hi = (uintptr_t)syscall(SYS_brk, 0);
+    *hi = (uintptr_t)lw_syscall(SYS_brk, 0);
     if (*hi < *lo)
         *lo = *hi = 0;
 }

@@ -1,5 +1,6 @@
-/* What the tracker needs to know of the processor: the spin-wait hint, the stack's red zone, the relocation types
- * of an import slot, the general registers a stopped thread's state holds. x86-64 Linux only. */
+/* What the tracker needs to know of the processor: the system call instruction, the spin-wait hint, the stack's
+ * red zone, the relocation types of an import slot, the general registers a stopped thread's state holds.
+ * x86-64 Linux only. */
 #ifndef LW_ARCH_H
 #define LW_ARCH_H
 
@@ -21,6 +22,21 @@
 #define LW_R_GLOB_DAT R_X86_64_GLOB_DAT
 #define LW_R_TYPE(info) ELF64_R_TYPE(info)
 #define LW_R_SYM(info) ELF64_R_SYM(info)
+
+/* One system call as the kernel takes it, six arguments whatever the call reads: the result, or -errno (a value
+ * in [-4095, -1]). */
+static inline long lw_arch_syscall6(long nr, const long a[6])
+{
+    register long r10 __asm__("r10") = a[3];
+    register long r8 __asm__("r8") = a[4];
+    register long r9 __asm__("r9") = a[5];
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(nr), "D"(a[0]), "S"(a[1]), "d"(a[2]), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
 
 /* The stack pointer in the general registers ptrace returns (struct user_regs_struct). */
 #define LW_REGS_SP(regs) ((regs)->rsp)

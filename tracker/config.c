@@ -2,6 +2,7 @@
  * default, never a changed program. */
 #include "internal.h"
 #include "lsan.h"
+#include "sys.h"
 
 #include <dlfcn.h>
 #include <stdint.h>
@@ -425,5 +426,5 @@ void lw_lsan_exit(int report_status, int flush)
         return;
     if (flush)
         fflush(NULL);   /* exit would still have flushed it */
-    syscall(SYS_exit_group, lsan_exitcode);
+    lw_syscall(SYS_exit_group, lsan_exitcode);
 }

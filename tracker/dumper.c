@@ -108,7 +108,7 @@ static void set_handler(void)
 {
     struct sigaction sa, old;
     memset(&old, 0, sizeof(old));
-    if (sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN
+    if (lw_sys_sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN
         && old.sa_handler != on_dump_signal) {
         atomic_store(&takeover_warned, 1);
         lw_warn("signal %d already has a handler of the program's; it stays, and there are no signal dumps (pick "
@@ -119,7 +119,7 @@ static void set_handler(void)
     sa.sa_handler = on_dump_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(lw_config.dump_signal, &sa, NULL) < 0)
+    if (lw_sys_sigaction(lw_config.dump_signal, &sa, NULL) < 0)
         lw_warn("cannot handle signal %d for dumps: %s", lw_config.dump_signal, strerror(errno));
 }
 

@@ -36,7 +36,7 @@ void lw_dump_force_named_tmp(int on)
 static uint64_t random_word(void)
 {
     uint64_t v = 0;
-    if (syscall(SYS_getrandom, &v, sizeof(v), GRND_NONBLOCK) == (long)sizeof(v))
+    if (lw_syscall(SYS_getrandom, &v, sizeof(v), GRND_NONBLOCK) == (long)sizeof(v))
         return v;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -84,7 +84,7 @@ static int publish_named(int dirfd, const char *tmp, const char *name, int repla
 {
     if (replace)
         return renameat(dirfd, tmp, dirfd, name) == 0 ? 0 : errno;
-    if (syscall(SYS_renameat2, dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+    if (lw_syscall(SYS_renameat2, dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
         return 0;
     if (errno != EINVAL && errno != ENOSYS)
         return errno;

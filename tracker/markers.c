@@ -22,7 +22,7 @@ static LW_TLS int exec_marked;
 
 static pid_t sys_getpid(void)
 {
-    return (pid_t)syscall(SYS_getpid);
+    return (pid_t)lw_syscall(SYS_getpid);
 }
 
 /* DIR/leakwatch.PID[.K].SUFFIX into buf (4096 bytes); K 0 means none. DIR is the dump directory, or this user's
@@ -77,7 +77,7 @@ static uint64_t marker_start_time(const char *path)
     int fd = lw_sys_open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
     if (fd < 0)
         return 0;
-    ssize_t n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+    ssize_t n = lw_syscall(SYS_read, fd, buf, sizeof(buf) - 1);
     lw_sys_close(fd);
     if (n <= 0)
         return 0;
@@ -92,17 +92,17 @@ static void settle(pid_t pid, uint64_t mine, const char *suffix)
 {
     char path[4096], aside[4096];
     marker_path(path, pid, 0, suffix);
-    if (syscall(SYS_faccessat, AT_FDCWD, path, F_OK, 0) != 0)
+    if (lw_syscall(SYS_faccessat, AT_FDCWD, path, F_OK, 0) != 0)
         return;
     if (mine && marker_start_time(path) == mine) {
-        syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+        lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
         return;
     }
     for (unsigned k = 1; k <= MAX_ASIDE; k++) {
         marker_path(aside, pid, k, suffix);
         /* link refuses an existing name, where rename would replace it */
-        if (syscall(SYS_linkat, AT_FDCWD, path, AT_FDCWD, aside, 0) == 0) {
-            syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+        if (lw_syscall(SYS_linkat, AT_FDCWD, path, AT_FDCWD, aside, 0) == 0) {
+            lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
             return;
         }
         if (errno != EEXIST)
@@ -135,7 +135,7 @@ static void mark_start(void)
     settle(pid, mine, "exec");
     settle(pid, mine, "spawn");
     char exe[4096], path[4096];
-    ssize_t n = syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof(exe));
+    ssize_t n = lw_syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof(exe));
     if (n < 0 || n >= (ssize_t)sizeof(exe))
         n = 0;
     marker_path(path, pid, 0, "start");
@@ -190,7 +190,7 @@ void lw_marker_done(void)
     int saved = errno;
     char path[4096];
     marker_path(path, sys_getpid(), 0, "start");
-    syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+    lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
     errno = saved;
 }
 
@@ -200,7 +200,7 @@ static size_t target_path(char *target, const char *what)
 {
     size_t n = 0, cap = 4096;
     const char *w = what ? what : "?";
-    if (w[0] != '/' && strchr(w, '/') && syscall(SYS_getcwd, target, cap - 1) > 0) {
+    if (w[0] != '/' && strchr(w, '/') && lw_syscall(SYS_getcwd, target, cap - 1) > 0) {
         n = strlen(target);
         if (n + 1 < cap)
             target[n++] = '/';
@@ -246,6 +246,6 @@ void lw_marker_exec_failed(void)
     int saved = errno;
     char path[4096];
     marker_path(path, sys_getpid(), 0, "exec");
-    syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+    lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
     errno = saved;
 }

@@ -622,7 +622,7 @@ static void block_signals_but(int keep1, int keep2)
         sigdelset(&mask, keep1);
     if (keep2)
         sigdelset(&mask, keep2);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, (size_t)(_NSIG / 8));
+    lw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, (size_t)(_NSIG / 8));
 }
 
 /* A fault ends the scan of that mapping, nothing more (mincore and a mapping's tail past the end of its file
@@ -646,8 +646,8 @@ static void guard_faults(void)
     sa.sa_handler = on_scan_fault;
     sa.sa_flags = SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
+    lw_sys_sigaction(SIGSEGV, &sa, NULL);
+    lw_sys_sigaction(SIGBUS, &sa, NULL);
 }
 
 static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
@@ -757,7 +757,7 @@ static void tracer_main(pid_t pid, const thread_t *ts, size_t nt, regs_t *regs, 
     char line[512], path[96], c;
     block_signals_but(0, 0);
     if (read(go, &c, 1) != 0)
-        syscall(SYS_exit_group, 0); /* the process wrote: not the go it gives by closing the pipe */
+        lw_syscall(SYS_exit_group, 0); /* the process wrote: not the go it gives by closing the pipe */
     for (size_t i = 0; i < nt && i < sizeof(seized); i++) {
         slot_t *s = slot_at(regs, i);
         seized[i] = -1;
@@ -785,7 +785,7 @@ static void tracer_main(pid_t pid, const thread_t *ts, size_t nt, regs_t *regs, 
     for (size_t i = 0; i < nt && i < sizeof(seized); i++)
         if (seized[i] >= 0)
             ptrace(PTRACE_DETACH, ts[i].tid, NULL, NULL);
-    syscall(SYS_exit_group, 0);
+    lw_syscall(SYS_exit_group, 0);
 }
 
 /* Where Yama restricts ptrace to ancestors (ptrace_scope 1), the tracer may read this process's registers only
@@ -903,7 +903,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         static answer_t no;
         no.refused = 1;
         lw_strlcpy(no.why, why, sizeof(no.why));
-        syscall(SYS_exit_group, lw_sys_write_all(out, &no, sizeof(no)) ? 1 : 0);
+        lw_syscall(SYS_exit_group, lw_sys_write_all(out, &no, sizeof(no)) ? 1 : 0);
     }
     size_t nv = read_maps(w);
     /* This thread's stack is live from here up, or, when this is the thread that called exit, from exit's
@@ -945,13 +945,13 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     a.nroots = links ? s.nroots : 0;
     if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
         lw_sys_write_all(out, cls, l->nheap))
-        syscall(SYS_exit_group, 1);
+        lw_syscall(SYS_exit_group, 1);
     /* the queue of the flood holds the reachable blocks in the order they were reached */
     if (links && (lw_sys_write_all(out, links->link, l->nheap * sizeof(uint32_t)) ||
                   lw_sys_write_all(out, stack, a.norder * sizeof(uint32_t)) ||
                   lw_sys_write_all(out, links->roots, a.nroots * sizeof(lw_root_t))))
-        syscall(SYS_exit_group, 1);
-    syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+        lw_syscall(SYS_exit_group, 1);
+    lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
 }
 
 /* One consistent moment. The block list, the memory the scan reads and the registers of the threads still
@@ -1008,7 +1008,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
 
     /* The other threads, and the tracer when one of them is running. Its slots are shared with the copies, and
      * mapped here rather than taken from lw_mem, whose ranges prepare has read already. */
-    size_t nt = other_threads(sps, sizeof(ts) / sizeof(ts[0]), &marks.n, (pid_t)syscall(SYS_gettid), ts,
+    size_t nt = other_threads(sps, sizeof(ts) / sizeof(ts[0]), &marks.n, (pid_t)lw_syscall(SYS_gettid), ts,
                               sizeof(ts) / sizeof(ts[0]));
     int any_running = 0;
     for (size_t i = 0; i < nt; i++)
@@ -1028,7 +1028,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
                 lw_sys_close(rel[1]);
                 lw_sys_close(fds[0]);
                 lw_sys_close(fds[1]);
-                tracer_main((pid_t)syscall(SYS_getppid), ts, nt, &regs, go[0], ack[1], rel[0]);
+                tracer_main((pid_t)lw_syscall(SYS_getppid), ts, nt, &regs, go[0], ack[1], rel[0]);
             }
         }
         if (tracer > 0) {

@@ -1,6 +1,8 @@
-/* The tracker's system layer: descriptors through raw system calls, quiet process copies through clone, and the
- * real pthread_create handed over by preload/. */
+/* The tracker's system layer: system calls made with the instruction itself (never through the public lw_syscall(),
+ * which is the injected library's wrapper), descriptors, quiet process copies through clone, and the real
+ * pthread_create and sigaction handed over by preload/. */
 #include "sys.h"
+#include "arch.h"
 #include "internal.h"
 
 #include <dlfcn.h>
@@ -8,11 +10,33 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+long lw_sys_raw(long nr, const long a[6])
+{
+    return lw_arch_syscall6(nr, a);
+}
+
+long lw_syscall(long nr, ...)
+{
+    long a[6];
+    va_list ap;
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    long r = lw_arch_syscall6(nr, a);
+    if ((unsigned long)r > -4096ul) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
 
 int lw_sys_open(const char *path, int flags, unsigned mode)
 {
@@ -21,51 +45,51 @@ int lw_sys_open(const char *path, int flags, unsigned mode)
 
 int lw_sys_openat(int dirfd, const char *path, int flags, unsigned mode)
 {
-    return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+    return (int)lw_syscall(SYS_openat, dirfd, path, flags, mode);
 }
 
 int lw_sys_close(int fd)
 {
-    return (int)syscall(SYS_close, fd);
+    return (int)lw_syscall(SYS_close, fd);
 }
 
 int lw_sys_pipe2(int fds[2], int flags)
 {
-    return (int)syscall(SYS_pipe2, fds, flags);
+    return (int)lw_syscall(SYS_pipe2, fds, flags);
 }
 
 int lw_sys_fcntl(int fd, int cmd, long arg)
 {
-    return (int)syscall(SYS_fcntl, fd, cmd, arg);
+    return (int)lw_syscall(SYS_fcntl, fd, cmd, arg);
 }
 
 int lw_sys_dup2(int oldfd, int newfd)
 {
     if (oldfd == newfd) /* dup3 refuses equal numbers; dup2 checks that oldfd is open and returns it */
         return lw_sys_fcntl(oldfd, F_GETFD, 0) < 0 ? -1 : newfd;
-    return (int)syscall(SYS_dup3, oldfd, newfd, 0);
+    return (int)lw_syscall(SYS_dup3, oldfd, newfd, 0);
 }
 
 void *lw_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
 {
-    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    return (void *)lw_syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 int lw_sys_munmap(void *addr, size_t len)
 {
-    return (int)syscall(SYS_munmap, addr, len);
+    return (int)lw_syscall(SYS_munmap, addr, len);
 }
 
 long lw_sys_getdents64(int dirfd, void *buf, size_t cap)
 {
-    return syscall(SYS_getdents64, dirfd, buf, cap);
+    return lw_syscall(SYS_getdents64, dirfd, buf, cap);
 }
 
 int lw_sys_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n) {
-        ssize_t k = syscall(SYS_write, fd, p, n);
+        ssize_t k = lw_syscall(SYS_write, fd, p, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
@@ -82,7 +106,7 @@ pid_t lw_sys_fork_quiet(void)
 {
     /* clone with no flags and no stack is fork without glibc's bookkeeping; an exit signal of 0 (the low byte
      * of the flags) is what keeps the copy out of the program's signals and waits */
-    return (pid_t)syscall(SYS_clone, 0ul, 0ul, 0ul, 0ul, 0ul);
+    return (pid_t)lw_syscall(SYS_clone, 0ul, 0ul, 0ul, 0ul, 0ul);
 }
 
 int lw_sys_reap(pid_t pid, int *status)
@@ -111,10 +135,10 @@ int lw_sys_private_fds(void)
 {
     /* a pidfd opened before the unshare would be the program's; the copy of the table the unshare makes is
      * emptied at once, so that no descriptor the program closes stays open here */
-    if (syscall(SYS_unshare, CLONE_FILES) != 0)
+    if (lw_syscall(SYS_unshare, CLONE_FILES) != 0)
         return errno;
-    syscall(SYS_close_range, 0u, ~0u, 0u);
-    int pidfd = (int)syscall(SYS_pidfd_open, (long)getpid(), 0u);
+    lw_syscall(SYS_close_range, 0u, ~0u, 0u);
+    int pidfd = (int)lw_syscall(SYS_pidfd_open, (long)getpid(), 0u);
     own_pidfd = pidfd >= 0 ? pidfd + 1 : -1;
     return 0;
 }
@@ -125,7 +149,7 @@ int lw_sys_borrow_fd(int fd)
         return fd;
     if (own_pidfd < 0)
         return -1;
-    return (int)syscall(SYS_pidfd_getfd, own_pidfd - 1, fd, 0u);
+    return (int)lw_syscall(SYS_pidfd_getfd, own_pidfd - 1, fd, 0u);
 }
 
 void lw_sys_unborrow_fd(int local, int fd)
@@ -140,17 +164,17 @@ void lw_sys_exec_in_copy(const char *path, char *const argv[], char *const envp[
      * one of them. The child gets the program's mask back just before it executes. */
     sigset_t all, old;
     sigfillset(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8));
-    pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD, 0ul, 0ul, 0ul, 0ul);
+    lw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8));
+    pid_t pid = (pid_t)lw_syscall(SYS_clone, (unsigned long)SIGCHLD, 0ul, 0ul, 0ul, 0ul);
     if (pid == 0) {
-        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
-        syscall(SYS_execve, path, argv, envp);
-        syscall(SYS_exit_group, 127);
+        lw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
+        lw_syscall(SYS_execve, path, argv, envp);
+        lw_syscall(SYS_exit_group, 127);
     }
     int st = 0;
     if (pid < 0 || lw_sys_reap(pid, &st) != 0 || !WIFEXITED(st))
-        syscall(SYS_exit_group, 127);
-    syscall(SYS_exit_group, WEXITSTATUS(st));
+        lw_syscall(SYS_exit_group, 127);
+    lw_syscall(SYS_exit_group, WEXITSTATUS(st));
     __builtin_unreachable();
 }
 
@@ -171,4 +195,25 @@ int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(v
             return ENOSYS;
     }
     return real_pthread_create(t, attr, fn, arg);
+}
+
+static lw_sigaction_fn real_sigaction;
+
+void lw_sys_set_sigaction(lw_sigaction_fn fn)
+{
+    real_sigaction = fn;
+}
+
+int lw_sys_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (!real_sigaction) {
+        /* no preload layer (the unit tests link the tracker alone): the next definition is libc's */
+        void *sym = dlsym(RTLD_NEXT, "sigaction");
+        memcpy(&real_sigaction, &sym, sizeof(sym));
+        if (!real_sigaction) {
+            errno = ENOSYS;
+            return -1;
+        }
+    }
+    return real_sigaction(sig, act, old);
 }

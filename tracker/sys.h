@@ -4,6 +4,7 @@
 #define LW_SYS_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -62,6 +63,9 @@ void lw_sys_unborrow_fd(int local, int fd);
  * executes a program is reported to its parent with SIGCHLD whatever exit signal it was made with, so the
  * program must be the copy's child, not the traced program's. */
 void lw_sys_exec_in_copy(const char *path, char *const argv[], char *const envp[]) __attribute__((noreturn));
+
+/* sigaction as libc has it (preload/ hands it over): the public name is the injected library's wrapper. */
+int lw_sys_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 
 /* pthread_create as libc has it: the thread is leakwatch's, not a handle the program acquired. */
 int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);

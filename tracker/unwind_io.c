@@ -40,7 +40,7 @@ int lw_readable(const void *addr)
 {
     const uint32_t *word = (const uint32_t *)((uintptr_t)addr & ~(uintptr_t)3);
     struct timespec zero = { 0, 0 };
-    long r = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0u, &zero, NULL, 0);
+    long r = lw_syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0u, &zero, NULL, 0);
     return !(r < 0 && errno == EFAULT);
 }
 
@@ -55,7 +55,7 @@ static int vpipe2(int fds[2], int flags)
 static ssize_t vread(int fd, void *buf, size_t n)
 {
     if (!is_vpipe(fd))
-        return syscall(SYS_read, fd, buf, n);
+        return lw_syscall(SYS_read, fd, buf, n);
     errno = EAGAIN; /* empty, as a non-blocking pipe is */
     return -1;
 }
@@ -81,7 +81,7 @@ static long vsyscall(long nr, ...)
         errno = EFAULT;
         return -1;
     }
-    return syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    return lw_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 typedef struct {

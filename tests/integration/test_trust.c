@@ -319,6 +319,46 @@ START_TEST(test_warning_suppressed)
 }
 END_TEST
 
+/* The library never reaches one of its own wrappers: no call through its PLT names a symbol it exports (its own
+ * system calls, threads, handlers and descriptors go through tracker/sys.c and the real functions). */
+START_TEST(test_no_call_into_own_wrappers)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *nm = lwt_exec(LWT_ARGV("nm", "-D", "--defined-only", lwt_lib()), NULL);
+    lwt_result_t *od = lwt_exec(LWT_ARGV("objdump", "-d", "--no-show-raw-insn", lwt_lib()), NULL);
+    ck_assert_msg(nm->exited && nm->exit_code == 0 && nm->out_len > 0, "nm runs%s", lwt_describe(nm));
+    ck_assert_msg(od->exited && od->exit_code == 0 && od->out_len > 0, "objdump runs%s", lwt_describe(od));
+    /* the exported names, one per line of `nm -D`: "ADDRESS TYPE NAME[@VERSION]" */
+    size_t nexported = 0, ncalls = 0;
+    char bad[1024] = "";
+    for (char *line = nm->out; line && *line;) {
+        char *end = strchr(line, '\n'), name[256], plt[300];
+        if (end)
+            *end = '\0';
+        if (sscanf(line, "%*s %*s %255[^@ ]", name) == 1) {
+            nexported++;
+            snprintf(plt, sizeof plt, "<%s@plt>", name);
+            for (const char *p = od->out; (p = strstr(p, plt)) != NULL; p += strlen(plt)) {
+                const char *bol = p;
+                while (bol > od->out && bol[-1] != '\n')
+                    bol--;
+                if (strstr(bol, "call") && strstr(bol, "call") < p && strlen(bad) + strlen(name) + 2 < sizeof bad) {
+                    strcat(bad, " ");
+                    strcat(bad, name);
+                    ncalls++;
+                    break;
+                }
+            }
+        }
+        line = end ? end + 1 : NULL;
+    }
+    ck_assert_msg(nexported > 100, "nm lists the exported wrappers (%zu)", nexported);
+    ck_assert_msg(ncalls == 0, "the library calls its own wrappers through the PLT:%s", bad);
+    lwt_free(od);
+    lwt_free(nm);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("trust");
@@ -344,6 +384,10 @@ static Suite *suite(void)
     tc = tcase_create("dump signal");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_segv_not_taken_for_dumps);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("layers");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_no_call_into_own_wrappers);
     suite_add_tcase(s, tc);
     return s;
 }
