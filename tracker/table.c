@@ -3,6 +3,7 @@
  * its own 64 MiB-aligned heap, so threads that allocate at once work in different shards and their cache lines
  * stay on their own cores. */
 #include "hash.h"
+#include "testing.h"
 #include "warn_events.h"
 
 #include <errno.h>
@@ -11,31 +12,59 @@
 #define LW_SHARDS 64
 #define LW_POOL_CHUNK (64u * 1024u)
 
-/* 24 bytes of record and uthash's 56-byte handle: 80 bytes a live handle. `meta` packs the size (or, for the
- * other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is implied by the
- * table the record is in. */
+/* The key comparison of the live tables: a record keeps its handle in uthash's key pointer itself rather than in
+ * a member the pointer points to (HASH_ADD_KEYPTR with the handle as the "pointer"), which saves 8 bytes a
+ * record. `a` is the stored key, `b` points to the handle looked for. Every lookup in this file passes the
+ * handle's address and every add the handle's value, and HASH_FUNCTION is never called here (hash values are
+ * given), so uthash never dereferences a stored key. */
+#undef HASH_KEYCMP
+#define HASH_KEYCMP(a, b, len) ((void)(len), (uintptr_t)(a) != *(const uintptr_t *)(b))
+
+/* 16 bytes of record and uthash's 56-byte handle: 72 bytes a handle that outlives the nursery. `meta` packs the
+ * size (or, for the other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is
+ * implied by the table the record is in, the handle is the key (see HASH_KEYCMP). */
 typedef struct lw_rec {
-    uintptr_t handle;
+    UT_hash_handle hh;
     uint32_t site;
     uint32_t born_ms;
     uint64_t meta;
-    UT_hash_handle hh;
 } lw_rec_t;
+
+#define REC_HANDLE(r) ((uintptr_t)(r)->hh.key)
 
 #define META_SIZE_MASK ((1ull << 48) - 1)
 #define META(size, gen, flags)                                                                                  \
     (((uint64_t)(size) & META_SIZE_MASK) | ((uint64_t)(uint8_t)(gen) << 48) | ((uint64_t)(uint8_t)(flags) << 56))
-#define REC_SIZE(r) ((r)->meta & META_SIZE_MASK)
-#define REC_GEN(r) ((uint8_t)((r)->meta >> 48))
-#define REC_FLAGS(r) ((uint8_t)((r)->meta >> 56))
+#define META_SIZE(m) ((m) & META_SIZE_MASK)
+#define META_GEN(m) ((uint8_t)((m) >> 48))
+#define META_FLAGS(m) ((uint8_t)((m) >> 56))
+#define REC_SIZE(r) META_SIZE((r)->meta)
+#define REC_GEN(r) META_GEN((r)->meta)
+#define REC_FLAGS(r) META_FLAGS((r)->meta)
 
 typedef struct lw_rec_free {
     struct lw_rec_free *next;
 } lw_rec_free_t;
 
+/* The nursery of a shard: young heap records in a set-associative array, 8 ways a set, so that a block that dies
+ * young (most do) is recorded and released without touching uthash: a lookup reads the one cache line of its
+ * set's handles. A record is promoted into the shard's uthash table when its set is full and it is the oldest of
+ * the set. Handle 0 marks a free way (no heap block is at address 0). */
+#define NURSERY_WAYS 8
+#define NURSERY_SETS 1024u
+
+typedef struct {
+    uintptr_t handle[NURSERY_WAYS];
+    uint64_t meta[NURSERY_WAYS];
+    uint32_t site[NURSERY_WAYS];
+    uint32_t born_ms[NURSERY_WAYS];
+} __attribute__((aligned(64))) nursery_set_t;
+
 typedef struct {
     lw_lock_t lock;
     lw_rec_t *heads[LW_KIND_COUNT];
+    nursery_set_t *nursery;     /* NURSERY_SETS sets, allocated with the shard's first heap record; NULL until */
+    size_t nursed;              /* records in the nursery, of every generation */
     lw_rec_free_t *free;
     char *pool_cur, *pool_end;
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
@@ -56,9 +85,9 @@ static void add_sentinels(void)
     for (int i = 0; i < LW_SHARDS; i++) {
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r = &sentinels[i][k];
-            r->handle = LW_SENTINEL;
+            uintptr_t h = LW_SENTINEL;
             r->meta = META(0, 0, LW_REC_SENTINEL);
-            HASH_ADD(hh, shards[i].heads[k], handle, sizeof(r->handle), r);
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), lw_mix64(h), r);
         }
     }
 }
@@ -75,6 +104,12 @@ static inline uint32_t handle_hash(uintptr_t h)
 static inline lw_shard_t *shard_of(uintptr_t handle)
 {
     return &shards[lw_mix64((uint64_t)(handle >> 26)) & (LW_SHARDS - 1)];
+}
+
+static inline nursery_set_t *set_of(lw_shard_t *s, uint32_t hv)
+{
+    /* uthash picks buckets with the low bits of hv; the set comes from the high ones */
+    return &s->nursery[(hv >> 16) & (NURSERY_SETS - 1)];
 }
 
 static lw_rec_t *rec_alloc(lw_shard_t *s)
@@ -103,20 +138,127 @@ static void rec_free(lw_shard_t *s, lw_rec_t *r)
     s->free = f;
 }
 
-/* Unlinks and returns the record for handle, or NULL. Caller holds the shard lock. */
-static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
+/* What a record holds besides its handle and kind. */
+typedef struct {
+    uint32_t site;
+    uint32_t born_ms;
+    uint64_t meta;
+} body_t;
+
+/* The way of handle in its nursery set, or -1. */
+static inline int nursery_way(const nursery_set_t *set, uintptr_t handle)
 {
-    lw_rec_t *r;
-    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && (REC_FLAGS(r) & LW_REC_SENTINEL))
-        return NULL;
-    if (r) {
-        HASH_DELETE(hh, s->heads[kind], r);
-        if (REC_GEN(r) == cur_gen) {
-            s->live[kind]--;
+    for (int w = 0; w < NURSERY_WAYS; w++)
+        if (set->handle[w] == handle)
+            return w;
+    return -1;
+}
+
+/* Adds a record to the shard's uthash table. Returns 0, or -1 when there was no memory for it. Caller holds the
+ * shard lock. */
+static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, const body_t *b)
+{
+    lw_rec_t *r = rec_alloc(s);
+    if (!r)
+        return -1;
+    r->site = b->site;
+    r->born_ms = b->born_ms;
+    r->meta = b->meta;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->heads[kind], (const void *)handle, sizeof(handle), hv, r);
+    if (LW_UNLIKELY(!r->hh.tbl)) {
+        /* uthash could not allocate its table or more buckets, and left the record out */
+        rec_free(s, r);
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts a heap record into the nursery, promoting the oldest record of a full set into uthash. Returns 0, or -1
+ * when a record (this one or the promoted one) was lost for want of memory; -2 when the shard has no nursery.
+ * Caller holds the shard lock. */
+static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_t *b)
+{
+    if (LW_UNLIKELY(!s->nursery)) {
+        /* 192 KiB for the shard's first heap record; without it, the records go to uthash directly */
+        s->nursery = lw_mem_alloc(NURSERY_SETS * sizeof(nursery_set_t));
+        if (!s->nursery)
+            return -2;
+    }
+    nursery_set_t *set = set_of(s, hv);
+    int w = nursery_way(set, 0);
+    int lost = 0;
+    if (w < 0) {
+        /* full: the oldest moves on (ages are ms since start, so the smallest born_ms) */
+        w = 0;
+        for (int i = 1; i < NURSERY_WAYS; i++)
+            if (set->born_ms[i] < set->born_ms[w])
+                w = i;
+        body_t old = { set->site[w], set->born_ms[w], set->meta[w] };
+        uintptr_t oh = set->handle[w];
+        if (table_add(s, LW_HEAP, oh, handle_hash(oh), &old) < 0) {
+            lost = 1;
+            if (META_GEN(old.meta) == cur_gen)
+                s->live[LW_HEAP]--;
+        }
+    } else {
+        s->nursed++;
+    }
+    set->handle[w] = handle;
+    set->meta[w] = b->meta;
+    set->site[w] = b->site;
+    set->born_ms[w] = b->born_ms;
+    return lost ? -1 : 0;
+}
+
+/* Takes the record for handle out of the tables into *out (when out is not NULL). Returns nonzero when there was
+ * one. Caller holds the shard lock. */
+static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, body_t *out)
+{
+    body_t b;
+    if (kind == LW_HEAP && s->nursery) {
+        nursery_set_t *set = set_of(s, hv);
+        int w = nursery_way(set, handle);
+        if (w >= 0) {
+            b = (body_t){ set->site[w], set->born_ms[w], set->meta[w] };
+            set->handle[w] = 0;
+            s->nursed--;
+            goto found;
         }
     }
-    return r;
+    lw_rec_t *r;
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    if (!r || (REC_FLAGS(r) & LW_REC_SENTINEL))
+        return 0;
+    HASH_DELETE(hh, s->heads[kind], r);
+    b = (body_t){ r->site, r->born_ms, r->meta };
+    rec_free(s, r);
+found:
+    if (META_GEN(b.meta) == cur_gen)
+        s->live[kind]--;
+    if (out)
+        *out = b;
+    return 1;
+}
+
+/* The meta word of handle's record, where it lies, or NULL. Caller holds the shard lock. */
+static uint64_t *find_meta(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
+{
+    if (kind == LW_HEAP && s->nursery) {
+        nursery_set_t *set = set_of(s, hv);
+        int w = nursery_way(set, handle);
+        if (w >= 0)
+            return &set->meta[w];
+    }
+    lw_rec_t *r;
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    return r && !(REC_FLAGS(r) & LW_REC_SENTINEL) ? &r->meta : NULL;
+}
+
+static int nursery_off; /* see testing.h */
+
+void lw_nursery_off(int off)
+{
+    nursery_off = off;
 }
 
 /* Set once a release could not be carried out (a handler that interrupted the tracker freed a block of the
@@ -135,35 +277,25 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         }
         lw_tables_unlock_all();
     }
-    if (LW_UNLIKELY(handle == LW_SENTINEL))
+    if (LW_UNLIKELY(handle == LW_SENTINEL || (kind == LW_HEAP && handle == 0)))
         return;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
+    body_t b = { site, born_ms, META(size, gen, flags) };
+    int err;
 
     lw_lock(&s->lock);
     /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
      * our back all the time (a raw close system call); a heap block only when a release was missed. */
-    lw_rec_t *r = NULL;
     if (kind != LW_HEAP || atomic_load_explicit(&release_missed, memory_order_relaxed))
-        r = take(s, kind, handle, hv);
-    if (!r)
-        r = rec_alloc(s);
-    if (r) {
-        r->handle = handle;
-        r->site = site;
-        r->born_ms = born_ms;
-        r->meta = META(size, gen, flags);
-        HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
-        if (LW_UNLIKELY(!r->hh.tbl)) {
-            /* uthash could not allocate its table or more buckets, and left the record out */
-            rec_free(s, r);
-            r = NULL;
-        } else if (gen == cur_gen) {
-            s->live[kind]++;
-        }
-    }
+        take(s, kind, handle, hv, NULL);
+    err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
+    if (err == -2)
+        err = table_add(s, kind, handle, hv, &b);
+    if (err == 0 && gen == cur_gen)
+        s->live[kind]++;
     lw_unlock(&s->lock);
-    if (LW_UNLIKELY(!r))
+    if (LW_UNLIKELY(err))
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
 }
 
@@ -203,11 +335,9 @@ static int release_nested(lw_kind_t kind, uintptr_t handle)
         atomic_store(&release_missed, 1);
         return 0;
     }
-    lw_rec_t *r = take(s, kind, handle, hv);
-    if (r)
-        rec_free(s, r);
+    int found = take(s, kind, handle, hv, NULL);
     lw_unlock(&s->lock);
-    return r != NULL;
+    return found;
 }
 
 /* A released record kept aside by a release that may still fail, so that it can be put back unchanged. */
@@ -234,19 +364,16 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
      * write it back on each call) */
     lw_self.busy = 1;
     lw_lock(&s->lock);
-    lw_rec_t *r = take(s, kind, handle, hv);
-    if (r) {
-        found = 1;
-        if (held) {
-            held->site = r->site;
-            held->flags = REC_FLAGS(r);
-            held->size = REC_SIZE(r);
-            held->born_ms = r->born_ms;
-            held->gen = REC_GEN(r);
-        }
-        rec_free(s, r);
-    }
+    body_t b;
+    found = take(s, kind, handle, hv, &b);
     lw_unlock(&s->lock);
+    if (found && held) {
+        held->site = b.site;
+        held->flags = META_FLAGS(b.meta);
+        held->size = META_SIZE(b.meta);
+        held->born_ms = b.born_ms;
+        held->gen = META_GEN(b.meta);
+    }
     lw_self.busy = 0;
     return found;
 }
@@ -285,16 +412,15 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
         return 0;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
-    lw_rec_t *r;
     int found = 0;
 
     bits &= ~(unsigned)LW_REC_SENTINEL;
     lw_guard_t guard = lw_enter();
     lw_lock(&s->lock);
-    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && !(REC_FLAGS(r) & LW_REC_SENTINEL)) {
-        uint8_t f = (uint8_t)(set ? (REC_FLAGS(r) | bits) : (REC_FLAGS(r) & ~bits));
-        r->meta = META(REC_SIZE(r), REC_GEN(r), f);
+    uint64_t *m = find_meta(s, kind, handle, hv);
+    if (m) {
+        uint8_t f = (uint8_t)(set ? (META_FLAGS(*m) | bits) : (META_FLAGS(*m) & ~bits));
+        *m = META(META_SIZE(*m), META_GEN(*m), f);
         found = 1;
     }
     lw_unlock(&s->lock);
@@ -325,6 +451,17 @@ void lw_tables_forked(void)
     }
 }
 
+/* Calls fn with one record unless it is a sentinel or, without with_inherited, the parent's. */
+static inline void visit(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited,
+                         lw_kind_t kind, uintptr_t handle, const body_t *b)
+{
+    if ((META_FLAGS(b->meta) & LW_REC_SENTINEL) || (META_GEN(b->meta) != cur_gen && !with_inherited))
+        return;
+    lw_live_t l = { handle, META_SIZE(b->meta), b->site, b->born_ms, (uint8_t)kind, META_FLAGS(b->meta),
+                    META_GEN(b->meta) != cur_gen };
+    fn(&l, arg);
+}
+
 static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited)
 {
     for (int i = 0; i < LW_SHARDS; i++) {
@@ -332,11 +469,17 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                if ((REC_FLAGS(r) & LW_REC_SENTINEL) || (REC_GEN(r) != cur_gen && !with_inherited))
+                body_t b = { r->site, r->born_ms, r->meta };
+                visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &b);
+            }
+        }
+        for (size_t n = 0; s->nursery && n < NURSERY_SETS; n++) {
+            const nursery_set_t *set = &s->nursery[n];
+            for (int w = 0; w < NURSERY_WAYS; w++) {
+                if (!set->handle[w])
                     continue;
-                lw_live_t l = { r->handle, REC_SIZE(r), r->site, r->born_ms, (uint8_t)k, REC_FLAGS(r),
-                                REC_GEN(r) != cur_gen };
-                fn(&l, arg);
+                body_t b = { set->site[w], set->born_ms[w], set->meta[w] };
+                visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &b);
             }
         }
         lw_unlock(&s->lock);
@@ -409,9 +552,13 @@ size_t lw_live_bytes(lw_kind_t kind)
 size_t lw_tables_total_all(void)
 {
     size_t n = 0;
-    for (int i = 0; i < LW_SHARDS; i++)
-        for (int k = 0; k < LW_KIND_COUNT; k++)
-            n += HASH_COUNT(shards[i].heads[k]);
+    for (int i = 0; i < LW_SHARDS; i++) {
+        n += shards[i].nursed;
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            size_t in_table = HASH_COUNT(shards[i].heads[k]);
+            n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
+        }
+    }
     return n;
 }
 
@@ -439,6 +586,9 @@ void lw_tables_reset(void)
             }
             s->live[k] = 0;
         }
+        if (s->nursery)
+            memset(s->nursery, 0, NURSERY_SETS * sizeof(nursery_set_t));
+        s->nursed = 0;
         lw_unlock(&s->lock);
     }
     atomic_store(&lw_lost_records, 0);

@@ -11,4 +11,8 @@ void lw_mem_fail_after(long n);
  * exclusive temporary name that is renamed when complete. */
 void lw_dump_force_named_tmp(int on);
 
+/* With `off` set, heap records skip the nursery of table.c and go straight into uthash, so that a test can reach
+ * the uthash tables' own failures with few records. Records already in the nursery stay there. */
+void lw_nursery_off(int off);
+
 #endif
