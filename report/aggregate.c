@@ -178,6 +178,14 @@ static int merge_into(lwr_site_t *site, const lwr_dump_site_t *ds, long pid, con
     return oom ? -1 : 0;
 }
 
+uint64_t lwr_report_sampling(const lwr_report_t *r)
+{
+    for (size_t i = 0; i < r->nprocesses; i++)
+        if (r->processes[i].sample_bytes)
+            return r->processes[i].sample_bytes;
+    return 0;
+}
+
 static int add_process(lwr_process_t *p, const lwr_dump_t *d)
 {
     int oom = 0;
@@ -190,6 +198,7 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     p->lost_records = d->lost_records;
     p->lost_sites = d->lost_sites;
     p->lost_warnings = d->lost_warnings;
+    p->sample_bytes = d->sample_bytes;
     p->executable = lwr_dup_or_null(d->exe, &oom);
     p->reason = lwr_dup_or_null(d->reason, &oom);
     p->dump = lwr_dup_or_null(slash ? slash + 1 : d->file, &oom);

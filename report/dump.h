@@ -104,6 +104,7 @@ typedef struct {
     uint64_t lost_records;  /* `lost.records`: acquisitions the library could not record or write; 0 when absent */
     uint64_t lost_sites;    /* `lost.sites`: stacks it could not store */
     uint64_t lost_warnings; /* `lost.warnings`: warnings past the 256 kept */
+    uint64_t sample_bytes;  /* `sampling.mean_bytes`: heap counts and bytes are estimates; 0 when exact */
 } lwr_dump_t;
 
 /* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX
@@ -140,6 +141,10 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
  * exe, argv, paths and details may hold bytes that are not UTF-8; display them through escape.h. */
 #define LWR_DUMP_MAX_BYTES ((uint64_t)256 << 20)
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
+
+/* When some of the n dumps were sampled (LEAKWATCH_SAMPLE), says on stderr, once, that their heap counts and bytes
+ * are estimates and at what rate: `leakwatch CMD: note: ...`. Returns the first sampled dump's mean, else 0. */
+uint64_t lwr_note_sampling(const char *cmd, lwr_dump_t *const *v, size_t n);
 
 /* Reads the whole file at `path`, at most `max` bytes (a bigger one, or a device without end such as /dev/zero,
  * is refused, not read into memory), into a malloc'd NUL-terminated buffer; *len is its length. Opens with

@@ -77,6 +77,7 @@ atomic_ulong lw_lost_records;
  * that would happen on nearly every call. A sentinel record that is never removed keeps each table alive. */
 #define LW_SENTINEL UINTPTR_MAX
 #define LW_REC_SENTINEL 1
+#define LW_REC_SAMPLED 0x80 /* a heap block recorded by sampling, counted in sampled_filter */
 static lw_rec_t sentinels[LW_SHARDS][LW_KIND_COUNT];
 static atomic_int sentinels_ready;
 
@@ -90,6 +91,55 @@ static void add_sentinels(void)
             HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), lw_mix64(h), r);
         }
     }
+}
+
+/* With sampling, most heap blocks have no record, and a free must tell so without a lock or a table lookup: a
+ * bit per 15 bits of the handle (above the 16-byte alignment of heap blocks, folded) says whether any sampled
+ * record lies there, and a free whose bit is clear has nothing to release. 4 KiB of bits, so that the check stays
+ * in the cache of a program that churns through megabytes (a first version, with 256 KiB of counters read on
+ * every free, spent most of the free waiting for them; 32 KiB of one-byte counters still did). A count per slot
+ * keeps the bit right, both changed under filter_lock only, which is taken inside a shard lock (so never held
+ * across fork) and only on the sampled path. A release nested in a signal handler only tries the lock: when it
+ * fails the count stays one too high, and frees of that slot look in the table for nothing, which is slower but
+ * never wrong. A count that reaches its maximum stays there for the same reason. */
+#define FILTER_SLOTS (1u << 15)
+static _Atomic uint64_t filter_bits[FILTER_SLOTS / 64];
+static uint16_t filter_counts[FILTER_SLOTS];
+static lw_lock_t filter_lock;
+
+static inline uint32_t filter_slot(uintptr_t handle)
+{
+    return (uint32_t)((handle >> 4) ^ (handle >> 19)) & (FILTER_SLOTS - 1);
+}
+
+/* Whether a heap block can have a record: always without sampling, else only when its filter bit is set. The
+ * load is relaxed: a sampled block reaches the thread that frees it through the program's own synchronisation. */
+static inline int maybe_recorded(lw_kind_t kind, uintptr_t handle)
+{
+    if (kind != LW_HEAP || !lw_config.sample)
+        return 1;
+    uint32_t i = filter_slot(handle);
+    return (atomic_load_explicit(&filter_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+}
+
+/* Counts a sampled record in (delta 1) or out (delta -1). Caller holds the record's shard lock. */
+static void filter_add(uintptr_t handle, int delta)
+{
+    uint32_t i = filter_slot(handle);
+    if (delta > 0)
+        lw_lock(&filter_lock);
+    else if (!lw_trylock(&filter_lock))
+        return;
+    uint16_t c = filter_counts[i];
+    if (c != UINT16_MAX && !(delta < 0 && c == 0)) {
+        c = (uint16_t)(c + delta);
+        filter_counts[i] = c;
+        if (c == 0)
+            atomic_fetch_and_explicit(&filter_bits[i / 64], ~(1ull << (i % 64)), memory_order_relaxed);
+        else if (c == 1 && delta > 0)
+            atomic_fetch_or_explicit(&filter_bits[i / 64], 1ull << (i % 64), memory_order_relaxed);
+    }
+    lw_unlock(&filter_lock);
 }
 
 /* The fork generation: a record made before the last fork belongs to the parent, and a child reports only
@@ -235,6 +285,8 @@ static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, bo
 found:
     if (META_GEN(b.meta) == cur_gen)
         s->live[kind]--;
+    if (META_FLAGS(b.meta) & LW_REC_SAMPLED)
+        filter_add(handle, -1);
     if (out)
         *out = b;
     return 1;
@@ -294,6 +346,8 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         err = table_add(s, kind, handle, hv, &b);
     if (err == 0 && gen == cur_gen)
         s->live[kind]++;
+    if (err == 0 && (flags & LW_REC_SAMPLED))
+        filter_add(handle, 1);
     lw_unlock(&s->lock);
     if (LW_UNLIKELY(err))
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
@@ -315,11 +369,17 @@ static int standard_stream(lw_kind_t kind, uintptr_t handle)
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
 {
     lw_init();
+    unsigned flags = 0;
+    if (kind == LW_HEAP && lw_config.sample) {
+        if (LW_LIKELY(!lw_sample_block(size)))
+            return;
+        flags = LW_REC_SAMPLED;
+    }
     if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
     lw_guard_t guard = lw_enter();
     uint32_t site = lw_stack_site(origin);
-    put(kind, handle, size, site, lw_now_ms(), 0, cur_gen);
+    put(kind, handle, size, site, lw_now_ms(), flags, cur_gen);
     if (kind == LW_FD || kind == LW_SOCKET)
         lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
     lw_leave(guard);
@@ -380,6 +440,8 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
 
 int lw_on_release(lw_kind_t kind, uintptr_t handle)
 {
+    if (!maybe_recorded(kind, handle))
+        return 0; /* an unsampled block: every free of one comes here, before anything else is done */
     return release(kind, handle, NULL);
 }
 
@@ -391,7 +453,7 @@ void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
     held_t held;
     t->kind = kind;
     t->handle = handle;
-    t->had = release(kind, handle, &held);
+    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held) : 0;
     memcpy(t->held, &held, sizeof(held));
 }
 
@@ -414,7 +476,7 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
     lw_shard_t *s = shard_of(handle);
     int found = 0;
 
-    bits &= ~(unsigned)LW_REC_SENTINEL;
+    bits &= ~(unsigned)(LW_REC_SENTINEL | LW_REC_SAMPLED);
     lw_guard_t guard = lw_enter();
     lw_lock(&s->lock);
     uint64_t *m = find_meta(s, kind, handle, hv);
@@ -591,5 +653,8 @@ void lw_tables_reset(void)
         s->nursed = 0;
         lw_unlock(&s->lock);
     }
+    for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
+        atomic_store_explicit(&filter_bits[i], 0, memory_order_relaxed);
+    memset(filter_counts, 0, sizeof filter_counts);
     atomic_store(&lw_lost_records, 0);
 }
