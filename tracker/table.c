@@ -53,11 +53,17 @@ typedef struct lw_rec_free {
 #define NURSERY_WAYS 8
 #define NURSERY_SETS 1024u
 
+/* A way's record besides its handle: 16 bytes, so that a record lies in one cache line after the line of
+ * handles, and a release reads two lines. */
+typedef struct {
+    uint64_t meta;
+    uint32_t site;
+    uint32_t born_ms;
+} nursery_way_t;
+
 typedef struct {
     uintptr_t handle[NURSERY_WAYS];
-    uint64_t meta[NURSERY_WAYS];
-    uint32_t site[NURSERY_WAYS];
-    uint32_t born_ms[NURSERY_WAYS];
+    nursery_way_t way[NURSERY_WAYS];
 } __attribute__((aligned(64))) nursery_set_t;
 
 typedef struct {
@@ -241,9 +247,9 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
         /* full: the oldest moves on (ages are ms since start, so the smallest born_ms) */
         w = 0;
         for (int i = 1; i < NURSERY_WAYS; i++)
-            if (set->born_ms[i] < set->born_ms[w])
+            if (set->way[i].born_ms < set->way[w].born_ms)
                 w = i;
-        body_t old = { set->site[w], set->born_ms[w], set->meta[w] };
+        body_t old = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
         uintptr_t oh = set->handle[w];
         if (table_add(s, LW_HEAP, oh, handle_hash(oh), &old) < 0) {
             lost = 1;
@@ -254,9 +260,7 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
         s->nursed++;
     }
     set->handle[w] = handle;
-    set->meta[w] = b->meta;
-    set->site[w] = b->site;
-    set->born_ms[w] = b->born_ms;
+    set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
     return lost ? -1 : 0;
 }
 
@@ -269,7 +273,7 @@ static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, bo
         nursery_set_t *set = set_of(s, hv);
         int w = nursery_way(set, handle);
         if (w >= 0) {
-            b = (body_t){ set->site[w], set->born_ms[w], set->meta[w] };
+            b = (body_t){ set->way[w].site, set->way[w].born_ms, set->way[w].meta };
             set->handle[w] = 0;
             s->nursed--;
             goto found;
@@ -299,7 +303,7 @@ static uint64_t *find_meta(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint
         nursery_set_t *set = set_of(s, hv);
         int w = nursery_way(set, handle);
         if (w >= 0)
-            return &set->meta[w];
+            return &set->way[w].meta;
     }
     lw_rec_t *r;
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
@@ -540,7 +544,7 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
             for (int w = 0; w < NURSERY_WAYS; w++) {
                 if (!set->handle[w])
                     continue;
-                body_t b = { set->site[w], set->born_ms[w], set->meta[w] };
+                body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
                 visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &b);
             }
         }
