@@ -71,6 +71,8 @@ typedef struct {
     lw_rec_t *heads[LW_KIND_COUNT];
     nursery_set_t *nursery;     /* NURSERY_SETS sets, allocated with the shard's first heap record; NULL until */
     size_t nursed;              /* records in the nursery, of every generation */
+    uint32_t died_young, moved_on; /* the nursery's records released, and promoted, in the current window */
+    uint32_t bypass;            /* heap records still to put straight into uthash (see nursery_put) */
     lw_rec_free_t *free;
     char *pool_cur, *pool_end;
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
@@ -229,11 +231,63 @@ static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t h
     return 0;
 }
 
+/* A program whose blocks mostly outlive the nursery (perl building a large hash keeps nearly all) would pay for
+ * the nursery on top of uthash: every record written twice and every release looking in both. So the nursery
+ * watches windows of NURSERY_WINDOW records that left it: when more moved on than died young, the shard empties
+ * its nursery into uthash and puts the next NURSERY_BYPASS heap records straight there, then tries again. */
+#define NURSERY_WINDOW 4096u
+#define NURSERY_BYPASS 65536u
+
+/* Moves every record of the shard's nursery into uthash. Returns how many were lost for want of memory. Caller
+ * holds the shard lock. */
+static unsigned nursery_flush(lw_shard_t *s)
+{
+    unsigned lost = 0;
+    for (size_t n = 0; n < NURSERY_SETS && s->nursed; n++) {
+        nursery_set_t *set = &s->nursery[n];
+        for (int w = 0; w < NURSERY_WAYS; w++) {
+            if (!set->handle[w])
+                continue;
+            body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+            if (table_add(s, LW_HEAP, set->handle[w], handle_hash(set->handle[w]), &b) < 0) {
+                lost++;
+                if (META_GEN(b.meta) == cur_gen)
+                    s->live[LW_HEAP]--;
+            }
+            set->handle[w] = 0;
+            s->nursed--;
+        }
+    }
+    return lost;
+}
+
+/* Counts one record leaving the nursery and, at the end of a window, decides whether the shard bypasses it. */
+static void nursery_left(lw_shard_t *s, int died_young)
+{
+    if (died_young)
+        s->died_young++;
+    else
+        s->moved_on++;
+    if (s->died_young + s->moved_on < NURSERY_WINDOW)
+        return;
+    if (s->moved_on > s->died_young) {
+        s->bypass = NURSERY_BYPASS;
+        unsigned lost = nursery_flush(s);
+        if (lost)
+            atomic_fetch_add_explicit(&lw_lost_records, lost, memory_order_relaxed);
+    }
+    s->died_young = s->moved_on = 0;
+}
+
 /* Puts a heap record into the nursery, promoting the oldest record of a full set into uthash. Returns 0, or -1
- * when a record (this one or the promoted one) was lost for want of memory; -2 when the shard has no nursery.
- * Caller holds the shard lock. */
+ * when a record (this one or the promoted one) was lost for want of memory; -2 when the record is to go into
+ * uthash instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
 static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_t *b)
 {
+    if (s->bypass) {
+        s->bypass--;
+        return -2;
+    }
     if (LW_UNLIKELY(!s->nursery)) {
         /* 192 KiB for the shard's first heap record; without it, the records go to uthash directly */
         s->nursery = lw_mem_alloc(NURSERY_SETS * sizeof(nursery_set_t));
@@ -256,11 +310,14 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
             if (META_GEN(old.meta) == cur_gen)
                 s->live[LW_HEAP]--;
         }
+        set->handle[w] = handle;
+        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
+        nursery_left(s, 0); /* after the new record is in: a flush takes it along */
     } else {
         s->nursed++;
+        set->handle[w] = handle;
+        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
     }
-    set->handle[w] = handle;
-    set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
     return lost ? -1 : 0;
 }
 
@@ -269,13 +326,14 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
 static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, body_t *out)
 {
     body_t b;
-    if (kind == LW_HEAP && s->nursery) {
+    if (kind == LW_HEAP && s->nursed) {
         nursery_set_t *set = set_of(s, hv);
         int w = nursery_way(set, handle);
         if (w >= 0) {
             b = (body_t){ set->way[w].site, set->way[w].born_ms, set->way[w].meta };
             set->handle[w] = 0;
             s->nursed--;
+            nursery_left(s, 1);
             goto found;
         }
     }
@@ -299,7 +357,7 @@ found:
 /* The meta word of handle's record, where it lies, or NULL. Caller holds the shard lock. */
 static uint64_t *find_meta(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
 {
-    if (kind == LW_HEAP && s->nursery) {
+    if (kind == LW_HEAP && s->nursed) {
         nursery_set_t *set = set_of(s, hv);
         int w = nursery_way(set, handle);
         if (w >= 0)
@@ -539,7 +597,7 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
                 visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &b);
             }
         }
-        for (size_t n = 0; s->nursery && n < NURSERY_SETS; n++) {
+        for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++) {
             const nursery_set_t *set = &s->nursery[n];
             for (int w = 0; w < NURSERY_WAYS; w++) {
                 if (!set->handle[w])
@@ -655,6 +713,7 @@ void lw_tables_reset(void)
         if (s->nursery)
             memset(s->nursery, 0, NURSERY_SETS * sizeof(nursery_set_t));
         s->nursed = 0;
+        s->died_young = s->moved_on = s->bypass = 0;
         lw_unlock(&s->lock);
     }
     for (size_t i = 0; i < FILTER_SLOTS / 64; i++)

@@ -34,7 +34,8 @@ static void setup(void)
 }
 
 /* More blocks in one 64 MiB region (one shard) than its nursery holds (8192), so that the oldest move on into
- * uthash while the young stay. */
+ * uthash while the young stay; and more than a window of records moving on (4096), so that the shard also
+ * empties its nursery into uthash and bypasses it for a while (a program whose blocks survive). */
 #define BASE ((uintptr_t)0x7d0000000000ull)
 #define MANY 30000
 
