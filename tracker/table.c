@@ -130,11 +130,12 @@ static inline int maybe_recorded(lw_kind_t kind, uintptr_t handle)
     return (atomic_load_explicit(&filter_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
 }
 
-/* Counts a sampled record in (delta 1) or out (delta -1). Caller holds the record's shard lock. */
-static void filter_add(uintptr_t handle, int delta)
+/* Counts a sampled record in (delta 1) or out (delta -1). Caller holds the record's shard lock; `nested` when it
+ * runs inside a signal handler that interrupted the tracker (then the lock is only tried). */
+static void filter_add(uintptr_t handle, int delta, int nested)
 {
     uint32_t i = filter_slot(handle);
-    if (delta > 0)
+    if (!nested)
         lw_lock(&filter_lock);
     else if (!lw_trylock(&filter_lock))
         return;
@@ -322,8 +323,8 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
 }
 
 /* Takes the record for handle out of the tables into *out (when out is not NULL). Returns nonzero when there was
- * one. Caller holds the shard lock. */
-static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, body_t *out)
+ * one. Caller holds the shard lock; `nested` as for filter_add. */
+static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, body_t *out, int nested)
 {
     body_t b;
     if (kind == LW_HEAP && s->nursed) {
@@ -333,7 +334,8 @@ static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, bo
             b = (body_t){ set->way[w].site, set->way[w].born_ms, set->way[w].meta };
             set->handle[w] = 0;
             s->nursed--;
-            nursery_left(s, 1);
+            if (!nested) /* a window's end may empty the nursery, which allocates: never in a signal handler */
+                nursery_left(s, 1);
             goto found;
         }
     }
@@ -348,7 +350,7 @@ found:
     if (META_GEN(b.meta) == cur_gen)
         s->live[kind]--;
     if (META_FLAGS(b.meta) & LW_REC_SAMPLED)
-        filter_add(handle, -1);
+        filter_add(handle, -1, nested);
     if (out)
         *out = b;
     return 1;
@@ -402,14 +404,14 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
     /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
      * our back all the time (a raw close system call); a heap block only when a release was missed. */
     if (kind != LW_HEAP || atomic_load_explicit(&release_missed, memory_order_relaxed))
-        take(s, kind, handle, hv, NULL);
+        take(s, kind, handle, hv, NULL, 0);
     err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
     if (err == -2)
         err = table_add(s, kind, handle, hv, &b);
     if (err == 0 && gen == cur_gen)
         s->live[kind]++;
     if (err == 0 && (flags & LW_REC_SAMPLED))
-        filter_add(handle, 1);
+        filter_add(handle, 1, 0);
     lw_unlock(&s->lock);
     if (LW_UNLIKELY(err))
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
@@ -457,7 +459,7 @@ static int release_nested(lw_kind_t kind, uintptr_t handle)
         atomic_store(&release_missed, 1);
         return 0;
     }
-    int found = take(s, kind, handle, hv, NULL);
+    int found = take(s, kind, handle, hv, NULL, 1);
     lw_unlock(&s->lock);
     return found;
 }
@@ -487,7 +489,7 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
     lw_self.busy = 1;
     lw_lock(&s->lock);
     body_t b;
-    found = take(s, kind, handle, hv, &b);
+    found = take(s, kind, handle, hv, &b, 0);
     lw_unlock(&s->lock);
     if (found && held) {
         held->site = b.site;
