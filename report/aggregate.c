@@ -240,6 +240,14 @@ static int merge_grouping(lwr_report_t *r, const lwr_dump_t *d, const size_t *at
     return 0;
 }
 
+uint64_t lwr_report_sampling(const lwr_report_t *r)
+{
+    for (size_t i = 0; i < r->nprocesses; i++)
+        if (r->processes[i].sample_bytes)
+            return r->processes[i].sample_bytes;
+    return 0;
+}
+
 static int add_process(lwr_process_t *p, const lwr_dump_t *d)
 {
     int oom = 0;
@@ -252,6 +260,7 @@ static int add_process(lwr_process_t *p, const lwr_dump_t *d)
     p->lost_records = d->lost_records;
     p->lost_sites = d->lost_sites;
     p->lost_warnings = d->lost_warnings;
+    p->sample_bytes = d->sample_bytes;
     p->executable = lwr_dup_or_null(d->exe, &oom);
     p->reason = lwr_dup_or_null(d->reason, &oom);
     p->dump = lwr_dup_or_null(d->saved_report ? d->dump_name : slash ? slash + 1 : d->file, &oom);

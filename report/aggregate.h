@@ -76,6 +76,7 @@ typedef struct {
     uint64_t lost_records;
     uint64_t lost_sites;
     uint64_t lost_warnings;
+    uint64_t sample_bytes;  /* the dump was sampled (lwr_dump_t): its heap figures are estimates; 0 when exact */
 } lwr_process_t;
 
 /* A process `leakwatch run` could not check (docs/FORMAT.md `unchecked`): it ran without the library, ended
@@ -143,6 +144,9 @@ typedef struct {
     lwr_unchecked_t *unchecked; /* ascending pid; freed with the report */
     size_t nunchecked;
 } lwr_report_t;
+
+/* The LEAKWATCH_SAMPLE of the first sampled process of r (its heap figures are estimates), 0 when none was. */
+uint64_t lwr_report_sampling(const lwr_report_t *r);
 
 /* Builds a report from `n` dumps. Frames are symbolized with `sym` (NULL: no symbols, every frame is known by
  * module and offset only). Sites holding nothing are left out; sites of reachable blocks are sites of class

@@ -336,6 +336,7 @@ static int diff_main(int argc, char **argv)
             return 1;
         }
     }
+    lwr_note_sampling("diff", d, 2);
     if (d[0]->pid == d[1]->pid && d[0]->uptime_ms > d[1]->uptime_ms && d[1]->uptime_ms >= 0)
         fprintf(stderr, "leakwatch diff: note: NEW (%s) was taken before OLD (%s); growth is shown from OLD to NEW\n",
                 lwr_show(files[1]), lwr_show(files[0]));

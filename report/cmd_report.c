@@ -195,6 +195,7 @@ static int report_main(int argc, char **argv)
         return 1;
     }
     lwr_dumplist_sort(&dumps);
+    lwr_note_sampling("report", dumps.v, dumps.n);
     if (o.older_than >= 0) {
         size_t ageless = 0;
         for (size_t j = 0; j < dumps.n; j++)

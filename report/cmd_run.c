@@ -743,6 +743,9 @@ static void find_unchecked(scan_t *sc, const lwr_report_t *rep, const options_t 
         if (records > 0 || p->lost_sites > 0)
             add_unchecked(sc, p->pid, p->executable, "incomplete: %" PRIu64 " %s not recorded%s", records,
                           records == 1 ? "record" : "records", stacks);
+        else if (p->sample_bytes > 0) /* an exit gate counts exactly: estimates are no check */
+            add_unchecked(sc, p->pid, p->executable, "sampled (LEAKWATCH_SAMPLE=%" PRIu64 "): its heap leaks are "
+                          "estimates, not an exact count", p->sample_bytes);
     }
     for (size_t i = 0; i < sc->nunchecked; i++)
         child_seen |= sc->unchecked[i].pid == child;

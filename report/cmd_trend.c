@@ -457,6 +457,7 @@ static int trend_main(int argc, char **argv)
         return lwr_usage_error("trend", "a trend needs at least two dumps");
     }
     lwr_series_sort(dumps.v, dumps.n);
+    lwr_note_sampling("trend", dumps.v, dumps.n);
     for (size_t j = 1; j < dumps.n; j++)
         if (dumps.v[j]->pid != dumps.v[0]->pid) {
             fprintf(stderr, "leakwatch trend: note: the dumps come from several processes; each process is a "

@@ -61,6 +61,7 @@ typedef struct {
     const char *supp_path;
     char status[200];
     bool growth_known;
+    uint64_t sampled;       /* LEAKWATCH_SAMPLE of the dumps, 0 when exact: the status line says so */
 } ui_t;
 
 /* ---- model ---- */
@@ -491,8 +492,8 @@ static void run_ui(ui_t *u)
     set_escdelay(25);
     curs_set(0);
     refresh_view(u);
-    snprintf(u->status, sizeof u->status, "%zu sites; Enter opens one, m marks one for %s, ? shows the keys",
-             u->nrows, u->supp_path);
+    snprintf(u->status, sizeof u->status, "%zu sites%s; Enter opens one, m marks one for %s, ? shows the keys",
+             u->nrows, u->sampled ? " (heap figures estimated from sampled dumps)" : "", u->supp_path);
     for (;;) {
         draw_list(u);
         int ch = getch();
@@ -607,6 +608,7 @@ static int triage_main(int argc, char **argv)
     u.sort_col = COL_BYTES;
     u.kind = -1;
     u.supp_path = supp;
+    u.sampled = lwr_note_sampling("triage", dumps.v, dumps.n);
     lwr_dumplist_free(&dumps);
     int rc = 0;
     if (!u.s || build_rows(&u) != 0) {

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -686,6 +687,15 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
         return -1;
     if (read_lost(c, root, d))
         return -1;
+    json_t *smp = json_object_get(root, "sampling");
+    if (smp) {
+        if (!json_is_object(smp))
+            return lwr_read_fail(c, "sampling: expected an object, found %s", type_name(smp));
+        if (get_uint(c, smp, "sampling.", "mean_bytes", true, &d->sample_bytes))
+            return -1;
+        if (d->sample_bytes == 0)
+            return lwr_read_fail(c, "sampling.mean_bytes: expected at least 1, found 0");
+    }
     json_t *w = json_object_get(root, "warnings");
     if (w && json_is_array(w)) {
         d->nwarnings = json_array_size(w);
@@ -1021,6 +1031,24 @@ char *lwr_read_file(const char *path, uint64_t max, bool regular_only, size_t *l
     text[n] = '\0';
     *len = n;
     return text;
+}
+
+uint64_t lwr_note_sampling(const char *cmd, lwr_dump_t *const *v, size_t n)
+{
+    size_t sampled = 0;
+    uint64_t mean = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] && v[i]->sample_bytes) {
+            if (!sampled++)
+                mean = v[i]->sample_bytes;
+        }
+    }
+    if (sampled)
+        fprintf(stderr,
+                "leakwatch %s: note: heap counts and bytes are estimates: %zu of %zu dumps were sampled "
+                "(LEAKWATCH_SAMPLE=%" PRIu64 ", one block per %" PRIu64 " bytes allocated on average)\n",
+                cmd, sampled, n, mean, mean);
+    return mean;
 }
 
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen)

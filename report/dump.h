@@ -160,6 +160,7 @@ typedef struct lwr_dump {
     bool has_unchecked;
     lwr_dump_unchecked_t *unchecked;
     size_t nunchecked;
+    uint64_t sample_bytes;  /* `sampling.mean_bytes`: heap counts and bytes are estimates; 0 when exact */
 } lwr_dump_t;
 
 /* Counts and bytes summed across sites and dumps go through lwr_count_add: a sum stops at LWR_COUNT_MAX
@@ -196,6 +197,10 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
  * exe, argv, paths and details may hold bytes that are not UTF-8; display them through escape.h. */
 #define LWR_DUMP_MAX_BYTES ((uint64_t)256 << 20)
 lwr_dump_t *lwr_dump_load(const char *path, char *err, size_t errlen);
+
+/* When some of the n dumps were sampled (LEAKWATCH_SAMPLE), says on stderr, once, that their heap counts and bytes
+ * are estimates and at what rate: `leakwatch CMD: note: ...`. Returns the first sampled dump's mean, else 0. */
+uint64_t lwr_note_sampling(const char *cmd, lwr_dump_t *const *v, size_t n);
 
 /* Reads the whole file at `path`, at most `max` bytes (a bigger one, or a device without end such as /dev/zero,
  * is refused, not read into memory), into a malloc'd NUL-terminated buffer; *len is its length. Opens with

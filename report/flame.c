@@ -310,9 +310,13 @@ int lwr_render_svg(FILE *out, const lwr_report_t *r, lwr_weight_t weight)
             " rect:hover { stroke: #000; stroke-width: 0.5; }</style>\n"
             "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#f8f8f0\"/>\n"
             "<text x=\"%.0f\" y=\"24\" style=\"font-size: 16px\">leakwatch: %s still held, by call stack"
-            " (%" PRIu64 " %s)</text>\n",
+            " (%" PRIu64 " %s)",
             SVG_WIDTH, height, SVG_WIDTH, height, SVG_PAD, weight == LWR_WEIGHT_BYTES ? "heap bytes" : "handles",
             root->weight, unit);
+    uint64_t sampled = lwr_report_sampling(r);
+    if (sampled) /* the weights are estimates: say so in the graph itself, which travels without the command line */
+        fprintf(out, ", heap estimated from sampling one block per %" PRIu64 " bytes", sampled);
+    fputs("</text>\n", out);
     if (root->weight > 0)
         draw(out, root, 0, SVG_PAD, (double)root->weight, bottom, unit, 1);
     else

@@ -353,6 +353,14 @@ void lw_config_load(void)
         else
             lw_warn("LEAKWATCH_DUMP_INTERVAL=%s: expected whole seconds >= 1; no interval dumps", v);
     }
+    if ((v = getenv("LEAKWATCH_SAMPLE")) && *v) {
+        uint64_t bytes;
+        if (lw_parse_sample(v, &bytes) == 0)
+            lw_config.sample = bytes;
+        else
+            lw_warn("LEAKWATCH_SAMPLE=%s: expected the mean bytes between sampled blocks (such as 524288 or 512K, "
+                    "at most 1024G) or 0; recording every block", v);
+    }
     if ((v = getenv("LEAKWATCH_CLI")) && *v)
         lw_strlcpy(lw_config.cli, v, sizeof(lw_config.cli));
     else

@@ -25,6 +25,7 @@ typedef struct {
     unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
     bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
     lw_reach_mode_t reach;      /* LEAKWATCH_REACHABILITY: never, in the exit dump (default), in every dump */
+    uint64_t sample;            /* LEAKWATCH_SAMPLE: mean bytes between sampled heap blocks; 0 records every block */
 } lw_config_t;
 
 extern lw_config_t lw_config;
@@ -34,6 +35,11 @@ void lw_config_load(void);
 /* Parses a LEAKWATCH_KINDS style list ("heap,fd" or "all"); returns the bit set, or -1 when a name is unknown. */
 int lw_parse_kinds(const char *s);
 const char *lw_kind_name(lw_kind_t kind);
+/* Parses a LEAKWATCH_SAMPLE value: a whole number of bytes from 1 to LW_SAMPLE_MAX, with an optional suffix
+ * K, M or G (binary multiples, either case, optionally followed by B or iB), or 0 for no sampling. Returns 0 with
+ * *out set, or -1 for anything else. */
+#define LW_SAMPLE_MAX (1ull << 40)
+int lw_parse_sample(const char *s, uint64_t *out);
 /* Parses a LEAKWATCH_DUMP_SIGNAL value: a name with or without SIG (USR1, USR2, HUP, PROF, WINCH, URG, PWR,
  * RTMIN, RTMIN+n, RTMAX-n, RTMAX) or the number of one of those signals. Returns the signal, -2 for a signal the
  * program needs for itself (SEGV or 11, CHLD, STOP, ... by name or number), -1 for anything else. */

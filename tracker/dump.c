@@ -171,6 +171,8 @@ typedef struct {
     uint32_t kind, cls, site;
     size_t first, count;
     uint64_t bytes;
+    double wcount, wbytes; /* with sampling, the estimates (each block weighed, see lw_sample_weight) */
+    uint64_t est;          /* with sampling, the estimated count (bytes then holds the estimated bytes) */
 } group_t;
 _Static_assert(sizeof(group_t) <= HEAP_SORT_MAX && sizeof(entry_t) <= HEAP_SORT_MAX, "heap_sort's element");
 
@@ -461,12 +463,30 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         uint64_t bytes = g[gi].kind == LW_HEAP ? LW_ENTRY_SIZE(&c.v[i]) : 0;
         g[gi].count++;
         g[gi].bytes += bytes;
+        if (lw_config.sample) {
+            double w = g[gi].kind == LW_HEAP ? lw_sample_weight(bytes) : 1;
+            g[gi].wcount += w;
+            g[gi].wbytes += w * (double)bytes;
+        }
         if (g[gi].cls == LW_CLASS_REACHABLE) {
             reach_count++;
             reach_bytes += bytes;
         } else {
             tot_count[g[gi].kind]++;
             tot_bytes[g[gi].kind] += bytes;
+        }
+    }
+    if (lw_config.sample) {
+        /* the sites and totals a sampled dump shows are estimates, the number of records each site holds is
+         * its "sampled" */
+        memset(tot_count, 0, sizeof tot_count);
+        memset(tot_bytes, 0, sizeof tot_bytes);
+        reach_count = reach_bytes = 0;
+        for (size_t i = 0; i < ngroups; i++) {
+            g[i].est = (uint64_t)(g[i].wcount + 0.5);
+            g[i].bytes = (uint64_t)(g[i].wbytes + 0.5);
+            *(g[i].cls == LW_CLASS_REACHABLE ? &reach_count : &tot_count[g[i].kind]) += g[i].est;
+            *(g[i].cls == LW_CLASS_REACHABLE ? &reach_bytes : &tot_bytes[g[i].kind]) += g[i].bytes;
         }
     }
     if (ngroups)
@@ -515,7 +535,14 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         first = 0;
     }
     lw_stack_flush_counts();
-    lw_out_s(o, "],\n  \"stack_cache\": {\"hits\": ");
+    if (lw_config.sample) {
+        lw_out_s(o, "],\n  \"sampling\": {\"mean_bytes\": ");
+        lw_out_u(o, lw_config.sample);
+        lw_out_s(o, "}");
+    } else {
+        lw_out_s(o, "]");
+    }
+    lw_out_s(o, ",\n  \"stack_cache\": {\"hits\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.hits));
     lw_out_s(o, ", \"misses\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.misses));
@@ -540,7 +567,11 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
             lw_out_s(o, "\", ");
         }
         lw_out_s(o, "\"count\": ");
-        lw_out_u(o, s->count);
+        lw_out_u(o, lw_config.sample ? s->est : s->count);
+        if (lw_config.sample) {
+            lw_out_s(o, ", \"sampled\": ");
+            lw_out_u(o, s->count);
+        }
         lw_out_s(o, ", \"bytes\": ");
         lw_out_u(o, s->bytes);
         lw_out_s(o, ", \"oldest_age_ms\": ");

@@ -58,6 +58,8 @@ typedef struct {
     lw_tcache_t *cache;     /* the thread's stack cache, allocated on first use */
     uintptr_t stack_lo;     /* bounds of the thread's stack for the frame-pointer walk, 0 until known */
     uintptr_t stack_hi;
+    int64_t sample_left;    /* LEAKWATCH_SAMPLE: bytes still to allocate before the next sampled block */
+    uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
 } lw_thread_t;
 
 extern LW_TLS lw_thread_t lw_self;
@@ -159,6 +161,33 @@ size_t lw_tables_total(void);
 /* Records of every generation, the inherited ones included (unlocked: an estimate for sizing). */
 size_t lw_tables_total_all(void);
 void lw_tables_reset(void);
+
+/* ---- sampling (sample.c) ----------------------------------------------------------------------------------- */
+
+/* With LEAKWATCH_SAMPLE=R, heap blocks are recorded as the points of a Poisson process over the bytes a thread
+ * allocates, one every R bytes on average: a block of n bytes is recorded with probability 1 - exp(-n/R) (a block
+ * of 0 bytes counts as 1), so large blocks nearly always are. Unbiased estimates weigh each recorded block by
+ * the inverse of that probability. */
+
+/* The next gap between sampled bytes, drawn for the calling thread (exponential, mean lw_config.sample). */
+int64_t lw_sample_gap(void);
+/* How many blocks one recorded heap block of `size` bytes stands for: 1 without sampling. */
+double lw_sample_weight(uint64_t size);
+/* Whether a heap block of `size` bytes is to be recorded. Must only be called with sampling on. The unsampled
+ * path is one subtraction and one branch. */
+static inline int lw_sample_block(size_t size)
+{
+    int64_t n = size ? (size < (1ull << 62) ? (int64_t)size : (int64_t)1 << 62) : 1;
+    if (LW_LIKELY((lw_self.sample_left -= n) > 0))
+        return 0;
+    /* the crossing: a thread that never sampled starts its process here (its countdown was 0), else this
+     * block holds a sample point */
+    int first = lw_self.sample_rng == 0;
+    if (first && (lw_self.sample_left += lw_sample_gap()) > 0)
+        return 0;
+    lw_self.sample_left = lw_sample_gap();
+    return 1;
+}
 
 /* ---- the dump's working copy (dump.c, reach.c) ----------------------------------------------------------- */
 

@@ -160,7 +160,10 @@ static void final_report_as(int via_exit)
         lw_warn("could not write the dump %s: errno %d", path, err);
 
     if (lw_config.report == LW_REPORT_TEXT) {
-        if (live == 0 && warned == 0 && !lost && !lost_sites)
+        if (live == 0 && warned == 0 && !lost && !lost_sites && lw_config.sample)
+            lw_warn("no sampled block still held (pid %d); LEAKWATCH_SAMPLE records a few blocks only: this is no "
+                    "exact leak check", (int)getpid());
+        else if (live == 0 && warned == 0 && !lost && !lost_sites)
             lw_warn("no leaks (pid %d)", (int)getpid());
         else if (!err && lw_config.cli[0])
             report_status = print_report(path, env.envp);

@@ -4,6 +4,7 @@
  * stay on their own cores. */
 #include "hash.h"
 #include "closes.h"
+#include "testing.h"
 
 #include <errno.h>
 #include <string.h>
@@ -11,31 +12,73 @@
 #define LW_SHARDS 64
 #define LW_POOL_CHUNK (64u * 1024u)
 
-/* 24 bytes of record and uthash's 56-byte handle: 80 bytes a live handle. `meta` packs the size (or, for the
- * other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is implied by the
- * table the record is in. */
+/* The key comparison of the live tables: a record keeps its handle in uthash's key pointer itself rather than in
+ * a member the pointer points to (HASH_ADD_KEYPTR with the handle as the "pointer"), which saves 8 bytes a
+ * record. `a` is the stored key, `b` points to the handle looked for. Every lookup in this file passes the
+ * handle's address and every add the handle's value, and HASH_FUNCTION is never called here (hash values are
+ * given), so uthash never dereferences a stored key. */
+/* uthash doubles a table's buckets (16 bytes each) once a chain reaches this length: at its 10 a table of a
+ * million records kept 10-20 bytes of buckets a record. At 16 it keeps half as many, for the same cache misses
+ * per lookup measured on perl's large hash (longer chains cost more at 24), which brings the exit dump's peak
+ * for a million live blocks from 101 to 96 bytes a block. Only this file's tables (the live handles) use it. */
+#undef HASH_BKT_CAPACITY_THRESH
+#define HASH_BKT_CAPACITY_THRESH 16U
+#undef HASH_KEYCMP
+#define HASH_KEYCMP(a, b, len) ((void)(len), (uintptr_t)(a) != *(const uintptr_t *)(b))
+
+/* 16 bytes of record and uthash's 56-byte handle: 72 bytes a handle that outlives the nursery. `meta` packs the
+ * size (or, for the other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is
+ * implied by the table the record is in, the handle is the key (see HASH_KEYCMP). */
 typedef struct lw_rec {
-    uintptr_t handle;
+    UT_hash_handle hh;
     uint32_t site;
     uint32_t born_ms;
     uint64_t meta;
-    UT_hash_handle hh;
 } lw_rec_t;
+
+#define REC_HANDLE(r) ((uintptr_t)(r)->hh.key)
 
 #define META_SIZE_MASK ((1ull << 48) - 1)
 #define META(size, gen, flags)                                                                                  \
     (((uint64_t)(size) & META_SIZE_MASK) | ((uint64_t)(uint8_t)(gen) << 48) | ((uint64_t)(uint8_t)(flags) << 56))
-#define REC_SIZE(r) ((r)->meta & META_SIZE_MASK)
-#define REC_GEN(r) ((uint8_t)((r)->meta >> 48))
-#define REC_FLAGS(r) ((uint8_t)((r)->meta >> 56))
+#define META_SIZE(m) ((m) & META_SIZE_MASK)
+#define META_GEN(m) ((uint8_t)((m) >> 48))
+#define META_FLAGS(m) ((uint8_t)((m) >> 56))
+#define REC_SIZE(r) META_SIZE((r)->meta)
+#define REC_GEN(r) META_GEN((r)->meta)
+#define REC_FLAGS(r) META_FLAGS((r)->meta)
 
 typedef struct lw_rec_free {
     struct lw_rec_free *next;
 } lw_rec_free_t;
 
+/* The nursery of a shard: young heap records in a set-associative array, 8 ways a set, so that a block that dies
+ * young (most do) is recorded and released without touching uthash: a lookup reads the one cache line of its
+ * set's handles. A record is promoted into the shard's uthash table when its set is full and it is the oldest of
+ * the set. Handle 0 marks a free way (no heap block is at address 0). */
+#define NURSERY_WAYS 8
+#define NURSERY_SETS 1024u
+
+/* A way's record besides its handle: 16 bytes, so that a record lies in one cache line after the line of
+ * handles, and a release reads two lines. */
+typedef struct {
+    uint64_t meta;
+    uint32_t site;
+    uint32_t born_ms;
+} nursery_way_t;
+
+typedef struct {
+    uintptr_t handle[NURSERY_WAYS];
+    nursery_way_t way[NURSERY_WAYS];
+} __attribute__((aligned(64))) nursery_set_t;
+
 typedef struct {
     lw_lock_t lock;
     lw_rec_t *heads[LW_KIND_COUNT];
+    nursery_set_t *nursery;     /* NURSERY_SETS sets, allocated with the shard's first heap record; NULL until */
+    size_t nursed;              /* records in the nursery, of every generation */
+    uint32_t died_young, moved_on; /* the nursery's records released, and promoted, in the current window */
+    uint32_t bypass;            /* heap records still to put straight into uthash (see nursery_put) */
     lw_rec_free_t *free;
     char *pool_cur, *pool_end;
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
@@ -48,6 +91,9 @@ atomic_ulong lw_lost_records;
  * that would happen on nearly every call. A sentinel record that is never removed keeps each table alive. */
 #define LW_SENTINEL UINTPTR_MAX
 #define LW_REC_SENTINEL 1
+/* A heap block recorded by sampling, counted in sampled_filter. Like LW_REC_SENTINEL it is the table's own: it
+ * shares its bit with LW_FLAG_POOL_BLOCK, which the scan sets on its entries, so it never leaves table.c. */
+#define LW_REC_SAMPLED 0x80
 static lw_rec_t sentinels[LW_SHARDS][LW_KIND_COUNT];
 static atomic_int sentinels_ready;
 
@@ -56,11 +102,61 @@ static void add_sentinels(void)
     for (int i = 0; i < LW_SHARDS; i++) {
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r = &sentinels[i][k];
-            r->handle = LW_SENTINEL;
+            uintptr_t h = LW_SENTINEL;
             r->meta = META(0, 0, LW_REC_SENTINEL);
-            HASH_ADD(hh, shards[i].heads[k], handle, sizeof(r->handle), r);
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), lw_mix64(h), r);
         }
     }
+}
+
+/* With sampling, most heap blocks have no record, and a free must tell so without a lock or a table lookup: a
+ * bit per 15 bits of the handle (above the 16-byte alignment of heap blocks, folded) says whether any sampled
+ * record lies there, and a free whose bit is clear has nothing to release. 4 KiB of bits, so that the check stays
+ * in the cache of a program that churns through megabytes (a first version, with 256 KiB of counters read on
+ * every free, spent most of the free waiting for them; 32 KiB of one-byte counters still did). A count per slot
+ * keeps the bit right, both changed under filter_lock only, which is taken inside a shard lock (so never held
+ * across fork) and only on the sampled path. A release nested in a signal handler only tries the lock: when it
+ * fails the count stays one too high, and frees of that slot look in the table for nothing, which is slower but
+ * never wrong. A count that reaches its maximum stays there for the same reason. */
+#define FILTER_SLOTS (1u << 15)
+static _Atomic uint64_t filter_bits[FILTER_SLOTS / 64];
+static uint16_t filter_counts[FILTER_SLOTS];
+static lw_lock_t filter_lock;
+
+static inline uint32_t filter_slot(uintptr_t handle)
+{
+    return (uint32_t)((handle >> 4) ^ (handle >> 19)) & (FILTER_SLOTS - 1);
+}
+
+/* Whether a heap block can have a record: always without sampling, else only when its filter bit is set. The
+ * load is relaxed: a sampled block reaches the thread that frees it through the program's own synchronisation. */
+static inline int maybe_recorded(lw_kind_t kind, uintptr_t handle)
+{
+    if (kind != LW_HEAP || !lw_config.sample)
+        return 1;
+    uint32_t i = filter_slot(handle);
+    return (atomic_load_explicit(&filter_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+}
+
+/* Counts a sampled record in (delta 1) or out (delta -1). Caller holds the record's shard lock; `nested` when it
+ * runs inside a signal handler that interrupted the tracker (then the lock is only tried). */
+static void filter_add(uintptr_t handle, int delta, int nested)
+{
+    uint32_t i = filter_slot(handle);
+    if (!nested)
+        lw_lock(&filter_lock);
+    else if (!lw_trylock(&filter_lock))
+        return;
+    uint16_t c = filter_counts[i];
+    if (c != UINT16_MAX && !(delta < 0 && c == 0)) {
+        c = (uint16_t)(c + delta);
+        filter_counts[i] = c;
+        if (c == 0)
+            atomic_fetch_and_explicit(&filter_bits[i / 64], ~(1ull << (i % 64)), memory_order_relaxed);
+        else if (c == 1 && delta > 0)
+            atomic_fetch_or_explicit(&filter_bits[i / 64], 1ull << (i % 64), memory_order_relaxed);
+    }
+    lw_unlock(&filter_lock);
 }
 
 /* The fork generation: a record made before the last fork belongs to the parent, and a child reports only
@@ -75,6 +171,12 @@ static inline uint32_t handle_hash(uintptr_t h)
 static inline lw_shard_t *shard_of(uintptr_t handle)
 {
     return &shards[lw_mix64((uint64_t)(handle >> 26)) & (LW_SHARDS - 1)];
+}
+
+static inline nursery_set_t *set_of(lw_shard_t *s, uint32_t hv)
+{
+    /* uthash picks buckets with the low bits of hv; the set comes from the high ones */
+    return &s->nursery[(hv >> 16) & (NURSERY_SETS - 1)];
 }
 
 static lw_rec_t *rec_alloc(lw_shard_t *s)
@@ -103,20 +205,184 @@ static void rec_free(lw_shard_t *s, lw_rec_t *r)
     s->free = f;
 }
 
-/* Unlinks and returns the record for handle, or NULL. Caller holds the shard lock. */
-static lw_rec_t *take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
+/* What a record holds besides its handle and kind. */
+typedef struct {
+    uint32_t site;
+    uint32_t born_ms;
+    uint64_t meta;
+} body_t;
+
+/* The way of handle in its nursery set, or -1. */
+static inline int nursery_way(const nursery_set_t *set, uintptr_t handle)
 {
-    lw_rec_t *r;
-    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && (REC_FLAGS(r) & LW_REC_SENTINEL))
-        return NULL;
-    if (r) {
-        HASH_DELETE(hh, s->heads[kind], r);
-        if (REC_GEN(r) == cur_gen) {
-            s->live[kind]--;
+    for (int w = 0; w < NURSERY_WAYS; w++)
+        if (set->handle[w] == handle)
+            return w;
+    return -1;
+}
+
+/* Adds a record to the shard's uthash table. Returns 0, or -1 when there was no memory for it. Caller holds the
+ * shard lock. */
+static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, const body_t *b)
+{
+    lw_rec_t *r = rec_alloc(s);
+    if (!r)
+        return -1;
+    r->site = b->site;
+    r->born_ms = b->born_ms;
+    r->meta = b->meta;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->heads[kind], (const void *)handle, sizeof(handle), hv, r);
+    if (LW_UNLIKELY(!r->hh.tbl)) {
+        /* uthash could not allocate its table or more buckets, and left the record out */
+        rec_free(s, r);
+        return -1;
+    }
+    return 0;
+}
+
+/* A program whose blocks mostly outlive the nursery (perl building a large hash keeps nearly all) would pay for
+ * the nursery on top of uthash: every record written twice and every release looking in both. So the nursery
+ * watches windows of NURSERY_WINDOW records that left it: when more moved on than died young, the shard empties
+ * its nursery into uthash and puts the next NURSERY_BYPASS heap records straight there, then tries again. */
+#define NURSERY_WINDOW 4096u
+#define NURSERY_BYPASS 65536u
+
+/* Moves every record of the shard's nursery into uthash. Returns how many were lost for want of memory. Caller
+ * holds the shard lock. */
+static unsigned nursery_flush(lw_shard_t *s)
+{
+    unsigned lost = 0;
+    for (size_t n = 0; n < NURSERY_SETS && s->nursed; n++) {
+        nursery_set_t *set = &s->nursery[n];
+        for (int w = 0; w < NURSERY_WAYS; w++) {
+            if (!set->handle[w])
+                continue;
+            body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+            if (table_add(s, LW_HEAP, set->handle[w], handle_hash(set->handle[w]), &b) < 0) {
+                lost++;
+                if (META_GEN(b.meta) == cur_gen)
+                    s->live[LW_HEAP]--;
+            }
+            set->handle[w] = 0;
+            s->nursed--;
         }
     }
-    return r;
+    return lost;
+}
+
+/* Counts one record leaving the nursery and, at the end of a window, decides whether the shard bypasses it. */
+static void nursery_left(lw_shard_t *s, int died_young)
+{
+    if (died_young)
+        s->died_young++;
+    else
+        s->moved_on++;
+    if (s->died_young + s->moved_on < NURSERY_WINDOW)
+        return;
+    if (s->moved_on > s->died_young) {
+        s->bypass = NURSERY_BYPASS;
+        unsigned lost = nursery_flush(s);
+        if (lost)
+            atomic_fetch_add_explicit(&lw_lost_records, lost, memory_order_relaxed);
+    }
+    s->died_young = s->moved_on = 0;
+}
+
+/* Puts a heap record into the nursery, promoting the oldest record of a full set into uthash. Returns 0, or -1
+ * when a record (this one or the promoted one) was lost for want of memory; -2 when the record is to go into
+ * uthash instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
+static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_t *b)
+{
+    if (s->bypass) {
+        s->bypass--;
+        return -2;
+    }
+    if (LW_UNLIKELY(!s->nursery)) {
+        /* 192 KiB for the shard's first heap record; without it, the records go to uthash directly */
+        s->nursery = lw_mem_alloc(NURSERY_SETS * sizeof(nursery_set_t));
+        if (!s->nursery)
+            return -2;
+    }
+    nursery_set_t *set = set_of(s, hv);
+    int w = nursery_way(set, 0);
+    int lost = 0;
+    if (w < 0) {
+        /* full: the oldest moves on (ages are ms since start, so the smallest born_ms) */
+        w = 0;
+        for (int i = 1; i < NURSERY_WAYS; i++)
+            if (set->way[i].born_ms < set->way[w].born_ms)
+                w = i;
+        body_t old = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+        uintptr_t oh = set->handle[w];
+        if (table_add(s, LW_HEAP, oh, handle_hash(oh), &old) < 0) {
+            lost = 1;
+            if (META_GEN(old.meta) == cur_gen)
+                s->live[LW_HEAP]--;
+        }
+        set->handle[w] = handle;
+        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
+        nursery_left(s, 0); /* after the new record is in: a flush takes it along */
+    } else {
+        s->nursed++;
+        set->handle[w] = handle;
+        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
+    }
+    return lost ? -1 : 0;
+}
+
+/* Takes the record for handle out of the tables into *out (when out is not NULL). Returns nonzero when there was
+ * one. Caller holds the shard lock; `nested` as for filter_add. */
+static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, body_t *out, int nested)
+{
+    body_t b;
+    if (kind == LW_HEAP && s->nursed) {
+        nursery_set_t *set = set_of(s, hv);
+        int w = nursery_way(set, handle);
+        if (w >= 0) {
+            b = (body_t){ set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+            set->handle[w] = 0;
+            s->nursed--;
+            if (!nested) /* a window's end may empty the nursery, which allocates: never in a signal handler */
+                nursery_left(s, 1);
+            goto found;
+        }
+    }
+    lw_rec_t *r;
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    if (!r || (REC_FLAGS(r) & LW_REC_SENTINEL))
+        return 0;
+    HASH_DELETE(hh, s->heads[kind], r);
+    b = (body_t){ r->site, r->born_ms, r->meta };
+    rec_free(s, r);
+found:
+    if (META_GEN(b.meta) == cur_gen)
+        s->live[kind]--;
+    if (META_FLAGS(b.meta) & LW_REC_SAMPLED)
+        filter_add(handle, -1, nested);
+    if (out)
+        *out = b;
+    return 1;
+}
+
+/* The meta word of handle's record, where it lies, or NULL. Caller holds the shard lock. */
+static uint64_t *find_meta(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv)
+{
+    if (kind == LW_HEAP && s->nursed) {
+        nursery_set_t *set = set_of(s, hv);
+        int w = nursery_way(set, handle);
+        if (w >= 0)
+            return &set->way[w].meta;
+    }
+    lw_rec_t *r;
+    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
+    return r && !(REC_FLAGS(r) & LW_REC_SENTINEL) ? &r->meta : NULL;
+}
+
+static int nursery_off; /* see testing.h */
+
+void lw_nursery_off(int off)
+{
+    nursery_off = off;
 }
 
 /* Set once a release could not be carried out (a handler that interrupted the tracker freed a block of the
@@ -135,35 +401,27 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         }
         lw_tables_unlock_all();
     }
-    if (LW_UNLIKELY(handle == LW_SENTINEL))
+    if (LW_UNLIKELY(handle == LW_SENTINEL || (kind == LW_HEAP && handle == 0)))
         return;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
+    body_t b = { site, born_ms, META(size, gen, flags) };
+    int err;
 
     lw_lock(&s->lock);
     /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
      * our back all the time (a raw close system call); a heap block only when a release was missed. */
-    lw_rec_t *r = NULL;
     if (kind != LW_HEAP || atomic_load_explicit(&release_missed, memory_order_relaxed))
-        r = take(s, kind, handle, hv);
-    if (!r)
-        r = rec_alloc(s);
-    if (r) {
-        r->handle = handle;
-        r->site = site;
-        r->born_ms = born_ms;
-        r->meta = META(size, gen, flags);
-        HASH_ADD_BYHASHVALUE(hh, s->heads[kind], handle, sizeof(r->handle), hv, r);
-        if (LW_UNLIKELY(!r->hh.tbl)) {
-            /* uthash could not allocate its table or more buckets, and left the record out */
-            rec_free(s, r);
-            r = NULL;
-        } else if (gen == cur_gen) {
-            s->live[kind]++;
-        }
-    }
+        take(s, kind, handle, hv, NULL, 0);
+    err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
+    if (err == -2)
+        err = table_add(s, kind, handle, hv, &b);
+    if (err == 0 && gen == cur_gen)
+        s->live[kind]++;
+    if (err == 0 && (flags & LW_REC_SAMPLED))
+        filter_add(handle, 1, 0);
     lw_unlock(&s->lock);
-    if (LW_UNLIKELY(!r))
+    if (LW_UNLIKELY(err))
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
 }
 
@@ -183,13 +441,19 @@ static int standard_stream(lw_kind_t kind, uintptr_t handle)
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
 {
     lw_init();
+    unsigned flags = 0;
+    if (kind == LW_HEAP && lw_config.sample) {
+        if (LW_LIKELY(!lw_sample_block(size)))
+            return;
+        flags = LW_REC_SAMPLED;
+    }
     if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
     if (LW_UNLIKELY(atomic_load_explicit(&lw_dumper_wanted, memory_order_relaxed)))
         lw_dumper_start_wanted(kind); /* a forked child's first acquisition since its dumps became due */
     lw_guard_t guard = lw_enter();
     uint32_t site = lw_stack_site(origin);
-    put(kind, handle, size, site, lw_now_ms(), lw_acquire_flags, cur_gen);
+    put(kind, handle, size, site, lw_now_ms(), flags | lw_acquire_flags, cur_gen);
     if (kind == LW_FD || kind == LW_SOCKET)
         lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
     lw_leave(guard);
@@ -205,11 +469,9 @@ static int release_nested(lw_kind_t kind, uintptr_t handle)
         atomic_store(&release_missed, 1);
         return 0;
     }
-    lw_rec_t *r = take(s, kind, handle, hv);
-    if (r)
-        rec_free(s, r);
+    int found = take(s, kind, handle, hv, NULL, 1);
     lw_unlock(&s->lock);
-    return r != NULL;
+    return found;
 }
 
 /* A released record kept aside by a release that may still fail, so that it can be put back unchanged. */
@@ -236,25 +498,24 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
      * write it back on each call) */
     lw_self.busy = 1;
     lw_lock(&s->lock);
-    lw_rec_t *r = take(s, kind, handle, hv);
-    if (r) {
-        found = 1;
-        if (held) {
-            held->site = r->site;
-            held->flags = REC_FLAGS(r);
-            held->size = REC_SIZE(r);
-            held->born_ms = r->born_ms;
-            held->gen = REC_GEN(r);
-        }
-        rec_free(s, r);
-    }
+    body_t b;
+    found = take(s, kind, handle, hv, &b, 0);
     lw_unlock(&s->lock);
+    if (found && held) {
+        held->site = b.site;
+        held->flags = META_FLAGS(b.meta);
+        held->size = META_SIZE(b.meta);
+        held->born_ms = b.born_ms;
+        held->gen = META_GEN(b.meta);
+    }
     lw_self.busy = 0;
     return found;
 }
 
 int lw_on_release(lw_kind_t kind, uintptr_t handle)
 {
+    if (!maybe_recorded(kind, handle))
+        return 0; /* an unsampled block: every free of one comes here, before anything else is done */
     return release(kind, handle, NULL);
 }
 
@@ -266,7 +527,7 @@ void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
     held_t held;
     t->kind = kind;
     t->handle = handle;
-    t->had = release(kind, handle, &held);
+    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held) : 0;
     memcpy(t->held, &held, sizeof(held));
 }
 
@@ -287,16 +548,15 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set)
         return 0;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
-    lw_rec_t *r;
     int found = 0;
 
-    bits &= ~(unsigned)LW_REC_SENTINEL;
+    bits &= ~(unsigned)(LW_REC_SENTINEL | LW_REC_SAMPLED);
     lw_guard_t guard = lw_enter();
     lw_lock(&s->lock);
-    HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    if (r && !(REC_FLAGS(r) & LW_REC_SENTINEL)) {
-        uint8_t f = (uint8_t)(set ? (REC_FLAGS(r) | bits) : (REC_FLAGS(r) & ~bits));
-        r->meta = META(REC_SIZE(r), REC_GEN(r), f);
+    uint64_t *m = find_meta(s, kind, handle, hv);
+    if (m) {
+        uint8_t f = (uint8_t)(set ? (META_FLAGS(*m) | bits) : (META_FLAGS(*m) & ~bits));
+        *m = META(META_SIZE(*m), META_GEN(*m), f);
         found = 1;
     }
     lw_unlock(&s->lock);
@@ -327,6 +587,17 @@ void lw_tables_forked(void)
     }
 }
 
+/* Calls fn with one record unless it is a sentinel or, without with_inherited, the parent's. */
+static inline void visit(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited,
+                         lw_kind_t kind, uintptr_t handle, const body_t *b)
+{
+    if ((META_FLAGS(b->meta) & LW_REC_SENTINEL) || (META_GEN(b->meta) != cur_gen && !with_inherited))
+        return;
+    lw_live_t l = { handle, META_SIZE(b->meta), b->site, b->born_ms, (uint8_t)kind,
+                    (uint8_t)(META_FLAGS(b->meta) & ~LW_REC_SAMPLED), META_GEN(b->meta) != cur_gen };
+    fn(&l, arg);
+}
+
 static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited)
 {
     for (int i = 0; i < LW_SHARDS; i++) {
@@ -334,11 +605,17 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                if ((REC_FLAGS(r) & LW_REC_SENTINEL) || (REC_GEN(r) != cur_gen && !with_inherited))
+                body_t b = { r->site, r->born_ms, r->meta };
+                visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &b);
+            }
+        }
+        for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++) {
+            const nursery_set_t *set = &s->nursery[n];
+            for (int w = 0; w < NURSERY_WAYS; w++) {
+                if (!set->handle[w])
                     continue;
-                lw_live_t l = { r->handle, REC_SIZE(r), r->site, r->born_ms, (uint8_t)k, REC_FLAGS(r),
-                                REC_GEN(r) != cur_gen };
-                fn(&l, arg);
+                body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+                visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &b);
             }
         }
         lw_unlock(&s->lock);
@@ -411,9 +688,13 @@ size_t lw_live_bytes(lw_kind_t kind)
 size_t lw_tables_total_all(void)
 {
     size_t n = 0;
-    for (int i = 0; i < LW_SHARDS; i++)
-        for (int k = 0; k < LW_KIND_COUNT; k++)
-            n += HASH_COUNT(shards[i].heads[k]);
+    for (int i = 0; i < LW_SHARDS; i++) {
+        n += shards[i].nursed;
+        for (int k = 0; k < LW_KIND_COUNT; k++) {
+            size_t in_table = HASH_COUNT(shards[i].heads[k]);
+            n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
+        }
+    }
     return n;
 }
 
@@ -441,7 +722,14 @@ void lw_tables_reset(void)
             }
             s->live[k] = 0;
         }
+        if (s->nursery)
+            memset(s->nursery, 0, NURSERY_SETS * sizeof(nursery_set_t));
+        s->nursed = 0;
+        s->died_young = s->moved_on = s->bypass = 0;
         lw_unlock(&s->lock);
     }
+    for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
+        atomic_store_explicit(&filter_bits[i], 0, memory_order_relaxed);
+    memset(filter_counts, 0, sizeof filter_counts);
     atomic_store(&lw_lost_records, 0);
 }

@@ -302,6 +302,32 @@ START_TEST(other_versions_are_refused)
 }
 END_TEST
 
+/* `sampling.mean_bytes` marks a sampled dump (its heap figures are estimates); a wrong type or 0 is named. */
+START_TEST(sampling_is_read)
+{
+    static const char sampled[] = "{\"leakwatch_dump\": 2, \"pid\": 7, \"modules\": [], \"sites\": [],\n"
+                                  " \"sampling\": {\"mean_bytes\": 524288}}";
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(sampled, strlen(sampled), "s.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->sample_bytes, 524288);
+    lwr_dump_free(d);
+    d = lwr_dump_parse(valid, strlen(valid), "v.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->sample_bytes, 0);
+    lwr_dump_free(d);
+    static const char not_object[] =
+        "{\"leakwatch_dump\": 2, \"pid\": 7, \"modules\": [], \"sites\": [], \"sampling\": 5}";
+    expect_error(not_object, strlen(not_object), (const char *const[]){ "sampling: expected an object", NULL });
+    static const char zero[] =
+        "{\"leakwatch_dump\": 2, \"pid\": 7, \"modules\": [], \"sites\": [], \"sampling\": {\"mean_bytes\": 0}}";
+    expect_error(zero, strlen(zero), (const char *const[]){ "sampling.mean_bytes: expected at least 1", NULL });
+    static const char missing[] =
+        "{\"leakwatch_dump\": 2, \"pid\": 7, \"modules\": [], \"sites\": [], \"sampling\": {}}";
+    expect_error(missing, strlen(missing), (const char *const[]){ "sampling.mean_bytes: missing", NULL });
+}
+END_TEST
+
 /* Version 2 samples carry values, and the reader makes the sentences the reports show; version 1 samples carry
  * the sentences, and a thread's start address and state are read back from them. */
 START_TEST(sample_values_make_sentences)
@@ -442,6 +468,7 @@ int main(void)
     tcase_add_test(tc, wrong_types_are_named_by_their_path);
     tcase_add_test(tc, reachability_classes_are_read);
     tcase_add_test(tc, other_versions_are_refused);
+    tcase_add_test(tc, sampling_is_read);
     tcase_add_test(tc, sample_values_make_sentences);
     tcase_add_test(tc, warning_values_make_sentences);
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);

@@ -56,11 +56,11 @@ static lwr_report_t *sample_report(void)
     r->nprocesses = 2;
     r->processes = calloc(2, sizeof *r->processes);
     r->processes[0] = (lwr_process_t){ 4242, 4200, strdup("/usr/bin/demo"), calloc(3, sizeof(char *)), 2, true, 0,
-                                       strdup("leakwatch.4242.1.json"), strdup("exit"), 0, 0, 0, 0 };
+                                       strdup("leakwatch.4242.1.json"), strdup("exit"), 0, 0, 0, 0, 0 };
     r->processes[0].arguments[0] = strdup("demo");
     r->processes[0].arguments[1] = strdup("-v");
     r->processes[1] = (lwr_process_t){ 4243, -1, NULL, calloc(1, sizeof(char *)), 0, false, 0,
-                                       strdup("leakwatch.4243.2.json"), NULL, 0, 0, 0, 0 };
+                                       strdup("leakwatch.4243.2.json"), NULL, 0, 0, 0, 0, 0 };
     r->has_gate = true;
     r->gate = (lwr_gate_t){ .max_leaks = 0, .leaks = 3, .kinds = (1u << LWR_HEAP) | (1u << LWR_TIMER), .failed = true };
     return r;

@@ -65,9 +65,9 @@ static lwr_report_t *ci_report(const char *cwd)
     r->nprocesses = 2;
     r->processes = calloc(2, sizeof *r->processes);
     r->processes[0] = (lwr_process_t){ 100, 1, strdup("/usr/bin/demo"), calloc(1, sizeof(char *)), 0, true, 0,
-                                       strdup("leakwatch.100.1.json"), NULL, 0, 0, 0, 0 };
+                                       strdup("leakwatch.100.1.json"), NULL, 0, 0, 0, 0, 0 };
     r->processes[1] = (lwr_process_t){ 101, 100, strdup("/usr/bin/wor<k>er"), calloc(1, sizeof(char *)), 0, true, 0,
-                                       strdup("leakwatch.101.1.json"), NULL, 0, 0, 0, 0 };
+                                       strdup("leakwatch.101.1.json"), NULL, 0, 0, 0, 0, 0 };
     lwr_report_gate(r, 0, LWR_ALL_KINDS, false, true);
     return r;
 }

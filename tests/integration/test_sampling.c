@@ -1,0 +1,81 @@
+/* Integration tests for LEAKWATCH_SAMPLE: a sampled process is never an exact check (run names it unchecked and
+ * exits 24 unless --allow-unchecked), and its report estimates leaks from the sampled blocks: large blocks are
+ * always caught, small ones in proportion. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwtest.h"
+
+static const char *const sampled_env[] = { "LEAKWATCH_SAMPLE=4K", NULL };
+
+START_TEST(test_sampled_run_is_unchecked)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .env = sampled_env };
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("clean"), "0"), &o);
+    LWT_ASSERT_RUN(r, 24);
+    json_t *u = json_object_get(r->report, "unchecked");
+    ck_assert_msg(json_is_array(u) && json_array_size(u) == 1, "one unchecked process%s", lwt_describe(r));
+    const char *reason = json_string_value(json_object_get(json_array_get(u, 0), "reason"));
+    ck_assert_msg(reason && strstr(reason, "sampled (LEAKWATCH_SAMPLE=4096)"), "reason names the sampling: %s%s",
+                  reason ? reason : "null", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
+START_TEST(test_sampled_estimates)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .env = sampled_env };
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--allow-unchecked"), LWT_ARGV(lwt_fixture("sample_leaker")), &o);
+    LWT_ASSERT_RUN(r, 23); /* estimates still gate, once unchecked processes are allowed */
+    long long count = 0, bytes = 0;
+    /* 1 MiB against a mean of 4 KiB: every block recorded, each of weight 1 */
+    ck_assert_msg(lwt_match_sites(r->report, "heap", "leak_large", &count, &bytes) == 1 && count == 50 &&
+                      bytes == 50ll << 20,
+                  "leak_large: %lld blocks, %lld bytes%s", count, bytes, lwt_describe(r));
+    /* 16 of 4096 bytes: about 390 of the 100000 recorded, the estimate within 20% (its standard error is 5%) */
+    ck_assert_msg(lwt_match_sites(r->report, "heap", "leak_small", &count, &bytes) == 1 && count > 80000 &&
+                      count < 120000,
+                  "leak_small: estimated %lld blocks%s", count, lwt_describe(r));
+    ck_assert_msg(bytes > count * 16 - 16 && bytes < count * 16 + 16, "leak_small: %lld bytes for %lld blocks%s",
+                  bytes, count, lwt_describe(r));
+    /* the churn's frees found nothing to release, and left nothing behind */
+    ck_assert_msg(lwt_match_sites(r->report, "heap", "churn", &count, &bytes) == 0, "nothing from churn%s",
+                  lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
+START_TEST(test_bad_sample_value)
+{
+    LWT_REQUIRE_BUILT();
+    static const char *const bad_env[] = { "LEAKWATCH_SAMPLE=12 parsecs", NULL };
+    lwt_opts_t o = { .env = bad_env };
+    lwt_result_t *r = lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("gate_leaker"), "3"), &o);
+    /* warned about, and every block recorded: the gate counts exactly */
+    LWT_ASSERT_RUN(r, 23);
+    ck_assert_msg(strstr(r->err, "LEAKWATCH_SAMPLE=12 parsecs: expected") != NULL, "the warning%s", lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 3, 96, "every block recorded");
+    lwt_free(r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("sampling");
+    TCase *tc = tcase_create("sampling");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_sampled_run_is_unchecked);
+    tcase_add_test(tc, test_sampled_estimates);
+    tcase_add_test(tc, test_bad_sample_value);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return lwt_run_suite(suite());
+}
