@@ -49,6 +49,26 @@ START_TEST(test_sampled_estimates)
 }
 END_TEST
 
+/* Sampled blocks are classified like any: leaked ones definite, the ones a global holds reachable (the table's
+ * own mark of a sampled block must not reach the scan, where it would read as a pool's block). */
+START_TEST(test_sampled_blocks_are_classified)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .env = (const char *const[]){ "LEAKWATCH_SAMPLE=1", NULL } };
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--allow-unchecked", "--max-leaks", "1000000"),
+                                    LWT_ARGV(lwt_fixture("pprof_sites")), &o);
+    LWT_ASSERT_RUN(r, 0);
+    json_t *mid = lwt_find_site(r->report, "heap", "leak_mid", NULL, 0, 0);
+    json_t *small = lwt_find_site(r->report, "heap", "leak_small", NULL, 0, 0);
+    ck_assert_msg(mid && small, "the leaked blocks are leak sites%s", lwt_describe(r));
+    ck_assert_str_eq(json_string_value(json_object_get(mid, "class")), "definite");
+    ck_assert_str_eq(json_string_value(json_object_get(small, "class")), "definite");
+    ck_assert_msg(lwt_find_site(r->report, "heap", "cache_fill", NULL, 0, 0) == NULL,
+                  "the cache a global holds is no leak%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_bad_sample_value)
 {
     LWT_REQUIRE_BUILT();
@@ -71,6 +91,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sampled_run_is_unchecked);
     tcase_add_test(tc, test_sampled_estimates);
     tcase_add_test(tc, test_bad_sample_value);
+    tcase_add_test(tc, test_sampled_blocks_are_classified);
     suite_add_tcase(s, tc);
     return s;
 }
