@@ -110,6 +110,25 @@ START_TEST(test_syscall_contract)
 }
 END_TEST
 
+/* A clone or clone3 through syscall() whose child starts on a stack of its own, and a vfork through it, run as
+ * under glibc: the wrapper makes those calls from a frameless entry, so each child exits with its own code. */
+START_TEST(test_syscall_new_stack)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("syscall_clone")), NULL);
+    lwt_result_t *traced = lwt_exec_preload(LWT_ARGV(lwt_fixture("syscall_clone")), NULL);
+    ck_assert_msg(lwt_out_value(plain, "clone", -1) == 7, "plain%s", lwt_describe(plain));
+    ck_assert_msg(lwt_out_value(traced, "clone", -1) == 7, "clone's child ran on its stack%s", lwt_describe(traced));
+    ck_assert_msg(lwt_out_value(traced, "clone3", -1) == 7, "and clone3's%s", lwt_describe(traced));
+    ck_assert_msg(lwt_out_value(traced, "vfork", -1) == 5, "vfork's child exited%s", lwt_describe(traced));
+    ck_assert_msg(lwt_out_value(traced, "errno_ok", -1) == 1, "a failed clone3 set errno%s", lwt_describe(traced));
+    ck_assert_msg(lwt_same_outcome(plain, traced), "same output and status%s%s", lwt_describe(plain),
+                  lwt_describe(traced));
+    lwt_free(plain);
+    lwt_free(traced);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fd_sources");
@@ -118,6 +137,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_every_source_counted);
     tcase_add_test(tc, test_closed_sources);
     tcase_add_test(tc, test_syscall_contract);
+    tcase_add_test(tc, test_syscall_new_stack);
     suite_add_tcase(s, tc);
     return s;
 }
