@@ -744,6 +744,9 @@ LW_EXPORT int pidfd_getfd(int pidfd, int targetfd, unsigned flags)
 #ifndef SYS_memfd_secret
 #define SYS_memfd_secret 447
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 #ifndef SYS_landlock_create_ruleset
 #define SYS_landlock_create_ruleset 444
 #endif
@@ -832,15 +835,12 @@ extern const char _end[] __attribute__((visibility("hidden")));
  * is what glibc's own assembly does), -1 with errno for a result in [-4095, -1], errno untouched otherwise. A
  * call that returns descriptors is recorded like the libc function of the same name. Every other number (futex
  * above all) costs the switch and nothing more; SYS_close among them stays a close behind leakwatch's back,
- * which a later close of the number reports as a bad close (README, warnings). */
-LW_EXPORT long syscall(long nr, ...)
+ * which a later close of the number reports as a bad close (README, warnings). Reached from the exported entry
+ * below for every number but those that entry makes itself; hidden, and global only for that entry's jump. */
+long lw_syscall_tracked(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+long lw_syscall_tracked(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
 {
-    long a[6];
-    va_list ap;
-    va_start(ap, nr);
-    for (int i = 0; i < 6; i++)
-        a[i] = va_arg(ap, long);
-    va_end(ap);
+    long a[6] = { a0, a1, a2, a3, a4, a5 };
     lw_origin_t origin = LW_HERE();
     int cloexec;
     /* the tracker's own calls (from its code, or inside a hook) are not recorded */
@@ -872,3 +872,51 @@ LW_EXPORT long syscall(long nr, ...)
     errno = saved;
     return r;
 }
+
+/* errno for a failed call of the exported entry's own path; hidden, global only for that entry's jump. */
+long lw_syscall_failed(long r);
+long lw_syscall_failed(long r)
+{
+    errno = (int)-r;
+    return -1;
+}
+
+#define LW_STR_(x) #x
+#define LW_STR(x) LW_STR_(x)
+
+/* The exported syscall(). clone and clone3 (a child on a stack of its own runs on from the call's return with
+ * that stack: glibc's syscall() lets it "return" to the address the program put on top), vfork (the child shares
+ * the caller's stack and returns through it while the parent is stopped inside the call) and rt_sigreturn (the
+ * kernel reads the signal frame at the stack pointer) only work from a function without a frame, as glibc's is:
+ * for those this entry makes the call itself with nothing pushed, instruction for instruction as glibc does. Every
+ * other number jumps to lw_syscall_tracked with the caller's registers and stack as they came (the sixth argument
+ * stays at 8(%rsp), where a seven-argument function finds it). None of the four returns a descriptor the wrapper
+ * records. */
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n"
+        "    endbr64\n"
+        "    cmpq $" LW_STR(SYS_clone) ", %rdi\n"
+        "    je 1f\n"
+        "    cmpq $" LW_STR(SYS_clone3) ", %rdi\n"
+        "    je 1f\n"
+        "    cmpq $" LW_STR(SYS_vfork) ", %rdi\n"
+        "    je 1f\n"
+        "    cmpq $" LW_STR(SYS_rt_sigreturn) ", %rdi\n"
+        "    je 1f\n"
+        "    jmp lw_syscall_tracked\n"
+        "1:  movq %rdi, %rax\n"
+        "    movq %rsi, %rdi\n"
+        "    movq %rdx, %rsi\n"
+        "    movq %rcx, %rdx\n"
+        "    movq %r8, %r10\n"
+        "    movq %r9, %r8\n"
+        "    movq 8(%rsp), %r9\n"
+        "    syscall\n"
+        "    cmpq $-4095, %rax\n"
+        "    jae 2f\n"
+        "    ret\n"
+        "2:  movq %rax, %rdi\n"
+        "    jmp lw_syscall_failed\n"
+        ".size syscall, .-syscall\n");

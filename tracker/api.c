@@ -1,6 +1,7 @@
 /* What a program tells leakwatch through include/leakwatch/leakwatch.h: blocks it never frees on purpose, regions
  * whose acquisitions are not leaks, checks and dumps on request, root regions, and the objects of its own pools. */
 #include "allocator.h"
+#include "api_fork.h"
 #include "hash.h"
 
 #include <limits.h>
@@ -184,20 +185,26 @@ typedef struct {
     UT_hash_handle hh;
 } pool_t;
 
+/* Held across fork (lw_api_lock_for_fork), as roots_lock is, so that a child never inherits either held by a
+ * thread it does not have, nor a table that thread was half way through changing. */
 static lw_lock_t pools_lock;
 static pool_t *pools;
-static pid_t pools_pid;
 
-/* Takes pools_lock. A forked child may have inherited it held by a thread that does not exist there: the child
- * starts with the lock free (the tables are as consistent as the parent's thread left them, which is what
- * every other table of the child gets too). */
 static void pools_lock_take(void)
 {
-    if (LW_UNLIKELY(pools_pid != lw_pid)) {
-        atomic_store(&pools_lock.held, 0);
-        pools_pid = lw_pid;
-    }
     lw_lock(&pools_lock);
+}
+
+void lw_api_lock_for_fork(void)
+{
+    lw_lock(&roots_lock);
+    lw_lock(&pools_lock);
+}
+
+void lw_api_unlock_for_fork(void)
+{
+    lw_unlock(&pools_lock);
+    lw_unlock(&roots_lock);
 }
 
 /* The pool's entry, made when `create` is set and it is missing (NULL when out of memory). */

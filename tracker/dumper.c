@@ -103,16 +103,19 @@ static void *dumper_main(void *arg)
 }
 
 /* Installs the dump handler unless the program has one of its own there already (a process leakwatch attached
- * to late, or a handler inherited through fork): the program's handler stays. */
+ * to late, or a handler inherited through fork) or ignores the signal (ignored before exec, as nohup does: a
+ * handler would hand the programs it runs the default action instead, and interrupt its sleeps): the program's
+ * disposition stays. */
 static void set_handler(void)
 {
     struct sigaction sa, old;
     memset(&old, 0, sizeof(old));
-    if (lw_sys_sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN
-        && old.sa_handler != on_dump_signal) {
+    if (lw_sys_sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
+        old.sa_handler != on_dump_signal) {
         atomic_store(&takeover_warned, 1);
-        lw_warn("signal %d already has a handler of the program's; it stays, and there are no signal dumps (pick "
-                "another LEAKWATCH_DUMP_SIGNAL, a real-time one such as RTMIN+3)", lw_config.dump_signal);
+        lw_warn("signal %d already %s; it stays so, and there are no signal dumps (pick another "
+                "LEAKWATCH_DUMP_SIGNAL, a real-time one such as RTMIN+3)", lw_config.dump_signal,
+                old.sa_handler == SIG_IGN ? "is ignored by the program" : "has a handler of the program's");
         return;
     }
     memset(&sa, 0, sizeof(sa));

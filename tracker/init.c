@@ -1,6 +1,7 @@
 /* The tracker's process state (pid, exit status, the exiting thread's frame) and its one initialisation, run
  * lazily from the first hook, which also installs the fork handlers that keep that state true in a child. */
 #include "internal.h"
+#include "api_fork.h"
 #include "closes.h"
 #include "markers.h"
 #include "shell_script.h"
@@ -45,11 +46,12 @@ static void atfork_prepare(void)
         return;
     /* Handlers registered before ours run after this one and may allocate: the guard lets them through. */
     lw_self.busy = 1;
-    /* the order every other path takes them in: dump, then unwinds, sites, shards, allocator */
+    /* the order every other path takes them in: dump, then unwinds, sites, shards, the API's tables, allocator */
     lw_dump_lock_for_fork();
     lw_stack_block_unwinds();
     lw_sites_lock_all();
     lw_tables_lock_all();
+    lw_api_lock_for_fork();
     lw_mem_lock_all();
 }
 
@@ -58,6 +60,7 @@ static void atfork_parent(void)
     if (!fork_locked)
         return;
     lw_mem_unlock_all();
+    lw_api_unlock_for_fork();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
     lw_stack_allow_unwinds(0);
@@ -75,6 +78,7 @@ static void atfork_child(void)
         return;
     }
     lw_mem_unlock_all();
+    lw_api_unlock_for_fork();
     lw_tables_unlock_all();
     lw_sites_unlock_all();
     lw_stack_allow_unwinds(1);

@@ -248,6 +248,21 @@ START_TEST(test_arena)
 END_TEST
 
 /* C++: a leakwatch::scoped_disable covers its scope and ends with it. */
+/* A child forked while another thread registers root regions and announces pool objects makes the same calls at
+ * once and exits: the locks of those tables are never inherited held (a child stuck on one is ended by its
+ * alarm and counted). */
+START_TEST(test_fork_during_api_calls)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("api_fork_churn")), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "children", -1) == 200 && lwt_out_value(r, "stuck", -1) == 0,
+                  "every child made its calls and exited%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "root region") == NULL, "no root-region complaint%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_scoped_disable)
 {
     LWT_REQUIRE_BUILT();
@@ -313,6 +328,7 @@ static Suite *suite(void)
     tc = tcase_create("arena");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, test_arena);
+    tcase_add_test(tc, test_fork_during_api_calls);
     tcase_add_test(tc, test_install);
     suite_add_tcase(s, tc);
     return s;

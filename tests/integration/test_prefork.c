@@ -198,6 +198,23 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
 }
 END_TEST
 
+/* A dump signal the program was started with ignored stays ignored: no handler of the library's takes its place
+ * (the programs it runs would get the default action), and a line says signal dumps are off. */
+START_TEST(an_ignored_dump_signal_stays_ignored)
+{
+    LWT_REQUIRE_BUILT();
+    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=USR2", NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("ignored_dump_signal")), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "ignored", -1) == 1, "still ignored after the library's start%s",
+                  lwt_describe(r));
+    ck_assert_int_eq(lwt_out_value(r, "survived", -1), 1);
+    ck_assert_msg(strstr(r->err, "signal 12 already is ignored by the program") != NULL, "no line:\n%s", r->err);
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(a_forked_child_has_one_thread_until_it_allocates)
 {
     LWT_REQUIRE_BUILT();
@@ -221,6 +238,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, every_process_of_a_prefork_server_dumps_and_trend_ranks_the_workers_cache);
     tcase_add_test(tc, a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once);
+    tcase_add_test(tc, an_ignored_dump_signal_stays_ignored);
     tcase_add_test(tc, a_forked_child_has_one_thread_until_it_allocates);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
