@@ -84,9 +84,9 @@ cell() {
 echo
 echo "== real programs: median wall time of plain runs, and each tool's median as a multiple of the plain runs"
 echo "   alternated with its own ($REAL_REPS reps, make $MAKE_REPS; fewer once a cell took $REAL_BUDGET s)."
-echo "   sample is LEAKWATCH_SAMPLE=524288: until sampling lands the library ignores the setting and this"
-echo "   column runs the default mode. peak B/block: leakwatch default's peak RSS over plain's, divided by the heap"
-echo "   blocks live at exit (its exit dump included)."
+echo "   sample is LEAKWATCH_SAMPLE=524288 (one heap block recorded per 512 KiB allocated on average)."
+echo "   peak B/block: leakwatch default's peak RSS over plain's, divided by the heap blocks live at exit (its"
+echo "   exit dump included)."
 printf '%-42s %8s %8s %8s %9s %5s %9s %10s\n' "program" "plain s" "default" "sample" "heaptrack" "fp" \
     "live" "peak B/blk"
 : > "$TMP/real-notes"
