@@ -111,6 +111,14 @@ START_TEST(test_tree_is_one_record)
     ck_assert_msg(lwt_site_frame(root, "insert") != NULL, "the root comes from insert%s", lwt_describe(r));
     assert_groups_add_up(r);
     LWT_ASSERT_SORTED(r);
+    /* the saved JSON report reads back with its grouping: the same record, the same pointer to the rest */
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s/report.json", r->tmpdir);
+    lwt_result_t *again = lwt_exec(LWT_ARGV(lwt_cli(), "report", saved), NULL);
+    ck_assert_msg(again->exited && again->exit_code == 0 && strstr(again->out, want + 1) &&
+                      strstr(again->out, "indirect blocks at 3 more sites (--show-indirect lists them)"),
+                  "the saved report keeps the grouping%s", lwt_describe(again));
+    lwt_free(again);
     lwt_free(r);
 
     r = run_tree("tree", "--show-indirect");
