@@ -246,6 +246,10 @@ void lw_on_sigaction(int sig, uintptr_t handler);
  * the wrappers through rebound GOT slots, not through the global scope (which finds libc's malloc first). */
 int lw_attaching(void);
 
+/* Whether p is the start of a symbol that an object defines (the object named `object`, when not NULL), as
+ * opposed to a PLT entry that stands for a function defined elsewhere. Takes the dynamic linker's lock. */
+int lw_defined_at(const void *p, const char *object);
+
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 

@@ -50,6 +50,9 @@ LW_EXPORT void _Exit(int status)
 
 __attribute__((constructor)) static void lw_preload_start(void)
 {
+    /* before the tracker starts: loaded late, it rebinds the process's slots, and the dynamic linker's own
+     * allocations (its error strings, say) would then resolve the real functions from inside the linker */
+    lw_resolve();
     lw_on_load();
 }
 

@@ -3,6 +3,7 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -156,6 +157,41 @@ static void die(const char *name)
     __builtin_unreachable();
 }
 
+/* The address of the first definition of name (of version, if given) in the process's load order, for a library
+ * loaded late. RTLD_DEFAULT answers that, except where a non-PIE executable takes the function's address in
+ * code: the executable's PLT entry then stands for the function (an undefined symbol with a value), dlsym hands
+ * the entry back, and a wrapper forwarding to it would call itself through the rebound slot. An address that is
+ * that is not the start of a defined symbol is such an entry: the definition is then looked for object by object. */
+static void *first_definition(const char *name, const char *version)
+{
+    void *p = version ? dlvsym(RTLD_DEFAULT, name, version) : dlsym(RTLD_DEFAULT, name);
+    if (!p || lw_defined_at(p, NULL))
+        return p;
+    Dl_info self;
+    struct link_map *lm = NULL;
+    void *program = dlopen(NULL, RTLD_LAZY | RTLD_NOLOAD);
+    if (!program || !dladdr(&lw_real, &self) || dlinfo(program, RTLD_DI_LINKMAP, &lm) != 0)
+        lm = NULL;
+    for (; lm; lm = lm->l_next) {
+        if (!lm->l_name || !lm->l_name[0] || (self.dli_fname && strcmp(lm->l_name, self.dli_fname) == 0))
+            continue; /* the executable (its entry is what was found) and this library */
+        void *h = dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+        if (!h)
+            continue;
+        void *q = version ? dlvsym(h, name, version) : dlsym(h, name);
+        /* the handle's scope holds its dependencies too: only a definition in this object counts here */
+        int here = q && lw_defined_at(q, lm->l_name);
+        dlclose(h);
+        if (here) {
+            p = q;
+            break;
+        }
+    }
+    if (program)
+        dlclose(program);
+    return p;
+}
+
 void lw_resolve(void)
 {
     int expect = 0;
@@ -171,12 +207,13 @@ void lw_resolve(void)
     resolving = 1;
     /* loaded late (`leakwatch attach`), the library is outside the global scope: what the program's calls bound
      * to (jemalloc's malloc, say) is the first definition there, not the next one after the library */
-    void *from = lw_attaching() ? RTLD_DEFAULT : RTLD_NEXT;
+    int late = lw_attaching();
     for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
         const lw_sym_t *s = &symbols[i];
         if (*s->slot)
             continue; /* an earlier, preferred version of this symbol was found */
-        void *p = s->version ? dlvsym(from, s->name, s->version) : dlsym(from, s->name);
+        void *p = late ? first_definition(s->name, s->version)
+                       : s->version ? dlvsym(RTLD_NEXT, s->name, s->version) : dlsym(RTLD_NEXT, s->name);
         if (!p && s->required)
             die(s->name);
         *s->slot = p;

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -49,6 +51,28 @@ static uintptr_t base_of(pid_t pid, ino_t ino)
     return base;
 }
 
+/* Whether address pc lies in the C library (the file with inode libc_ino) or the dynamic linker in process pid. */
+static int in_runtime(pid_t pid, uintptr_t pc, ino_t libc_ino)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "r");
+    int in = 0, found = 0;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off, inode;
+        char perms[8], dev[16];
+        int name = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &lo, &hi, perms, &off, dev, &inode, &name) < 6
+            || pc < lo || pc >= hi)
+            continue;
+        found = 1;
+        in = inode == (unsigned long)libc_ino || (name && strstr(line + name, "/ld-linux"));
+    }
+    if (f)
+        fclose(f);
+    return in;
+}
+
 static int wait_stop(pid_t pid, int *sig)
 {
     int st;
@@ -64,6 +88,43 @@ static int wait_stop(pid_t pid, int *sig)
             *sig = WSTOPSIG(st);
             return 0;
         }
+    }
+}
+
+/* Stops the traced thread again with a SIGSTOP of our own, letting any other signal through to it. */
+static int stop_again(pid_t pid)
+{
+    int sig = 0, e;
+    if (syscall(SYS_tgkill, pid, pid, SIGSTOP) != 0)
+        return errno;
+    while ((e = wait_stop(pid, &sig)) == 0 && sig != SIGSTOP)
+        if (ptrace(PTRACE_CONT, pid, NULL, (void *)(uintptr_t)sig) != 0)
+            return errno;
+    return e;
+}
+
+/* Lets the stopped main thread run on until it is stopped at a point where it holds none of the C library's or
+ * the dynamic linker's locks, as far as can be told: dlopen allocates and takes the loader's lock, and a thread
+ * stopped inside malloc or dlopen would wait on itself for ever. Such a point is one outside both, or a system
+ * call the thread blocks in (what services wait in: epoll_wait, accept, read, a futex). Returns 0, or an errno
+ * value (EBUSY: no such point within about two seconds). */
+static int reach_safe_point(pid_t pid, ino_t libc_ino, struct user_regs_struct *regs)
+{
+    for (int tries = 0;; tries++) {
+        if (ptrace(PTRACE_GETREGS, pid, NULL, regs) != 0)
+            return errno;
+        int in_call = (long)regs->orig_rax >= 0; /* stopped inside a system call, not between instructions */
+        if (in_call || !in_runtime(pid, regs->rip, libc_ino))
+            return 0;
+        if (tries == 1000)
+            return EBUSY;
+        if (ptrace(PTRACE_CONT, pid, NULL, NULL) != 0)
+            return errno;
+        struct timespec pause = { 0, 2000000 };
+        nanosleep(&pause, NULL);
+        int e = stop_again(pid);
+        if (e)
+            return e;
     }
 }
 
@@ -99,8 +160,14 @@ int lwr_inject_begin(pid_t pid, lwr_inject_t **out, char *err, size_t errlen)
     /* the attach's SIGSTOP; any other signal that comes first is kept for the thread */
     while ((e = wait_stop(pid, &sig)) == 0 && sig != SIGSTOP)
         ptrace(PTRACE_CONT, pid, NULL, (void *)(uintptr_t)sig);
-    if (e || ptrace(PTRACE_GETREGS, pid, NULL, &in->saved) != 0) {
-        snprintf(err, errlen, "cannot stop process %d: %s", (int)pid, strerror(e ? e : errno));
+    if (!e)
+        e = reach_safe_point(pid, sb.st_ino, &in->saved);
+    if (e) {
+        if (e == EBUSY)
+            snprintf(err, errlen, "the main thread of process %d stayed inside the C library for 2 s (it may hold "
+                                  "the allocator's lock); nothing was loaded, try again", (int)pid);
+        else
+            snprintf(err, errlen, "cannot stop process %d: %s", (int)pid, strerror(e));
         ptrace(PTRACE_DETACH, pid, NULL, NULL);
         free(in);
         return -1;

@@ -50,6 +50,16 @@ static void *wrapper_for(bind_arg_t *a, const char *name)
     return p;
 }
 
+int lw_defined_at(const void *p, const char *object)
+{
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1(p, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || info.dli_saddr != p)
+        return 0;
+    /* dladdr also names an undefined symbol whose value is a PLT entry */
+    return sym->st_shndx != SHN_UNDEF && (!object || (info.dli_fname && strcmp(info.dli_fname, object) == 0));
+}
+
 /* Writes value into the GOT slot at addr. The dynamic linker made the whole pages of the RELRO range read-only
  * after relocation (its last partial page stays writable: it holds the lazily bound .got.plt): a slot on such a
  * page is made writable for the write, that one page only, and read-only again. */
@@ -81,6 +91,15 @@ static void bind_relocs(bind_arg_t *a, uintptr_t base, const ElfW(Rela) *rel, si
         void *w = name[0] ? wrapper_for(a, name) : NULL;
         if (!w)
             continue;
+        /* A data slot holds the function's address as the module sees it: rebound only when it holds the
+         * definition. A null slot is an undefined weak reference (the program tests it), and a slot holding a
+         * non-PIE executable's PLT entry holds what the executable calls the function (its code compares
+         * against it): the calls through that entry reach the wrapper once its own slot is rebound. */
+        if (type == R_X86_64_GLOB_DAT) {
+            void *now = __atomic_load_n((void **)(base + rel[i].r_offset), __ATOMIC_RELAXED);
+            if (!now || !lw_defined_at(now, NULL))
+                continue;
+        }
         write_slot(base + rel[i].r_offset, w, relro_lo, relro_hi);
         a->patched++;
     }
