@@ -385,6 +385,8 @@ static int read_grouping(ctx_t *c, json_t *s, const char *where, lwr_dump_site_t
         return lwr_read_fail(c, "out of memory");
     if (get_str(c, h, at, "root", true, &hb->root) || get_addr(c, h, at, "address", &hb->address)
         || (json_object_get(h, "frame") && get_addr(c, h, at, "frame", &hb->frame))
+        || (json_object_get(h, "tls_image") && (get_addr(c, h, at, "tls_image", &hb->tls_image)
+                                                || get_uint(c, h, at, "tls_offset", true, &hb->tls_offset)))
         || get_indexes(c, h, at, "path", &hb->path, &hb->npath))
         return -1;
     return 0;

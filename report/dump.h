@@ -66,9 +66,11 @@ typedef struct {
 /* What holds a reachable site (`held_by`): the root the scan reached its first block through and the sites on
  * the way down, the root's end first. */
 typedef struct {
-    char *root;         /* "global", "stack", "registers", "memory", or a kind this reader does not know */
+    char *root;         /* "global", "stack", "registers", "memory", "tls", or a kind this reader does not know */
     uint64_t address;   /* the root word */
     uint64_t frame;     /* a stack root's frame (the nearest code address below the word), 0 when absent */
+    uint64_t tls_image; /* a "tls" root in an object's TLS block: that object's TLS image, 0 when absent */
+    uint64_t tls_offset; /* and the word's offset in the block */
     size_t *path;       /* indexes into the dump's sites (as read), those of unknown kinds left out */
     size_t npath;
 } lwr_held_by_t;

@@ -81,6 +81,16 @@ static void make_text(lwr_held_t *h, int *oom)
         if (h->name)
             add(t, &len, oom, " of %s", h->name);
         add_place(t, &len, oom, h->file, h->line);
+    } else if (strcmp(h->root, "tls") == 0) {
+        if (h->name)
+            add(t, &len, oom, "thread-local %s", h->name);
+        else if (h->module)
+            add(t, &len, oom, "thread-local storage of %s+0x%" PRIx64, base_name(h->module), h->offset);
+        else
+            add(t, &len, oom, "a thread's descriptor (its pthread_setspecific values among it)");
+        if (h->name && h->within)
+            add(t, &len, oom, "+0x%" PRIx64, h->within);
+        add_place(t, &len, oom, h->file, h->line);
     } else if (strcmp(h->root, "registers") == 0) {
         add(t, &len, oom, "the registers of a thread");
     } else if (strcmp(h->root, "memory") == 0) {
@@ -108,7 +118,18 @@ lwr_held_t *lwr_held_make(const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_sy
     int oom = 0;
     h->root = lwr_dup_or_null(hb->root, &oom);
     bool framed = strcmp(hb->root, "stack") == 0 && hb->frame;
-    if (!framed) {
+    if (strcmp(hb->root, "tls") == 0) {
+        lwr_data_symbol_t v;
+        memset(&v, 0, sizeof v);
+        if (hb->tls_image)
+            lwr_symbolize_tls(sym, d, hb->tls_image, hb->tls_offset, &v);
+        h->name = lwr_dup_or_null(v.name, &oom);
+        h->within = v.within;
+        h->file = lwr_dup_or_null(v.file, &oom);
+        h->line = v.line;
+        h->module = lwr_dup_or_null(v.module, &oom);
+        h->offset = v.offset;
+    } else if (!framed) {
         lwr_data_symbol_t v;
         lwr_symbolize_data(sym, d, hb->address, &v);
         if (strcmp(hb->root, "global") == 0) {

@@ -1011,8 +1011,8 @@ static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
 
 /* Where the variable `name` at Dwfl address `a` is declared: the top-level DW_TAG_variable of that name whose
  * location is that address, looked for in every compile unit (a lookup made once per root the report shows). */
-static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, const char **file,
-                           unsigned *line)
+static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, int tls_wanted,
+                           const char **file, unsigned *line)
 {
     Dwarf_Addr bias = 0;
     Dwarf *dw = dwfl_module_getdwarf(obj->mod, &bias);
@@ -1031,7 +1031,13 @@ static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name,
                 Dwarf_Op *expr;
                 size_t len;
                 if (!dwarf_attr(&die, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
-                    len < 1 || expr[0].atom != DW_OP_addr || expr[0].number + bias != a)
+                    len < 1)
+                    continue;
+                /* a thread-local variable's location is its offset in the object's TLS block, then the op */
+                int tls = len >= 2 && (expr[1].atom == DW_OP_GNU_push_tls_address ||
+                                       expr[1].atom == DW_OP_form_tls_address);
+                if (tls ? !tls_wanted || expr[0].number != a
+                        : tls_wanted || expr[0].atom != DW_OP_addr || expr[0].number + bias != a)
                     continue;
                 int ln = 0;
                 const char *f = dwarf_decl_file(&die);
@@ -1065,5 +1071,42 @@ void lwr_symbolize_data(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t ad
         return;
     out->name = clean_name(s, sym->name);
     out->within = out->offset + obj->dwfl_bias - sym->addr;
-    declaration_of(s, obj, sym->name, sym->addr, &out->file, &out->line);
+    declaration_of(s, obj, sym->name, sym->addr, 0, &out->file, &out->line);
+}
+
+void lwr_symbolize_tls(lwr_symbolizer_t *s, const lwr_dump_t *dump, uint64_t image, uint64_t offset,
+                       lwr_data_symbol_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->offset = offset;
+    const lwr_module_t *m = lwr_dump_module_of(dump, image);
+    if (!m)
+        return;
+    out->module = m->path;
+    size_t oi = s ? find_object(s, m) : (size_t)-1;
+    if (oi == (size_t)-1 || !s->objects[oi].mod)
+        return;
+    object_t *obj = &s->objects[oi];
+    /* STT_TLS symbols hold their offset in the block, not an address */
+    int n = dwfl_module_getsymtab(obj->mod);
+    const char *best = NULL;
+    GElf_Sym bs = { 0 };
+    for (int i = 1; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr adjusted;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(obj->mod, i, &sym, &adjusted, &shndx, NULL, NULL);
+        if (!name || !name[0] || GELF_ST_TYPE(sym.st_info) != STT_TLS || shndx == SHN_UNDEF)
+            continue;
+        if (offset >= sym.st_value && offset < sym.st_value + (sym.st_size ? sym.st_size : 1) &&
+            (!best || sym.st_value > bs.st_value)) {
+            best = name;
+            bs = sym;
+        }
+    }
+    if (!best)
+        return;
+    out->name = clean_name(s, best);
+    out->within = offset - bs.st_value;
+    declaration_of(s, obj, best, bs.st_value, 1, &out->file, &out->line);
 }

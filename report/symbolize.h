@@ -71,6 +71,11 @@ typedef struct {
  * offset only. Never fails. */
 void lwr_symbolize_data(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t address, lwr_data_symbol_t *out);
 
+/* Describes a word of thread-local storage: the thread-local variable (STT_TLS symbol) at `offset` in the TLS
+ * block of the object whose TLS image is at `image` in the process of `dump`, and its declaration. */
+void lwr_symbolize_tls(lwr_symbolizer_t *sym, const lwr_dump_t *dump, uint64_t image, uint64_t offset,
+                       lwr_data_symbol_t *out);
+
 /* Joins an absolute directory and a relative path and removes "." and ".." parts lexically:
  * ("/b/glibc/csu", "../sysdeps/x.h") gives "/b/glibc/sysdeps/x.h". Returns a malloc'd string or NULL. */
 char *lwr_path_join(const char *dir, const char *rel);

@@ -1,5 +1,6 @@
 /* What the tracker needs to know of the processor: the system call instruction, the spin-wait hint, the stack's
- * red zone, the relocation types of an import slot, the general registers a stopped thread's state holds.
+ * red zone, the relocation types of an import slot, the general registers a stopped thread's state holds, the
+ * thread pointer.
  * x86-64 Linux only. */
 #ifndef LW_ARCH_H
 #define LW_ARCH_H
@@ -9,6 +10,7 @@
 #endif
 
 #include <elf.h>
+#include <stdint.h>
 
 /* The ABI lets a function keep 128 bytes below its stack pointer without moving it: a thread stopped in such a
  * function has live words there. */
@@ -37,6 +39,18 @@ static inline long lw_arch_syscall6(long nr, const long a[6])
                      : "rcx", "r11", "memory");
     return ret;
 }
+
+/* The thread pointer of the calling thread: the address of its thread control block, which begins with a
+ * pointer to itself (the TLS ABI's variant II: the static TLS blocks lie below it). */
+static inline uintptr_t lw_arch_thread_pointer(void)
+{
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return tp;
+}
+
+/* Whether a thread control block begins at p: its first word and its third (`self`) point to p. */
+#define LW_TCB_AT(p) (((const uintptr_t *)(p))[0] == (uintptr_t)(p) && ((const uintptr_t *)(p))[2] == (uintptr_t)(p))
 
 /* The stack pointer in the general registers ptrace returns (struct user_regs_struct). */
 #define LW_REGS_SP(regs) ((regs)->rsp)

@@ -5,12 +5,14 @@
 #include "closes.h"
 #include "markers.h"
 #include "shell_script.h"
+#include "tls.h"
 #include "warnings.h"
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 pid_t lw_pid;
@@ -95,6 +97,7 @@ static void atfork_child(void)
     lw_start_ms = 0;
     (void)lw_now_ms();
     lw_marker_forked();
+    lw_tls_note_main(); /* the forking thread is the child's main thread */
     lw_self.busy = saved_busy_at_fork;
 }
 
@@ -106,6 +109,8 @@ void lw_init(void)
     if (atomic_compare_exchange_strong(&init_state, &expect, INIT_RUNNING)) {
         lw_guard_t guard = lw_enter();
         lw_pid = getpid();
+        if (lw_syscall(SYS_gettid) == lw_pid)
+            lw_tls_note_main();
         (void)lw_now_ms();
         lw_config_load();
         lw_dump_seq_resume();

@@ -233,12 +233,14 @@ typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
 
 /* What a root word that reached a block was part of (lw_root_t). */
 #define LW_ROOT_GLOBAL 0    /* a writable segment of a loaded object: a global or static variable */
-#define LW_ROOT_STACK 1     /* a thread's stack, from its stack pointer up (its TLS and descriptor included) */
+#define LW_ROOT_STACK 1     /* a thread's stack, from its stack pointer up to its thread-local storage */
 #define LW_ROOT_REGISTERS 2 /* the registers of a thread the scan stopped */
-#define LW_ROOT_MEMORY 3    /* other memory the program mapped itself (the main thread's TLS among it) */
+#define LW_ROOT_MEMORY 3    /* other memory the program mapped itself */
+#define LW_ROOT_TLS 4       /* a thread's thread-local storage: static TLS blocks and its control block (tls.h) */
 
 /* A root word through which the scan reached a block first: its address, what kind of memory it lies in, the
- * block, and for a stack the nearest code address below the word (a return address into the function of its frame, most likely). */
+ * block, and in `frame`: for a stack the nearest code address below the word (a return address into the function
+ * of its frame, most likely), for thread-local storage the thread pointer of its thread. */
 typedef struct {
     uint64_t addr;
     uint64_t frame;

@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "arch.h"
 #include "sys.h"
+#include "tls.h"
 
 #include <cpuid.h>
 #include <elf.h>
@@ -44,6 +45,7 @@ typedef struct {
     size_t nroots;
     uint32_t root_kind;
     uintptr_t root_lo; /* the start of the mapping scanned, where a stack root's frame is looked for */
+    uintptr_t root_tp; /* the thread pointer of the thread-local storage scanned */
     const void *vmas;  /* the memory map (vma_t), for that frame */
     size_t nv;
 } scan_t;
@@ -92,7 +94,7 @@ static uint32_t add_root(scan_t *s, uintptr_t a, uint32_t i)
     r->addr = a;
     r->kind = s->root_kind;
     r->block = i;
-    r->frame = s->root_kind == LW_ROOT_STACK ? frame_below(s, a) : 0;
+    r->frame = s->root_kind == LW_ROOT_STACK ? frame_below(s, a) : s->root_kind == LW_ROOT_TLS ? s->root_tp : 0;
     return LW_LINK_ROOT | (uint32_t)s->nroots++;
 }
 
@@ -546,6 +548,7 @@ static void prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
     phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot, 0, 0 };
     lw_allocator_object(&pa.alloc_lo, &pa.alloc_hi);
     dl_iterate_phdr(collect_modules, &pa);
+    lw_tls_prepare();
 }
 
 /* The memory map, read in the copy: the mappings exactly as they were when it was made (and without those the
@@ -657,6 +660,15 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
     /* the blocks reached so far are on the stack either way; they are live heap blocks, always mapped */
     if (sigsetjmp(scan_fault, 1) == 0)
         flood(s);
+}
+
+/* lw_tls_find, where a fault means that the mapping holds no thread control block. */
+static uintptr_t find_tls_guarded(uintptr_t lo, uintptr_t hi)
+{
+    volatile uintptr_t tp = 0;
+    if (sigsetjmp(scan_fault, 1) == 0)
+        tp = lw_tls_find(lo, hi);
+    return tp;
 }
 
 /* ---- x86-64: the registers of a stopped thread (moves behind tracker/arch.h) ------------------------------ */
@@ -845,9 +857,27 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
         uintptr_t live = live_start(marks, lo, hi);
         int stack = live != lo || (v->has_path && v->name[0] == '[');
-        s->root_kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
+        uint32_t kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
         s->root_lo = lo;
-        scan_guarded(s, live, hi, &excl);
+        /* a thread's thread-local storage, at the top of its stack mapping or (the main thread's) among the
+         * dynamic linker's memory, is a root of its own kind */
+        uintptr_t tp = kind == LW_ROOT_GLOBAL ? 0 : find_tls_guarded(lo, hi), tls_lo = hi, tls_hi = hi;
+        if (tp) {
+            lw_tls_range(tp, &tls_lo, &tls_hi);
+            tls_lo = tls_lo < live ? live : tls_lo;
+            tls_hi = tls_hi > hi ? hi : tls_hi;
+            if (tls_lo >= tls_hi)
+                tls_lo = tls_hi = hi; /* nothing of it above the stack pointer */
+        }
+        s->root_kind = kind;
+        scan_guarded(s, live, tls_lo, &excl);
+        if (tls_lo < tls_hi) {
+            s->root_kind = LW_ROOT_TLS;
+            s->root_tp = tp;
+            scan_guarded(s, tls_lo, tls_hi, &excl);
+            s->root_kind = kind;
+            scan_guarded(s, tls_hi, hi, &excl);
+        }
     }
     /* the program's root regions, whatever memory they lie in */
     ranges_t none = { NULL, 0 };

@@ -2,6 +2,7 @@
  * belong to (LeakSanitizer's and valgrind's "direct" and "indirect" bytes of one record) and the chain of sites a
  * root holds each reachable site through. Runs in the process that writes the dump, from lw_mem only. */
 #include "retain.h"
+#include "tls.h"
 
 #include <string.h>
 
@@ -307,7 +308,7 @@ static void out_member(lw_out_t *o, const char *name, uint64_t v)
 
 static const char *root_name(uint32_t kind)
 {
-    static const char *const names[] = { "global", "stack", "registers", "memory" };
+    static const char *const names[] = { "global", "stack", "registers", "memory", "tls" };
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "memory";
 }
 
@@ -336,7 +337,18 @@ static void out_held_by(lw_out_t *o, const lw_retain_t *r, const lw_rgroup_t *g)
     lw_out_s(o, root_name(root->kind));
     lw_out_s(o, "\", \"address\": ");
     lw_out_hexq(o, root->addr);
-    if (root->frame) {
+    uintptr_t image;
+    uint64_t offset;
+    if (root->kind == LW_ROOT_TLS) {
+        lw_out_s(o, ", \"thread_pointer\": ");
+        lw_out_hexq(o, root->frame);
+        if (lw_tls_place(root->frame, root->addr, &image, &offset)) {
+            lw_out_s(o, ", \"tls_image\": ");
+            lw_out_hexq(o, image);
+            lw_out_s(o, ", \"tls_offset\": ");
+            lw_out_u(o, offset);
+        }
+    } else if (root->frame) {
         lw_out_s(o, ", \"frame\": ");
         lw_out_hexq(o, root->frame);
     }

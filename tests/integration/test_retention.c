@@ -235,6 +235,29 @@ START_TEST(test_stack_root_names_its_frame)
 }
 END_TEST
 
+/* Blocks only the main thread's thread-local tls_cache points to at exit: held by thread-local storage, named
+ * with the variable (its STT_TLS symbol and DWARF declaration), in text and JSON. */
+START_TEST(test_tls_root_names_its_variable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_tree("tls", "--show-reachable");
+    LWT_ASSERT_RUN(r, 0);
+    int line = LWT_MARKER_LINE(TREE_SRC, "static __thread void *tls_cache[4];");
+    char want[128];
+    snprintf(want, sizeof want, "\nheld by thread-local tls_cache (reach_tree.c:%d) -> fill_tls blocks\n", line);
+    ck_assert_msg(strstr(r->err, want) != NULL, "no line '%s'%s", want + 1, lwt_describe(r));
+    json_t *sites = json_object_get(r->report, "sites"), *s, *found = NULL;
+    size_t i;
+    json_array_foreach(sites, i, s) if (lwt_site_frame(s, "hold_in_tls") && lwt_site_count(s) == 3) found = s;
+    ck_assert_msg(found != NULL, "no site of the main thread's 3 blocks%s", lwt_describe(r));
+    json_t *h = json_object_get(found, "held_by");
+    ck_assert_msg(h && strcmp(str(h, "root"), "tls") == 0 && strcmp(str(h, "name"), "tls_cache") == 0 &&
+                      lwt_int(h, "line") == line,
+                  "held_by%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("retention");
@@ -244,6 +267,7 @@ int main(void)
     tcase_add_test(tc, test_cycle_is_one_group);
     tcase_add_test(tc, test_shared_block_counts_once);
     tcase_add_test(tc, test_cache_is_held_by_its_global);
+    tcase_add_test(tc, test_tls_root_names_its_variable);
     tcase_add_test(tc, test_stack_root_names_its_frame);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
