@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "Usage: leakwatch triage [--suppressions FILE] DUMP...\n"
+    "Usage: leakwatch triage [--suppressions FILE] [--debug-dir DIR]... [--sysroot DIR] DUMP...\n"
     "\n"
     "Opens a terminal screen (80x24 is enough; works over ssh, no mouse needed) listing the call sites of the\n"
     "dumps (or saved JSON reports) with kind, count, bytes, age of the oldest handle and, given two or more\n"
@@ -30,6 +30,7 @@ static const char usage[] =
     "? shows the keys; q quits (in a site: q, Esc or Left goes back).\n"
     "\n"
     "  --suppressions FILE  where m appends (default leakwatch.supp in the current directory)\n"
+    LWR_SYM_OPTS_USAGE
     "\n"
     "Exit status: 0; 1 when no dump could be read; 2 on a usage error or when standard output is not a terminal.\n";
 
@@ -43,7 +44,7 @@ typedef struct {
     int64_t growth;         /* bytes for heap, count otherwise */
     bool has_growth;
     bool marked;
-    char where[160];        /* naming frame and file:line */
+    char where[160];        /* the naming frame: lwr_frame_where */
     char *text;             /* every frame's function, file and module, for '/' */
 } row_t;
 
@@ -113,14 +114,9 @@ static int build_rows(ui_t *u)
         }
         const lwr_frame_t *f = lwr_naming_frame(g);
         if (f) {
-            char label[128];
-            lwr_frame_label(f, label, sizeof label);
-            const char *file = f->file ? strrchr(f->file, '/') : NULL;
-            file = file ? file + 1 : f->file;
-            if (file && f->line)
-                snprintf(r->where, sizeof r->where, "%s %s:%u", lwr_show(label), lwr_show(file), f->line);
-            else
-                snprintf(r->where, sizeof r->where, "%s", lwr_show(label));
+            char where[sizeof r->where];
+            lwr_frame_where(f, where, sizeof where);
+            snprintf(r->where, sizeof r->where, "%s", lwr_show(where));
         } else {
             snprintf(r->where, sizeof r->where, "(no stack)");
         }
@@ -572,17 +568,24 @@ static void run_ui(ui_t *u)
     endwin();
 }
 
-/* An lwr_option_fn for --suppressions FILE, into a const char *. */
-static int take_option(const char *cmd, int argc, char **argv, int *i, void *supp)
+typedef struct {
+    const char *supp;       /* --suppressions FILE */
+    lwr_sym_opts_t sym;     /* --debug-dir, --sysroot */
+} options_t;
+
+/* An lwr_option_fn for the options of `leakwatch triage`. */
+static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
 {
-    return lwr_take_option(cmd, argc, argv, i, "--suppressions", supp);
+    options_t *o = opts;
+    int r = lwr_take_option(cmd, argc, argv, i, "--suppressions", &o->supp);
+    return r != 0 ? r : lwr_take_sym_option(cmd, argc, argv, i, &o->sym);
 }
 
 static int triage_main(int argc, char **argv)
 {
-    const char *supp = "leakwatch.supp";
+    options_t o = { "leakwatch.supp", LWR_SYM_OPTS_INIT };
     int first;
-    int status = lwr_parse_options("triage", usage, argc, argv, take_option, &supp, &first);
+    int status = lwr_parse_options("triage", usage, argc, argv, take_option, &o, &first);
     if (status >= 0)
         return status;
     if (first >= argc)
@@ -601,18 +604,19 @@ static int triage_main(int argc, char **argv)
         return 1;
     }
     lwr_series_sort(dumps.v, dumps.n);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o.sym);
     ui_t u;
     memset(&u, 0, sizeof u);
-    u.s = lwr_series_build(dumps.v, dumps.n, sym);
+    u.s = sym ? lwr_series_build(dumps.v, dumps.n, sym) : NULL;
     u.sort_col = COL_BYTES;
     u.kind = -1;
-    u.supp_path = supp;
+    u.supp_path = o.supp;
     u.sampled = lwr_note_sampling("triage", dumps.v, dumps.n);
     lwr_dumplist_free(&dumps);
     int rc = 0;
     if (!u.s || build_rows(&u) != 0) {
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (sym)
+            fprintf(stderr, "leakwatch: out of memory\n");
         rc = 1;
     } else {
         run_ui(&u);
