@@ -273,6 +273,68 @@ START_TEST(test_debug_dir_and_sysroot)
 }
 END_TEST
 
+/* Every command that symbolizes dumps takes --debug-dir and --sysroot, and names a frame as report does, with its
+ * column: diff (text and JSON), trend (JSON), triage (in tmux) and run, on the stripped tree whose debug file is
+ * in $T/d1. */
+START_TEST(test_symbols_in_every_command)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, stripped_tree));
+    /* tree.json the dump, empty.json the same dump holding nothing any more */
+    lwt_free(shell(dir, "set -e; mkdir -p $T/d1; cp $T/keep.debug $T/d1/; cp $(ls $T/dumps/*.json) $T/tree.json;"
+                        "sed 's/\"count\": *[0-9]*/\"count\": 0/g; s/\"bytes\": *[0-9]*/\"bytes\": 0/g'"
+                        " $T/tree.json > $T/empty.json"));
+    int line = LWT_MARKER_LINE(TREE_SRC, "@line"), c1, c2;
+    tree_columns(&c1, &c2);
+    char at1[128], at2[128];
+    snprintf(at1, sizeof at1, " at make tree.c:%d:%d\n", line, c1);
+    snprintf(at2, sizeof at2, " at make tree.c:%d:%d\n", line, c2);
+    /* diff NEW OLD: every site of the tree is gone, each listed with where it was acquired */
+    lwt_result_t *r = shell(dir, "$L diff --debug-dir $T/d1 $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, at1) || strstr(r->out, at2), "diff names '%s' with its column:\n%s", at1, r->out);
+    lwt_free(r);
+    r = shell(dir, "$L diff $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, " at tree+0x") && !strstr(r->out, " at make "), "without it, raw offsets:\n%s", r->out);
+    lwt_free(r);
+    r = shell(dir, "$L diff --format json --debug-dir=$T/d1 $T/tree.json $T/empty.json");
+    char col1[64], col2[64];
+    snprintf(col1, sizeof col1, "\"column\": %d", c1);
+    snprintf(col2, sizeof col2, "\"column\": %d", c2);
+    ck_assert_msg(strstr(r->out, "\"function\": \"make\"") && (strstr(r->out, col1) || strstr(r->out, col2)),
+                  "diff JSON frames carry the column:\n%.2000s", r->out);
+    lwt_free(r);
+    r = shell(dir, "$L trend --format json --sysroot / --debug-dir $T/d1 $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, "\"function\": \"make\"") && (strstr(r->out, col1) || strstr(r->out, col2)),
+                  "trend JSON:\n%.2000s", r->out);
+    lwt_free(r);
+    /* run: the stripped binary's report from its debug file */
+    r = shell(dir, "$L run --debug-dir $T/d1 --max-leaks 1000000 -- $T/bin/tree 2>&1 >/dev/null");
+    char want[128];
+    snprintf(want, sizeof want, "    #0 make /%s/%s:%d:%d (tree)\n", "*", "tree.c", line, c1);
+    ck_assert_msg(has_frame(r->out, want), "run --debug-dir shows '%s':\n%s", want, r->out);
+    lwt_free(r);
+    /* triage: the list names the site as diff does */
+    const char *tm = lwt_which(LWT_ARGV("/usr/bin/tmux", "/usr/local/bin/tmux"));
+    ck_assert_msg(tm != NULL, "tmux is missing: run scripts/install-deps");
+    r = shell(dir, "S=lwsym-$$; tmux -L $S new-session -d -s lw -x 120 -y 24 \"$L triage --debug-dir $T/d1 "
+                   "$T/tree.json\"; sleep 1; tmux -L $S capture-pane -p -t lw; tmux -L $S kill-server");
+    snprintf(at1, sizeof at1, "  make tree.c:%d:%d", line, c1);
+    snprintf(at2, sizeof at2, "  make tree.c:%d:%d", line, c2);
+    ck_assert_msg(strstr(r->out, at1) || strstr(r->out, at2), "triage lists '%s':\n%s", at1, r->out);
+    lwt_free(r);
+    /* an empty directory is a usage error in each of them */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--debug-dir=", "a", "b"), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--debug-dir needs a directory"), "%s", lwt_describe(r));
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "run", "--sysroot=", "--", "true"), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--sysroot needs a directory"), "%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* debuginfod: a local server (debuginfod -F on loopback) serves the stripped binary and its debug file by build-id;
  * neither is on disk where the dump says. */
 START_TEST(test_debuginfod)
@@ -547,6 +609,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_debug_dir_and_sysroot);
     tcase_add_test(tc, test_debuginfod);
+    tcase_add_test(tc, test_symbols_in_every_command);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("progress");
