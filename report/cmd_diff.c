@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage[] =
     "Usage: leakwatch diff [--format text|json] [--top N] [--output FILE] [--debug-dir DIR]... [--sysroot DIR]\n"
@@ -323,6 +324,12 @@ static int diff_main(int argc, char **argv)
     if (nfiles < 2)
         return lwr_usage_error("diff", "give two dumps, OLD and NEW");
 
+    for (int j = 0; j < 2; j++) {
+        struct stat st;
+        if (stat(files[j], &st) == 0 && S_ISDIR(st.st_mode))  /* report and trend take one: say what diff takes */
+            return lwr_usage_error("diff", "'%s' is a directory: give two dump files (leakwatch.<pid>.<seq>.json) "
+                                   "or saved JSON reports", lwr_show(files[j]));
+    }
     lwr_dump_t *d[2] = { NULL, NULL };
     for (int j = 0; j < 2; j++) {
         char err[512];

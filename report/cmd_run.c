@@ -55,7 +55,7 @@ static const char usage[] =
     "  --log-dir DIR    also write one text report per process into DIR, named EXE.PID.log\n"
     LWR_SYM_OPTS_USAGE
     "  -q, --quiet      print only the summary line of the report and the exit-status line (after the\n"
-    "                   generated suppressions with --gen-suppressions)\n"
+    "                   generated suppressions with --gen-suppressions; the baseline's line when it passes)\n"
     "\n"
     "The --json, --sarif and --junit files and the directories are checked before CMD starts. LSAN_OPTIONS is\n"
     "read for suppressions=, exitcode=, log_path=, detect_leaks=0, report_objects= and max_leaks=; the options\n"
@@ -890,7 +890,9 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
         fprintf(stderr, "leakwatch: %zu %s could not be checked; %s\n", rep->nunchecked,
                 rep->nunchecked == 1 ? "process" : "processes",
                 o->allow_unchecked ? "accepted (--allow-unchecked)" : "exit status 24 (--allow-unchecked accepts it)");
-    if (!o->quiet && !WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
+    /* with -q too when the gate passed: the summary counts the baseline's leaks, and this says why they pass */
+    if ((!o->quiet || !rep->gate.failed) && !WIFSIGNALED(wait_status) && rep->gate.has_baseline
+        && rep->gate.baseline > 0)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s in the baseline (%s), not counted\n", rep->gate.baseline,
                 rep->gate.baseline == 1 ? "leak is" : "leaks are", o->ci.baseline);
     int64_t leaks = (int64_t)rep->gate.leaks;

@@ -327,6 +327,12 @@ START_TEST(test_symbols_in_every_command)
     r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--debug-dir=", "a", "b"), NULL);
     ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--debug-dir needs a directory"), "%s", lwt_describe(r));
     lwt_free(r);
+    char dumps[4200];
+    snprintf(dumps, sizeof dumps, "%s/dumps", dir);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "diff", dumps, dumps), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "is a directory: give two dump files"), "diff of a directory%s",
+                  lwt_describe(r));
+    lwt_free(r);
     r = lwt_exec(LWT_ARGV(lwt_cli(), "run", "--sysroot=", "--", "true"), NULL);
     ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--sysroot needs a directory"), "%s", lwt_describe(r));
     lwt_free(r);
@@ -548,6 +554,15 @@ START_TEST(test_run_gen_suppressions)
     for (const char *p = strstr(r->err, "\nleak:"); p; p = strstr(p + 1, "\nleak:"))
         nlines++;
     ck_assert_msg(nlines == 3, "-q: 3 lines, not %zu%s", nlines, lwt_describe(r));
+    /* -q with every leak in the baseline: the summary counts them, and a line says why the run passes */
+    char base[4200];
+    snprintf(base, sizeof base, "%s/report.json", r->tmpdir);
+    lwt_result_t *q = lwt_leakwatch(LWT_ARGV("-q", "--baseline", base), LWT_ARGV(lwt_fixture("heap_cxx")), NULL);
+    LWT_ASSERT_RUN(q, 0);
+    ck_assert_msg(strstr(q->err, "SUMMARY: leakwatch: 3054 bytes leaked in 3 allocations\n")
+                      && strstr(q->err, "\nleakwatch: 3 leaks are in the baseline (") && !strstr(q->err, "    #0 "),
+                  "-q --baseline%s", lwt_describe(q));
+    lwt_free(q);
     lwt_free(r);
 }
 END_TEST
