@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "series.h"
+#include "suppress.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -26,7 +27,8 @@ static const char usage[] =
     "Keys: Up/Down/PgUp/PgDn/Home/End move; Enter opens a site (full stack, sample handles: fd paths, socket\n"
     "peers, thread start routines); s cycles the sort column, 1-5 pick it (kind, count, bytes, age, growth),\n"
     "r reverses; k cycles the kind filter; / filters by text in the stack (empty text clears); m marks the site\n"
-    "and appends a suppression line for it (`leak:function`, `fd:function`, ...) to the suppression file;\n"
+    "and appends the suppression line that hides it and no other site (`leak:^cache_insert$`, as\n"
+    "--gen-suppressions writes them) to the suppression file;\n"
     "? shows the keys; q quits (in a site: q, Esc or Left goes back).\n"
     "\n"
     "  --suppressions FILE  where m appends (default leakwatch.supp in the current directory)\n"
@@ -333,41 +335,56 @@ static char *detail_text(const ui_t *u, const row_t *r)
 
 /* ---- actions ---- */
 
+/* The suppression line that hides the row's site and no other site of the series (lwr_supp_generate_sites, frames
+ * by function or by place in their module, as the series matches sites). NULL when there is none. */
+static char *mark_line(const ui_t *u, const row_t *r)
+{
+    const lwr_series_t *s = u->s;
+    lwr_site_t *sites = calloc(s->nsites, sizeof *sites);
+    if (!sites)
+        return NULL;
+    for (size_t i = 0; i < s->nsites; i++) {
+        sites[i].kind = s->sites[i].kind;
+        sites[i].frames = s->sites[i].frames;   /* borrowed: the array alone is freed */
+        sites[i].nframes = s->sites[i].nframes;
+    }
+    char *line = lwr_supp_generate_sites(sites, s->nsites, (size_t)(r->g - s->sites), false);
+    free(sites);
+    return line;
+}
+
 static void mark(ui_t *u, row_t *r)
 {
-    const lwr_frame_t *f = lwr_naming_frame(r->g);
-    char name[160];
-    if (!f) {
+    if (r->g->nframes == 0) {
         snprintf(u->status, sizeof u->status, "this site has no stack: nothing to suppress it by");
         return;
     }
-    if (f->function)
-        snprintf(name, sizeof name, "%s", f->function);
-    else if (f->module)
-        snprintf(name, sizeof name, "%s", strrchr(f->module, '/') ? strrchr(f->module, '/') + 1 : f->module);
-    else {
-        snprintf(u->status, sizeof u->status, "the site's frame has neither function nor module");
+    char *line = mark_line(u, r);
+    if (!line) {
+        snprintf(u->status, sizeof u->status, "no suppression line tells this site apart (or out of memory)");
         return;
     }
-    if (lwr_needs_escape(name)) {
+    if (lwr_needs_escape(line)) {
         /* A newline or other control byte would split the entry or forge more lines in the file. */
         snprintf(u->status, sizeof u->status, "the site's name holds control or non-UTF-8 bytes: not a suppression");
+        free(line);
         return;
     }
-    const char *type = r->g->kind == LWR_HEAP ? "leak" : lwr_kind_name(r->g->kind);
     FILE *out = fopen(u->supp_path, "a");
     if (!out) {
         snprintf(u->status, sizeof u->status, "cannot write %s: %s", u->supp_path, strerror(errno));
+        free(line);
         return;
     }
-    fprintf(out, "# %s site, %s (marked in leakwatch triage)\n%s:%s\n", lwr_kind_name(r->g->kind), r->where, type,
-            name);
+    fprintf(out, "# %s site, %s (marked in leakwatch triage)\n%s\n", lwr_kind_name(r->g->kind), r->where, line);
     if (fclose(out) != 0) {
         snprintf(u->status, sizeof u->status, "writing %s failed", u->supp_path);
+        free(line);
         return;
     }
     r->marked = true;
-    snprintf(u->status, sizeof u->status, "marked: wrote '%s:%s' to %s", type, name, u->supp_path);
+    snprintf(u->status, sizeof u->status, "marked: wrote '%s' to %s", line, u->supp_path);
+    free(line);
 }
 
 static void help(void)

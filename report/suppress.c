@@ -467,12 +467,14 @@ static bool plain_name(const char *name)
 }
 
 /* Appends to `b` (of `cap` bytes, *len used) the pattern of one frame, naming what tells it from other frames
- * as sites are merged: its position `^file:line:column$` (base name) when known, else `^function$`, else its
+ * as sites are merged: its position `^file:line:column$` (base name) when known and `positions`, else
+ * `^function$`, else its
  * place in its module `^module+0xoffset$` (base name; a program without debug information has many frames
  * without a name, which only that tells apart), else `^module$`, else `*`. Returns -1 when it does not fit. */
-static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
+static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f, bool positions)
 {
-    const char *file = f->file ? base_name(f->file) : NULL, *mod = f->module ? base_name(f->module) : NULL;
+    const char *file = f->file && positions ? base_name(f->file) : NULL;
+    const char *mod = f->module ? base_name(f->module) : NULL;
     int n;
     if (plain_name(file) && f->line && f->column)
         n = snprintf(b + *len, cap - *len, "^%s:%u:%u$", file, f->line, f->column);
@@ -494,13 +496,18 @@ static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
 
 char *lwr_supp_generate(const lwr_report_t *r, size_t index)
 {
-    const lwr_site_t *site = &r->sites[index];
+    return lwr_supp_generate_sites(r->sites, r->nsites, index, true);
+}
+
+char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t nsites, size_t index, bool positions)
+{
+    const lwr_site_t *site = &sites[index];
     if (site->nframes == 0)
         return NULL;
     size_t cap = LWR_SUPP_MAX_LINE + 1, len = 0;
     char *line = malloc(cap);
     size_t *ends = malloc(site->nframes * sizeof *ends);
-    bool *whole = calloc(r->nsites, sizeof *whole);
+    bool *whole = calloc(nsites, sizeof *whole);
     if (!line || !ends || !whole) {
         free(line);
         free(ends);
@@ -514,7 +521,7 @@ char *lwr_supp_generate(const lwr_report_t *r, size_t index)
         size_t at = len;
         if (k > 0 && len + 1 < cap)
             line[len++] = ';';
-        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k]) != 0) {
+        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k], positions) != 0) {
             len = at;
             break;
         }
@@ -525,8 +532,8 @@ char *lwr_supp_generate(const lwr_report_t *r, size_t index)
     /* The sites the whole stack hides: this one, and those with the same frames (another class) or more. No
      * shorter line can tell them apart; the shortest one that hides no other site is the line. */
     bool cut = nfit < site->nframes, others = false;
-    for (size_t j = 0; j < r->nsites; j++) {
-        whole[j] = j == index || (nfit > 0 && lwr_supp_matches(&probe, &r->sites[j]));
+    for (size_t j = 0; j < nsites; j++) {
+        whole[j] = j == index || (nfit > 0 && lwr_supp_matches(&probe, &sites[j]));
         others |= whole[j] && j != index;
     }
     /* At least to the frame that acquired the handle in the program: a line naming only operator new or a libc
@@ -537,8 +544,8 @@ char *lwr_supp_generate(const lwr_report_t *r, size_t index)
         char keep = line[ends[k]];
         line[ends[k]] = '\0';
         bool enough = true;
-        for (size_t j = 0; j < r->nsites && enough; j++)
-            enough = whole[j] || !lwr_supp_matches(&probe, &r->sites[j]);
+        for (size_t j = 0; j < nsites && enough; j++)
+            enough = whole[j] || !lwr_supp_matches(&probe, &sites[j]);
         if (enough)
             break;
         line[ends[k]] = keep;
