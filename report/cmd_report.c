@@ -225,7 +225,7 @@ static int report_main(int argc, char **argv)
 
 const lwr_command_t lwr_cmd_report = {
     "report",
-    "render saved dumps as text or JSON",
+    "render saved dumps as text, JSON, SARIF, JUnit, flame graphs or pprof",
     usage,
     report_main,
 };
