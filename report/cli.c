@@ -89,11 +89,54 @@ int lwr_parse_options(const char *cmd, const char *usage, int argc, char **argv,
     return -1;
 }
 
+int lwr_take_sym_option(const char *cmd, int argc, char **argv, int *i, void *opts)
+{
+    lwr_sym_opts_t *o = opts;
+    const char *v;
+    int r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--debug-dir", &v)) > 0) {
+        if (!v[0] || o->ndebug_dirs == LWR_MAX_DEBUG_DIRS) {
+            lwr_usage_error(cmd, v[0] ? "more than %d --debug-dir options" : "--debug-dir needs a directory",
+                            LWR_MAX_DEBUG_DIRS);
+            return -1;
+        }
+        o->debug_dirs[o->ndebug_dirs++] = v;
+    }
+    if (r != 0)
+        return r;
+    if ((r = lwr_take_option(cmd, argc, argv, i, "--sysroot", &v)) > 0) {
+        if (!v[0]) {
+            lwr_usage_error(cmd, "--sysroot needs a directory");
+            return -1;
+        }
+        o->sysroot = v;
+    }
+    return r;
+}
+
+lwr_symbolizer_t *lwr_sym_opts_symbolizer(const lwr_sym_opts_t *o)
+{
+    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    int oom = !sym;
+    for (size_t j = 0; sym && j < o->ndebug_dirs; j++)
+        oom |= lwr_symbolizer_add_debug_dir(sym, o->debug_dirs[j]) != 0;
+    if (sym && o->sysroot)
+        oom |= lwr_symbolizer_set_sysroot(sym, o->sysroot) != 0;
+    if (oom) {
+        lwr_symbolizer_free(sym);
+        fprintf(stderr, "leakwatch: out of memory\n");
+        return NULL;
+    }
+    return sym;
+}
+
 int lwr_take_table_option(const char *cmd, int argc, char **argv, int *i, void *opts)
 {
     lwr_table_opts_t *o = opts;
     const char *v;
     int r;
+    if ((r = lwr_take_sym_option(cmd, argc, argv, i, &o->sym)) != 0)
+        return r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--format", &v)) != 0) {
         if (r > 0 && strcmp(v, "text") != 0 && strcmp(v, "json") != 0) {
             lwr_usage_error(cmd, "unknown format '%s' (text or json)", v);

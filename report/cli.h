@@ -4,6 +4,7 @@
 #define LWR_CLI_H
 
 #include "dump.h"
+#include "symbolize.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -59,16 +60,47 @@ typedef int (*lwr_option_fn)(const char *cmd, int argc, char **argv, int *i, voi
 int lwr_parse_options(const char *cmd, const char *usage, int argc, char **argv, lwr_option_fn take, void *opts,
                       int *first);
 
+/* At most this many --debug-dir options (nothing is allocated while the options are read). */
+#define LWR_MAX_DEBUG_DIRS 64
+
+/* The options of every command that symbolizes dumps (run, report, diff, trend, triage): where the debug files
+ * of stripped objects are and under which root moved objects are. */
+typedef struct {
+    const char *debug_dirs[LWR_MAX_DEBUG_DIRS];     /* --debug-dir, in the order given */
+    size_t ndebug_dirs;
+    const char *sysroot;                            /* --sysroot, NULL without */
+} lwr_sym_opts_t;
+
+#define LWR_SYM_OPTS_INIT { { NULL }, 0, NULL }
+
+/* Their lines of `leakwatch help CMD`. */
+#define LWR_SYM_OPTS_USAGE \
+    "  --debug-dir DIR      where separate debug files of stripped objects are, for dumps read on another\n" \
+    "                       machine: DIR/<debuglink name>, DIR/.build-id/xx/rest.debug, DIR/<object's name>;\n" \
+    "                       repeatable, searched in order (DEBUGINFOD_URLS servers are asked last, by build-id)\n" \
+    "  --sysroot DIR        look for an object not found at its recorded path under DIR (DIR/usr/lib/libx.so),\n" \
+    "                       and for its debug file in DIR/usr/lib/debug\n"
+
+/* Takes --debug-dir DIR or --sysroot DIR into `opts` (an lwr_sym_opts_t); an lwr_option_fn. An empty DIR and
+ * more than LWR_MAX_DEBUG_DIRS --debug-dir are usage errors. */
+int lwr_take_sym_option(const char *cmd, int argc, char **argv, int *i, void *opts);
+
+/* A symbolizer that looks where `opts` says. Returns NULL when out of memory (then "leakwatch: out of memory" is
+ * on stderr). */
+lwr_symbolizer_t *lwr_sym_opts_symbolizer(const lwr_sym_opts_t *opts);
+
 /* The options of the commands that print ranked sites (diff, trend). */
 typedef struct {
     const char *format;     /* "text" or "json" */
     const char *output;     /* NULL: standard output */
     uint64_t top;           /* sites shown in text, 0 for all */
+    lwr_sym_opts_t sym;     /* --debug-dir, --sysroot */
 } lwr_table_opts_t;
 
-#define LWR_TABLE_OPTS_INIT { "text", NULL, 10 }
+#define LWR_TABLE_OPTS_INIT { "text", NULL, 10, LWR_SYM_OPTS_INIT }
 
-/* Takes --format text|json, --top N or --output FILE into `opts` (an lwr_table_opts_t); an lwr_option_fn. */
+/* Takes --format text|json, --top N, --output FILE, --debug-dir DIR or --sysroot DIR into `opts` (an
+ * lwr_table_opts_t); an lwr_option_fn. */
 int lwr_take_table_option(const char *cmd, int argc, char **argv, int *i, void *opts);
 
 /* Opens `path` for writing, or gives standard output when it is NULL. Returns NULL when the file cannot be

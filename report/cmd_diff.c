@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char usage[] =
-    "Usage: leakwatch diff [--format text|json] [--top N] [--output FILE] OLD NEW\n"
+    "Usage: leakwatch diff [--format text|json] [--top N] [--output FILE] [--debug-dir DIR]... [--sysroot DIR]\n"
+    "                      OLD NEW\n"
     "\n"
     "Compares two dumps (or saved JSON reports) of the same program (e.g. two LEAKWATCH_DUMP_SIGNAL dumps of a\n"
     "running service) and ranks its call sites by growth. Sites are matched by their symbolized frames (function\n"
@@ -21,6 +23,7 @@ static const char usage[] =
     "  --format text|json   text for people (the default) or JSON with delta_count and delta_bytes per site\n"
     "  --top N              text: show the stacks of the N largest growers (default 10, 0 for all)\n"
     "  --output FILE        write to FILE instead of standard output\n"
+    LWR_SYM_OPTS_USAGE
     "\n"
     "Order: the sites that grew, by bytes gained, then by handles gained; then the unchanged ones; then those\n"
     "that shrank or vanished, the largest loss first.\n"
@@ -198,19 +201,13 @@ static void print_change(FILE *out, lwr_kind_t kind, const lwr_point_t *po, cons
 static void print_where(FILE *out, const lwr_gsite_t *g)
 {
     const lwr_frame_t *f = lwr_naming_frame(g);
-    char label[256];
+    char where[1024];
     if (!f) {
         fputs(" (no stack)", out);
         return;
     }
-    lwr_frame_label(f, label, sizeof label);
-    fprintf(out, " at %s", lwr_show(label));
-    if (f->file) {
-        const char *slash = strrchr(f->file, '/');
-        fprintf(out, " %s", lwr_show(slash ? slash + 1 : f->file));
-        if (f->line)
-            fprintf(out, ":%u", f->line);
-    }
+    lwr_frame_where(f, where, sizeof where);
+    fprintf(out, " at %s", lwr_show(where));
 }
 
 static int diff_text(FILE *out, const lwr_series_t *s, size_t a, size_t b, uint64_t top)
@@ -327,6 +324,12 @@ static int diff_main(int argc, char **argv)
     if (nfiles < 2)
         return lwr_usage_error("diff", "give two dumps, OLD and NEW");
 
+    for (int j = 0; j < 2; j++) {
+        struct stat st;
+        if (stat(files[j], &st) == 0 && S_ISDIR(st.st_mode))  /* report and trend take one: say what diff takes */
+            return lwr_usage_error("diff", "'%s' is a directory: give two dump files (leakwatch.<pid>.<seq>.json) "
+                                   "or saved JSON reports", lwr_show(files[j]));
+    }
     lwr_dump_t *d[2] = { NULL, NULL };
     for (int j = 0; j < 2; j++) {
         char err[512];
@@ -341,13 +344,14 @@ static int diff_main(int argc, char **argv)
         fprintf(stderr, "leakwatch diff: note: NEW (%s) was taken before OLD (%s); growth is shown from OLD to NEW\n",
                 lwr_show(files[1]), lwr_show(files[0]));
     signal(SIGPIPE, SIG_IGN);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
-    lwr_series_t *s = lwr_series_build(d, 2, sym);
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o.sym);
+    lwr_series_t *s = sym ? lwr_series_build(d, 2, sym) : NULL;
     lwr_dump_free(d[0]);
     lwr_dump_free(d[1]);
     int rc = 0;
     if (!s) {
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (sym)
+            fprintf(stderr, "leakwatch: out of memory\n");
         rc = 1;
     } else {
         FILE *out = lwr_output_open(o.output);

@@ -48,11 +48,7 @@ static const char usage[] =
     "  --lsan               apply LSAN_OPTIONS (suppressions=, exitcode=, log_path=, max_leaks=) as the library\n"
     "                       does when it reports at exit by hand\n"
     "  --gen-suppressions   after the text report, a suppression line per site that hides exactly it\n"
-    "  --debug-dir DIR      where separate debug files of stripped objects are, for dumps read on another\n"
-    "                       machine: DIR/<debuglink name>, DIR/.build-id/xx/rest.debug, DIR/<object's name>;\n"
-    "                       repeatable, searched in order (DEBUGINFOD_URLS servers are asked last, by build-id)\n"
-    "  --sysroot DIR        look for an object not found at its recorded path under DIR (DIR/usr/lib/libx.so),\n"
-    "                       and for its debug file in DIR/usr/lib/debug\n"
+    LWR_SYM_OPTS_USAGE
     "  --show-indirect      list the indirect leaks' sites under the leak that holds them in the text report too\n"
     "\n"
     "Exit status: 0; 1 when a dump could not be read (it is named on stderr and the others are still\n"
@@ -68,44 +64,14 @@ static int render_ci_or_text(FILE *out, const lwr_report_t *rep, const char *for
     return lwr_render_text(out, rep);
 }
 
-/* At most this many --debug-dir options (nothing is allocated while the options are read). */
-#define MAX_DEBUG_DIRS 64
-
 typedef struct {
     const char *format, *output;
     lwr_weight_t weight;
     int64_t older_than;     /* -1: no --older-than */
     lwr_ci_t ci;
     bool lsan;              /* --lsan */
-    const char *debug_dirs[MAX_DEBUG_DIRS];
-    size_t ndebug_dirs;
-    const char *sysroot;
+    lwr_sym_opts_t sym;     /* --debug-dir, --sysroot */
 } options_t;
-
-/* Takes --debug-dir DIR and --sysroot DIR into `o`; returns as lwr_take_option, -1 for an empty DIR too. */
-static int take_path_option(const char *cmd, int argc, char **argv, int *i, options_t *o)
-{
-    const char *v;
-    int r;
-    if ((r = lwr_take_option(cmd, argc, argv, i, "--debug-dir", &v)) > 0) {
-        if (!v[0] || o->ndebug_dirs == MAX_DEBUG_DIRS) {
-            lwr_usage_error(cmd, v[0] ? "more than %d --debug-dir options" : "--debug-dir needs a directory",
-                            MAX_DEBUG_DIRS);
-            return -1;
-        }
-        o->debug_dirs[o->ndebug_dirs++] = v;
-    }
-    if (r != 0)
-        return r;
-    if ((r = lwr_take_option(cmd, argc, argv, i, "--sysroot", &v)) > 0) {
-        if (!v[0]) {
-            lwr_usage_error(cmd, "--sysroot needs a directory");
-            return -1;
-        }
-        o->sysroot = v;
-    }
-    return r;
-}
 
 /* An lwr_option_fn for the options of `leakwatch report`. */
 static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
@@ -145,7 +111,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
     }
     if (r != 0 || (r = lwr_ci_take_option(cmd, argc, argv, i, false, &o->ci)) != 0)
         return r;
-    if ((r = take_path_option(cmd, argc, argv, i, o)) != 0)
+    if ((r = lwr_take_sym_option(cmd, argc, argv, i, &o->sym)) != 0)
         return r;
     if ((r = lwr_take_option(cmd, argc, argv, i, "--output", &v)) > 0)
         o->output = v;
@@ -154,7 +120,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
 
 static int report_main(int argc, char **argv)
 {
-    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT, false, { NULL }, 0, NULL };
+    options_t o = { "text", NULL, LWR_WEIGHT_BYTES, -1, LWR_CI_INIT, false, LWR_SYM_OPTS_INIT };
     int first;
     int status = lwr_parse_options("report", usage, argc, argv, take_option, &o, &first);
     if (status < 0 && first >= argc)
@@ -206,14 +172,9 @@ static int report_main(int argc, char **argv)
     }
     /* A closed output pipe is a write error (exit 1), not a death by SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
-    int oom = !sym;
-    for (size_t j = 0; sym && j < o.ndebug_dirs; j++)
-        oom |= lwr_symbolizer_add_debug_dir(sym, o.debug_dirs[j]) != 0;
-    if (sym && o.sysroot)
-        oom |= lwr_symbolizer_set_sysroot(sym, o.sysroot) != 0;
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o.sym);
     lwr_report_t *rep = NULL;
-    if (!oom)
+    if (sym)
         rep = lwr_report_build(dumps.v, dumps.n, sym);
     /* The report names modules by path; the profile's mappings also need their build-ids, which the dumps hold. */
     lwr_pprof_modules_t mods = LWR_PPROF_MODULES_INIT;
@@ -229,10 +190,12 @@ static int report_main(int argc, char **argv)
     }
     lwr_ci_free(&o.ci);
     if (!rep) {
+        bool said = !sym;   /* lwr_sym_opts_symbolizer said it */
         lwr_pprof_modules_free(&mods);
         lwr_symbolizer_free(sym);
         lwr_lsan_free(&lsan);
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (!said)
+            fprintf(stderr, "leakwatch: out of memory\n");
         return 1;
     }
     if (o.lsan) {
@@ -262,7 +225,7 @@ static int report_main(int argc, char **argv)
 
 const lwr_command_t lwr_cmd_report = {
     "report",
-    "render saved dumps as text or JSON",
+    "render saved dumps as text, JSON, SARIF, JUnit, flame graphs or pprof",
     usage,
     report_main,
 };

@@ -25,7 +25,7 @@
 static const char usage[] =
     "Usage: leakwatch run [--json FILE] [--sarif FILE] [--junit FILE] [--max-leaks N] [--exit-code N]\n"
     "                     [--kinds LIST] [--suppressions FILE]... [--baseline FILE] [--keep-dumps DIR]\n"
-    "                     [--log-dir DIR] [-q] -- CMD [ARGS...]\n"
+    "                     [--log-dir DIR] [--debug-dir DIR]... [--sysroot DIR] [-q] -- CMD [ARGS...]\n"
     "\n"
     "Runs CMD with libleakwatch.so preloaded into it and into every process it starts, then prints on stderr\n"
     "what each of them still held at exit (heap blocks, descriptors, sockets, threads, timers), merged by\n"
@@ -53,7 +53,9 @@ static const char usage[] =
     "  --keep-dumps DIR keep every dump in DIR (created if missing; LEAKWATCH_DUMP_DIR does the same) for\n"
     "                   `leakwatch report`, `triage`, `diff` and the flame graphs; without it they are removed\n"
     "  --log-dir DIR    also write one text report per process into DIR, named EXE.PID.log\n"
-    "  -q, --quiet      print only the summary line of the report and the exit-status line\n"
+    LWR_SYM_OPTS_USAGE
+    "  -q, --quiet      print only the summary line of the report and the exit-status line (after the\n"
+    "                   generated suppressions with --gen-suppressions; the baseline's line when it passes)\n"
     "\n"
     "The --json, --sarif and --junit files and the directories are checked before CMD starts. LSAN_OPTIONS is\n"
     "read for suppressions=, exitcode=, log_path=, detect_leaks=0, report_objects= and max_leaks=; the options\n"
@@ -158,6 +160,7 @@ typedef struct {
     const char *log_dir;    /* --log-dir DIR */
     const char *log_prefix; /* LSAN_OPTIONS log_path=PREFIX: logs at PREFIX.<pid> */
     bool quiet;             /* -q, --quiet */
+    lwr_sym_opts_t sym;     /* --debug-dir, --sysroot */
     uint64_t max_sites;     /* LSAN_OPTIONS max_leaks=: sites in the text report, 0 for all */
     char keep_path[PATH_MAX];   /* the directory dumps are kept in, "" when they are not */
     char log_path[PATH_MAX];    /* the directory of the logs, "" without --log-dir */
@@ -237,7 +240,8 @@ static int parse(int argc, char **argv, options_t *o, int *status)
                                           bad);
                 return -1;
             }
-        } else if ((r = lwr_ci_take_option("run", argc, argv, &i, true, &o->ci)) != 0) {
+        } else if ((r = lwr_ci_take_option("run", argc, argv, &i, true, &o->ci)) != 0
+                   || (r = lwr_take_sym_option("run", argc, argv, &i, &o->sym)) != 0) {
             if (r < 0) {
                 *status = LWR_EXIT_USAGE;
                 return -1;
@@ -836,7 +840,12 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
         scan_free(&sc);
         return -1;
     }
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o->sym);
+    if (!sym) {
+        lwr_dumplist_free(&dumps);
+        scan_free(&sc);
+        return -1;
+    }
     lwr_report_t *rep = lwr_report_build(dumps.v, dumps.n, sym);
     int logs = 0;
     if (rep && (o->log_path[0] || o->log_prefix))
@@ -881,7 +890,9 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
         fprintf(stderr, "leakwatch: %zu %s could not be checked; %s\n", rep->nunchecked,
                 rep->nunchecked == 1 ? "process" : "processes",
                 o->allow_unchecked ? "accepted (--allow-unchecked)" : "exit status 24 (--allow-unchecked accepts it)");
-    if (!o->quiet && !WIFSIGNALED(wait_status) && rep->gate.has_baseline && rep->gate.baseline > 0)
+    /* with -q too when the gate passed: the summary counts the baseline's leaks, and this says why they pass */
+    if ((!o->quiet || !rep->gate.failed) && !WIFSIGNALED(wait_status) && rep->gate.has_baseline
+        && rep->gate.baseline > 0)
         fprintf(stderr, "leakwatch: %" PRIu64 " %s in the baseline (%s), not counted\n", rep->gate.baseline,
                 rep->gate.baseline == 1 ? "leak is" : "leaks are", o->ci.baseline);
     int64_t leaks = (int64_t)rep->gate.leaks;

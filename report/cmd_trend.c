@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: leakwatch trend [--format text|json] [--top N] [--output FILE] DUMP...\n"
+    "Usage: leakwatch trend [--format text|json] [--top N] [--output FILE] [--debug-dir DIR]... [--sysroot DIR]\n"
+    "                       DUMP...\n"
     "\n"
     "Ranks the call sites of a series of dumps (at least two, e.g. LEAKWATCH_DUMP_INTERVAL dumps of a service)\n"
     "by steady growth, so that a cache that only grows stands out from a pool that goes up and down. The dumps\n"
@@ -26,6 +27,7 @@ static const char usage[] =
     "  --format text|json   text for people (the default) or JSON (`leakwatch_trend: 1`)\n"
     "  --top N              text: show the N best-ranked growing sites with their stacks (default 10, 0 for all)\n"
     "  --output FILE        write to FILE instead of standard output\n"
+    LWR_SYM_OPTS_USAGE
     "\n"
     "Exit status: 0; 1 when a dump could not be read or the output could not be written; 2 on a usage error\n"
     "(fewer than two dumps).\n";
@@ -465,12 +467,13 @@ static int trend_main(int argc, char **argv)
             break;
         }
     signal(SIGPIPE, SIG_IGN);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
-    lwr_series_t *s = lwr_series_build(dumps.v, dumps.n, sym);
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o.sym);
+    lwr_series_t *s = sym ? lwr_series_build(dumps.v, dumps.n, sym) : NULL;
     lwr_dumplist_free(&dumps);
     lwr_trend_t *t = s ? lwr_trend_rank(s) : NULL;
     if (!t) {
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (sym)
+            fprintf(stderr, "leakwatch: out of memory\n");
         failed = 1;
     } else {
         FILE *out = lwr_output_open(o.output);

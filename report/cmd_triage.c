@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "series.h"
+#include "suppress.h"
 
 #include <curses.h>
 #include <errno.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "Usage: leakwatch triage [--suppressions FILE] DUMP...\n"
+    "Usage: leakwatch triage [--suppressions FILE] [--debug-dir DIR]... [--sysroot DIR] DUMP...\n"
     "\n"
     "Opens a terminal screen (80x24 is enough; works over ssh, no mouse needed) listing the call sites of the\n"
     "dumps (or saved JSON reports) with kind, count, bytes, age of the oldest handle and, given two or more\n"
@@ -26,10 +27,12 @@ static const char usage[] =
     "Keys: Up/Down/PgUp/PgDn/Home/End move; Enter opens a site (full stack, sample handles: fd paths, socket\n"
     "peers, thread start routines); s cycles the sort column, 1-5 pick it (kind, count, bytes, age, growth),\n"
     "r reverses; k cycles the kind filter; / filters by text in the stack (empty text clears); m marks the site\n"
-    "and appends a suppression line for it (`leak:function`, `fd:function`, ...) to the suppression file;\n"
+    "and appends the suppression line that hides it and no other site (`leak:^cache_insert$`, as\n"
+    "--gen-suppressions writes them) to the suppression file;\n"
     "? shows the keys; q quits (in a site: q, Esc or Left goes back).\n"
     "\n"
     "  --suppressions FILE  where m appends (default leakwatch.supp in the current directory)\n"
+    LWR_SYM_OPTS_USAGE
     "\n"
     "Exit status: 0; 1 when no dump could be read; 2 on a usage error or when standard output is not a terminal.\n";
 
@@ -43,7 +46,7 @@ typedef struct {
     int64_t growth;         /* bytes for heap, count otherwise */
     bool has_growth;
     bool marked;
-    char where[160];        /* naming frame and file:line */
+    char where[160];        /* the naming frame: lwr_frame_where */
     char *text;             /* every frame's function, file and module, for '/' */
 } row_t;
 
@@ -113,14 +116,9 @@ static int build_rows(ui_t *u)
         }
         const lwr_frame_t *f = lwr_naming_frame(g);
         if (f) {
-            char label[128];
-            lwr_frame_label(f, label, sizeof label);
-            const char *file = f->file ? strrchr(f->file, '/') : NULL;
-            file = file ? file + 1 : f->file;
-            if (file && f->line)
-                snprintf(r->where, sizeof r->where, "%s %s:%u", lwr_show(label), lwr_show(file), f->line);
-            else
-                snprintf(r->where, sizeof r->where, "%s", lwr_show(label));
+            char where[sizeof r->where];
+            lwr_frame_where(f, where, sizeof where);
+            snprintf(r->where, sizeof r->where, "%s", lwr_show(where));
         } else {
             snprintf(r->where, sizeof r->where, "(no stack)");
         }
@@ -337,41 +335,56 @@ static char *detail_text(const ui_t *u, const row_t *r)
 
 /* ---- actions ---- */
 
+/* The suppression line that hides the row's site and no other site of the series (lwr_supp_generate_sites, frames
+ * by function or by place in their module, as the series matches sites). NULL when there is none. */
+static char *mark_line(const ui_t *u, const row_t *r)
+{
+    const lwr_series_t *s = u->s;
+    lwr_site_t *sites = calloc(s->nsites, sizeof *sites);
+    if (!sites)
+        return NULL;
+    for (size_t i = 0; i < s->nsites; i++) {
+        sites[i].kind = s->sites[i].kind;
+        sites[i].frames = s->sites[i].frames;   /* borrowed: the array alone is freed */
+        sites[i].nframes = s->sites[i].nframes;
+    }
+    char *line = lwr_supp_generate_sites(sites, s->nsites, (size_t)(r->g - s->sites), false);
+    free(sites);
+    return line;
+}
+
 static void mark(ui_t *u, row_t *r)
 {
-    const lwr_frame_t *f = lwr_naming_frame(r->g);
-    char name[160];
-    if (!f) {
+    if (r->g->nframes == 0) {
         snprintf(u->status, sizeof u->status, "this site has no stack: nothing to suppress it by");
         return;
     }
-    if (f->function)
-        snprintf(name, sizeof name, "%s", f->function);
-    else if (f->module)
-        snprintf(name, sizeof name, "%s", strrchr(f->module, '/') ? strrchr(f->module, '/') + 1 : f->module);
-    else {
-        snprintf(u->status, sizeof u->status, "the site's frame has neither function nor module");
+    char *line = mark_line(u, r);
+    if (!line) {
+        snprintf(u->status, sizeof u->status, "no suppression line tells this site apart (or out of memory)");
         return;
     }
-    if (lwr_needs_escape(name)) {
+    if (lwr_needs_escape(line)) {
         /* A newline or other control byte would split the entry or forge more lines in the file. */
         snprintf(u->status, sizeof u->status, "the site's name holds control or non-UTF-8 bytes: not a suppression");
+        free(line);
         return;
     }
-    const char *type = r->g->kind == LWR_HEAP ? "leak" : lwr_kind_name(r->g->kind);
     FILE *out = fopen(u->supp_path, "a");
     if (!out) {
         snprintf(u->status, sizeof u->status, "cannot write %s: %s", u->supp_path, strerror(errno));
+        free(line);
         return;
     }
-    fprintf(out, "# %s site, %s (marked in leakwatch triage)\n%s:%s\n", lwr_kind_name(r->g->kind), r->where, type,
-            name);
+    fprintf(out, "# %s site, %s (marked in leakwatch triage)\n%s\n", lwr_kind_name(r->g->kind), r->where, line);
     if (fclose(out) != 0) {
         snprintf(u->status, sizeof u->status, "writing %s failed", u->supp_path);
+        free(line);
         return;
     }
     r->marked = true;
-    snprintf(u->status, sizeof u->status, "marked: wrote '%s:%s' to %s", type, name, u->supp_path);
+    snprintf(u->status, sizeof u->status, "marked: wrote '%s' to %s", line, u->supp_path);
+    free(line);
 }
 
 static void help(void)
@@ -572,17 +585,24 @@ static void run_ui(ui_t *u)
     endwin();
 }
 
-/* An lwr_option_fn for --suppressions FILE, into a const char *. */
-static int take_option(const char *cmd, int argc, char **argv, int *i, void *supp)
+typedef struct {
+    const char *supp;       /* --suppressions FILE */
+    lwr_sym_opts_t sym;     /* --debug-dir, --sysroot */
+} options_t;
+
+/* An lwr_option_fn for the options of `leakwatch triage`. */
+static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
 {
-    return lwr_take_option(cmd, argc, argv, i, "--suppressions", supp);
+    options_t *o = opts;
+    int r = lwr_take_option(cmd, argc, argv, i, "--suppressions", &o->supp);
+    return r != 0 ? r : lwr_take_sym_option(cmd, argc, argv, i, &o->sym);
 }
 
 static int triage_main(int argc, char **argv)
 {
-    const char *supp = "leakwatch.supp";
+    options_t o = { "leakwatch.supp", LWR_SYM_OPTS_INIT };
     int first;
-    int status = lwr_parse_options("triage", usage, argc, argv, take_option, &supp, &first);
+    int status = lwr_parse_options("triage", usage, argc, argv, take_option, &o, &first);
     if (status >= 0)
         return status;
     if (first >= argc)
@@ -601,18 +621,19 @@ static int triage_main(int argc, char **argv)
         return 1;
     }
     lwr_series_sort(dumps.v, dumps.n);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(NULL);
+    lwr_symbolizer_t *sym = lwr_sym_opts_symbolizer(&o.sym);
     ui_t u;
     memset(&u, 0, sizeof u);
-    u.s = lwr_series_build(dumps.v, dumps.n, sym);
+    u.s = sym ? lwr_series_build(dumps.v, dumps.n, sym) : NULL;
     u.sort_col = COL_BYTES;
     u.kind = -1;
-    u.supp_path = supp;
+    u.supp_path = o.supp;
     u.sampled = lwr_note_sampling("triage", dumps.v, dumps.n);
     lwr_dumplist_free(&dumps);
     int rc = 0;
     if (!u.s || build_rows(&u) != 0) {
-        fprintf(stderr, "leakwatch: out of memory\n");
+        if (sym)
+            fprintf(stderr, "leakwatch: out of memory\n");
         rc = 1;
     } else {
         run_ui(&u);

@@ -10,7 +10,33 @@
 /* At most this many samples are shown per site in text. */
 #define LWR_TEXT_SAMPLES 3
 
-/* Writes frame i of a stack as the text report does: `    #i function file:line (module)`. */
+/* The frame formatting of every output for people (report, run, diff, trend, triage, JUnit, the comments of
+ * generated suppressions): one place, so that they show a frame alike. They write raw names into buf (cut to
+ * len bytes with the NUL); the caller escapes them for its medium (lwr_show for a terminal). */
+
+/* A short name of a frame: its function, else "module+0xoffset" (module basename), else "0xaddress". */
+void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len);
+
+/* The frame's position: `file:line:column`, `file:line` when the column is unknown, `file` when the line is,
+ * "" without a file; the file's base name when `base`, else its path. */
+void lwr_frame_position(const lwr_frame_t *f, bool base, char *buf, size_t len);
+
+/* Where a frame is, in one line: its label, then its position with the file's base name when it has a file
+ * (`make_table demo.c:41:17`, `Perl_safesysmalloc`, `libffi.so.8+0x6f7a`). */
+void lwr_frame_where(const lwr_frame_t *f, char *buf, size_t len);
+
+/* The text of a frame in a stack, as every text output lists one: `function file:line:column (module)` (the
+ * position as lwr_frame_position, the module's base name), `function (module+0xoffset)` without a file,
+ * `0xaddress (module+0xoffset)` without a function, `0xaddress (no module)` outside every module. */
+#define LWR_FRAME_TEXT_MAX 16384
+void lwr_frame_text(const lwr_frame_t *f, char *buf, size_t len);
+
+/* The frame as JSON, as every JSON document has it (report, diff and trend frames of docs/FORMAT.md: function,
+ * file, line, column, module, address, offset), or NULL when out of memory. */
+json_t *lwr_frame_json(const lwr_frame_t *f);
+
+/* Writes frame i of a stack as the text report does: `    #i function file:line:column (module)` (docs/FORMAT.md
+ * text report). */
 void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f);
 
 /* Writes a sample as the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"), with its pid when `with_pid`
@@ -24,6 +50,14 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
  * samples). With `unchecked` entries the first line never says "no leaks" alone: it names the processes checked
  * and those that could not be, which are listed at the end. Returns 0, or -1 when writing failed. */
 int lwr_render_text(FILE *out, const lwr_report_t *report);
+
+/* Whether the text report ends with generated suppressions: --gen-suppressions, and a site it shows. */
+bool lwr_has_generated(const lwr_report_t *report);
+
+/* Writes the block of generated suppressions the text report ends with (--gen-suppressions): a title line, then
+ * per site shown a `# KIND: ... at WHERE` comment and the line of lwr_supp_generate that hides it; sites that get
+ * the same line share it (their comments, then the line once). */
+void lwr_render_generated(FILE *out, const lwr_report_t *report);
 
 /* Writes the report as JSON (`leakwatch_report: 1`, members as in docs/FORMAT.md, `gate` only when the report
  * has one), indented, ending with a newline. Returns 0, or -1 when out of memory or writing failed. */

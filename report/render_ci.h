@@ -10,8 +10,14 @@
  * `leakwatch/heap` (unclassified), `leakwatch/fd`, `leakwatch/socket`, `leakwatch/thread`, `leakwatch/timer`. */
 const char *lwr_rule_id(const lwr_site_t *site);
 
-/* The frame that acquired the handle in the program: the first frame with a file and a line whose module is not
- * the C runtime, libstdc++ or the dynamic linker, else the first frame with a file, else NULL. */
+/* The program's own first frame of `n` frames (innermost first), the one every output names a site by: the first
+ * frame with a file and a line whose module is not the runtime (the C runtime, libstdc++, libgcc, the dynamic
+ * linker, leakwatch), else the first frame known by function or module whose module is not the runtime (a program
+ * without debug information, known by function or by module and offset), else NULL (every frame is the
+ * runtime's or unknown). */
+const lwr_frame_t *lwr_program_frame(const lwr_frame_t *frames, size_t n);
+
+/* The frame that acquired the handle in the program: lwr_program_frame of the site's frames. */
 const lwr_frame_t *lwr_acquiring_frame(const lwr_site_t *site);
 
 /* Writes the report as one SARIF 2.1.0 log: one run whose tool.driver is leakwatch with one rule per kind and

@@ -25,13 +25,6 @@ static json_t *str_or_null(const char *s)
     return lwr_json_name(s);
 }
 
-static json_t *hex(uint64_t v)
-{
-    char buf[24];
-    snprintf(buf, sizeof buf, "0x%" PRIx64, v);
-    return json_string(buf);
-}
-
 static json_t *count_json(lwr_total_t t, int *bad)
 {
     json_t *o = json_object();
@@ -63,18 +56,7 @@ static json_t *frames_json(const lwr_frame_t *fr, size_t n, int *bad)
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        const lwr_frame_t *f = &fr[i];
-        json_t *fo = json_object();
-        if (fo) {
-            set(fo, "function", str_or_null(f->function), bad);
-            set(fo, "file", str_or_null(f->file), bad);
-            set(fo, "line", json_integer(f->line), bad);
-            set(fo, "column", json_integer(f->column), bad);
-            set(fo, "module", str_or_null(f->module), bad);
-            set(fo, "address", hex(f->address), bad);
-            set(fo, "offset", hex(f->offset), bad);
-        }
-        append(frames, fo, bad);
+        append(frames, lwr_frame_json(&fr[i]), bad);
     }
     return frames;
 }

@@ -2,6 +2,7 @@
 #include "render_ci.h"
 #include "baseline.h"
 #include "escape.h"
+#include "render.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -81,9 +82,8 @@ static void site_summary(char *buf, size_t len, const lwr_site_t *s)
     const lwr_frame_t *at = lwr_acquiring_frame(s);
     char where[1200] = "";
     if (at) {
-        const char *slash = strrchr(at->file, '/');
-        snprintf(where, sizeof where, " at %s %s:%u", at->function ? at->function : "?", slash ? slash + 1 : at->file,
-                 at->line);
+        memcpy(where, " at ", 5);
+        lwr_frame_where(at, where + 4, sizeof where - 4);
     }
     const char *cls = lwr_class_name(s->cls);
     if (s->kind == LWR_HEAP)
@@ -94,36 +94,14 @@ static void site_summary(char *buf, size_t len, const lwr_site_t *s)
                  nouns[s->kind][s->count != 1], where);
 }
 
-/* The stack as text, one `#i function file:line (module)` per line. */
+/* The stack as text, one `#i function file:line:column (module)` per line, as the text report has it. */
 static void put_stack(FILE *out, const lwr_site_t *s)
 {
     for (size_t i = 0; i < s->nframes; i++) {
-        const lwr_frame_t *f = &s->frames[i];
-        char line[64] = "";
+        char text[LWR_FRAME_TEXT_MAX];
+        lwr_frame_text(&s->frames[i], text, sizeof text);
         fprintf(out, "    #%zu ", i);
-        if (f->function)
-            xml_put(out, f->function, false);
-        else
-            fprintf(out, "0x%" PRIx64, f->address);
-        if (f->file) {
-            fputc(' ', out);
-            xml_put(out, f->file, false);
-            if (f->line && f->column)
-                snprintf(line, sizeof line, ":%u:%u", f->line, f->column);
-            else if (f->line)
-                snprintf(line, sizeof line, ":%u", f->line);
-            fputs(line, out);
-        }
-        if (f->module) {
-            const char *slash = strrchr(f->module, '/');
-            fputs(" (", out);
-            xml_put(out, slash ? slash + 1 : f->module, false);
-            if (!f->function || !f->file)
-                fprintf(out, "+0x%" PRIx64, f->offset);
-            fputc(')', out);
-        } else {
-            fputs(" (no module)", out);
-        }
+        xml_put(out, text, false);
         fputc('\n', out);
     }
 }

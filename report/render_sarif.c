@@ -77,15 +77,23 @@ static bool runtime_module(const char *module)
     return false;
 }
 
+const lwr_frame_t *lwr_program_frame(const lwr_frame_t *frames, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (frames[i].file && frames[i].line > 0 && !runtime_module(frames[i].module))
+            return &frames[i];
+    /* A program without debug information (Debian's perl, python3, bash, git): its first frame is known by its
+     * function or by module and offset. The runtime's frames around it (malloc, strdup, __libc_start_main) do
+     * have positions when libc's debug file is installed, but they are not where the program acquired it. */
+    for (size_t i = 0; i < n; i++)
+        if ((frames[i].function || frames[i].module) && !runtime_module(frames[i].module))
+            return &frames[i];
+    return NULL;
+}
+
 const lwr_frame_t *lwr_acquiring_frame(const lwr_site_t *s)
 {
-    for (size_t i = 0; i < s->nframes; i++)
-        if (s->frames[i].file && s->frames[i].line > 0 && !runtime_module(s->frames[i].module))
-            return &s->frames[i];
-    for (size_t i = 0; i < s->nframes; i++)
-        if (s->frames[i].file)
-            return &s->frames[i];
-    return NULL;
+    return lwr_program_frame(s->frames, s->nframes);
 }
 
 static void set(json_t *obj, const char *key, json_t *value, int *bad)
@@ -195,8 +203,10 @@ static json_t *frame_location(const lwr_frame_t *f, size_t index, const char *cw
     }
     if (with_message) {
         char buf[1024];
+        char pos[512];
+        lwr_frame_position(f, false, pos, sizeof pos);
         if (f->function && f->file && !in_file)  /* the file has no location: the message names it */
-            snprintf(buf, sizeof buf, "#%zu %s %s:%u", index, f->function, f->file, f->line);
+            snprintf(buf, sizeof buf, "#%zu %s %s", index, f->function, pos);
         else if (f->function)
             snprintf(buf, sizeof buf, "#%zu %s", index, f->function);
         else

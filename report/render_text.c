@@ -28,26 +28,71 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
+void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len)
 {
-    fprintf(out, "    #%zu ", i);
     if (f->function)
-        lwr_fputs_escaped(f->function, out);
+        snprintf(buf, len, "%s", f->function);
+    else if (f->module)
+        snprintf(buf, len, "%s+0x%" PRIx64, base_name(f->module), f->offset);
     else
-        fprintf(out, "0x%" PRIx64, f->address);
-    if (f->file) {
-        fprintf(out, " %s", lwr_show(f->file));
-        if (f->line)
-            fprintf(out, ":%u", f->line);
-        if (f->line && f->column)
-            fprintf(out, ":%u", f->column);
+        snprintf(buf, len, "0x%" PRIx64, f->address);
+}
+
+void lwr_frame_position(const lwr_frame_t *f, bool base, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (!f->file)
+        return;
+    const char *file = base ? base_name(f->file) : f->file;
+    if (f->line && f->column)
+        snprintf(buf, len, "%s:%u:%u", file, f->line, f->column);
+    else if (f->line)
+        snprintf(buf, len, "%s:%u", file, f->line);
+    else
+        snprintf(buf, len, "%s", file);
+}
+
+void lwr_frame_where(const lwr_frame_t *f, char *buf, size_t len)
+{
+    lwr_frame_label(f, buf, len);
+    size_t n = strlen(buf);
+    if (f->file && n + 1 < len) {
+        buf[n++] = ' ';
+        lwr_frame_position(f, true, buf + n, len - n);
+    }
+}
+
+void lwr_frame_text(const lwr_frame_t *f, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    size_t n = 0;
+    buf[0] = '\0';
+    if (f->function)
+        snprintf(buf, len, "%s", f->function);
+    else
+        snprintf(buf, len, "0x%" PRIx64, f->address);
+    n = strlen(buf);
+    if (f->file && n + 1 < len) {
+        buf[n++] = ' ';
+        lwr_frame_position(f, false, buf + n, len - n);
+        n += strlen(buf + n);
     }
     if (!f->module)
-        fputs(" (no module)\n", out);
+        snprintf(buf + n, len - n, " (no module)");
     else if (f->function && f->file)
-        fprintf(out, " (%s)\n", lwr_show(base_name(f->module)));
+        snprintf(buf + n, len - n, " (%s)", base_name(f->module));
     else
-        fprintf(out, " (%s+0x%" PRIx64 ")\n", lwr_show(base_name(f->module)), f->offset);
+        snprintf(buf + n, len - n, " (%s+0x%" PRIx64 ")", base_name(f->module), f->offset);
+}
+
+void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
+{
+    char text[LWR_FRAME_TEXT_MAX];
+    lwr_frame_text(f, text, sizeof text);
+    fprintf(out, "    #%zu %s\n", i, lwr_show(text));
 }
 
 void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
@@ -262,29 +307,53 @@ static void print_unchecked(FILE *out, const lwr_report_t *r)
                 lwr_show(r->unchecked[i].reason));
 }
 
-/* --gen-suppressions: per site shown, a comment naming it and the line that hides exactly it, ready to paste into
- * a file for --suppressions. */
-static void print_generated(FILE *out, const lwr_report_t *r)
+/* The comment line of a generated suppression: the site's kind, size and where the program acquired it. */
+static void print_generated_comment(FILE *out, const lwr_site_t *s)
 {
-    fputs("\nsuppressions, one per site above (--gen-suppressions):\n", out);
+    fprintf(out, "# %s", lwr_kind_name(s->kind));
+    if (s->kind == LWR_HEAP)
+        fprintf(out, ": %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
+    else
+        fprintf(out, ": %" PRIu64 " %s", s->count, noun(s->kind, s->count));
+    const lwr_frame_t *at = lwr_acquiring_frame(s);
+    if (at) {
+        char where[1024];
+        lwr_frame_where(at, where, sizeof where);
+        fprintf(out, " at %s", lwr_show(where));
+    }
+}
+
+/* --gen-suppressions: per site shown, a comment naming it and the line that hides exactly it, ready to paste into
+ * a file for --suppressions. Sites that get the same line (the same frames in two classes, say) share it: their
+ * comments, then the line once. */
+void lwr_render_generated(FILE *out, const lwr_report_t *r)
+{
+    fputs("suppressions for the sites above (--gen-suppressions):\n", out);
+    char **lines = calloc(r->nsites ? r->nsites : 1, sizeof *lines);
+    bool *done = calloc(r->nsites ? r->nsites : 1, sizeof *done);
+    if (!lines || !done) {
+        free(lines);
+        free(done);
+        fputs("(out of memory)\n", out);
+        return;
+    }
     for (size_t i = 0; i < r->nsites; i++) {
         const lwr_site_t *s = &r->sites[i];
-        if (s->cls == LWR_CLASS_REACHABLE && !r->show_reachable)
+        done[i] = s->cls == LWR_CLASS_REACHABLE && !r->show_reachable;
+        if (!done[i])
+            lines[i] = lwr_supp_generate(r, i);
+    }
+    for (size_t i = 0; i < r->nsites; i++) {
+        if (done[i])
             continue;
-        fprintf(out, "# %s", lwr_kind_name(s->kind));
-        if (s->kind == LWR_HEAP)
-            fprintf(out, ": %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
-        else
-            fprintf(out, ": %" PRIu64 " %s", s->count, noun(s->kind, s->count));
-        const lwr_frame_t *at = lwr_acquiring_frame(s);
-        if (at && at->function)
-            fprintf(out, " at %s", lwr_show(at->function));
-        if (at && at->file) {
-            fprintf(out, " %s:%u", lwr_show(base_name(at->file)), at->line);
-            if (at->column)
-                fprintf(out, ":%u", at->column);
-        }
-        char *line = lwr_supp_generate(r, i);
+        char *line = lines[i];
+        print_generated_comment(out, &r->sites[i]);
+        for (size_t k = i + 1; line && k < r->nsites; k++)
+            if (!done[k] && lines[k] && strcmp(lines[k], line) == 0) {
+                fputc('\n', out);
+                print_generated_comment(out, &r->sites[k]);
+                done[k] = true;
+            }
         if (line && !lwr_needs_escape(line)) {
             fprintf(out, "\n%s\n", line);
         } else {
@@ -292,8 +361,11 @@ static void print_generated(FILE *out, const lwr_report_t *r)
             fputs(line ? " (no line: a name holds bytes a suppression cannot)\n"
                        : " (no line: no stack, or longer than a suppression line)\n", out);
         }
-        free(line);
     }
+    for (size_t i = 0; i < r->nsites; i++)
+        free(lines[i]);
+    free(lines);
+    free(done);
 }
 
 /* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
@@ -313,6 +385,11 @@ static void print_summary(FILE *out, const lwr_report_t *r)
     if (r->nunchecked > 0)
         fprintf(out, "; %zu %s not checked", r->nunchecked, r->nunchecked == 1 ? "process" : "processes");
     fputc('\n', out);
+}
+
+bool lwr_has_generated(const lwr_report_t *r)
+{
+    return r->gen_suppressions && lwr_report_leak_sites(r) + (r->show_reachable ? r->nsites : 0) > 0;
 }
 
 int lwr_render_text(FILE *out, const lwr_report_t *r)
@@ -368,8 +445,10 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             print_root(out, r, &r->sites[i]);
     for (size_t i = 0; i < r->nwarnings; i++)
         print_warning(out, &r->warnings[i], i == 0);
-    if (r->gen_suppressions && lwr_report_leak_sites(r) + (r->show_reachable ? r->nsites : 0) > 0)
-        print_generated(out, r);
+    if (lwr_has_generated(r)) {
+        fputc('\n', out);
+        lwr_render_generated(out, r);
+    }
     print_suppressions(out, r);
     print_unchecked(out, r);
     if (leaks > 0 || r->nunchecked > 0)

@@ -24,6 +24,7 @@ void lwr_held_free(lwr_held_t *h)
     for (size_t i = 0; i < h->npath; i++) {
         free(h->path[i].function);
         free(h->path[i].file);
+        free(h->path[i].module);
     }
     free(h->path);
     free(h->root);
@@ -101,9 +102,12 @@ static void make_text(lwr_held_t *h, int *oom)
     for (size_t i = 0; i < h->npath; i++) {
         if (h->path[i].function)
             add(t, &len, oom, " -> %s blocks", h->path[i].function);
+        else if (h->path[i].file)
+            add(t, &len, oom, " -> blocks of %s:%u", base_name(h->path[i].file), h->path[i].line);
+        else if (h->path[i].module)     /* a program without symbols: the frame as the report shows it */
+            add(t, &len, oom, " -> blocks of %s+0x%" PRIx64, base_name(h->path[i].module), h->path[i].offset);
         else
-            add(t, &len, oom, " -> blocks of %s:%u", h->path[i].file ? base_name(h->path[i].file) : "?",
-                h->path[i].line);
+            add(t, &len, oom, " -> blocks of ?");
     }
 }
 
@@ -164,6 +168,8 @@ lwr_held_t *lwr_held_make(const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_sy
         h->path[h->npath].function = lwr_dup_or_null(f.function, &oom);
         h->path[h->npath].file = lwr_dup_or_null(f.file, &oom);
         h->path[h->npath].line = f.line;
+        h->path[h->npath].module = lwr_dup_or_null(f.module, &oom);
+        h->path[h->npath].offset = f.offset;
         h->npath++;
     }
     if (!oom)

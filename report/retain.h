@@ -14,6 +14,8 @@ typedef struct {
     char *function;     /* NULL when unknown */
     char *file;         /* of that first frame, NULL when unknown */
     unsigned line;
+    char *module;       /* of that first frame, NULL when none holds it */
+    uint64_t offset;    /* of that first frame in its module */
 } lwr_held_step_t;
 
 typedef struct {

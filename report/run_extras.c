@@ -306,7 +306,10 @@ int lwr_render_text_limited(FILE *out, const lwr_report_t *r, bool quiet, uint64
     char *nl = strchr(full, '\n');
     size_t first = nl ? (size_t)(nl - full) + 1 : strlen(full);
     if (quiet) {
-        /* the summary lines the text report marks, else its headline */
+        /* generated suppressions were asked for (valgrind's -q keeps them too), before the summary as in the
+         * whole report; then the summary lines the text report marks, else its headline */
+        if (lwr_has_generated(r))
+            lwr_render_generated(out, r);
         bool any = false;
         for (char *line = full; *line;) {
             char *end = strchr(line, '\n');

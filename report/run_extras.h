@@ -66,7 +66,7 @@ int lwr_write_logs(const lwr_dumplist_t *dumps, lwr_symbolizer_t *sym, const lwr
                    const char *prefix);
 
 /* Writes the text report to `out`: whole, or with `quiet` only its summary (the lines starting with `SUMMARY:`,
- * else its first line), or with `max_sites` > 0 only that many sites (the first line still counts them all, and
+ * else its first line) after the generated suppressions when there are some (--gen-suppressions), or with `max_sites` > 0 only that many sites (the first line still counts them all, and
  * a last line says how many were left out). Returns 0, or -1 when writing failed. */
 int lwr_render_text_limited(FILE *out, const lwr_report_t *r, bool quiet, uint64_t max_sites);
 

@@ -5,6 +5,7 @@
 #include "keybuf.h"
 #include "map.h"
 #include "progress.h"
+#include "render_ci.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -304,40 +305,21 @@ void lwr_format_age(int64_t ms, char *buf, size_t len)
 
 /* ---- frames ---- */
 
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len)
-{
-    if (f->function)
-        snprintf(buf, len, "%s", f->function);
-    else if (f->module)
-        snprintf(buf, len, "%s+0x%" PRIx64, base_name(f->module), f->offset);
-    else
-        snprintf(buf, len, "0x%" PRIx64, f->address);
-}
-
 const lwr_frame_t *lwr_naming_frame(const lwr_gsite_t *g)
 {
-    for (size_t i = 0; i < g->nframes; i++) {
-        const lwr_frame_t *f = &g->frames[i];
-        if (f->function && !(f->module && strstr(f->module, "/libc.so")))
-            return f;
-    }
-    return g->nframes ? &g->frames[0] : NULL;
+    const lwr_frame_t *f = lwr_program_frame(g->frames, g->nframes);
+    return f ? f : g->nframes ? &g->frames[0] : NULL;
 }
 
 json_t *lwr_frame_json(const lwr_frame_t *f)
 {
-    char addr[24];
+    char addr[24], off[24];
     snprintf(addr, sizeof addr, "0x%" PRIx64, f->address);
+    snprintf(off, sizeof off, "0x%" PRIx64, f->offset);
     /* Names that are not UTF-8 (a path of the process) get \xHH for those bytes: jansson takes UTF-8 only. */
-    return json_pack("{s:o, s:o, s:I, s:o, s:s}", "function", lwr_json_name(f->function), "file",
-                     lwr_json_name(f->file), "line", (json_int_t)f->line, "module", lwr_json_name(f->module),
-                     "address", addr);
+    return json_pack("{s:o, s:o, s:I, s:I, s:o, s:s, s:s}", "function", lwr_json_name(f->function), "file",
+                     lwr_json_name(f->file), "line", (json_int_t)f->line, "column", (json_int_t)f->column, "module",
+                     lwr_json_name(f->module), "address", addr, "offset", off);
 }
 
 json_t *lwr_gsite_json(const lwr_gsite_t *g)

@@ -82,15 +82,10 @@ int lwr_parse_duration(const char *text, int64_t *ms);
 /* Writes a duration for people: "850ms", "12.5s", "7m03s", "2h05m", "3d04h". Negative: "-". */
 void lwr_format_age(int64_t ms, char *buf, size_t len);
 
-/* A short name of a frame: its function, else "module+0xoffset" (module basename), else "0xaddress". */
-void lwr_frame_label(const lwr_frame_t *f, char *buf, size_t len);
-
-/* The frame that best names a site in one line: the first with a function outside the C library, else the first
- * frame; NULL when the site has none. */
+/* The frame that names a site in one line: the program's own first frame (lwr_program_frame, as report sites are
+ * named), else the first frame; NULL when the site has none. */
 const lwr_frame_t *lwr_naming_frame(const lwr_gsite_t *g);
 
-/* The frame as JSON (members of docs/FORMAT.md report frames), or NULL when out of memory. */
-json_t *lwr_frame_json(const lwr_frame_t *f);
 
 /* The site as JSON: kind, class (when classified), frames and samples (handle, size, age_ms, detail), without
  * numbers; the caller adds those. NULL when out of memory. */

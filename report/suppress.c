@@ -4,6 +4,7 @@
 #include "render_ci.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,10 +391,34 @@ static bool location_matches(const char *pattern, const lwr_frame_t *f)
     return false;
 }
 
+/* Whether the pattern matches the frame's place in its module, `MODULE+0xOFFSET` (full path or base name of the
+ * module, the offset in lower-case hex as the text report shows it): how a frame without a function is told
+ * from another. Only a pattern with `+0x` can match one. */
+static bool offset_matches(const char *pattern, const lwr_frame_t *f)
+{
+    if (!f->module || !strstr(pattern, "+0x"))
+        return false;
+    const char *names[2] = { f->module, base_name(f->module) };
+    for (size_t i = 0; i < 2; i++) {
+        if (i == 1 && names[1] == names[0])
+            break;
+        size_t n = strlen(names[i]) + 24;
+        char *at = malloc(n);
+        if (!at)
+            return false;
+        snprintf(at, n, "%s+0x%" PRIx64, names[i], f->offset);
+        bool hit = lwr_supp_glob(pattern, at);
+        free(at);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
 static bool frame_matches(const char *pattern, const lwr_frame_t *f)
 {
     return lwr_supp_glob(pattern, f->function) || path_matches(pattern, f->file) || path_matches(pattern, f->module)
-           || location_matches(pattern, f);
+           || location_matches(pattern, f) || offset_matches(pattern, f);
 }
 
 /* A stack pattern `P0;P1;...`: Pi matches frame i, from the innermost (as lwr_supp_matches says). */
@@ -441,11 +466,15 @@ static bool plain_name(const char *name)
     return true;
 }
 
-/* Appends to `b` (of `cap` bytes, *len used) the pattern of one frame: its position `^file:line:column$` (base
- * name) when known, else `^function$`, else `^module$` (base name), else `*`. Returns -1 when it does not fit. */
-static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
+/* Appends to `b` (of `cap` bytes, *len used) the pattern of one frame, naming what tells it from other frames
+ * as sites are merged: its position `^file:line:column$` (base name) when known and `positions`, else
+ * `^function$`, else its
+ * place in its module `^module+0xoffset$` (base name; a program without debug information has many frames
+ * without a name, which only that tells apart), else `^module$`, else `*`. Returns -1 when it does not fit. */
+static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f, bool positions)
 {
-    const char *file = f->file ? base_name(f->file) : NULL, *mod = f->module ? base_name(f->module) : NULL;
+    const char *file = f->file && positions ? base_name(f->file) : NULL;
+    const char *mod = f->module ? base_name(f->module) : NULL;
     int n;
     if (plain_name(file) && f->line && f->column)
         n = snprintf(b + *len, cap - *len, "^%s:%u:%u$", file, f->line, f->column);
@@ -453,6 +482,8 @@ static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
         n = snprintf(b + *len, cap - *len, "^%s:%u$", file, f->line);
     else if (plain_name(f->function))
         n = snprintf(b + *len, cap - *len, "^%s$", f->function);
+    else if (plain_name(mod) && f->offset)
+        n = snprintf(b + *len, cap - *len, "^%s+0x%" PRIx64 "$", mod, f->offset);
     else if (plain_name(mod))
         n = snprintf(b + *len, cap - *len, "^%s$", mod);
     else
@@ -465,35 +496,65 @@ static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
 
 char *lwr_supp_generate(const lwr_report_t *r, size_t index)
 {
-    const lwr_site_t *site = &r->sites[index];
+    return lwr_supp_generate_sites(r->sites, r->nsites, index, true);
+}
+
+char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t nsites, size_t index, bool positions)
+{
+    const lwr_site_t *site = &sites[index];
     if (site->nframes == 0)
         return NULL;
     size_t cap = LWR_SUPP_MAX_LINE + 1, len = 0;
     char *line = malloc(cap);
-    if (!line)
+    size_t *ends = malloc(site->nframes * sizeof *ends);
+    bool *whole = calloc(nsites, sizeof *whole);
+    if (!line || !ends || !whole) {
+        free(line);
+        free(ends);
+        free(whole);
         return NULL;
+    }
     len = (size_t)snprintf(line, cap, "%s:", type_names[site->kind]);
-    size_t start = len;
-    lwr_supp_t probe = { site->kind, NULL, NULL, 0, false, false, NULL };
-    /* Frames from the innermost, until no other site of the report has the same ones, and at least to the frame
-     * that acquired the handle in the program: a line naming only operator new or a libc function would hide
-     * every later leak made through it, not this site. */
-    const lwr_frame_t *acq = lwr_acquiring_frame(site);
-    size_t least = acq ? (size_t)(acq - site->frames) : 0;
+    size_t start = len, nfit = 0;
+    /* Every frame from the innermost that fits in a line; ends[k] is where the pattern of frames 0..k ends. */
     for (size_t k = 0; k < site->nframes; k++) {
+        size_t at = len;
         if (k > 0 && len + 1 < cap)
             line[len++] = ';';
-        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k]) != 0) {
-            free(line);
-            return NULL;    /* longer than a suppression line may be */
-        }
-        line[len] = '\0';
-        probe.pattern = line + start;
-        bool unique = k >= least;
-        for (size_t j = 0; j < r->nsites && unique; j++)
-            unique = j == index || !lwr_supp_matches(&probe, &r->sites[j]);
-        if (unique)
+        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k], positions) != 0) {
+            len = at;
             break;
+        }
+        ends[nfit++] = len;
+    }
+    line[len] = '\0';
+    lwr_supp_t probe = { site->kind, line + start, NULL, 0, false, false, NULL };
+    /* The sites the whole stack hides: this one, and those with the same frames (another class) or more. No
+     * shorter line can tell them apart; the shortest one that hides no other site is the line. */
+    bool cut = nfit < site->nframes, others = false;
+    for (size_t j = 0; j < nsites; j++) {
+        whole[j] = j == index || (nfit > 0 && lwr_supp_matches(&probe, &sites[j]));
+        others |= whole[j] && j != index;
+    }
+    /* At least to the frame that acquired the handle in the program: a line naming only operator new or a libc
+     * function would hide every later leak made through it, not this site. */
+    const lwr_frame_t *acq = lwr_acquiring_frame(site);
+    size_t least = acq ? (size_t)(acq - site->frames) : 0, k = least;
+    for (; k < nfit; k++) {
+        char keep = line[ends[k]];
+        line[ends[k]] = '\0';
+        bool enough = true;
+        for (size_t j = 0; j < nsites && enough; j++)
+            enough = whole[j] || !lwr_supp_matches(&probe, &sites[j]);
+        if (enough)
+            break;
+        line[ends[k]] = keep;
+    }
+    free(ends);
+    free(whole);
+    if (k >= nfit || (cut && others)) {
+        free(line);
+        return NULL;    /* longer than a suppression line may be */
     }
     return line;
 }

@@ -76,12 +76,19 @@ bool lwr_supp_matches_warning(const lwr_supp_t *supp, const lwr_warning_t *w);
 int lwr_supp_apply(lwr_report_t *report, const lwr_supplist_t *list);
 
 /* The suppression line (`leak:...`, `fd:...`; malloc'd, no newline) that hides site `index` of the report and no
- * other of its sites: the stack pattern of its frames from the innermost, each frame by its position
- * (`^tree.c:6:22$`), else its function, else its module, as few frames as tell it from every other site and reach
- * the frame that acquired it in the program (lwr_acquiring_frame); one frame is a plain LeakSanitizer pattern. When all of its frames are also another site's innermost ones, the
- * line has them all and hides that site too. NULL for a site without frames, a line longer than
+ * other of its sites: the stack pattern of its frames from the innermost, each frame by what tells it from other
+ * frames as sites are merged (its position `^tree.c:6:22$`, else its function, else its place in its module
+ * `^perl+0x1b9ec8$`, else its module), as few frames as tell it from every other site and reach the frame that
+ * acquired it in the program (lwr_acquiring_frame); one frame is a plain LeakSanitizer pattern. Sites with the
+ * same frames (another class) or with more frames below the same ones cannot be told apart: the line is the
+ * shortest that hides those and no other site. NULL for a site without frames, a line longer than
  * LWR_SUPP_MAX_LINE, or out of memory. */
 char *lwr_supp_generate(const lwr_report_t *report, size_t index);
+
+/* lwr_supp_generate for site `index` of `n` sites of which only kind, frames and nframes are read; frames are
+ * named by their position only when `positions` (diff, trend and triage match sites by function and file, not
+ * line: a line naming one position would hide only part of such a site). */
+char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t n, size_t index, bool positions);
 
 void lwr_supplist_free(lwr_supplist_t *list);
 

@@ -1,5 +1,5 @@
 /* Integration tests of production dumps: a service signalled twice under the library, `leakwatch diff` and `trend`
- * ranking its cache and its descriptor leak first; dumps under load from 8 threads; the triage screen in tmux. */
+ * ranking its cache and its descriptor leak first; dumps under load from 8 threads; the triage screen in tmux, whose marks hide exactly the site marked. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -341,11 +341,22 @@ START_TEST(triage_screen_in_tmux)
     /* mark it: a suppression line, announced in the status line */
     lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "m")));
     pane = capture(300);
-    ck_assert_msg(strstr(pane, "fd:open_request_log"), "no mark in the status line:\n%s", pane);
+    ck_assert_msg(strstr(pane, "fd:^open_request_log$"), "no mark in the status line:\n%s", pane);
     free(pane);
     lwt_result_t *cat = lwt_exec(LWT_ARGV("cat", supp), NULL);
-    ck_assert_msg(strstr(cat->out, "\nfd:open_request_log\n") != NULL, "suppression file:\n%s", cat->out);
+    ck_assert_msg(strstr(cat->out, "\nfd:^open_request_log$\n") != NULL, "suppression file:\n%s", cat->out);
     lwt_free(cat);
+    /* the line hides that site and no other: the report of the same dumps loses exactly the descriptor site */
+    lwt_result_t *all = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "json", d2), NULL);
+    lwt_result_t *less = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--format", "json", "--suppressions", supp, d2), NULL);
+    json_t *ja = json_loads(all->out, 0, NULL), *jl = json_loads(less->out, 0, NULL);
+    ck_assert_msg(ja && jl, "reports: %s %s", all->err, less->err);
+    ck_assert_uint_eq(json_array_size(json_object_get(jl, "sites")), json_array_size(json_object_get(ja, "sites")) - 1);
+    ck_assert_int_eq(lwt_int(json_object_get(json_object_get(jl, "totals"), "fd"), "count"), 0);
+    json_decref(ja);
+    json_decref(jl);
+    lwt_free(all);
+    lwt_free(less);
     /* back, help, quit */
     lwt_free(tmux(LWT_ARGV("send-keys", "-t", "lw", "q", "?")));
     pane = capture(300);

@@ -2,6 +2,7 @@
  * SUMMARY line, ages in the JSON report, generated suppressions, symbols from --debug-dir and --sysroot, and the
  * progress line. */
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,74 @@ START_TEST(test_debug_dir_and_sysroot)
 }
 END_TEST
 
+/* Every command that symbolizes dumps takes --debug-dir and --sysroot, and names a frame as report does, with its
+ * column: diff (text and JSON), trend (JSON), triage (in tmux) and run, on the stripped tree whose debug file is
+ * in $T/d1. */
+START_TEST(test_symbols_in_every_command)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, stripped_tree));
+    /* tree.json the dump, empty.json the same dump holding nothing any more */
+    lwt_free(shell(dir, "set -e; mkdir -p $T/d1; cp $T/keep.debug $T/d1/; cp $(ls $T/dumps/*.json) $T/tree.json;"
+                        "sed 's/\"count\": *[0-9]*/\"count\": 0/g; s/\"bytes\": *[0-9]*/\"bytes\": 0/g'"
+                        " $T/tree.json > $T/empty.json"));
+    int line = LWT_MARKER_LINE(TREE_SRC, "@line"), c1, c2;
+    tree_columns(&c1, &c2);
+    char at1[128], at2[128];
+    snprintf(at1, sizeof at1, " at make tree.c:%d:%d\n", line, c1);
+    snprintf(at2, sizeof at2, " at make tree.c:%d:%d\n", line, c2);
+    /* diff NEW OLD: every site of the tree is gone, each listed with where it was acquired */
+    lwt_result_t *r = shell(dir, "$L diff --debug-dir $T/d1 $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, at1) || strstr(r->out, at2), "diff names '%s' with its column:\n%s", at1, r->out);
+    lwt_free(r);
+    r = shell(dir, "$L diff $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, " at tree+0x") && !strstr(r->out, " at make "), "without it, raw offsets:\n%s", r->out);
+    lwt_free(r);
+    r = shell(dir, "$L diff --format json --debug-dir=$T/d1 $T/tree.json $T/empty.json");
+    char col1[64], col2[64];
+    snprintf(col1, sizeof col1, "\"column\": %d", c1);
+    snprintf(col2, sizeof col2, "\"column\": %d", c2);
+    ck_assert_msg(strstr(r->out, "\"function\": \"make\"") && (strstr(r->out, col1) || strstr(r->out, col2)),
+                  "diff JSON frames carry the column:\n%.2000s", r->out);
+    lwt_free(r);
+    r = shell(dir, "$L trend --format json --sysroot / --debug-dir $T/d1 $T/tree.json $T/empty.json");
+    ck_assert_msg(strstr(r->out, "\"function\": \"make\"") && (strstr(r->out, col1) || strstr(r->out, col2)),
+                  "trend JSON:\n%.2000s", r->out);
+    lwt_free(r);
+    /* run: the stripped binary's report from its debug file */
+    r = shell(dir, "$L run --debug-dir $T/d1 --max-leaks 1000000 -- $T/bin/tree 2>&1 >/dev/null");
+    char want[128];
+    snprintf(want, sizeof want, "    #0 make /%s/%s:%d:%d (tree)\n", "*", "tree.c", line, c1);
+    ck_assert_msg(has_frame(r->out, want), "run --debug-dir shows '%s':\n%s", want, r->out);
+    lwt_free(r);
+    /* triage: the list names the site as diff does */
+    const char *tm = lwt_which(LWT_ARGV("/usr/bin/tmux", "/usr/local/bin/tmux"));
+    ck_assert_msg(tm != NULL, "tmux is missing: run scripts/install-deps");
+    r = shell(dir, "S=lwsym-$$; tmux -L $S new-session -d -s lw -x 120 -y 24 \"$L triage --debug-dir $T/d1 "
+                   "$T/tree.json\"; sleep 1; tmux -L $S capture-pane -p -t lw; tmux -L $S kill-server");
+    snprintf(at1, sizeof at1, "  make tree.c:%d:%d", line, c1);
+    snprintf(at2, sizeof at2, "  make tree.c:%d:%d", line, c2);
+    ck_assert_msg(strstr(r->out, at1) || strstr(r->out, at2), "triage lists '%s':\n%s", at1, r->out);
+    lwt_free(r);
+    /* an empty directory is a usage error in each of them */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "trend", "--debug-dir=", "a", "b"), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--debug-dir needs a directory"), "%s", lwt_describe(r));
+    lwt_free(r);
+    char dumps[4200];
+    snprintf(dumps, sizeof dumps, "%s/dumps", dir);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "diff", dumps, dumps), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "is a directory: give two dump files"), "diff of a directory%s",
+                  lwt_describe(r));
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "run", "--sysroot=", "--", "true"), NULL);
+    ck_assert_msg(r->exit_code == 2 && strstr(r->err, "--sysroot needs a directory"), "%s", lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* debuginfod: a local server (debuginfod -F on loopback) serves the stripped binary and its debug file by build-id;
  * neither is on disk where the dump says. */
 START_TEST(test_debuginfod)
@@ -302,7 +371,7 @@ START_TEST(test_debuginfod)
 END_TEST
 
 /* The identity of a JSON report site, for comparing reports: kind, class, then function, line and column of each
- * frame. Returns a malloc'd string. */
+ * frame (its offset for a frame without a function). Returns a malloc'd string. */
 static char *site_id(json_t *site)
 {
     char *buf = NULL;
@@ -314,7 +383,11 @@ static char *site_id(json_t *site)
     json_t *fr;
     json_array_foreach(json_object_get(site, "frames"), i, fr) {
         const char *fn = json_string_value(json_object_get(fr, "function"));
-        fprintf(f, "|%s:%lld:%lld", fn ? fn : "?", lwt_int(fr, "line"), lwt_int(fr, "column"));
+        const char *off = json_string_value(json_object_get(fr, "offset"));
+        if (fn)
+            fprintf(f, "|%s:%lld:%lld", fn, lwt_int(fr, "line"), lwt_int(fr, "column"));
+        else    /* a frame without a name is told apart by its place in its module */
+            fprintf(f, "|?+%s", off ? off : "?");
     }
     fclose(f);
     return buf;
@@ -334,67 +407,128 @@ static json_t *report_of(const char *dumps, const char *supp)
     return j;
 }
 
-/* Each line --gen-suppressions prints, given back with --suppressions, hides exactly its site: one site fewer, and
- * the one missing is the site the line was printed for. On the tree (30 sites told apart by column and by the
- * path from the root, none by a single frame) and on C++ new, new[] and nothrow new. */
-static void check_generated(const char *fixture, size_t want_sites)
+/* The bytes that `# heap: B bytes in ...` comments name, in order. */
+static size_t comment_bytes(const char *from, const char *to, unsigned long long *out, size_t max)
 {
-    lwt_result_t *run = lwt_exec_preload(LWT_ARGV(lwt_fixture(fixture)), NULL);
-    ck_assert_msg(run->exited && run->exit_code == 0, "%s ran%s", fixture, lwt_describe(run));
-    char dumps[4200], supp[4200];
-    snprintf(dumps, sizeof dumps, "%s/dumps", run->tmpdir);
-    snprintf(supp, sizeof supp, "%s/one.supp", run->tmpdir);
+    size_t n = 0;
+    for (const char *p = strstr(from, "\n# heap: "); p && p < to; p = strstr(p + 1, "\n# heap: ")) {
+        ck_assert_msg(n < max, "too many comments");
+        out[n++] = strtoull(p + 9, NULL, 10);
+    }
+    return n;
+}
+
+/* Each line --gen-suppressions prints for the dumps in `dumps`, given back with --suppressions, hides exactly the
+ * sites whose comments it follows: those go, every other site stays, in order. A line follows one comment unless
+ * its sites cannot be told apart (the same frames in two classes). Every site gets a comment; `want_sites` is how
+ * many sites there are (0: whatever the report has, at least 5); with `positions`, every line names a source
+ * position (a program with debug information). */
+static void check_generated_dumps(const char *dumps, const char *supp, size_t want_sites, bool positions)
+{
     lwt_result_t *gen = lwt_exec(LWT_ARGV(lwt_cli(), "report", "--gen-suppressions", dumps), NULL);
     ck_assert_msg(gen->exited && gen->exit_code == 0, "report --gen-suppressions: %s", gen->err);
-    const char *block = strstr(gen->out, "\nsuppressions, one per site above (--gen-suppressions):\n");
+    const char *block = strstr(gen->out, "\nsuppressions for the sites above (--gen-suppressions):\n");
     ck_assert_msg(block, "the block of generated lines:\n%s", gen->out);
     ck_assert_msg(strstr(block, "\nSUMMARY: leakwatch: "), "the SUMMARY line comes after it:\n%s", gen->out);
+    ck_assert_msg(!strstr(block, " at __libc_start") && !strstr(block, " at malloc") && !strstr(block, " at __strdup"),
+                  "comments name the program's frames, not libc's:\n%s", block);
     json_t *all = report_of(dumps, NULL);
     json_t *sites = json_object_get(all, "sites");
-    ck_assert_uint_eq(json_array_size(sites), want_sites);
-    size_t k = 0;
-    for (const char *p = strstr(block, "\nleak:"); p; p = strstr(p + 1, "\nleak:"), k++) {
-        ck_assert_msg(k < want_sites, "one line per site:\n%s", block);
+    size_t nsites = json_array_size(sites);
+    if (want_sites)
+        ck_assert_uint_eq(nsites, want_sites);
+    else
+        ck_assert_msg(nsites >= 5, "%zu sites:\n%s", nsites, gen->out);
+    size_t shown = 0, commented = 0, lines = 0;
+    for (size_t i = 0; i < nsites; i++) {
+        const char *cls = json_string_value(json_object_get(json_array_get(sites, i), "class"));
+        shown += !cls || strcmp(cls, "reachable") != 0;     /* the text report lists leaks only */
+    }
+    const char *prev = block;
+    for (const char *p = strstr(block, "\nleak:"); p; prev = p, p = strstr(p + 1, "\nleak:"), lines++) {
         const char *end = strchr(p + 1, '\n');
         char line[4200];
         snprintf(line, sizeof line, "%.*s\n", (int)(end - p - 1), p + 1);
-        ck_assert_msg(strstr(line, ".c:") || strstr(line, ".cc:"), "a line names a source position: %s", line);
+        ck_assert_msg(strstr(block, line) == p + 1, "each line once: %s", line);
+        if (positions)
+            ck_assert_msg(strstr(line, ".c:") || strstr(line, ".cc:"), "a line names a source position: %s", line);
+        unsigned long long want[64];
+        size_t nwant = comment_bytes(prev, p, want, 64);
+        ck_assert_msg(nwant >= 1, "a comment before %s", line);
+        commented += nwant;
         lwt_write_file(supp, line);
         json_t *less = report_of(dumps, supp);
         json_t *left = json_object_get(less, "sites");
-        ck_assert_msg(json_array_size(left) == want_sites - 1, "%s hides one site, not %zu", line,
-                      want_sites - json_array_size(left));
-        /* every other site is still there, in order; site k is the one gone */
-        char *gone = site_id(json_array_get(sites, k));
-        for (size_t i = 0, j = 0; i < want_sites; i++) {
+        ck_assert_msg(json_array_size(left) == nsites - nwant, "%s hides %zu sites, not %zu", line, nwant,
+                      nsites - json_array_size(left));
+        /* every other site is still there, in order; the ones gone are those of the comments */
+        size_t j = 0, gone = 0;
+        for (size_t i = 0; i < nsites; i++) {
             char *a = site_id(json_array_get(sites, i));
-            if (i == k) {
-                free(a);
-                continue;
+            char *b = j < json_array_size(left) ? site_id(json_array_get(left, j)) : NULL;
+            if (b && strcmp(a, b) == 0) {
+                j++;
+            } else {
+                ck_assert_msg(gone < nwant, "%s hid %s too", line, a);
+                ck_assert_msg(lwt_site_bytes(json_array_get(sites, i)) == (long long)want[gone],
+                              "%s hid a site of %lld bytes, its comment says %llu", line,
+                              lwt_site_bytes(json_array_get(sites, i)), want[gone]);
+                gone++;
             }
-            char *b = site_id(json_array_get(left, j++));
-            ck_assert_msg(strcmp(a, b) == 0, "%s hid %s instead of %s", line, a, gone);
             free(a);
             free(b);
         }
-        free(gone);
+        ck_assert_uint_eq(gone, nwant);
         json_decref(less);
     }
-    ck_assert_msg(k == want_sites, "%zu lines for %zu sites:\n%s", k, want_sites, block);
+    ck_assert_msg(commented == shown, "%zu comments for %zu sites:\n%s", commented, shown, block);
+    ck_assert_msg(lines > 0, "lines:\n%s", block);
     json_decref(all);
     lwt_free(gen);
+}
+
+/* check_generated_dumps on the dumps of a fixture run under the library. */
+static void check_generated(const char *const *argv, size_t want_sites, bool positions)
+{
+    lwt_result_t *run = lwt_exec_preload(argv, NULL);
+    ck_assert_msg(run->exited && run->exit_code == 0, "%s ran%s", argv[0], lwt_describe(run));
+    char dumps[4200], supp[4200];
+    snprintf(dumps, sizeof dumps, "%s/dumps", run->tmpdir);
+    snprintf(supp, sizeof supp, "%s/one.supp", run->tmpdir);
+    check_generated_dumps(dumps, supp, want_sites, positions);
     lwt_free(run);
 }
 
+/* On the tree (30 sites told apart by column and by the path from the root, none by a single frame) and on C++
+ * new, new[] and nothrow new. */
 START_TEST(test_gen_suppressions)
 {
     LWT_REQUIRE_BUILT();
-    check_generated("tree", 30);
-    check_generated("heap_cxx", 3);
+    check_generated(LWT_ARGV(lwt_fixture("tree")), 30, true);
+    check_generated(LWT_ARGV(lwt_fixture("heap_cxx")), 3, true);
 }
 END_TEST
 
-/* `run --gen-suppressions` prints the same block, before the SUMMARY and the gate's line. */
+/* Programs without debug information: Debian's perl (dynamic symbols only; what it never frees at exit, many
+ * sites told apart only by frames without a name) and the tree stripped of every symbol (module and offset
+ * only). The lines name the program's frames, never libc's malloc, strdup or __libc_start_main. */
+START_TEST(test_gen_suppressions_without_debug_info)
+{
+    LWT_REQUIRE_BUILT();
+    check_generated(LWT_ARGV("/usr/bin/perl", "-e", "my $x = {}; $x->{self} = $x; print STDERR 'x' x 3, qq(\n)"), 0,
+                    false);
+    char *dir = lwt_mkdtemp();
+    lwt_free(shell(dir, stripped_tree));
+    char dumps[4200], supp[4200];
+    snprintf(dumps, sizeof dumps, "%s/dumps", dir);
+    snprintf(supp, sizeof supp, "%s/one.supp", dir);
+    check_generated_dumps(dumps, supp, 30, false);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
+/* `run --gen-suppressions` prints the same block, before the SUMMARY and the gate's line, with -q too. */
 START_TEST(test_run_gen_suppressions)
 {
     LWT_REQUIRE_BUILT();
@@ -406,6 +540,29 @@ START_TEST(test_run_gen_suppressions)
     const char *at = strstr(r->err, want);
     ck_assert_msg(at && strstr(at, "\nSUMMARY: leakwatch: 3054 bytes leaked in 3 allocations\nleakwatch: 3 leaks"),
                   "'%s' before the summary and the gate%s", want, lwt_describe(r));
+    lwt_free(r);
+    /* -q keeps the generated lines (as valgrind's -q does): the block, the summary, the gate; no stacks */
+    r = lwt_leakwatch(LWT_ARGV("-q", "--gen-suppressions"), LWT_ARGV(lwt_fixture("heap_cxx")), NULL);
+    LWT_ASSERT_RUN(r, 23);
+    const char head[] = "suppressions for the sites above (--gen-suppressions):\n# heap: ";
+    ck_assert_msg(strncmp(r->err, head, sizeof head - 1) == 0
+                      && strstr(r->err, want + 1)
+                      && strstr(r->err, "\nSUMMARY: leakwatch: 3054 bytes leaked in 3 allocations\nleakwatch: 3 leaks")
+                      && !strstr(r->err, "    #0 "),
+                  "-q: the generated block, then the summary%s", lwt_describe(r));
+    size_t nlines = 0;
+    for (const char *p = strstr(r->err, "\nleak:"); p; p = strstr(p + 1, "\nleak:"))
+        nlines++;
+    ck_assert_msg(nlines == 3, "-q: 3 lines, not %zu%s", nlines, lwt_describe(r));
+    /* -q with every leak in the baseline: the summary counts them, and a line says why the run passes */
+    char base[4200];
+    snprintf(base, sizeof base, "%s/report.json", r->tmpdir);
+    lwt_result_t *q = lwt_leakwatch(LWT_ARGV("-q", "--baseline", base), LWT_ARGV(lwt_fixture("heap_cxx")), NULL);
+    LWT_ASSERT_RUN(q, 0);
+    ck_assert_msg(strstr(q->err, "SUMMARY: leakwatch: 3054 bytes leaked in 3 allocations\n")
+                      && strstr(q->err, "\nleakwatch: 3 leaks are in the baseline (") && !strstr(q->err, "    #0 "),
+                  "-q --baseline%s", lwt_describe(q));
+    lwt_free(q);
     lwt_free(r);
 }
 END_TEST
@@ -454,6 +611,7 @@ static Suite *suite(void)
     tc = tcase_create("generated suppressions");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_gen_suppressions);
+    tcase_add_test(tc, test_gen_suppressions_without_debug_info);
     tcase_add_test(tc, test_run_gen_suppressions);
     suite_add_tcase(s, tc);
 
@@ -466,6 +624,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_debug_dir_and_sysroot);
     tcase_add_test(tc, test_debuginfod);
+    tcase_add_test(tc, test_symbols_in_every_command);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("progress");

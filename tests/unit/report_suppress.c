@@ -1,10 +1,12 @@
 /* Unit tests of suppressions: glob matching with LeakSanitizer's anchors, parsing and its file:line errors,
  * unreadable files, the built-in list together with a user's file, what each entry hid and which matched nothing. */
 #include "ci.h"
+#include "render_ci.h"
 #include "render.h"
 #include "suppress.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +327,129 @@ START_TEST(suppressions_match_files_and_modules_by_path_or_base_name)
 }
 END_TEST
 
+/* Adds a heap site of frames given as (function, file, line, column, module, offset) with no debug information
+ * for the program: functions known from dynamic symbols, the others by module and offset only. */
+typedef struct {
+    const char *fn, *file;
+    unsigned line, column;
+    const char *mod;
+    uint64_t offset;
+} nodebug_frame_t;
+
+static void add_nodebug_site(lwr_report_t *r, lwr_class_t cls, uint64_t bytes, const nodebug_frame_t *fr, size_t n)
+{
+    const char *none[] = { "x", NULL, "m" };
+    add_site(r, LWR_HEAP, cls, 1, bytes, none, 1);
+    lwr_site_t *s = &r->sites[r->nsites - 1];
+    free(s->frames[0].function);
+    free(s->frames[0].module);
+    free(s->frames);
+    s->frames = calloc(n, sizeof *s->frames);
+    s->nframes = n;
+    for (size_t i = 0; i < n; i++)
+        s->frames[i] = (lwr_frame_t){ 0x5555000000 + fr[i].offset, fr[i].fn ? strdup(fr[i].fn) : NULL,
+                                      fr[i].file ? strdup(fr[i].file) : NULL, fr[i].line,
+                                      strdup(fr[i].mod), fr[i].offset, fr[i].column };
+}
+
+/* The hidden sites' bytes, in report order, after applying `line` alone to a copy of report(). */
+static void hidden_by(lwr_report_t *(*report)(void), const char *line, char *out, size_t len)
+{
+    lwr_report_t *r = report();
+    size_t before = r->nsites;
+    uint64_t *bytes = calloc(before, sizeof *bytes);
+    for (size_t i = 0; i < before; i++)
+        bytes[i] = r->sites[i].bytes;
+    lwr_supplist_t l = LWR_SUPPLIST_INIT;
+    char err[256];
+    ck_assert_msg(lwr_supp_parse(&l, line, strlen(line), "gen", err, sizeof err) == 0, "%s: %s", line, err);
+    ck_assert_int_eq(lwr_supp_apply(r, &l), 0);
+    out[0] = '\0';
+    for (size_t i = 0, j = 0; i < before; i++) {
+        if (j < r->nsites && r->sites[j].bytes == bytes[i]) {
+            j++;
+            continue;
+        }
+        snprintf(out + strlen(out), len - strlen(out), "%s%" PRIu64, out[0] ? "," : "", bytes[i]);
+    }
+    free(bytes);
+    lwr_supplist_free(&l);
+    lwr_report_free(r);
+}
+
+/* Debian's perl: no DWARF for perl itself, libc's debug file installed. Sites differ only by an unnamed frame;
+ * one has libc's strdup innermost; the indirect one has the same frames as a definite one. */
+static lwr_report_t *nodebug_report(void)
+{
+    lwr_report_t *r = calloc(1, sizeof *r);
+    const char *libc = "/lib/x86_64-linux-gnu/libc.so.6", *perl = "/usr/bin/perl";
+#define START { "__libc_start_call_main", "../sysdeps/nptl/libc_start_call_main.h", 58, 16, libc, 0x271ca }
+    const nodebug_frame_t a[] = { { "Perl_safesysmalloc", NULL, 0, 0, perl, 0xf6f96 },
+                                  { NULL, NULL, 0, 0, perl, 0x1b9ec8 },
+                                  { "main", NULL, 0, 0, perl, 0x4a3d6 }, START };
+    const nodebug_frame_t b[] = { { "Perl_safesysmalloc", NULL, 0, 0, perl, 0xf6f96 },
+                                  { NULL, NULL, 0, 0, perl, 0x1baf55 },
+                                  { "main", NULL, 0, 0, perl, 0x4a3d6 }, START };
+    const nodebug_frame_t c[] = { { "__strdup", "./string/strdup.c", 42, 15, libc, 0x9a0a6 },
+                                  { NULL, NULL, 0, 0, perl, 0x1b97c0 },
+                                  { "main", NULL, 0, 0, perl, 0x4a3d6 }, START };
+#undef START
+    add_nodebug_site(r, LWR_CLASS_DEFINITE, 656, a, 4);
+    add_nodebug_site(r, LWR_CLASS_DEFINITE, 96, b, 4);
+    add_nodebug_site(r, LWR_CLASS_DEFINITE, 6, c, 4);
+    add_nodebug_site(r, LWR_CLASS_INDIRECT, 29492, a, 4);
+    return r;
+}
+
+START_TEST(generated_lines_without_debug_information)
+{
+    lwr_report_t *r = nodebug_report();
+    /* the program's frame, not libc's strdup nor __libc_start_call_main, which have positions */
+    ck_assert_ptr_eq(lwr_acquiring_frame(&r->sites[0]), &r->sites[0].frames[0]);
+    ck_assert_ptr_eq(lwr_acquiring_frame(&r->sites[2]), &r->sites[2].frames[1]);
+    static const char *const want[] = { "leak:^Perl_safesysmalloc$;^perl+0x1b9ec8$",
+                                        "leak:^Perl_safesysmalloc$;^perl+0x1baf55$",
+                                        "leak:^strdup.c:42:15$;^perl+0x1b97c0$",
+                                        "leak:^Perl_safesysmalloc$;^perl+0x1b9ec8$" };
+    static const char *const hides[] = { "656,29492", "96", "6", "656,29492" };
+    for (size_t i = 0; i < 4; i++) {
+        char *line = lwr_supp_generate(r, i);
+        ck_assert_msg(line && strcmp(line, want[i]) == 0, "site %zu: '%s', not '%s'", i, line, want[i]);
+        char gone[128];
+        hidden_by(nodebug_report, line, gone, sizeof gone);
+        ck_assert_msg(strcmp(gone, hides[i]) == 0, "%s hides %s, not %s", line, gone, hides[i]);
+        free(line);
+    }
+    /* the place in a module matches by base name and full path, and only a frame there */
+    lwr_supplist_t l = LWR_SUPPLIST_INIT;
+    char err[256];
+    const char text[] = "leak:/usr/bin/perl+0x1baf55\nleak:^perl+0x1baf5$\n";
+    ck_assert(lwr_supp_parse(&l, text, strlen(text), "s", err, sizeof err) == 0);
+    ck_assert(lwr_supp_matches(&l.v[0], &r->sites[1]) && !lwr_supp_matches(&l.v[0], &r->sites[0]));
+    ck_assert(!lwr_supp_matches(&l.v[1], &r->sites[1]));
+    lwr_supplist_free(&l);
+
+    /* the text report prints the shared line once, after both sites' comments */
+    r->gen_suppressions = true;
+    char *text_out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text_out, &len);
+    ck_assert_int_eq(lwr_render_text(f, r), 0);
+    fclose(f);
+    const char *block = strstr(text_out, "\nsuppressions for the sites above (--gen-suppressions):\n");
+    ck_assert_msg(block, "%s", text_out);
+    ck_assert_msg(strstr(block, "# heap: 656 bytes in 1 block at Perl_safesysmalloc\n"
+                                "# heap: 29492 bytes in 1 block at Perl_safesysmalloc\n"
+                                "leak:^Perl_safesysmalloc$;^perl+0x1b9ec8$\n"), "%s", block);
+    ck_assert_msg(strstr(block, "# heap: 6 bytes in 1 block at perl+0x1b97c0\nleak:^strdup.c:42:15$;^perl+0x1b97c0$\n"),
+                  "%s", block);
+    const char *first = strstr(block, "leak:^Perl_safesysmalloc$;^perl+0x1b9ec8$");
+    ck_assert_msg(!strstr(first + 1, "leak:^Perl_safesysmalloc$;^perl+0x1b9ec8$"), "one line, not two:\n%s", block);
+    free(text_out);
+    lwr_report_free(r);
+}
+END_TEST
+
 START_TEST(ci_options_load_errors_exit_2)
 {
     lwr_ci_t ci = LWR_CI_INIT;
@@ -352,6 +477,7 @@ static Suite *suite(void)
     tcase_add_test(tc, no_default_suppressions_leaves_runtime_sites);
     tcase_add_test(tc, suppressions_match_files_and_modules_by_path_or_base_name);
     tcase_add_test(tc, ci_options_load_errors_exit_2);
+    tcase_add_test(tc, generated_lines_without_debug_information);
     suite_add_tcase(s, tc);
     return s;
 }
