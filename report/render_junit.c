@@ -76,7 +76,7 @@ static void site_summary(char *buf, size_t len, const lwr_site_t *s)
 {
     static const char *const nouns[LWR_KIND_COUNT][2] = {
         { "block", "blocks" }, { "descriptor", "descriptors" }, { "socket", "sockets" },
-        { "thread", "threads" }, { "timer", "timers" },
+        { "thread", "threads" }, { "timer", "timers" }, { "mapping", "mappings" },
     };
     const lwr_frame_t *at = lwr_acquiring_frame(s);
     char where[1200] = "";

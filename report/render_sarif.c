@@ -209,7 +209,7 @@ static json_t *frame_location(const lwr_frame_t *f, size_t index, const char *cw
 
 static const char *const nouns[LWR_KIND_COUNT][2] = {
     { "heap block", "heap blocks" },   { "descriptor", "descriptors" }, { "socket", "sockets" },
-    { "thread", "threads" },           { "timer", "timers" },
+    { "thread", "threads" },           { "timer", "timers" }, { "mapping", "mappings" },
 };
 
 /* A stable fingerprint of the call site (kind, class and the functions and file names of its frames): FNV-1a. */
