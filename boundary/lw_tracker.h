@@ -248,8 +248,8 @@ void lw_api_disable(int on);
  * or an errno value. */
 int lw_api_dump(const char *reason);
 /* The leaks at this moment: definite and indirect heap blocks (classified by a scan of a copy of the process
- * when LEAKWATCH_REACHABILITY allows one; every block otherwise) and the live handles of the other kinds, the
- * ignored ones left out. The calling thread's stack is scanned from live_from up. Saturates at INT_MAX; 0
+ * when LEAKWATCH_REACHABILITY allows one; every block otherwise) and the live handles of the other kinds but mmap
+ * (which a gate leaves out by default), the ignored ones left out. The calling thread's stack is scanned from live_from up. Saturates at INT_MAX; 0
  * inside the tracker. */
 int lw_api_check(uintptr_t live_from);
 /* Adds (add != 0) or removes a root region: memory the scan reads for pointers whatever it is. Removal needs

@@ -29,7 +29,7 @@ typedef lw_entry_t entry_t;
 
 #define KEY(kind, cls, site, born)                                                                            \
     (((uint64_t)(kind) << 61) | ((uint64_t)(cls) << 59) | ((uint64_t)((site) & 0x7ffffff) << 32) | (born))
-#define KEY_KIND(k) ((uint32_t)((k) >> 61))
+#define KEY_KIND(k) ((uint32_t)((k) >> 61)) /* LW_ENTRY_KIND reads the same */
 #define KEY_CLASS(k) ((uint32_t)((k) >> 59) & 3u)
 #define KEY_SITE(k) ((uint32_t)((k) >> 32) & 0x7ffffffu)
 

@@ -210,6 +210,8 @@ typedef struct {
 #define LW_ENTRY_SIZE(e) ((e)->meta & LW_ENTRY_SIZE_MASK)
 #define LW_ENTRY_FLAGS(e) ((uint8_t)((e)->meta >> 48))
 #define LW_ENTRY_INHERITED (1ull << 56) /* a parent's block, kept only as a path for the scan */
+/* The record's kind, which the dump keeps in the top 3 bits of `key` (dump.c). */
+#define LW_ENTRY_KIND(e) ((uint32_t)((e)->key >> 61))
 
 /* ---- reachability (reach.c) ------------------------------------------------------------------------------- */
 

@@ -47,6 +47,8 @@ static size_t nmaps, cap_maps;
 static obj_t *objs;
 static size_t nobjs, cap_objs;
 static uint64_t shm_seq;
+/* Set once an object is recorded, read without the lock so that the removals of a program with none skip it. */
+static atomic_int have_objs;
 /* The span the ranges ever covered, read without the lock so that a munmap far from every range skips it. */
 static atomic_uintptr_t span_lo = UINTPTR_MAX, span_hi;
 
@@ -291,6 +293,7 @@ static void obj_add(uintptr_t handle, int shmid, const char *path, uint64_t size
         o->shmid = shmid;
         lw_strlcpy(o->path, path, sizeof(o->path));
         lw_table_put(LW_MMAP, handle, size, site, lw_now_ms(), lw_acquire_flags);
+        atomic_store(&have_objs, 1);
     } else {
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
     }
@@ -360,7 +363,7 @@ void lw_on_shm_open_at(const char *name, int fd, int created, lw_origin_t origin
 
 void lw_on_shm_unlink(const char *name)
 {
-    if (!name || !nobjs)
+    if (!name || !atomic_load(&have_objs))
         return;
     int saved = errno;
     char path[96];
@@ -405,7 +408,7 @@ void lw_on_shmget_at(int shmid, key_t key, size_t size, int created, lw_origin_t
 
 void lw_on_shm_rmid(int shmid)
 {
-    if (shmid < 0 || !nobjs)
+    if (shmid < 0 || !atomic_load(&have_objs))
         return;
     int saved = errno;
     obj_remove(NULL, shmid);
