@@ -99,8 +99,8 @@ int lw_tracking(lw_kind_t kind);
  * handle already live is replaced: the old record was lost by a release we did not see. Descriptors 0-2 (fd and
  * socket kinds) are never recorded or released: they are the standard streams. For the other kinds
  * `size` carries a detail the dump describes instead of a byte count: the start routine's address for
- * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET (LW_MMAP records come from lw_on_map_at and
- * the shared-memory calls, never from here). */
+ * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET (LW_MMAP records come
+ * from lw_on_map_at and the shared-memory calls, never from here). */
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
 #define lw_on_acquire(kind, handle, size) lw_on_acquire_at((kind), (uintptr_t)(handle), (size), LW_HERE())
 
