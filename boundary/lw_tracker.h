@@ -14,6 +14,7 @@ typedef enum {
     LW_SOCKET,
     LW_THREAD,
     LW_TIMER,
+    LW_MMAP,
     LW_KIND_COUNT
 } lw_kind_t;
 
@@ -56,12 +57,35 @@ long lw_syscall(long nr, ...);
  * report anything. */
 void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc);
 
-/* A mapping the program made (mmap, mremap's new place) at `addr`, `len` bytes, by code whose return address is
- * `caller`: when the caller is the allocator's own code, the memory is the allocator's (see reach.c); otherwise it
- * is the program's, whatever was there before. Call it after a successful call; MAP_FAILED is ignored. */
-void lw_on_map(void *addr, size_t len, uintptr_t caller);
-/* A successful munmap (or mremap's old place). */
+/* A successful mmap (mmap64) at `addr`, `len` bytes, made with prot, flags and fd by the code `origin` names.
+ * When that code is the allocator's (see reach.c) the memory is the allocator's; otherwise it is the program's,
+ * whatever was there before, and with the mmap kind tracked it becomes an mmap-kind record (handle the start,
+ * size the bytes, page-rounded) with its protection, sharing and, for a file, the path of fd. MAP_FAILED is
+ * ignored; errno is kept. Call it after the call. */
+void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, lw_origin_t origin);
+/* A successful munmap: the part of every recorded range inside [addr, addr + len) goes (a range that overlaps
+ * keeps its head and its tail, each a record with the range's stack). */
 void lw_on_unmap(void *addr, size_t len);
+/* A successful mremap from [old, old + old_len) to [p, p + new_len): the old range goes (not with
+ * MREMAP_DONTUNMAP) and a recorded one's attributes and stack move to the new. MAP_FAILED is ignored. */
+void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, lw_origin_t origin);
+
+/* Shared-memory objects outlive the process unless removed. Call lw_shm_open_creates before shm_open: nonzero
+ * when the call, if it succeeds, creates the object (O_CREAT with O_EXCL, or O_CREAT and no such name yet);
+ * then lw_on_shm_open_at with its result, which records a created object as an mmap-kind handle named
+ * /dev/shm/NAME. lw_on_shm_unlink after a successful shm_unlink forgets it. All keep errno. */
+int lw_shm_open_creates(const char *name, int oflag);
+void lw_on_shm_open_at(const char *name, int fd, int created, lw_origin_t origin);
+void lw_on_shm_unlink(const char *name);
+/* System V shared memory, the same way: lw_shmget_creates before shmget (IPC_PRIVATE, IPC_CREAT with IPC_EXCL, or
+ * IPC_CREAT and no segment of that key yet), lw_on_shmget_at after it (a created segment is an mmap-kind handle of
+ * `size` bytes), lw_on_shm_rmid after a successful shmctl(IPC_RMID). An attachment (shmat) is a recorded range
+ * until shmdt. */
+int lw_shmget_creates(key_t key, int shmflg);
+void lw_on_shmget_at(int shmid, key_t key, size_t size, int created, lw_origin_t origin);
+void lw_on_shm_rmid(int shmid);
+void lw_on_shmat_at(void *addr, int shmid, int shmflg, lw_origin_t origin);
+void lw_on_shmdt(const void *addr);
 
 /* Reads the configuration from the environment and prepares the tables. Idempotent, thread-safe, callable
  * from any hook before the library's constructor has run. Never allocates through malloc. */
@@ -75,7 +99,8 @@ int lw_tracking(lw_kind_t kind);
  * handle already live is replaced: the old record was lost by a release we did not see. Descriptors 0-2 (fd and
  * socket kinds) are never recorded or released: they are the standard streams. For the other kinds
  * `size` carries a detail the dump describes instead of a byte count: the start routine's address for
- * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET. */
+ * LW_THREAD, (clockid << 8) | sigev_notify for LW_TIMER, 0 for LW_FD and LW_SOCKET (LW_MMAP records come
+ * from lw_on_map_at and the shared-memory calls, never from here). */
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
 #define lw_on_acquire(kind, handle, size) lw_on_acquire_at((kind), (uintptr_t)(handle), (size), LW_HERE())
 
@@ -223,8 +248,8 @@ void lw_api_disable(int on);
  * or an errno value. */
 int lw_api_dump(const char *reason);
 /* The leaks at this moment: definite and indirect heap blocks (classified by a scan of a copy of the process
- * when LEAKWATCH_REACHABILITY allows one; every block otherwise) and the live handles of the other kinds, the
- * ignored ones left out. The calling thread's stack is scanned from live_from up. Saturates at INT_MAX; 0
+ * when LEAKWATCH_REACHABILITY allows one; every block otherwise) and the live handles of the other kinds but mmap
+ * (which a gate leaves out by default), the ignored ones left out. The calling thread's stack is scanned from live_from up. Saturates at INT_MAX; 0
  * inside the tracker. */
 int lw_api_check(uintptr_t live_from);
 /* Adds (add != 0) or removes a root region: memory the scan reads for pointers whatever it is. Removal needs

@@ -650,7 +650,10 @@ LW_EXPORT FILE *tmpfile64(void)
 LW_EXPORT int shm_open(const char *name, int oflag, mode_t mode)
 {
     REQUIRE_OPTIONAL(shm_open);
-    return opened(lw_real.shm_open(name, oflag, mode), 1, LW_HERE());
+    int creates = lw_shm_open_creates(name, oflag);
+    int fd = opened(lw_real.shm_open(name, oflag, mode), 1, LW_HERE());
+    lw_on_shm_open_at(name, fd, creates, LW_HERE());
+    return fd;
 }
 
 LW_EXPORT int posix_openpt(int flags)

@@ -1,11 +1,14 @@
-/* The memory-mapping calls, interposed so that the tracker learns which mappings the program's allocator made (an
- * allocator other than glibc's, jemalloc say, maps its memory with these calls from its own code). */
+/* The memory-mapping and shared-memory calls, interposed so that the tracker learns the mappings and shared-memory
+ * objects the program makes (the mmap kind) and which mappings the program's allocator made (an allocator other
+ * than glibc's, jemalloc say, maps its memory with these calls from its own code). */
 #include "real.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,32 +19,23 @@ static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
     return r == -1 ? MAP_FAILED : (void *)r;
 }
 
-static void *mapped(void *p, size_t len, uintptr_t caller)
-{
-    if (p != MAP_FAILED) {
-        int saved = errno;
-        lw_on_map(p, len, caller);
-        errno = saved;
-    }
-    return p;
-}
 
 LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
     lw_resolve(); /* not only lw_real.mmap: the allocator must be known before a mapping is attributed */
     void *p = lw_real.mmap ? lw_real.mmap(addr, len, prot, flags, fd, off) : sys_mmap(addr, len, prot, flags, fd, off);
-    return mapped(p, len, caller);
+    lw_on_map_at(p, len, prot, flags, fd, LW_HERE());
+    return p;
 }
 
 LW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
     lw_resolve();
     void *p = lw_real.mmap64   ? lw_real.mmap64(addr, len, prot, flags, fd, off)
               : lw_real.mmap ? lw_real.mmap(addr, len, prot, flags, fd, off)
                              : sys_mmap(addr, len, prot, flags, fd, off);
-    return mapped(p, len, caller);
+    lw_on_map_at(p, len, prot, flags, fd, LW_HERE());
+    return p;
 }
 
 LW_EXPORT int munmap(void *addr, size_t len)
@@ -64,7 +58,6 @@ LW_EXPORT int munmap(void *addr, size_t len)
  * mapping stays. */
 LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
-    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
     void *want = NULL;
     if (flags & MREMAP_FIXED) {
         va_list ap;
@@ -80,12 +73,61 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
         long r = lw_syscall(SYS_mremap, old, old_len, new_len, flags, want);
         p = r == -1 ? MAP_FAILED : (void *)r;
     }
-    if (p != MAP_FAILED) {
-        int saved = errno;
-        if (!(flags & MREMAP_DONTUNMAP))
-            lw_on_unmap(old, old_len);
-        lw_on_map(p, new_len, caller);
-        errno = saved;
-    }
+    lw_on_remap_at(old, old_len, p, new_len, flags, LW_HERE());
     return p;
+}
+
+LW_EXPORT int shm_unlink(const char *name)
+{
+    lw_resolve();
+    if (!lw_real.shm_unlink) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int r = lw_real.shm_unlink(name);
+    if (r == 0)
+        lw_on_shm_unlink(name);
+    return r;
+}
+
+/* System V shared memory: glibc's functions are thin system calls, resolved all the same. */
+LW_EXPORT int shmget(key_t key, size_t size, int shmflg)
+{
+    lw_resolve();
+    int creates = lw_shmget_creates(key, shmflg);
+    int id = lw_real.shmget ? lw_real.shmget(key, size, shmflg) : (int)lw_syscall(SYS_shmget, key, size, shmflg);
+    lw_on_shmget_at(id, key, size, creates, LW_HERE());
+    return id;
+}
+
+LW_EXPORT void *shmat(int shmid, const void *addr, int shmflg)
+{
+    lw_resolve();
+    void *p;
+    if (lw_real.shmat) {
+        p = lw_real.shmat(shmid, addr, shmflg);
+    } else {
+        long r = lw_syscall(SYS_shmat, shmid, addr, shmflg);
+        p = r == -1 ? (void *)-1 : (void *)r;
+    }
+    lw_on_shmat_at(p, shmid, shmflg, LW_HERE());
+    return p;
+}
+
+LW_EXPORT int shmdt(const void *addr)
+{
+    lw_resolve();
+    int r = lw_real.shmdt ? lw_real.shmdt(addr) : (int)lw_syscall(SYS_shmdt, addr);
+    if (r == 0)
+        lw_on_shmdt(addr);
+    return r;
+}
+
+LW_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds *buf)
+{
+    lw_resolve();
+    int r = lw_real.shmctl ? lw_real.shmctl(shmid, cmd, buf) : (int)lw_syscall(SYS_shmctl, shmid, cmd, buf);
+    if (r == 0 && cmd == IPC_RMID)
+        lw_on_shm_rmid(shmid);
+    return r;
 }

@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
@@ -133,6 +134,12 @@ typedef struct {
     void *(*mmap64)(void *, size_t, int, int, int, off_t);
     int (*munmap)(void *, size_t);
     void *(*mremap)(void *, size_t, size_t, int, ...);
+    /* shared memory */
+    int (*shm_unlink)(const char *);
+    int (*shmget)(key_t, size_t, int);
+    void *(*shmat)(int, const void *, int);
+    int (*shmdt)(const void *);
+    int (*shmctl)(int, int, struct shmid_ds *);
 } lw_real_t;
 
 /* Makes sure lw_real.field is resolved before a wrapper calls it. */

@@ -135,6 +135,12 @@ static const lw_sym_t symbols[] = {
     SYM(mmap64, "mmap64", 0),
     SYM(munmap, "munmap", 1),
     SYM(mremap, "mremap", 0),
+    /* shared memory */
+    SYM(shm_unlink, "shm_unlink", 0),
+    SYM(shmget, "shmget", 0),
+    SYM(shmat, "shmat", 0),
+    SYM(shmdt, "shmdt", 0),
+    SYM(shmctl, "shmctl", 0),
 };
 
 static atomic_int state; /* 0 unresolved, 1 resolving, 2 resolved */

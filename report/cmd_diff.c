@@ -173,7 +173,7 @@ json_t *lwr_diff_json(const lwr_series_t *s, size_t a, size_t b)
 
 static const char *const nouns[LWR_KIND_COUNT][2] = {
     { "block", "blocks" }, { "descriptor", "descriptors" }, { "socket", "sockets" },
-    { "thread", "threads" }, { "timer", "timers" },
+    { "thread", "threads" }, { "timer", "timers" }, { "mapping", "mappings" },
 };
 
 static void describe_dump(FILE *out, const lwr_series_dump_t *d)

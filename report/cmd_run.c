@@ -34,8 +34,9 @@ static const char usage[] =
     "  --json FILE      also write the JSON report (docs/FORMAT.md) to FILE\n"
     "  --max-leaks N    allow up to N leaks before failing (default 0)\n"
     "  --exit-code N    exit status when there are more leaks than allowed (default 23)\n"
-    "  --kinds LIST     the kinds that count against --max-leaks, comma-separated: heap,fd,socket,thread,timer\n"
-    "                   or all (default all). What the library tracks is LEAKWATCH_KINDS, left as it is.\n"
+    "  --kinds LIST     the kinds that count against --max-leaks, comma-separated: heap,fd,socket,thread,timer,\n"
+    "                   mmap, or all (default: all but mmap). What the library tracks is LEAKWATCH_KINDS, left\n"
+    "                   as it is.\n"
     "  --sarif FILE     also write a SARIF 2.1.0 log (one result per leaking site) to FILE\n"
     "  --junit FILE     also write JUnit XML (a test case per process, a failure per leaking site) to FILE\n"
     "  --suppressions FILE  hide the sites matched by FILE's lines (leak:, fd:, socket:, thread:, timer:\n"
@@ -236,8 +237,8 @@ static int parse(int argc, char **argv, options_t *o, int *status)
                 return -1;
             }
             if (lwr_kinds_parse(v, &o->kinds, bad, sizeof bad) != 0) {
-                *status = lwr_usage_error("run", "--kinds: unknown kind '%s' (heap, fd, socket, thread, timer, all)",
-                                          bad);
+                *status = lwr_usage_error(
+                    "run", "--kinds: unknown kind '%s' (heap, fd, socket, thread, timer, mmap, all)", bad);
                 return -1;
             }
         } else if ((r = lwr_ci_take_option("run", argc, argv, &i, true, &o->ci)) != 0
@@ -948,7 +949,7 @@ static int check_outputs(options_t *o)
 
 static int run_main(int argc, char **argv)
 {
-    options_t o = (options_t){ .exit_code = LWR_EXIT_LEAKS, .kinds = LWR_ALL_KINDS, .ci = LWR_CI_INIT };
+    options_t o = (options_t){ .exit_code = LWR_EXIT_LEAKS, .kinds = LWR_GATE_KINDS, .ci = LWR_CI_INIT };
     int status;
     if (parse(argc, argv, &o, &status) != 0) {
         lwr_ci_free(&o.ci);

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const kind_names[LWR_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
+static const char *const kind_names[LWR_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer", "mmap" };
 
 const char *lwr_kind_name(lwr_kind_t kind)
 {
@@ -285,7 +285,8 @@ static int read_values(ctx_t *c, json_t *o, const char *where, lwr_kind_t kind, 
         char **out;
     } m[] = { { "target", &v.target }, { "stream", &v.stream }, { "family", &v.family }, { "type", &v.type },
               { "local", &v.local },   { "peer", &v.peer },     { "start", &v.start },   { "state", &v.state },
-              { "clock", &v.clock },   { "notify", &v.notify } };
+              { "clock", &v.clock },   { "notify", &v.notify }, { "prot", &v.prot },     { "sharing", &v.sharing },
+              { "backing", &v.backing } };
     int rc = 0;
     for (size_t i = 0; i < sizeof m / sizeof m[0] && rc == 0; i++)
         rc = get_str(c, o, where, m[i].key, false, m[i].out);

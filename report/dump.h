@@ -13,12 +13,16 @@ typedef enum {
     LWR_SOCKET,
     LWR_THREAD,
     LWR_TIMER,
+    LWR_MMAP,
     LWR_KIND_COUNT
 } lwr_kind_t;
 
 /* Bit set of kinds, bit i for lwr_kind_t i. */
 typedef unsigned lwr_kindset_t;
 #define LWR_ALL_KINDS ((lwr_kindset_t)((1u << LWR_KIND_COUNT) - 1))
+/* The kinds a gate counts unless told (--kinds): every kind but mmap, which real programs leave mapped at exit
+ * without harm (README, "Memory mappings"). */
+#define LWR_GATE_KINDS ((lwr_kindset_t)(LWR_ALL_KINDS & ~(1u << LWR_MMAP)))
 
 typedef struct {
     uint64_t count;

@@ -41,6 +41,9 @@ void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f);
 
 /* Writes a sample as the text report does ("0x55.. (24 bytes)", "fd 3 /tmp/x"), with its pid when `with_pid`
  * ("0x55.. (24 bytes, pid 7)", "fd 3 /tmp/x (pid 7)"). A sample without a handle shows "?". */
+/* n bytes for people: "512 B", "1.0 MiB" (binary units, one decimal). */
+void lwr_human_bytes(char *buf, size_t cap, uint64_t n);
+
 void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid);
 
 /* Writes the text report to `out`. A report without leaks is exactly one line,

@@ -77,7 +77,7 @@ static void site_summary(char *buf, size_t len, const lwr_site_t *s)
 {
     static const char *const nouns[LWR_KIND_COUNT][2] = {
         { "block", "blocks" }, { "descriptor", "descriptors" }, { "socket", "sockets" },
-        { "thread", "threads" }, { "timer", "timers" },
+        { "thread", "threads" }, { "timer", "timers" }, { "mapping", "mappings" },
     };
     const lwr_frame_t *at = lwr_acquiring_frame(s);
     char where[1200] = "";
@@ -89,6 +89,9 @@ static void site_summary(char *buf, size_t len, const lwr_site_t *s)
     if (s->kind == LWR_HEAP)
         snprintf(buf, len, "heap: %" PRIu64 " bytes in %" PRIu64 " %s%s%s%s%s", s->bytes, s->count,
                  nouns[0][s->count != 1], cls ? " (" : "", cls ? cls : "", cls ? ")" : "", where);
+    else if (s->kind == LWR_MMAP)
+        snprintf(buf, len, "mmap: %" PRIu64 " bytes in %" PRIu64 " %s still mapped or created%s", s->bytes, s->count,
+                 nouns[LWR_MMAP][s->count != 1], where);
     else
         snprintf(buf, len, "%s: %" PRIu64 " %s still open%s", lwr_kind_name(s->kind), s->count,
                  nouns[s->kind][s->count != 1], where);

@@ -38,6 +38,8 @@ static const rule_t rules[] = {
     { "leakwatch/socket", "SocketLeak", "A socket is still open at exit." },
     { "leakwatch/thread", "ThreadLeak", "A thread was neither joined nor detached." },
     { "leakwatch/timer", "TimerLeak", "A POSIX timer was created and never deleted." },
+    { "leakwatch/mmap", "MappingLeak",
+      "Memory the program mapped is still mapped at exit, or a shared-memory object it created was never removed." },
 };
 #define NRULES (sizeof rules / sizeof rules[0])
 
@@ -52,6 +54,8 @@ static size_t rule_index(const lwr_site_t *s)
         return 5;
     case LWR_THREAD:
         return 6;
+    case LWR_MMAP:
+        return 8;
     default:
         return 7;
     }
@@ -219,7 +223,7 @@ static json_t *frame_location(const lwr_frame_t *f, size_t index, const char *cw
 
 static const char *const nouns[LWR_KIND_COUNT][2] = {
     { "heap block", "heap blocks" },   { "descriptor", "descriptors" }, { "socket", "sockets" },
-    { "thread", "threads" },           { "timer", "timers" },
+    { "thread", "threads" },           { "timer", "timers" },           { "mapping", "mappings" },
 };
 
 /* A stable fingerprint of the call site (kind, class and the functions and file names of its frames): FNV-1a. */
@@ -271,6 +275,10 @@ static json_t *result_json(const lwr_report_t *r, const lwr_site_t *s, const cha
                  s->cls == LWR_CLASS_REACHABLE ? "still reachable at exit" : "leaked",
                  s->cls == LWR_CLASS_DEFINITE ? " (definite)" : s->cls == LWR_CLASS_INDIRECT ? " (indirect)" : "",
                  where, procs, s->baseline ? "; in the baseline" : "");
+    else if (s->kind == LWR_MMAP)
+        snprintf(msg, sizeof msg, "%" PRIu64 " bytes in %" PRIu64 " %s still mapped or created at exit%s%s%s",
+                 s->bytes, s->count, nouns[LWR_MMAP][s->count != 1], where, procs,
+                 s->baseline ? "; in the baseline" : "");
     else
         snprintf(msg, sizeof msg, "%" PRIu64 " %s still open at exit%s%s%s", s->count,
                  nouns[s->kind][s->count != 1], where, procs, s->baseline ? "; in the baseline" : "");

@@ -15,6 +15,7 @@ static const char *const nouns[LWR_KIND_COUNT][2] = {
     { "socket", "sockets" },
     { "thread", "threads" },
     { "timer", "timers" },
+    { "mapping", "mappings" },
 };
 
 static const char *noun(lwr_kind_t kind, uint64_t n)
@@ -95,6 +96,22 @@ void lwr_print_frame(FILE *out, size_t i, const lwr_frame_t *f)
     fprintf(out, "    #%zu %s\n", i, lwr_show(text));
 }
 
+void lwr_human_bytes(char *buf, size_t cap, uint64_t n)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    if (n < 1024) {
+        snprintf(buf, cap, "%" PRIu64 " B", n);
+        return;
+    }
+    double v = (double)n / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, "%.1f %s", v, units[u]);
+}
+
 void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, bool with_pid)
 {
     const char *h = s->handle ? lwr_show(s->handle) : "?";
@@ -118,6 +135,21 @@ void lwr_print_sample(FILE *out, lwr_kind_t kind, const lwr_report_sample_t *s, 
     case LWR_THREAD:
         fprintf(out, "thread %s", h);
         break;
+    case LWR_MMAP: {
+        char sz[32];
+        lwr_human_bytes(sz, sizeof sz, s->size);
+        if (s->detail && (strncmp(s->detail, "shm ", 4) == 0 || strncmp(s->detail, "sysv-segment ", 13) == 0)) {
+            /* an object, not a range: its name says what it is */
+            fprintf(out, "%s", lwr_show(s->detail));
+            if (strncmp(s->detail, "sysv-segment ", 13) == 0)
+                fprintf(out, " %s", sz);
+            if (with_pid)
+                fprintf(out, " (pid %ld)", s->pid);
+            return;
+        }
+        fprintf(out, "%s %s", h, sz);
+        break;
+    }
     default:
         fprintf(out, "timer %s", h);
         break;
@@ -150,7 +182,12 @@ static void print_site(FILE *out, const lwr_site_t *s, bool show_indirect)
                 s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP)
         fprintf(out, "heap: %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
-    else
+    else if (s->kind == LWR_MMAP) {
+        char sz[32];
+        lwr_human_bytes(sz, sizeof sz, s->bytes);
+        fprintf(out, "mmap: %" PRIu64 " %s, %s (%" PRIu64 " bytes) still mapped or created", s->count,
+                noun(s->kind, s->count), sz, s->bytes);
+    } else
         fprintf(out, "%s: %" PRIu64 " %s still open", lwr_kind_name(s->kind), s->count, noun(s->kind, s->count));
     if (s->kind == LWR_THREAD)
         fputs(" (neither joined nor detached)", out);
@@ -431,6 +468,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             if (k == LWR_HEAP)
                 fprintf(out, "%sheap %" PRIu64 " %s (%" PRIu64 " bytes)", sep, n, noun(LWR_HEAP, n),
                         r->totals[k].bytes);
+            else if (k == LWR_MMAP)
+                fprintf(out, "%smmap %" PRIu64 " (%" PRIu64 " bytes)", sep, n, r->totals[k].bytes);
             else
                 fprintf(out, "%s%s %" PRIu64, sep, lwr_kind_name((lwr_kind_t)k), n);
             sep = ", ";

@@ -274,7 +274,7 @@ int lwr_lsan_report(const lwr_lsan_t *l, const lwr_report_t *rep)
     int rc = lwr_render_text_limited(out, rep, false, l->max_leaks);
     if (lwr_output_close(out, path[0] ? path : NULL, "the report", rc) != 0)
         return 1;
-    return l->has_exitcode && lwr_report_count(rep, LWR_ALL_KINDS) > 0 ? l->exitcode : 0;
+    return l->has_exitcode && lwr_report_count(rep, LWR_GATE_KINDS) > 0 ? l->exitcode : 0;
 }
 
 /* ---- --quiet and max_leaks --------------------------------------------------------------------------------- */

@@ -1,5 +1,6 @@
 /* Makes the sentence a report shows for a non-heap sample ("AF_INET SOCK_STREAM 127.0.0.1:5432 -> ...",
- * "FILE* fd 5 /etc/hosts", "start=0x401136 running", "clock=CLOCK_MONOTONIC notify=SIGEV_SIGNAL") from the
+ * "FILE* fd 5 /etc/hosts", "start=0x401136 running", "clock=CLOCK_MONOTONIC notify=SIGEV_SIGNAL",
+ * "rw- private anon") from the
  * values a version-2 dump carries, and reads a version-1 dump's sentence back into values. */
 #include "sample.h"
 
@@ -76,6 +77,18 @@ static int describe_values(lwr_sample_t *smp, lwr_kind_t kind, const lwr_sample_
             bad |= add(&buf, &len, "clock=") | add(&buf, &len, clock);
         if (notify)
             bad |= add(&buf, &len, clock ? " notify=" : "notify=") | add(&buf, &len, notify);
+        break;
+    }
+    case LWR_MMAP: {
+        /* "rw- private anon", "r-- shared file /path", "shm /dev/shm/NAME", "sysv-segment SYSV... shmid N" */
+        const char *words[] = { v->prot, v->sharing, v->backing, target };
+        const char *sep = "";
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+            if (!words[i] || !words[i][0])
+                continue;
+            bad |= add(&buf, &len, sep) | add(&buf, &len, words[i]);
+            sep = " ";
+        }
         break;
     }
     default:

@@ -6,7 +6,7 @@
 
 /* The values a version-2 dump's sample carries (docs/FORMAT.md); NULL or -1 when absent. */
 typedef struct {
-    char *target, *stream, *family, *type, *local, *peer, *start, *state, *clock, *notify;
+    char *target, *stream, *family, *type, *local, *peer, *start, *state, *clock, *notify, *prot, *sharing, *backing;
     long long fd;
     int listening;
 } lwr_sample_values_t;

@@ -68,7 +68,7 @@ static const struct {
 };
 #define NBUILTIN (sizeof builtin / sizeof builtin[0])
 
-static const char *const type_names[LWR_KIND_COUNT] = { "leak", "fd", "socket", "thread", "timer" };
+static const char *const type_names[LWR_KIND_COUNT] = { "leak", "fd", "socket", "thread", "timer", "mmap" };
 /* The warning types a `warning:` line may name (docs/FORMAT.md `warnings`), and `*` for any. */
 static const char *const warning_types[] = { "bad-close", "double-close", "fd-into-exec", "*" };
 

@@ -224,12 +224,6 @@ static void table_remove(uintptr_t lo, uintptr_t hi)
     }
 }
 
-static uintptr_t page_end(uintptr_t lo, size_t len)
-{
-    uintptr_t hi = lo + len;
-    return hi < lo ? UINTPTR_MAX : (hi + 4095) & ~(uintptr_t)4095;
-}
-
 static int by_allocator(uintptr_t caller)
 {
     return kind != LW_ALLOC_GLIBC && caller >= obj_lo && caller < obj_hi;
@@ -245,26 +239,23 @@ static void forget(uintptr_t lo, uintptr_t hi)
     }
 }
 
-void lw_on_map(void *addr, size_t len, uintptr_t caller)
+int lw_allocator_on_map(uintptr_t lo, uintptr_t hi, uintptr_t caller)
 {
-    if (addr == MAP_FAILED || len == 0)
-        return;
-    uintptr_t lo = (uintptr_t)addr, hi = page_end(lo, len);
     if (!by_allocator(caller)) {
         /* the program's memory now, whatever the allocator had there before */
         forget(lo, hi);
-        return;
+        return 1;
     }
     if (take()) {
         table_add(lo, hi);
         lw_unlock(&amap_lock);
     }
+    return 0;
 }
 
-void lw_on_unmap(void *addr, size_t len)
+void lw_allocator_on_unmap(uintptr_t lo, uintptr_t hi)
 {
-    uintptr_t lo = (uintptr_t)addr;
-    forget(lo, page_end(lo, len));
+    forget(lo, hi);
 }
 
 size_t lw_allocator_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap, int *complete)

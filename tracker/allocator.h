@@ -26,6 +26,13 @@ const char *lw_allocator_name(void);
  * not the allocator's alone, or when it is not known. */
 int lw_allocator_object(uintptr_t *lo, uintptr_t *hi);
 
+/* A mapping [lo, hi) (page-aligned) was made by code whose return address is caller: when that is the allocator's
+ * own code the range is the allocator's memory and 0 is returned; otherwise it is the program's (whatever the
+ * allocator had there before) and 1 is returned. */
+int lw_allocator_on_map(uintptr_t lo, uintptr_t hi, uintptr_t caller);
+/* [lo, hi) was unmapped. */
+void lw_allocator_on_unmap(uintptr_t lo, uintptr_t hi);
+
 /* Copies the memory the allocator's own code mapped with mmap (and has not unmapped), sorted and disjoint, into
  * lo/hi (at most cap ranges); returns how many. *complete is set to 0 when some mapping could not be recorded (the
  * table was full, or its lock was held by a thread that vanished in a fork), so that the copy misses some. */

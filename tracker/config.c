@@ -23,7 +23,7 @@ lw_config_t lw_config = {
     .reach = LW_REACH_AT_EXIT,
 };
 
-static const char *const kind_names[LW_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer" };
+static const char *const kind_names[LW_KIND_COUNT] = { "heap", "fd", "socket", "thread", "timer", "mmap" };
 
 const char *lw_kind_name(lw_kind_t kind)
 {

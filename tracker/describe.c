@@ -282,6 +282,9 @@ void lw_describe(const lw_live_t *rec, lw_desc_t *d)
             put_u(&t, notify);
         break;
     }
+    case LW_MMAP:
+        lw_mapping_describe(rec->handle, d);
+        break;
     default:
         break;
     }

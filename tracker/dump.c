@@ -29,7 +29,7 @@ typedef lw_entry_t entry_t;
 
 #define KEY(kind, cls, site, born)                                                                            \
     (((uint64_t)(kind) << 61) | ((uint64_t)(cls) << 59) | ((uint64_t)((site) & 0x7ffffff) << 32) | (born))
-#define KEY_KIND(k) ((uint32_t)((k) >> 61))
+#define KEY_KIND(k) ((uint32_t)((k) >> 61)) /* LW_ENTRY_KIND reads the same */
 #define KEY_CLASS(k) ((uint32_t)((k) >> 59) & 3u)
 #define KEY_SITE(k) ((uint32_t)((k) >> 32) & 0x7ffffffu)
 
@@ -166,6 +166,9 @@ static const char *class_name(uint32_t c)
     }
     return NULL;
 }
+
+/* The kinds whose records' sizes are bytes (the others carry a detail value there). */
+#define SIZED(kind) ((kind) == LW_HEAP || (kind) == LW_MMAP)
 
 typedef struct {
     uint32_t kind, cls, site;
@@ -341,6 +344,7 @@ static void out_description(lw_out_t *o, const lw_live_t *rec)
         { "family", d.family, 0 }, { "type", d.type, 0 },     { "local", d.local, 0 },
         { "peer", d.peer, 0 },     { "listening", d.listening, 1 }, { "start", d.start, 0 },
         { "state", d.state, 0 },   { "clock", d.clock, 0 },   { "notify", d.notify, 0 },
+        { "prot", d.prot, 0 },     { "sharing", d.sharing, 0 }, { "backing", d.backing, 0 },
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
         if (!m[i].value[0])
@@ -460,7 +464,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
             g[gi].site = KEY_SITE(c.v[i].key);
             g[gi].first = i;
         }
-        uint64_t bytes = g[gi].kind == LW_HEAP ? LW_ENTRY_SIZE(&c.v[i]) : 0;
+        uint64_t bytes = SIZED(g[gi].kind) ? LW_ENTRY_SIZE(&c.v[i]) : 0;
         g[gi].count++;
         g[gi].bytes += bytes;
         if (lw_config.sample) {
@@ -587,7 +591,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
             lw_out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
             out_handle(o, s->kind, e[k].handle, LW_ENTRY_FLAGS(&e[k]));
             lw_out_s(o, ", \"size\": ");
-            lw_out_u(o, s->kind == LW_HEAP ? LW_ENTRY_SIZE(&e[k]) : 0);
+            lw_out_u(o, SIZED(s->kind) ? LW_ENTRY_SIZE(&e[k]) : 0);
             lw_out_s(o, ", \"age_ms\": ");
             lw_out_u(o, now >= born ? now - born : 0);
             if (s->kind != LW_HEAP) {

@@ -52,6 +52,7 @@ static void atfork_prepare(void)
     lw_dump_lock_for_fork();
     lw_stack_block_unwinds();
     lw_sites_lock_all();
+    lw_mappings_lock();
     lw_tables_lock_all();
     lw_api_lock_for_fork();
     lw_mem_lock_all();
@@ -64,6 +65,7 @@ static void atfork_parent(void)
     lw_mem_unlock_all();
     lw_api_unlock_for_fork();
     lw_tables_unlock_all();
+    lw_mappings_unlock();
     lw_sites_unlock_all();
     lw_stack_allow_unwinds(0);
     lw_dump_unlock_for_fork();
@@ -82,6 +84,7 @@ static void atfork_child(void)
     lw_mem_unlock_all();
     lw_api_unlock_for_fork();
     lw_tables_unlock_all();
+    lw_mappings_unlock();
     lw_sites_unlock_all();
     lw_stack_allow_unwinds(1);
     lw_pid = getpid();
@@ -143,5 +146,6 @@ void lw_reset_for_tests(void)
 {
     lw_init();
     lw_tables_reset();
+    lw_mappings_reset();
     lw_sites_reset();
 }

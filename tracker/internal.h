@@ -161,6 +161,11 @@ size_t lw_tables_total(void);
 /* Records of every generation, the inherited ones included (unlocked: an estimate for sizing). */
 size_t lw_tables_total_all(void);
 void lw_tables_reset(void);
+/* Records handle with a stack already interned and the given birth and flags, replacing a live record of it
+ * (mapping.c: a piece of a split range keeps its mmap's stack); lw_table_drop forgets one. Both take the shard
+ * lock itself (never nested in a handler) and must run with the guard set. */
+void lw_table_put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags);
+int lw_table_drop(lw_kind_t kind, uintptr_t handle);
 
 /* ---- sampling (sample.c) ----------------------------------------------------------------------------------- */
 
@@ -205,6 +210,8 @@ typedef struct {
 #define LW_ENTRY_SIZE(e) ((e)->meta & LW_ENTRY_SIZE_MASK)
 #define LW_ENTRY_FLAGS(e) ((uint8_t)((e)->meta >> 48))
 #define LW_ENTRY_INHERITED (1ull << 56) /* a parent's block, kept only as a path for the scan */
+/* The record's kind, which the dump keeps in the top 3 bits of `key` (dump.c). */
+#define LW_ENTRY_KIND(e) ((uint32_t)((e)->key >> 61))
 
 /* ---- reachability (reach.c) ------------------------------------------------------------------------------- */
 
@@ -315,11 +322,24 @@ typedef struct {
     char state[12];     /* thread: "running" or "finished" */
     char clock[32];     /* timer: CLOCK_MONOTONIC... or the number (cpu-clock -N for a process or thread clock) */
     char notify[24];    /* timer: SIGEV_SIGNAL... or the number */
+    char prot[8];       /* mmap: "rw-", "r-x", "---" */
+    char sharing[12];   /* mmap: "private" or "shared" */
+    char backing[16];   /* mmap: "anon", "file", "sysv" (an shmat attachment), "shm" (a POSIX shm object),
+                         * "sysv-segment"; the path or name is in target */
 } lw_desc_t;
 
 /* Describes rec into *d. `rec->size` is the value recorded as size (see lw_stream_fd for streams). Runs while the
  * dump is written: no malloc, no locks of the program's. */
 void lw_describe(const lw_live_t *rec, lw_desc_t *d);
+/* The values of an mmap-kind record (mapping.c); fields left "" when the record is unknown there. */
+void lw_mapping_describe(uintptr_t handle, lw_desc_t *d);
+/* The ranges recorded now, sorted (at most cap); for tests. */
+size_t lw_mapping_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap);
+/* Held across fork (taken before the tables' locks, as every path takes them). */
+void lw_mappings_lock(void);
+void lw_mappings_unlock(void);
+void lw_mappings_reset(void);
+
 /* For a FILE* or DIR* record, its descriptor + 1 (0 when unknown), to be stored as the record's size for
  * lw_describe; any other record's size as it is. Call it only while the record's shard is locked: the stream
  * cannot be closed then, since closing it releases the record first. */

@@ -425,6 +425,23 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
 }
 
+void lw_table_put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags)
+{
+    put(kind, handle, size, site, born_ms, flags & ~(unsigned)(LW_REC_SENTINEL | LW_REC_SAMPLED), cur_gen);
+}
+
+int lw_table_drop(lw_kind_t kind, uintptr_t handle)
+{
+    if (handle == LW_SENTINEL)
+        return 0;
+    uint32_t hv = handle_hash(handle);
+    lw_shard_t *s = shard_of(handle);
+    lw_lock(&s->lock);
+    int found = take(s, kind, handle, hv, NULL, 0);
+    lw_unlock(&s->lock);
+    return found;
+}
+
 int lw_tracking(lw_kind_t kind)
 {
     return !lw_self.busy && (lw_config.kinds & (1u << kind));

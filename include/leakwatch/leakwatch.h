@@ -75,7 +75,7 @@ LEAKWATCH_GETTER_(leakwatch_dump, int, (const char *reason))
 #define leakwatch_dump(reason) (leakwatch_dump_get_() ? leakwatch_dump_get_()((reason)) : 0)
 
 /* The number of leaks at this moment: heap blocks that are definite or indirect (a reachability scan of a copy
- * of the process, as at exit) and live handles of the other kinds, the ignored ones left out. A test calls it
+ * of the process, as at exit) and live handles of the other kinds but mmap, the ignored ones left out. A test calls it
  * after each case (__lsan_do_recoverable_leak_check). 0 without the library. */
 LEAKWATCH_GETTER_(leakwatch_check, int, (void))
 #define leakwatch_check() (leakwatch_check_get_() ? leakwatch_check_get_()() : 0)

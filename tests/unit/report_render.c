@@ -117,8 +117,8 @@ START_TEST(json_report_matches_the_contract)
     ck_assert_uint_eq(json_object_size(totals), LWR_KIND_COUNT + 1);
     expect_int(member(totals, "reachable"), "count", 2);
     expect_int(member(totals, "reachable"), "bytes", 4096);
-    static const char *const kinds[] = { "heap", "fd", "socket", "thread", "timer" };
-    const json_int_t counts[] = { 3, 1, 0, 0, 0 }, bytes[] = { 72, 0, 0, 0, 0 };
+    static const char *const kinds[] = { "heap", "fd", "socket", "thread", "timer", "mmap" };
+    const json_int_t counts[] = { 3, 1, 0, 0, 0, 0 }, bytes[] = { 72, 0, 0, 0, 0, 0 };
     for (int k = 0; k < LWR_KIND_COUNT; k++) {
         json_t *t = member(totals, kinds[k]);
         expect_int(t, "count", counts[k]);
