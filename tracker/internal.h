@@ -151,6 +151,10 @@ typedef struct {
 
 void lw_tables_lock_all(void);
 void lw_tables_unlock_all(void);
+/* In the scanning copy, once it has listed the records: gives back the copy's pages of the tables (records,
+ * buckets, nurseries), which it reads no more, so that the copy's memory does not hold the tables and the
+ * scan's arrays at once. The tables are empty afterwards; the process that forked the copy keeps its own. */
+void lw_tables_drop_in_copy(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, shard by shard, the shard locked. */

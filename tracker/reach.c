@@ -1022,6 +1022,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
      * consistent, and the copy may walk them once it lets the locks go. */
     lw_tables_unlock_all();
     list(l, arg);
+    lw_tables_drop_in_copy();
     /* an allocator whose memory is not known would make the classes a guess */
     const char *why = lw_allocator_distrust(l->v, l->nheap);
     if (why) {

@@ -181,8 +181,9 @@ static void shorten_paths(lw_retain_t *r, uint32_t *rootof)
 }
 
 /* The group a lost block counts under: its definite block's, or for a group no definite block heads, the group
- * holding most of its bytes (the first of them by key on a tie), found for each such head into best[]. */
-static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, uint32_t *best)
+ * holding most of its bytes (the first of them by key on a tie), found for each such head into *best (indexed
+ * by block; left NULL when no group lacks a definite head, as is usual). */
+static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, uint32_t **best)
 {
     size_t m = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -192,8 +193,13 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
     if (m == 0)
         return 0;
     kv_t *kv = lw_mem_alloc(m * sizeof(kv_t));
-    if (!kv)
+    *best = lw_mem_alloc(r->n * sizeof(uint32_t));
+    if (!kv || !*best) {
+        lw_mem_free(kv, m * sizeof(kv_t));
         return ENOMEM;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        (*best)[i] = NONE;
     size_t k = 0;
     for (size_t i = 0; i < r->n; i++) {
         uint32_t h = r->links.link[i];
@@ -209,7 +215,7 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
             sum += kv[j++].v;
         uint32_t h = (uint32_t)(kv[i].k >> 32);
         if (i == 0 || h != (uint32_t)(kv[i - 1].k >> 32) || sum > top) {
-            best[h] = (uint32_t)kv[i].k;
+            (*best)[h] = (uint32_t)kv[i].k;
             top = sum;
         }
         i = j;
@@ -229,7 +235,7 @@ static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, co
         uint32_t h = r->links.link[i];
         if (cls[i] == LW_CLASS_REACHABLE || cls[i] == LW_CLASS_NONE || h >= r->n)
             continue;
-        uint32_t root = cls[h] == LW_CLASS_DEFINITE ? r->gi[h] : best[h], gi = r->gi[i];
+        uint32_t root = cls[h] == LW_CLASS_DEFINITE ? r->gi[h] : best ? best[h] : NONE, gi = r->gi[i];
         if (root >= r->ng)
             continue;
         lw_rgroup_t *R = &r->g[root], *G = &r->g[gi];
@@ -278,12 +284,8 @@ void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const ui
     if (make_groups(r, v, nheap) != 0)
         return;
     shorten_paths(r, scratch);
-    uint32_t *best = lw_mem_alloc(nheap * sizeof(uint32_t));
-    if (!best)
-        return;
-    for (size_t i = 0; i < nheap; i++)
-        best[i] = NONE;
-    int err = cycle_sites(r, v, cls, best);
+    uint32_t *best = NULL;
+    int err = cycle_sites(r, v, cls, &best);
     if (!err)
         err = attribute(r, v, cls, best);
     lw_mem_free(best, nheap * sizeof(uint32_t));
