@@ -133,8 +133,6 @@ static int list_classified(collect_t *c, lw_retain_t *ret)
     c->dropped = err ? 0 : l.dropped;
     for (size_t i = 0; i < l.nheap && !err; i++)
         c->v[i].key |= (uint64_t)cls[i] << 59;
-    if (!err && links)
-        lw_retain_build(ret, c->v, l.nheap, cls);
     lw_mem_free(cls, c->cap + 1);
     return err;
 }

@@ -262,13 +262,21 @@ typedef struct {
  * The caller gives link, order and work room for l->cap entries each, roots room for l->cap records. */
 #define LW_LINK_ROOT 0x80000000u
 #define LW_LINK_NONE 0xffffffffu
-typedef struct {
+typedef struct lw_links {
     uint32_t *link;
     uint32_t *order;
     size_t norder;
     lw_root_t *roots;
     size_t nroots;
     uint32_t *work; /* the scan's own */
+    /* What becomes of the graph: the copy calls in_copy with its listing (the heap entries [0, nheap), their
+     * keys carrying their classes) and the graph filled in, to turn it into what the caller keeps and write
+     * that to fd (returns 0, or -1 when it could not write); the caller's process then reads it with in_parent
+     * (returns 0 or -1). The graph itself never leaves the copy. */
+    int (*in_copy)(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t *cls, struct lw_links *links,
+                   int fd);
+    int (*in_parent)(void *arg, int fd);
+    void *arg;
 } lw_links_t;
 
 /* Lists the live records with list() and classifies the heap blocks among them at one and the same moment: both

@@ -1076,11 +1076,16 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
         lw_sys_write_all(out, cls, l->nheap))
         lw_syscall(SYS_exit_group, 1);
-    /* the queue of the flood holds the reachable blocks in the order they were reached */
-    if (links && (lw_sys_write_all(out, links->link, l->nheap * sizeof(uint32_t)) ||
-                  lw_sys_write_all(out, stack, a.norder * sizeof(uint32_t)) ||
-                  lw_sys_write_all(out, links->roots, a.nroots * sizeof(lw_root_t))))
-        lw_syscall(SYS_exit_group, 1);
+    if (links) {
+        /* the queue of the flood holds the reachable blocks in the order they were reached */
+        links->order = stack;
+        links->norder = a.norder;
+        links->nroots = a.nroots;
+        for (size_t i = 0; i < l->nheap; i++)
+            l->v[i].key |= (uint64_t)cls[i] << 59;
+        if (links->in_copy(links->arg, l->v, l->nheap, cls, links, out))
+            lw_syscall(SYS_exit_group, 1);
+    }
     lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
 }
 
@@ -1222,10 +1227,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     int refused = ok && a.refused;
     ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n && read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
          read_all(fds[0], cls, a.nheap) == 0;
-    ok = ok && (!links || (a.norder <= a.nheap && a.nroots <= a.nheap &&
-                           read_all(fds[0], links->link, a.nheap * sizeof(uint32_t)) == 0 &&
-                           read_all(fds[0], links->order, a.norder * sizeof(uint32_t)) == 0 &&
-                           read_all(fds[0], links->roots, a.nroots * sizeof(lw_root_t)) == 0));
+    ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
     if (refused) {
@@ -1236,10 +1238,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
         l->n = a.n;
         l->nheap = a.nheap;
         l->dropped = a.dropped;
-        if (links) {
-            links->norder = a.norder;
-            links->nroots = a.nroots;
-        }
+
     } else {
         err = ECHILD;
     }
