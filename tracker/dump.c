@@ -5,6 +5,7 @@
 #include "json_out.h"
 #include "object_span.h"
 #include "retain.h"
+#include "sort.h"
 #include "sys.h"
 #include "warnings.h"
 
@@ -67,9 +68,9 @@ static size_t drop_inherited(entry_t *v, size_t n)
 
 #define HEAP_SORT_MAX 64 /* the largest element heap_sort takes, in bytes */
 
-/* Heapsort in place, for the entries and the groups alike: no second copy of a million entries, and no
- * allocation. `after(a, b)` says that a sorts after b. Inlined into each caller, so that the element size is a
- * constant and the comparison a direct call. */
+/* Heapsort in place, for the groups (the entries take lw_sort_entries): no allocation. `after(a, b)` says that
+ * a sorts after b. Inlined into its caller, so that the element size is a constant and the comparison a direct
+ * call. */
 static inline __attribute__((always_inline)) void heap_sort(void *base, size_t n, size_t size,
                                                             int (*after)(const void *, const void *))
 {
@@ -103,22 +104,6 @@ static inline __attribute__((always_inline)) void heap_sort(void *base, size_t n
     }
 }
 
-/* The two orders the dump needs: by key (to group), and by address with the heap first (for the scan). */
-static uint64_t address_order(const entry_t *e)
-{
-    return KEY_KIND(e->key) == LW_HEAP ? e->handle : (1ull << 63) | e->handle;
-}
-
-static int key_after(const void *a, const void *b)
-{
-    return ((const entry_t *)a)->key > ((const entry_t *)b)->key;
-}
-
-static int address_after(const void *a, const void *b)
-{
-    return address_order(a) > address_order(b);
-}
-
 /* The listing for the scan, taken in the scanning copy: every record, the inherited ones too (a forked child's
  * own blocks may be reachable only through them), sorted by address with the heap first. */
 void lw_dump_list(lw_listing_t *l, void *arg)
@@ -126,7 +111,7 @@ void lw_dump_list(lw_listing_t *l, void *arg)
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
     lw_tables_walk_all(collect_one, &c);
-    heap_sort(c.v, c.n, sizeof(entry_t), address_after);
+    lw_sort_entries(c.v, c.n, LW_SORT_ADDRESS);
     size_t nheap = 0;
     while (nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
         nheap++;
@@ -148,8 +133,6 @@ static int list_classified(collect_t *c, lw_retain_t *ret)
     c->dropped = err ? 0 : l.dropped;
     for (size_t i = 0; i < l.nheap && !err; i++)
         c->v[i].key |= (uint64_t)cls[i] << 59;
-    if (!err && links)
-        lw_retain_build(ret, c->v, l.nheap, cls);
     lw_mem_free(cls, c->cap + 1);
     return err;
 }
@@ -177,7 +160,7 @@ typedef struct {
     double wcount, wbytes; /* with sampling, the estimates (each block weighed, see lw_sample_weight) */
     uint64_t est;          /* with sampling, the estimated count (bytes then holds the estimated bytes) */
 } group_t;
-_Static_assert(sizeof(group_t) <= HEAP_SORT_MAX && sizeof(entry_t) <= HEAP_SORT_MAX, "heap_sort's element");
+_Static_assert(sizeof(group_t) <= HEAP_SORT_MAX, "heap_sort's element");
 
 /* The order of the sites in a dump: most bytes first, then most records, then by kind, class and site. */
 static int group_after(const void *pa, const void *pb)
@@ -440,7 +423,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     lost_here += c.dropped;
     c.n = drop_inherited(c.v, c.n);
     if (c.n)
-        heap_sort(c.v, c.n, sizeof(entry_t), key_after);
+        lw_sort_entries(c.v, c.n, LW_SORT_KEY);
 
     size_t ngroups = 0;
     for (size_t i = 0; i < c.n; i++)

@@ -151,6 +151,10 @@ typedef struct {
 
 void lw_tables_lock_all(void);
 void lw_tables_unlock_all(void);
+/* In the scanning copy, once it has listed the records: gives back the copy's pages of the tables (records,
+ * buckets, nurseries), which it reads no more, so that the copy's memory does not hold the tables and the
+ * scan's arrays at once. The tables are empty afterwards; the process that forked the copy keeps its own. */
+void lw_tables_drop_in_copy(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, shard by shard, the shard locked. */
@@ -267,13 +271,21 @@ typedef struct {
  * The caller gives link, order and work room for l->cap entries each, roots room for l->cap records. */
 #define LW_LINK_ROOT 0x80000000u
 #define LW_LINK_NONE 0xffffffffu
-typedef struct {
+typedef struct lw_links {
     uint32_t *link;
     uint32_t *order;
     size_t norder;
     lw_root_t *roots;
     size_t nroots;
     uint32_t *work; /* the scan's own */
+    /* What becomes of the graph: the copy calls in_copy with its listing (the heap entries [0, nheap), their
+     * keys carrying their classes) and the graph filled in, to turn it into what the caller keeps and write
+     * that to fd (returns 0, or -1 when it could not write); the caller's process then reads it with in_parent
+     * (returns 0 or -1). The graph itself never leaves the copy. */
+    int (*in_copy)(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t *cls, struct lw_links *links,
+                   int fd);
+    int (*in_parent)(void *arg, int fd);
+    void *arg;
 } lw_links_t;
 
 /* Lists the live records with list() and classifies the heap blocks among them at one and the same moment: both

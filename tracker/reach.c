@@ -48,9 +48,141 @@ typedef struct {
     uintptr_t root_tp; /* the thread pointer of the thread-local storage scanned */
     const void *vmas;  /* the memory map (vma_t), for that frame */
     size_t nv;
+    /* The blocks ranked by granule (block_index_t), NULL when there was no memory for it: then find_block
+     * searches the whole array. */
+    const struct block_index *ix;
 } scan_t;
 
 static uint64_t frame_below(const scan_t *s, uintptr_t a);
+
+/* ---- finding the block a word points into -------------------------------------------------------------------- */
+
+/* A run of blocks whose starts lie at most RUN_GAP granules apart (a granule: 1 << shift bytes). */
+typedef struct {
+    uint64_t lo_g, last_g; /* the granules of its first and last block's start */
+    uint32_t tab;          /* where its granules begin in block_index_t's rank */
+    uint32_t last;         /* its last block */
+} run_t;
+
+#define RUN_GAP 64
+
+/* The blocks by address, ranked per granule: for each run, rank[tab + j] is the first block that starts at or
+ * above granule lo_g + j (rank[tab + last_g - lo_g + 1] the block after the run), so that the last block
+ * starting at or below a word is found with a search of the few runs, one load from the rank and a step or two
+ * among the blocks of one granule, instead of a binary search of millions of entries, each step a cache miss.
+ * Built in the scanning copy from memory it maps itself. */
+typedef struct block_index {
+    run_t *run;
+    size_t nrun;
+    uint32_t *rank;
+    unsigned shift;
+    size_t bytes; /* of the mapping that holds both */
+} block_index_t;
+
+/* The runs and rank entries b[0, n) (sorted by address) takes with granules of 1 << shift bytes. */
+static void count_runs(const lw_entry_t *b, size_t n, unsigned shift, size_t *nrun, size_t *nrank)
+{
+    *nrun = *nrank = 0;
+    uint64_t lo = 0, last = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t g = b[i].handle >> shift;
+        if (i == 0 || g - last > RUN_GAP) {
+            if (i)
+                *nrank += last - lo + 2;
+            ++*nrun;
+            lo = g;
+        }
+        last = g;
+    }
+    *nrank += last - lo + 2;
+}
+
+/* Maps and fills in the index of b[0, n) (sorted by address, n at least 1): the smallest granule of 1 KiB or
+ * more whose rank takes at most half an entry a block. Returns 0, or -1 without memory for it. */
+static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n)
+{
+    unsigned shift = 10;
+    size_t nrun, nrank;
+    for (;; shift++) {
+        count_runs(b, n, shift, &nrun, &nrank);
+        if (nrank <= n / 2 + 1024 || shift == 40)
+            break;
+    }
+    if (nrank > UINT32_MAX)
+        return -1;
+    size_t bytes = (nrun * sizeof(run_t) + nrank * sizeof(uint32_t) + 4095) & ~(size_t)4095;
+    void *m = lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    *x = (block_index_t){ .run = m, .rank = (uint32_t *)((run_t *)m + nrun), .shift = shift, .bytes = bytes };
+    size_t at = 0;
+    run_t *r = NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t g = b[i].handle >> shift;
+        if (!r || g - r->last_g > RUN_GAP) {
+            if (r)
+                x->rank[at++] = (uint32_t)i; /* the block after the run */
+            r = &x->run[x->nrun++];
+            *r = (run_t){ .lo_g = g, .last_g = g, .tab = (uint32_t)at };
+        }
+        /* the granules up to this block's rank it */
+        while (at - r->tab <= g - r->lo_g)
+            x->rank[at++] = (uint32_t)i;
+        r->last_g = g;
+        r->last = (uint32_t)i;
+    }
+    x->rank[at++] = (uint32_t)n;
+    return 0;
+}
+
+/* The index of the last block of b[lo, hi) that starts at or below v; b[lo] does. */
+static size_t last_at_or_below(const lw_entry_t *b, size_t lo, size_t hi, uintptr_t v)
+{
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b[mid].handle <= v)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The index of the last block that starts at or below v (v at least the first block's start). */
+static size_t block_below(const scan_t *s, uintptr_t v)
+{
+    const block_index_t *x = s->ix;
+    size_t lo = 0, hi = x->nrun;
+    uint64_t g = v >> x->shift;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->run[mid].lo_g <= g)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const run_t *r = &x->run[lo];
+    if (g > r->last_g)
+        return r->last; /* between runs */
+    const uint32_t *rk = &x->rank[r->tab + (g - r->lo_g)];
+    size_t first = rk[0], end = rk[1];
+    if (first == end || v < s->b[first].handle)
+        return first - 1; /* none starts in the granule at or below v: the one before */
+    /* starts spread over a granule about evenly: guess by position, then step to it */
+    unsigned sh = x->shift > 24 ? x->shift - 24 : 0; /* the product within 64 bits */
+    uint64_t off = (v & ((1ull << x->shift) - 1)) >> sh;
+    size_t i = first + (size_t)((off * (end - first)) >> (x->shift - sh));
+    if (s->b[i].handle > v) {
+        for (int k = 0; k < 4; k++)
+            if (s->b[--i].handle <= v)
+                return i;
+        return last_at_or_below(s->b, first, i, v);
+    }
+    for (int k = 0; k < 4; k++, i++)
+        if (i + 1 == end || s->b[i + 1].handle > v)
+            return i;
+    return last_at_or_below(s->b, i, end, v);
+}
 
 /* Index of the block containing address v, or -1. A pointer to the first byte past a block does not count;
  * a zero-sized block is pointed to only by its start. */
@@ -58,14 +190,7 @@ static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
 {
     if (v < s->min || v >= s->max)
         return -1;
-    size_t lo = 0, hi = s->n;
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->b[mid].handle <= v)
-            lo = mid;
-        else
-            hi = mid;
-    }
+    size_t lo = s->ix ? block_below(s, v) : last_at_or_below(s->b, 0, s->n, v);
     uintptr_t b = s->b[lo].handle;
     uint64_t len = LW_ENTRY_SIZE(&s->b[lo]);
     if (v < b)
@@ -927,6 +1052,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
      * consistent, and the copy may walk them once it lets the locks go. */
     lw_tables_unlock_all();
     list(l, arg);
+    lw_tables_drop_in_copy();
     /* an allocator whose memory is not known would make the classes a guess */
     const char *why = lw_allocator_distrust(l->v, l->nheap);
     if (why) {
@@ -965,6 +1091,10 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
             for (size_t i = 0; i < l->nheap; i++)
                 s.link[i] = LW_LINK_NONE;
         }
+        /* mapped after the memory map was read: the index is no root */
+        static block_index_t ix;
+        if (index_blocks(&ix, l->v, l->nheap) == 0)
+            s.ix = &ix;
         classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
     }
     static answer_t a;
@@ -976,11 +1106,16 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
         lw_sys_write_all(out, cls, l->nheap))
         lw_syscall(SYS_exit_group, 1);
-    /* the queue of the flood holds the reachable blocks in the order they were reached */
-    if (links && (lw_sys_write_all(out, links->link, l->nheap * sizeof(uint32_t)) ||
-                  lw_sys_write_all(out, stack, a.norder * sizeof(uint32_t)) ||
-                  lw_sys_write_all(out, links->roots, a.nroots * sizeof(lw_root_t))))
-        lw_syscall(SYS_exit_group, 1);
+    if (links) {
+        /* the queue of the flood holds the reachable blocks in the order they were reached */
+        links->order = stack;
+        links->norder = a.norder;
+        links->nroots = a.nroots;
+        for (size_t i = 0; i < l->nheap; i++)
+            l->v[i].key |= (uint64_t)cls[i] << 59;
+        if (links->in_copy(links->arg, l->v, l->nheap, cls, links, out))
+            lw_syscall(SYS_exit_group, 1);
+    }
     lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
 }
 
@@ -1122,10 +1257,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     int refused = ok && a.refused;
     ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n && read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
          read_all(fds[0], cls, a.nheap) == 0;
-    ok = ok && (!links || (a.norder <= a.nheap && a.nroots <= a.nheap &&
-                           read_all(fds[0], links->link, a.nheap * sizeof(uint32_t)) == 0 &&
-                           read_all(fds[0], links->order, a.norder * sizeof(uint32_t)) == 0 &&
-                           read_all(fds[0], links->roots, a.nroots * sizeof(lw_root_t)) == 0));
+    ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
     if (refused) {
@@ -1136,10 +1268,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
         l->n = a.n;
         l->nheap = a.nheap;
         l->dropped = a.dropped;
-        if (links) {
-            links->norder = a.norder;
-            links->nroots = a.nroots;
-        }
+
     } else {
         err = ECHILD;
     }

@@ -2,9 +2,13 @@
  * belong to (LeakSanitizer's and valgrind's "direct" and "indirect" bytes of one record) and the chain of sites a
  * root holds each reachable site through. Runs in the process that writes the dump, from lw_mem only. */
 #include "retain.h"
+#include "sys.h"
 #include "tls.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define NONE LW_LINK_NONE
 #define PATH_MAX_SITES 16 /* sites of a retention path, the root's end kept */
@@ -12,6 +16,28 @@
 typedef struct {
     uint64_t k, v;
 } kv_t;
+
+/* Where the building takes its memory: lw_mem in the process that writes the dump, mappings of its own in the
+ * scanning copy (which may take no lock: another thread may have held lw_mem's when the copy was made). Zeroed
+ * either way. */
+static int in_copy;
+
+static void *ralloc(size_t size)
+{
+    if (!in_copy)
+        return lw_mem_alloc(size);
+    void *p = lw_sys_mmap(NULL, (size + 4095) & ~(size_t)4095, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                          -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void rfree(void *p, size_t size)
+{
+    if (!in_copy)
+        lw_mem_free(p, size);
+    else if (p)
+        lw_sys_munmap(p, (size + 4095) & ~(size_t)4095);
+}
 
 /* Heapsort by k, in place: no second copy, no allocation. */
 static void sift(kv_t *a, size_t i, size_t n)
@@ -56,13 +82,13 @@ static int set_init(set_t *t, size_t n)
     while (cap < 2 * n)
         cap *= 2;
     t->mask = cap - 1;
-    t->v = lw_mem_alloc(cap * sizeof(uint64_t));
+    t->v = ralloc(cap * sizeof(uint64_t));
     return t->v ? 0 : ENOMEM;
 }
 
 static void set_free(set_t *t)
 {
-    lw_mem_free(t->v, (t->mask + 1) * sizeof(uint64_t));
+    rfree(t->v, (t->mask + 1) * sizeof(uint64_t));
 }
 
 static size_t set_hash(const set_t *t, uint64_t x)
@@ -89,6 +115,9 @@ static uint64_t *key_slot(const set_t *t, uint32_t key)
     return &t->v[h];
 }
 
+static int copy_side(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t *cls, lw_links_t *links, int fd);
+static int parent_side(void *arg, int fd);
+
 int lw_retain_prepare(lw_retain_t *r, size_t cap)
 {
     memset(r, 0, sizeof(*r));
@@ -101,6 +130,9 @@ int lw_retain_prepare(lw_retain_t *r, size_t cap)
         lw_retain_free(r);
         return ENOMEM;
     }
+    r->links.in_copy = copy_side;
+    r->links.in_parent = parent_side;
+    r->links.arg = r;
     return 0;
 }
 
@@ -121,9 +153,9 @@ static lw_rgroup_t *group_of(const lw_retain_t *r, uint32_t key)
 static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
 {
     set_t t;
-    r->gi = lw_mem_alloc(n * sizeof(uint32_t));
+    r->gi = ralloc(n * sizeof(uint32_t));
     if (!r->gi || set_init(&t, n) != 0) {
-        lw_mem_free(r->gi, n * sizeof(uint32_t));
+        rfree(r->gi, n * sizeof(uint32_t));
         r->gi = NULL;
         return ENOMEM;
     }
@@ -135,8 +167,8 @@ static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
             *at = ((uint64_t)key + 1) << 32 | r->ng++;
         r->gi[i] = (uint32_t)*at;
     }
-    kv_t *kv = lw_mem_alloc(r->ng * sizeof(kv_t));
-    r->g = lw_mem_alloc(r->ng * sizeof(lw_rgroup_t));
+    kv_t *kv = ralloc(r->ng * sizeof(kv_t));
+    r->g = ralloc(r->ng * sizeof(lw_rgroup_t));
     if (kv && r->g) {
         size_t k = 0;
         for (size_t h = 0; h <= t.mask; h++)
@@ -151,7 +183,7 @@ static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
         for (size_t i = 0; i < n; i++)
             r->gi[i] = to[r->gi[i]];
     }
-    lw_mem_free(kv, r->ng * sizeof(kv_t));
+    rfree(kv, r->ng * sizeof(kv_t));
     set_free(&t);
     return r->g ? 0 : ENOMEM;
 }
@@ -182,8 +214,9 @@ static void shorten_paths(lw_retain_t *r, uint32_t *rootof)
 }
 
 /* The group a lost block counts under: its definite block's, or for a group no definite block heads, the group
- * holding most of its bytes (the first of them by key on a tie), found for each such head into best[]. */
-static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, uint32_t *best)
+ * holding most of its bytes (the first of them by key on a tie), found for each such head into *best (indexed
+ * by block; left NULL when no group lacks a definite head, as is usual). */
+static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, uint32_t **best)
 {
     size_t m = 0;
     for (size_t i = 0; i < r->n; i++) {
@@ -192,9 +225,14 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
     }
     if (m == 0)
         return 0;
-    kv_t *kv = lw_mem_alloc(m * sizeof(kv_t));
-    if (!kv)
+    kv_t *kv = ralloc(m * sizeof(kv_t));
+    *best = ralloc(r->n * sizeof(uint32_t));
+    if (!kv || !*best) {
+        rfree(kv, m * sizeof(kv_t));
         return ENOMEM;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        (*best)[i] = NONE;
     size_t k = 0;
     for (size_t i = 0; i < r->n; i++) {
         uint32_t h = r->links.link[i];
@@ -210,12 +248,12 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
             sum += kv[j++].v;
         uint32_t h = (uint32_t)(kv[i].k >> 32);
         if (i == 0 || h != (uint32_t)(kv[i - 1].k >> 32) || sum > top) {
-            best[h] = (uint32_t)kv[i].k;
+            (*best)[h] = (uint32_t)kv[i].k;
             top = sum;
         }
         i = j;
     }
-    lw_mem_free(kv, m * sizeof(kv_t));
+    rfree(kv, m * sizeof(kv_t));
     return 0;
 }
 
@@ -230,7 +268,7 @@ static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, co
         uint32_t h = r->links.link[i];
         if (cls[i] == LW_CLASS_REACHABLE || cls[i] == LW_CLASS_NONE || h >= r->n)
             continue;
-        uint32_t root = cls[h] == LW_CLASS_DEFINITE ? r->gi[h] : best[h], gi = r->gi[i];
+        uint32_t root = cls[h] == LW_CLASS_DEFINITE ? r->gi[h] : best ? best[h] : NONE, gi = r->gi[i];
         if (root >= r->ng)
             continue;
         lw_rgroup_t *R = &r->g[root], *G = &r->g[gi];
@@ -251,9 +289,9 @@ static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, co
                 G->root = root;
         }
     }
-    kv_t *kv = lw_mem_alloc(m * sizeof(kv_t) + 1);
+    kv_t *kv = ralloc(m * sizeof(kv_t) + 1);
     r->pairs_size = m * sizeof(uint64_t) + 1;
-    r->pairs = lw_mem_alloc(r->pairs_size);
+    r->pairs = ralloc(r->pairs_size);
     if (kv && r->pairs) {
         size_t k = 0;
         for (size_t h = 0; h <= seen.mask; h++)
@@ -264,12 +302,47 @@ static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, co
             r->pairs[r->npairs++] = kv[i].k;
     }
     int err = kv && r->pairs ? 0 : ENOMEM;
-    lw_mem_free(kv, m * sizeof(kv_t) + 1);
+    rfree(kv, m * sizeof(kv_t) + 1);
     set_free(&seen);
     return err;
 }
 
-void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const uint8_t *cls)
+/* held_by of every reachable group, taken from the graph while it is at hand: the root of the group's first
+ * block reached and the groups on the way down, the root's end kept. Returns 0 or ENOMEM. */
+static int held_by_all(lw_retain_t *r)
+{
+    r->held = ralloc(r->ng * sizeof(lw_rheld_t) + 1);
+    if (!r->held)
+        return ENOMEM;
+    for (size_t gi = 0; gi < r->ng; gi++) {
+        const lw_rgroup_t *g = &r->g[gi];
+        lw_rheld_t *h = &r->held[gi];
+        if (g->rep == NONE)
+            continue;
+        uint32_t rec = r->links.work[g->rep];
+        if (rec >= r->links.nroots)
+            continue;
+        h->root = r->links.roots[rec];
+        h->valid = 1;
+        size_t len = 0, steps = 0;
+        for (uint32_t x = g->rep; x != NONE && x < r->n && steps <= r->n; x = r->links.link[x], steps++)
+            len++;
+        size_t skip = len > PATH_MAX_SITES ? len - PATH_MAX_SITES : 0, k = 0;
+        steps = 0;
+        for (uint32_t x = g->rep; x != NONE && x < r->n && k < PATH_MAX_SITES && steps <= r->n;
+             x = r->links.link[x], steps++) {
+            if (skip) {
+                skip--;
+                continue;
+            }
+            h->chain[k++] = r->gi[x];
+        }
+        h->len = (uint32_t)k;
+    }
+    return 0;
+}
+
+static void build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const uint8_t *cls)
 {
     r->n = nheap;
     if (!r->links.link || nheap == 0 || nheap > r->cap)
@@ -279,16 +352,88 @@ void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const ui
     if (make_groups(r, v, nheap) != 0)
         return;
     shorten_paths(r, scratch);
-    uint32_t *best = lw_mem_alloc(nheap * sizeof(uint32_t));
-    if (!best)
-        return;
-    for (size_t i = 0; i < nheap; i++)
-        best[i] = NONE;
-    int err = cycle_sites(r, v, cls, best);
+    uint32_t *best = NULL;
+    int err = cycle_sites(r, v, cls, &best);
     if (!err)
         err = attribute(r, v, cls, best);
-    lw_mem_free(best, nheap * sizeof(uint32_t));
+    rfree(best, nheap * sizeof(uint32_t));
+    if (!err)
+        err = held_by_all(r);
     r->built = !err;
+}
+
+/* What the copy sends: the header, then the groups, the pairs and the held_by of each group. */
+typedef struct {
+    uint64_t built, ng, npairs;
+} blob_t;
+
+static int copy_side(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t *cls, lw_links_t *links, int fd)
+{
+    lw_retain_t *r = arg;
+    (void)links; /* r->links itself */
+    in_copy = 1;
+    build(r, v, nheap, cls);
+    blob_t b = { (uint64_t)r->built, r->built ? r->ng : 0, r->built ? r->npairs : 0 };
+    if (lw_sys_write_all(fd, &b, sizeof(b)))
+        return -1;
+    if (b.built && (lw_sys_write_all(fd, r->g, b.ng * sizeof(lw_rgroup_t)) ||
+                    lw_sys_write_all(fd, r->pairs, b.npairs * sizeof(uint64_t)) ||
+                    lw_sys_write_all(fd, r->held, b.ng * sizeof(lw_rheld_t))))
+        return -1;
+    return 0;
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t k = read(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads what copy_side sent. Without memory for it the groups are read and dropped: the dump goes without. */
+static int parent_side(void *arg, int fd)
+{
+    lw_retain_t *r = arg;
+    blob_t b;
+    if (read_full(fd, &b, sizeof(b)))
+        return -1;
+    if (!b.built)
+        return 0;
+    if (b.ng > r->cap || b.npairs > (uint64_t)r->cap * r->cap)
+        return -1;
+    r->g = lw_mem_alloc(b.ng * sizeof(lw_rgroup_t) + 1);
+    r->pairs_size = b.npairs * sizeof(uint64_t) + 1;
+    r->pairs = lw_mem_alloc(r->pairs_size);
+    r->held = lw_mem_alloc(b.ng * sizeof(lw_rheld_t) + 1);
+    int have = r->g && r->pairs && r->held;
+    char sink[4096];
+    size_t parts[3] = { b.ng * sizeof(lw_rgroup_t), b.npairs * sizeof(uint64_t), b.ng * sizeof(lw_rheld_t) };
+    void *to[3] = { r->g, r->pairs, r->held };
+    for (int k = 0; k < 3; k++) {
+        if (have) {
+            if (read_full(fd, to[k], parts[k]))
+                return -1;
+            continue;
+        }
+        for (size_t left = parts[k]; left;) {
+            size_t n = left < sizeof(sink) ? left : sizeof(sink);
+            if (read_full(fd, sink, n))
+                return -1;
+            left -= n;
+        }
+    }
+    r->ng = b.ng;
+    r->npairs = b.npairs;
+    r->built = have;
+    return 0;
 }
 
 void lw_retain_place(lw_retain_t *r, uint32_t key, size_t pos)
@@ -315,24 +460,10 @@ static const char *root_name(uint32_t kind)
 /* held_by: the root of the group's first block reached and the sites on the way down, the root's end first. */
 static void out_held_by(lw_out_t *o, const lw_retain_t *r, const lw_rgroup_t *g)
 {
-    uint32_t rec = r->links.work[g->rep];
-    if (rec >= r->links.nroots)
+    const lw_rheld_t *h = &r->held[g - r->g];
+    if (!h->valid)
         return;
-    const lw_root_t *root = &r->links.roots[rec];
-    uint32_t chain[PATH_MAX_SITES];
-    size_t len = 0, steps = 0;
-    for (uint32_t x = g->rep; x != NONE && x < r->n && steps <= r->n; x = r->links.link[x], steps++)
-        len++;
-    size_t skip = len > PATH_MAX_SITES ? len - PATH_MAX_SITES : 0, k = 0;
-    steps = 0;
-    for (uint32_t x = g->rep; x != NONE && x < r->n && k < PATH_MAX_SITES && steps <= r->n;
-         x = r->links.link[x], steps++) {
-        if (skip) {
-            skip--;
-            continue;
-        }
-        chain[k++] = r->gi[x];
-    }
+    const lw_root_t *root = &h->root;
     lw_out_s(o, ",\n     \"held_by\": {\"root\": \"");
     lw_out_s(o, root_name(root->kind));
     lw_out_s(o, "\", \"address\": ");
@@ -353,12 +484,12 @@ static void out_held_by(lw_out_t *o, const lw_retain_t *r, const lw_rgroup_t *g)
         lw_out_hexq(o, root->frame);
     }
     lw_out_s(o, ", \"path\": [");
-    for (size_t i = k, first = 1; i-- > 0;) {
-        if (r->g[chain[i]].pos < 0)
+    for (size_t i = h->len, first = 1; i-- > 0;) {
+        if (h->chain[i] >= r->ng || r->g[h->chain[i]].pos < 0)
             continue;
         if (!first)
             lw_out_s(o, ", ");
-        lw_out_u(o, (uint64_t)r->g[chain[i]].pos);
+        lw_out_u(o, (uint64_t)r->g[h->chain[i]].pos);
         first = 0;
     }
     lw_out_s(o, "]}");
@@ -410,8 +541,9 @@ void lw_retain_free(lw_retain_t *r)
     lw_mem_free(r->links.order, r->cap * sizeof(uint32_t));
     lw_mem_free(r->links.work, r->cap * sizeof(uint32_t));
     lw_mem_free(r->links.roots, r->cap * sizeof(lw_root_t));
-    lw_mem_free(r->gi, r->n * sizeof(uint32_t));
-    lw_mem_free(r->g, r->ng * sizeof(lw_rgroup_t));
+    /* gi is the copy's alone */
+    lw_mem_free(r->g, r->ng * sizeof(lw_rgroup_t) + 1);
     lw_mem_free(r->pairs, r->pairs_size);
+    lw_mem_free(r->held, r->ng * sizeof(lw_rheld_t) + 1);
     memset(r, 0, sizeof(*r));
 }

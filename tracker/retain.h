@@ -17,24 +17,31 @@ typedef struct {
     uint64_t ind_count, ind_bytes; /* the other lost blocks its groups hold */
 } lw_rgroup_t;
 
+/* The held_by of a reachable group: the root record of its first block reached and the groups on the way down
+ * from the root (chain[len - 1] nearest the root). */
 typedef struct {
-    lw_links_t links;             /* what lw_reach_snapshot fills in */
+    lw_root_t root;
+    uint32_t valid, len;
+    uint32_t chain[16];
+} lw_rheld_t;
+
+typedef struct {
+    lw_links_t links;             /* what lw_reach_snapshot fills in, in the scanning copy */
     size_t cap, n;
     lw_rgroup_t *g;               /* sorted by key */
     size_t ng;
     uint64_t *pairs;              /* root group << 32 | group it holds, sorted, each once */
     size_t npairs, pairs_size;
-    uint32_t *gi;                 /* the group of each heap block */
+    uint32_t *gi;                 /* the group of each heap block (in the copy only) */
+    lw_rheld_t *held;             /* of each group */
     int built;
 } lw_retain_t;
 
-/* Takes room for the graph of a listing of cap entries (r->links). Returns 0 or ENOMEM (nothing held then). */
+/* Takes room for the graph of a listing of cap entries (r->links, filled in by the scanning copy only) and sets
+ * its hooks: the copy groups the graph by site (v holds the nheap heap entries in the listing's order, their
+ * keys carrying the classes in cls) and sends the groups, which this process receives into r. Without memory
+ * for them, nothing is added to the dump. Returns 0 or ENOMEM (nothing held then). */
 int lw_retain_prepare(lw_retain_t *r, size_t cap);
-
-/* Groups the graph by site once lw_reach_snapshot has filled r->links: v holds the nheap heap entries in the
- * listing's order, their keys already carrying the classes in cls. Without memory for it, nothing is added to
- * the dump. */
-void lw_retain_build(lw_retain_t *r, const lw_entry_t *v, size_t nheap, const uint8_t *cls);
 
 /* Tells the group of `key` its index in the dump's sites. */
 void lw_retain_place(lw_retain_t *r, uint32_t key, size_t pos);

@@ -8,9 +8,12 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 
 #define LW_SHARDS 64
 #define LW_POOL_CHUNK (64u * 1024u)
+#define CHUNK_LINK 16u /* the bytes of a pool chunk that hold the next chunk's address */
 
 /* The key comparison of the live tables: a record keeps its handle in uthash's key pointer itself rather than in
  * a member the pointer points to (HASH_ADD_KEYPTR with the handle as the "pointer"), which saves 8 bytes a
@@ -81,6 +84,7 @@ typedef struct {
     uint32_t bypass;            /* heap records still to put straight into uthash (see nursery_put) */
     lw_rec_free_t *free;
     char *pool_cur, *pool_end;
+    char *chunks; /* the pool's chunks, each holding the next one's address in its first bytes */
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
 } __attribute__((aligned(64))) lw_shard_t;
 
@@ -190,7 +194,9 @@ static lw_rec_t *rec_alloc(lw_shard_t *s)
         char *c = lw_mem_alloc(LW_POOL_CHUNK);
         if (!c)
             return NULL;
-        s->pool_cur = c;
+        *(char **)c = s->chunks;
+        s->chunks = c;
+        s->pool_cur = c + CHUNK_LINK;
         s->pool_end = c + LW_POOL_CHUNK;
     }
     lw_rec_t *r = (lw_rec_t *)s->pool_cur;
@@ -591,6 +597,30 @@ void lw_tables_unlock_all(void)
 {
     for (int i = LW_SHARDS - 1; i >= 0; i--)
         lw_unlock(&shards[i].lock);
+}
+
+/* Drops the pages of a mapping of lw_mem's own (larger than its small sizes, so page-aligned and not shared
+ * with other allocations) from this process: they read as zeros afterwards. */
+static void drop_pages(void *p, size_t size)
+{
+    if (p && size > 4096)
+        lw_syscall(SYS_madvise, p, (size + 4095) & ~(size_t)4095, MADV_DONTNEED);
+}
+
+void lw_tables_drop_in_copy(void)
+{
+    for (int i = 0; i < LW_SHARDS; i++) {
+        lw_shard_t *s = &shards[i];
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            if (s->heads[k])
+                drop_pages(s->heads[k]->hh.tbl->buckets, s->heads[k]->hh.tbl->num_buckets * sizeof(UT_hash_bucket));
+        drop_pages(s->nursery, NURSERY_SETS * sizeof(nursery_set_t));
+        for (char *c = s->chunks, *next; c; c = next) {
+            next = *(char **)c;
+            drop_pages(c, LW_POOL_CHUNK);
+        }
+        memset(s, 0, sizeof(*s));
+    }
 }
 
 void lw_tables_forked(void)
