@@ -122,21 +122,16 @@ lwr_held_t *lwr_held_make(const lwr_dump_t *d, const lwr_dump_site_t *ds, lwr_sy
     int oom = 0;
     h->root = lwr_dup_or_null(hb->root, &oom);
     bool framed = strcmp(hb->root, "stack") == 0 && hb->frame;
-    if (strcmp(hb->root, "tls") == 0) {
+    if (!framed) {
+        /* a global's word is known by its address, a thread-local one by its object's TLS image and offset */
+        bool tls = strcmp(hb->root, "tls") == 0;
         lwr_data_symbol_t v;
         memset(&v, 0, sizeof v);
-        if (hb->tls_image)
+        if (!tls)
+            lwr_symbolize_data(sym, d, hb->address, &v);
+        else if (hb->tls_image)
             lwr_symbolize_tls(sym, d, hb->tls_image, hb->tls_offset, &v);
-        h->name = lwr_dup_or_null(v.name, &oom);
-        h->within = v.within;
-        h->file = lwr_dup_or_null(v.file, &oom);
-        h->line = v.line;
-        h->module = lwr_dup_or_null(v.module, &oom);
-        h->offset = v.offset;
-    } else if (!framed) {
-        lwr_data_symbol_t v;
-        lwr_symbolize_data(sym, d, hb->address, &v);
-        if (strcmp(hb->root, "global") == 0) {
+        if (tls || strcmp(hb->root, "global") == 0) {
             h->name = lwr_dup_or_null(v.name, &oom);
             h->within = v.within;
             h->file = lwr_dup_or_null(v.file, &oom);

@@ -52,6 +52,28 @@ static long serve(plain_service_t *s, int n)
     return total;
 }
 
+/* `leakwatch attach pid` with LEAKWATCH_DUMP_DIR=dir in its environment. */
+static lwt_result_t *attach_to(pid_t pid, const char *dir)
+{
+    char spid[16], envdir[4200];
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
+    const char *env[] = { envdir, NULL };
+    lwt_opts_t o = { .env = env, .timeout_s = 60 };
+    return lwt_exec(LWT_ARGV(lwt_cli(), "attach", spid), &o);
+}
+
+/* Asks the service to end and checks that it ends as it would: status 0. */
+static void quit(plain_service_t *s)
+{
+    fputs("q\n", s->to);
+    fclose(s->to);
+    fclose(s->from);
+    int st;
+    ck_assert_int_eq(waitpid(s->pid, &st, 0), s->pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the service ended with status %d", st);
+}
+
 /* `leakwatch dump --dir dir pid`: the new dump, loaded; its path into path. */
 static json_t *dump_now(const char *dir, pid_t pid, char *path, size_t cap)
 {
@@ -78,12 +100,7 @@ START_TEST(attach_tracks_a_running_service_from_that_moment_and_leaves_it_runnin
     char *dir = lwt_mkdtemp();
     plain_service_t s = spawn_plain("service");
     ck_assert_int_eq(serve(&s, 20), 20);
-    char spid[16], envdir[4200];
-    snprintf(spid, sizeof spid, "%d", (int)s.pid);
-    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { envdir, NULL };
-    lwt_opts_t o = { .env = env, .timeout_s = 60 };
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "attach", spid), &o);
+    lwt_result_t *r = attach_to(s.pid, dir);
     if (r->exit_code == 1 && strstr(r->err, "ptrace:")) {
         /* tracing refused here (Yama, a seccomp filter, no CAP_SYS_PTRACE): nothing to test */
         fprintf(stderr, "test_attach: skipped, this machine refuses ptrace: %s", r->err);
@@ -122,16 +139,11 @@ START_TEST(attach_tracks_a_running_service_from_that_moment_and_leaves_it_runnin
     lwt_free(r);
 
     /* a second attach is refused; the service runs on and ends as it would */
-    r = lwt_exec(LWT_ARGV(lwt_cli(), "attach", spid), &o);
+    r = attach_to(s.pid, dir);
     ck_assert_msg(r->exit_code == 1 && strstr(r->err, "already runs with leakwatch"), "%s", lwt_describe(r));
     lwt_free(r);
     ck_assert_int_eq(serve(&s, 10), 110);
-    fputs("q\n", s.to);
-    fclose(s.to);
-    fclose(s.from);
-    int st;
-    ck_assert_int_eq(waitpid(s.pid, &st, 0), s.pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the service ended with status %d", st);
+    quit(&s);
     lwt_rmtree(dir);
 }
 END_TEST
@@ -157,12 +169,7 @@ START_TEST(attach_to_a_non_pie_program_that_takes_mallocs_address)
     plain_service_t s = spawn_plain("service_nopie");
     ck_assert_int_eq(serve(&s, 20), 20);
     ck_assert(same_free(&s));
-    char spid[16], envdir[4200];
-    snprintf(spid, sizeof spid, "%d", (int)s.pid);
-    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { envdir, NULL };
-    lwt_opts_t o = { .env = env, .timeout_s = 60 };
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "attach", spid), &o);
+    lwt_result_t *r = attach_to(s.pid, dir);
     ck_assert_msg(r->exited && r->exit_code == 0 && strstr(r->out, "tracking pid"), "%s", lwt_describe(r));
     lwt_free(r);
     ck_assert_int_eq(serve(&s, 30), 50);
@@ -173,12 +180,7 @@ START_TEST(attach_to_a_non_pie_program_that_takes_mallocs_address)
     ck_assert_int_eq(lwt_int(json_object_get(json_object_get(d1, "totals"), "fd"), "count"), 6);
     json_decref(d1);
     ck_assert_int_eq(serve(&s, 10), 60);
-    fputs("q\n", s.to);
-    fclose(s.to);
-    fclose(s.from);
-    int st;
-    ck_assert_int_eq(waitpid(s.pid, &st, 0), s.pid);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the service ended with status %d", st);
+    quit(&s);
     lwt_rmtree(dir);
 }
 END_TEST
@@ -191,16 +193,11 @@ START_TEST(attach_waits_until_the_main_thread_is_outside_the_allocator)
 {
     LWT_REQUIRE_BUILT();
     char *dir = lwt_mkdtemp();
-    char envdir[4200];
-    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { envdir, NULL };
-    lwt_opts_t o = { .env = env, .timeout_s = 30 };
     for (int round = 0; round < 8; round++) {
         plain_service_t s = spawn_plain("malloc_spinner");
-        char spid[16], path[4300];
-        snprintf(spid, sizeof spid, "%d", (int)s.pid);
+        char path[4300];
         usleep(100000 + 37000 * round);
-        lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "attach", spid), &o);
+        lwt_result_t *r = attach_to(s.pid, dir);
         ck_assert_msg(r->exited && r->exit_code == 0, "round %d: %s", round, lwt_describe(r));
         lwt_free(r);
         json_t *d = dump_now(dir, s.pid, path, sizeof path);
