@@ -1027,21 +1027,6 @@ typedef struct {
     char why[512];
 } answer_t;
 
-static int read_all(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n) {
-        ssize_t k = read(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* The copy's work: list, classify, answer. Ends the copy. */
 static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, ranges_t excl, ranges_t mods,
                     const regs_t *regs, stack_marks_t *marks, uint32_t *stack, uint8_t *cls, lw_links_t *links,
@@ -1253,10 +1238,10 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     lw_sys_close(fds[1]);
     fds[1] = -1;
     static answer_t a;
-    int ok = read_all(fds[0], &a, sizeof(a)) == 0;
+    int ok = lw_sys_read_all(fds[0], &a, sizeof(a)) == 0;
     int refused = ok && a.refused;
-    ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n && read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
-         read_all(fds[0], cls, a.nheap) == 0;
+    ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n &&
+         lw_sys_read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && lw_sys_read_all(fds[0], cls, a.nheap) == 0;
     ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;

@@ -1,6 +1,7 @@
 /* Turns the reachability scan's graph of blocks into facts about call sites: which definite site the lost blocks
  * belong to (LeakSanitizer's and valgrind's "direct" and "indirect" bytes of one record) and the chain of sites a
- * root holds each reachable site through. Runs in the process that writes the dump, from lw_mem only. */
+ * root holds each reachable site through. Built in the scanning copy (from mappings of its own) or in the process
+ * that writes the dump (from lw_mem); the copy sends what it built to the writer. */
 #include "retain.h"
 #include "sys.h"
 #include "tls.h"
@@ -383,27 +384,12 @@ static int copy_side(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t
     return 0;
 }
 
-static int read_full(int fd, void *buf, size_t n)
-{
-    char *p = buf;
-    while (n) {
-        ssize_t k = read(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Reads what copy_side sent. Without memory for it the groups are read and dropped: the dump goes without. */
 static int parent_side(void *arg, int fd)
 {
     lw_retain_t *r = arg;
     blob_t b;
-    if (read_full(fd, &b, sizeof(b)))
+    if (lw_sys_read_all(fd, &b, sizeof(b)))
         return -1;
     if (!b.built)
         return 0;
@@ -419,13 +405,13 @@ static int parent_side(void *arg, int fd)
     void *to[3] = { r->g, r->pairs, r->held };
     for (int k = 0; k < 3; k++) {
         if (have) {
-            if (read_full(fd, to[k], parts[k]))
+            if (lw_sys_read_all(fd, to[k], parts[k]))
                 return -1;
             continue;
         }
         for (size_t left = parts[k]; left;) {
             size_t n = left < sizeof(sink) ? left : sizeof(sink);
-            if (read_full(fd, sink, n))
+            if (lw_sys_read_all(fd, sink, n))
                 return -1;
             left -= n;
         }

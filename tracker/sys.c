@@ -85,6 +85,23 @@ long lw_sys_getdents64(int dirfd, void *buf, size_t cap)
     return lw_syscall(SYS_getdents64, dirfd, buf, cap);
 }
 
+int lw_sys_read_all(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t k = lw_syscall(SYS_read, fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return errno;
+        if (k == 0)
+            return EIO;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 int lw_sys_write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;

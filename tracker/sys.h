@@ -35,6 +35,9 @@ typedef struct {
 /* getdents64: reads directory entries of dirfd into buf; returns the bytes read, 0 at the end, or -1. */
 long lw_sys_getdents64(int dirfd, void *buf, size_t cap);
 
+/* Reads exactly n bytes, retrying after EINTR and short reads. Returns 0 or an errno value (EIO at end-of-file). */
+int lw_sys_read_all(int fd, void *buf, size_t n);
+
 /* Writes all n bytes, retrying after EINTR and short writes. Returns 0 or an errno value. */
 int lw_sys_write_all(int fd, const void *buf, size_t n);
 
