@@ -85,38 +85,31 @@ long lw_sys_getdents64(int dirfd, void *buf, size_t cap)
     return lw_syscall(SYS_getdents64, dirfd, buf, cap);
 }
 
-int lw_sys_read_all(int fd, void *buf, size_t n)
+/* read or write (nr) of all n bytes at p, retrying after EINTR and short transfers: 0 or an errno value. */
+static int transfer_all(long nr, int fd, uintptr_t p, size_t n)
 {
-    char *p = buf;
     while (n) {
-        ssize_t k = lw_syscall(SYS_read, fd, p, n);
+        ssize_t k = lw_syscall(nr, fd, p, n);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)
             return errno;
         if (k == 0)
             return EIO;
-        p += k;
+        p += (size_t)k;
         n -= (size_t)k;
     }
     return 0;
 }
 
+int lw_sys_read_all(int fd, void *buf, size_t n)
+{
+    return transfer_all(SYS_read, fd, (uintptr_t)buf, n);
+}
+
 int lw_sys_write_all(int fd, const void *buf, size_t n)
 {
-    const char *p = buf;
-    while (n) {
-        ssize_t k = lw_syscall(SYS_write, fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return errno;
-        if (k == 0)
-            return EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    return transfer_all(SYS_write, fd, (uintptr_t)buf, n);
 }
 
 pid_t lw_sys_fork_quiet(void)
