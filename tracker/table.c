@@ -1,7 +1,9 @@
-/* The live-handle tables: one uthash table per kind in each of 64 shards, each shard with its own lock and its
- * own record pool. A heap block's shard follows the 64 MiB region it lies in: glibc gives each thread's arena
- * its own 64 MiB-aligned heap, so threads that allocate at once work in different shards and their cache lines
- * stay on their own cores. */
+/* The live-handle tables: 64 shards, each with its own lock and its own pool. A heap block's shard follows the
+ * 64 MiB region it lies in: glibc gives each thread's arena its own 64 MiB-aligned heap, so threads that
+ * allocate at once work in different shards and their cache lines stay on their own cores. In a shard, heap
+ * records live in a nursery while young and then in spans (a uthash table of 4 KiB address spans, each with a
+ * small array of the records whose blocks start in it); the other kinds, and heap handles packed too densely
+ * for a span, have a uthash record each. */
 #include "hash.h"
 #include "closes.h"
 #include "testing.h"
@@ -15,28 +17,27 @@
 #define LW_POOL_CHUNK (64u * 1024u)
 #define CHUNK_LINK 16u /* the bytes of a pool chunk that hold the next chunk's address */
 
-/* The key comparison of the live tables: a record keeps its handle in uthash's key pointer itself rather than in
- * a member the pointer points to (HASH_ADD_KEYPTR with the handle as the "pointer"), which saves 8 bytes a
- * record. `a` is the stored key, `b` points to the handle looked for. Every lookup in this file passes the
- * handle's address and every add the handle's value, and HASH_FUNCTION is never called here (hash values are
- * given), so uthash never dereferences a stored key. */
-/* uthash doubles a table's buckets (16 bytes each) once a chain reaches this length: at its 10 a table of a
- * million records kept 10-20 bytes of buckets a record. At 16 it keeps half as many, for the same cache misses
- * per lookup measured on perl's large hash (longer chains cost more at 24), which brings the exit dump's peak
- * for a million live blocks from 101 to 96 bytes a block. Only this file's tables (the live handles) use it. */
-#undef HASH_BKT_CAPACITY_THRESH
-#define HASH_BKT_CAPACITY_THRESH 16U
+/* The key comparison of the live tables: a record keeps its handle (a span its number) in uthash's key pointer
+ * itself rather than in a member the pointer points to (HASH_ADD_KEYPTR with the key as the "pointer"), which
+ * saves 8 bytes an item. `a` is the stored key, `b` points to the key looked for. Every lookup in this file
+ * passes the key's address and every add the key's value, and HASH_FUNCTION is never called here (hash values
+ * are given), so uthash never dereferences a stored key. */
 #undef HASH_KEYCMP
 #define HASH_KEYCMP(a, b, len) ((void)(len), (uintptr_t)(a) != *(const uintptr_t *)(b))
 
-/* 16 bytes of record and uthash's 56-byte handle: 72 bytes a handle that outlives the nursery. `meta` packs the
- * size (or, for the other kinds, the detail value) in 48 bits with the fork generation and the flags; the kind is
- * implied by the table the record is in, the handle is the key (see HASH_KEYCMP). */
-typedef struct lw_rec {
-    UT_hash_handle hh;
+/* What a record holds besides its handle and kind: 16 bytes. `meta` packs the size (or, for the other kinds, the
+ * detail value) in 48 bits with the fork generation and the flags. */
+typedef struct {
+    uint64_t meta;
     uint32_t site;
     uint32_t born_ms;
-    uint64_t meta;
+} body_t;
+
+/* A record of its own: the body and uthash's 56-byte handle, 72 bytes. The kind is implied by the table the
+ * record is in, the handle is the key (see HASH_KEYCMP). */
+typedef struct lw_rec {
+    UT_hash_handle hh;
+    body_t b;
 } lw_rec_t;
 
 #define REC_HANDLE(r) ((uintptr_t)(r)->hh.key)
@@ -47,13 +48,38 @@ typedef struct lw_rec {
 #define META_SIZE(m) ((m) & META_SIZE_MASK)
 #define META_GEN(m) ((uint8_t)((m) >> 48))
 #define META_FLAGS(m) ((uint8_t)((m) >> 56))
-#define REC_SIZE(r) META_SIZE((r)->meta)
-#define REC_GEN(r) META_GEN((r)->meta)
-#define REC_FLAGS(r) META_FLAGS((r)->meta)
+#define REC_FLAGS(r) META_FLAGS((r)->b.meta)
 
-typedef struct lw_rec_free {
-    struct lw_rec_free *next;
-} lw_rec_free_t;
+typedef struct lw_pool_free {
+    struct lw_pool_free *next;
+} lw_pool_free_t;
+
+/* A span: the heap records of the blocks that start in one 4 KiB span of addresses, as n offsets into the span
+ * (2 bytes each) followed, in the same store, by their bodies. A store holds 4 << cls records; it doubles when
+ * full and halves when a quarter full. Blocks made one after another lie side by side, so an acquisition finds
+ * the span it adds to already in the cache (and usually as the shard's last span), and a table of spans has a
+ * fortieth of the items a table of records would: adding to it and looking in it miss the cache far less. A
+ * span's handle is 72 bytes like a record's, shared by tens of blocks: 18 to 20 bytes a record all told. */
+#define SPAN_SHIFT 12
+#define SPAN_CLASSES 7 /* stores of 4 to 256 records */
+#define SPAN_CAP(cls) (4u << (cls))
+#define STORE_OFFS(cls) ((SPAN_CAP(cls) * 2u + 15u) & ~15u) /* the offsets, padded to the bodies' alignment */
+#define STORE_BYTES(cls) (STORE_OFFS(cls) + SPAN_CAP(cls) * (unsigned)sizeof(body_t))
+#define SPAN_KEY_SENTINEL UINTPTR_MAX /* no handle >> SPAN_SHIFT is this */
+
+typedef struct lw_span {
+    UT_hash_handle hh; /* keyed by the span's number (handle >> SPAN_SHIFT), kept in the key pointer */
+    uint16_t n;
+    uint8_t cls;
+    void *store;
+} lw_span_t;
+
+#define SPAN_KEY(sp) ((uintptr_t)(sp)->hh.key)
+#define SPAN_OFFS(sp) ((uint16_t *)(sp)->store)
+#define SPAN_BODIES(sp) ((body_t *)((char *)(sp)->store + STORE_OFFS((sp)->cls)))
+
+#define POOL_CLASSES (1 + SPAN_CLASSES)
+_Static_assert(sizeof(lw_span_t) <= sizeof(lw_rec_t), "a span must fit the pool's record class");
 
 /* The nursery of a shard: young heap records in a set-associative array, 8 ways a set, so that a block that dies
  * young (most do) is recorded and released without touching uthash: a lookup reads the one cache line of its
@@ -62,27 +88,23 @@ typedef struct lw_rec_free {
 #define NURSERY_WAYS 8
 #define NURSERY_SETS 1024u
 
-/* A way's record besides its handle: 16 bytes, so that a record lies in one cache line after the line of
- * handles, and a release reads two lines. */
-typedef struct {
-    uint64_t meta;
-    uint32_t site;
-    uint32_t born_ms;
-} nursery_way_t;
-
+/* A way's body lies in one cache line after the line of handles, so a release reads two lines. */
 typedef struct {
     uintptr_t handle[NURSERY_WAYS];
-    nursery_way_t way[NURSERY_WAYS];
+    body_t way[NURSERY_WAYS];
 } __attribute__((aligned(64))) nursery_set_t;
 
 typedef struct {
     lw_lock_t lock;
     lw_rec_t *heads[LW_KIND_COUNT];
+    lw_span_t *spans;           /* the heap records past the nursery, by span */
+    lw_span_t *last_span;       /* the span most recently added to or taken from, or NULL */
+    size_t in_spans;            /* records in spans, of every generation */
     nursery_set_t *nursery;     /* NURSERY_SETS sets, allocated with the shard's first heap record; NULL until */
     size_t nursed;              /* records in the nursery, of every generation */
     uint32_t died_young, moved_on; /* the nursery's records released, and promoted, in the current window */
     uint32_t bypass;            /* heap records still to put straight into uthash (see nursery_put) */
-    lw_rec_free_t *free;
+    lw_pool_free_t *free[POOL_CLASSES];
     char *pool_cur, *pool_end;
     char *chunks; /* the pool's chunks, each holding the next one's address in its first bytes */
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
@@ -99,6 +121,7 @@ atomic_ulong lw_lost_records;
  * shares its bit with LW_FLAG_POOL_BLOCK, which the scan sets on its entries, so it never leaves table.c. */
 #define LW_REC_SAMPLED 0x80
 static lw_rec_t sentinels[LW_SHARDS][LW_KIND_COUNT];
+static lw_span_t span_sentinels[LW_SHARDS]; /* no records (n 0) and a key no handle has */
 static atomic_int sentinels_ready;
 
 static void add_sentinels(void)
@@ -107,9 +130,12 @@ static void add_sentinels(void)
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             lw_rec_t *r = &sentinels[i][k];
             uintptr_t h = LW_SENTINEL;
-            r->meta = META(0, 0, LW_REC_SENTINEL);
+            r->b.meta = META(0, 0, LW_REC_SENTINEL);
             HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), lw_mix64(h), r);
         }
+        lw_span_t *sp = &span_sentinels[i];
+        uintptr_t key = SPAN_KEY_SENTINEL;
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].spans, (const void *)key, sizeof(key), lw_mix64(key), sp);
     }
 }
 
@@ -183,14 +209,22 @@ static inline nursery_set_t *set_of(lw_shard_t *s, uint32_t hv)
     return &s->nursery[(hv >> 16) & (NURSERY_SETS - 1)];
 }
 
-static lw_rec_t *rec_alloc(lw_shard_t *s)
+/* The shard's pool hands out memory in POOL_CLASSES sizes, each with its own free list: class 0 holds a record
+ * or a span, the others a span's store (see spans below). */
+static const uint16_t pool_size[POOL_CLASSES] = {
+    sizeof(lw_rec_t), STORE_BYTES(0), STORE_BYTES(1), STORE_BYTES(2), STORE_BYTES(3),
+    STORE_BYTES(4),   STORE_BYTES(5), STORE_BYTES(6),
+};
+
+static void *pool_alloc(lw_shard_t *s, unsigned cls)
 {
-    if (s->free) {
-        lw_rec_t *r = (lw_rec_t *)s->free;
-        s->free = s->free->next;
-        return r;
+    if (s->free[cls]) {
+        lw_pool_free_t *f = s->free[cls];
+        s->free[cls] = f->next;
+        return f;
     }
-    if ((size_t)(s->pool_end - s->pool_cur) < sizeof(lw_rec_t)) {
+    size_t size = pool_size[cls];
+    if ((size_t)(s->pool_end - s->pool_cur) < size) {
         char *c = lw_mem_alloc(LW_POOL_CHUNK);
         if (!c)
             return NULL;
@@ -199,24 +233,17 @@ static lw_rec_t *rec_alloc(lw_shard_t *s)
         s->pool_cur = c + CHUNK_LINK;
         s->pool_end = c + LW_POOL_CHUNK;
     }
-    lw_rec_t *r = (lw_rec_t *)s->pool_cur;
-    s->pool_cur += sizeof(lw_rec_t);
-    return r;
+    void *p = s->pool_cur;
+    s->pool_cur += size;
+    return p;
 }
 
-static void rec_free(lw_shard_t *s, lw_rec_t *r)
+static void pool_free(lw_shard_t *s, unsigned cls, void *p)
 {
-    lw_rec_free_t *f = (lw_rec_free_t *)r;
-    f->next = s->free;
-    s->free = f;
+    lw_pool_free_t *f = p;
+    f->next = s->free[cls];
+    s->free[cls] = f;
 }
-
-/* What a record holds besides its handle and kind. */
-typedef struct {
-    uint32_t site;
-    uint32_t born_ms;
-    uint64_t meta;
-} body_t;
 
 /* The way of handle in its nursery set, or -1. */
 static inline int nursery_way(const nursery_set_t *set, uintptr_t handle)
@@ -231,29 +258,158 @@ static inline int nursery_way(const nursery_set_t *set, uintptr_t handle)
  * shard lock. */
 static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, const body_t *b)
 {
-    lw_rec_t *r = rec_alloc(s);
+    lw_rec_t *r = pool_alloc(s, 0);
     if (!r)
         return -1;
-    r->site = b->site;
-    r->born_ms = b->born_ms;
-    r->meta = b->meta;
+    r->b = *b;
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->heads[kind], (const void *)handle, sizeof(handle), hv, r);
     if (LW_UNLIKELY(!r->hh.tbl)) {
         /* uthash could not allocate its table or more buckets, and left the record out */
-        rec_free(s, r);
+        pool_free(s, 0, r);
         return -1;
     }
     return 0;
 }
 
+/* ---- spans ---- */
+
+static inline uint32_t span_hash(uintptr_t key)
+{
+    return lw_mix64((uint64_t)key);
+}
+
+/* The span of key, or NULL. Caller holds the shard lock. */
+static inline lw_span_t *span_find(lw_shard_t *s, uintptr_t key)
+{
+    lw_span_t *sp = s->last_span;
+    if (sp && SPAN_KEY(sp) == key)
+        return sp;
+    HASH_FIND_BYHASHVALUE(hh, s->spans, &key, sizeof(key), span_hash(key), sp);
+    if (sp)
+        s->last_span = sp;
+    return sp;
+}
+
+/* The index of offset off in sp, or -1. The newest records are looked at first: they are the likeliest to go. */
+static inline int span_slot(const lw_span_t *sp, uint16_t off)
+{
+    const uint16_t *offs = SPAN_OFFS(sp);
+    for (int i = sp->n - 1; i >= 0; i--)
+        if (offs[i] == off)
+            return i;
+    return -1;
+}
+
+/* Moves sp's records to a store of class cls. Returns 0, or -1 when there was no memory (sp is unchanged). */
+static int span_restore(lw_shard_t *s, lw_span_t *sp, unsigned cls)
+{
+    void *store = pool_alloc(s, 1 + cls);
+    if (!store)
+        return -1;
+    memcpy(store, SPAN_OFFS(sp), sp->n * sizeof(uint16_t));
+    memcpy((char *)store + STORE_OFFS(cls), SPAN_BODIES(sp), sp->n * sizeof(body_t));
+    pool_free(s, 1 + sp->cls, sp->store);
+    sp->store = store;
+    sp->cls = (uint8_t)cls;
+    return 0;
+}
+
+/* Adds a heap record to its span. Returns 0; -1 when there was no memory for it; -2 when its span is full (its
+ * record goes into the shard's heap table instead). Caller holds the shard lock. */
+static int span_add(lw_shard_t *s, uintptr_t handle, const body_t *b)
+{
+    uintptr_t key = handle >> SPAN_SHIFT;
+    lw_span_t *sp = span_find(s, key);
+    if (!sp) {
+        sp = pool_alloc(s, 0);
+        if (!sp)
+            return -1;
+        sp->store = pool_alloc(s, 1);
+        if (!sp->store) {
+            pool_free(s, 0, sp);
+            return -1;
+        }
+        sp->n = 0;
+        sp->cls = 0;
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->spans, (const void *)key, sizeof(key), span_hash(key), sp);
+        if (LW_UNLIKELY(!sp->hh.tbl)) {
+            pool_free(s, 1, sp->store);
+            pool_free(s, 0, sp);
+            return -1;
+        }
+        s->last_span = sp;
+    } else if (sp->n == SPAN_CAP(sp->cls)) {
+        if (sp->cls + 1u == SPAN_CLASSES)
+            return -2;
+        if (span_restore(s, sp, sp->cls + 1u) < 0)
+            return -1;
+    }
+    SPAN_OFFS(sp)[sp->n] = (uint16_t)(handle & ((1u << SPAN_SHIFT) - 1));
+    SPAN_BODIES(sp)[sp->n] = *b;
+    sp->n++;
+    s->in_spans++;
+    return 0;
+}
+
+/* Takes handle's record out of its span into *out. Returns nonzero when there was one. A span left empty goes;
+ * a store left a quarter full halves, except in a signal handler (`nested`), which must not allocate. Caller
+ * holds the shard lock. */
+static int span_take(lw_shard_t *s, uintptr_t handle, body_t *out, int nested)
+{
+    lw_span_t *sp = span_find(s, handle >> SPAN_SHIFT);
+    if (!sp)
+        return 0;
+    int i = span_slot(sp, (uint16_t)(handle & ((1u << SPAN_SHIFT) - 1)));
+    if (i < 0)
+        return 0;
+    body_t *bodies = SPAN_BODIES(sp);
+    uint16_t *offs = SPAN_OFFS(sp);
+    *out = bodies[i];
+    sp->n--;
+    offs[i] = offs[sp->n];
+    bodies[i] = bodies[sp->n];
+    s->in_spans--;
+    if (sp->n == 0) {
+        HASH_DELETE(hh, s->spans, sp);
+        pool_free(s, 1 + sp->cls, sp->store);
+        pool_free(s, 0, sp);
+        s->last_span = NULL;
+    } else if (sp->cls > 0 && sp->n == SPAN_CAP(sp->cls) / 4 && !nested) {
+        (void)span_restore(s, sp, sp->cls - 1u); /* without memory it stays as large as it is */
+    }
+    return 1;
+}
+
+/* The meta word of handle's record in its span, or NULL. Caller holds the shard lock. */
+static uint64_t *span_meta(lw_shard_t *s, uintptr_t handle)
+{
+    lw_span_t *sp = span_find(s, handle >> SPAN_SHIFT);
+    int i = sp ? span_slot(sp, (uint16_t)(handle & ((1u << SPAN_SHIFT) - 1))) : -1;
+    return i >= 0 ? &SPAN_BODIES(sp)[i].meta : NULL;
+}
+
+/* Whether the shard's heap table holds records besides its sentinel: those of handles too dense for their span. */
+static inline int dense_records(const lw_shard_t *s)
+{
+    return s->heads[LW_HEAP] && HASH_COUNT(s->heads[LW_HEAP]) > 1;
+}
+
+/* Adds a heap record past the nursery: to its span, or to the shard's heap table when the span is full. Returns
+ * as table_add. Caller holds the shard lock. */
+static int heap_add(lw_shard_t *s, uintptr_t handle, const body_t *b)
+{
+    int err = span_add(s, handle, b);
+    return err == -2 ? table_add(s, LW_HEAP, handle, handle_hash(handle), b) : err;
+}
+
 /* A program whose blocks mostly outlive the nursery (perl building a large hash keeps nearly all) would pay for
- * the nursery on top of uthash: every record written twice and every release looking in both. So the nursery
+ * the nursery on top of the spans: every record written twice and every release looking in both. So the nursery
  * watches windows of NURSERY_WINDOW records that left it: when more moved on than died young, the shard empties
- * its nursery into uthash and puts the next NURSERY_BYPASS heap records straight there, then tries again. */
+ * its nursery into the spans and puts the next NURSERY_BYPASS heap records straight there, then tries again. */
 #define NURSERY_WINDOW 4096u
 #define NURSERY_BYPASS 65536u
 
-/* Moves every record of the shard's nursery into uthash. Returns how many were lost for want of memory. Caller
+/* Moves every record of the shard's nursery into the spans. Returns how many were lost for want of memory. Caller
  * holds the shard lock. */
 static unsigned nursery_flush(lw_shard_t *s)
 {
@@ -263,10 +419,9 @@ static unsigned nursery_flush(lw_shard_t *s)
         for (int w = 0; w < NURSERY_WAYS; w++) {
             if (!set->handle[w])
                 continue;
-            body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
-            if (table_add(s, LW_HEAP, set->handle[w], handle_hash(set->handle[w]), &b) < 0) {
+            if (heap_add(s, set->handle[w], &set->way[w]) < 0) {
                 lost++;
-                if (META_GEN(b.meta) == cur_gen)
+                if (META_GEN(set->way[w].meta) == cur_gen)
                     s->live[LW_HEAP]--;
             }
             set->handle[w] = 0;
@@ -294,9 +449,9 @@ static void nursery_left(lw_shard_t *s, int died_young)
     s->died_young = s->moved_on = 0;
 }
 
-/* Puts a heap record into the nursery, promoting the oldest record of a full set into uthash. Returns 0, or -1
- * when a record (this one or the promoted one) was lost for want of memory; -2 when the record is to go into
- * uthash instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
+/* Puts a heap record into the nursery, promoting the oldest record of a full set into its span. Returns 0, or -1
+ * when a record (this one or the promoted one) was lost for want of memory; -2 when the record is to go past
+ * the nursery instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
 static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_t *b)
 {
     if (s->bypass) {
@@ -304,7 +459,7 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
         return -2;
     }
     if (LW_UNLIKELY(!s->nursery)) {
-        /* 192 KiB for the shard's first heap record; without it, the records go to uthash directly */
+        /* 192 KiB for the shard's first heap record; without it, the records go to the spans directly */
         s->nursery = lw_mem_alloc(NURSERY_SETS * sizeof(nursery_set_t));
         if (!s->nursery)
             return -2;
@@ -318,20 +473,18 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
         for (int i = 1; i < NURSERY_WAYS; i++)
             if (set->way[i].born_ms < set->way[w].born_ms)
                 w = i;
-        body_t old = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
-        uintptr_t oh = set->handle[w];
-        if (table_add(s, LW_HEAP, oh, handle_hash(oh), &old) < 0) {
+        if (heap_add(s, set->handle[w], &set->way[w]) < 0) {
             lost = 1;
-            if (META_GEN(old.meta) == cur_gen)
+            if (META_GEN(set->way[w].meta) == cur_gen)
                 s->live[LW_HEAP]--;
         }
         set->handle[w] = handle;
-        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
+        set->way[w] = *b;
         nursery_left(s, 0); /* after the new record is in: a flush takes it along */
     } else {
         s->nursed++;
         set->handle[w] = handle;
-        set->way[w] = (nursery_way_t){ b->meta, b->site, b->born_ms };
+        set->way[w] = *b;
     }
     return lost ? -1 : 0;
 }
@@ -345,7 +498,7 @@ static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, bo
         nursery_set_t *set = set_of(s, hv);
         int w = nursery_way(set, handle);
         if (w >= 0) {
-            b = (body_t){ set->way[w].site, set->way[w].born_ms, set->way[w].meta };
+            b = set->way[w];
             set->handle[w] = 0;
             s->nursed--;
             if (!nested) /* a window's end may empty the nursery, which allocates: never in a signal handler */
@@ -353,13 +506,19 @@ static int take(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, bo
             goto found;
         }
     }
+    if (kind == LW_HEAP) {
+        if (span_take(s, handle, &b, nested))
+            goto found;
+        if (!dense_records(s))
+            return 0;
+    }
     lw_rec_t *r;
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
     if (!r || (REC_FLAGS(r) & LW_REC_SENTINEL))
         return 0;
     HASH_DELETE(hh, s->heads[kind], r);
-    b = (body_t){ r->site, r->born_ms, r->meta };
-    rec_free(s, r);
+    b = r->b;
+    pool_free(s, 0, r);
 found:
     if (META_GEN(b.meta) == cur_gen)
         s->live[kind]--;
@@ -379,9 +538,14 @@ static uint64_t *find_meta(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint
         if (w >= 0)
             return &set->way[w].meta;
     }
+    if (kind == LW_HEAP) {
+        uint64_t *m = span_meta(s, handle);
+        if (m || !dense_records(s))
+            return m;
+    }
     lw_rec_t *r;
     HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, r);
-    return r && !(REC_FLAGS(r) & LW_REC_SENTINEL) ? &r->meta : NULL;
+    return r && !(REC_FLAGS(r) & LW_REC_SENTINEL) ? &r->b.meta : NULL;
 }
 
 static int nursery_off; /* see testing.h */
@@ -411,7 +575,7 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         return;
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
-    body_t b = { site, born_ms, META(size, gen, flags) };
+    body_t b = { META(size, gen, flags), site, born_ms };
     int err;
 
     lw_lock(&s->lock);
@@ -421,7 +585,7 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
         take(s, kind, handle, hv, NULL, 0);
     err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
     if (err == -2)
-        err = table_add(s, kind, handle, hv, &b);
+        err = kind == LW_HEAP ? heap_add(s, handle, &b) : table_add(s, kind, handle, hv, &b);
     if (err == 0 && gen == cur_gen)
         s->live[kind]++;
     if (err == 0 && (flags & LW_REC_SAMPLED))
@@ -614,6 +778,8 @@ void lw_tables_drop_in_copy(void)
         for (int k = 0; k < LW_KIND_COUNT; k++)
             if (s->heads[k])
                 drop_pages(s->heads[k]->hh.tbl->buckets, s->heads[k]->hh.tbl->num_buckets * sizeof(UT_hash_bucket));
+        if (s->spans)
+            drop_pages(s->spans->hh.tbl->buckets, s->spans->hh.tbl->num_buckets * sizeof(UT_hash_bucket));
         drop_pages(s->nursery, NURSERY_SETS * sizeof(nursery_set_t));
         for (char *c = s->chunks, *next; c; c = next) {
             next = *(char **)c;
@@ -651,18 +817,21 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
         lw_shard_t *s = &shards[i];
         lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
-            for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next) {
-                body_t b = { r->site, r->born_ms, r->meta };
-                visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &b);
-            }
+            for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next)
+                visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &r->b);
+        }
+        for (lw_span_t *sp = s->spans; sp; sp = sp->hh.next) {
+            const uint16_t *offs = SPAN_OFFS(sp);
+            const body_t *bodies = SPAN_BODIES(sp);
+            for (unsigned j = 0; j < sp->n; j++)
+                visit(fn, arg, with_inherited, LW_HEAP, (SPAN_KEY(sp) << SPAN_SHIFT) | offs[j], &bodies[j]);
         }
         for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++) {
             const nursery_set_t *set = &s->nursery[n];
             for (int w = 0; w < NURSERY_WAYS; w++) {
                 if (!set->handle[w])
                     continue;
-                body_t b = { set->way[w].site, set->way[w].born_ms, set->way[w].meta };
-                visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &b);
+                visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &set->way[w]);
             }
         }
         lw_unlock(&s->lock);
@@ -736,7 +905,7 @@ size_t lw_tables_total_all(void)
 {
     size_t n = 0;
     for (int i = 0; i < LW_SHARDS; i++) {
-        n += shards[i].nursed;
+        n += shards[i].nursed + shards[i].in_spans;
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             size_t in_table = HASH_COUNT(shards[i].heads[k]);
             n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
@@ -765,10 +934,20 @@ void lw_tables_reset(void)
                 if (REC_FLAGS(r) & LW_REC_SENTINEL)
                     continue;
                 HASH_DELETE(hh, s->heads[k], r);
-                rec_free(s, r);
+                pool_free(s, 0, r);
             }
             s->live[k] = 0;
         }
+        lw_span_t *sp, *tmp;
+        HASH_ITER(hh, s->spans, sp, tmp) {
+            if (SPAN_KEY(sp) == SPAN_KEY_SENTINEL)
+                continue;
+            HASH_DELETE(hh, s->spans, sp);
+            pool_free(s, 1 + sp->cls, sp->store);
+            pool_free(s, 0, sp);
+        }
+        s->last_span = NULL;
+        s->in_spans = 0;
         if (s->nursery)
             memset(s->nursery, 0, NURSERY_SETS * sizeof(nursery_set_t));
         s->nursed = 0;

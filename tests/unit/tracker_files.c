@@ -150,15 +150,16 @@ END_TEST
 
 START_TEST(records_lost_when_the_table_cannot_grow)
 {
-    /* 300 records first, past the nursery: the shard's pool chunk (910 records) has room for 500 more, so below
-     * only uthash's bucket arrays need memory, and the records it cannot take are left out of the table */
+    /* 300 records first, past the nursery, each block 4 KiB from the next so that each has a span of its own: the
+     * 500 after them need more of the pool and of uthash's bucket arrays than there is, and the records that
+     * cannot be taken are left out of the table */
     const uintptr_t base = (uintptr_t)0x7c0000000000ull;
     lw_nursery_off(1);
     for (int i = 0; i < 300; i++)
-        acquire_here(LW_HEAP, base + (uintptr_t)i * 16, 8);
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 4096, 8);
     lw_mem_fail_after(0);
     for (int i = 300; i < 800; i++)
-        acquire_here(LW_HEAP, base + (uintptr_t)i * 16, 8);
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 4096, 8);
     lw_mem_fail_after(-1);
     size_t live = lw_live_count(LW_HEAP);
     ck_assert_uint_lt(live, 800);
@@ -166,7 +167,7 @@ START_TEST(records_lost_when_the_table_cannot_grow)
     /* the table is whole: every recorded block is found and released, and nothing else is */
     size_t released = 0;
     for (int i = 0; i < 800; i++)
-        released += (size_t)lw_on_release(LW_HEAP, base + (uintptr_t)i * 16);
+        released += (size_t)lw_on_release(LW_HEAP, base + (uintptr_t)i * 4096);
     ck_assert_uint_eq(released, live);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
     lw_nursery_off(0);

@@ -1,6 +1,6 @@
-/* Unit tests of the heap's live table driven through the tracker's header: the nursery of young records and the
- * uthash table behind it seen as one table (counts, walks, flags, dumps, the reachability scan, threads, fork),
- * and sampling (LEAKWATCH_SAMPLE: the value's parsing, the weights, the estimates a dump shows, and the frees of
+/* Unit tests of the heap's live table driven through the tracker's header: the nursery of young records, the spans
+ * behind it and the table of handles too dense for a span seen as one table (counts, walks, flags, dumps, the
+ * reachability scan, threads, fork), and sampling (LEAKWATCH_SAMPLE: the value's parsing, the weights, the estimates a dump shows, and the frees of
  * blocks that were never sampled). */
 #include "internal.h"
 #include "testing.h"
@@ -34,8 +34,8 @@ static void setup(void)
 }
 
 /* More blocks in one 64 MiB region (one shard) than its nursery holds (8192), so that the oldest move on into
- * uthash while the young stay; and more than a window of records moving on (4096), so that the shard also
- * empties its nursery into uthash and bypasses it for a while (a program whose blocks survive). */
+ * their spans while the young stay; and more than a window of records moving on (4096), so that the shard also
+ * empties its nursery into the spans and bypasses it for a while (a program whose blocks survive). */
 #define BASE ((uintptr_t)0x7d0000000000ull)
 #define MANY 30000
 
@@ -87,6 +87,72 @@ START_TEST(nursery_and_table_are_one_table)
     ck_assert_uint_eq(lw_live_count(LW_HEAP), MANY / 2);
     for (int i = 0; i < MANY; i++)
         ck_assert_int_eq(lw_on_release(LW_HEAP, handle_at(i)), i % 2 == 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    ck_assert_uint_eq(lw_tables_total_all(), 0);
+    ck_assert_uint_eq(atomic_load(&lw_lost_records), 0);
+    free(c);
+}
+END_TEST
+
+/* Handles 4 bytes apart: a 4 KiB span holds the records of its first 256 and the shard's heap table the rest.
+ * Both are one table to every caller, and releasing most of a span shrinks its store without losing a record. */
+#define DENSE_BASE ((uintptr_t)0x7d4000000000ull)
+#define DENSE 2048 /* two spans of 1024 handles each */
+
+typedef struct {
+    unsigned char seen[DENSE];
+    size_t others, bytes;
+} dense_census_t;
+
+static void count_dense(lw_kind_t k, uintptr_t h, uint64_t size, uint32_t site, void *arg)
+{
+    (void)site;
+    dense_census_t *c = arg;
+    if (k == LW_HEAP && h >= DENSE_BASE && h < DENSE_BASE + DENSE * 4 && h % 4 == 0)
+        c->seen[(h - DENSE_BASE) / 4]++;
+    else
+        c->others++;
+    c->bytes += size;
+}
+
+START_TEST(spans_and_dense_handles_are_one_table)
+{
+    lw_nursery_off(1); /* straight into the spans */
+    for (int i = 0; i < DENSE; i++)
+        acquire_here(LW_HEAP, DENSE_BASE + (uintptr_t)i * 4, (size_t)i + 1);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), DENSE);
+    ck_assert_uint_eq(lw_tables_total_all(), DENSE);
+    dense_census_t *c = calloc(1, sizeof *c);
+    lw_foreach_live(LW_HEAP, count_dense, c);
+    for (int i = 0; i < DENSE; i++)
+        ck_assert_msg(c->seen[i] == 1, "handle %d seen %d times", i, c->seen[i]);
+    ck_assert_uint_eq(c->others, 0);
+    ck_assert_uint_eq(c->bytes, (size_t)DENSE * (DENSE + 1) / 2);
+
+    /* flags reach a record in a span (the first of a span) and one in the heap table (the last) */
+    ck_assert_int_eq(lw_set_flags(LW_HEAP, DENSE_BASE, 2, 1), 1);
+    ck_assert_int_eq(lw_set_flags(LW_HEAP, DENSE_BASE + (DENSE - 1) * 4, 2, 1), 1);
+    ck_assert_int_eq(lw_set_flags(LW_HEAP, DENSE_BASE + 2, 2, 1), 0);
+
+    /* nine in ten go, oldest first, so that each span's store halves again and again */
+    size_t left = DENSE, bytes = (size_t)DENSE * (DENSE + 1) / 2;
+    for (int i = 0; i < DENSE; i++) {
+        if (i % 10 == 9)
+            continue;
+        ck_assert_int_eq(lw_on_release(LW_HEAP, DENSE_BASE + (uintptr_t)i * 4), 1);
+        left--;
+        bytes -= (size_t)i + 1;
+    }
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), left);
+    ck_assert_uint_eq(lw_live_bytes(LW_HEAP), bytes);
+    memset(c, 0, sizeof *c);
+    lw_foreach_live(LW_HEAP, count_dense, c);
+    for (int i = 0; i < DENSE; i++)
+        ck_assert_msg(c->seen[i] == (i % 10 == 9), "handle %d seen %d times", i, c->seen[i]);
+
+    /* the rest go once each, and nothing is left behind */
+    for (int i = 0; i < DENSE; i++)
+        ck_assert_int_eq(lw_on_release(LW_HEAP, DENSE_BASE + (uintptr_t)i * 4), i % 10 == 9);
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
     ck_assert_uint_eq(lw_tables_total_all(), 0);
     ck_assert_uint_eq(atomic_load(&lw_lost_records), 0);
@@ -466,6 +532,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nursery_and_table_are_one_table);
+    tcase_add_test(tc, spans_and_dense_handles_are_one_table);
     tcase_add_test(tc, failed_realloc_restores_a_nursery_record);
     tcase_add_test(tc, dump_shows_nursery_and_table);
     tcase_add_test(tc, scan_sees_nursery_records);
