@@ -10,16 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The site's identity: kind and class, then per frame either "F" function file line column, "M" module offset or
- * "A" address. Line and column keep two calls in one function, or on one line, apart; processes of one build
- * agree on them even where their load addresses differ. (Baselines match without lines, so that an edit
- * elsewhere does not break them.) */
+/* The site's identity (lwr_site_identity, shared with diff, trend and triage), then its class: sites of different
+ * classes are never merged. */
 static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, lwr_class_t cls, const lwr_symbol_t *syms, size_t n)
 {
-    b->len = 0;
-    unsigned char k[2] = { (unsigned char)kind, (unsigned char)cls };
-    lwr_keybuf_put(b, k, 2);
-    lwr_keybuf_put_frames(b, syms, n, true);
+    unsigned char c = (unsigned char)cls;
+    lwr_site_identity(b, kind, syms, n);
+    lwr_keybuf_put(b, &c, 1);
 }
 
 char *lwr_dup_or_null(const char *s, int *oom)

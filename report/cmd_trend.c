@@ -463,7 +463,7 @@ static int trend_main(int argc, char **argv)
     for (size_t j = 1; j < dumps.n; j++)
         if (dumps.v[j]->pid != dumps.v[0]->pid) {
             fprintf(stderr, "leakwatch trend: note: the dumps come from several processes; each process is a "
-                            "series of its own, and a site's growth adds up over them (sites matched by symbols)\n");
+                            "series of its own, and a site's growth adds up over them (sites matched by symbols, as report merges them)\n");
             break;
         }
     signal(SIGPIPE, SIG_IGN);

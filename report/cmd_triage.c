@@ -27,7 +27,7 @@ static const char usage[] =
     "Keys: Up/Down/PgUp/PgDn/Home/End move; Enter opens a site (full stack, sample handles: fd paths, socket\n"
     "peers, thread start routines); s cycles the sort column, 1-5 pick it (kind, count, bytes, age, growth),\n"
     "r reverses; k cycles the kind filter; / filters by text in the stack (empty text clears); m marks the site\n"
-    "and appends the suppression line that hides it and no other site (`leak:^cache_insert$`, as\n"
+    "and appends the suppression line that hides it and no other site (`leak:^service.c:29:23$`, as\n"
     "--gen-suppressions writes them) to the suppression file;\n"
     "? shows the keys; q quits (in a site: q, Esc or Left goes back).\n"
     "\n"
@@ -335,8 +335,8 @@ static char *detail_text(const ui_t *u, const row_t *r)
 
 /* ---- actions ---- */
 
-/* The suppression line that hides the row's site and no other site of the series (lwr_supp_generate_sites, frames
- * by function or by place in their module, as the series matches sites). NULL when there is none. */
+/* The suppression line that hides the row's site and no other site of the series (lwr_supp_generate_sites, as
+ * --gen-suppressions writes them). NULL when there is none. */
 static char *mark_line(const ui_t *u, const row_t *r)
 {
     const lwr_series_t *s = u->s;
@@ -348,7 +348,7 @@ static char *mark_line(const ui_t *u, const row_t *r)
         sites[i].frames = s->sites[i].frames;   /* borrowed: the array alone is freed */
         sites[i].nframes = s->sites[i].nframes;
     }
-    char *line = lwr_supp_generate_sites(sites, s->nsites, (size_t)(r->g - s->sites), false);
+    char *line = lwr_supp_generate_sites(sites, s->nsites, (size_t)(r->g - s->sites));
     free(sites);
     return line;
 }

@@ -29,17 +29,18 @@ void lwr_keybuf_put_str(lwr_keybuf_t *b, const char *s)
     lwr_keybuf_put(b, s ? s : "", s ? strlen(s) + 1 : 1);
 }
 
-void lwr_keybuf_put_frames(lwr_keybuf_t *b, const lwr_symbol_t *syms, size_t n, bool lines)
+void lwr_site_identity(lwr_keybuf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
 {
+    unsigned char k = (unsigned char)kind;
+    b->len = 0;
+    lwr_keybuf_put(b, &k, 1);
     for (size_t i = 0; i < n; i++) {
         if (syms[i].function) {
             lwr_keybuf_put(b, "F", 1);
             lwr_keybuf_put_str(b, syms[i].function);
             lwr_keybuf_put_str(b, syms[i].file);
-            if (lines) {
-                lwr_keybuf_put(b, &syms[i].line, sizeof syms[i].line);
-                lwr_keybuf_put(b, &syms[i].column, sizeof syms[i].column);
-            }
+            lwr_keybuf_put(b, &syms[i].line, sizeof syms[i].line);
+            lwr_keybuf_put(b, &syms[i].column, sizeof syms[i].column);
         } else if (syms[i].module) {
             lwr_keybuf_put(b, "M", 1);
             lwr_keybuf_put_str(b, syms[i].module);

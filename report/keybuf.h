@@ -2,6 +2,7 @@
 #ifndef LWR_KEYBUF_H
 #define LWR_KEYBUF_H
 
+#include "dump.h"
 #include "symbolize.h"
 
 #include <stdbool.h>
@@ -21,8 +22,11 @@ void lwr_keybuf_put(lwr_keybuf_t *b, const void *data, size_t n);
 /* Appends the string with its NUL; NULL appends an empty string. */
 void lwr_keybuf_put_str(lwr_keybuf_t *b, const char *s);
 
-/* Appends the identity of `n` symbolized frames: per frame "F" function file (and line and column when `lines`),
- * "M" module offset, or "A" offset. */
-void lwr_keybuf_put_frames(lwr_keybuf_t *b, const lwr_symbol_t *syms, size_t n, bool lines);
+/* The identity of a call site, the one rule by which `report` merges sites and `diff`, `trend` and `triage` match
+ * them across dumps: replaces what b held with the kind, then per frame "F" function file line column where the
+ * function is known, else "M" module offset, else "A" address. Two calls in one function, or on one line, are
+ * two sites; processes of one build agree even where their load addresses differ. (report adds the class;
+ * baselines match without lines, baseline.c.) */
+void lwr_site_identity(lwr_keybuf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n);
 
 #endif

@@ -70,15 +70,6 @@ double lwr_series_time_s(const lwr_series_t *s, size_t i)
 
 /* ---- building ---- */
 
-/* The identity of a series site: the kind, then per frame "F" function file, "M" module offset or "A" address. */
-static void site_key(lwr_keybuf_t *b, lwr_kind_t kind, const lwr_symbol_t *syms, size_t n)
-{
-    unsigned char k = (unsigned char)kind;
-    b->len = 0;
-    lwr_keybuf_put(b, &k, 1);
-    lwr_keybuf_put_frames(b, syms, n, false);
-}
-
 static void free_samples(lwr_gsite_t *g)
 {
     for (size_t i = 0; i < g->nsamples; i++) {
@@ -181,7 +172,7 @@ lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolize
                 oom = 1;
                 break;
             }
-            site_key(&key, ds->kind, st.syms, st.n);
+            lwr_site_identity(&key, ds->kind, st.syms, st.n);
             if (key.oom) {
                 oom = 1;
                 break;

@@ -467,13 +467,12 @@ static bool plain_name(const char *name)
 }
 
 /* Appends to `b` (of `cap` bytes, *len used) the pattern of one frame, naming what tells it from other frames
- * as sites are merged: its position `^file:line:column$` (base name) when known and `positions`, else
- * `^function$`, else its
+ * as sites are merged: its position `^file:line:column$` (base name) when known, else `^function$`, else its
  * place in its module `^module+0xoffset$` (base name; a program without debug information has many frames
  * without a name, which only that tells apart), else `^module$`, else `*`. Returns -1 when it does not fit. */
-static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f, bool positions)
+static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f)
 {
-    const char *file = f->file && positions ? base_name(f->file) : NULL;
+    const char *file = f->file ? base_name(f->file) : NULL;
     const char *mod = f->module ? base_name(f->module) : NULL;
     int n;
     if (plain_name(file) && f->line && f->column)
@@ -496,10 +495,10 @@ static int put_frame(char *b, size_t cap, size_t *len, const lwr_frame_t *f, boo
 
 char *lwr_supp_generate(const lwr_report_t *r, size_t index)
 {
-    return lwr_supp_generate_sites(r->sites, r->nsites, index, true);
+    return lwr_supp_generate_sites(r->sites, r->nsites, index);
 }
 
-char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t nsites, size_t index, bool positions)
+char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t nsites, size_t index)
 {
     const lwr_site_t *site = &sites[index];
     if (site->nframes == 0)
@@ -521,7 +520,7 @@ char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t nsites, size_t ind
         size_t at = len;
         if (k > 0 && len + 1 < cap)
             line[len++] = ';';
-        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k], positions) != 0) {
+        if (len + 1 >= cap || put_frame(line, cap, &len, &site->frames[k]) != 0) {
             len = at;
             break;
         }

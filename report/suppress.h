@@ -85,10 +85,9 @@ int lwr_supp_apply(lwr_report_t *report, const lwr_supplist_t *list);
  * LWR_SUPP_MAX_LINE, or out of memory. */
 char *lwr_supp_generate(const lwr_report_t *report, size_t index);
 
-/* lwr_supp_generate for site `index` of `n` sites of which only kind, frames and nframes are read; frames are
- * named by their position only when `positions` (diff, trend and triage match sites by function and file, not
- * line: a line naming one position would hide only part of such a site). */
-char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t n, size_t index, bool positions);
+/* lwr_supp_generate for site `index` of `n` sites of which only kind, frames and nframes are read (triage's sites,
+ * matched across dumps by the same identity as report sites). */
+char *lwr_supp_generate_sites(const lwr_site_t *sites, size_t n, size_t index);
 
 void lwr_supplist_free(lwr_supplist_t *list);
 
