@@ -69,6 +69,36 @@ static int parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigne
     return 0;
 }
 
+/* LEAKWATCH_DUMP_INTERVAL: a decimal number of seconds (the old form, "30"), or a number followed by a unit as
+ * the leakwatch command's durations take them, ms, s, m or h ("2000ms", "30s", "5m", "1h"); no sign, blank or
+ * fraction. Dumps are scheduled in whole seconds (dumper.c), so the value must be one from 1 s to 365 days: "1500ms"
+ * is refused rather than rounded. Returns 0 with the seconds in *out, or -1. */
+static int parse_interval(const char *s, unsigned long *out)
+{
+    unsigned long long v = 0, ms_per_unit = 1000;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (unsigned long long)(*p - '0');
+        if (v > 86400ull * 365 * 1000)
+            return -1;
+    }
+    if (strcmp(p, "ms") == 0)
+        ms_per_unit = 1;
+    else if (strcmp(p, "m") == 0)
+        ms_per_unit = 60 * 1000;
+    else if (strcmp(p, "h") == 0)
+        ms_per_unit = 3600 * 1000;
+    else if (*p && strcmp(p, "s") != 0)
+        return -1;
+    unsigned long long ms = v * ms_per_unit;
+    if (ms % 1000 != 0 || ms < 1000 || ms > 86400ull * 365 * 1000)
+        return -1;
+    *out = (unsigned long)(ms / 1000);
+    return 0;
+}
+
 /* The signals a dump may take over: ones that by default only end or are ignored by a program and that programs
  * rarely rely on, plus the real-time range. Everything else is the program's to fault, stop, die or reap children
  * with (SEGV, BUS, FPE, ILL, ABRT, TRAP, SYS, CHLD, KILL, STOP, CONT, TSTP, TTIN, TTOU, INT, TERM, ...), and glibc
@@ -348,10 +378,11 @@ void lw_config_load(void)
             lw_config.dump_signal = sig;
     }
     if ((v = getenv("LEAKWATCH_DUMP_INTERVAL")) && *v) {
-        if (parse_uint(v, 1, 86400 * 365, &n) == 0)
+        if (parse_interval(v, &n) == 0)
             lw_config.dump_interval_s = (unsigned)n;
         else
-            lw_warn("LEAKWATCH_DUMP_INTERVAL=%s: expected whole seconds >= 1; no interval dumps", v);
+            lw_warn("LEAKWATCH_DUMP_INTERVAL=%s: expected a duration of whole seconds from 1s to 365 days, as a "
+                    "number and ms, s, m or h (30s, 5m, 1h, 2000ms) or plain seconds (30); no interval dumps", v);
     }
     if ((v = getenv("LEAKWATCH_SAMPLE")) && *v) {
         uint64_t bytes;

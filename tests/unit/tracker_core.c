@@ -450,6 +450,32 @@ START_TEST(config_from_environment)
 }
 END_TEST
 
+/* LEAKWATCH_DUMP_INTERVAL: plain seconds as before, and the duration forms of the command (ms, s, m, h) when they
+ * make whole seconds; anything else leaves the setting as it was. */
+START_TEST(dump_interval_forms)
+{
+    static const struct {
+        const char *text;
+        unsigned seconds;   /* 0: refused */
+    } cases[] = {
+        { "30", 30 }, { "1", 1 }, { "45s", 45 }, { "2000ms", 2 }, { "1000ms", 1 }, { "5m", 300 }, { "1h", 3600 },
+        { "8760h", 86400 * 365 }, { "31536000", 86400 * 365 }, { "0", 0 }, { "0s", 0 }, { "500ms", 0 },
+        { "1500ms", 0 }, { "8761h", 0 }, { "31536001", 0 }, { "-5", 0 }, { "+5s", 0 }, { "1.5s", 0 }, { "5 s", 0 },
+        { "5sec", 0 }, { "s", 0 }, { "5d", 0 }, { "99999999999999999999", 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lw_config.dump_interval_s = 7;
+        setenv("LEAKWATCH_DUMP_INTERVAL", cases[i].text, 1);
+        lw_config_load();
+        unsigned want = cases[i].seconds ? cases[i].seconds : 7;
+        ck_assert_msg(lw_config.dump_interval_s == want, "LEAKWATCH_DUMP_INTERVAL=%s gave %u, not %u", cases[i].text,
+                      lw_config.dump_interval_s, want);
+    }
+    unsetenv("LEAKWATCH_DUMP_INTERVAL");
+    lw_config.dump_interval_s = 0;
+}
+END_TEST
+
 START_TEST(internal_allocator)
 {
     void *a = lw_mem_alloc(24), *b = lw_mem_alloc(24);
@@ -495,6 +521,7 @@ int main(void)
     tcase_add_test(tc, dump_to_unwritable_dir_fails_cleanly);
     tcase_add_test(tc, kinds_parsing);
     tcase_add_test(tc, config_from_environment);
+    tcase_add_test(tc, dump_interval_forms);
     tcase_add_test(tc, internal_allocator);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
