@@ -11,8 +11,8 @@
 #include <string.h>
 
 static const char usage[] =
-    "Usage: leakwatch trend [--format text|json] [--top N] [--output FILE] [--debug-dir DIR]... [--sysroot DIR]\n"
-    "                       DUMP...\n"
+    "Usage: leakwatch trend [--format text|json] [--top N] [--output FILE] [--include-exit] [--debug-dir DIR]...\n"
+    "                       [--sysroot DIR] DUMP...\n"
     "\n"
     "Ranks the call sites of a series of dumps (at least two, e.g. LEAKWATCH_DUMP_INTERVAL dumps of a service)\n"
     "by steady growth, so that a cache that only grows stands out from a pool that goes up and down. The dumps\n"
@@ -24,13 +24,57 @@ static const char usage[] =
     "it shrank, and a score: slope * max(0, grew - shrank). Sites with a positive score come first, by the bytes\n"
     "score, then the count score; a site that shrinks as often as it grows scores 0, whatever its size.\n"
     "\n"
+    "The series is what the program held while it ran: the exit dump of a process that also has dumps taken\n"
+    "while it ran (reason signal, interval or program) is left out, since it is written after the program's\n"
+    "teardown freed what it frees (a service that empties its caches at exit would look as if it stopped\n"
+    "growing); a note on stderr says how many were. exec dumps (warnings only, no sites) are always left out.\n"
+    "\n"
     "  --format text|json   text for people (the default) or JSON (`leakwatch_trend: 1`)\n"
     "  --top N              text: show the N best-ranked growing sites with their stacks (default 10, 0 for all)\n"
     "  --output FILE        write to FILE instead of standard output\n"
+    "  --include-exit       keep the exit dumps in the series\n"
     LWR_SYM_OPTS_USAGE
     "\n"
     "Exit status: 0; 1 when a dump could not be read or the output could not be written; 2 on a usage error\n"
-    "(fewer than two dumps).\n";
+    "(fewer than two dumps to rank).\n";
+
+/* Whether the dump was written at the end of a process image: its exit dump, or its exec dump. */
+static bool is_reason(const lwr_dump_t *d, const char *reason)
+{
+    return d->reason && strcmp(d->reason, reason) == 0;
+}
+
+size_t lwr_trend_select(lwr_dump_t **dumps, size_t *n, bool include_exit, size_t *exec_out)
+{
+    size_t kept = 0, exits = 0, execs = 0;
+    bool *drop = calloc(*n ? *n : 1, sizeof *drop);
+    if (exec_out)
+        *exec_out = 0;
+    if (!drop)
+        return 0;
+    /* decided on the whole list before any dump is freed: a process's running dump may come after its exit dump */
+    for (size_t i = 0; i < *n; i++) {
+        drop[i] = is_reason(dumps[i], "exec");
+        if (!drop[i] && !include_exit && is_reason(dumps[i], "exit"))
+            for (size_t j = 0; j < *n && !drop[i]; j++)
+                drop[i] = dumps[j]->pid == dumps[i]->pid && !is_reason(dumps[j], "exit")
+                          && !is_reason(dumps[j], "exec");
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (drop[i]) {
+            execs += is_reason(dumps[i], "exec");
+            exits += is_reason(dumps[i], "exit");
+            lwr_dump_free(dumps[i]);
+        } else {
+            dumps[kept++] = dumps[i];
+        }
+    }
+    free(drop);
+    *n = kept;
+    if (exec_out)
+        *exec_out = execs;
+    return exits;
+}
 
 static double slope(const double *x, const double *y, size_t n)
 {
@@ -441,23 +485,50 @@ static int trend_text(FILE *out, const lwr_series_t *s, const lwr_trend_t *t, ui
     return ferror(out) ? -1 : 0;
 }
 
+typedef struct {
+    lwr_table_opts_t table;
+    bool include_exit;
+} trend_opts_t;
+
+static int take_trend_option(const char *cmd, int argc, char **argv, int *i, void *opts)
+{
+    trend_opts_t *o = opts;
+    if (strcmp(argv[*i], "--include-exit") == 0) {
+        o->include_exit = true;
+        (*i)++;
+        return 1;
+    }
+    return lwr_take_table_option(cmd, argc, argv, i, &o->table);
+}
+
 static int trend_main(int argc, char **argv)
 {
-    lwr_table_opts_t o = LWR_TABLE_OPTS_INIT;
+    trend_opts_t to = { LWR_TABLE_OPTS_INIT, false };
+    lwr_table_opts_t o;
     int first;
-    int status = lwr_parse_options("trend", usage, argc, argv, lwr_take_table_option, &o, &first);
+    int status = lwr_parse_options("trend", usage, argc, argv, take_trend_option, &to, &first);
+    o = to.table;
     if (status >= 0)
         return status;
     if (first >= argc)
         return lwr_usage_error("trend", "no dumps given (at least two)");
     lwr_dumplist_t dumps = { NULL, 0, 0 };
     int failed = lwr_load_dumps(argv + first, argc - first, lwr_series_add_dir, &dumps);
+    size_t loaded = dumps.n, execs = 0, exits = lwr_trend_select(dumps.v, &dumps.n, to.include_exit, &execs);
     if (dumps.n < 2) {
         lwr_dumplist_free(&dumps);
         if (failed)
             return 1;
+        if (loaded >= 2)
+            return lwr_usage_error("trend", "a trend needs at least two dumps taken while the program ran; %zu of the "
+                                   "%zu given %s left out (%zu exit, %zu exec; --include-exit keeps the exit dumps)",
+                                   exits + execs, loaded, exits + execs == 1 ? "was" : "were", exits, execs);
         return lwr_usage_error("trend", "a trend needs at least two dumps");
     }
+    if (exits)
+        fprintf(stderr, "leakwatch trend: note: %zu exit %s left out (written after the program freed what it frees "
+                        "at exit; --include-exit keeps %s)\n", exits, exits == 1 ? "dump" : "dumps",
+                exits == 1 ? "it" : "them");
     lwr_series_sort(dumps.v, dumps.n);
     lwr_note_sampling("trend", dumps.v, dumps.n);
     for (size_t j = 1; j < dumps.n; j++)

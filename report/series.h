@@ -138,6 +138,14 @@ typedef struct {
  * as it grows scores 0 whatever its size. Returns an array of s->nsites entries to free, or NULL. */
 lwr_trend_t *lwr_trend_rank(const lwr_series_t *s);
 
+/* The dumps `leakwatch trend` ranks, chosen from dumps[0..*n) in place (the others freed, the order kept, *n
+ * updated): never an `exec` dump (warnings only, no sites), and an `exit` dump only when `include_exit` or when
+ * no other dump of its process was taken while it ran (a reason other than exit and exec, or none). The exit
+ * dump is written after the program's teardown freed what it frees: a service that empties its caches at exit
+ * would look as if it stopped growing. Returns the number of exit dumps left out, and in *exec_out (when not
+ * NULL) the number of exec dumps; out of memory leaves every dump in. */
+size_t lwr_trend_select(lwr_dump_t **dumps, size_t *n, bool include_exit, size_t *exec_out);
+
 /* The ranking as JSON (`leakwatch_trend: 1`, README). NULL when out of memory. */
 json_t *lwr_trend_json(const lwr_series_t *s, const lwr_trend_t *t);
 

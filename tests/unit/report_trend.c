@@ -90,6 +90,73 @@ START_TEST(a_grower_with_one_dip_still_outranks_a_flat_site)
 }
 END_TEST
 
+/* A dump of `pid` (seq, uptime) with `reason` (NULL: none) and the cache site of dump_at holding `cache` bytes. */
+static lwr_dump_t *dump_why(long pid, long seq, long uptime, const char *reason, int cache)
+{
+    char text[4096], err[256] = "", why[64] = "";
+    if (reason)
+        snprintf(why, sizeof why, " \"reason\": \"%s\",", reason);
+    snprintf(text, sizeof text,
+             "{\"leakwatch_dump\": 1, \"pid\": %ld, \"seq\": %ld, \"uptime_ms\": %ld,%s"
+             " \"modules\": [{\"path\": \"/nonexistent/svc\", \"build_id\": \"\", \"bias\": \"0x%llx\","
+             " \"start\": \"0x%llx\", \"end\": \"0x%llx\"}], \"sites\": ["
+             "{\"kind\": \"heap\", \"count\": %d, \"bytes\": %d, \"frames\": [\"0x%llx\", \"0x%llx\"]}]}",
+             pid, seq, uptime, why, BIAS, BIAS, BIAS + 0x10000, cache / 100, cache, BIAS + 0x100, BIAS + 0x900);
+    lwr_dump_t *d = lwr_dump_parse(text, strlen(text), "t.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    return d;
+}
+
+START_TEST(exit_dumps_leave_the_series_when_the_process_has_running_dumps)
+{
+    /* pid 7: a service dumped on signal, interval and by the program, that empties its cache at exit; pid 8: an
+     * exit dump alone (kept: nothing else says what it held); pid 9: an exec dump (no sites) and a dump without
+     * a reason (a saved report's, taken as a running one) */
+    lwr_dump_t *d[7] = {
+        dump_why(7, 1, 1000, "signal", 100), dump_why(7, 2, 2000, "interval", 200),
+        dump_why(7, 3, 3000, "program: checkpoint", 300), dump_why(7, 4, 3500, "exit", 0),
+        dump_why(8, 1, 500, "exit", 700), dump_why(9, 1, 100, "exec", 0), dump_why(9, 2, 900, NULL, 50),
+    };
+    lwr_dump_t *all[7];
+    memcpy(all, d, sizeof d);
+    size_t n = 7, execs = 99;
+    ck_assert_uint_eq(lwr_trend_select(d, &n, false, &execs), 1);
+    ck_assert_uint_eq(execs, 1);
+    ck_assert_uint_eq(n, 5);
+    lwr_dump_t *want[5] = { all[0], all[1], all[2], all[4], all[6] };
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_ptr_eq(d[i], want[i]);
+    /* the cache of pid 7 grew in every interval of what is left */
+    lwr_series_sort(d, n);
+    lwr_series_t *s = lwr_series_build(d, n, NULL);
+    ck_assert_ptr_nonnull(s);
+    lwr_trend_t *t = lwr_trend_rank(s);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_double_eq_tol(t[0].grew, 1.0, 1e-9);
+    ck_assert_double_eq_tol(t[0].shrank, 0.0, 1e-9);
+    ck_assert_double_eq_tol(t[0].slope_bytes, 100.0, 1e-6);
+    free(t);
+    lwr_series_free(s);
+    for (size_t i = 0; i < n; i++)
+        lwr_dump_free(d[i]);
+
+    /* --include-exit: every exit dump stays, the exec dump still goes; the exit dump's drop shows */
+    lwr_dump_t *e[3] = { dump_why(7, 1, 1000, "interval", 100), dump_why(7, 2, 2000, "interval", 200),
+                         dump_why(7, 3, 3000, "exit", 0) };
+    n = 3;
+    ck_assert_uint_eq(lwr_trend_select(e, &n, true, NULL), 0);
+    ck_assert_uint_eq(n, 3);
+    s = lwr_series_build(e, n, NULL);
+    t = lwr_trend_rank(s);
+    ck_assert_double_eq_tol(t[0].shrank, 0.5, 1e-9);
+    ck_assert_double_eq_tol(t[0].score_bytes, 0.0, 1e-9);
+    free(t);
+    lwr_series_free(s);
+    for (size_t i = 0; i < n; i++)
+        lwr_dump_free(e[i]);
+}
+END_TEST
+
 START_TEST(durations_parse_and_format)
 {
     int64_t ms = -1;
@@ -166,6 +233,7 @@ int main(void)
     TCase *tc = tcase_create("trend");
     tcase_add_test(tc, steady_grower_outranks_larger_oscillating_pool);
     tcase_add_test(tc, a_grower_with_one_dip_still_outranks_a_flat_site);
+    tcase_add_test(tc, exit_dumps_leave_the_series_when_the_process_has_running_dumps);
     tcase_add_test(tc, durations_parse_and_format);
     tcase_add_test(tc, older_than_keeps_sites_whose_oldest_handle_is_old_enough);
     suite_add_tcase(s, tc);
