@@ -72,29 +72,19 @@ static bool listed(const lwr_report_t *r, const lwr_site_t *s)
     return s->cls != LWR_CLASS_REACHABLE || (r->has_gate && r->gate.reachable);
 }
 
-/* One line describing a site: `heap: 72 bytes in 3 blocks (definite) at make_table demo.c:41`. */
+/* One line describing a site: its title as the text report has it (lwr_site_title), then where it was acquired:
+ * `heap: 72 bytes in 3 blocks at make_table demo.c:41`, `heap, indirect (only leaked blocks point to them): 48
+ * bytes in 2 blocks at make_node demo.c:12`. The failure's type names the class (leakwatch/heap-definite). */
 static void site_summary(char *buf, size_t len, const lwr_site_t *s)
 {
-    static const char *const nouns[LWR_KIND_COUNT][2] = {
-        { "block", "blocks" }, { "descriptor", "descriptors" }, { "socket", "sockets" },
-        { "thread", "threads" }, { "timer", "timers" }, { "mapping", "mappings" },
-    };
     const lwr_frame_t *at = lwr_acquiring_frame(s);
-    char where[1200] = "";
+    char where[1200] = "", title[LWR_SITE_TITLE_MAX];
     if (at) {
         memcpy(where, " at ", 5);
         lwr_frame_where(at, where + 4, sizeof where - 4);
     }
-    const char *cls = lwr_class_name(s->cls);
-    if (s->kind == LWR_HEAP)
-        snprintf(buf, len, "heap: %" PRIu64 " bytes in %" PRIu64 " %s%s%s%s%s", s->bytes, s->count,
-                 nouns[0][s->count != 1], cls ? " (" : "", cls ? cls : "", cls ? ")" : "", where);
-    else if (s->kind == LWR_MMAP)
-        snprintf(buf, len, "mmap: %" PRIu64 " bytes in %" PRIu64 " %s still mapped or created%s", s->bytes, s->count,
-                 nouns[LWR_MMAP][s->count != 1], where);
-    else
-        snprintf(buf, len, "%s: %" PRIu64 " %s still open%s", lwr_kind_name(s->kind), s->count,
-                 nouns[s->kind][s->count != 1], where);
+    lwr_site_title(s, title, sizeof title);
+    snprintf(buf, len, "%s%s", title, where);
 }
 
 /* The stack as text, one `#i function file:line:column (module)` per line, as the text report has it. */

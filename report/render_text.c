@@ -169,28 +169,39 @@ static void print_group_title(FILE *out, const lwr_site_t *s)
             s->direct_bytes, s->indirect_bytes, s->direct_count, noun(LWR_HEAP, s->direct_count), s->indirect_count);
 }
 
-static void print_site(FILE *out, const lwr_site_t *s, bool show_indirect)
+void lwr_site_title(const lwr_site_t *s, char *buf, size_t len)
 {
-    fputc('\n', out);
-    if (s->attributed && (s->indirect_count > 0 || s->cycle))
-        print_group_title(out, s);
-    else if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
-        fprintf(out, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64 " %s",
-                s->bytes, s->count, noun(s->kind, s->count));
+    if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
+        snprintf(buf, len, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64 " %s",
+                 s->bytes, s->count, noun(s->kind, s->count));
+    else if (s->kind == LWR_HEAP && s->cycle)
+        snprintf(buf, len, "heap, indirect cycle (no definite block reaches it): %" PRIu64 " bytes in %" PRIu64 " %s",
+                 s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_INDIRECT)
-        fprintf(out, "heap, indirect (only leaked blocks point to them): %" PRIu64 " bytes in %" PRIu64 " %s",
-                s->bytes, s->count, noun(s->kind, s->count));
+        snprintf(buf, len, "heap, indirect (only leaked blocks point to them): %" PRIu64 " bytes in %" PRIu64 " %s",
+                 s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP)
-        fprintf(out, "heap: %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
+        snprintf(buf, len, "heap: %" PRIu64 " bytes in %" PRIu64 " %s", s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_MMAP) {
         char sz[32];
         lwr_human_bytes(sz, sizeof sz, s->bytes);
-        fprintf(out, "mmap: %" PRIu64 " %s, %s (%" PRIu64 " bytes) still mapped or created", s->count,
-                noun(s->kind, s->count), sz, s->bytes);
+        snprintf(buf, len, "mmap: %" PRIu64 " %s, %s (%" PRIu64 " bytes) still mapped or created", s->count,
+                 noun(s->kind, s->count), sz, s->bytes);
     } else
-        fprintf(out, "%s: %" PRIu64 " %s still open", lwr_kind_name(s->kind), s->count, noun(s->kind, s->count));
-    if (s->kind == LWR_THREAD)
-        fputs(" (neither joined nor detached)", out);
+        snprintf(buf, len, "%s: %" PRIu64 " %s still open%s", lwr_kind_name(s->kind), s->count,
+                 noun(s->kind, s->count), s->kind == LWR_THREAD ? " (neither joined nor detached)" : "");
+}
+
+static void print_site(FILE *out, const lwr_site_t *s, bool show_indirect)
+{
+    fputc('\n', out);
+    if (s->attributed && (s->indirect_count > 0 || s->cycle)) {
+        print_group_title(out, s);
+    } else {
+        char title[LWR_SITE_TITLE_MAX];
+        lwr_site_title(s, title, sizeof title);
+        fputs(title, out);
+    }
     if (s->npids == 1) {
         fprintf(out, ", pid %ld", s->pids[0]);
     } else if (s->npids > 1) {

@@ -306,9 +306,14 @@ START_TEST(junit_is_well_formed_with_a_failure_per_gated_site)
     ck_assert_msg(strstr(text, "<testsuites name=\"leakwatch\" tests=\"2\" failures=\"2\"") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "<testcase classname=\"leakwatch\" name=\"demo (pid 100)\"") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "name=\"wor&lt;k&gt;er (pid 101)\"") != NULL, "%s", text);
+    /* the summary is the text report's title of the site: a definite block is "heap: ...", with no class word */
     ck_assert_msg(strstr(text, "<failure type=\"leakwatch/heap-definite\" message=\"heap: 72 bytes in 3 blocks "
-                               "(definite) at Table&lt;int&gt;::add &quot;x&quot; &amp; &lt;y&gt; a b&amp;c.c:41\">")
+                               "at Table&lt;int&gt;::add &quot;x&quot; &amp; &lt;y&gt; a b&amp;c.c:41\">")
                       != NULL,
+                  "%s", text);
+    ck_assert_msg(!strstr(text, "(definite)"), "%s", text);
+    ck_assert_msg(strstr(text, "<failure type=\"leakwatch/thread\" message=\"thread: 1 thread still open (neither "
+                               "joined nor detached)\""),
                   "%s", text);
     ck_assert_msg(strstr(text, "#1 Table&lt;int&gt;::add \"x\" &amp; &lt;y&gt; /nowhere/src/a b&amp;c.c:41 (demo)"),
                   "%s", text);
@@ -319,6 +324,23 @@ START_TEST(junit_is_well_formed_with_a_failure_per_gated_site)
     ck_assert_msg(strstr(text, "<system-out>fd: 1 descriptor still open at open_log log.c:7 (in baseline)"), "%s",
                   text);
     ck_assert_msg(!strstr(text, "load_config"), "reachable sites are not failures: %s", text);
+    free(text);
+
+    /* An indirect site and a cycle's head are titled as the text report titles them. */
+    lwr_site_t *ind = new_site(r, LWR_HEAP, LWR_CLASS_INDIRECT, 2, 48, 100);
+    add_frame(ind, "make_node", "/elsewhere/tree.c", 12, "/usr/bin/demo");
+    lwr_site_t *cyc = new_site(r, LWR_HEAP, LWR_CLASS_INDIRECT, 1, 96, 101);
+    add_frame(cyc, "cycle_head", "/elsewhere/tree.c", 30, "/usr/bin/demo");
+    cyc->cycle = cyc->attributed = true;
+    lwr_report_gate(r, 0, LWR_ALL_KINDS, false, true);
+    text = render(lwr_render_junit, r);
+    ck_assert_ptr_null(xml_check(text));
+    ck_assert_msg(strstr(text, "<failure type=\"leakwatch/heap-indirect\" message=\"heap, indirect (only leaked "
+                               "blocks point to them): 48 bytes in 2 blocks at make_node tree.c:12\""),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "<failure type=\"leakwatch/heap-indirect\" message=\"heap, indirect cycle (no "
+                               "definite block reaches it): 96 bytes in 1 block at cycle_head tree.c:30\""),
+                  "%s", text);
     free(text);
 
     /* No process, no failure: still a valid document. */
