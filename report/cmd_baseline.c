@@ -16,7 +16,7 @@ static const char usage[] =
     "gate. Sites match by kind and by the function and file name of every frame, never by address or line, so\n"
     "a rebuild or an edit elsewhere in a file keeps them matched. A report itself can also serve as a baseline.\n"
     "\n"
-    "  -o, --output OUT   write to OUT instead of standard output\n"
+    "  -o, --output OUT     write to OUT instead of standard output\n"
     "\n"
     "Exit status: 0; 1 when the report cannot be read or the baseline cannot be written; 2 on a usage error.\n";
 

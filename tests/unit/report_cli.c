@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +404,45 @@ START_TEST(report_renders_files_and_directories)
 }
 END_TEST
 
+/* Every command's help lines its options up alike: an option at column 2, its description at column 23 (or two
+ * blanks after an option too long for that), and the description's further lines at column 23. */
+START_TEST(every_help_lines_its_options_up_alike)
+{
+    const lwr_command_t *cmds[] = { &lwr_cmd_run, &lwr_cmd_report, &lwr_cmd_diff, &lwr_cmd_trend,
+                                    &lwr_cmd_triage, &lwr_cmd_baseline, &lwr_cmd_dump, &lwr_cmd_attach };
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        const char *p = cmds[c]->usage;
+        bool in_options = false;
+        unsigned lineno = 0;
+        while (*p) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) : strlen(p);
+            char line[256];
+            ck_assert_uint_lt(len, sizeof line);
+            memcpy(line, p, len);
+            line[len] = '\0';
+            lineno++;
+            size_t lead = strspn(line, " ");
+            if (lead == 2 && line[2] == '-') {
+                in_options = true;
+                const char *gap = strstr(line + 2, "  ");
+                ck_assert_msg(gap != NULL, "%s help, line %u: no description: '%s'", cmds[c]->name, lineno, line);
+                size_t desc = (size_t)(gap - line) + strspn(gap, " ");
+                ck_assert_msg(desc == 23 || (gap - line > 21 && desc == (size_t)(gap - line) + 2),
+                              "%s help, line %u: the description starts at column %zu, not 23: '%s'", cmds[c]->name,
+                              lineno, desc, line);
+            } else if (len == 0 || lead == 0) {
+                in_options = false;
+            } else if (in_options) {
+                ck_assert_msg(lead == 23, "%s help, line %u: a continued description at column %zu, not 23: '%s'",
+                              cmds[c]->name, lineno, lead, line);
+            }
+            p += len + (nl != NULL);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("report_cli");
@@ -415,6 +455,7 @@ int main(void)
     tcase_add_test(tc, run_reports_exec_failures_signals_and_usage_like_a_shell);
     tcase_add_test(tc, run_survives_a_closed_stderr);
     tcase_add_test(tc, report_renders_files_and_directories);
+    tcase_add_test(tc, every_help_lines_its_options_up_alike);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
