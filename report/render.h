@@ -27,7 +27,8 @@ void lwr_frame_where(const lwr_frame_t *f, char *buf, size_t len);
 
 /* The text of a frame in a stack, as every text output lists one: `function file:line:column (module)` (the
  * position as lwr_frame_position, the module's base name), `function (module+0xoffset)` without a file,
- * `0xaddress (module+0xoffset)` without a function, `0xaddress (no module)` outside every module. */
+ * `0xaddress (module+0xoffset)` without a function (`0xaddress (module)` where the offset is the address: a
+ * non-PIE executable), `0xaddress (no module)` outside every module. */
 #define LWR_FRAME_TEXT_MAX 16384
 void lwr_frame_text(const lwr_frame_t *f, char *buf, size_t len);
 

@@ -83,7 +83,8 @@ void lwr_frame_text(const lwr_frame_t *f, char *buf, size_t len)
     }
     if (!f->module)
         snprintf(buf + n, len - n, " (no module)");
-    else if (f->function && f->file)
+    else if ((f->function && f->file) || (!f->function && f->offset == f->address))
+        /* a frame of a non-PIE executable has its address as offset: shown once */
         snprintf(buf + n, len - n, " (%s)", base_name(f->module));
     else
         snprintf(buf + n, len - n, " (%s+0x%" PRIx64 ")", base_name(f->module), f->offset);

@@ -598,6 +598,44 @@ START_TEST(test_progress)
 }
 END_TEST
 
+/* A non-PIE executable without symbols: its frames show their address once, `#0 0x40134f (alloc_nopie)`, not
+ * beside an offset that is the same number. */
+START_TEST(test_nopie_frames_show_the_address_once)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    char exe[4200];
+    snprintf(exe, sizeof exe, "%s/alloc_nopie", dir);
+    lwt_result_t *r = lwt_exec(LWT_ARGV("cp", lwt_fixture("alloc_nopie"), exe), NULL);
+    ck_assert_msg(r->exit_code == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    r = lwt_exec(LWT_ARGV("strip", exe), NULL);
+    ck_assert_msg(r->exit_code == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    r = lwt_leakwatch(NULL, LWT_ARGV(exe), NULL);
+    LWT_ASSERT_RUN(r, 23);
+    /* every frame of the executable: "#i 0xADDRESS (alloc_nopie)" */
+    size_t frames = 0;
+    for (const char *p = strstr(r->err, " (alloc_nopie"); p; p = strstr(p + 1, " (alloc_nopie")) {
+        ck_assert_msg(strncmp(p, " (alloc_nopie)\n", 15) == 0, "a frame of the executable with an offset:%s",
+                      lwt_describe(r));
+        const char *line = p;
+        while (line > r->err && line[-1] != '\n')
+            line--;
+        unsigned long long a = 0;
+        int n = 0;
+        ck_assert_msg(sscanf(line, "    #%*u 0x%llx (alloc_nopie)%n", &a, &n) == 1 && n > 0 && a >= 0x400000
+                          && a < 0x800000,
+                      "not an address of a non-PIE executable: %.60s%s", line, lwt_describe(r));
+        frames++;
+    }
+    ck_assert_msg(frames >= 10, "%zu frames of the executable%s", frames, lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("report_usability");
@@ -618,6 +656,7 @@ static Suite *suite(void)
     tc = tcase_create("CI formats");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_ci_formats);
+    tcase_add_test(tc, test_nopie_frames_show_the_address_once);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("symbols elsewhere");

@@ -253,6 +253,24 @@ START_TEST(text_report_has_header_blocks_frames_and_samples)
 }
 END_TEST
 
+/* A frame without a function shows its address once: with the module's offset beside it when the module was
+ * loaded elsewhere (PIE, libraries), with the module alone when the offset is the address (non-PIE). */
+START_TEST(frames_without_symbols_show_their_address_once)
+{
+    char text[256];
+    lwr_frame_t nopie = { 0x4010b1, NULL, NULL, 0, (char *)"/build/alloc_nopie", 0x4010b1, 0 };
+    lwr_frame_text(&nopie, text, sizeof text);
+    ck_assert_str_eq(text, "0x4010b1 (alloc_nopie)");
+    lwr_frame_t pie = { 0x55d0c1e010b1, NULL, NULL, 0, (char *)"/build/alloc_glibc", 0x10b1, 0 };
+    lwr_frame_text(&pie, text, sizeof text);
+    ck_assert_str_eq(text, "0x55d0c1e010b1 (alloc_glibc+0x10b1)");
+    /* a function without a file keeps the offset, the one address shown */
+    lwr_frame_t start = { 0x4010b1, (char *)"_start", NULL, 0, (char *)"/build/alloc_nopie", 0x4010b1, 0 };
+    lwr_frame_text(&start, text, sizeof text);
+    ck_assert_str_eq(text, "_start (alloc_nopie+0x4010b1)");
+}
+END_TEST
+
 START_TEST(clean_report_is_exactly_one_line)
 {
     lwr_report_t r;
@@ -411,6 +429,7 @@ int main(void)
     tcase_add_test(tc, json_file_is_written_and_errors_are_returned);
     tcase_add_test(tc, text_report_has_header_blocks_frames_and_samples);
     tcase_add_test(tc, clean_report_is_exactly_one_line);
+    tcase_add_test(tc, frames_without_symbols_show_their_address_once);
     tcase_add_test(tc, unchecked_and_lost_are_rendered);
     tcase_add_test(tc, text_samples_of_other_kinds);
     tcase_add_test(tc, reachable_sites_are_listed_in_json_and_shown_in_text_on_request);
