@@ -192,7 +192,8 @@ static int attach_main(int argc, char **argv)
            "dumps go to %s: `leakwatch dump --dir %s %ld`, signal %s", pid, absdir, absdir,
            pid, sig && *sig ? sig : "RTMIN+3");
     if (interval && *interval)
-        printf(", every %s s", interval);
+        /* plain seconds, or a duration with its unit (LEAKWATCH_DUMP_INTERVAL=5m) */
+        printf(", every %s%s", interval, interval[strspn(interval, "0123456789")] ? "" : " s");
     printf("\n");
     free(absdir);
     free(lib);
