@@ -38,7 +38,7 @@ static const char usage[] =
     "Exit status: 0; 1 when a dump could not be read or the output could not be written; 2 on a usage error\n"
     "(fewer than two dumps to rank).\n";
 
-/* Whether the dump was written at the end of a process image: its exit dump, or its exec dump. */
+/* Whether the dump's reason is `reason` ("exit": the final dump; "exec": written as the image was replaced). */
 static bool is_reason(const lwr_dump_t *d, const char *reason)
 {
     return d->reason && strcmp(d->reason, reason) == 0;
@@ -534,7 +534,8 @@ static int trend_main(int argc, char **argv)
     for (size_t j = 1; j < dumps.n; j++)
         if (dumps.v[j]->pid != dumps.v[0]->pid) {
             fprintf(stderr, "leakwatch trend: note: the dumps come from several processes; each process is a "
-                            "series of its own, and a site's growth adds up over them (sites matched by symbols, as report merges them)\n");
+                            "series of its own, and a site's growth adds up over them (sites matched by symbols, "
+                            "as report merges them)\n");
             break;
         }
     signal(SIGPIPE, SIG_IGN);

@@ -173,8 +173,8 @@ static void print_group_title(FILE *out, const lwr_site_t *s)
 void lwr_site_title(const lwr_site_t *s, char *buf, size_t len)
 {
     if (s->kind == LWR_HEAP && s->cls == LWR_CLASS_REACHABLE)
-        snprintf(buf, len, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64 " %s",
-                 s->bytes, s->count, noun(s->kind, s->count));
+        snprintf(buf, len, "heap, reachable (still pointed to at exit, not a leak): %" PRIu64 " bytes in %" PRIu64
+                 " %s", s->bytes, s->count, noun(s->kind, s->count));
     else if (s->kind == LWR_HEAP && s->cycle)
         snprintf(buf, len, "heap, indirect cycle (no definite block reaches it): %" PRIu64 " bytes in %" PRIu64 " %s",
                  s->bytes, s->count, noun(s->kind, s->count));

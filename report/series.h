@@ -64,8 +64,9 @@ void lwr_series_sort(lwr_dump_t **dumps, size_t n);
  * a cache that grows without bound is still reachable. Two dump sites are one series site when their identities
  * are equal (lwr_site_identity: kind, and every frame's function, file, line and column where the function is
  * known, else module and offset, else the address), the rule by which `leakwatch report` merges sites, class
- * aside; sites of one dump that map to the same series site add up. Sites holding nothing are left out. `sym` NULL: module and offset only. Returns NULL
- * when out of memory; free with lwr_series_free. The dumps may be freed afterwards. */
+ * aside; sites of one dump that map to the same series site add up. Sites holding nothing are left out. `sym`
+ * NULL: module and offset only. Returns NULL when out of memory; free with lwr_series_free. The dumps may be
+ * freed afterwards. */
 lwr_series_t *lwr_series_build(lwr_dump_t *const *dumps, size_t n, lwr_symbolizer_t *sym);
 
 void lwr_series_free(lwr_series_t *s);
