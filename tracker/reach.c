@@ -1238,6 +1238,10 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         if (index_blocks(&ix, l->v, l->nheap) == 0)
             s.ix = &ix;
         classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
+        /* given back before the graph is grouped: the copy's peak is then the smaller */
+        if (s.ix)
+            lw_sys_munmap(ix.run, ix.bytes);
+        s.ix = NULL;
     }
     static answer_t a;
     a.n = l->n;
@@ -1245,8 +1249,8 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     a.dropped = l->dropped;
     a.norder = links ? s.top : 0;
     a.nroots = links ? s.nroots : 0;
-    if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
-        lw_sys_write_all(out, cls, l->nheap))
+    if (lw_sys_write_all(out, &a, sizeof(a)) ||
+        (!l->send && (lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) || lw_sys_write_all(out, cls, l->nheap))))
         lw_syscall(SYS_exit_group, 1);
     if (links) {
         /* the queue of the flood holds the reachable blocks in the order they were reached */
@@ -1257,7 +1261,12 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
             l->v[i].key |= (uint64_t)cls[i] << 59;
         if (links->in_copy(links->arg, l->v, l->nheap, cls, links, out))
             lw_syscall(SYS_exit_group, 1);
+    } else if (l->send) {
+        for (size_t i = 0; i < l->nheap; i++)
+            l->v[i].key |= (uint64_t)cls[i] << 59;
     }
+    if (l->send && l->send(l->hook_arg, l, out))
+        lw_syscall(SYS_exit_group, 1);
     lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
 }
 
@@ -1398,8 +1407,10 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     int ok = lw_sys_read_all(fds[0], &a, sizeof(a)) == 0;
     int refused = ok && a.refused;
     ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n &&
-         lw_sys_read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && lw_sys_read_all(fds[0], cls, a.nheap) == 0;
+         (l->send || (lw_sys_read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
+                      lw_sys_read_all(fds[0], cls, a.nheap) == 0));
     ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
+    ok = ok && (!l->send || l->receive(l->hook_arg, fds[0]) == 0);
     int st = 0;
     int reaped = lw_sys_reap(pid, &st) == 0;
     if (refused) {
@@ -1460,7 +1471,7 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     int err = ENOMEM;
     if (copy && tmp) {
         given_t g = { blocks, n };
-        lw_listing_t l = { copy, n, 0, 0, 0 };
+        lw_listing_t l = { copy, n, 0, 0, 0, NULL, NULL, NULL };
         err = lw_reach_snapshot(&l, list_given, &g, tmp, NULL);
         if (!err)
             memcpy(cls, tmp, n);
