@@ -661,7 +661,8 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     if (lw_allocator_kind() != LW_ALLOC_GLIBC)
         return;
     uintptr_t last_base = 0;
-    size_t vi = 0;
+    size_t vi = 0, named = (size_t)-1;
+    int heap = 0;
     for (size_t i = 0; i < s->n; i++) {
         uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
@@ -669,7 +670,11 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
         if (vi == nv || vmas[vi].lo > b)
             continue;
         const vma_t *v = &vmas[vi];
-        if (v->has_path && strcmp(v->name, "[heap]") == 0)
+        if (vi != named) { /* once a mapping, not once a block */
+            named = vi;
+            heap = v->has_path && strcmp(v->name, "[heap]") == 0;
+        }
+        if (heap)
             continue; /* the whole VMA is excluded already */
         if (b - v->lo < 2 * sizeof(size_t))
             continue;
@@ -1176,6 +1181,25 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         attribute_lost(s, work);
 }
 
+#define COPY_DONE 0x656e6f642d776c00ull /* the copy's last word */
+
+/* A scanning copy that said its last word but was still exiting (its address space being taken down, tens of
+ * milliseconds for a large program): reaped at the start of the next snapshot rather than waited for, so that the
+ * exit dump does not wait. Invisible to the program's own waits meanwhile (lw_sys_fork_quiet). `of` is the
+ * process whose child it is: a forked child has none of its parent's. */
+static struct {
+    pid_t pid, of;
+} exiting;
+
+static void reap_exiting(void)
+{
+    if (exiting.pid > 0 && exiting.of == lw_pid) {
+        int st;
+        lw_sys_reap(exiting.pid, &st);
+    }
+    exiting.pid = 0;
+}
+
 /* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these
  * blocks, for the reason in `why` (lw_allocator_distrust), and sends nothing else. */
 typedef struct {
@@ -1267,7 +1291,9 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     }
     if (l->send && l->send(l->hook_arg, l, out))
         lw_syscall(SYS_exit_group, 1);
-    lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+    /* the last word: all was sent (the process that reads it need not wait for this one's exit to know) */
+    static const uint64_t done = COPY_DONE;
+    lw_syscall(SYS_exit_group, lw_sys_write_all(out, &done, sizeof(done)) ? 1 : 0);
 }
 
 /* One consistent moment. The block list, the memory the scan reads and the registers of the threads still
@@ -1292,6 +1318,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
         return EOVERFLOW;
     if (links)
         links->norder = links->nroots = 0;
+    reap_exiting();
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
     w.vmas_cap = 65536;
@@ -1411,8 +1438,23 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
                       lw_sys_read_all(fds[0], cls, a.nheap) == 0));
     ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
     ok = ok && (!l->send || l->receive(l->hook_arg, fds[0]) == 0);
-    int st = 0;
-    int reaped = lw_sys_reap(pid, &st) == 0;
+    uint64_t last = 0;
+    ok = ok && lw_sys_read_all(fds[0], &last, sizeof(last)) == 0 && last == COPY_DONE;
+    int st = 0, reaped;
+    if (ok && !refused) {
+        /* all said: reaped now if it is gone, else at the next snapshot */
+        pid_t r;
+        while ((r = waitpid(pid, &st, __WALL | WNOHANG)) < 0 && errno == EINTR)
+            ;
+        if (r == 0) {
+            exiting.pid = pid;
+            exiting.of = lw_pid;
+            st = 0;
+        }
+        reaped = r >= 0;
+    } else {
+        reaped = lw_sys_reap(pid, &st) == 0;
+    }
     if (refused) {
         a.why[sizeof(a.why) - 1] = '\0';
         lw_allocator_set_refusal(a.why);
