@@ -266,47 +266,21 @@ static void add_sample(groups_t *gs, group_t *g, const entry_t *e)
     s[k] = x;
 }
 
-static void swap_entries(entry_t *a, entry_t *b)
-{
-    entry_t t = *a;
-    *a = *b;
-    *b = t;
-}
+/* The median births of the groups whose samples do not hold it (the median record is the count / 2-th by
+ * age): a radix selection on the births less the oldest birth of all, a 4-bit digit a pass over v[0, n) from
+ * the top, each group's digits counted among its records that share the digits chosen so far for it. Passes are
+ * sequential and v is only read, so that a million records cost a few passes over memory rather than a move of
+ * each to its group's place. The keys' upper halves hold the group numbers by then. Returns 0 or ENOMEM. */
+typedef struct {
+    uint64_t prefix; /* the digits chosen, of the birth less `lo` */
+    uint64_t rank;   /* the median's rank among the records that share them */
+    uint32_t count[16];
+    int want;
+} pick_t;
 
-/* The k-th smallest birth (low half of the key) of v[0, n), k < n; reorders v. A three-way partition, since a
- * group's records are often born in the same millisecond. */
-static uint32_t select_birth(entry_t *v, size_t n, size_t k)
+static int group_medians(groups_t *gs, const entry_t *v, size_t n)
 {
-    size_t lo = 0, hi = n; /* the k-th lies in [lo, hi) */
-    while (hi - lo > 1) {
-        uint32_t a = (uint32_t)v[lo].key, b = (uint32_t)v[lo + (hi - lo) / 2].key, c = (uint32_t)v[hi - 1].key;
-        uint32_t p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-        /* [lo, lt) below p, [lt, i) equal to it, [gt, hi) above it */
-        size_t lt = lo, i = lo, gt = hi;
-        while (i < gt) {
-            uint32_t x = (uint32_t)v[i].key;
-            if (x < p)
-                swap_entries(&v[lt++], &v[i++]);
-            else if (x > p)
-                swap_entries(&v[i], &v[--gt]);
-            else
-                i++;
-        }
-        if (k < lt)
-            hi = lt;
-        else if (k >= gt)
-            lo = gt;
-        else
-            return p;
-    }
-    return (uint32_t)v[lo].key;
-}
-
-/* The median births of the groups whose samples do not hold it: the groups' records in v (as many as the groups
- * count) are put in order of group, in place, one move an entry (their keys' upper halves hold the group numbers
- * by then), and each such group's share is searched on its own. Returns 0 or ENOMEM. */
-static int group_medians(groups_t *gs, entry_t *v)
-{
+    uint32_t lo = UINT32_MAX, hi = 0;
     int any = 0;
     for (size_t i = 0; i < gs->n; i++) {
         group_t *g = &gs->g[i];
@@ -317,43 +291,50 @@ static int group_medians(groups_t *gs, entry_t *v)
     }
     if (!any)
         return 0;
-    size_t bytes = 2 * gs->n * sizeof(size_t);
-    size_t *head = gmem(gs, bytes), *end = head ? head + gs->n : NULL;
-    if (!head)
-        return ENOMEM;
-    size_t at = 0;
-    for (size_t i = 0; i < gs->n; i++) {
-        head[i] = at;
-        at += gs->g[i].count;
-        end[i] = at;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t born = (uint32_t)v[i].key;
+        lo = born < lo ? born : lo;
+        hi = born > hi ? born : hi;
     }
-    /* each entry to its group's place, following cycles */
-    for (size_t b = 0; b < gs->n; b++) {
-        while (head[b] < end[b]) {
-            entry_t x = v[head[b]];
-            size_t d = (size_t)(x.key >> 32);
-            while (d != b) {
-                entry_t t = v[head[d]];
-                v[head[d]++] = x;
-                x = t;
-                d = (size_t)(x.key >> 32);
-            }
-            v[head[b]++] = x;
+    size_t bytes = gs->n * sizeof(pick_t);
+    pick_t *p = gmem(gs, bytes);
+    if (!p)
+        return ENOMEM;
+    for (size_t i = 0; i < gs->n; i++) {
+        p[i].want = gs->g[i].count / 2 >= gs->g[i].nsamples;
+        p[i].rank = gs->g[i].count / 2;
+    }
+    unsigned bits = hi > lo ? 32 - (unsigned)__builtin_clz(hi - lo) : 1;
+    for (int shift = (int)((bits + 3) / 4 * 4) - 4; shift >= 0; shift -= 4) {
+        for (size_t i = 0; i < gs->n; i++)
+            memset(p[i].count, 0, sizeof(p[i].count));
+        for (size_t i = 0; i < n; i++) {
+            pick_t *q = &p[v[i].key >> 32];
+            uint64_t b = (uint32_t)v[i].key - lo;
+            if (q->want && b >> (shift + 4) == q->prefix)
+                q->count[(b >> shift) & 15]++;
+        }
+        for (size_t i = 0; i < gs->n; i++) {
+            pick_t *q = &p[i];
+            if (!q->want)
+                continue;
+            unsigned d = 0;
+            while (q->rank >= q->count[d]) /* the counts add up to more than rank: d stays below 16 */
+                q->rank -= q->count[d++];
+            q->prefix = q->prefix << 4 | d;
         }
     }
-    for (size_t i = 0; i < gs->n; i++) {
-        group_t *g = &gs->g[i];
-        if (g->count / 2 >= g->nsamples)
-            g->median = select_birth(v + end[i] - g->count, g->count, g->count / 2);
-    }
-    gfree(gs, head, bytes);
+    for (size_t i = 0; i < gs->n; i++)
+        if (p[i].want)
+            gs->g[i].median = lo + (uint32_t)p[i].prefix;
+    gfree(gs, p, bytes);
     return 0;
 }
 
 /* Groups the records v[0, n) by kind, class and site into gs (empty, its in_copy set): each group's count and
  * bytes (and estimates, with sampling), the birth of its oldest and of its median record, and its LW_SAMPLES
- * oldest records. The parent's blocks and the ignored ones are left out. Uses v as it likes: its order and
- * keys are not kept. Returns 0, or ENOMEM with gs empty. */
+ * oldest records. The parent's blocks and the ignored ones are left out, which moves records in v, and the
+ * keys of those kept name their groups afterwards. Returns 0, or ENOMEM with gs empty. */
 static int group_entries(groups_t *gs, entry_t *v, size_t n)
 {
     n = drop_inherited(v, n);
@@ -377,7 +358,7 @@ static int group_entries(groups_t *gs, entry_t *v, size_t n)
     }
     for (size_t i = 0; i < gs->n; i++)
         gs->g[i].oldest = gs->samples[(size_t)gs->g[i].id * LW_SAMPLES].born;
-    if (group_medians(gs, v) != 0) {
+    if (group_medians(gs, v, n) != 0) {
         groups_free(gs);
         return ENOMEM;
     }
