@@ -91,7 +91,7 @@ int lw_api_check(uintptr_t live_from)
     int err = ENOTSUP; /* until a scan has classified the blocks */
     tally_t t = { 0 };
     if (v && cls && lw_config.reach && !lw_allocator_untracked()) {
-        lw_listing_t l = { v, cap, 0, 0, 0 };
+        lw_listing_t l = { v, cap, 0, 0, 0, NULL, NULL, NULL };
         /* the scan reads this thread's stack from lw_exit_frame up, as at exit (another thread that exits
          * during the scan finds the value taken and notes none: its exit scan reads its whole stack) */
         uintptr_t was = lw_exit_frame;

@@ -16,6 +16,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -66,7 +67,7 @@ static size_t drop_inherited(entry_t *v, size_t n)
     return k;
 }
 
-#define HEAP_SORT_MAX 64 /* the largest element heap_sort takes, in bytes */
+#define HEAP_SORT_MAX 80 /* the largest element heap_sort takes, in bytes */
 
 /* Heapsort in place, for the groups (the entries take lw_sort_entries): no allocation. `after(a, b)` says that
  * a sorts after b. Inlined into its caller, so that the element size is a constant and the comparison a direct
@@ -120,23 +121,6 @@ void lw_dump_list(lw_listing_t *l, void *arg)
     l->dropped = c.dropped;
 }
 
-/* Lists the records and classifies the heap blocks at one moment (lw_reach_snapshot), the classes put into the
- * keys, and groups the scan's graph by site into ret (left empty without memory for it). Returns 0, or an errno
- * value with nothing listed (c->n 0). */
-static int list_classified(collect_t *c, lw_retain_t *ret)
-{
-    uint8_t *cls = lw_mem_alloc(c->cap + 1);
-    lw_listing_t l = { c->v, c->cap, 0, 0, 0 };
-    lw_links_t *links = lw_retain_prepare(ret, c->cap) == 0 ? &ret->links : NULL;
-    int err = cls ? lw_reach_snapshot(&l, lw_dump_list, NULL, cls, links) : ENOMEM;
-    c->n = err ? 0 : l.n;
-    c->dropped = err ? 0 : l.dropped;
-    for (size_t i = 0; i < l.nheap && !err; i++)
-        c->v[i].key |= (uint64_t)cls[i] << 59;
-    lw_mem_free(cls, c->cap + 1);
-    return err;
-}
-
 static const char *class_name(uint32_t c)
 {
     switch (c) {
@@ -153,14 +137,285 @@ static const char *class_name(uint32_t c)
 /* The kinds whose records' sizes are bytes (the others carry a detail value there). */
 #define SIZED(kind) ((kind) == LW_HEAP || (kind) == LW_MMAP)
 
+/* ---- the groups of a dump ---------------------------------------------------------------------------------- */
+
+/* A record shown as a sample of its group. */
+typedef struct {
+    uint64_t handle, meta;
+    uint32_t born;
+} sample_t;
+
 typedef struct {
     uint32_t kind, cls, site;
-    size_t first, count;
-    uint64_t bytes;
+    uint32_t nsamples;
+    uint64_t count, bytes;
     double wcount, wbytes; /* with sampling, the estimates (each block weighed, see lw_sample_weight) */
     uint64_t est;          /* with sampling, the estimated count (bytes then holds the estimated bytes) */
+    uint32_t oldest, median; /* the birth of the oldest record and of the median one by age */
+    uint32_t id;             /* its number in order of discovery: its samples start at samples[id * LW_SAMPLES] */
 } group_t;
 _Static_assert(sizeof(group_t) <= HEAP_SORT_MAX, "heap_sort's element");
+
+/* The groups of a dump by kind, class and site, found in one pass over the records instead of a sort of them:
+ * g[0, n) with room for cap, LW_SAMPLES samples each, and an open-addressing table from a group's key (an
+ * entry's key >> 32) + 1, in the upper half of a slot, to its number, in the lower half. In the scanning copy
+ * (in_copy) the memory comes from mappings of its own, which may take no lock, else from lw_mem. */
+typedef struct {
+    group_t *g;
+    sample_t *samples;
+    size_t n, cap;
+    uint64_t *slot;
+    size_t mask;
+    uint64_t records; /* the records the groups hold */
+    int in_copy;
+} groups_t;
+
+static void *gmem(const groups_t *gs, size_t size)
+{
+    if (!gs->in_copy)
+        return lw_mem_alloc(size);
+    void *p = lw_sys_mmap(NULL, (size + 4095) & ~(size_t)4095, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                          -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void gfree(const groups_t *gs, void *p, size_t size)
+{
+    if (!gs->in_copy)
+        lw_mem_free(p, size);
+    else if (p)
+        lw_sys_munmap(p, (size + 4095) & ~(size_t)4095);
+}
+
+static void groups_free(groups_t *gs)
+{
+    gfree(gs, gs->g, gs->cap * sizeof(group_t) + 1);
+    gfree(gs, gs->samples, gs->cap * LW_SAMPLES * sizeof(sample_t) + 1);
+    gfree(gs, gs->slot, (gs->mask + 1) * sizeof(uint64_t));
+    int in_copy = gs->in_copy;
+    memset(gs, 0, sizeof(*gs));
+    gs->in_copy = in_copy;
+}
+
+static uint64_t *group_slot(const groups_t *gs, uint32_t key)
+{
+    uint64_t up = (uint64_t)key + 1;
+    size_t h = (size_t)((up * 0x9e3779b97f4a7c15ull) >> 20) & gs->mask;
+    while (gs->slot[h] && gs->slot[h] >> 32 != up)
+        h = (h + 1) & gs->mask;
+    return &gs->slot[h];
+}
+
+/* Doubles the room for groups (and the table, kept at most half full). Returns 0 or ENOMEM (gs unchanged). */
+static int groups_grow(groups_t *gs)
+{
+    size_t cap = gs->cap ? 2 * gs->cap : 64, slots = 4 * cap;
+    groups_t to = { gmem(gs, cap * sizeof(group_t) + 1), gmem(gs, cap * LW_SAMPLES * sizeof(sample_t) + 1), gs->n,
+                    cap, gmem(gs, slots * sizeof(uint64_t)), slots - 1, gs->records, gs->in_copy };
+    if (!to.g || !to.samples || !to.slot) {
+        groups_free(&to);
+        return ENOMEM;
+    }
+    if (gs->n) {
+        memcpy(to.g, gs->g, gs->n * sizeof(group_t));
+        memcpy(to.samples, gs->samples, gs->n * LW_SAMPLES * sizeof(sample_t));
+    }
+    for (size_t i = 0; i < gs->n; i++) {
+        uint32_t key = (uint32_t)(KEY(to.g[i].kind, to.g[i].cls, to.g[i].site, 0) >> 32);
+        *group_slot(&to, key) = ((uint64_t)key + 1) << 32 | i;
+    }
+    groups_free(gs);
+    *gs = to;
+    return 0;
+}
+
+/* The number of the group of `key`, made on first sight; -1 without memory for it. */
+static ptrdiff_t group_number(groups_t *gs, uint32_t key)
+{
+    if (gs->slot) {
+        uint64_t s = *group_slot(gs, key);
+        if (s)
+            return (ptrdiff_t)(uint32_t)s;
+    }
+    if (gs->n == gs->cap && groups_grow(gs) != 0)
+        return -1;
+    size_t i = gs->n++;
+    uint64_t k = (uint64_t)key << 32;
+    gs->g[i] = (group_t){ .kind = KEY_KIND(k), .cls = KEY_CLASS(k), .site = KEY_SITE(k), .id = (uint32_t)i };
+    *group_slot(gs, key) = ((uint64_t)key + 1) << 32 | i;
+    return (ptrdiff_t)i;
+}
+
+/* Keeps e among the group's LW_SAMPLES oldest records, by birth and then by address. */
+static void add_sample(groups_t *gs, group_t *g, const entry_t *e)
+{
+    sample_t *s = &gs->samples[(size_t)g->id * LW_SAMPLES];
+    sample_t x = { e->handle, e->meta, (uint32_t)e->key };
+    size_t k = g->nsamples;
+    if (k == LW_SAMPLES) {
+        if (x.born > s[k - 1].born || (x.born == s[k - 1].born && x.handle > s[k - 1].handle))
+            return;
+        k--;
+    } else {
+        g->nsamples++;
+    }
+    while (k > 0 && (s[k - 1].born > x.born || (s[k - 1].born == x.born && s[k - 1].handle > x.handle))) {
+        s[k] = s[k - 1];
+        k--;
+    }
+    s[k] = x;
+}
+
+/* The median births of the groups whose samples do not hold it (the median record is the count / 2-th by
+ * age): a radix selection on the births less the oldest birth of all, a 4-bit digit a pass over v[0, n) from
+ * the top, each group's digits counted among its records that share the digits chosen so far for it. Passes are
+ * sequential and v is only read, so that a million records cost a few passes over memory rather than a move of
+ * each to its group's place. The keys' upper halves hold the group numbers by then. Returns 0 or ENOMEM. */
+typedef struct {
+    uint64_t prefix; /* the digits chosen, of the birth less `lo` */
+    uint64_t rank;   /* the median's rank among the records that share them */
+    uint32_t count[16];
+    int want;
+} pick_t;
+
+static int group_medians(groups_t *gs, const entry_t *v, size_t n)
+{
+    uint32_t lo = UINT32_MAX, hi = 0;
+    int any = 0;
+    for (size_t i = 0; i < gs->n; i++) {
+        group_t *g = &gs->g[i];
+        if (g->count / 2 < g->nsamples)
+            g->median = gs->samples[(size_t)g->id * LW_SAMPLES + g->count / 2].born;
+        else
+            any = 1;
+    }
+    if (!any)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t born = (uint32_t)v[i].key;
+        lo = born < lo ? born : lo;
+        hi = born > hi ? born : hi;
+    }
+    size_t bytes = gs->n * sizeof(pick_t);
+    pick_t *p = gmem(gs, bytes);
+    if (!p)
+        return ENOMEM;
+    for (size_t i = 0; i < gs->n; i++) {
+        p[i].want = gs->g[i].count / 2 >= gs->g[i].nsamples;
+        p[i].rank = gs->g[i].count / 2;
+    }
+    unsigned bits = hi > lo ? 32 - (unsigned)__builtin_clz(hi - lo) : 1;
+    for (int shift = (int)((bits + 3) / 4 * 4) - 4; shift >= 0; shift -= 4) {
+        for (size_t i = 0; i < gs->n; i++)
+            memset(p[i].count, 0, sizeof(p[i].count));
+        for (size_t i = 0; i < n; i++) {
+            pick_t *q = &p[v[i].key >> 32];
+            uint64_t b = (uint32_t)v[i].key - lo;
+            if (q->want && b >> (shift + 4) == q->prefix)
+                q->count[(b >> shift) & 15]++;
+        }
+        for (size_t i = 0; i < gs->n; i++) {
+            pick_t *q = &p[i];
+            if (!q->want)
+                continue;
+            unsigned d = 0;
+            while (q->rank >= q->count[d]) /* the counts add up to more than rank: d stays below 16 */
+                q->rank -= q->count[d++];
+            q->prefix = q->prefix << 4 | d;
+        }
+    }
+    for (size_t i = 0; i < gs->n; i++)
+        if (p[i].want)
+            gs->g[i].median = lo + (uint32_t)p[i].prefix;
+    gfree(gs, p, bytes);
+    return 0;
+}
+
+/* Groups the records v[0, n) by kind, class and site into gs (empty, its in_copy set): each group's count and
+ * bytes (and estimates, with sampling), the birth of its oldest and of its median record, and its LW_SAMPLES
+ * oldest records. The parent's blocks and the ignored ones are left out, which moves records in v, and the
+ * keys of those kept name their groups afterwards. Returns 0, or ENOMEM with gs empty. */
+static int group_entries(groups_t *gs, entry_t *v, size_t n)
+{
+    n = drop_inherited(v, n);
+    for (size_t i = 0; i < n; i++) {
+        ptrdiff_t gi = group_number(gs, (uint32_t)(v[i].key >> 32));
+        if (gi < 0) {
+            groups_free(gs);
+            return ENOMEM;
+        }
+        group_t *g = &gs->g[gi];
+        uint64_t bytes = SIZED(g->kind) ? LW_ENTRY_SIZE(&v[i]) : 0;
+        g->count++;
+        g->bytes += bytes;
+        if (lw_config.sample) {
+            double w = g->kind == LW_HEAP ? lw_sample_weight(bytes) : 1;
+            g->wcount += w;
+            g->wbytes += w * (double)bytes;
+        }
+        add_sample(gs, g, &v[i]);
+        v[i].key = (uint64_t)gi << 32 | (uint32_t)v[i].key;
+    }
+    for (size_t i = 0; i < gs->n; i++)
+        gs->g[i].oldest = gs->samples[(size_t)gs->g[i].id * LW_SAMPLES].born;
+    if (group_medians(gs, v, n) != 0) {
+        groups_free(gs);
+        return ENOMEM;
+    }
+    gs->records = n;
+    return 0;
+}
+
+/* What the scanning copy sends of its groups (lw_listing_t's send): the count, the groups, their samples. */
+static int send_groups(void *arg, lw_listing_t *l, int fd)
+{
+    (void)arg;
+    groups_t gs = { .in_copy = 1 };
+    if (group_entries(&gs, l->v, l->n) != 0)
+        return -1; /* the scan fails: the dump goes without classes, and says so */
+    uint64_t head[2] = { gs.n, gs.records };
+    return lw_sys_write_all(fd, head, sizeof(head)) || lw_sys_write_all(fd, gs.g, gs.n * sizeof(group_t)) ||
+                   lw_sys_write_all(fd, gs.samples, gs.n * LW_SAMPLES * sizeof(sample_t))
+               ? -1
+               : 0;
+}
+
+static int receive_groups(void *arg, int fd)
+{
+    groups_t *gs = arg;
+    uint64_t head[2];
+    if (lw_sys_read_all(fd, head, sizeof(head)) || head[0] > UINT32_MAX)
+        return -1;
+    size_t n = (size_t)head[0];
+    gs->g = lw_mem_alloc(n * sizeof(group_t) + 1);
+    gs->samples = lw_mem_alloc(n * LW_SAMPLES * sizeof(sample_t) + 1);
+    gs->cap = n;
+    if (!gs->g || !gs->samples || lw_sys_read_all(fd, gs->g, n * sizeof(group_t)) ||
+        lw_sys_read_all(fd, gs->samples, n * LW_SAMPLES * sizeof(sample_t))) {
+        groups_free(gs);
+        return -1;
+    }
+    gs->n = n;
+    gs->records = head[1];
+    return 0;
+}
+
+/* Lists the records and classifies the heap blocks at one moment (lw_reach_snapshot), groups them (in the
+ * scanning copy, which sends the groups into gs rather than the records) and the scan's graph by site into ret
+ * (left empty without memory for it). Returns 0, or an errno value with nothing listed (c->n 0, gs empty). */
+static int list_classified(collect_t *c, lw_retain_t *ret, groups_t *gs)
+{
+    uint8_t *cls = lw_mem_alloc(c->cap + 1);
+    lw_listing_t l = { c->v, c->cap, 0, 0, 0, send_groups, receive_groups, gs };
+    lw_links_t *links = lw_retain_prepare(ret, c->cap) == 0 ? &ret->links : NULL;
+    int err = cls ? lw_reach_snapshot(&l, lw_dump_list, NULL, cls, links) : ENOMEM;
+    c->n = err ? 0 : l.n;
+    c->dropped = err ? 0 : l.dropped;
+    if (err)
+        groups_free(gs);
+    lw_mem_free(cls, c->cap + 1);
+    return err;
+}
 
 /* The order of the sites in a dump: most bytes first, then most records, then by kind, class and site. */
 static int group_after(const void *pa, const void *pb)
@@ -409,8 +664,9 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     const char *unclassified = lw_allocator_untracked(); /* why not, when a scan was asked for and not done */
     const char *heap_type = unclassified ? "heap-untracked" : "heap-unclassified";
     static lw_retain_t retain; /* the dump lock serialises its use */
+    groups_t gs = { 0 };
     if (list && reach && !unclassified) {
-        int err = list_classified(&c, &retain);
+        int err = list_classified(&c, &retain, &gs);
         if (err == ENOTSUP)
             unclassified = lw_allocator_refusal();
         else if (err)
@@ -418,49 +674,27 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         classified = !err;
         list = !classified;
     }
-    if (list)
+    if (list) {
         lw_tables_walk(collect_one, &c);
-    lost_here += c.dropped;
-    c.n = drop_inherited(c.v, c.n);
-    if (c.n)
-        lw_sort_entries(c.v, c.n, LW_SORT_KEY);
-
-    size_t ngroups = 0;
-    for (size_t i = 0; i < c.n; i++)
-        if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32))
-            ngroups++;
-    group_t *g = ngroups ? lw_mem_alloc(ngroups * sizeof(group_t)) : NULL;
-    if (ngroups && !g) {
-        lost_here += c.n;
-        ngroups = 0;
-        lw_warn("out of memory while writing a dump; its sites are left out");
+        c.n = drop_inherited(c.v, c.n);
+        if (group_entries(&gs, c.v, c.n) != 0) {
+            lost_here += c.n;
+            lw_warn("out of memory while writing a dump; its sites are left out");
+        }
     }
+    lost_here += c.dropped;
+
+    size_t ngroups = gs.n;
+    group_t *g = gs.g;
     uint64_t tot_count[LW_KIND_COUNT] = { 0 }, tot_bytes[LW_KIND_COUNT] = { 0 };
     uint64_t reach_count = 0, reach_bytes = 0;
-    size_t gi = 0;
-    for (size_t i = 0; i < c.n && ngroups; i++) {
-        if (i == 0 || (c.v[i].key >> 32) != (c.v[i - 1].key >> 32)) {
-            if (i)
-                gi++;
-            g[gi].kind = KEY_KIND(c.v[i].key);
-            g[gi].cls = KEY_CLASS(c.v[i].key);
-            g[gi].site = KEY_SITE(c.v[i].key);
-            g[gi].first = i;
-        }
-        uint64_t bytes = SIZED(g[gi].kind) ? LW_ENTRY_SIZE(&c.v[i]) : 0;
-        g[gi].count++;
-        g[gi].bytes += bytes;
-        if (lw_config.sample) {
-            double w = g[gi].kind == LW_HEAP ? lw_sample_weight(bytes) : 1;
-            g[gi].wcount += w;
-            g[gi].wbytes += w * (double)bytes;
-        }
-        if (g[gi].cls == LW_CLASS_REACHABLE) {
-            reach_count++;
-            reach_bytes += bytes;
+    for (size_t i = 0; i < ngroups; i++) {
+        if (g[i].cls == LW_CLASS_REACHABLE) {
+            reach_count += g[i].count;
+            reach_bytes += g[i].bytes;
         } else {
-            tot_count[g[gi].kind]++;
-            tot_bytes[g[gi].kind] += bytes;
+            tot_count[g[i].kind] += g[i].count;
+            tot_bytes[g[i].kind] += g[i].bytes;
         }
     }
     if (lw_config.sample) {
@@ -543,8 +777,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     lw_out_s(o, "\n  ],\n  \"sites\": [");
     for (size_t i = 0; i < ngroups; i++) {
         group_t *s = &g[i];
-        const entry_t *e = &c.v[s->first];
-        uint32_t oldest = (uint32_t)e[0].key, median = (uint32_t)e[s->count / 2].key;
+        const sample_t *e = &gs.samples[(size_t)s->id * LW_SAMPLES];
+        uint32_t oldest = s->oldest, median = s->median;
         lw_out_s(o, i ? ",\n    {\"kind\": \"" : "\n    {\"kind\": \"");
         lw_out_s(o, lw_kind_name((lw_kind_t)s->kind));
         lw_out_s(o, "\", ");
@@ -569,8 +803,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         lw_out_s(o, ",\n     \"frames\": ");
         out_frames(o, s->site);
         lw_out_s(o, ",\n     \"samples\": [");
-        for (size_t k = 0; k < s->count && k < LW_SAMPLES; k++) {
-            uint32_t born = (uint32_t)e[k].key;
+        for (size_t k = 0; k < s->nsamples; k++) {
+            uint32_t born = e[k].born;
             lw_out_s(o, k ? ", {\"handle\": " : "{\"handle\": ");
             out_handle(o, s->kind, e[k].handle, LW_ENTRY_FLAGS(&e[k]));
             lw_out_s(o, ", \"size\": ");
@@ -620,8 +854,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     lw_out_s(o, "\n}\n");
 
     lw_retain_free(&retain);
-    if (g)
-        lw_mem_free(g, ngroups * sizeof(group_t));
+    groups_free(&gs);
     if (c.v)
         lw_mem_free(c.v, c.cap * sizeof(entry_t));
 }

@@ -232,10 +232,17 @@ typedef struct {
 int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls);
 
 /* A list of live records taken for a dump: room for cap entries in v; n listed, the first nheap of them heap
- * blocks sorted by address; dropped, the records left out for want of room. */
-typedef struct {
+ * blocks sorted by address; dropped, the records left out for want of room. send and receive, both or neither:
+ * what the scanning copy sends back instead of the entries and their classes (lw_reach_snapshot), so that a
+ * caller that needs only what they sum to does not copy millions of them: the copy calls send with its listing
+ * (the heap entries' keys carrying their classes in bits 59-60) once the graph is sent (lw_links_t), to write to
+ * fd, and the caller's process reads that with receive; each returns 0, or -1 when it could not. */
+typedef struct lw_listing {
     lw_entry_t *v;
     size_t cap, n, nheap, dropped;
+    int (*send)(void *arg, struct lw_listing *l, int fd);
+    int (*receive)(void *arg, int fd);
+    void *hook_arg;
 } lw_listing_t;
 
 /* Fills in a listing from the live tables (lw_tables_walk_all may be called). Runs in the scanning copy: it must
@@ -291,7 +298,8 @@ typedef struct lw_links {
 /* Lists the live records with list() and classifies the heap blocks among them at one and the same moment: both
  * happen in a forked copy made while every table lock is held, so a block freed by a thread that keeps running is
  * either gone from the list or still live in the memory scanned. Fills l (v, n, nheap, dropped) and cls[0, nheap)
- * (cls has room for l->cap classes), and the scan's graph into links unless it is NULL. Returns 0, or an errno
+ * (cls has room for l->cap classes; with l->send, l's counts only, and receive gets the rest), and the scan's
+ * graph into links unless it is NULL. Returns 0, or an errno
  * value with l->n 0: nothing listed, nothing classified. Call it with the reentrancy guard set and no table lock
  * held. */
 int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls, lw_links_t *links);

@@ -51,33 +51,53 @@ typedef struct {
     /* The blocks ranked by granule (block_index_t), NULL when there was no memory for it: then find_block
      * searches the whole array. */
     const struct block_index *ix;
+    /* The flood's lookups under way (flood): taken in, their spots fetched, settled; counts since the start. */
+    size_t q_in, q_mid, q_out;
 } scan_t;
 
 static uint64_t frame_below(const scan_t *s, uintptr_t a);
 
 /* ---- finding the block a word points into -------------------------------------------------------------------- */
 
-/* A run of blocks whose starts lie at most RUN_GAP granules apart (a granule: 1 << shift bytes). */
+/* A run of blocks whose starts lie at most RUN_GAP granules apart (a granule: 1 << shift bytes), all less than
+ * RUN_SPAN bytes above the start of its first granule. */
 typedef struct {
     uint64_t lo_g, last_g; /* the granules of its first and last block's start */
     uint32_t tab;          /* where its granules begin in block_index_t's rank */
-    uint32_t last;         /* its last block */
+    uint32_t first, last;  /* its first and last block */
 } run_t;
 
 #define RUN_GAP 64
+#define RUN_SPAN (1ull << 32)
+
+/* A block as find_block reads it: where it starts, as an offset from the start of its run's first granule, and
+ * its size (LEN_FAR for 4 GiB or more: the listing has it then). Eight bytes, a third of a listing entry, so that
+ * the lookups' cache misses fall on a third of the memory. */
+typedef struct {
+    uint32_t off, len;
+} spot_t;
+
+#define LEN_FAR UINT32_MAX
 
 /* The blocks by address, ranked per granule: for each run, rank[tab + j] is the first block that starts at or
  * above granule lo_g + j (rank[tab + last_g - lo_g + 1] the block after the run), so that the last block
  * starting at or below a word is found with a search of the few runs, one load from the rank and a step or two
- * among the blocks of one granule, instead of a binary search of millions of entries, each step a cache miss.
+ * among the spots of one granule, instead of a binary search of millions of entries, each step a cache miss.
  * Built in the scanning copy from memory it maps itself. */
 typedef struct block_index {
     run_t *run;
     size_t nrun;
     uint32_t *rank;
+    spot_t *spot; /* of each block */
     unsigned shift;
-    size_t bytes; /* of the mapping that holds both */
+    size_t bytes; /* of the mapping that holds all three */
 } block_index_t;
+
+/* Whether the block starting at granule g (the start h) begins a new run after the run [lo_g, last_g]. */
+static int starts_run(uint64_t g, uintptr_t h, uint64_t lo_g, uint64_t last_g, unsigned shift)
+{
+    return g - last_g > RUN_GAP || h - ((uintptr_t)lo_g << shift) >= RUN_SPAN;
+}
 
 /* The runs and rank entries b[0, n) (sorted by address) takes with granules of 1 << shift bytes. */
 static void count_runs(const lw_entry_t *b, size_t n, unsigned shift, size_t *nrun, size_t *nrank)
@@ -86,7 +106,7 @@ static void count_runs(const lw_entry_t *b, size_t n, unsigned shift, size_t *nr
     uint64_t lo = 0, last = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t g = b[i].handle >> shift;
-        if (i == 0 || g - last > RUN_GAP) {
+        if (i == 0 || starts_run(g, b[i].handle, lo, last, shift)) {
             if (i)
                 *nrank += last - lo + 2;
             ++*nrun;
@@ -97,39 +117,45 @@ static void count_runs(const lw_entry_t *b, size_t n, unsigned shift, size_t *nr
     *nrank += last - lo + 2;
 }
 
-/* Maps and fills in the index of b[0, n) (sorted by address, n at least 1): the smallest granule of 1 KiB or
- * more whose rank takes at most half an entry a block. Returns 0, or -1 without memory for it. */
+/* Maps and fills in the index of b[0, n) (sorted by address, n at least 1): the smallest granule of
+ * 1 << INDEX_MIN_SHIFT bytes or more whose rank takes at most an entry a block. Returns 0, or -1 without memory
+ * for it. */
+#define INDEX_MIN_SHIFT 8
 static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n)
 {
-    unsigned shift = 10;
+    unsigned shift = INDEX_MIN_SHIFT;
     size_t nrun, nrank;
     for (;; shift++) {
         count_runs(b, n, shift, &nrun, &nrank);
-        if (nrank <= n / 2 + 1024 || shift == 40)
+        if (nrank <= n + 1024 || shift == 40)
             break;
     }
-    if (nrank > UINT32_MAX)
+    if (nrank > UINT32_MAX || n > UINT32_MAX)
         return -1;
-    size_t bytes = (nrun * sizeof(run_t) + nrank * sizeof(uint32_t) + 4095) & ~(size_t)4095;
+    size_t bytes = (nrun * sizeof(run_t) + n * sizeof(spot_t) + nrank * sizeof(uint32_t) + 4095) & ~(size_t)4095;
     void *m = lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -1;
-    *x = (block_index_t){ .run = m, .rank = (uint32_t *)((run_t *)m + nrun), .shift = shift, .bytes = bytes };
+    *x = (block_index_t){ .run = m, .spot = (spot_t *)((run_t *)m + nrun), .shift = shift, .bytes = bytes };
+    x->rank = (uint32_t *)(x->spot + n);
     size_t at = 0;
     run_t *r = NULL;
     for (size_t i = 0; i < n; i++) {
-        uint64_t g = b[i].handle >> shift;
-        if (!r || g - r->last_g > RUN_GAP) {
+        uintptr_t h = b[i].handle;
+        uint64_t g = h >> shift;
+        if (!r || starts_run(g, h, r->lo_g, r->last_g, shift)) {
             if (r)
                 x->rank[at++] = (uint32_t)i; /* the block after the run */
             r = &x->run[x->nrun++];
-            *r = (run_t){ .lo_g = g, .last_g = g, .tab = (uint32_t)at };
+            *r = (run_t){ .lo_g = g, .last_g = g, .tab = (uint32_t)at, .first = (uint32_t)i };
         }
         /* the granules up to this block's rank it */
         while (at - r->tab <= g - r->lo_g)
             x->rank[at++] = (uint32_t)i;
         r->last_g = g;
         r->last = (uint32_t)i;
+        uint64_t len = LW_ENTRY_SIZE(&b[i]);
+        x->spot[i] = (spot_t){ (uint32_t)(h - ((uintptr_t)r->lo_g << shift)), len >= LEN_FAR ? LEN_FAR : (uint32_t)len };
     }
     x->rank[at++] = (uint32_t)n;
     return 0;
@@ -148,12 +174,31 @@ static size_t last_at_or_below(const lw_entry_t *b, size_t lo, size_t hi, uintpt
     return lo;
 }
 
-/* The index of the last block that starts at or below v (v at least the first block's start). */
-static size_t block_below(const scan_t *s, uintptr_t v)
+/* Whether v points into the block of len bytes at start. A pointer to the first byte past a block does not
+ * count; a zero-sized block is pointed to only by its start. */
+static inline int points_into(uintptr_t v, uintptr_t start, uint64_t len)
 {
-    const block_index_t *x = s->ix;
+    if (v == start)
+        return 1;
+    if (v < start || v - start >= len)
+        return 0;
+    /* glibc lends the last word of a block to the next chunk's header, and its arena and bins point at such
+     * headers: a pointer to the next chunk's header is not a pointer into this block. */
+    uintptr_t chunk = (len + sizeof(size_t) + 15) & ~(uintptr_t)15;
+    if (chunk < 32)
+        chunk = 32;
+    return v != start - 2 * sizeof(size_t) + chunk;
+}
+
+static ptrdiff_t listed_block(const scan_t *s, size_t i, uintptr_t v)
+{
+    return points_into(v, s->b[i].handle, LW_ENTRY_SIZE(&s->b[i])) ? (ptrdiff_t)i : -1;
+}
+
+/* The run the granule g falls in or after (g at least the first run's first granule). */
+static inline const run_t *run_of(const block_index_t *x, uint64_t g)
+{
     size_t lo = 0, hi = x->nrun;
-    uint64_t g = v >> x->shift;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (x->run[mid].lo_g <= g)
@@ -161,52 +206,96 @@ static size_t block_below(const scan_t *s, uintptr_t v)
         else
             hi = mid;
     }
-    const run_t *r = &x->run[lo];
-    if (g > r->last_g)
-        return r->last; /* between runs */
-    const uint32_t *rk = &x->rank[r->tab + (g - r->lo_g)];
-    size_t first = rk[0], end = rk[1];
-    if (first == end || v < s->b[first].handle)
-        return first - 1; /* none starts in the granule at or below v: the one before */
-    /* starts spread over a granule about evenly: guess by position, then step to it */
-    unsigned sh = x->shift > 24 ? x->shift - 24 : 0; /* the product within 64 bits */
-    uint64_t off = (v & ((1ull << x->shift) - 1)) >> sh;
-    size_t i = first + (size_t)((off * (end - first)) >> (x->shift - sh));
-    if (s->b[i].handle > v) {
-        for (int k = 0; k < 4; k++)
-            if (s->b[--i].handle <= v)
-                return i;
-        return last_at_or_below(s->b, first, i, v);
-    }
-    for (int k = 0; k < 4; k++, i++)
-        if (i + 1 == end || s->b[i + 1].handle > v)
-            return i;
-    return last_at_or_below(s->b, i, end, v);
+    return &x->run[lo];
 }
 
-/* Index of the block containing address v, or -1. A pointer to the first byte past a block does not count;
- * a zero-sized block is pointed to only by its start. */
+/* A lookup of find_block in three steps, so that the flood can have many under way at once (flood): where v's
+ * rank entry lies, then which spots it names, then the block. Each step loads what the step before prefetched. */
+typedef struct {
+    uintptr_t v;
+    const run_t *r;
+    const uint32_t *rk; /* the granule's rank entry, NULL when v lies past the run's last block start */
+    uint32_t first, end; /* the spots of the blocks starting in the granule */
+    uint32_t from;      /* the block the word was read from */
+} lookup_t;
+
+static inline void lookup_rank(const block_index_t *x, lookup_t *q)
+{
+    uint64_t g = q->v >> x->shift;
+    q->r = run_of(x, g);
+    if (g > q->r->last_g) {
+        q->rk = NULL; /* between runs */
+        __builtin_prefetch(&x->spot[q->r->last]);
+    } else {
+        q->rk = &x->rank[q->r->tab + (g - q->r->lo_g)];
+        __builtin_prefetch(q->rk);
+    }
+}
+
+static inline void lookup_spots(const block_index_t *x, lookup_t *q)
+{
+    if (!q->rk)
+        return;
+    q->first = q->rk[0];
+    q->end = q->rk[1];
+    __builtin_prefetch(&x->spot[q->first]);
+}
+
+/* The block v points into, or -1, v within [min, max). */
+static inline ptrdiff_t lookup_block(const scan_t *s, const block_index_t *x, const lookup_t *q)
+{
+    const run_t *r = q->r;
+    uintptr_t v = q->v, base = (uintptr_t)r->lo_g << x->shift;
+    size_t i;
+    if (!q->rk) {
+        i = r->last;
+    } else {
+        size_t first = q->first, end = q->end;
+        uint64_t off = v - base;
+        if (first == end || off < x->spot[first].off) {
+            /* none starts in the granule at or below v: the one before, of an earlier run when first is this
+             * run's first */
+            if (first == r->first)
+                return first ? listed_block(s, first - 1, v) : -1;
+            i = first - 1;
+        } else {
+            i = first;
+            if (end - first > 8) {
+                size_t hi = end;
+                while (hi - i > 1) {
+                    size_t mid = i + (hi - i) / 2;
+                    if (x->spot[mid].off <= off)
+                        i = mid;
+                    else
+                        hi = mid;
+                }
+            } else {
+                while (i + 1 < end && x->spot[i + 1].off <= off)
+                    i++;
+            }
+        }
+    }
+    spot_t sp = x->spot[i];
+    uint64_t len = sp.len == LEN_FAR ? LW_ENTRY_SIZE(&s->b[i]) : sp.len;
+    return points_into(v, base + sp.off, len) ? (ptrdiff_t)i : -1;
+}
+
+static inline ptrdiff_t find_indexed(const scan_t *s, const block_index_t *x, uintptr_t v)
+{
+    lookup_t q = { .v = v };
+    lookup_rank(x, &q);
+    lookup_spots(x, &q);
+    return lookup_block(s, x, &q);
+}
+
+/* Index of the block containing address v, or -1 (points_into says what counts). */
 static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
 {
     if (v < s->min || v >= s->max)
         return -1;
-    size_t lo = s->ix ? block_below(s, v) : last_at_or_below(s->b, 0, s->n, v);
-    uintptr_t b = s->b[lo].handle;
-    uint64_t len = LW_ENTRY_SIZE(&s->b[lo]);
-    if (v < b)
-        return -1;
-    if (v == b)
-        return (ptrdiff_t)lo;
-    if (v - b >= len)
-        return -1;
-    /* glibc lends the last word of a block to the next chunk's header, and its arena and bins point at such
-     * headers: a pointer to the next chunk's header is not a pointer into this block. */
-    uintptr_t chunk = (len + sizeof(size_t) + 15) & ~(uintptr_t)15;
-    if (chunk < 32)
-        chunk = 32;
-    if (v == b - 2 * sizeof(size_t) + chunk)
-        return -1;
-    return (ptrdiff_t)lo;
+    if (s->ix)
+        return find_indexed(s, s->ix, v);
+    return listed_block(s, last_at_or_below(s->b, 0, s->n, v), v);
 }
 
 /* The scan reads memory it does not own (redzones and all, in a sanitizer build of the tests). */
@@ -246,13 +335,96 @@ LW_NO_SANITIZE static void scan_words(scan_t *s, uintptr_t lo, uintptr_t hi, uin
     }
 }
 
-/* Breadth first: every block is queued once, and the link of each block names a shortest way to it from the
- * roots scanned so far. */
-static void flood(scan_t *s)
+/* Marks block i reached from block `from` (not itself). */
+static inline void reach_from(scan_t *s, ptrdiff_t i, uint32_t from)
 {
-    while (s->head < s->top) {
-        uint32_t i = s->stack[s->head++];
-        scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_REACHABLE, (ptrdiff_t)i);
+    if (i < 0 || (uint32_t)i == from || s->cls[i] == LW_CLASS_REACHABLE)
+        return;
+    s->cls[i] = LW_CLASS_REACHABLE;
+    s->stack[s->top++] = (uint32_t)i;
+    if (s->link)
+        s->link[i] = from;
+}
+
+/* The flood's lookups under way: each word that may be a pointer is taken in, has its rank entry prefetched,
+ * AHEAD_RANK words later its spots, and AHEAD_SPOT words after that it is settled, in the order taken in. So a
+ * dozen cache misses overlap where one lookup would wait for two in a row, and the blocks are reached in the same
+ * order as one word at a time. The ring outlives a fault in the flood (scan_guarded): the next flood settles
+ * what was under way. */
+#define LOOKUP_RING 32 /* a power of two, more than AHEAD_RANK + AHEAD_SPOT */
+#define AHEAD_RANK 8
+#define AHEAD_SPOT 8
+/* How far ahead in the queue the flood prefetches a block's entry, and then the block's first two lines (a block
+ * takes about 150 ns to scan, a miss under load more than that). */
+#define PF_ENTRY 24
+#define PF_BLOCK 10
+static lookup_t ring[LOOKUP_RING];
+
+static inline void fetch_spots(scan_t *s, const block_index_t *x)
+{
+    lookup_t *q = &ring[s->q_mid++ % LOOKUP_RING];
+    lookup_spots(x, q);
+    /* the block found is most often the granule's first: its class is read, its link written */
+    if (q->rk) {
+        __builtin_prefetch(&s->cls[q->first]);
+        if (s->link)
+            __builtin_prefetch(&s->link[q->first], 1);
+    }
+}
+
+static inline void settle(scan_t *s, const block_index_t *x)
+{
+    const lookup_t *q = &ring[s->q_out++ % LOOKUP_RING];
+    reach_from(s, lookup_block(s, x, q), q->from);
+}
+
+/* Breadth first: every block is queued once, and the link of each block names a shortest way to it from the
+ * roots scanned so far. The blocks some places ahead in the queue are prefetched, their entries first. */
+LW_NO_SANITIZE static void flood(scan_t *s)
+{
+    const block_index_t *x = s->ix;
+    if (!x) {
+        while (s->head < s->top) {
+            uint32_t i = s->stack[s->head++];
+            scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_REACHABLE,
+                       (ptrdiff_t)i);
+        }
+        return;
+    }
+    for (;;) {
+        if (s->head < s->top) {
+            uint32_t i = s->stack[s->head++];
+            if (s->head + PF_ENTRY < s->top)
+                __builtin_prefetch(&s->b[s->stack[s->head + PF_ENTRY]]);
+            if (s->head + PF_BLOCK < s->top) {
+                const lw_entry_t *e = &s->b[s->stack[s->head + PF_BLOCK]];
+                __builtin_prefetch((const void *)(uintptr_t)e->handle);
+                if (LW_ENTRY_SIZE(e) > 64)
+                    __builtin_prefetch((const void *)(uintptr_t)(e->handle + 64));
+            }
+            uintptr_t lo = (s->b[i].handle + sizeof(uintptr_t) - 1) & ~(uintptr_t)(sizeof(uintptr_t) - 1);
+            uintptr_t hi = s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]);
+            for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
+                uintptr_t v = *(const uintptr_t *)a;
+                if (v < s->min || v >= s->max)
+                    continue;
+                lookup_t *q = &ring[s->q_in++ % LOOKUP_RING];
+                q->v = v;
+                q->from = i;
+                lookup_rank(x, q);
+                if (s->q_in - s->q_mid > AHEAD_RANK)
+                    fetch_spots(s, x);
+                if (s->q_mid - s->q_out > AHEAD_SPOT)
+                    settle(s, x);
+            }
+        } else if (s->q_out < s->q_in) {
+            /* nothing queued: settle what is under way, which may queue more */
+            if (s->q_mid == s->q_out)
+                fetch_spots(s, x);
+            settle(s, x);
+        } else {
+            return;
+        }
     }
 }
 
@@ -504,7 +676,8 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     if (lw_allocator_kind() != LW_ALLOC_GLIBC)
         return;
     uintptr_t last_base = 0;
-    size_t vi = 0;
+    size_t vi = 0, named = (size_t)-1;
+    int heap = 0;
     for (size_t i = 0; i < s->n; i++) {
         uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
@@ -512,7 +685,11 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
         if (vi == nv || vmas[vi].lo > b)
             continue;
         const vma_t *v = &vmas[vi];
-        if (v->has_path && strcmp(v->name, "[heap]") == 0)
+        if (vi != named) { /* once a mapping, not once a block */
+            named = vi;
+            heap = v->has_path && strcmp(v->name, "[heap]") == 0;
+        }
+        if (heap)
             continue; /* the whole VMA is excluded already */
         if (b - v->lo < 2 * sizeof(size_t))
             continue;
@@ -1019,6 +1196,25 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         attribute_lost(s, work);
 }
 
+#define COPY_DONE 0x656e6f642d776c00ull /* the copy's last word */
+
+/* A scanning copy that said its last word but was still exiting (its address space being taken down, tens of
+ * milliseconds for a large program): reaped at the start of the next snapshot rather than waited for, so that the
+ * exit dump does not wait. Invisible to the program's own waits meanwhile (lw_sys_fork_quiet). `of` is the
+ * process whose child it is: a forked child has none of its parent's. */
+static struct {
+    pid_t pid, of;
+} exiting;
+
+static void reap_exiting(void)
+{
+    if (exiting.pid > 0 && exiting.of == lw_pid) {
+        int st;
+        lw_sys_reap(exiting.pid, &st);
+    }
+    exiting.pid = 0;
+}
+
 /* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these
  * blocks, for the reason in `why` (lw_allocator_distrust), and sends nothing else. */
 typedef struct {
@@ -1081,6 +1277,10 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         if (index_blocks(&ix, l->v, l->nheap) == 0)
             s.ix = &ix;
         classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
+        /* given back before the graph is grouped: the copy's peak is then the smaller */
+        if (s.ix)
+            lw_sys_munmap(ix.run, ix.bytes);
+        s.ix = NULL;
     }
     static answer_t a;
     a.n = l->n;
@@ -1088,8 +1288,8 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     a.dropped = l->dropped;
     a.norder = links ? s.top : 0;
     a.nroots = links ? s.nroots : 0;
-    if (lw_sys_write_all(out, &a, sizeof(a)) || lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) ||
-        lw_sys_write_all(out, cls, l->nheap))
+    if (lw_sys_write_all(out, &a, sizeof(a)) ||
+        (!l->send && (lw_sys_write_all(out, l->v, l->n * sizeof(lw_entry_t)) || lw_sys_write_all(out, cls, l->nheap))))
         lw_syscall(SYS_exit_group, 1);
     if (links) {
         /* the queue of the flood holds the reachable blocks in the order they were reached */
@@ -1100,8 +1300,15 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
             l->v[i].key |= (uint64_t)cls[i] << 59;
         if (links->in_copy(links->arg, l->v, l->nheap, cls, links, out))
             lw_syscall(SYS_exit_group, 1);
+    } else if (l->send) {
+        for (size_t i = 0; i < l->nheap; i++)
+            l->v[i].key |= (uint64_t)cls[i] << 59;
     }
-    lw_syscall(SYS_exit_group, 0); /* not _exit: the injected library interposes it */
+    if (l->send && l->send(l->hook_arg, l, out))
+        lw_syscall(SYS_exit_group, 1);
+    /* the last word: all was sent (the process that reads it need not wait for this one's exit to know) */
+    static const uint64_t done = COPY_DONE;
+    lw_syscall(SYS_exit_group, lw_sys_write_all(out, &done, sizeof(done)) ? 1 : 0);
 }
 
 /* One consistent moment. The block list, the memory the scan reads and the registers of the threads still
@@ -1126,6 +1333,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
         return EOVERFLOW;
     if (links)
         links->norder = links->nroots = 0;
+    reap_exiting();
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
     w.vmas_cap = 65536;
@@ -1241,10 +1449,27 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     int ok = lw_sys_read_all(fds[0], &a, sizeof(a)) == 0;
     int refused = ok && a.refused;
     ok = ok && !refused && a.n <= l->cap && a.nheap <= a.n &&
-         lw_sys_read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 && lw_sys_read_all(fds[0], cls, a.nheap) == 0;
+         (l->send || (lw_sys_read_all(fds[0], l->v, a.n * sizeof(lw_entry_t)) == 0 &&
+                      lw_sys_read_all(fds[0], cls, a.nheap) == 0));
     ok = ok && (!links || links->in_parent(links->arg, fds[0]) == 0);
-    int st = 0;
-    int reaped = lw_sys_reap(pid, &st) == 0;
+    ok = ok && (!l->send || l->receive(l->hook_arg, fds[0]) == 0);
+    uint64_t last = 0;
+    ok = ok && lw_sys_read_all(fds[0], &last, sizeof(last)) == 0 && last == COPY_DONE;
+    int st = 0, reaped;
+    if (ok && !refused) {
+        /* all said: reaped now if it is gone, else at the next snapshot */
+        pid_t r;
+        while ((r = waitpid(pid, &st, __WALL | WNOHANG)) < 0 && errno == EINTR)
+            ;
+        if (r == 0) {
+            exiting.pid = pid;
+            exiting.of = lw_pid;
+            st = 0;
+        }
+        reaped = r >= 0;
+    } else {
+        reaped = lw_sys_reap(pid, &st) == 0;
+    }
     if (refused) {
         a.why[sizeof(a.why) - 1] = '\0';
         lw_allocator_set_refusal(a.why);
@@ -1303,7 +1528,7 @@ int lw_reach_classify(const lw_entry_t *blocks, size_t n, uint8_t *cls)
     int err = ENOMEM;
     if (copy && tmp) {
         given_t g = { blocks, n };
-        lw_listing_t l = { copy, n, 0, 0, 0 };
+        lw_listing_t l = { copy, n, 0, 0, 0, NULL, NULL, NULL };
         err = lw_reach_snapshot(&l, list_given, &g, tmp, NULL);
         if (!err)
             memcpy(cls, tmp, n);

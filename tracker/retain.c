@@ -116,6 +116,20 @@ static uint64_t *key_slot(const set_t *t, uint32_t key)
     return &t->v[h];
 }
 
+/* Doubles a set of key slots (key_slot's), keeping what it holds. Returns 0 or ENOMEM (t unchanged). */
+static int keys_grow(set_t *t)
+{
+    set_t u;
+    if (set_init(&u, t->mask + 1) != 0)
+        return ENOMEM;
+    for (size_t h = 0; h <= t->mask; h++)
+        if (t->v[h])
+            *key_slot(&u, (uint32_t)((t->v[h] >> 32) - 1)) = t->v[h];
+    set_free(t);
+    *t = u;
+    return 0;
+}
+
 static int copy_side(void *arg, const lw_entry_t *v, size_t nheap, const uint8_t *cls, lw_links_t *links, int fd);
 static int parent_side(void *arg, int fd);
 
@@ -155,7 +169,8 @@ static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
 {
     set_t t;
     r->gi = ralloc(n * sizeof(uint32_t));
-    if (!r->gi || set_init(&t, n) != 0) {
+    /* sized for a few hundred sites and grown as needed: a table sized for every block would be read whole */
+    if (!r->gi || set_init(&t, 256) != 0) {
         rfree(r->gi, n * sizeof(uint32_t));
         r->gi = NULL;
         return ENOMEM;
@@ -164,8 +179,19 @@ static int make_groups(lw_retain_t *r, const lw_entry_t *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint32_t key = (uint32_t)(v[i].key >> 32);
         uint64_t *at = key_slot(&t, key);
-        if (!*at)
+        if (!*at) {
+            if (2 * (r->ng + 1) > t.mask + 1) {
+                if (keys_grow(&t) != 0) {
+                    set_free(&t);
+                    rfree(r->gi, n * sizeof(uint32_t));
+                    r->gi = NULL;
+                    r->ng = 0;
+                    return ENOMEM;
+                }
+                at = key_slot(&t, key);
+            }
             *at = ((uint64_t)key + 1) << 32 | r->ng++;
+        }
         r->gi[i] = (uint32_t)*at;
     }
     kv_t *kv = ralloc(r->ng * sizeof(kv_t));
@@ -196,6 +222,22 @@ static void shorten_paths(lw_retain_t *r, uint32_t *rootof)
 {
     lw_links_t *l = &r->links;
     for (size_t k = 0; k < l->norder; k++) {
+        /* the blocks come in the order reached, all over the arrays: what a step reads is prefetched a few steps
+         * ahead, the block's own entries first, then those of the block that reached it */
+        if (k + 16 < l->norder && l->order[k + 16] < r->n) {
+            uint32_t j = l->order[k + 16];
+            __builtin_prefetch(&l->link[j]);
+            __builtin_prefetch(&r->gi[j]);
+            __builtin_prefetch(&rootof[j], 1);
+        }
+        if (k + 8 < l->norder && l->order[k + 8] < r->n) {
+            uint32_t q = l->link[l->order[k + 8]];
+            if (q < r->n) {
+                __builtin_prefetch(&rootof[q]);
+                __builtin_prefetch(&r->gi[q]);
+                __builtin_prefetch(&l->link[q]);
+            }
+        }
         uint32_t i = l->order[k], p = l->link[i];
         if (i >= r->n)
             continue;
@@ -261,8 +303,12 @@ static int cycle_sites(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, 
 /* Sums every lost block into the group it counts under, and lists the groups each root group holds. */
 static int attribute(lw_retain_t *r, const lw_entry_t *v, const uint8_t *cls, const uint32_t *best)
 {
+    /* sized for the lost blocks, which are few as a rule (a set sized for every block would be read whole) */
+    size_t lost = 0;
+    for (size_t i = 0; i < r->n; i++)
+        lost += cls[i] != LW_CLASS_REACHABLE && cls[i] != LW_CLASS_NONE;
     set_t seen;
-    if (set_init(&seen, r->n) != 0)
+    if (set_init(&seen, lost) != 0)
         return ENOMEM;
     size_t m = 0;
     for (size_t i = 0; i < r->n; i++) {
