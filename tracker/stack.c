@@ -264,7 +264,8 @@ int lw_signal_mask_elided(void)
  * for each return address it passes (and where the frame saved its caller's frame pointer, so that the next
  * rule can use it), so that a later stack made of frames already seen is walked with one table look-up and one
  * load a frame instead of libunwind's search. A frame whose rule is unknown, was seen to change, or is not of
- * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind. The table is shared by
+ * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind; a frame not seen yet is
+ * learned on the way with one libunwind step from it (learn_frame). The table is shared by
  * the threads, lock-free (an entry is claimed with a compare-and-swap, then its rule stored), and only grows; it
  * is given up for good once the program unloads a library, whose addresses new code may reuse. */
 #define LW_RULE_SLOTS (1u << 16)
@@ -396,9 +397,43 @@ static uint64_t rule_from_step(unw_cursor_t *c, uintptr_t sp, uintptr_t bp)
     return RULE_SP | saves | (uint64_t)(cfa - sp) << 8 | save_off << 32;
 }
 
-/* Walks the stack that starts at the wrapper's frame by learned rules alone. Returns the frame count with frames
- * and slots filled as unwind_steps does, or -1 when a frame's rule is not known (then libunwind walks it). */
-static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+/* What the registers other than the instruction, stack and frame pointers hold in the context a frame is learned
+ * from: the middle of a readable block of zeros. A frame whose rule rests on another register (hand-written code)
+ * then has a canonical frame address inside this block, far below the stack, which rule_from_step refuses, and
+ * libunwind's reads there find memory to read. */
+static const uintptr_t no_registers[2048];
+
+/* Learns the rule of the frame at ip whose stack pointer is sp and frame pointer bp with one libunwind step from a
+ * context of those three registers, as the full unwind would have learned it on its way past (unw_init_local
+ * takes the context's instruction pointer for a return address, as it does every stepped-to frame's). Returns
+ * the frame's rule now, or 0 when libunwind cannot step it or it is not of the kinds the rules follow: a signal
+ * frame, or the outermost frame, are left to a full unwind. Runs inside unwind_enter. */
+static uint64_t learn_frame(lw_rule_t *t, uintptr_t ip, uintptr_t sp, uintptr_t bp)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    memset(&uc, 0, sizeof uc);
+    greg_t *g = uc.uc_mcontext.gregs;
+    for (int r = 0; r < NGREG; r++)
+        g[r] = (greg_t)(uintptr_t)&no_registers[sizeof no_registers / sizeof no_registers[0] / 2];
+    g[REG_RIP] = (greg_t)ip;
+    g[REG_RSP] = (greg_t)sp;
+    g[REG_RBP] = (greg_t)bp;
+    uint64_t r = 0;
+    lw_self.in_unwind = 1;
+    if (unw_init_local(&c, &uc) == 0 && unw_is_signal_frame(&c) <= 0 && unw_step(&c) > 0)
+        r = rule_from_step(&c, sp, bp);
+    lw_self.in_unwind = 0;
+    if (!r)
+        return 0;
+    rule_learn(t, ip, r);
+    return rule_of(t, ip);
+}
+
+/* Walks the stack that starts at the wrapper's frame by learned rules, learning the rule of a frame not seen yet
+ * with one libunwind step. Returns the frame count with frames and slots filled as
+ * unwind_steps does, or -1 when a frame's rule cannot be had this way (then libunwind walks the whole stack). */
+static int walk_by_rules(lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     /* the wrapper's frame: its caller's frame pointer at o.frame, the return address above, the caller's stack
      * pointer above that */
@@ -414,6 +449,8 @@ static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, u
                 return n;
         }
         uint64_t r = rule_of(t, ip);
+        if (RULE_KIND(r) == 0)
+            r = learn_frame(t, ip, sp, bp);
         unsigned kind = RULE_KIND(r);
         if (kind == 0 || (r & RULE_BAD))
             return -1;
@@ -494,8 +531,8 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
     return n;
 }
 
-/* The stack from libunwind: by the rules learned so far when every frame's is known (*by_rule set), else a full
- * unwind that learns them. */
+/* The stack from libunwind: by the rules learned so far, learning those of frames not seen yet one step at a time
+ * (*by_rule set), else a full unwind that learns them. */
 static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int *by_rule)
 {
     unwind_enter();
@@ -639,8 +676,9 @@ static inline uintptr_t second_key(lw_origin_t o)
 }
 
 /* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
- * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules, or a full unwind; only
- * the last counts as a miss in the statistics, since the other two take no search of the loaded objects. */
+ * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules (which may learn a frame
+ * not seen yet with one libunwind step), or a full unwind; only the last counts as a miss in the statistics, and
+ * the others are verified like hits. */
 uint32_t lw_stack_site(lw_origin_t o)
 {
     int depth = lw_config.depth;
