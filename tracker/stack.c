@@ -273,7 +273,7 @@ int lw_signal_mask_elided(void)
 
 enum { RULE_SP = 1, RULE_BP = 2, RULE_END = 3 }; /* the kind in the low two bits; 0: not learned yet */
 #define RULE_KIND(r) ((unsigned)((r) & 3))
-#define RULE_BAD 4ull               /* seen with two different rules: never walked by rule */
+#define RULE_BAD 4ull /* seen with two different rules, or not learnable by learn_frame: never walked by rule */
 #define RULE_SAVES_BP 8ull          /* the frame saved its caller's frame pointer at CFA - save offset */
 #define RULE_OFF(r) ((uintptr_t)(((r) >> 8) & 0xffffff))         /* CFA = SP or BP + this */
 #define RULE_SAVE_OFF(r) ((uintptr_t)(((r) >> 32) & 0xffffff))   /* the caller's BP is at CFA - this */
@@ -406,8 +406,8 @@ static const uintptr_t no_registers[2048];
 /* Learns the rule of the frame at ip whose stack pointer is sp and frame pointer bp with one libunwind step from a
  * context of those three registers, as the full unwind would have learned it on its way past (unw_init_local
  * takes the context's instruction pointer for a return address, as it does every stepped-to frame's). Returns
- * the frame's rule now, or 0 when libunwind cannot step it or it is not of the kinds the rules follow: a signal
- * frame, or the outermost frame, are left to a full unwind. Runs inside unwind_enter. */
+ * the frame's rule now, RULE_BAD when libunwind cannot step it or it is not of the kinds the rules follow (a
+ * signal frame, a realigned stack): those are left to the full unwind. Runs inside unwind_enter. */
 static uint64_t learn_frame(lw_rule_t *t, uintptr_t ip, uintptr_t sp, uintptr_t bp)
 {
     unw_context_t uc;
@@ -421,12 +421,17 @@ static uint64_t learn_frame(lw_rule_t *t, uintptr_t ip, uintptr_t sp, uintptr_t 
     g[REG_RBP] = (greg_t)bp;
     uint64_t r = 0;
     lw_self.in_unwind = 1;
-    if (unw_init_local(&c, &uc) == 0 && unw_is_signal_frame(&c) <= 0 && unw_step(&c) > 0)
-        r = rule_from_step(&c, sp, bp);
+    if (unw_init_local(&c, &uc) == 0 && unw_is_signal_frame(&c) <= 0) {
+        int step = unw_step(&c);
+        if (step == 0)
+            r = RULE_END; /* as the full unwind learns it */
+        else if (step > 0)
+            r = rule_from_step(&c, sp, bp);
+    }
     lw_self.in_unwind = 0;
-    if (!r)
-        return 0;
-    rule_learn(t, ip, r);
+    /* a frame that cannot be learned so is marked, so that every later stack through it goes to the full unwind
+     * at once instead of trying again */
+    rule_learn(t, ip, r ? r : RULE_BAD);
     return rule_of(t, ip);
 }
 
