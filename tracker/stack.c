@@ -15,8 +15,8 @@
 lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
-/* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
- * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
+/* The cache is 4-way set-associative, 256 sets to start with, doubled each time a thread has missed as often as
+ * half its entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
  * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
  * above the wrapper frame) and a 64-bit digest of what they were; a hit re-reads those words and compares their
  * digest, which costs a few loads instead of an unwind. The digest keeps an entry small (a deep stack's entry fits
@@ -761,8 +761,8 @@ uint32_t lw_stack_site(lw_origin_t o)
             ei = victim_of(c, set);
     }
 
-    if (c && ++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
-        /* more misses than twice the entries: the thread has more stacks than fit; twice as many sets */
+    if (c && ++c->misses > c->sets * LW_CACHE_ASSOC / 2 && c->sets < LW_CACHE_MAX_SETS) {
+        /* more misses than half the entries: the thread has more stacks than fit well; twice as many sets */
         c = cache_make(c->sets * 2);
         ei = SIZE_MAX;
     }
