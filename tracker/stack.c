@@ -15,26 +15,29 @@
 lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
-/* The cache is 4-way set-associative, 256 sets to start with, doubled while a thread misses more often than it
- * has entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
+/* The cache is 4-way set-associative, 256 sets to start with, doubled each time a thread has missed as often as
+ * half its entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
  * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
  * above the wrapper frame) and a 64-bit digest of what they were; a hit re-reads those words and compares their
  * digest, which costs a few loads instead of an unwind. The digest keeps an entry small (a deep stack's entry fits
  * a few cache lines, not a dozen) and tells apart any two stacks that differ in one frame; two that differ in
- * more collide with a chance of about one in 2^64 (LEAKWATCH_VERIFY=1 would count it). Many stacks can share their innermost frame and depth, more than four ways hold: a stack
- * whose set holds another of the same key goes to a second set that also depends on the caller's return address
- * (see second_key).
+ * more collide with a chance of about one in 2^64 (LEAKWATCH_VERIFY=1 would count it). Many stacks can share their
+ * innermost frame and depth, more than four ways hold: once a second stack of a key is seen, the key's way in its
+ * first set becomes a redirect, and its stacks go to second sets that also depend on the caller's return address
+ * (see second_key), with no entry read and no digest taken in the first set.
  * Entries are touched only as they are used, so a thread that allocates from a few places keeps a few pages. */
 #define LW_CACHE_SETS 256       /* to start with */
 #define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
 #define LW_CACHE_ASSOC 4
 
 /* The keys of a set's four ways lie in one cache line of their own, ahead of the entries: a look-up reads that
- * line and then only the entry whose key matches. ra 0 marks a free way. */
+ * line and then only the entry whose key matches. ra 0 marks a free way; LW_REDIRECT in frame (which is 16-byte
+ * aligned, the wrapper's frame pointer) marks a key's redirect, whose entry is unused (see lw_stack_site). */
 typedef struct {
     uintptr_t ra;       /* the return address into the wrapper's caller, with `frame` the key (both modes) */
     uintptr_t frame;
 } lw_ctag_t;
+#define LW_REDIRECT ((uintptr_t)1)
 
 typedef struct {
     uintptr_t key2;     /* the second key the entry's set was chosen with, for moving it to a larger cache */
@@ -128,7 +131,7 @@ static void cache_rehash(lw_tcache_t *c, lw_tcache_t *old)
         if (!tag->ra)
             continue;
         lw_centry_t *from = entry_at(old, i);
-        size_t set = set_of(c, tag->ra, tag->frame, from->key2);
+        size_t set = set_of(c, tag->ra, tag->frame & ~LW_REDIRECT, (tag->frame & LW_REDIRECT) ? 0 : from->key2);
         for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
             size_t j = set * LW_CACHE_ASSOC + way;
             if (!c->tags[j].ra) {
@@ -264,7 +267,8 @@ int lw_signal_mask_elided(void)
  * for each return address it passes (and where the frame saved its caller's frame pointer, so that the next
  * rule can use it), so that a later stack made of frames already seen is walked with one table look-up and one
  * load a frame instead of libunwind's search. A frame whose rule is unknown, was seen to change, or is not of
- * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind. The table is shared by
+ * these two kinds (a signal frame, a realigned stack) sends the whole stack to libunwind; a frame not seen yet is
+ * learned on the way with one libunwind step from it (learn_frame). The table is shared by
  * the threads, lock-free (an entry is claimed with a compare-and-swap, then its rule stored), and only grows; it
  * is given up for good once the program unloads a library, whose addresses new code may reuse. */
 #define LW_RULE_SLOTS (1u << 16)
@@ -272,7 +276,7 @@ int lw_signal_mask_elided(void)
 
 enum { RULE_SP = 1, RULE_BP = 2, RULE_END = 3 }; /* the kind in the low two bits; 0: not learned yet */
 #define RULE_KIND(r) ((unsigned)((r) & 3))
-#define RULE_BAD 4ull               /* seen with two different rules: never walked by rule */
+#define RULE_BAD 4ull /* seen with two different rules, or not learnable by learn_frame: never walked by rule */
 #define RULE_SAVES_BP 8ull          /* the frame saved its caller's frame pointer at CFA - save offset */
 #define RULE_OFF(r) ((uintptr_t)(((r) >> 8) & 0xffffff))         /* CFA = SP or BP + this */
 #define RULE_SAVE_OFF(r) ((uintptr_t)(((r) >> 32) & 0xffffff))   /* the caller's BP is at CFA - this */
@@ -396,9 +400,48 @@ static uint64_t rule_from_step(unw_cursor_t *c, uintptr_t sp, uintptr_t bp)
     return RULE_SP | saves | (uint64_t)(cfa - sp) << 8 | save_off << 32;
 }
 
-/* Walks the stack that starts at the wrapper's frame by learned rules alone. Returns the frame count with frames
- * and slots filled as unwind_steps does, or -1 when a frame's rule is not known (then libunwind walks it). */
-static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
+/* What the registers other than the instruction, stack and frame pointers hold in the context a frame is learned
+ * from: the middle of a readable block of zeros. A frame whose rule rests on another register (hand-written code)
+ * then has a canonical frame address inside this block, far below the stack, which rule_from_step refuses, and
+ * libunwind's reads there find memory to read. */
+static const uintptr_t no_registers[2048];
+
+/* Learns the rule of the frame at ip whose stack pointer is sp and frame pointer bp with one libunwind step from a
+ * context of those three registers, as the full unwind would have learned it on its way past (unw_init_local
+ * takes the context's instruction pointer for a return address, as it does every stepped-to frame's). Returns
+ * the frame's rule now, RULE_BAD when libunwind cannot step it or it is not of the kinds the rules follow (a
+ * signal frame, a realigned stack): those are left to the full unwind. Runs inside unwind_enter. */
+static uint64_t learn_frame(lw_rule_t *t, uintptr_t ip, uintptr_t sp, uintptr_t bp)
+{
+    unw_context_t uc;
+    unw_cursor_t c;
+    memset(&uc, 0, sizeof uc);
+    greg_t *g = uc.uc_mcontext.gregs;
+    for (int r = 0; r < NGREG; r++)
+        g[r] = (greg_t)(uintptr_t)&no_registers[sizeof no_registers / sizeof no_registers[0] / 2];
+    g[REG_RIP] = (greg_t)ip;
+    g[REG_RSP] = (greg_t)sp;
+    g[REG_RBP] = (greg_t)bp;
+    uint64_t r = 0;
+    lw_self.in_unwind = 1;
+    if (unw_init_local(&c, &uc) == 0 && unw_is_signal_frame(&c) <= 0) {
+        int step = unw_step(&c);
+        if (step == 0)
+            r = RULE_END; /* as the full unwind learns it */
+        else if (step > 0)
+            r = rule_from_step(&c, sp, bp);
+    }
+    lw_self.in_unwind = 0;
+    /* a frame that cannot be learned so is marked, so that every later stack through it goes to the full unwind
+     * at once instead of trying again */
+    rule_learn(t, ip, r ? r : RULE_BAD);
+    return rule_of(t, ip);
+}
+
+/* Walks the stack that starts at the wrapper's frame by learned rules, learning the rule of a frame not seen yet
+ * with one libunwind step. Returns the frame count with frames and slots filled as
+ * unwind_steps does, or -1 when a frame's rule cannot be had this way (then libunwind walks the whole stack). */
+static int walk_by_rules(lw_rule_t *t, lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max)
 {
     /* the wrapper's frame: its caller's frame pointer at o.frame, the return address above, the caller's stack
      * pointer above that */
@@ -414,6 +457,8 @@ static int walk_by_rules(const lw_rule_t *t, lw_origin_t o, uintptr_t *frames, u
                 return n;
         }
         uint64_t r = rule_of(t, ip);
+        if (RULE_KIND(r) == 0)
+            r = learn_frame(t, ip, sp, bp);
         unsigned kind = RULE_KIND(r);
         if (kind == 0 || (r & RULE_BAD))
             return -1;
@@ -494,8 +539,8 @@ static int unwind_steps(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int 
     return n;
 }
 
-/* The stack from libunwind: by the rules learned so far when every frame's is known (*by_rule set), else a full
- * unwind that learns them. */
+/* The stack from libunwind: by the rules learned so far, learning those of frames not seen yet one step at a time
+ * (*by_rule set), else a full unwind that learns them. */
 static int unwind_full(lw_origin_t o, uintptr_t *frames, uintptr_t *slots, int max, int *by_rule)
 {
     unwind_enter();
@@ -589,80 +634,121 @@ static void verify_site(lw_origin_t o, uint32_t site)
         atomic_fetch_add_explicit(&lw_stack_stats.mismatches, 1, memory_order_relaxed);
 }
 
-/* Looks for the stack at o in one set: returns its entry, or NULL with *victim the index of a free way (left as it
- * was when none) and *crowded set when the set holds another stack of the same key. */
-static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, lw_origin_t o, size_t *victim, int *crowded)
+/* Looks for the stack at (ra, frame) in one set: returns its entry, or NULL with *victim the index of a free way
+ * (left as it was when none), *same the index of a way of another stack of the same key (left as it was when
+ * none) and *redirect set when the set holds the key's redirect (looked for in a first set only). */
+static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, uintptr_t ra, uintptr_t frame, size_t *victim,
+                                 size_t *same, int *redirect)
 {
     const lw_ctag_t *tags = &c->tags[set * LW_CACHE_ASSOC];
     for (size_t way = 0; way < LW_CACHE_ASSOC; way++) {
-        if (tags[way].ra == o.ra && tags[way].frame == o.frame) {
-            lw_centry_t *w = entry_at(c, set * LW_CACHE_ASSOC + way);
+        size_t i = set * LW_CACHE_ASSOC + way;
+        if (redirect && tags[way].ra == ra && tags[way].frame == (frame | LW_REDIRECT)) {
+            *redirect = 1;
+            return NULL;
+        }
+        if (tags[way].ra == ra && tags[way].frame == frame) {
+            lw_centry_t *w = entry_at(c, i);
             /* every word is read, without a branch a word: they lie where the walk that filled the entry found
              * them, inside this thread's stack above the same frame */
             uint64_t h = w->n;
-            for (uint32_t i = 0; i < w->n; i++)
-                h = digest_step(h, *(const uintptr_t *)(o.frame + w->off[i]));
+            for (uint32_t k = 0; k < w->n; k++)
+                h = digest_step(h, *(const uintptr_t *)(frame + w->off[k]));
             if (h == w->digest)
                 return w;
-            *crowded = 1; /* another stack above the same frame */
+            *same = i; /* another stack above the same frame */
         } else if (*victim == SIZE_MAX && !tags[way].ra) {
-            *victim = set * LW_CACHE_ASSOC + way;
+            *victim = i;
         }
     }
     return NULL;
 }
 
-/* The caller's return address, the set's second key: read by the first frame's learned rule, or in frame-pointer
- * mode through the saved frame pointer, when that stays inside the thread's stack; 0 when not known. It only
- * chooses the set, so a wrong guess costs a miss, never a wrong stack. */
-static inline uintptr_t second_key(lw_origin_t o)
+/* The rule of the first frame (the wrapper's caller), by which the caller's return address is read: the learned
+ * one, or in frame-pointer mode the frame pointer's; 0 when not known. */
+static inline uint64_t first_rule(uintptr_t ra)
+{
+    if (lw_config.unwind == LW_UNWIND_FP)
+        return RULE_BP | (uint64_t)(2 * sizeof(uintptr_t)) << 8;
+    const lw_rule_t *t = atomic_load_explicit(&rule_table, memory_order_acquire);
+    return t ? rule_of(t, ra) : 0;
+}
+
+/* The caller's return address, the second key, read by the first frame's rule r when that stays inside the
+ * thread's stack; 0 when not known. It only chooses the set, so a wrong guess costs a miss, never a wrong stack. */
+static inline uintptr_t second_key(uintptr_t frame, uint64_t r)
 {
     uintptr_t cfa, hi = lw_self.stack_hi;
-    if (lw_config.unwind == LW_UNWIND_FP) {
-        cfa = *(const uintptr_t *)o.frame + 2 * sizeof(uintptr_t);
-    } else {
-        const lw_rule_t *t = atomic_load_explicit(&rule_table, memory_order_acquire);
-        if (!t)
-            return 0;
-        uint64_t r = rule_of(t, o.ra);
-        unsigned kind = RULE_KIND(r);
-        if (kind == RULE_SP)
-            cfa = o.frame + 2 * sizeof(uintptr_t) + RULE_OFF(r);
-        else if (kind == RULE_BP)
-            cfa = *(const uintptr_t *)o.frame + RULE_OFF(r);
-        else
-            return 0;
-    }
-    if (cfa <= o.frame + 2 * sizeof(uintptr_t) || cfa > hi || (cfa & 7))
+    unsigned kind = RULE_KIND(r);
+    if (kind == RULE_SP)
+        cfa = frame + 2 * sizeof(uintptr_t) + RULE_OFF(r);
+    else if (kind == RULE_BP)
+        cfa = *(const uintptr_t *)frame + RULE_OFF(r); /* the caller's frame pointer, which the wrapper saved */
+    else
+        return 0;
+    if (cfa <= frame + 2 * sizeof(uintptr_t) || cfa > hi || (cfa & 7))
         return 0;
     return *(const uintptr_t *)(cfa - sizeof(uintptr_t));
 }
 
+/* Makes way i of set (a way of the key (ra, frame)) the key's redirect and frees the set's other ways of that key:
+ * the key's stacks live in the second sets from now on. */
+static void make_redirect(lw_tcache_t *c, size_t set, size_t i, uintptr_t ra, uintptr_t frame)
+{
+    for (size_t j = set * LW_CACHE_ASSOC; j < (set + 1) * LW_CACHE_ASSOC; j++)
+        if (j != i && c->tags[j].ra == ra && c->tags[j].frame == frame)
+            c->tags[j].ra = 0;
+    c->tags[i].frame = frame | LW_REDIRECT;
+}
+
+/* The way of a full set that a miss replaces: the ways in turn, a redirect passed over when another way is there
+ * (a redirect stands for many stacks, a way for one). */
+static size_t victim_of(lw_tcache_t *c, size_t set)
+{
+    size_t i = set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1));
+    if (c->tags[i].frame & LW_REDIRECT)
+        i = set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1));
+    return i;
+}
+
 /* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
- * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules, or a full unwind; only
- * the last counts as a miss in the statistics, since the other two take no search of the loaded objects. */
+ * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules (which may learn a frame
+ * not seen yet with one libunwind step), or a full unwind; only the last counts as a miss in the statistics, and
+ * the others are verified like hits. */
 uint32_t lw_stack_site(lw_origin_t o)
 {
+    /* the two words as scalars: a copy of the pair, stored as two words and loaded as one, stalled every call */
+    const uintptr_t ra = o.ra, frame = o.frame;
     int depth = lw_config.depth;
     /* Only a stack known to stay mapped is cached: a hit re-reads words above the wrapper's frame, and on a
      * coroutine stack or an alternate signal stack, freed and reused, those words may be gone. */
     if (LW_UNLIKELY(!lw_self.stack_hi))
-        learn_stack_bounds(o.frame);
-    int cacheable = o.frame >= lw_self.stack_lo && o.frame < lw_self.stack_hi;
+        learn_stack_bounds(frame);
+    int cacheable = frame >= lw_self.stack_lo && frame < lw_self.stack_hi;
     lw_tcache_t *c = cacheable ? cache_get() : NULL;
     size_t ei = SIZE_MAX; /* the way a miss fills */
 
     uintptr_t key2 = 0;
     if (LW_LIKELY(c != NULL)) {
-        /* the set of (return address, frame) first; only when it holds other stacks of the same key, the set
-         * that also depends on the caller's return address */
-        size_t set = set_of(c, o.ra, o.frame, 0);
-        int crowded = 0;
-        lw_centry_t *w = probe(c, set, o, &ei, &crowded);
-        if (!w && crowded && (key2 = second_key(o)) != 0) {
-            set = set_of(c, o.ra, o.frame, key2);
+        /* The set of (return address, frame) first. A key that several stacks share (a compiler reaches its
+         * allocator through thousands of paths, many at the same depth) becomes a redirect there once a second
+         * stack of it is seen: its stacks then live in sets that also depend on the caller's return address, read
+         * by the first frame's rule (in a small table that stays in the cache, or in frame-pointer mode the same
+         * for every frame). */
+        size_t set = set_of(c, ra, frame, 0), same = SIZE_MAX, other = SIZE_MAX;
+        int redirect = 0;
+        lw_centry_t *w = probe(c, set, ra, frame, &ei, &same, &redirect);
+        if (redirect) {
             ei = SIZE_MAX;
-            w = probe(c, set, o, &ei, &crowded);
+            if ((key2 = second_key(frame, first_rule(ra))) == 0)
+                c = NULL; /* the caller's word is out of reach this time: not cached */
+        } else if (!w && same != SIZE_MAX && (key2 = second_key(frame, first_rule(ra))) != 0) {
+            make_redirect(c, set, same, ra, frame);
+        }
+        if (key2) {
+            set = set_of(c, ra, frame, key2);
+            ei = SIZE_MAX;
+            w = probe(c, set, ra, frame, &ei, &other, NULL);
         }
         if (w) {
             count_hit();
@@ -671,12 +757,12 @@ uint32_t lw_stack_site(lw_origin_t o)
             return w->site;
         }
         /* no free way: replace one in turn */
-        if (ei == SIZE_MAX)
-            ei = set * LW_CACHE_ASSOC + (c->next_victim++ & (LW_CACHE_ASSOC - 1));
+        if (c && ei == SIZE_MAX)
+            ei = victim_of(c, set);
     }
 
-    if (c && ++c->misses > 2 * c->sets * LW_CACHE_ASSOC && c->sets < LW_CACHE_MAX_SETS) {
-        /* more misses than twice the entries: the thread has more stacks than fit; twice as many sets */
+    if (c && ++c->misses > c->sets * LW_CACHE_ASSOC / 2 && c->sets < LW_CACHE_MAX_SETS) {
+        /* more misses than half the entries: the thread has more stacks than fit well; twice as many sets */
         c = cache_make(c->sets * 2);
         ei = SIZE_MAX;
     }

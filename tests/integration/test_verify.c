@@ -122,6 +122,19 @@ START_TEST(test_verify_many_paths_by_rules)
 }
 END_TEST
 
+/* A return address never seen is learned with one libunwind step from its frame, in the middle of a walk by rules,
+ * instead of a full unwind: the workload's stacks (no signal frames, no realigned stacks) take none at all after
+ * the first, or a couple where a thread starts, and every one of them still agrees with a full unwind. */
+START_TEST(test_new_frames_learned_by_one_step)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bench/workload", lwt_build());
+    ck_assert_msg(access(path, X_OK) == 0, "%s is missing: run make tests-build", path);
+    stats_t st = verify_with(LWT_ARGV(path, "-p", "2048", "-n", "100000"), NULL, NULL);
+    ck_assert_msg(st.misses <= 3, "%lld full unwinds for %lld stacks taken", st.misses, st.hits + st.misses);
+}
+END_TEST
+
 /* Frame-pointer mode keeps the same cache: its hits re-read the words the walk found, and each is checked against a
  * fresh frame-pointer walk (the fixtures are built with frame pointers). */
 START_TEST(test_verify_fp_mode)
@@ -194,6 +207,7 @@ int main(void)
     tcase_add_test(tc, test_verify_workload);
     tcase_add_test(tc, test_verify_real_programs);
     tcase_add_test(tc, test_verify_many_paths_by_rules);
+    tcase_add_test(tc, test_new_frames_learned_by_one_step);
     tcase_add_test(tc, test_verify_fp_mode);
     tcase_add_test(tc, test_fp_mode_unharmed);
     tcase_add_test(tc, test_fork_under_load);

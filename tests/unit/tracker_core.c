@@ -205,6 +205,40 @@ START_TEST(call_sites)
 }
 END_TEST
 
+/* Many more stacks than the site index first holds (it doubles at half load): every stack keeps the id it was
+ * first given, ids are distinct, a stack and its own prefix are two sites, and the frames come back exact. */
+#define MANY_SITES 20000
+
+static int stack_of(int i, uintptr_t *frames)
+{
+    int n = 1 + i % 8;
+    for (int k = 0; k < n; k++)
+        frames[k] = 0x400000 + (uintptr_t)(i / 8) * 64 + (uintptr_t)k * 8;
+    return n;
+}
+
+START_TEST(site_index_grows)
+{
+    static uint32_t ids[MANY_SITES];
+    uintptr_t frames[8], back[LW_MAX_DEPTH];
+    for (int i = 0; i < MANY_SITES; i++) {
+        int n = stack_of(i, frames);
+        ids[i] = lw_site_intern(frames, n);
+        ck_assert_uint_ne(ids[i], 0);
+        if (i > 0)
+            ck_assert_uint_ne(ids[i], ids[i - 1]); /* i - 1 is a prefix of i unless i starts a new group */
+    }
+    for (int i = 0; i < MANY_SITES; i++) {
+        int n = stack_of(i, frames);
+        ck_assert_uint_eq(lw_site_intern(frames, n), ids[i]);
+        ck_assert_int_eq(lw_site_frames(ids[i], back, LW_MAX_DEPTH), n);
+        ck_assert(memcmp(back, frames, (size_t)n * sizeof(uintptr_t)) == 0);
+    }
+    ck_assert_uint_eq(ids[MANY_SITES - 1], ids[0] + MANY_SITES - 1); /* none lost, none given twice */
+    ck_assert_uint_eq(lw_test_lost_sites(), 0);
+}
+END_TEST
+
 START_TEST(depth_is_capped)
 {
     lw_config.depth = 2;
@@ -513,6 +547,7 @@ int main(void)
     tcase_add_test(tc, errno_preserved);
     tcase_add_test(tc, call_sites);
     tcase_add_test(tc, depth_is_capped);
+    tcase_add_test(tc, site_index_grows);
     tcase_add_test(tc, stack_cache_verified);
     tcase_add_test(tc, frame_pointer_walk_matches_libunwind);
     tcase_add_test(tc, threads_exact_counts);
