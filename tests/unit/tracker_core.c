@@ -205,8 +205,8 @@ START_TEST(call_sites)
 }
 END_TEST
 
-/* Many more stacks than the site index first holds (it doubles at half load): every stack keeps the id it was
- * first given, ids are distinct, a stack and its own prefix are two sites, and the frames come back exact. */
+/* Many more stacks than the site table's first buckets hold (uthash doubles them as its chains grow): every
+ * stack keeps the id it was first given, ids are distinct, a stack and its own prefix are two sites, and the frames come back exact. */
 #define MANY_SITES 20000
 
 static int stack_of(int i, uintptr_t *frames)
