@@ -765,12 +765,16 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
     }
     lw_out_s(o, ",\n  \"stack_cache\": {\"hits\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.hits));
+    lw_out_s(o, ", \"walks\": ");
+    lw_out_u(o, atomic_load(&lw_stack_stats.walks));
     lw_out_s(o, ", \"misses\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.misses));
     lw_out_s(o, ", \"verified\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.verified));
     lw_out_s(o, ", \"mismatches\": ");
     lw_out_u(o, atomic_load(&lw_stack_stats.mismatches));
+    lw_out_s(o, ", \"stacks\": ");
+    lw_out_u(o, lw_sites_count());
     lw_out_s(o, "},\n  \"modules\": [");
     mods_t m = { o, 0 };
     dl_iterate_phdr(module_cb, &m);

@@ -103,6 +103,8 @@ uint32_t lw_site_intern(const uintptr_t *frames, int n);
 void lw_sites_lock_all(void);
 void lw_sites_unlock_all(void);
 void lw_sites_reset(void);
+/* The distinct stacks interned so far. */
+size_t lw_sites_count(void);
 /* In a forked child: the parent's losses are the parent's (lw_tables_forked does the same for records). */
 void lw_sites_forked(void);
 
@@ -112,9 +114,10 @@ void lw_sites_forked(void);
 extern atomic_ulong lw_lost_records;
 extern atomic_ulong lw_lost_sites;
 
-/* Stack-cache statistics, reported in every dump. */
+/* Stack-cache statistics, reported in every dump: `hits` are the stacks taken without a full unwind, `walks`
+ * those of them walked by learned rules after a cache miss, `misses` the full unwinds. */
 typedef struct {
-    atomic_ulong hits, misses, verified, mismatches;
+    atomic_ulong hits, walks, misses, verified, mismatches;
 } lw_stack_stats_t;
 extern lw_stack_stats_t lw_stack_stats;
 /* Adds the calling thread's hit and miss counts to lw_stack_stats (other threads add theirs as they go). */

@@ -79,6 +79,11 @@ int lw_site_frames(uint32_t id, uintptr_t *frames, int max)
     return n;
 }
 
+size_t lw_sites_count(void)
+{
+    return atomic_load(&site_next) - 1;
+}
+
 void lw_sites_lock_all(void)
 {
     lw_lock(&site_lock);

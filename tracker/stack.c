@@ -62,19 +62,27 @@ static atomic_int cache_key_state; /* 0 none, 1 creating, 2 ready */
 
 /* Hits and misses are counted per thread and added to the shared totals now and then: a shared counter bumped on
  * every allocation would bounce its cache line between the cores. */
-static LW_TLS unsigned long my_hits, my_misses;
+static LW_TLS unsigned long my_hits, my_walks, my_misses;
 
 static void flush_counts(void)
 {
     atomic_fetch_add_explicit(&lw_stack_stats.hits, my_hits, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lw_stack_stats.walks, my_walks, memory_order_relaxed);
     atomic_fetch_add_explicit(&lw_stack_stats.misses, my_misses, memory_order_relaxed);
-    my_hits = my_misses = 0;
+    my_hits = my_walks = my_misses = 0;
 }
 
 static inline void count_hit(void)
 {
     if (LW_UNLIKELY(++my_hits >= 4096))
         flush_counts();
+}
+
+/* A stack taken without a full unwind but not from the cache: a hit in the statistics, counted apart too. */
+static inline void count_walk(void)
+{
+    my_walks++;
+    count_hit();
 }
 
 static inline void count_miss(void)
@@ -770,7 +778,7 @@ uint32_t lw_stack_site(lw_origin_t o)
     int by_rule;
     int n = take_stack(o, frames, slots, depth, cacheable, &by_rule);
     if (by_rule)
-        count_hit();
+        count_walk();
     else
         count_miss();
     if (n == 0) {
