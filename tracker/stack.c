@@ -15,23 +15,26 @@
 lw_stack_stats_t lw_stack_stats;
 LW_TLS lw_thread_t lw_self;
 
-/* The cache is 4-way set-associative, 256 sets to start with, doubled each time a thread has missed as often as
+/* The cache is 8-way set-associative, 128 sets to start with, doubled each time a thread has missed as often as
  * half its entries (a compiler's parser reaches its allocations through thousands of stacks). An entry remembers, for
  * one (return address, wrapper frame) pair, where on the stack each frame's return address lives (as an offset
  * above the wrapper frame) and a 64-bit digest of what they were; a hit re-reads those words and compares their
  * digest, which costs a few loads instead of an unwind. The digest keeps an entry small (a deep stack's entry fits
  * a few cache lines, not a dozen) and tells apart any two stacks that differ in one frame; two that differ in
  * more collide with a chance of about one in 2^64 (LEAKWATCH_VERIFY=1 would count it). Many stacks can share their
- * innermost frame and depth, more than four ways hold: once a second stack of a key is seen, the key's way in its
- * first set becomes a redirect, and its stacks go to second sets that also depend on the caller's return address
- * (see second_key), with no entry read and no digest taken in the first set.
+ * innermost frame and depth, more than a set's ways hold: once a second stack of a key is seen, the key's way in
+ * its first set becomes a redirect, and its stacks go to second sets that also depend on the caller's return
+ * address (see second_key), with no entry read and no digest taken in the first set. Stacks that share their two
+ * innermost frames and depth still share a second set, and a compiler has dozens of such groups in turn: with
+ * four ways a set, gcc's cc1 walked one stack in twenty-two (57000 walks of 1.3 million stacks, 7600 of them
+ * distinct), with eight about one in fifty.
  * Entries are touched only as they are used, so a thread that allocates from a few places keeps a few pages. */
-#define LW_CACHE_SETS 256       /* to start with */
-#define LW_CACHE_MAX_SETS 8192  /* a thread that keeps missing doubles its cache up to this */
-#define LW_CACHE_ASSOC 4
+#define LW_CACHE_SETS 128       /* to start with */
+#define LW_CACHE_MAX_SETS 4096  /* a thread that keeps missing doubles its cache up to this */
+#define LW_CACHE_ASSOC 8
 
-/* The keys of a set's four ways lie in one cache line of their own, ahead of the entries: a look-up reads that
- * line and then only the entry whose key matches. ra 0 marks a free way; LW_REDIRECT in frame (which is 16-byte
+/* The keys of a set's eight ways lie in two cache lines of their own, ahead of the entries: a look-up reads those
+ * and then only the entry whose key matches. ra 0 marks a free way; LW_REDIRECT in frame (which is 16-byte
  * aligned, the wrapper's frame pointer) marks a key's redirect, whose entry is unused (see lw_stack_site). */
 typedef struct {
     uintptr_t ra;       /* the return address into the wrapper's caller, with `frame` the key (both modes) */
@@ -106,12 +109,45 @@ static lw_centry_t *entry_at(lw_tcache_t *c, size_t i)
     return (lw_centry_t *)(c->body + i * c->entry_size);
 }
 
-/* One step of the digest of a stack's return addresses: a bijection of the digest so far for a given word, so
- * that two stacks that differ in exactly one frame never share a digest. */
+/* One step of the digest of a stack's return addresses: a bijection of the digest so far for a given word, and of
+ * the word for a given digest so far. */
 static inline uint64_t digest_step(uint64_t h, uintptr_t word)
 {
     h = (h ^ word) * 0x9e3779b97f4a7c15ull;
     return h ^ (h >> 31);
+}
+
+/* The digest of n return addresses: the even frames and the odd ones in two chains of steps that the processor
+ * runs side by side (a chain's multiplications wait on each other), joined by a last step. Two stacks that differ
+ * in exactly one frame differ in one chain, whose value stays different through every later step and the join,
+ * so they never share a digest. The stack's words are read where an entry's offsets say (slots_digest), or
+ * taken from a walk (frames_digest); both give the same digest for the same words. */
+#define DIGEST_ODD_SEED 0x2545f4914f6cdd1dull
+
+static inline uint64_t slots_digest(uintptr_t frame, const uint32_t *off, uint32_t n)
+{
+    uint64_t even = n, odd = DIGEST_ODD_SEED;
+    uint32_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        even = digest_step(even, *(const uintptr_t *)(frame + off[k]));
+        odd = digest_step(odd, *(const uintptr_t *)(frame + off[k + 1]));
+    }
+    if (k < n)
+        even = digest_step(even, *(const uintptr_t *)(frame + off[k]));
+    return digest_step(even, odd);
+}
+
+static inline uint64_t frames_digest(const uintptr_t *frames, uint32_t n)
+{
+    uint64_t even = n, odd = DIGEST_ODD_SEED;
+    uint32_t k = 0;
+    for (; k + 1 < n; k += 2) {
+        even = digest_step(even, frames[k]);
+        odd = digest_step(odd, frames[k + 1]);
+    }
+    if (k < n)
+        even = digest_step(even, frames[k]);
+    return digest_step(even, odd);
 }
 
 static void cache_destroy(void *p)
@@ -659,10 +695,7 @@ static inline lw_centry_t *probe(lw_tcache_t *c, size_t set, uintptr_t ra, uintp
             lw_centry_t *w = entry_at(c, i);
             /* every word is read, without a branch a word: they lie where the walk that filled the entry found
              * them, inside this thread's stack above the same frame */
-            uint64_t h = w->n;
-            for (uint32_t k = 0; k < w->n; k++)
-                h = digest_step(h, *(const uintptr_t *)(frame + w->off[k]));
-            if (h == w->digest)
+            if (slots_digest(frame, w->off, w->n) == w->digest)
                 return w;
             *same = i; /* another stack above the same frame */
         } else if (*victim == SIZE_MAX && !tags[way].ra) {
@@ -793,7 +826,6 @@ uint32_t lw_stack_site(lw_origin_t o)
         /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
          * words a hit re-reads. */
         lw_centry_t *e = entry_at(c, ei);
-        uint64_t h = (uint64_t)n;
         int ok = 1;
         for (int k = 0; k < n; k++) {
             if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
@@ -801,9 +833,8 @@ uint32_t lw_stack_site(lw_origin_t o)
                 break;
             }
             e->off[k] = (uint32_t)(slots[k] - o.frame);
-            h = digest_step(h, frames[k]);
         }
-        e->digest = h;
+        e->digest = frames_digest(frames, (uint32_t)n);
         e->site = site;
         e->key2 = key2;
         e->n = (uint32_t)n;

@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 typedef struct {
-    long long hits, misses, verified, mismatches;
+    long long hits, walks, misses, verified, mismatches, stacks;
     int dumps;
 } stats_t;
 
 /* Adds up the stack_cache members of every dump in dir, then empties it. */
 static stats_t collect(const char *dir)
 {
-    stats_t st = { 0, 0, 0, 0, 0 };
+    stats_t st = { 0, 0, 0, 0, 0, 0, 0 };
     DIR *d = opendir(dir);
     ck_assert_msg(d != NULL, "cannot open %s", dir);
     struct dirent *e;
@@ -33,7 +33,9 @@ static stats_t collect(const char *dir)
         json_t *sc = json_object_get(j, "stack_cache");
         ck_assert_msg(json_is_object(sc), "%s has no stack_cache", path);
         st.hits += json_integer_value(json_object_get(sc, "hits"));
+        st.walks += json_integer_value(json_object_get(sc, "walks"));
         st.misses += json_integer_value(json_object_get(sc, "misses"));
+        st.stacks += json_integer_value(json_object_get(sc, "stacks"));
         st.verified += json_integer_value(json_object_get(sc, "verified"));
         st.mismatches += json_integer_value(json_object_get(sc, "mismatches"));
         st.dumps++;
@@ -119,6 +121,10 @@ START_TEST(test_verify_many_paths_by_rules)
     ck_assert_msg(access(path, X_OK) == 0, "%s is missing: run make tests-build", path);
     stats_t st = verify_with(LWT_ARGV(path, "-p", "2048", "-n", "100000"), NULL, NULL);
     ck_assert_msg(st.misses < 300, "%lld full unwinds for %lld stacks taken", st.misses, st.hits + st.misses);
+    /* the dump's counts add up: every distinct stack was taken the slow way once (a walk or a full unwind), and
+     * walks are a part of the hits */
+    ck_assert_msg(st.stacks >= 2000 && st.walks + st.misses >= st.stacks && st.walks <= st.hits,
+                  "%lld distinct stacks, %lld walks, %lld misses, %lld hits", st.stacks, st.walks, st.misses, st.hits);
 }
 END_TEST
 
