@@ -3,6 +3,8 @@
 #include "aggregate.h"
 #include "symbolize.h"
 
+#include "self_module.h"
+
 #include <check.h>
 #include <elf.h>
 #include <limits.h>
@@ -40,47 +42,6 @@ __attribute__((noinline)) static void outer_fn(void)
 }
 static const unsigned capture_line = __LINE__ - 8;      /* capture(); */
 static const unsigned inner_call_line = __LINE__ - 4;   /* inner_step(); */
-
-/* What dl_iterate_phdr tells about the main program. */
-typedef struct {
-    int found;
-    unsigned long long bias, start, end;
-    char build_id[128];
-} self_t;
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    (void)size;
-    self_t *self = arg;
-    if (self->found)
-        return 0;
-    /* The first object is the main program. */
-    self->found = 1;
-    self->bias = info->dlpi_addr;
-    self->start = ~0ull;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            unsigned long long lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-            if (lo < self->start)
-                self->start = lo;
-            if (hi > self->end)
-                self->end = hi;
-        } else if (ph->p_type == PT_NOTE) {
-            const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
-            while (p + sizeof(ElfW(Nhdr)) <= end) {
-                const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
-                const char *name = p + sizeof *n;
-                const unsigned char *desc = (const unsigned char *)name + ((n->n_namesz + 3) & ~3u);
-                if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0)
-                    for (unsigned j = 0; j < n->n_descsz && j < 60; j++)
-                        snprintf(self->build_id + 2 * j, 3, "%02x", desc[j]);
-                p = (const char *)desc + ((n->n_descsz + 3) & ~3u);
-            }
-        }
-    }
-    return 0;
-}
 
 /* A dump of this process whose one module is this executable under `path` with `build_id`, and one heap site
  * whose frames are `frames`. */
