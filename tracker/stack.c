@@ -120,8 +120,9 @@ static inline uint64_t digest_step(uint64_t h, uintptr_t word)
 /* The digest of n return addresses: the even frames and the odd ones in two chains of steps that the processor
  * runs side by side (a chain's multiplications wait on each other), joined by a last step. Two stacks that differ
  * in exactly one frame differ in one chain, whose value stays different through every later step and the join,
- * so they never share a digest. The stack's words are read where an entry's offsets say (slots_digest), or
- * taken from a walk (frames_digest); both give the same digest for the same words. */
+ * so they never share a digest. A hit reads the stack's words where an entry's offsets say (slots_digest); the
+ * entry's digest is of the frames its walk gave (frames_digest), not of the words at the offsets, so that a hit
+ * also proves that the words it re-read are those frames. Both give the same digest for the same words. */
 #define DIGEST_ODD_SEED 0x2545f4914f6cdd1dull
 
 static inline uint64_t slots_digest(uintptr_t frame, const uint32_t *off, uint32_t n)
