@@ -52,29 +52,28 @@ if git archive HEAD 2>/dev/null | (mkdir -p "$SRC" && tar -x -C "$SRC"); then :;
 # in cc1 and as, which heaptrack reaches through the driver's -wrapper option (the driver itself is not traced;
 # its few hundred allocations are not where the time goes).
 real_cmd() {
-    _ht="heaptrack -o '$HT/x'"
+    _gcc=
     case $1 in
     perl) command -v perl >/dev/null || return 1
-        _run="perl '$RI/hash.pl'"; HT_CMD="exec $_ht $_run"; DESC="perl, $perl_n-entry hash of arrays" ;;
+        _run="perl '$RI/hash.pl'"; DESC="perl, $perl_n-entry hash of arrays" ;;
     cc1) command -v gcc >/dev/null || return 1
-        _run="gcc -O2 -c '$RI/varied.c' -o '$TMP/varied.o'"
-        HT_CMD="exec gcc -wrapper heaptrack,-o,'$HT/x' -O2 -c '$RI/varied.c' -o '$TMP/varied.o'"
-        DESC="gcc -O2 -c, 700 lines of varied C" ;;
+        _gcc="-O2 -c '$RI/varied.c' -o '$TMP/varied.o'"; DESC="gcc -O2 -c, 700 lines of varied C" ;;
     cc1-small) command -v gcc >/dev/null || return 1
-        _run="gcc -O2 -c '$RI/small.c' -o '$TMP/small.o'"
-        HT_CMD="exec gcc -wrapper heaptrack,-o,'$HT/x' -O2 -c '$RI/small.c' -o '$TMP/small.o'"
-        DESC="gcc -O2 -c, 2300 lines of small functions" ;;
+        _gcc="-O2 -c '$RI/small.c' -o '$TMP/small.o'"; DESC="gcc -O2 -c, 2300 lines of small functions" ;;
     python) [ -x "$PY" ] || return 1
-        _run="$PY '$RI/roundtrip.py'"; HT_CMD="exec $_ht $_run"; DESC="python3, $py_n JSON objects round trip" ;;
+        _run="$PY '$RI/roundtrip.py'"; DESC="python3, $py_n JSON objects round trip" ;;
     sqlite) command -v sqlite3 >/dev/null || return 1
-        _run="sqlite3 :memory: < '$RI/rows.sql'"; HT_CMD="exec $_ht $_run"
-        DESC="sqlite3, $sql_n rows inserted and indexed" ;;
+        _run="sqlite3 :memory: < '$RI/rows.sql'"; DESC="sqlite3, $sql_n rows inserted and indexed" ;;
     make) [ -d "$SRC" ] || return 1
         CMD="rm -rf '$MK' && exec make -s -j2 -C '$SRC' all B='$MK'"; HT_CMD=
         DESC="make -j2 of leakwatch (lib and command)"; return 0 ;;
     *) return 1 ;;
     esac
-    CMD="exec $_run"
+    if [ -n "$_gcc" ]; then
+        CMD="exec gcc $_gcc"; HT_CMD="exec gcc -wrapper heaptrack,-o,'$HT/x' $_gcc"
+    else
+        CMD="exec $_run"; HT_CMD="exec heaptrack -o '$HT/x' $_run"
+    fi
     return 0
 }
 
