@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -795,25 +796,75 @@ static bool any_running(const scan_t *sc)
     return false;
 }
 
-/* Lists the directory, giving processes that outlived the command (a popen child finishing, a pipeline's last
- * stage reparented) up to a second to end and write their dumps; a daemon is then named as still running.
- * A process found ended after a listing may have written its dump after that listing was read, so the listing
- * kept is one taken after a check that found every marked process ended, holding no marker that check did not
- * see: each of those processes wrote its dump, if it ever did, before the listing began. */
-static int scan_settled(const char *dir, scan_t *sc)
+/* Whether every marker of `now` is one of `then`'s: the same file of the same process. */
+static bool markers_within(const scan_t *now, const scan_t *then)
 {
-    size_t settled = SIZE_MAX;  /* markers of the last listing whose processes had all ended, SIZE_MAX: none */
-    for (int tries = 0;; tries++) {
-        if (scan_dir(dir, sc) != 0)
+    for (size_t i = 0; i < now->nmarkers; i++) {
+        const marker_t *m = &now->markers[i];
+        bool found = false;
+        for (size_t j = 0; j < then->nmarkers && !found; j++) {
+            const marker_t *t = &then->markers[j];
+            found = t->pid == m->pid && t->aside == m->aside && t->exec == m->exec && t->spawn == m->spawn
+                    && t->start == m->start;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+static bool past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec || (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* Lists the directory once the processes that outlived the command (a popen child finishing, a pipeline's last
+ * stage, a process that escaped leakwatch's reaping through a subreaper of its own) have ended and written their
+ * dumps, or `deadline` passed: a daemon is then named as still running. A process found ended after a listing may
+ * have written its dump while that listing was read, so the listing kept is one taken after a check that found
+ * every marked process ended, and holds no marker that check did not see: each of those processes wrote its dump,
+ * if it ever did, before the listing began. */
+static int scan_settled(const char *dir, scan_t *sc, const struct timespec *deadline)
+{
+    scan_t ended;   /* the last listing whose marked processes had all ended when checked, when have_ended */
+    bool have_ended = false;
+    for (;;) {
+        if (scan_dir(dir, sc) != 0) {
+            if (have_ended)
+                scan_free(&ended);
             return -1;
-        if (sc->nmarkers == settled || tries == 50 || late_signal)
+        }
+        bool settled = have_ended && markers_within(sc, &ended);
+        if (have_ended)
+            scan_free(&ended);
+        if (settled || late_signal || past(deadline))
             return 0;
-        bool running = any_running(sc);
-        settled = running ? SIZE_MAX : sc->nmarkers;
-        scan_free(sc);
+        have_ended = !any_running(sc);
+        if (have_ended)
+            ended = *sc;
+        else
+            scan_free(sc);
         memset(sc, 0, sizeof *sc);
-        if (running)
+        if (!have_ended)
             nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+    }
+}
+
+/* Reaps the processes of the tree that outlived the command (orphans come to leakwatch, a subreaper) until none
+ * is left or `deadline` passes. Each wrote its dump, if it did, before it could be reaped. */
+static void reap_orphans(const struct timespec *deadline)
+{
+    while (!late_signal) {
+        pid_t w = waitpid(-1, NULL, WNOHANG);
+        if (w > 0)
+            continue;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 || past(deadline))
+            return;
+        nanosleep(&(struct timespec){ 0, 5 * 1000 * 1000 }, NULL);
     }
 }
 
@@ -825,7 +876,12 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     scan_t sc;
     memset(&sc, 0, sizeof sc);
     *unchecked = 0;
-    if (scan_settled(dir, &sc) != 0) {
+    /* processes that outlive the command get a second to end */
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += 1;
+    reap_orphans(&deadline);
+    if (scan_settled(dir, &sc, &deadline) != 0) {
         scan_free(&sc);
         return -1;
     }
@@ -1027,6 +1083,9 @@ static int run_command(options_t *op)
     sigprocmask(SIG_BLOCK, &block, &oldmask);
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded[i], &act, &old[i]);
+    /* every process of the tree stays a descendant of leakwatch: one that outlives its parent is reaped here, so
+     * the report waits for it to end and write its dump */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -1060,9 +1119,18 @@ static int run_command(options_t *op)
         got = read(errpipe[0], &exec_err, sizeof exec_err);
     while (got < 0 && errno == EINTR);
     close(errpipe[0]);
+    /* orphans of the tree are reaped here as they end, so that none stays a zombie while the command runs */
     int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-        ;
+    for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, 0);
+        if (w == pid) {
+            ws = st;
+            break;
+        }
+        if (w < 0 && errno != EINTR)
+            break;
+    }
     sigprocmask(SIG_BLOCK, &block, NULL);
     child_pid = -1;
     sigprocmask(SIG_SETMASK, &oldmask, NULL);

@@ -38,7 +38,7 @@ static void marker_path(char *buf, pid_t pid, unsigned k, const char *suffix)
         p = lw_fmt_u64(p, k);
     }
     *p++ = '.';
-    lw_strlcpy(p, suffix, 8);
+    lw_strlcpy(p, suffix, 12);
 }
 
 /* The start time of a process from /proc/PID/stat (field 22; "self" for 0), 0 when unknown. */
@@ -85,19 +85,16 @@ static uint64_t marker_start_time(const char *path)
     return strtoull(buf, NULL, 10);
 }
 
-/* A marker of this pid that is already there: this process's own (an exec that did not pass through the
- * library's exec functions, or the exec that started this image) goes; one of an earlier process that had the
- * same number is renamed aside for `leakwatch run` to name. */
-static void settle(pid_t pid, uint64_t mine, const char *suffix)
+/* A marker of this pid that is already there and belongs to an earlier process that had the same number is
+ * renamed aside for `leakwatch run` to name; this process's own (left by the image that exec'd this one) stays. */
+static void settle_aside(pid_t pid, uint64_t mine, const char *suffix)
 {
     char path[4096], aside[4096];
     marker_path(path, pid, 0, suffix);
     if (lw_syscall(SYS_faccessat, AT_FDCWD, path, F_OK, 0) != 0)
         return;
-    if (mine && marker_start_time(path) == mine) {
-        lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+    if (mine && marker_start_time(path) == mine)
         return;
-    }
     for (unsigned k = 1; k <= MAX_ASIDE; k++) {
         marker_path(aside, pid, k, suffix);
         /* link refuses an existing name, where rename would replace it */
@@ -108,6 +105,15 @@ static void settle(pid_t pid, uint64_t mine, const char *suffix)
         if (errno != EEXIST)
             return;
     }
+}
+
+/* Removes this process's own marker of `suffix` (one an earlier image of it wrote before it exec'd). */
+static void remove_own(pid_t pid, uint64_t mine, const char *suffix)
+{
+    char path[4096];
+    marker_path(path, pid, 0, suffix);
+    if (mine && marker_start_time(path) == mine)
+        lw_syscall(SYS_unlinkat, AT_FDCWD, path, 0);
 }
 
 /* Creates `path` holding the start time and `what`, then closes it. Returns 0 or an errno value. */
@@ -127,22 +133,42 @@ static int create_marker(const char *path, uint64_t start, const char *what, siz
     return err;
 }
 
+static int rename_over(const char *from, const char *to)
+{
+#ifdef SYS_renameat
+    return (int)lw_syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
+#else
+    return (int)lw_syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
+#endif
+}
+
+/* Marks this process started. A process that exec'd is marked at every moment: the new start marker replaces the
+ * old image's in one rename, and only then does the exec marker go, so `leakwatch run` never lists the directory
+ * between two markers and finds none for a process that runs. */
 static void mark_start(void)
 {
     pid_t pid = sys_getpid();
     uint64_t mine = start_time();
-    settle(pid, mine, "start");
-    settle(pid, mine, "exec");
-    settle(pid, mine, "spawn");
-    char exe[4096], path[4096];
+    settle_aside(pid, mine, "start");
+    settle_aside(pid, mine, "exec");
+    settle_aside(pid, mine, "spawn");
+    char exe[4096], path[4096], fresh[4096];
     ssize_t n = lw_syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof(exe));
     if (n < 0 || n >= (ssize_t)sizeof(exe))
         n = 0;
     marker_path(path, pid, 0, "start");
-    int err = create_marker(path, mine, exe, (size_t)n);
+    marker_path(fresh, pid, 0, "start.new");
+    lw_syscall(SYS_unlinkat, AT_FDCWD, fresh, 0); /* left by an image killed between the two steps below */
+    int err = create_marker(fresh, mine, exe, (size_t)n);
+    if (!err && rename_over(fresh, path) != 0) {
+        err = errno;
+        lw_syscall(SYS_unlinkat, AT_FDCWD, fresh, 0);
+    }
     if (err)
         lw_warn("cannot create %s: errno %d; leakwatch run cannot tell whether this process wrote its dump", path,
                 err);
+    remove_own(pid, mine, "exec");
+    remove_own(pid, mine, "spawn");
 }
 
 void lw_markers_init(void)
@@ -232,7 +258,8 @@ void lw_marker_spawned(pid_t child, const char *what)
     size_t n = target_path(target, what);
     /* the child is not reaped yet (only the caller of posix_spawn can): its number is not reused meanwhile */
     uint64_t start = start_time_of(child);
-    settle(child, start, "spawn");
+    settle_aside(child, start, "spawn");
+    remove_own(child, start, "spawn");
     marker_path(path, child, 0, "spawn");
     create_marker(path, start, target, n);
     errno = saved;

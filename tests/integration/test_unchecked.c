@@ -246,6 +246,49 @@ START_TEST(test_clean_tree)
 }
 END_TEST
 
+/* Starts `n` processes that spin until killed, to keep both cores busy: a process of the tree then waits to run,
+ * which widens every window between a fork, a marker and a dump. */
+static void spin(pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        ck_assert_msg(pids[i] >= 0, "fork");
+        if (pids[i] == 0)
+            for (;;)
+                ;
+    }
+}
+
+static void unspin(pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        kill(pids[i], SIGKILL);
+        waitpid(pids[i], NULL, 0);
+    }
+}
+
+/* Twenty processes that each outlive their parent, and so the command: run waits for every one (they come to it as
+ * orphans) and counts each one's leak, on busy cores too. */
+START_TEST(test_relay_outlives_command)
+{
+    LWT_REQUIRE_BUILT();
+    pid_t spinners[3];
+    spin(spinners, 3);
+    for (int round = 0; round < 12; round++) {
+        lwt_result_t *r =
+            lwt_leakwatch(NULL, LWT_ARGV(lwt_fixture("relay"), "20", round % 3 ? "0" : "300"), NULL);
+        LWT_ASSERT_RUN(r, 23);
+        ck_assert_msg(lwt_process_count(r->report) == 21, "21 processes checked, round %d%s", round,
+                      lwt_describe(r));
+        ck_assert_msg(lwt_int(json_object_get(r->report, "gate"), "leaks") == 21, "21 leaks, round %d%s", round,
+                      lwt_describe(r));
+        ck_assert_msg(json_array_size(unchecked(r)) == 0, "nothing unchecked, round %d%s", round, lwt_describe(r));
+        lwt_free(r);
+    }
+    unspin(spinners, 3);
+}
+END_TEST
+
 /* After the command ended, leakwatch reads what the dumps name: here a module that is a FIFO, which blocks the
  * symbolizer. The first signal is held for the end of the report; a second one ends leakwatch at once. */
 START_TEST(test_second_signal_ends_run)
@@ -297,6 +340,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_killed_child);
     tcase_add_test(tc, test_leaks_win);
     tcase_add_test(tc, test_clean_tree);
+    tcase_add_test(tc, test_relay_outlives_command);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad dumps");
