@@ -26,7 +26,7 @@ CLI_PKGS    := libdw jansson ncursesw libprotobuf-c zlib
 # $(B)/gen holds generated sources: the pprof format's protobuf code (report/proto/profile.proto).
 GEN         := $(B)/gen
 CLI_CFLAGS  := $(BASE) $(OPT) -I$(GEN) $(shell pkg-config --cflags $(CLI_PKGS))
-CLI_LIBS    := $(shell pkg-config --libs $(CLI_PKGS)) -lm
+CLI_LIBS    := $(shell pkg-config --libs $(CLI_PKGS)) -lm -pthread
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)

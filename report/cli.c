@@ -2,11 +2,13 @@
  * status. */
 #include "cli.h"
 
+#include "parallel.h"
 #include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <fcntl.h>
@@ -296,6 +298,28 @@ int lwr_is_user_dir(int dirfd, const char *name)
            fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* One dump to read: its path (NULL: nothing to read) and whether a newer dump of its process comes after it,
+ * then the dump (an older one only when its reason is "exec") or why it could not be read. */
+typedef struct {
+    char *path;
+    bool older;
+    lwr_dump_t *dump;
+    char err[512];
+} load_t;
+
+static void load_one(size_t i, void *arg)
+{
+    load_t *l = (load_t *)arg + i;
+    if (!l->path)
+        return;
+    l->dump = lwr_dump_load(l->path, l->err, sizeof l->err);
+    if (l->older && l->dump && (!l->dump->reason || strcmp(l->dump->reason, "exec") != 0)) {
+        lwr_dump_free(l->dump);
+        l->dump = NULL;
+    }
+    lwr_progress_tick();
+}
+
 int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
 {
     entry_t *ents = NULL;
@@ -317,33 +341,34 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
     closedir(d);
     if (n > 1)
         qsort(ents, n, sizeof *ents, cmp_entry);
-    for (size_t i = 0; i < n; i++) {
-        /* Sorted by pid, then seq: the last entry of each pid is its newest dump. An older dump is read only
-         * when it is an "exec" dump: the image that exec'd wrote its warnings there (it holds no sites), and the
-         * new image of the same pid wrote the newer ones. */
-        int older = i + 1 < n && ents[i + 1].pid == ents[i].pid;
+    /* Sorted by pid, then seq: the last entry of each pid is its newest dump. An older dump is kept only when it
+     * is an "exec" dump: the image that exec'd wrote its warnings there (it holds no sites), and the new image of
+     * the same pid wrote the newer ones. */
+    load_t *loads = calloc(n ? n : 1, sizeof *loads);
+    for (size_t i = 0; loads && i < n; i++) {
         size_t len = strlen(dir) + strlen(ents[i].name) + 2;
-        char *path = malloc(len);
-        if (path) {
-            char err[512];
-            snprintf(path, len, "%s/%s", dir, ents[i].name);
-            lwr_dump_t *dump = lwr_dump_load(path, err, sizeof err);
-            lwr_progress_tick();
-            if (!dump && !older) {
-                lwr_progress_clear();
-                fprintf(stderr, "leakwatch: %s\n", err);
-                failures++;
-            } else if (older && dump && (!dump->reason || strcmp(dump->reason, "exec") != 0)) {
-                lwr_dump_free(dump);
-            } else if (dump && lwr_dumplist_add(list, dump) != 0) {
-                failures++;
-            }
-            free(path);
-        } else {
+        loads[i].older = i + 1 < n && ents[i + 1].pid == ents[i].pid;
+        if ((loads[i].path = malloc(len)) != NULL)
+            snprintf(loads[i].path, len, "%s/%s", dir, ents[i].name);
+    }
+    if (loads)
+        lwr_parallel_for(n, load_one, loads);
+    for (size_t i = 0; i < n; i++) {
+        lwr_dump_t *dump = loads ? loads[i].dump : NULL;
+        if (!loads || !loads[i].path) {
+            failures++;
+        } else if (!dump && !loads[i].older) {
+            lwr_progress_clear();
+            fprintf(stderr, "leakwatch: %s\n", loads[i].err);
+            failures++;
+        } else if (dump && lwr_dumplist_add(list, dump) != 0) {
             failures++;
         }
+        if (loads)
+            free(loads[i].path);
         free(ents[i].name);
     }
+    free(loads);
     free(ents);
     lwr_dumplist_sort(list);
     return failures;
@@ -355,24 +380,39 @@ int lwr_load_dumps(char *const *paths, int n, int (*add_dir)(const char *dir, lw
     int failed = 0;
     /* the directories' dumps count as they are read (lwr_collect_dir, lwr_series_add_dir): no total up front */
     lwr_progress_begin("reading dumps", 0);
+    /* the files named are read side by side first; directories are read in their turn */
+    load_t *loads = calloc(n > 0 ? (size_t)n : 1, sizeof *loads);
+    bool *is_dir = calloc(n > 0 ? (size_t)n : 1, sizeof *is_dir);
+    if (!loads || !is_dir) {
+        free(loads);
+        free(is_dir);
+        lwr_progress_end();
+        fprintf(stderr, "leakwatch: out of memory\n");
+        return 1;
+    }
     for (int j = 0; j < n; j++) {
         struct stat st;
-        if (stat(paths[j], &st) == 0 && S_ISDIR(st.st_mode)) {
+        is_dir[j] = stat(paths[j], &st) == 0 && S_ISDIR(st.st_mode);
+        loads[j].path = is_dir[j] ? NULL : paths[j];
+    }
+    lwr_parallel_for((size_t)n, load_one, loads);
+    for (int j = 0; j < n; j++) {
+        if (is_dir[j]) {
             failed |= add_dir(paths[j], list) != 0;
             continue;
         }
-        char err[512];
-        lwr_dump_t *d = lwr_dump_load(paths[j], err, sizeof err);
-        lwr_progress_tick();
+        lwr_dump_t *d = loads[j].dump;
         if (!d) {
             lwr_progress_clear();
-            fprintf(stderr, "leakwatch: %s\n", err);
+            fprintf(stderr, "leakwatch: %s\n", loads[j].err);
             failed = 1;
         } else if (lwr_dumplist_add(list, d) != 0) {
             fprintf(stderr, "leakwatch: out of memory\n");
             failed = 1;
         }
     }
+    free(loads);
+    free(is_dir);
     lwr_progress_end();
     return failed;
 }

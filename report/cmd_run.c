@@ -3,6 +3,7 @@
 #include "ci.h"
 #include "cli.h"
 #include "escape.h"
+#include "parallel.h"
 #include "render.h"
 #include "run_extras.h"
 
@@ -521,37 +522,67 @@ static int scan_dir(const char *dir, scan_t *sc)
 
 /* Reads the dumps as lwr_collect_dir does (the newest of each pid, and older ones whose reason is "exec"); a
  * newest dump that cannot be read makes its process unchecked. */
+/* One dump of the directory, read and parsed by one of the threads of lwr_parallel_for. */
+typedef struct {
+    int dfd;
+    const char *dir, *name;
+    bool older;         /* a newer dump of the same pid follows */
+    lwr_dump_t *dump;   /* NULL when unreadable, or an older dump that is not an exec dump */
+    char err[PATH_MAX + 1024];
+} load_t;
+
+static void load_one(size_t i, void *arg)
+{
+    load_t *l = (load_t *)arg + i;
+    char path[PATH_MAX + 256];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", l->dir, l->name);
+    char *text = read_regular(l->dfd, l->name, &len);
+    if (text)
+        l->dump = lwr_dump_parse(text, len, path, l->err, sizeof l->err);
+    else
+        snprintf(l->err, sizeof l->err, "%s: %s", path, read_error(errno));
+    free(text);
+    if (l->older && l->dump && (!l->dump->reason || strcmp(l->dump->reason, "exec") != 0)) {
+        lwr_dump_free(l->dump);
+        l->dump = NULL;
+    }
+}
+
+/* Reads the dumps as lwr_collect_dir does (the newest of each pid, and older ones whose reason is "exec"); a
+ * newest dump that cannot be read makes its process unchecked. */
 static void load_dumps(const char *dir, scan_t *sc, lwr_dumplist_t *list)
 {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
+    load_t *loads = dfd >= 0 ? calloc(sc->ndumps ? sc->ndumps : 1, sizeof *loads) : NULL;
+    if (!loads) {
         fprintf(stderr, "leakwatch: %s: %s\n", dir, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
         sc->oom = 1;
         return;
     }
+    for (size_t i = 0; i < sc->ndumps; i++)
+        loads[i] = (load_t){ .dfd = dfd, .dir = dir, .name = sc->dumps[i].name,
+                             .older = i + 1 < sc->ndumps && sc->dumps[i + 1].pid == sc->dumps[i].pid };
+    if (!late_signal)
+        lwr_parallel_for(sc->ndumps, load_one, loads);
     for (size_t i = 0; i < sc->ndumps && !late_signal; i++) {
-        const dump_entry_t *de = &sc->dumps[i];
-        bool older = i + 1 < sc->ndumps && sc->dumps[i + 1].pid == de->pid;
-        char path[PATH_MAX + 256], err[PATH_MAX + 1024];
-        size_t len;
-        snprintf(path, sizeof path, "%s/%s", dir, de->name);
-        char *text = read_regular(dfd, de->name, &len);
-        lwr_dump_t *dump = NULL;
-        if (text)
-            dump = lwr_dump_parse(text, len, path, err, sizeof err);
-        else
-            snprintf(err, sizeof err, "%s: %s", path, read_error(errno));
-        free(text);
-        if (!dump && !older) {
-            fprintf(stderr, "leakwatch: %s\n", err);
-            add_unchecked(sc, de->pid, NULL, "its dump %s cannot be read: %s", de->name,
-                          strlen(err) > strlen(path) + 2 ? err + strlen(path) + 2 : err);
-        } else if (older && dump && (!dump->reason || strcmp(dump->reason, "exec") != 0)) {
-            lwr_dump_free(dump);
-        } else if (dump && lwr_dumplist_add(list, dump) != 0) {
-            sc->oom = 1;
+        load_t *l = &loads[i];
+        if (!l->dump && !l->older) {
+            size_t plen = strlen(dir) + 1 + strlen(l->name);
+            fprintf(stderr, "leakwatch: %s\n", l->err);
+            add_unchecked(sc, sc->dumps[i].pid, NULL, "its dump %s cannot be read: %s", l->name,
+                          strlen(l->err) > plen + 2 ? l->err + plen + 2 : l->err);
+        } else if (l->dump) {
+            if (lwr_dumplist_add(list, l->dump) != 0) /* which frees it when it cannot be listed */
+                sc->oom = 1;
+            l->dump = NULL;
         }
     }
+    for (size_t i = 0; i < sc->ndumps; i++)
+        lwr_dump_free(loads[i].dump);   /* not listed: a signal came */
+    free(loads);
     close(dfd);
     lwr_dumplist_sort(list);
 }

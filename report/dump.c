@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,16 +66,16 @@ int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errl
     return 0;
 }
 
-static bool saturated;
+/* set by any thread that parses a dump (parallel.c): said once */
+static atomic_bool saturated;
 
 void lwr_count_add(uint64_t *acc, uint64_t v)
 {
     if (v > LWR_COUNT_MAX || *acc > LWR_COUNT_MAX - v) {
         *acc = LWR_COUNT_MAX;
-        if (!saturated)
+        if (!atomic_exchange(&saturated, true))
             fprintf(stderr, "leakwatch: counts summed over the dumps exceed %llu; they are shown as that number "
                             "(are the dumps forged or corrupt?)\n", (unsigned long long)LWR_COUNT_MAX);
-        saturated = true;
         return;
     }
     *acc += v;
@@ -88,7 +89,7 @@ void lwr_total_add(lwr_total_t *t, uint64_t count, uint64_t bytes)
 
 bool lwr_counts_saturated(void)
 {
-    return saturated;
+    return atomic_load(&saturated);
 }
 
 typedef lwr_read_ctx_t ctx_t;

@@ -1,6 +1,7 @@
 /* The leakwatch command's entry point: dispatches to the subcommand named on the command line. */
 #include "cli.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,8 @@ static void overview(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* jansson seeds its hash tables on first use: here, before any thread parses a dump (parallel.c) */
+    json_object_seed(0);
     if (argc < 2) {
         overview(stderr);
         return LWR_EXIT_USAGE;

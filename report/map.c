@@ -1,4 +1,4 @@
-/* Open-addressing hash map (FNV-1a, linear probing) from copied byte keys to indices. */
+/* Open-addressing hash map (linear probing) from copied byte keys to indices. */
 #include "map.h"
 
 #include <stdint.h>
@@ -12,15 +12,22 @@ struct lwr_map_slot {
     size_t value;
 };
 
+/* Eight bytes a step, each mixed in by a multiplication; the last step folds the high bits into the low ones,
+ * which pick the slot. */
 static uint64_t hash_bytes(const void *key, size_t len)
 {
     const unsigned char *p = key;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return h;
+    uint64_t w = 0;
+    memcpy(&w, p, len);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
 }
 
 static struct lwr_map_slot *find(const lwr_map_t *map, const void *key, size_t klen, uint64_t h)

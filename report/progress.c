@@ -1,6 +1,7 @@
 /* Writes and erases the progress line of long work on standard error when it is a terminal. */
 #include "progress.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
@@ -30,10 +31,11 @@ void lwr_progress_begin(const char *what, size_t total)
     p.tty = isatty(STDERR_FILENO) == 1;
 }
 
-void lwr_progress_tick(void)
+/* Ticks come from the threads that read dumps side by side (parallel.c); a phase begins and ends on one. */
+static pthread_mutex_t tick_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void tick(void)
 {
-    if (!p.what || !p.tty)
-        return;
     p.done++;
     if (p.done < LWR_PROGRESS_MIN_ITEMS)
         return;
@@ -48,6 +50,15 @@ void lwr_progress_tick(void)
     fflush(stderr);
     p.shown = true;
     p.last_ms = t;
+}
+
+void lwr_progress_tick(void)
+{
+    if (!p.what || !p.tty)
+        return;
+    pthread_mutex_lock(&tick_lock);
+    tick();
+    pthread_mutex_unlock(&tick_lock);
 }
 
 void lwr_progress_clear(void)

@@ -65,6 +65,8 @@ struct lwr_symbolizer {
     object_t *objects;
     size_t nobjects, capobjects;
     lwr_map_t object_index; /* path NUL build_id -> objects[] */
+    char *last_key;         /* the key find_object answered last (most frames are of the object before), or NULL */
+    size_t last_klen, last_object;
     answer_t *answers;
     size_t nanswers, capanswers;
     lwr_map_t answer_index; /* (object, offset) -> answers[] */
@@ -145,6 +147,7 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
     if (s->dfd_lib)
         dlclose(s->dfd_lib);
     lwr_map_clear(&s->object_index);
+    free(s->last_key);
     lwr_map_clear(&s->answer_index);
     for (size_t i = 0; i < s->ncus; i++) {
         free(s->cus[i]->v);
@@ -403,26 +406,43 @@ static char *find_debug_file(lwr_symbolizer_t *s, const lwr_module_t *m, const c
     return found;
 }
 
+static size_t add_object(lwr_symbolizer_t *s, const lwr_module_t *m, const char *key, size_t klen);
+
 static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
 {
-    size_t plen = strlen(m->path), blen = strlen(m->build_id);
-    char *key = malloc(plen + blen + 2);
+    size_t plen = strlen(m->path), blen = strlen(m->build_id), klen = plen + blen + 2;
+    if (s->last_key && s->last_klen == klen && memcmp(s->last_key, m->path, plen + 1) == 0
+        && memcmp(s->last_key + plen + 1, m->build_id, blen + 1) == 0)
+        return s->last_object;
+    char *key = malloc(klen);
     if (!key)
         return (size_t)-1;
     memcpy(key, m->path, plen + 1);
     memcpy(key + plen + 1, m->build_id, blen + 1);
-    size_t idx = lwr_map_get(&s->object_index, key, plen + blen + 2);
-    if (idx != (size_t)-1) {
+    size_t idx = lwr_map_get(&s->object_index, key, klen);
+    if (idx == (size_t)-1)
+        idx = add_object(s, m, key, klen);
+    if (idx == (size_t)-1) {
         free(key);
         return idx;
     }
+    free(s->last_key);
+    s->last_key = key;
+    s->last_klen = klen;
+    s->last_object = idx;
+    return idx;
+}
+
+/* Opens the object of `m` and its debug file, and indexes it under `key`. Returns its index, or (size_t)-1 when
+ * out of memory. */
+static size_t add_object(lwr_symbolizer_t *s, const lwr_module_t *m, const char *key, size_t klen)
+{
+    size_t idx;
     if (s->nobjects == s->capobjects) {
         size_t cap = s->capobjects ? s->capobjects * 2 : 16;
         object_t *o = realloc(s->objects, cap * sizeof *o);
-        if (!o) {
-            free(key);
+        if (!o)
             return (size_t)-1;
-        }
         s->objects = o;
         s->capobjects = cap;
     }
@@ -446,9 +466,8 @@ static size_t find_object(lwr_symbolizer_t *s, const lwr_module_t *m)
     free(bin);
     idx = s->nobjects;
     s->objects[s->nobjects++] = obj;
-    if (lwr_map_put(&s->object_index, key, plen + blen + 2, idx) != 0)
+    if (lwr_map_put(&s->object_index, key, klen, idx) != 0)
         idx = (size_t)-1;
-    free(key);
     return idx;
 }
 

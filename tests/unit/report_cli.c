@@ -1,6 +1,7 @@
 /* Unit tests of the command layer: the exit-status rule, argument helpers, dump directories, and `leakwatch run`
  * and `leakwatch report` driven end to end with stand-in commands that write dumps the way the library does. */
 #include "cli.h"
+#include "parallel.h"
 
 #include <check.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +141,64 @@ START_TEST(directory_gives_the_newest_dump_of_each_process)
     ck_assert_int_ne(access(dir, F_OK), 0);
     ck_assert_int_eq(lwr_collect_dir(dir, &list), -1);
     free(dir);
+}
+END_TEST
+
+/* The dumps of a directory are read side by side (lwr_parallel_for): the list still comes in pid order with the
+ * newest dump of each, an older "exec" dump kept, and every unreadable newest dump counted once. */
+START_TEST(many_dumps_read_side_by_side)
+{
+    char *dir = make_dir();
+    for (long pid = 100; pid < 400; pid++) {
+        dump_file(dir, pid, 2, (int)pid);
+        if (pid % 3 == 0)
+            dump_file(dir, pid, 1, 1); /* older, not an exec dump: left out */
+    }
+    char path[512];
+    for (long pid = 400; pid < 410; pid++) {
+        snprintf(path, sizeof path, "%s/leakwatch.%ld.1.json", dir, pid);
+        write_file(path, "{\"leakwatch_dump\": 1, \"pid\": "); /* truncated */
+    }
+    snprintf(path, sizeof path, "%s/leakwatch.50.1.json", dir);
+    write_file(path, "{\"leakwatch_dump\": 1, \"pid\": 50, \"seq\": 1, \"reason\": \"exec\", \"modules\": [],"
+                     " \"sites\": []}");
+    dump_file(dir, 50, 2, 7);
+    lwr_dumplist_t list = { NULL, 0, 0 };
+    ck_assert_int_eq(lwr_collect_dir(dir, &list), 10);
+    ck_assert_uint_eq(list.n, 302);
+    ck_assert_int_eq(list.v[0]->pid, 50);
+    ck_assert_str_eq(list.v[0]->reason, "exec");
+    ck_assert_int_eq(list.v[1]->pid, 50);
+    ck_assert_int_eq(list.v[1]->seq, 2);
+    for (size_t i = 2; i < list.n; i++) {
+        ck_assert_int_eq(list.v[i]->pid, (long)(98 + i));
+        ck_assert_int_eq(list.v[i]->seq, 2);
+        ck_assert_uint_eq(list.v[i]->totals[LWR_HEAP].count, (uint64_t)(98 + i));
+    }
+    lwr_dumplist_free(&list);
+    ck_assert_int_eq(lwr_remove_dir(dir), 0);
+    free(dir);
+}
+END_TEST
+
+static void count_call(size_t i, void *arg)
+{
+    atomic_uint *calls = arg;
+    atomic_fetch_add(&calls[i], 1);
+}
+
+/* Every index is called exactly once, for no work, one item and many. */
+START_TEST(parallel_for_calls_each_index_once)
+{
+    static atomic_uint calls[5000];
+    size_t sizes[] = { 0, 1, 2, 5000 };
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        for (size_t i = 0; i < 5000; i++)
+            atomic_store(&calls[i], 0);
+        lwr_parallel_for(sizes[k], count_call, calls);
+        for (size_t i = 0; i < 5000; i++)
+            ck_assert_uint_eq(atomic_load(&calls[i]), i < sizes[k] ? 1 : 0);
+    }
 }
 END_TEST
 
@@ -451,6 +511,8 @@ int main(void)
     tcase_add_test(tc, exit_status_rule);
     tcase_add_test(tc, numbers_and_options);
     tcase_add_test(tc, directory_gives_the_newest_dump_of_each_process);
+    tcase_add_test(tc, many_dumps_read_side_by_side);
+    tcase_add_test(tc, parallel_for_calls_each_index_once);
     tcase_add_test(tc, run_gates_on_the_dumps_of_the_command);
     tcase_add_test(tc, run_reports_exec_failures_signals_and_usage_like_a_shell);
     tcase_add_test(tc, run_survives_a_closed_stderr);
