@@ -96,6 +96,10 @@ bool lwr_supp_glob(const char *pattern, const char *name)
 {
     if (!pattern || !name || !name[0])
         return false;
+    /* an anchored pattern that begins with a literal: most names fail on their first byte (the built-in
+     * suppressions are all of this form and are tried on every frame of every site) */
+    if (pattern[0] == '^' && pattern[1] && pattern[1] != '*' && pattern[1] != '$' && name[0] != pattern[1])
+        return false;
     size_t n = strlen(pattern);
     int lead = 1, trail = 1;
     if (n > 0 && pattern[0] == '^') {
