@@ -208,6 +208,16 @@ static int parse_hex(const char *s, uint64_t *out)
     return 0;
 }
 
+/* The address a JSON string holds; 0, or -1 when v is no such string (get_addr_value says why). */
+static int addr_of(const json_t *v, uint64_t *out)
+{
+    /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)
+                   && parse_hex(json_string_value(v), out) == 0
+               ? 0
+               : -1;
+}
+
 static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
 {
     if (!json_is_string(v))
@@ -484,10 +494,13 @@ static int read_site(ctx_t *c, json_t *s, size_t i, lwr_dump_t *d, size_t *cap)
         if (!site->frames)
             return lwr_read_fail(c, "out of memory");
         for (size_t f = 0; f < nf; f++) {
-            char at[64];
-            snprintf(at, sizeof at, "sites[%zu].frames[%zu]", i, f);
-            if (get_addr_value(c, json_array_get(fr, f), at, &site->frames[f]))
-                return -1;
+            json_t *v = json_array_get(fr, f);
+            if (addr_of(v, &site->frames[f]) != 0) {
+                /* the frame's place is written out only for the message */
+                char at[64];
+                snprintf(at, sizeof at, "sites[%zu].frames[%zu]", i, f);
+                return get_addr_value(c, v, at, &site->frames[f]);
+            }
             site->nframes = f + 1;
         }
         if (read_samples(c, s, i, site) || read_grouping(c, s, where, site))
