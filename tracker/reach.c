@@ -91,7 +91,51 @@ typedef struct block_index {
     spot_t *spot; /* of each block */
     unsigned shift;
     size_t bytes; /* of the mapping that holds all three */
+    /* One bit for each MiB of addresses from the first block's on: whether a block lies in it, MAP_FAILED when
+     * there was no memory for it. Most words in [min, max) that point nowhere near a block fail here with one
+     * load: a compiler's roots are its own collected heap, which lies between its malloc heaps. */
+    uint64_t *region;
+    uint64_t region0;
+    size_t region_bytes;
 } block_index_t;
+
+#define REGION_SHIFT 20
+#define REGION_MAX_BITS (1ull << 28) /* 32 MiB of bitmap, for blocks spread over 256 TiB */
+
+static inline int in_region(const block_index_t *x, uintptr_t v)
+{
+    if (x->region == MAP_FAILED)
+        return 1;
+    uint64_t r = (v >> REGION_SHIFT) - x->region0;
+    return (int)((x->region[r >> 6] >> (r & 63)) & 1);
+}
+
+/* Maps and fills in x's region bitmap for b[0, n) (sorted by address). Only the pages that hold a set bit are
+ * touched; the others read as zero. */
+static void index_regions(block_index_t *x, const lw_entry_t *b, size_t n)
+{
+    uint64_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t end = b[i].handle + (LW_ENTRY_SIZE(&b[i]) ? LW_ENTRY_SIZE(&b[i]) : 1);
+        last = end > last ? end : last;
+    }
+    x->region0 = b[0].handle >> REGION_SHIFT;
+    uint64_t bits = ((last - 1) >> REGION_SHIFT) - x->region0 + 1;
+    x->region = MAP_FAILED;
+    if (bits > REGION_MAX_BITS)
+        return;
+    x->region_bytes = ((bits + 63) / 64 * 8 + 4095) & ~(size_t)4095;
+    x->region = lw_sys_mmap(NULL, x->region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (x->region == MAP_FAILED)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t len = LW_ENTRY_SIZE(&b[i]) ? LW_ENTRY_SIZE(&b[i]) : 1;
+        uint64_t r = (b[i].handle >> REGION_SHIFT) - x->region0, r_end = ((b[i].handle + len - 1) >> REGION_SHIFT) -
+                                                                         x->region0;
+        for (; r <= r_end; r++)
+            x->region[r >> 6] |= 1ull << (r & 63);
+    }
+}
 
 /* Whether the block starting at granule g (the start h) begins a new run after the run [lo_g, last_g]. */
 static int starts_run(uint64_t g, uintptr_t h, uint64_t lo_g, uint64_t last_g, unsigned shift)
@@ -158,6 +202,7 @@ static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n)
         x->spot[i] = (spot_t){ (uint32_t)(h - ((uintptr_t)r->lo_g << shift)), len >= LEN_FAR ? LEN_FAR : (uint32_t)len };
     }
     x->rank[at++] = (uint32_t)n;
+    index_regions(x, b, n);
     return 0;
 }
 
@@ -294,7 +339,7 @@ static ptrdiff_t find_block(const scan_t *s, uintptr_t v)
     if (v < s->min || v >= s->max)
         return -1;
     if (s->ix)
-        return find_indexed(s, s->ix, v);
+        return in_region(s->ix, v) ? find_indexed(s, s->ix, v) : -1;
     return listed_block(s, last_at_or_below(s->b, 0, s->n, v), v);
 }
 
@@ -430,7 +475,7 @@ LW_NO_SANITIZE static void flood(scan_t *s)
             uintptr_t hi = s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]);
             for (uintptr_t a = lo; a + sizeof(uintptr_t) <= hi; a += sizeof(uintptr_t)) {
                 uintptr_t v = *(const uintptr_t *)a;
-                if (v < s->min || v >= s->max)
+                if (v < s->min || v >= s->max || !in_region(x, v))
                     continue;
                 lookup_t *q = &ring[s->q_in++ % LOOKUP_RING];
                 q->v = v;
@@ -1302,8 +1347,11 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
             s.ix = &ix;
         classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
         /* given back before the graph is grouped: the copy's peak is then the smaller */
-        if (s.ix)
+        if (s.ix) {
             lw_sys_munmap(ix.run, ix.bytes);
+            if (ix.region != MAP_FAILED)
+                lw_sys_munmap(ix.region, ix.region_bytes);
+        }
         s.ix = NULL;
     }
     static answer_t a;
