@@ -112,13 +112,7 @@ void lw_dump_list(lw_listing_t *l, void *arg)
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
     lw_tables_walk_all(collect_one, &c);
-    /* the copy's own memory: a second copy of the listing to sort through, given back before the scan */
-    size_t bytes = (c.n * sizeof(lw_entry_t) + 4095) & ~(size_t)4095;
-    void *tmp = c.n > 1 ? lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-                        : MAP_FAILED;
-    lw_sort_entries_with(c.v, c.n, LW_SORT_ADDRESS, tmp == MAP_FAILED ? NULL : tmp);
-    if (tmp != MAP_FAILED)
-        lw_sys_munmap(tmp, bytes);
+    lw_sort_entries(c.v, c.n, LW_SORT_ADDRESS);
     size_t nheap = 0;
     while (nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
         nheap++;

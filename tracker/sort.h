@@ -1,5 +1,5 @@
-/* Sorting the dump's entries on a 64-bit key: in place (an MSD radix sort, American flag sort) for a listing of
- * millions of records without a second copy of it or any allocation, or faster through a second copy. */
+/* Sorting the dump's entries in place: an MSD radix sort (American flag sort) on a 64-bit key, for a listing of
+ * millions of records without a second copy of it or any allocation. */
 #ifndef LW_SORT_H
 #define LW_SORT_H
 
@@ -21,9 +21,5 @@ static inline uint64_t lw_sort_value(const lw_entry_t *e, lw_sort_by_t by)
 
 /* Sorts v[0, n) ascending on lw_sort_value; entries with equal values keep no particular order. */
 void lw_sort_entries(lw_entry_t *v, size_t n, lw_sort_by_t by);
-
-/* The same, faster, with room for n entries at tmp (its contents are lost); tmp NULL sorts in place. Entries with
- * equal values keep their order. */
-void lw_sort_entries_with(lw_entry_t *v, size_t n, lw_sort_by_t by, lw_entry_t *tmp);
 
 #endif

@@ -1,7 +1,6 @@
 /* Unit tests of the reachability scan: held by a global, by the stack, by an interior pointer, lost, and lost
  * blocks that only other lost blocks point to. */
 #include "internal.h"
-#include "sort.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -145,55 +144,6 @@ START_TEST(empty_input)
 }
 END_TEST
 
-/* The listing's sort, in place and through a second copy: both give the order of qsort on lw_sort_value (heap
- * blocks by address first, then the other kinds), on a heap spread over a few regions and with values that share
- * digits. */
-static int by_address(const void *a, const void *b)
-{
-    uint64_t x = lw_sort_value(a, LW_SORT_ADDRESS), y = lw_sort_value(b, LW_SORT_ADDRESS);
-    return x < y ? -1 : x > y;
-}
-
-START_TEST(sorts_agree)
-{
-    size_t sizes[] = { 0, 1, 2, 31, 33, 1000, 100000 };
-    uint64_t seed = 88172645463325252ull;
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        size_t n = sizes[k];
-        lw_entry_t *v = calloc(n + 1, sizeof *v), *w = calloc(n + 1, sizeof *w), *want = calloc(n + 1, sizeof *w);
-        lw_entry_t *tmp = calloc(n + 1, sizeof *tmp);
-        ck_assert(v && w && want && tmp);
-        for (size_t i = 0; i < n; i++) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            uint64_t kind = seed % 5 == 0 ? (uint64_t)LW_FD : (uint64_t)LW_HEAP;
-            uint64_t region = (seed >> 8) % 3;
-            v[i].handle = kind == LW_HEAP ? 0x7f0000000000ull + region * 0x4000000ull + ((seed >> 16) % 200000) * 16
-                                          : (seed >> 20) % 1024;
-            v[i].key = kind << 61 | (seed & 0xffff);
-            v[i].meta = i;
-        }
-        memcpy(w, v, n * sizeof *v);
-        memcpy(want, v, n * sizeof *v);
-        qsort(want, n, sizeof *want, by_address);
-        lw_sort_entries(v, n, LW_SORT_ADDRESS);
-        lw_sort_entries_with(w, n, LW_SORT_ADDRESS, tmp);
-        for (size_t i = 0; i < n; i++) {
-            ck_assert_uint_eq(lw_sort_value(&v[i], LW_SORT_ADDRESS), lw_sort_value(&want[i], LW_SORT_ADDRESS));
-            ck_assert_uint_eq(lw_sort_value(&w[i], LW_SORT_ADDRESS), lw_sort_value(&want[i], LW_SORT_ADDRESS));
-            /* equal values keep their order through the second copy, so it moved whole entries */
-            if (i > 0 && lw_sort_value(&w[i], LW_SORT_ADDRESS) == lw_sort_value(&w[i - 1], LW_SORT_ADDRESS))
-                ck_assert_uint_lt(w[i - 1].meta, w[i].meta);
-        }
-        free(v);
-        free(w);
-        free(want);
-        free(tmp);
-    }
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("reach");
@@ -201,7 +151,6 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, classes);
     tcase_add_test(tc, empty_input);
-    tcase_add_test(tc, sorts_agree);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
