@@ -1,6 +1,7 @@
 /* Unit tests of the reachability scan: held by a global, by the stack, by an interior pointer, lost, and lost
  * blocks that only other lost blocks point to. */
 #include "internal.h"
+#include "sort.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -144,6 +145,55 @@ START_TEST(empty_input)
 }
 END_TEST
 
+/* The listing's sort (in place, by address with the heap first) gives qsort's order on lw_sort_value, on a heap
+ * spread over a few regions with values that share digits, in random order and nearly in order. */
+static int by_address(const void *a, const void *b)
+{
+    uint64_t x = lw_sort_value(a, LW_SORT_ADDRESS), y = lw_sort_value(b, LW_SORT_ADDRESS);
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(sort_orders_like_qsort)
+{
+    size_t sizes[] = { 0, 1, 2, 31, 33, 1000, 100000 };
+    uint64_t seed = 88172645463325252ull;
+    for (int nearly = 0; nearly < 2; nearly++) {
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            size_t n = sizes[k];
+            lw_entry_t *v = calloc(n + 1, sizeof *v), *want = calloc(n + 1, sizeof *want);
+            ck_assert(v && want);
+            for (size_t i = 0; i < n; i++) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                uint64_t kind = seed % 5 == 0 ? (uint64_t)LW_FD : (uint64_t)LW_HEAP;
+                uint64_t region = (seed >> 8) % 3;
+                v[i].handle = kind == LW_HEAP ? 0x7f0000000000ull + region * 0x4000000ull +
+                                                    ((seed >> 16) % 200000) * 16
+                                              : (seed >> 20) % 1024;
+                v[i].key = kind << 61 | (seed & 0xffff);
+            }
+            if (nearly) {
+                /* in order but for one pair in a hundred */
+                qsort(v, n, sizeof *v, by_address);
+                for (size_t i = 0; i + 1 < n; i += 100) {
+                    lw_entry_t t = v[i];
+                    v[i] = v[i + 1];
+                    v[i + 1] = t;
+                }
+            }
+            memcpy(want, v, n * sizeof *v);
+            qsort(want, n, sizeof *want, by_address);
+            lw_sort_entries(v, n, LW_SORT_ADDRESS);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_uint_eq(lw_sort_value(&v[i], LW_SORT_ADDRESS), lw_sort_value(&want[i], LW_SORT_ADDRESS));
+            free(v);
+            free(want);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("reach");
@@ -151,6 +201,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, classes);
     tcase_add_test(tc, empty_input);
+    tcase_add_test(tc, sort_orders_like_qsort);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
