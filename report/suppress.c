@@ -349,11 +349,11 @@ static const char *base_name(const char *path)
 }
 
 /* Whether the pattern matches a path or its base name. */
-static bool path_matches(const char *pattern, const char *path)
+/* path and its base name (base_name(path), given) */
+static bool path_matches(const char *pattern, const char *path, const char *base)
 {
     if (!path)
         return false;
-    const char *base = base_name(path);
     return lwr_supp_glob(pattern, path) || (base != path && lwr_supp_glob(pattern, base));
 }
 
@@ -370,11 +370,11 @@ static bool inner_frames_in(const lwr_site_t *site, size_t n, const char *prefix
 
 /* Whether the pattern matches the frame's position, `FILE:LINE` or `FILE:LINE:COLUMN`, with the full path or the
  * base name of its file. Only a pattern with a colon can match one, so the others skip the formatting. */
-static bool location_matches(const char *pattern, const lwr_frame_t *f)
+static bool location_matches(const char *pattern, const lwr_frame_t *f, const char *file_base)
 {
-    if (!f->file || f->line == 0 || !strchr(pattern, ':'))
+    if (!f->file || f->line == 0)
         return false;
-    const char *names[2] = { f->file, base_name(f->file) };
+    const char *names[2] = { f->file, file_base };
     for (size_t i = 0; i < 2; i++) {
         if (i == 1 && names[1] == names[0])
             break;
@@ -398,11 +398,11 @@ static bool location_matches(const char *pattern, const lwr_frame_t *f)
 /* Whether the pattern matches the frame's place in its module, `MODULE+0xOFFSET` (full path or base name of the
  * module, the offset in lower-case hex as the text report shows it): how a frame without a function is told
  * from another. Only a pattern with `+0x` can match one. */
-static bool offset_matches(const char *pattern, const lwr_frame_t *f)
+static bool offset_matches(const char *pattern, const lwr_frame_t *f, const char *module_base)
 {
-    if (!f->module || !strstr(pattern, "+0x"))
+    if (!f->module)
         return false;
-    const char *names[2] = { f->module, base_name(f->module) };
+    const char *names[2] = { f->module, module_base };
     for (size_t i = 0; i < 2; i++) {
         if (i == 1 && names[1] == names[0])
             break;
@@ -419,10 +419,40 @@ static bool offset_matches(const char *pattern, const lwr_frame_t *f)
     return false;
 }
 
+/* A frame pattern with what it can match told once: only one with a colon can match a position, only one with
+ * `+0x` a place in a module. */
+typedef struct {
+    const char *text;
+    bool colon, offset;
+} pattern_t;
+
+static pattern_t pattern_of(const char *text)
+{
+    return (pattern_t){ text, strchr(text, ':') != NULL, strstr(text, "+0x") != NULL };
+}
+
+/* The base names of a frame's file and module, found once for every pattern tried on the frame. */
+typedef struct {
+    const char *file, *module;
+} bases_t;
+
+static bases_t bases_of(const lwr_frame_t *f)
+{
+    return (bases_t){ base_name(f->file), base_name(f->module) };
+}
+
+static bool frame_matches_as(const pattern_t *p, const lwr_frame_t *f, const bases_t *b)
+{
+    return lwr_supp_glob(p->text, f->function) || path_matches(p->text, f->file, b->file) ||
+           path_matches(p->text, f->module, b->module) || (p->colon && location_matches(p->text, f, b->file)) ||
+           (p->offset && offset_matches(p->text, f, b->module));
+}
+
 static bool frame_matches(const char *pattern, const lwr_frame_t *f)
 {
-    return lwr_supp_glob(pattern, f->function) || path_matches(pattern, f->file) || path_matches(pattern, f->module)
-           || location_matches(pattern, f) || offset_matches(pattern, f);
+    pattern_t p = pattern_of(pattern);
+    bases_t b = bases_of(f);
+    return frame_matches_as(&p, f, &b);
 }
 
 /* A stack pattern `P0;P1;...`: Pi matches frame i, from the innermost (as lwr_supp_matches says). */
@@ -446,16 +476,25 @@ static bool stack_matches(const char *pattern, const lwr_site_t *site)
     }
 }
 
-bool lwr_supp_matches(const lwr_supp_t *s, const lwr_site_t *site)
+/* lwr_supp_matches with the site's base names found already (bases: one a frame, or NULL to find them here). */
+static bool site_matches(const lwr_supp_t *s, const lwr_site_t *site, const bases_t *bases)
 {
     if (s->warning || s->kind != site->kind)
         return false;
     if (!s->builtin && strchr(s->pattern, ';'))
         return stack_matches(s->pattern, site);
-    for (size_t i = 0; i < site->nframes; i++)
-        if (frame_matches(s->pattern, &site->frames[i]))
+    pattern_t p = pattern_of(s->pattern);
+    for (size_t i = 0; i < site->nframes; i++) {
+        bases_t b = bases ? bases[i] : bases_of(&site->frames[i]);
+        if (frame_matches_as(&p, &site->frames[i], &b))
             return !s->inner || inner_frames_in(site, i, s->inner);
+    }
     return false;
+}
+
+bool lwr_supp_matches(const lwr_supp_t *s, const lwr_site_t *site)
+{
+    return site_matches(s, site, NULL);
 }
 
 /* Whether `name` can be written into a pattern as it is: no byte that ends a line or a stack part, no control
@@ -605,11 +644,23 @@ int lwr_supp_apply(lwr_report_t *r, const lwr_supplist_t *l)
         }
     }
     size_t i = 0;
+    bases_t *bases = NULL; /* of the site's frames, for every suppression tried on it */
+    size_t capbases = 0;
     while (i < r->nsites) {
         lwr_site_t *s = &r->sites[i];
+        if (s->nframes > capbases) {
+            bases_t *b = realloc(bases, s->nframes * sizeof *b);
+            if (b) {
+                bases = b;
+                capbases = s->nframes;
+            }
+        }
+        bool have = s->nframes <= capbases;
+        for (size_t k = 0; have && k < s->nframes; k++)
+            bases[k] = bases_of(&s->frames[k]);
         size_t hit = l->n;
         for (size_t j = 0; j < l->n && hit == l->n; j++)
-            if (lwr_supp_matches(&l->v[j], s))
+            if (site_matches(&l->v[j], s, have ? bases : NULL))
                 hit = j;
         if (hit == l->n) {
             i++;
@@ -626,6 +677,7 @@ int lwr_supp_apply(lwr_report_t *r, const lwr_supplist_t *l)
         u->sites++;
         lwr_report_remove_site(r, i);
     }
+    free(bases);
     i = 0;
     while (i < r->nwarnings) {
         const lwr_warning_t *w = &r->warnings[i];
