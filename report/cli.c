@@ -298,6 +298,11 @@ int lwr_is_user_dir(int dirfd, const char *name)
            fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool lwr_older_dump_kept(const lwr_dump_t *dump)
+{
+    return dump->reason && strcmp(dump->reason, "exec") == 0;
+}
+
 /* One dump to read: its path (NULL: nothing to read) and whether a newer dump of its process comes after it,
  * then the dump (an older one only when its reason is "exec") or why it could not be read. */
 typedef struct {
@@ -313,7 +318,7 @@ static void load_one(size_t i, void *arg)
     if (!l->path)
         return;
     l->dump = lwr_dump_load(l->path, l->err, sizeof l->err);
-    if (l->older && l->dump && (!l->dump->reason || strcmp(l->dump->reason, "exec") != 0)) {
+    if (l->older && l->dump && !lwr_older_dump_kept(l->dump)) {
         lwr_dump_free(l->dump);
         l->dump = NULL;
     }
@@ -341,9 +346,7 @@ int lwr_collect_dir(const char *dir, lwr_dumplist_t *list)
     closedir(d);
     if (n > 1)
         qsort(ents, n, sizeof *ents, cmp_entry);
-    /* Sorted by pid, then seq: the last entry of each pid is its newest dump. An older dump is kept only when it
-     * is an "exec" dump: the image that exec'd wrote its warnings there (it holds no sites), and the new image of
-     * the same pid wrote the newer ones. */
+    /* Sorted by pid, then seq: the last entry of each pid is its newest dump. */
     load_t *loads = calloc(n ? n : 1, sizeof *loads);
     for (size_t i = 0; loads && i < n; i++) {
         size_t len = strlen(dir) + strlen(ents[i].name) + 2;

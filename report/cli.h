@@ -126,8 +126,12 @@ void lwr_dumplist_sort(lwr_dumplist_t *list);
 
 void lwr_dumplist_free(lwr_dumplist_t *list);
 
+/* Whether a dump that a newer dump of the same pid follows is still read: only an "exec" dump is, since the image
+ * that exec'd wrote its warnings there (it holds no sites) and the new image of the pid wrote the newer ones. */
+bool lwr_older_dump_kept(const lwr_dump_t *dump);
+
 /* Loads the dumps of directory `dir`: of the files named `leakwatch.<pid>.<seq>.json`, the one with the highest
- * seq of each pid. A dump that cannot be read is reported on stderr (`leakwatch: FILE: ...`) and skipped.
+ * seq of each pid and the older ones lwr_older_dump_kept keeps. A dump that cannot be read is reported on stderr (`leakwatch: FILE: ...`) and skipped.
  * Returns the number of dumps that could not be read, or -1 when the directory cannot be read (reported too). */
 int lwr_collect_dir(const char *dir, lwr_dumplist_t *list);
 

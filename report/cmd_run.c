@@ -520,8 +520,6 @@ static int scan_dir(const char *dir, scan_t *sc)
     return 0;
 }
 
-/* Reads the dumps as lwr_collect_dir does (the newest of each pid, and older ones whose reason is "exec"); a
- * newest dump that cannot be read makes its process unchecked. */
 /* One dump of the directory, read and parsed by one of the threads of lwr_parallel_for. */
 typedef struct {
     int dfd;
@@ -543,7 +541,7 @@ static void load_one(size_t i, void *arg)
     else
         snprintf(l->err, sizeof l->err, "%s: %s", path, read_error(errno));
     free(text);
-    if (l->older && l->dump && (!l->dump->reason || strcmp(l->dump->reason, "exec") != 0)) {
+    if (l->older && l->dump && !lwr_older_dump_kept(l->dump)) {
         lwr_dump_free(l->dump);
         l->dump = NULL;
     }
