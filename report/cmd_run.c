@@ -958,13 +958,16 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     lwr_report_gate(rep, o->max_leaks, o->kinds, o->ci.gate_reachable, o->ci.baseline != NULL);
 
     /* the text goes out in one write, not in one a line: standard error is unbuffered, and a CI log reads it
-     * through a pipe */
+     * through a pipe. Without memory for the text, it is rendered again straight to stderr. */
     char *text = NULL;
     size_t tlen = 0;
     FILE *mem = open_memstream(&text, &tlen);
-    lwr_render_text_limited(mem ? mem : stderr, rep, o->quiet, o->max_sites);
+    if (mem)
+        lwr_render_text_limited(mem, rep, o->quiet, o->max_sites);
     if (mem && fclose(mem) == 0)
         fwrite(text, 1, tlen, stderr);
+    else
+        lwr_render_text_limited(stderr, rep, o->quiet, o->max_sites);
     free(text);
     if (WIFSIGNALED(wait_status))
         fprintf(stderr, "leakwatch: %s was killed by signal %d (%s)\n", o->cmd[0], WTERMSIG(wait_status),
