@@ -110,15 +110,10 @@ static inline int in_region(const block_index_t *x, uintptr_t v)
     return (int)((x->region[r >> 6] >> (r & 63)) & 1);
 }
 
-/* Maps and fills in x's region bitmap for b[0, n) (sorted by address). Only the pages that hold a set bit are
- * touched; the others read as zero. */
-static void index_regions(block_index_t *x, const lw_entry_t *b, size_t n)
+/* Maps and fills in x's region bitmap for b[0, n) (sorted by address), whose highest block ends at `last`. Only the
+ * pages that hold a set bit are touched; the others read as zero. */
+static void index_regions(block_index_t *x, const lw_entry_t *b, size_t n, uint64_t last)
 {
-    uint64_t last = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t end = b[i].handle + (LW_ENTRY_SIZE(&b[i]) ? LW_ENTRY_SIZE(&b[i]) : 1);
-        last = end > last ? end : last;
-    }
     x->region0 = b[0].handle >> REGION_SHIFT;
     uint64_t bits = ((last - 1) >> REGION_SHIFT) - x->region0 + 1;
     x->region = MAP_FAILED;
@@ -161,11 +156,11 @@ static void count_runs(const lw_entry_t *b, size_t n, unsigned shift, size_t *nr
     *nrank += last - lo + 2;
 }
 
-/* Maps and fills in the index of b[0, n) (sorted by address, n at least 1): the smallest granule of
- * 1 << INDEX_MIN_SHIFT bytes or more whose rank takes at most an entry a block. Returns 0, or -1 without memory
- * for it. */
+/* Maps and fills in the index of b[0, n) (sorted by address, n at least 1, the highest block ending at `last`): the
+ * smallest granule of 1 << INDEX_MIN_SHIFT bytes or more whose rank takes at most an entry a block. Returns 0, or -1
+ * without memory for it. */
 #define INDEX_MIN_SHIFT 8
-static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n)
+static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n, uint64_t last)
 {
     unsigned shift = INDEX_MIN_SHIFT;
     size_t nrun, nrank;
@@ -202,7 +197,7 @@ static int index_blocks(block_index_t *x, const lw_entry_t *b, size_t n)
         x->spot[i] = (spot_t){ (uint32_t)(h - ((uintptr_t)r->lo_g << shift)), len >= LEN_FAR ? LEN_FAR : (uint32_t)len };
     }
     x->rank[at++] = (uint32_t)n;
-    index_regions(x, b, n);
+    index_regions(x, b, n, last);
     return 0;
 }
 
@@ -1343,7 +1338,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
         }
         /* mapped after the memory map was read: the index is no root */
         static block_index_t ix;
-        if (index_blocks(&ix, l->v, l->nheap) == 0)
+        if (index_blocks(&ix, l->v, l->nheap, s.max) == 0)
             s.ix = &ix;
         classify(&s, w, nv, excl, mods, marks, regs, links ? links->work : NULL);
         /* given back before the graph is grouped: the copy's peak is then the smaller */

@@ -143,6 +143,19 @@ START_TEST(test_interior_reachable)
 }
 END_TEST
 
+/* A pointer 5 MiB into a 6 MiB block keeps it reachable, and so does a pointer stored in its sixth MiB: the
+ * scan's map of the MiBs that hold blocks spans every MiB of a block, not its first. */
+START_TEST(test_far_interior_reachable)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_classes(NULL, "far");
+    LWT_ASSERT_RUN(r, 0);
+    assert_totals(r, 0, 0, 2, (6 << 20) + 77);
+    assert_no_leak_site(r, "hold_far");
+    lwt_free(r);
+}
+END_TEST
+
 /* global -> block -> block -> block: the whole chain is reachable (the flood fill follows pointers in blocks). */
 START_TEST(test_chain_reachable)
 {
@@ -183,7 +196,7 @@ START_TEST(test_all_classes)
     assert_class_site(r, "cycle_first", "indirect", 1, 88, CLASSES_SRC, "@reach_cycle_first */");
     assert_class_site(r, "cycle_second", "indirect", 1, 96, CLASSES_SRC, "@reach_cycle_second */");
     ck_assert_msg(leak_site_count(r) == 5, "five leak sites%s", lwt_describe(r));
-    assert_totals(r, 8, 4002 + 240 + 184, 5, 4001 + 4003 + 3006);
+    assert_totals(r, 8, 4002 + 240 + 184, 7, 4001 + 4003 + (6 << 20) + 77 + 3006);
     lwt_free(r);
 }
 END_TEST
@@ -205,7 +218,7 @@ START_TEST(test_reachability_never)
     json_t *site;
     json_array_foreach(json_object_get(r->report, "sites"), i, site)
         ck_assert_msg(site_class(site) == NULL, "site %zu has a class without a scan%s", i, lwt_describe(r));
-    assert_totals(r, 13, 4001 + 4002 + 240 + 4003 + 3006 + 184, 0, 0);
+    assert_totals(r, 15, 4001 + 4002 + 240 + 4003 + (6 << 20) + 77 + 3006 + 184, 0, 0);
     lwt_free(r);
 }
 END_TEST
@@ -483,6 +496,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_lost_definite);
     tcase_add_test(tc, test_list_indirect);
     tcase_add_test(tc, test_interior_reachable);
+    tcase_add_test(tc, test_far_interior_reachable);
     tcase_add_test(tc, test_chain_reachable);
     tcase_add_test(tc, test_cycle_indirect);
     tcase_add_test(tc, test_all_classes);
