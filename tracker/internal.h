@@ -93,9 +93,16 @@ extern uint64_t lw_start_ms;    /* CLOCK_MONOTONIC_COARSE at start, ms */
 
 /* ---- stacks and call sites (stack.c, sites.c) ------------------------------------------------------------ */
 
-/* Returns the call-site id of the stack that starts at origin (interning it on first sight), or 0 when the
- * stack could not be taken. Must run with lw_self.busy set. */
-uint32_t lw_stack_site(lw_origin_t origin);
+/* Returns the call-site id of the stack whose first return address is `ra`, found in the wrapper's frame at
+ * `frame` (interning it on first sight), or 0 when the stack could not be taken. Must run with lw_self.busy set. */
+uint32_t lw_stack_site_at(uintptr_t ra, uintptr_t frame);
+
+/* lw_stack_site_at of origin. The pair goes on as two scalars: gcc keeps a pair passed by value in memory and
+ * loads it back as one 16-byte word, which stalls on the two 8-byte stores before it. */
+static inline uint32_t lw_stack_site(lw_origin_t origin)
+{
+    return lw_stack_site_at(origin.ra, origin.frame);
+}
 
 /* Interns a stack of n return addresses; returns its id (1-based) or 0 when out of memory (counted in
  * lw_lost_sites). */

@@ -757,11 +757,61 @@ static size_t victim_of(lw_tcache_t *c, size_t set)
  * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules (which may learn a frame
  * not seen yet with one libunwind step), or a full unwind; only the last counts as a miss in the statistics, and
  * the others are verified like hits. */
-uint32_t lw_stack_site(lw_origin_t o)
+/* The miss path of lw_stack_site: takes the stack at (ra, frame) the slow way and fills way ei of c with it when
+ * ei is one (key2 the second key the way was chosen by). Out of line, so that the hit path keeps the two words in
+ * registers. */
+static __attribute__((noinline)) uint32_t stack_site_miss(uintptr_t ra, uintptr_t frame, lw_tcache_t *c, size_t ei,
+                                                         uintptr_t key2, int cacheable)
 {
-    /* the two words as scalars: a copy of the pair, stored as two words and loaded as one, stalled every call */
-    const uintptr_t ra = o.ra, frame = o.frame;
-    int depth = lw_config.depth;
+    const lw_origin_t o = { .ra = ra, .frame = frame };
+    if (c && ++c->misses > c->sets * LW_CACHE_ASSOC / 2 && c->sets < LW_CACHE_MAX_SETS) {
+        /* more misses than half the entries: the thread has more stacks than fit well; twice as many sets */
+        c = cache_make(c->sets * 2);
+        ei = SIZE_MAX;
+    }
+    uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
+    int by_rule;
+    int n = take_stack(o, frames, slots, lw_config.depth, cacheable, &by_rule);
+    if (by_rule)
+        count_walk();
+    else
+        count_miss();
+    if (n == 0) {
+        frames[0] = ra;
+        n = 1;
+        slots[0] = 0;
+    }
+    uint32_t site = lw_site_intern(frames, n);
+    if (by_rule && LW_UNLIKELY(lw_config.verify) && site)
+        verify_site(o, site);
+    if (ei != SIZE_MAX && site) {
+        /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
+         * words a hit re-reads. */
+        lw_centry_t *e = entry_at(c, ei);
+        int ok = 1;
+        for (int k = 0; k < n; k++) {
+            if (slots[k] <= frame || slots[k] - frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
+                ok = 0;
+                break;
+            }
+            e->off[k] = (uint32_t)(slots[k] - frame);
+        }
+        e->digest = frames_digest(frames, (uint32_t)n);
+        e->site = site;
+        e->key2 = key2;
+        e->n = (uint32_t)n;
+        c->tags[ei].ra = ok ? ra : 0;
+        c->tags[ei].frame = frame;
+    }
+    return site;
+}
+
+/* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
+ * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules (which may learn a frame
+ * not seen yet with one libunwind step), or a full unwind; only the last counts as a miss in the statistics, and
+ * the others are verified like hits. */
+uint32_t lw_stack_site_at(uintptr_t ra, uintptr_t frame)
+{
     /* Only a stack known to stay mapped is cached: a hit re-reads words above the wrapper's frame, and on a
      * coroutine stack or an alternate signal stack, freed and reused, those words may be gone. */
     if (LW_UNLIKELY(!lw_self.stack_hi))
@@ -795,52 +845,12 @@ uint32_t lw_stack_site(lw_origin_t o)
         if (w) {
             count_hit();
             if (LW_UNLIKELY(lw_config.verify))
-                verify_site(o, w->site);
+                verify_site((lw_origin_t){ .ra = ra, .frame = frame }, w->site);
             return w->site;
         }
         /* no free way: replace one in turn */
         if (c && ei == SIZE_MAX)
             ei = victim_of(c, set);
     }
-
-    if (c && ++c->misses > c->sets * LW_CACHE_ASSOC / 2 && c->sets < LW_CACHE_MAX_SETS) {
-        /* more misses than half the entries: the thread has more stacks than fit well; twice as many sets */
-        c = cache_make(c->sets * 2);
-        ei = SIZE_MAX;
-    }
-    uintptr_t frames[LW_MAX_DEPTH], slots[LW_MAX_DEPTH];
-    int by_rule;
-    int n = take_stack(o, frames, slots, depth, cacheable, &by_rule);
-    if (by_rule)
-        count_walk();
-    else
-        count_miss();
-    if (n == 0) {
-        frames[0] = o.ra;
-        n = 1;
-        slots[0] = 0;
-    }
-    uint32_t site = lw_site_intern(frames, n);
-    if (by_rule && LW_UNLIKELY(lw_config.verify) && site)
-        verify_site(o, site);
-    if (ei != SIZE_MAX && site) {
-        /* Cache only when every return address came from a stack word above the wrapper's frame: those are the
-         * words a hit re-reads. */
-        lw_centry_t *e = entry_at(c, ei);
-        int ok = 1;
-        for (int k = 0; k < n; k++) {
-            if (slots[k] <= o.frame || slots[k] - o.frame > UINT32_MAX || slots[k] + sizeof(uintptr_t) > lw_self.stack_hi) {
-                ok = 0;
-                break;
-            }
-            e->off[k] = (uint32_t)(slots[k] - o.frame);
-        }
-        e->digest = frames_digest(frames, (uint32_t)n);
-        e->site = site;
-        e->key2 = key2;
-        e->n = (uint32_t)n;
-        c->tags[ei].ra = ok ? o.ra : 0;
-        c->tags[ei].frame = o.frame;
-    }
-    return site;
+    return stack_site_miss(ra, frame, c, ei, key2, cacheable);
 }
