@@ -111,10 +111,15 @@ void lw_dump_list(lw_listing_t *l, void *arg)
 {
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
-    lw_tables_walk_all(collect_one, &c);
-    lw_sort_entries(c.v, c.n, LW_SORT_ADDRESS);
+    int ordered = lw_tables_walk_by_address(collect_one, &c) == 0;
+    if (!ordered)
+        lw_tables_walk_all(collect_one, &c);
     size_t nheap = 0;
-    while (nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
+    while (ordered && nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
+        nheap++;
+    /* the other kinds after the heap, or everything when the walk could not order the heap */
+    lw_sort_entries(c.v + nheap, c.n - nheap, LW_SORT_ADDRESS);
+    while (!ordered && nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
         nheap++;
     l->n = c.n;
     l->nheap = nheap;

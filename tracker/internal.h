@@ -171,6 +171,9 @@ void lw_tables_forked(void);
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 /* The same, including the records inherited from the parent (marked `inherited`). */
 void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
+/* Calls fn with every record, the inherited ones included: the heap's first, in address order, then the other
+ * kinds' in no order, every shard locked. Returns 0, or -1 without memory to order them (nothing is visited). */
+int lw_tables_walk_by_address(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 size_t lw_tables_total(void);
 /* Records of every generation, the inherited ones included (unlocked: an estimate for sizing). */
 size_t lw_tables_total_all(void);
@@ -255,8 +258,8 @@ typedef struct lw_listing {
     void *hook_arg;
 } lw_listing_t;
 
-/* Fills in a listing from the live tables (lw_tables_walk_all may be called). Runs in the scanning copy: it must
- * not allocate or take a lock other than the tables'. */
+/* Fills in a listing from the live tables (lw_tables_walk_by_address or lw_tables_walk_all may be called). Runs in
+ * the scanning copy: it must not allocate (but with lw_sys_mmap) or take a lock other than the tables'. */
 typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
 
 /* What a root word that reached a block was part of (lw_root_t). */

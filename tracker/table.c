@@ -6,6 +6,8 @@
  * for a span, have a uthash record each. */
 #include "hash.h"
 #include "closes.h"
+#include "sort.h"
+#include "sys.h"
 #include "testing.h"
 
 #include <errno.h>
@@ -841,6 +843,82 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
 {
     walk(fn, arg, 0);
+}
+
+/* ---- the walk in address order, for the scanning copy's listing -------------------------------------------- */
+
+_Static_assert(SPAN_CAP(SPAN_CLASSES - 1) <= 256 && SPAN_SHIFT <= 24, "a span's entries sort as offset << 8 | index");
+
+/* Visits the records of span sp (all generations) in address order, the loose heap records of loose[*li, nloose)
+ * that lie below each of them first. A span's offsets are in no order (a release moves the last into the gap): they
+ * are sorted as offset << 8 | index, mostly in order already, by insertion. */
+static void visit_span(void (*fn)(const lw_live_t *rec, void *arg), void *arg, const lw_span_t *sp,
+                       const lw_entry_t *loose, size_t nloose, size_t *li)
+{
+    const uint16_t *offs = SPAN_OFFS(sp);
+    const body_t *bodies = SPAN_BODIES(sp);
+    uint32_t order[256];
+    for (unsigned j = 0; j < sp->n; j++) {
+        uint32_t x = (uint32_t)offs[j] << 8 | j;
+        unsigned k = j;
+        for (; k > 0 && order[k - 1] > x; k--)
+            order[k] = order[k - 1];
+        order[k] = x;
+    }
+    uintptr_t base = SPAN_KEY(sp) << SPAN_SHIFT;
+    for (unsigned j = 0; j < sp->n; j++) {
+        uintptr_t h = base | (order[j] >> 8);
+        for (; *li < nloose && loose[*li].key < h; ++*li)
+            visit(fn, arg, 1, LW_HEAP, loose[*li].key, (const body_t *)(uintptr_t)loose[*li].handle);
+        visit(fn, arg, 1, LW_HEAP, h, &bodies[order[j] & 255]);
+    }
+}
+
+int lw_tables_walk_by_address(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+{
+    lw_tables_lock_all();
+    /* the spans, and the heap records outside them (the nurseries' and those too dense for a span): an entry each,
+     * keyed by span number or handle, its `handle` word pointing to the span or body */
+    size_t nspans = 0, nloose = 0;
+    for (int i = 0; i < LW_SHARDS; i++) {
+        const lw_shard_t *s = &shards[i];
+        nspans += HASH_COUNT(s->spans);
+        nloose += s->nursed + HASH_COUNT(s->heads[LW_HEAP]);
+    }
+    size_t bytes = ((nspans + nloose + 1) * sizeof(lw_entry_t) + 4095) & ~(size_t)4095;
+    lw_entry_t *span = lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (span == MAP_FAILED) {
+        lw_tables_unlock_all();
+        return -1;
+    }
+    lw_entry_t *loose = span + nspans;
+    size_t ns = 0, nl = 0;
+    for (int i = 0; i < LW_SHARDS; i++) {
+        lw_shard_t *s = &shards[i];
+        for (lw_span_t *sp = s->spans; sp && ns < nspans; sp = sp->hh.next)
+            if (SPAN_KEY(sp) != SPAN_KEY_SENTINEL && sp->n)
+                span[ns++] = (lw_entry_t){ .key = SPAN_KEY(sp), .handle = (uintptr_t)sp };
+        for (lw_rec_t *r = s->heads[LW_HEAP]; r && nl < nloose; r = r->hh.next)
+            loose[nl++] = (lw_entry_t){ .key = REC_HANDLE(r), .handle = (uintptr_t)&r->b };
+        for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++)
+            for (int w = 0; w < NURSERY_WAYS && nl < nloose; w++)
+                if (s->nursery[n].handle[w])
+                    loose[nl++] = (lw_entry_t){ .key = s->nursery[n].handle[w], .handle = (uintptr_t)&s->nursery[n].way[w] };
+    }
+    lw_sort_entries(span, ns, LW_SORT_KEY);
+    lw_sort_entries(loose, nl, LW_SORT_KEY);
+    size_t li = 0;
+    for (size_t i = 0; i < ns; i++)
+        visit_span(fn, arg, (const lw_span_t *)(uintptr_t)span[i].handle, loose, nl, &li);
+    for (; li < nl; li++)
+        visit(fn, arg, 1, LW_HEAP, loose[li].key, (const body_t *)(uintptr_t)loose[li].handle);
+    lw_sys_munmap(span, bytes);
+    for (int i = 0; i < LW_SHARDS; i++)
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            for (lw_rec_t *r = shards[i].heads[k]; k != LW_HEAP && r; r = r->hh.next)
+                visit(fn, arg, 1, (lw_kind_t)k, REC_HANDLE(r), &r->b);
+    lw_tables_unlock_all();
+    return 0;
 }
 
 void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg)

@@ -160,6 +160,57 @@ START_TEST(spans_and_dense_handles_are_one_table)
 }
 END_TEST
 
+/* The scanning copy's listing (lw_dump_list): every heap record in address order, from the nursery, from spans
+ * whose offsets a release has put out of order, and from the table of handles too dense for a span, in two
+ * shards; then the other kinds, by handle. */
+START_TEST(listing_is_in_address_order)
+{
+    /* blocks acquired in a scattered order, every third released, so that spans hold their offsets out of order */
+    size_t want = 0;
+    for (int i = 0; i < MANY; i++) {
+        int j = (int)(((uint64_t)i * 7919u) % MANY);
+        acquire_here(LW_HEAP, handle_at(j), 8);
+        want++;
+    }
+    for (int i = 0; i < MANY; i += 3) {
+        ck_assert_int_eq(lw_on_release(LW_HEAP, handle_at(i)), 1);
+        want--;
+    }
+    /* the young ones of another shard stay in its nursery */
+    for (int i = 0; i < 500; i++)
+        acquire_here(LW_HEAP, (uintptr_t)0x7e0000000000ull + (uintptr_t)((i * 7907) % 100000) * 16, 8);
+    want = lw_live_count(LW_HEAP);
+    lw_nursery_off(1);
+    for (int i = 0; i < DENSE; i++)
+        acquire_here(LW_HEAP, DENSE_BASE + (uintptr_t)(DENSE - 1 - i) * 4, 4);
+    want += DENSE;
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), want);
+    for (int fd = 40; fd > 30; fd--)
+        acquire_here(LW_FD, (uintptr_t)fd, 0);
+
+    size_t cap = lw_tables_total_all() + 16;
+    lw_listing_t l = { .v = calloc(cap, sizeof(lw_entry_t)), .cap = cap };
+    ck_assert_ptr_nonnull(l.v);
+    lw_dump_list(&l, NULL);
+    ck_assert_uint_eq(l.dropped, 0);
+    ck_assert_uint_eq(l.nheap, want);
+    ck_assert_uint_eq(l.n, want + 10);
+    for (size_t i = 1; i < l.nheap; i++)
+        ck_assert_msg(l.v[i - 1].handle < l.v[i].handle, "heap entries %zu and %zu out of order: %#lx, %#lx", i - 1,
+                      i, (unsigned long)l.v[i - 1].handle, (unsigned long)l.v[i].handle);
+    size_t mine = 0;
+    for (size_t i = 0; i < l.nheap; i++)
+        if (l.v[i].handle >= BASE && l.v[i].handle < handle_at(MANY)) {
+            ck_assert_uint_ne((l.v[i].handle - BASE) / 16 % 3, 0); /* released */
+            mine++;
+        }
+    ck_assert_uint_eq(mine, MANY - (MANY + 2) / 3);
+    for (size_t i = l.nheap; i < l.n; i++)
+        ck_assert_uint_eq(l.v[i].handle, 31 + (i - l.nheap));
+    free(l.v);
+}
+END_TEST
+
 START_TEST(failed_realloc_restores_a_nursery_record)
 {
     acquire_here(LW_HEAP, handle_at(1), 40);
@@ -533,6 +584,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nursery_and_table_are_one_table);
     tcase_add_test(tc, spans_and_dense_handles_are_one_table);
+    tcase_add_test(tc, listing_is_in_address_order);
     tcase_add_test(tc, failed_realloc_restores_a_nursery_record);
     tcase_add_test(tc, dump_shows_nursery_and_table);
     tcase_add_test(tc, scan_sees_nursery_records);
