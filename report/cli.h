@@ -131,8 +131,9 @@ void lwr_dumplist_free(lwr_dumplist_t *list);
 bool lwr_older_dump_kept(const lwr_dump_t *dump);
 
 /* Loads the dumps of directory `dir`: of the files named `leakwatch.<pid>.<seq>.json`, the one with the highest
- * seq of each pid and the older ones lwr_older_dump_kept keeps. A dump that cannot be read is reported on stderr (`leakwatch: FILE: ...`) and skipped.
- * Returns the number of dumps that could not be read, or -1 when the directory cannot be read (reported too). */
+ * seq of each pid and the older ones lwr_older_dump_kept keeps. A dump that cannot be read is reported on stderr
+ * (`leakwatch: FILE: ...`) and skipped. Returns the number of dumps that could not be read, or -1 when the
+ * directory cannot be read (reported too). */
 int lwr_collect_dir(const char *dir, lwr_dumplist_t *list);
 
 /* Loads the `n` dump files or directories at `paths` into `list`: a directory through `add_dir` (lwr_collect_dir

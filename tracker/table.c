@@ -886,33 +886,35 @@ int lw_tables_walk_by_address(void (*fn)(const lw_live_t *rec, void *arg), void 
         nloose += s->nursed + HASH_COUNT(s->heads[LW_HEAP]);
     }
     size_t bytes = ((nspans + nloose + 1) * sizeof(lw_entry_t) + 4095) & ~(size_t)4095;
-    lw_entry_t *span = lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (span == MAP_FAILED) {
+    lw_entry_t *spans = lw_sys_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (spans == MAP_FAILED) {
         lw_tables_unlock_all();
         return -1;
     }
-    lw_entry_t *loose = span + nspans;
+    lw_entry_t *loose = spans + nspans;
     size_t ns = 0, nl = 0;
     for (int i = 0; i < LW_SHARDS; i++) {
         lw_shard_t *s = &shards[i];
         for (lw_span_t *sp = s->spans; sp && ns < nspans; sp = sp->hh.next)
             if (SPAN_KEY(sp) != SPAN_KEY_SENTINEL && sp->n)
-                span[ns++] = (lw_entry_t){ .key = SPAN_KEY(sp), .handle = (uintptr_t)sp };
+                spans[ns++] = (lw_entry_t){ .key = SPAN_KEY(sp), .handle = (uintptr_t)sp };
         for (lw_rec_t *r = s->heads[LW_HEAP]; r && nl < nloose; r = r->hh.next)
             loose[nl++] = (lw_entry_t){ .key = REC_HANDLE(r), .handle = (uintptr_t)&r->b };
-        for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++)
+        for (size_t n = 0; s->nursed && n < NURSERY_SETS; n++) {
+            const nursery_set_t *set = &s->nursery[n];
             for (int w = 0; w < NURSERY_WAYS && nl < nloose; w++)
-                if (s->nursery[n].handle[w])
-                    loose[nl++] = (lw_entry_t){ .key = s->nursery[n].handle[w], .handle = (uintptr_t)&s->nursery[n].way[w] };
+                if (set->handle[w])
+                    loose[nl++] = (lw_entry_t){ .key = set->handle[w], .handle = (uintptr_t)&set->way[w] };
+        }
     }
-    lw_sort_entries(span, ns, LW_SORT_KEY);
+    lw_sort_entries(spans, ns, LW_SORT_KEY);
     lw_sort_entries(loose, nl, LW_SORT_KEY);
     size_t li = 0;
     for (size_t i = 0; i < ns; i++)
-        visit_span(fn, arg, (const lw_span_t *)(uintptr_t)span[i].handle, loose, nl, &li);
+        visit_span(fn, arg, (const lw_span_t *)(uintptr_t)spans[i].handle, loose, nl, &li);
     for (; li < nl; li++)
         visit(fn, arg, 1, LW_HEAP, loose[li].key, (const body_t *)(uintptr_t)loose[li].handle);
-    lw_sys_munmap(span, bytes);
+    lw_sys_munmap(spans, bytes);
     for (int i = 0; i < LW_SHARDS; i++)
         for (int k = 0; k < LW_KIND_COUNT; k++)
             for (lw_rec_t *r = shards[i].heads[k]; k != LW_HEAP && r; r = r->hh.next)
