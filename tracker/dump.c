@@ -105,22 +105,31 @@ static inline __attribute__((always_inline)) void heap_sort(void *base, size_t n
     }
 }
 
+/* The number of heap entries v[0, n) starts with. */
+static size_t heap_prefix(const entry_t *v, size_t n)
+{
+    size_t k = 0;
+    while (k < n && KEY_KIND(v[k].key) == LW_HEAP)
+        k++;
+    return k;
+}
+
 /* The listing for the scan, taken in the scanning copy: every record, the inherited ones too (a forked child's
  * own blocks may be reachable only through them), sorted by address with the heap first. */
 void lw_dump_list(lw_listing_t *l, void *arg)
 {
     (void)arg;
     collect_t c = { l->v, 0, l->cap, 0 };
-    int ordered = lw_tables_walk_by_address(collect_one, &c) == 0;
-    if (!ordered)
+    size_t nheap;
+    if (lw_tables_walk_by_address(collect_one, &c) == 0) {
+        /* the heap came in address order: only the other kinds after it are sorted */
+        nheap = heap_prefix(c.v, c.n);
+        lw_sort_entries(c.v + nheap, c.n - nheap, LW_SORT_ADDRESS);
+    } else {
         lw_tables_walk_all(collect_one, &c);
-    size_t nheap = 0;
-    while (ordered && nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
-        nheap++;
-    /* the other kinds after the heap, or everything when the walk could not order the heap */
-    lw_sort_entries(c.v + nheap, c.n - nheap, LW_SORT_ADDRESS);
-    while (!ordered && nheap < c.n && KEY_KIND(c.v[nheap].key) == LW_HEAP)
-        nheap++;
+        lw_sort_entries(c.v, c.n, LW_SORT_ADDRESS);
+        nheap = heap_prefix(c.v, c.n);
+    }
     l->n = c.n;
     l->nheap = nheap;
     l->dropped = c.dropped;

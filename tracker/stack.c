@@ -753,11 +753,7 @@ static size_t victim_of(lw_tcache_t *c, size_t set)
     return i;
 }
 
-/* Both modes share the cache: a hit re-reads the words that held the return addresses, wherever the walk that
- * filled the entry found them. A miss is a frame-pointer walk, a walk by learned rules (which may learn a frame
- * not seen yet with one libunwind step), or a full unwind; only the last counts as a miss in the statistics, and
- * the others are verified like hits. */
-/* The miss path of lw_stack_site: takes the stack at (ra, frame) the slow way and fills way ei of c with it when
+/* The miss path of lw_stack_site_at: takes the stack at (ra, frame) the slow way and fills way ei of c with it when
  * ei is one (key2 the second key the way was chosen by). Out of line, so that the hit path keeps the two words in
  * registers. */
 static __attribute__((noinline)) uint32_t stack_site_miss(uintptr_t ra, uintptr_t frame, lw_tcache_t *c, size_t ei,

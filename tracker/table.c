@@ -917,8 +917,9 @@ int lw_tables_walk_by_address(void (*fn)(const lw_live_t *rec, void *arg), void 
     lw_sys_munmap(spans, bytes);
     for (int i = 0; i < LW_SHARDS; i++)
         for (int k = 0; k < LW_KIND_COUNT; k++)
-            for (lw_rec_t *r = shards[i].heads[k]; k != LW_HEAP && r; r = r->hh.next)
-                visit(fn, arg, 1, (lw_kind_t)k, REC_HANDLE(r), &r->b);
+            if (k != LW_HEAP)
+                for (lw_rec_t *r = shards[i].heads[k]; r; r = r->hh.next)
+                    visit(fn, arg, 1, (lw_kind_t)k, REC_HANDLE(r), &r->b);
     lw_tables_unlock_all();
     return 0;
 }
