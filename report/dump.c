@@ -3,6 +3,7 @@
 #include "sample.h"
 #include "saved.h"
 #include "escape.h"
+#include "json_arena.h"
 #include "warning.h"
 
 #include <errno.h>
@@ -821,13 +822,47 @@ static json_t *value_at(ctx_t *c, const char *t, size_t n, size_t *i)
     return v;
 }
 
+/* Reads the elements of the `sites` array, whose '[' is behind *i, and the ']' after them: each site is parsed
+ * into a tree of its own in the thread's jansson arena, converted, and dropped with the arena. Returns 0 or -1
+ * after writing the error. */
+static int read_sites(ctx_t *c, const char *t, size_t n, size_t *i, lwr_dump_t *d)
+{
+    size_t cap = 0;
+    int rc = 0;
+    lwr_json_arena_begin();
+    for (size_t si = 0; rc == 0 && (*i >= n || t[*i] != ']'); si++) {
+        json_t *site = value_at(c, t, n, i);
+        if (!site) {
+            rc = -1;
+            break;
+        }
+        rc = read_site(c, site, si, d, &cap);
+        lwr_json_arena_drop(site);
+        if (rc != 0)
+            break;
+        *i = skip_ws(t, *i, n);
+        if (*i < n && t[*i] == ',') {
+            *i = skip_ws(t, *i + 1, n);
+            continue;
+        }
+        if (*i >= n || t[*i] != ']') {
+            json_error_t e = { .line = 1, .column = 1, .text = "',' or ']' expected" };
+            rc = fail_at(c, t, *i < n ? *i : n, &e);
+        }
+    }
+    lwr_json_arena_end();
+    if (rc == 0)
+        (*i)++;
+    return rc;
+}
+
 /* Reads the top-level object one member at a time, so that the largest member, `sites`, never exists as one
  * jansson tree (about ten times the size of its text): once the version is known to be 1, each site is parsed,
  * converted and freed in turn. The other members go into *rootp (sites too when they come before the version,
  * to be converted from there). Returns 0 or -1 after writing the error. */
 static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t **rootp, bool *streamed)
 {
-    size_t i = skip_ws(t, 0, n), cap = 0;
+    size_t i = skip_ws(t, 0, n);
     if (i >= n || t[i] != '{') {
         json_t *v = value_at(c, t, n, &i);   /* jansson's message for what is there instead */
         if (!v)
@@ -867,25 +902,8 @@ static int read_members(ctx_t *c, const char *t, size_t n, lwr_dump_t *d, json_t
             *streamed = true;
             i = skip_ws(t, i + 1, n);
             json_decref(key);
-            for (size_t si = 0; i >= n || t[i] != ']'; si++) {
-                json_t *site = value_at(c, t, n, &i);
-                if (!site)
-                    return -1;
-                int rc = read_site(c, site, si, d, &cap);
-                json_decref(site);
-                if (rc != 0)
-                    return -1;
-                i = skip_ws(t, i, n);
-                if (i < n && t[i] == ',') {
-                    i = skip_ws(t, i + 1, n);
-                    continue;
-                }
-                if (i >= n || t[i] != ']') {
-                    json_error_t e = { .line = 1, .column = 1, .text = "',' or ']' expected" };
-                    return fail_at(c, t, i < n ? i : n, &e);
-                }
-            }
-            i++;
+            if (read_sites(c, t, n, &i, d) != 0)
+                return -1;
         } else {
             json_t *v = value_at(c, t, n, &i);
             int rc = !v ? -1 : json_object_set_new(root, k, v) != 0 ? lwr_read_fail(c, "out of memory") : 0;

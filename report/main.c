@@ -1,5 +1,6 @@
 /* The leakwatch command's entry point: dispatches to the subcommand named on the command line. */
 #include "cli.h"
+#include "json_arena.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -50,8 +51,10 @@ static void overview(FILE *out)
 
 int main(int argc, char **argv)
 {
-    /* jansson seeds its hash tables on first use: here, before any thread parses a dump (parallel.c) */
+    /* jansson seeds its hash tables on first use: here, before any thread parses a dump (parallel.c); and its
+     * memory comes from the arena while a dump's sites are parsed (json_arena.c) */
     json_object_seed(0);
+    lwr_json_arena_install();
     if (argc < 2) {
         overview(stderr);
         return LWR_EXIT_USAGE;

@@ -2,6 +2,7 @@
  * result: the aggregation into a report, the text, JSON and folded renderers, and the series behind diff and trend. */
 #include "aggregate.h"
 #include "flame.h"
+#include "json_arena.h"
 #include "render.h"
 #include "series.h"
 
@@ -9,7 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* jansson allocates as in the command: from the arena while sites are parsed (report/json_arena.c) */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    lwr_json_arena_install();
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,8 +1,13 @@
 /* Unit tests of the dump reader: a valid dump read member by member, and every kind of bad input refused with
- * a message that names the file and what is wrong. */
+ * a message that names the file and what is wrong; all of them with jansson's arena installed, as the command
+ * runs, and the arena itself. */
 #include "dump.h"
+#include "json_arena.h"
 
 #include <check.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,8 +462,96 @@ START_TEST(kind_lists_parse)
 }
 END_TEST
 
+/* The arena hands out what a tree needs and takes it back whole: one chunk is kept for the next site, none after
+ * the end; what was made outside it is freed by json_decref as ever; a value used after its tree was dropped
+ * lies in poisoned memory (this test is built with AddressSanitizer). */
+START_TEST(sites_are_parsed_in_an_arena_dropped_whole)
+{
+    json_t *outside = json_pack("{s:[i,i,s]}", "kept", 1, 2, "outside");
+    ck_assert_ptr_nonnull(outside);
+    ck_assert_uint_eq(lwr_json_arena_held(), 0);
+
+    lwr_json_arena_begin();
+    json_error_t jerr;
+    json_t *site = json_loads("{\"kind\": \"heap\", \"frames\": [\"0x1\", \"0x2\"], \"count\": 3}", 0, &jerr);
+    ck_assert_msg(site != NULL, "%s", jerr.text);
+    ck_assert_uint_gt(lwr_json_arena_held(), 0);
+    json_t *frames = json_object_get(site, "frames");
+    ck_assert_str_eq(json_string_value(json_array_get(frames, 1)), "0x2");
+    /* a value of the outside tree changed inside the arena is freed with free */
+    ck_assert_int_eq(json_array_remove(json_object_get(outside, "kept"), 2), 0);
+    size_t held = lwr_json_arena_held();
+    lwr_json_arena_drop(site);
+    ck_assert_uint_eq(lwr_json_arena_held(), held);   /* the one chunk, kept */
+#ifdef __SANITIZE_ADDRESS__
+    ck_assert_int_ne(__asan_address_is_poisoned(frames), 0);
+#endif
+    /* the next tree reuses the kept chunk */
+    json_t *next = json_loads("[1, 2, 3]", 0, &jerr);
+    ck_assert_ptr_nonnull(next);
+    ck_assert_uint_eq(lwr_json_arena_held(), held);
+    lwr_json_arena_drop(next);
+    lwr_json_arena_end();
+    ck_assert_uint_eq(lwr_json_arena_held(), 0);
+
+    /* after the end jansson allocates with malloc again */
+    json_t *after = json_loads("{\"a\": [1]}", 0, &jerr);
+    ck_assert_ptr_nonnull(after);
+    ck_assert_uint_eq(lwr_json_arena_held(), 0);
+    json_decref(after);
+    ck_assert_int_eq(json_array_size(json_object_get(outside, "kept")), 2);
+    json_decref(outside);
+}
+END_TEST
+
+/* A dump's sites need more than one chunk when there are many and large ones: every site is read whole, and
+ * the arena holds nothing once the dump is read. */
+START_TEST(a_large_dump_reads_the_same_through_the_arena)
+{
+    size_t nsites = 3000, cap = nsites * 2200 + 1024, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "{\"leakwatch_dump\": 1, \"pid\": 9, \"modules\": [], \"sites\": [");
+    for (size_t i = 0; i < nsites; i++) {
+        len += (size_t)snprintf(text + len, cap - len, "%s{\"kind\": \"heap\", \"count\": %zu, \"bytes\": %zu, \"frames\": [",
+                                i ? "," : "", i + 1, 8 * (i + 1));
+        size_t nframes = i % 97 == 0 ? 64 : 1 + i % 9;   /* some deep sites */
+        for (size_t f = 0; f < nframes; f++)
+            len += (size_t)snprintf(text + len, cap - len, "%s\"0x%zx\"", f ? "," : "", 0x400000 + i * 64 + f);
+        len += (size_t)snprintf(text + len, cap - len, "]}");
+    }
+    len += (size_t)snprintf(text + len, cap - len, "]}");
+    ck_assert_uint_lt(len, cap);
+    char err[256] = "";
+    lwr_dump_t *d = lwr_dump_parse(text, len, "large.json", err, sizeof err);
+    ck_assert_msg(d != NULL, "%s", err);
+    ck_assert_uint_eq(d->nsites, nsites);
+    ck_assert_uint_eq(lwr_json_arena_held(), 0);
+    uint64_t count = 0;
+    for (size_t i = 0; i < d->nsites; i++) {
+        count += d->sites[i].count;
+        size_t nframes = i % 97 == 0 ? 64 : 1 + i % 9;
+        ck_assert_uint_eq(d->sites[i].nframes, nframes);
+        ck_assert_uint_eq(d->sites[i].frames[nframes - 1], 0x400000 + i * 64 + nframes - 1);
+    }
+    ck_assert_uint_eq(count, (uint64_t)nsites * (nsites + 1) / 2);
+    lwr_dump_free(d);
+
+    /* a site broken in the middle of the array: the error, and nothing held */
+    char *mid = strstr(text + len / 2, "\"count\":");
+    ck_assert_ptr_nonnull(mid);
+    mid[7] = ';';
+    d = lwr_dump_parse(text, len, "broken.json", err, sizeof err);
+    ck_assert_ptr_null(d);
+    ck_assert_msg(strstr(err, "broken.json") != NULL, "%s", err);
+    ck_assert_uint_eq(lwr_json_arena_held(), 0);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
+    lwr_json_arena_install();
     Suite *s = suite_create("report_dump");
     TCase *tc = tcase_create("dump");
     tcase_add_test(tc, valid_dump_is_read_member_by_member);
@@ -474,6 +567,8 @@ int main(void)
     tcase_add_test(tc, load_reads_files_and_names_missing_ones);
     tcase_add_test(tc, kind_lists_parse);
     tcase_add_test(tc, lost_and_dropped_are_read);
+    tcase_add_test(tc, sites_are_parsed_in_an_arena_dropped_whole);
+    tcase_add_test(tc, a_large_dump_reads_the_same_through_the_arena);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
