@@ -196,35 +196,38 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
     return 0;
 }
 
-/* Parses "0x" followed by 1 to 16 hex digits. Returns 0 or -1. */
-static int parse_hex(const char *s, uint64_t *out)
+int lwr_parse_addr(const char *s, size_t len, uint64_t *out)
 {
-    if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+    if (len < 3 || len > 18 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
         return -1;
-    s += 2;
-    size_t n = strlen(s);
-    if (n == 0 || n > 16 || strspn(s, "0123456789abcdefABCDEF") != n)
-        return -1;
-    *out = strtoull(s, NULL, 16);
+    uint64_t v = 0;
+    for (size_t i = 2; i < len; i++) {
+        unsigned ch = (unsigned char)s[i], lower = ch | 0x20u;
+        unsigned digit;
+        if (ch >= '0' && ch <= '9')
+            digit = ch - '0';
+        else if (lower >= 'a' && lower <= 'f')
+            digit = lower - 'a' + 10;
+        else
+            return -1;
+        v = v << 4 | digit;
+    }
+    *out = v;
     return 0;
 }
 
 /* The address a JSON string holds; 0, or -1 when v is no such string (get_addr_value says why). */
 static int addr_of(const json_t *v, uint64_t *out)
 {
-    /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
-    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)
-                   && parse_hex(json_string_value(v), out) == 0
-               ? 0
-               : -1;
+    /* the whole string: a byte escape (a NUL and two digits after unescape_prepass) is no hex digit */
+    return json_is_string(v) && lwr_parse_addr(json_string_value(v), json_string_length(v), out) == 0 ? 0 : -1;
 }
 
 static int get_addr_value(ctx_t *c, json_t *v, const char *where, uint64_t *out)
 {
     if (!json_is_string(v))
         return lwr_read_fail(c, "%s: expected an address string like \"0x1f00\", found %s", where, type_name(v));
-    /* strlen: a byte escape (a NUL and two digits after unescape_prepass) must not end the text early. */
-    if (strlen(json_string_value(v)) != json_string_length(v) || parse_hex(json_string_value(v), out) != 0)
+    if (lwr_parse_addr(json_string_value(v), json_string_length(v), out) != 0)
         return lwr_read_fail(c, "%s: \"%.40s\" is not an address like \"0x1f00\"", where, lwr_show(json_string_value(v)));
     return 0;
 }

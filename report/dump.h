@@ -190,6 +190,10 @@ const char *lwr_kind_name(lwr_kind_t kind);
 /* Looks a kind up by name (`len` bytes of `name`). Returns the kind, or -1 when the name is unknown. */
 int lwr_kind_from_name(const char *name, size_t len);
 
+/* Parses an address as dumps write it, the whole of the `len` bytes at s: "0x" and 1 to 16 hex digits (either
+ * case). Returns 0, or -1 for anything else (a NUL byte inside included). */
+int lwr_parse_addr(const char *s, size_t len, uint64_t *out);
+
 /* Parses a comma-separated list of kind names ("heap,fd"; "all" means every kind) into *out.
  * Returns 0, or -1 with the first unknown or empty name copied into err (at most errlen bytes). */
 int lwr_kinds_parse(const char *list, lwr_kindset_t *out, char *err, size_t errlen);

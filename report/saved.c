@@ -90,16 +90,6 @@ static int get_str(ctx_t *c, json_t *obj, const char *where, const char *key, bo
     return 0;
 }
 
-/* Parses "0x..." (at most 16 hex digits) into *out. */
-static int parse_hex(const char *s, uint64_t *out)
-{
-    if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !s[2] || strlen(s + 2) > 16
-        || strspn(s + 2, "0123456789abcdefABCDEF") != strlen(s + 2))
-        return -1;
-    *out = strtoull(s + 2, NULL, 16);
-    return 0;
-}
-
 static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame_t **out, size_t *n)
 {
     size_t len = json_array_size(arr);
@@ -125,10 +115,10 @@ static int read_frames(ctx_t *c, json_t *arr, const char *where, lwr_known_frame
             return lwr_read_fail(c, "%s%s: too large", at, line > UINT32_MAX ? "line" : "column");
         k->line = (unsigned)line;
         k->column = (unsigned)column;
-        if (parse_hex(json_string_value(addr), &k->address) != 0)
+        if (lwr_parse_addr(json_string_value(addr), json_string_length(addr), &k->address) != 0)
             return lwr_read_fail(c, "%saddress: not a hexadecimal address", at);
         k->offset = k->address;
-        if (off && parse_hex(json_string_value(off), &k->offset) != 0)
+        if (off && lwr_parse_addr(json_string_value(off), json_string_length(off), &k->offset) != 0)
             return lwr_read_fail(c, "%soffset: not a hexadecimal offset", at);
     }
     return 0;

@@ -549,6 +549,31 @@ START_TEST(a_large_dump_reads_the_same_through_the_arena)
 }
 END_TEST
 
+/* Addresses are "0x" and 1 to 16 hex digits of either case, the whole string; nothing else is one. */
+START_TEST(addresses_parse_exactly)
+{
+    uint64_t v = 0;
+    ck_assert_int_eq(lwr_parse_addr("0x1f00", 6, &v), 0);
+    ck_assert_uint_eq(v, 0x1f00);
+    ck_assert_int_eq(lwr_parse_addr("0XDeadBeef", 10, &v), 0);
+    ck_assert_uint_eq(v, 0xdeadbeef);
+    ck_assert_int_eq(lwr_parse_addr("0xffffffffffffffff", 18, &v), 0);
+    ck_assert_uint_eq(v, UINT64_MAX);
+    ck_assert_int_eq(lwr_parse_addr("0x0", 3, &v), 0);
+    ck_assert_uint_eq(v, 0);
+    v = 42;
+    ck_assert_int_eq(lwr_parse_addr("0x1ffffffffffffffff", 19, &v), -1);   /* 17 digits */
+    ck_assert_int_eq(lwr_parse_addr("0x", 2, &v), -1);
+    ck_assert_int_eq(lwr_parse_addr("1f00", 4, &v), -1);
+    ck_assert_int_eq(lwr_parse_addr("0x1g", 4, &v), -1);
+    ck_assert_int_eq(lwr_parse_addr("0x12 ", 5, &v), -1);
+    ck_assert_int_eq(lwr_parse_addr("0x1\0002", 6, &v), -1);   /* a NUL inside */
+    ck_assert_int_eq(lwr_parse_addr("0x-1", 4, &v), -1);
+    ck_assert_int_eq(lwr_parse_addr("0x1f00", 4, &v), 0);   /* only the bytes given */
+    ck_assert_uint_eq(v, 0x1f);
+}
+END_TEST
+
 int main(void)
 {
     lwr_json_arena_install();
@@ -569,6 +594,7 @@ int main(void)
     tcase_add_test(tc, lost_and_dropped_are_read);
     tcase_add_test(tc, sites_are_parsed_in_an_arena_dropped_whole);
     tcase_add_test(tc, a_large_dump_reads_the_same_through_the_arena);
+    tcase_add_test(tc, addresses_parse_exactly);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
