@@ -727,11 +727,8 @@ static int read_root(ctx_t *c, json_t *root, lwr_dump_t *d)
     return resolve_sites(c, d);
 }
 
-/* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
- * the escape's two hex digits (8 characters for 6), and a `\u0000` escape is refused (no writer puts a NUL in
- * a name, and it would be read as such a byte). Everything else is copied: jansson checks the rest. Returns a
- * malloc'd copy and its length, or NULL after writing the error (out of memory, a NUL escape). */
-static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *outlen)
+/* unescape_prepass's rewriting (below), into a malloc'd copy. */
+static char *rewrite_escapes(ctx_t *c, const char *text, size_t len, size_t *outlen)
 {
     size_t grow = 0;
     for (size_t i = 0; i + 5 < len; i++)
@@ -787,6 +784,23 @@ static char *unescape_prepass(ctx_t *c, const char *text, size_t len, size_t *ou
     }
     out[o] = '\0';
     *outlen = o;
+    return out;
+}
+
+/* Rewrites the JSON text for dup_value: inside strings, each escape `\u0080`..`\u00ff` becomes `\u0000` and
+ * the escape's two hex digits (8 characters for 6), and a `\u0000` escape is refused (no writer puts a NUL in
+ * a name, and it would be read as such a byte). Everything else is copied: jansson checks the rest. Takes the
+ * text (NUL-terminated at len) and returns it, or the rewritten copy, with its length; NULL after writing the
+ * error (out of memory, a NUL escape), with the text freed. */
+static char *unescape_prepass(ctx_t *c, char *text, size_t len, size_t *outlen)
+{
+    if (!memmem(text, len, "\\u", 2)) {
+        /* no \u escape at all, the common case: nothing to rewrite or refuse */
+        *outlen = len;
+        return text;
+    }
+    char *out = rewrite_escapes(c, text, len, outlen);
+    free(text);
     return out;
 }
 
@@ -933,8 +947,8 @@ end:
     return 0;
 }
 
-/* Parses `len` bytes of dump text (taking `text`) and converts it; the text is freed once converted. A saved
- * report goes to its own reader. */
+/* Parses `len` bytes of dump text (taking `text`, NUL-terminated at len) and converts it; the text is freed once
+ * converted. A saved report goes to its own reader. */
 static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *err, size_t errlen)
 {
     if (lwr_saved_is_report(text, len)) {
@@ -945,7 +959,6 @@ static lwr_dump_t *parse_owned(char *text, size_t len, const char *name, char *e
     ctx_t c = { name, "", err, errlen };
     size_t n = 0;
     char *pre = unescape_prepass(&c, text, len, &n);
-    free(text);
     if (!pre)
         return NULL;
     lwr_dump_t *d = calloc(1, sizeof *d);
@@ -988,6 +1001,7 @@ lwr_dump_t *lwr_dump_parse(const char *text, size_t len, const char *name, char 
         return NULL;
     }
     memcpy(copy, text, len);
+    copy[len] = '\0';
     return parse_owned(copy, len, name, err, errlen);
 }
 
