@@ -420,29 +420,50 @@ static bool offset_matches(const char *pattern, const lwr_frame_t *f, const char
 }
 
 /* A frame pattern with what it can match told once: only one with a colon can match a position, only one with
- * `+0x` a place in a module. */
+ * `+0x` a place in a module; an anchored pattern that begins with a literal byte (`lead`, else 0) matches only
+ * names that begin with it. */
 typedef struct {
     const char *text;
     bool colon, offset;
+    unsigned char lead;
 } pattern_t;
 
 static pattern_t pattern_of(const char *text)
 {
-    return (pattern_t){ text, strchr(text, ':') != NULL, strstr(text, "+0x") != NULL };
+    unsigned char lead = text[0] == '^' && text[1] != '*' && text[1] != '$' ? (unsigned char)text[1] : 0;
+    return (pattern_t){ text, strchr(text, ':') != NULL, strstr(text, "+0x") != NULL, lead };
 }
 
-/* The base names of a frame's file and module, found once for every pattern tried on the frame. */
+/* The base names of a frame's file and module, and the first bytes of every name a pattern is matched against
+ * (function, file, module and their base names; a position or a module offset begins as its file or module),
+ * found once for every pattern tried on the frame. */
 typedef struct {
     const char *file, *module;
+    uint64_t first[4]; /* a bit per byte value */
 } bases_t;
+
+static void note_first(bases_t *b, const char *name)
+{
+    if (name && name[0])
+        b->first[(unsigned char)name[0] >> 6] |= 1ull << ((unsigned char)name[0] & 63);
+}
 
 static bases_t bases_of(const lwr_frame_t *f)
 {
-    return (bases_t){ base_name(f->file), base_name(f->module) };
+    bases_t b = { base_name(f->file), base_name(f->module), { 0, 0, 0, 0 } };
+    note_first(&b, f->function);
+    note_first(&b, f->file);
+    note_first(&b, b.file);
+    note_first(&b, f->module);
+    note_first(&b, b.module);
+    return b;
 }
 
 static bool frame_matches_as(const pattern_t *p, const lwr_frame_t *f, const bases_t *b)
 {
+    /* the built-in patterns are all anchored: most frames fail them on this one test */
+    if (p->lead && !((b->first[p->lead >> 6] >> (p->lead & 63)) & 1))
+        return false;
     return lwr_supp_glob(p->text, f->function) || path_matches(p->text, f->file, b->file) ||
            path_matches(p->text, f->module, b->module) || (p->colon && location_matches(p->text, f, b->file)) ||
            (p->offset && offset_matches(p->text, f, b->module));

@@ -309,6 +309,20 @@ START_TEST(suppressions_match_files_and_modules_by_path_or_base_name)
     ck_assert(!lwr_supp_matches(&l.v[2], &r->sites[1]));    /* thread: never a heap site */
     lwr_supplist_free(&l);
 
+    /* An anchored pattern is tried on every name of a frame that begins with its first byte: the base name of a
+     * module, a position by the file's base name or full path. */
+    const char anchored[] = "leak:^libc.so\nleak:^args.c:10$\nleak:^/src/app/cache.c:10$\nleak:^/src/app/args\n"
+                            "leak:^bin/app\n";
+    ck_assert(lwr_supp_parse(&l, anchored, strlen(anchored), "a", err, sizeof err) == 0);
+    ck_assert(lwr_supp_matches(&l.v[0], &r->sites[3]));     /* module base name */
+    ck_assert(!lwr_supp_matches(&l.v[0], &r->sites[1]));
+    ck_assert(lwr_supp_matches(&l.v[1], &r->sites[1]));     /* position, file base name */
+    ck_assert(lwr_supp_matches(&l.v[2], &r->sites[2]));     /* position, full path */
+    ck_assert(!lwr_supp_matches(&l.v[2], &r->sites[1]));
+    ck_assert(lwr_supp_matches(&l.v[3], &r->sites[1]));     /* full path */
+    ck_assert(!lwr_supp_matches(&l.v[4], &r->sites[1]));    /* no name begins so */
+    lwr_supplist_free(&l);
+
     /* The libstdc++ entry needs every frame inside _dl_init's call_init to be libstdc++'s own. */
     lwr_report_t *s = calloc(1, sizeof *s);
     const char *pool[] = { NULL, NULL, "/usr/lib/libstdc++.so.6", "call_init", "dl-init.c", "/lib64/ld-linux.so.2" };
