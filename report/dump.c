@@ -794,8 +794,12 @@ static char *rewrite_escapes(ctx_t *c, const char *text, size_t len, size_t *out
  * error (out of memory, a NUL escape), with the text freed. */
 static char *unescape_prepass(ctx_t *c, char *text, size_t len, size_t *outlen)
 {
-    if (!memmem(text, len, "\\u", 2)) {
-        /* no \u escape at all, the common case: nothing to rewrite or refuse */
+    /* no backslash followed by `u` anywhere, the common case: nothing to rewrite or refuse (a backslash is rare
+     * in a dump, and memchr finds the next one many bytes at a time) */
+    const char *bs = text, *end = text + len;
+    while ((bs = memchr(bs, '\\', (size_t)(end - bs))) != NULL && (bs + 1 == end || bs[1] != 'u'))
+        bs++;
+    if (!bs) {
         *outlen = len;
         return text;
     }
