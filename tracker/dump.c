@@ -549,6 +549,13 @@ void lw_dump_unlock_for_fork(void)
     lw_unlock(&dump_lock);
 }
 
+void lw_dump_settle(void)
+{
+    lw_lock(&dump_lock);
+    lw_reach_reap();
+    lw_unlock(&dump_lock);
+}
+
 void lw_dump_forked(void)
 {
     /* the dump thread does not exist in the child: a dump it was writing is not the child's */

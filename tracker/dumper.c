@@ -98,6 +98,7 @@ static void *dumper_main(void *arg)
         err = lw_dump_next(dump_dir(), reason, path, sizeof(path));
         if (err)
             lw_warn("could not write the dump %s: %s", path, strerror(err));
+        lw_dump_settle(); /* this thread has time to wait for the scan's copy to be gone */
     }
     return NULL;
 }

@@ -135,6 +135,8 @@ void lw_stack_allow_unwinds(int in_child);
 /* Around fork: wait for a dump being written (it walks the loaded objects too). */
 void lw_dump_lock_for_fork(void);
 void lw_dump_unlock_for_fork(void);
+/* After a dump from the dump thread: waits, under the dump lock, for what the dump's scan left exiting. */
+void lw_dump_settle(void);
 /* Points libunwind's descriptor imports at a memory validation that holds no descriptor (unwind_io.c). Call it
  * before libunwind's first use. Returns 0, or -1 when it could not, and then libunwind must not be used. */
 int lw_unwinder_io_init(void);
@@ -316,6 +318,9 @@ typedef struct lw_links {
  * value with l->n 0: nothing listed, nothing classified. Call it with the reentrancy guard set and no table lock
  * held. */
 int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls, lw_links_t *links);
+/* Waits for the scanning copy of the last snapshot if it was still exiting when it had answered, so that no dead
+ * copy stays a child of the process (ps would show it) until the next snapshot. Caller holds the dump lock. */
+void lw_reach_reap(void);
 
 /* The listing of a dump's scan (dump.c): every record, the inherited ones too, the heap first by address. */
 void lw_dump_list(lw_listing_t *l, void *arg);

@@ -1263,8 +1263,8 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
 #define COPY_DONE 0x656e6f642d776c00ull /* the copy's last word */
 
 /* A scanning copy that said its last word but was still exiting (its address space being taken down, tens of
- * milliseconds for a large program): reaped at the start of the next snapshot rather than waited for, so that the
- * exit dump does not wait. Invisible to the program's own waits meanwhile (lw_sys_fork_quiet). `of` is the
+ * milliseconds for a large program): reaped by the dump thread once its dump is written (lw_reach_reap), or at the
+ * start of the next snapshot, rather than waited for, so that the exit dump does not wait. Invisible to the program's own waits meanwhile (lw_sys_fork_quiet). `of` is the
  * process whose child it is: a forked child has none of its parent's. */
 static struct {
     pid_t pid, of;
@@ -1277,6 +1277,11 @@ static void reap_exiting(void)
         lw_sys_reap(exiting.pid, &st);
     }
     exiting.pid = 0;
+}
+
+void lw_reach_reap(void)
+{
+    reap_exiting();
 }
 
 /* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these

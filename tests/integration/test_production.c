@@ -1,6 +1,9 @@
 /* Integration tests of production dumps: a service signalled twice under the library, `leakwatch diff` and `trend`
- * ranking its cache and its descriptor leak first; dumps under load from 8 threads; the triage screen in tmux, whose marks hide exactly the site marked. */
+ * ranking its cache and its descriptor leak first; no process left behind as the service's child by a signal
+ * dump's scan; dumps under load from 8 threads; the triage screen in tmux, whose marks hide exactly the site
+ * marked. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -227,6 +230,60 @@ START_TEST(diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fd
 }
 END_TEST
 
+/* The processes, zombies included, whose parent is pid: what `ps --ppid` lists. */
+static int children_of(pid_t pid)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;   /* gone meanwhile */
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *after = strrchr(buf, ')');   /* the name may hold spaces and parentheses */
+        char state;
+        int ppid;
+        if (after && sscanf(after + 1, " %c %d", &state, &ppid) == 2 && ppid == (int)pid)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A signal dump with a reachability scan makes a copy of the process and a tracer, both its children for a
+ * moment: once the dump is written, neither stays (not even as a zombie) for the program's `ps --ppid`, its
+ * /proc or a supervisor to see, however long the service then runs without another dump. */
+START_TEST(a_signal_dump_leaves_no_child_behind)
+{
+    char *dir = lwt_mkdtemp();
+    svc_t s = start_service(dir, NULL);
+    requests(&s, 50);
+    ck_assert_int_eq(children_of(s.pid), 0);
+    kill(s.pid, SIGUSR2);
+    await_dump(dir, s.pid, 1);
+    int left = -1;
+    for (int i = 0; i < 300 && left != 0; i++) {   /* the copy takes some milliseconds to exit */
+        left = children_of(s.pid);
+        if (left)
+            sleep_ms(10);
+    }
+    ck_assert_msg(left == 0, "the service still has %d child process(es) 3 s after its dump", left);
+    requests(&s, 10);
+    ck_assert_int_eq(children_of(s.pid), 0);
+    ck_assert(stop_service(&s, 30));
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(dumps_under_load_from_eight_threads_do_not_deadlock_and_parse)
 {
     LWT_REQUIRE_BUILT();
@@ -389,6 +446,7 @@ int main(void)
     TCase *tc = tcase_create("production");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fds);
+    tcase_add_test(tc, a_signal_dump_leaves_no_child_behind);
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
