@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -103,6 +104,12 @@ static void *dumper_main(void *arg)
     return NULL;
 }
 
+/* A real-time signal to suggest instead of the dump signal, which the program wants for itself. */
+static const char *other_signal(void)
+{
+    return lw_config.dump_signal == SIGRTMIN + 3 ? "RTMIN+4" : "RTMIN+3";
+}
+
 /* Installs the dump handler unless the program has one of its own there already (a process leakwatch attached
  * to late, or a handler inherited through fork) or ignores the signal (ignored before exec, as nohup does: a
  * handler would hand the programs it runs the default action instead, and interrupt its sleeps): the program's
@@ -115,8 +122,9 @@ static void set_handler(void)
         old.sa_handler != on_dump_signal) {
         atomic_store(&takeover_warned, 1);
         lw_warn("signal %d already %s; it stays so, and there are no signal dumps (pick another "
-                "LEAKWATCH_DUMP_SIGNAL, a real-time one such as RTMIN+3)", lw_config.dump_signal,
-                old.sa_handler == SIG_IGN ? "is ignored by the program" : "has a handler of the program's");
+                "LEAKWATCH_DUMP_SIGNAL, a real-time one such as %s)", lw_config.dump_signal,
+                old.sa_handler == SIG_IGN ? "is ignored by the program" : "has a handler of the program's",
+                other_signal());
         return;
     }
     memset(&sa, 0, sizeof(sa));
@@ -192,8 +200,13 @@ void lw_on_sigaction(int sig, uintptr_t handler)
     lw_init();
     if (!lw_config.dump_signal || sig != lw_config.dump_signal || handler == (uintptr_t)on_dump_signal)
         return;
+    /* A vfork child (posix_spawn, Python's subprocess) resets its dispositions before it execs, in the parent's
+     * memory: that is no takeover of the parent's signal, and must not use up the parent's one warning. Its pid
+     * is not the one the library knows, since no fork handler ran for it. */
+    if ((pid_t)lw_syscall(SYS_getpid) != lw_pid)
+        return;
     if (!handler_set || atomic_exchange(&takeover_warned, 1))
         return; /* before the dumper started, the handler is not ours yet: set_handler says so if it matters */
     lw_warn("the program installs its own handler for signal %d, LEAKWATCH_DUMP_SIGNAL: the program keeps it and "
-            "signal dumps stop; pick a signal it leaves alone (a real-time one, RTMIN+3)", sig);
+            "signal dumps stop; pick a signal it leaves alone (a real-time one, %s)", sig, other_signal());
 }

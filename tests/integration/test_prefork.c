@@ -189,6 +189,18 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
     ck_assert_msg(strstr(w + 1, "installs its own handler") == NULL, "warned twice:\n%s", r->err);
     lwt_free(r);
 
+    /* a vfork child that resets the signal before it execs takes nothing over: the warning is the parent's own,
+     * once, after the child is gone */
+    r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "vfork-first"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_int_eq(lwt_out_value(r, "handled", -1), 2);
+    const char *done = strstr(r->err, "child done");
+    w = strstr(r->err, "installs its own handler for signal 12");
+    ck_assert_msg(done != NULL && w != NULL && w > done, "the warning is not the parent's, after its child:\n%s",
+                  r->err);
+    ck_assert_msg(strstr(w + 1, "installs its own handler") == NULL, "warned twice:\n%s", r->err);
+    lwt_free(r);
+
     /* another dump signal: nothing to say */
     const char *env2[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", NULL };
     o.env = env2;
