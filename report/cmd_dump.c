@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <strings.h>
 #include <time.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -23,7 +24,8 @@ static const char usage[] =
     "\n"
     "  --dir DIR            where the process writes its dumps (default: LEAKWATCH_DUMP_DIR in its environment,\n"
     "                       else $TMPDIR or /tmp); its leakwatch-<uid> and uid-<uid> directories are looked in too\n"
-    "  --timeout SECONDS    how long to wait for the dump (default 30)\n"
+    "  --timeout SECONDS    how long to wait for the dump (default 30; 3 when the process's environment no longer\n"
+    "                       says where it writes and --dir is not given)\n"
     "\n"
     "Exit status: 0; 1 when the process has no dump signal, cannot be signalled, or wrote no dump in time;\n"
     "2 on a usage error.\n";
@@ -31,7 +33,12 @@ static const char usage[] =
 typedef struct {
     const char *dir;
     uint64_t timeout_s;
+    bool timeout_given;
 } dump_opts_t;
+
+/* The wait without --timeout for a process whose environment no longer names its directory: its dump is most
+ * likely elsewhere, and a dump takes well under a second to appear where it is. */
+#define ENV_LOST_TIMEOUT_S 3
 
 static int take_option(const char *cmd, int argc, char **argv, int *i, void *opts)
 {
@@ -48,6 +55,7 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
             lwr_usage_error(cmd, "--timeout takes whole seconds from 1 to 86400, not '%s'", v);
             return -1;
         }
+        o->timeout_given = r > 0;
         return r;
     }
     return 0;
@@ -178,7 +186,7 @@ static long newest_dump(char dirs[][4200], int ndirs, long pid, char *path, size
 
 static int dump_main(int argc, char **argv)
 {
-    dump_opts_t o = { NULL, 30 };
+    dump_opts_t o = { NULL, 30, false };
     int first;
     int status = lwr_parse_options("dump", usage, argc, argv, take_option, &o, &first);
     if (status >= 0)
@@ -204,6 +212,8 @@ static int dump_main(int argc, char **argv)
     int env_lost = !o.dir && environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
                    && environ_value(pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
                    && environ_value(pid, "LD_PRELOAD", probe, sizeof probe) != 0;
+    if (env_lost && !o.timeout_given)
+        o.timeout_s = ENV_LOST_TIMEOUT_S;
     if (o.dir)
         snprintf(base, sizeof base, "%s", o.dir);
     else if (environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)

@@ -284,6 +284,38 @@ START_TEST(a_signal_dump_leaves_no_child_behind)
 }
 END_TEST
 
+/* A service that rewrote its environment (process titles) no longer says where it writes: `leakwatch dump` without
+ * --dir still asks for the dump, gives up after 3 s rather than 30 with the hint to give --dir, and with --dir
+ * prints the next dump's path at once. */
+START_TEST(dump_of_a_retitled_service_fails_fast_and_names_the_cure)
+{
+    char *dir = lwt_mkdtemp();
+    svc_t s = start_service(dir, LWT_ARGV("--retitle", "1"));
+    requests(&s, 5);
+    char spid[32];
+    snprintf(spid, sizeof spid, "%d", (int)s.pid);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(r->exited && r->exit_code == 1 && strstr(r->err, "no longer names its dump directory") &&
+                      strstr(r->err, "--dir") && strstr(r->err, "within 3 s"),
+                  "%s", lwt_describe(r));
+    ck_assert_msg(secs >= 2.9 && secs < 10, "gave up after %.1f s", secs);
+    lwt_free(r);
+    await_dump(dir, s.pid, 1);   /* the dump was written where the service writes */
+    r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", "--dir", dir, spid), NULL);
+    char want[4200];
+    snprintf(want, sizeof want, "%s/leakwatch.%d.2.json\n", dir, (int)s.pid);
+    ck_assert_msg(r->exited && r->exit_code == 0 && strcmp(r->out, want) == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    ck_assert(stop_service(&s, 30));
+    lwt_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(dumps_under_load_from_eight_threads_do_not_deadlock_and_parse)
 {
     LWT_REQUIRE_BUILT();
@@ -447,6 +479,7 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, diff_ranks_the_cache_first_by_bytes_and_the_descriptor_first_among_fds);
     tcase_add_test(tc, a_signal_dump_leaves_no_child_behind);
+    tcase_add_test(tc, dump_of_a_retitled_service_fails_fast_and_names_the_cure);
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
