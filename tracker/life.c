@@ -156,8 +156,10 @@ static void final_report_as(int via_exit)
         /* in a shared $TMPDIR or /tmp the dump goes to a private directory in it (dump.c) */
         err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));
     }
-    if (err)
-        lw_warn("could not write the dump %s: errno %d", path, err);
+    /* Under `leakwatch run`, a dump directory that is gone means the run ended before this process and named it
+     * as still running: its stderr, the program's, hears nothing more of it. */
+    if (err && !(err == ENOENT && lw_markers_enabled()))
+        lw_warn("could not write the dump %s: %s", path, strerror(err));
 
     if (lw_config.report == LW_REPORT_TEXT) {
         if (live == 0 && warned == 0 && !lost && !lost_sites && lw_config.sample)

@@ -183,6 +183,11 @@ void lw_markers_init(void)
     errno = saved;
 }
 
+int lw_markers_enabled(void)
+{
+    return markers_on;
+}
+
 void lw_marker_forked(void)
 {
     if (!markers_on)

@@ -21,6 +21,9 @@
 /* Reads LEAKWATCH_MARKERS and creates the start marker of this image. Call once, after lw_config_load. */
 void lw_markers_init(void);
 
+/* Whether this process writes markers, that is runs under `leakwatch run`, whose dump directory it is. */
+int lw_markers_enabled(void);
+
 /* In a forked child: creates the child's own start marker. */
 void lw_marker_forked(void);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,6 +270,32 @@ static void unspin(pid_t *pids, int n)
 
 /* Twenty processes that each outlive their parent, and so the command: run waits for every one (they come to it as
  * orphans) and counts each one's leak, on busy cores too. */
+/* A daemon that outlives the command is named as still running; when it ends later, after run has taken its dump
+ * directory away, it writes nothing onto the stderr it inherited: the run is over, and said so. */
+START_TEST(test_daemon_ending_after_the_run_stays_quiet)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r =
+        lwt_leakwatch(LWT_ARGV("--max-leaks", "100"), LWT_ARGV(lwt_fixture("unchecked_cases"), "outlive", "3"), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 24 && strstr(r->err, "still running when the command ended"), "%s",
+                  lwt_describe(r));
+    long long daemon = lwt_out_value(r, "daemon", -1);
+    ck_assert_msg(daemon > 0, "%s", lwt_describe(r));
+    for (int i = 0; i < 1000 && kill((pid_t)daemon, 0) == 0; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_msg(kill((pid_t)daemon, 0) != 0, "the daemon did not end");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stderr", r->tmpdir);
+    lwt_result_t *cat = lwt_exec(LWT_ARGV("cat", path), NULL);
+    ck_assert_msg(strstr(cat->out, "could not write") == NULL && strcmp(cat->out, r->err) == 0,
+                  "the daemon wrote after the run:\n%s", cat->out);
+    lwt_free(cat);
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_relay_outlives_command)
 {
     LWT_REQUIRE_BUILT();
@@ -341,6 +368,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_leaks_win);
     tcase_add_test(tc, test_clean_tree);
     tcase_add_test(tc, test_relay_outlives_command);
+    tcase_add_test(tc, test_daemon_ending_after_the_run_stays_quiet);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("bad dumps");

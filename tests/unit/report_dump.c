@@ -513,8 +513,9 @@ START_TEST(a_large_dump_reads_the_same_through_the_arena)
     ck_assert_ptr_nonnull(text);
     len += (size_t)snprintf(text + len, cap - len, "{\"leakwatch_dump\": 1, \"pid\": 9, \"modules\": [], \"sites\": [");
     for (size_t i = 0; i < nsites; i++) {
-        len += (size_t)snprintf(text + len, cap - len, "%s{\"kind\": \"heap\", \"count\": %zu, \"bytes\": %zu, \"frames\": [",
-                                i ? "," : "", i + 1, 8 * (i + 1));
+        len += (size_t)snprintf(text + len, cap - len,
+                                "%s{\"kind\": \"heap\", \"count\": %zu, \"bytes\": %zu, \"frames\": [", i ? "," : "",
+                                i + 1, 8 * (i + 1));
         size_t nframes = i % 97 == 0 ? 64 : 1 + i % 9;   /* some deep sites */
         for (size_t f = 0; f < nframes; f++)
             len += (size_t)snprintf(text + len, cap - len, "%s\"0x%zx\"", f ? "," : "", 0x400000 + i * 64 + f);
