@@ -477,13 +477,16 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             uint64_t n = r->totals[k].count;
             if (n == 0)
                 continue;
-            if (k == LWR_HEAP)
-                fprintf(out, "%sheap %" PRIu64 " %s (%" PRIu64 " bytes)", sep, n, noun(LWR_HEAP, n),
-                        r->totals[k].bytes);
-            else if (k == LWR_MMAP)
-                fprintf(out, "%smmap %" PRIu64 " (%" PRIu64 " bytes)", sep, n, r->totals[k].bytes);
+            /* a kind the gate leaves out (mmap, unless --kinds names it) says so, or the count above would not
+             * be the one the gate's line compares with --max-leaks */
+            const char *ungated = r->has_gate && !(r->gate.kinds & (1u << k)) ? "not counted by the gate" : NULL;
+            if (k == LWR_HEAP || k == LWR_MMAP)
+                fprintf(out, "%s%s %" PRIu64 "%s%s (%" PRIu64 " bytes%s%s)", sep, lwr_kind_name((lwr_kind_t)k), n,
+                        k == LWR_HEAP ? " " : "", k == LWR_HEAP ? noun(LWR_HEAP, n) : "", r->totals[k].bytes,
+                        ungated ? ", " : "", ungated ? ungated : "");
             else
-                fprintf(out, "%s%s %" PRIu64, sep, lwr_kind_name((lwr_kind_t)k), n);
+                fprintf(out, "%s%s %" PRIu64 "%s%s%s", sep, lwr_kind_name((lwr_kind_t)k), n, ungated ? " (" : "",
+                        ungated ? ungated : "", ungated ? ")" : "");
             sep = ", ";
         }
         if (r->reachable.count > 0)
