@@ -26,6 +26,8 @@ typedef struct {
     struct fsym *dsyms;     /* data symbols (variables) sorted by address, read on first use */
     size_t ndsyms;
     int dsyms_read;
+    lwr_map_t decls;        /* top-level DWARF variables, (TLS flag, address or TLS offset, name) -> DIE offset */
+    int decls_read;
 } object_t;
 
 /* One function symbol, at its address in our Dwfl. */
@@ -137,6 +139,7 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         free(s->objects[i].syms);
         free(s->objects[i].debug_file);
         free(s->objects[i].dsyms);
+        lwr_map_clear(&s->objects[i].decls);
     }
     for (size_t i = 0; i < s->ndebug_dirs; i++)
         free(s->debug_dirs[i]);
@@ -1028,47 +1031,80 @@ static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
     return NULL;
 }
 
-/* Where the variable `name` at Dwfl address `a` is declared: the top-level DW_TAG_variable of that name whose
- * location is that address, looked for in every compile unit (a lookup made once per root the report shows). */
-static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, int tls_wanted,
-                           const char **file, unsigned *line)
+/* The key of a variable in an object's declaration index: the TLS flag, its address (a thread-local one's offset in
+ * the TLS block) and its name. Returns the key's length, 0 when the name does not fit. */
+static size_t decl_key(unsigned char *key, size_t cap, int tls, Dwarf_Addr a, const char *name)
 {
+    size_t n = strlen(name);
+    if (1 + sizeof a + n > cap)
+        return 0;
+    key[0] = (unsigned char)(tls != 0);
+    memcpy(key + 1, &a, sizeof a);
+    memcpy(key + 1 + sizeof a, name, n);
+    return 1 + sizeof a + n;
+}
+
+/* Indexes the top-level DW_TAG_variable DIEs of every compile unit of obj that have a location, by decl_key; the
+ * first of a key stays, as a walk in unit order would find it. One walk an object, where a walk a lookup cost a
+ * report of many roots (a service's dumps name the same globals in each) most of its time. */
+static void read_decls(object_t *obj)
+{
+    obj->decls_read = 1;
     Dwarf_Addr bias = 0;
     Dwarf *dw = dwfl_module_getdwarf(obj->mod, &bias);
     if (!dw)
         return;
     Dwarf_Off off = 0, next;
     size_t hsize;
+    unsigned char key[1 + sizeof(Dwarf_Addr) + 4096];
     while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
         Dwarf_Die cu, die;
         if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
             do {
-                if (dwarf_tag(&die) != DW_TAG_variable || !dwarf_diename(&die) ||
-                    strcmp(dwarf_diename(&die), name) != 0)
-                    continue;
+                const char *name;
                 Dwarf_Attribute attr;
                 Dwarf_Op *expr;
                 size_t len;
-                if (!dwarf_attr(&die, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
+                if (dwarf_tag(&die) != DW_TAG_variable || !(name = dwarf_diename(&die)) ||
+                    !dwarf_attr(&die, DW_AT_location, &attr) || dwarf_getlocation(&attr, &expr, &len) != 0 ||
                     len < 1)
                     continue;
                 /* a thread-local variable's location is its offset in the object's TLS block, then the op */
                 int tls = len >= 2 && (expr[1].atom == DW_OP_GNU_push_tls_address ||
                                        expr[1].atom == DW_OP_form_tls_address);
-                if (tls ? !tls_wanted || expr[0].number != a
-                        : tls_wanted || expr[0].atom != DW_OP_addr || expr[0].number + bias != a)
+                if (!tls && expr[0].atom != DW_OP_addr)
                     continue;
-                int ln = 0;
-                const char *f = dwarf_decl_file(&die);
-                Dwarf_Attribute dir;
-                if (f && dwarf_decl_line(&die, &ln) == 0) {
-                    *file = absolute(s, f, dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &dir)));
-                    *line = (unsigned)ln;
-                }
-                return;
+                size_t klen = decl_key(key, sizeof key, tls, tls ? expr[0].number : expr[0].number + bias, name);
+                if (klen && lwr_map_get(&obj->decls, key, klen) == (size_t)-1 &&
+                    lwr_map_put(&obj->decls, key, klen, (size_t)dwarf_dieoffset(&die)) != 0)
+                    return; /* out of memory: what is indexed stays */
             } while (dwarf_siblingof(&die, &die) == 0);
         }
         off = next;
+    }
+}
+
+/* Where the variable `name` at Dwfl address `a` (tls_wanted: at offset `a` of the TLS block) is declared: the
+ * top-level DW_TAG_variable of that name whose location is that address, in any compile unit. */
+static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name, Dwarf_Addr a, int tls_wanted,
+                           const char **file, unsigned *line)
+{
+    if (!obj->decls_read)
+        read_decls(obj);
+    unsigned char key[1 + sizeof(Dwarf_Addr) + 4096];
+    size_t klen = decl_key(key, sizeof key, tls_wanted, a, name);
+    size_t at = klen ? lwr_map_get(&obj->decls, key, klen) : (size_t)-1;
+    Dwarf_Addr bias = 0;
+    Dwarf *dw = at != (size_t)-1 ? dwfl_module_getdwarf(obj->mod, &bias) : NULL;
+    Dwarf_Die die, cu;
+    if (!dw || !dwarf_offdie(dw, (Dwarf_Off)at, &die) || !dwarf_diecu(&die, &cu, NULL, NULL))
+        return;
+    int ln = 0;
+    const char *f = dwarf_decl_file(&die);
+    Dwarf_Attribute dir;
+    if (f && dwarf_decl_line(&die, &ln) == 0) {
+        *file = absolute(s, f, dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &dir)));
+        *line = (unsigned)ln;
     }
 }
 
