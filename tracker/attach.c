@@ -33,6 +33,7 @@ static const char *const unbound[] = { "__libc_start_main", "execve", "execv", "
 typedef struct {
     void *self;            /* this library's handle */
     const char *self_path; /* and its file, whose own slots stay as they are */
+    const char *unwinder;  /* libunwind's file: its slots are the tracker's too (unwind_io.c set some), or NULL */
     size_t patched;
 } bind_arg_t;
 
@@ -110,8 +111,9 @@ static int bind_module(struct dl_phdr_info *info, size_t size, void *arg)
     (void)size;
     bind_arg_t *a = arg;
     const char *name = info->dlpi_name ? info->dlpi_name : "";
-    if (strcmp(name, a->self_path) == 0 || strstr(name, "ld-linux") || strstr(name, "linux-vdso"))
-        return 0; /* our own calls, the dynamic linker's, the kernel's page */
+    if (strcmp(name, a->self_path) == 0 || (a->unwinder && strcmp(name, a->unwinder) == 0) ||
+        strstr(name, "ld-linux") || strstr(name, "linux-vdso"))
+        return 0; /* our own calls and libunwind's (bound to its validation), the dynamic linker's, the kernel's */
     uintptr_t base = info->dlpi_addr, relro_lo = 0, relro_hi = 0;
     const ElfW(Dyn) *dyn = NULL;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -159,7 +161,7 @@ void lw_attach_bind(void)
     clock_gettime(CLOCK_REALTIME, &now);
     lw_attached_unix_ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
     Dl_info info;
-    bind_arg_t a = { NULL, NULL, 0 };
+    bind_arg_t a = { NULL, NULL, lw_unwinder_path(), 0 };
     if (dladdr(&lw_attached_unix_ms, &info) && info.dli_fname) {
         a.self_path = info.dli_fname;
         a.self = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);

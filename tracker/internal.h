@@ -140,6 +140,8 @@ void lw_dump_settle(void);
 /* Points libunwind's descriptor imports at a memory validation that holds no descriptor (unwind_io.c). Call it
  * before libunwind's first use. Returns 0, or -1 when it could not, and then libunwind must not be used. */
 int lw_unwinder_io_init(void);
+/* The file libunwind was loaded from, as the dynamic linker names it, or NULL: its imports are the tracker's. */
+const char *lw_unwinder_path(void);
 /* Nonzero when the byte at addr can be read; never faults, holds no descriptor (unwind_io.c). */
 int lw_readable(const void *addr);
 /* Learns the tracker's own code range, so that its frames are left out of stacks. */

@@ -182,13 +182,25 @@ static int patch_unwinder(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
-int lw_unwinder_io_init(void)
+/* libunwind's object, found by one of its functions: dladdr's answer for it, or 0 when there is none. */
+static int unwinder_object(Dl_info *dli)
 {
-    Dl_info dli;
     int (*probe)(unw_cursor_t *, unw_context_t *) = unw_init_local;
     void *addr;
     memcpy(&addr, &probe, sizeof(addr));
-    if (!dladdr(addr, &dli) || !dli.dli_fbase)
+    return dladdr(addr, dli) && dli->dli_fbase;
+}
+
+const char *lw_unwinder_path(void)
+{
+    Dl_info dli;
+    return unwinder_object(&dli) ? dli.dli_fname : NULL;
+}
+
+int lw_unwinder_io_init(void)
+{
+    Dl_info dli;
+    if (!unwinder_object(&dli))
         return -1;
     find_t f = { 0, 0, 0 };
     /* dladdr names the object by the address it is mapped at; dl_iterate_phdr by its load bias: for a shared

@@ -135,6 +135,9 @@ START_TEST(attach_tracks_a_running_service_from_that_moment_and_leaves_it_runnin
     json_t *doc = json_loads(r->out, 0, &err);
     ck_assert_msg(doc && lwt_site_frame(json_array_get(json_object_get(doc, "sites"), 0), "cache_insert"),
                   "the cache is not first:\n%s", r->out);
+    /* the whole stack, as under LD_PRELOAD: libunwind's own calls stay bound to the tracker's memory validation */
+    ck_assert_msg(lwt_site_frame(json_array_get(json_object_get(doc, "sites"), 0), "main"),
+                  "the cache's stack stops short of main:\n%s", r->out);
     json_decref(doc);
     lwt_free(r);
 
