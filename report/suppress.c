@@ -456,6 +456,11 @@ static bases_t bases_of(const lwr_frame_t *f)
     note_first(&b, b.file);
     note_first(&b, f->module);
     note_first(&b, b.module);
+    /* an empty file or module name (or base name) leaves a position starting ':' and a place starting '+' */
+    if (f->file && (!f->file[0] || !b.file[0]))
+        note_first(&b, ":");
+    if (f->module && (!f->module[0] || !b.module[0]))
+        note_first(&b, "+");
     return b;
 }
 

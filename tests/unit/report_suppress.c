@@ -323,6 +323,16 @@ START_TEST(suppressions_match_files_and_modules_by_path_or_base_name)
     ck_assert(!lwr_supp_matches(&l.v[4], &r->sites[1]));    /* no name begins so */
     lwr_supplist_free(&l);
 
+    /* an empty file name leaves the position ":10", a module path ending in '/' the place "+0x100" */
+    const char *odd[] = { "odd_fn", "", "/usr/lib/" };
+    add_site(r, LWR_HEAP, LWR_CLASS_DEFINITE, 1, 8, odd, 1);
+    const char bare[] = "leak:^:10$\nleak:^+0x100$\n";
+    ck_assert(lwr_supp_parse(&l, bare, strlen(bare), "b", err, sizeof err) == 0);
+    ck_assert(lwr_supp_matches(&l.v[0], &r->sites[r->nsites - 1]));
+    ck_assert(lwr_supp_matches(&l.v[1], &r->sites[r->nsites - 1]));
+    ck_assert(!lwr_supp_matches(&l.v[0], &r->sites[1]));
+    lwr_supplist_free(&l);
+
     /* The libstdc++ entry needs every frame inside _dl_init's call_init to be libstdc++'s own. */
     lwr_report_t *s = calloc(1, sizeof *s);
     const char *pool[] = { NULL, NULL, "/usr/lib/libstdc++.so.6", "call_init", "dl-init.c", "/lib64/ld-linux.so.2" };
