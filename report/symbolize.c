@@ -1032,16 +1032,21 @@ static const struct fsym *data_symbol_at(object_t *obj, Dwarf_Addr a)
 }
 
 /* The key of a variable in an object's declaration index: the TLS flag, its address (a thread-local one's offset in
- * the TLS block) and its name. Returns the key's length, 0 when the name does not fit. */
-static size_t decl_key(unsigned char *key, size_t cap, int tls, Dwarf_Addr a, const char *name)
+ * the TLS block) and its name, in buf when it fits (cap bytes), else in memory the caller frees (*heap). Returns
+ * the key, NULL when out of memory. */
+static unsigned char *decl_key(unsigned char *buf, size_t cap, int tls, Dwarf_Addr a, const char *name, size_t *len,
+                               unsigned char **heap)
 {
     size_t n = strlen(name);
-    if (1 + sizeof a + n > cap)
-        return 0;
+    *len = 1 + sizeof a + n;
+    *heap = *len > cap ? malloc(*len) : NULL;
+    unsigned char *key = *len > cap ? *heap : buf;
+    if (!key)
+        return NULL;
     key[0] = (unsigned char)(tls != 0);
     memcpy(key + 1, &a, sizeof a);
     memcpy(key + 1 + sizeof a, name, n);
-    return 1 + sizeof a + n;
+    return key;
 }
 
 /* Indexes the top-level DW_TAG_variable DIEs of every compile unit of obj that have a location, by decl_key; the
@@ -1056,7 +1061,7 @@ static void read_decls(object_t *obj)
         return;
     Dwarf_Off off = 0, next;
     size_t hsize;
-    unsigned char key[1 + sizeof(Dwarf_Addr) + 4096];
+    unsigned char key[1 + sizeof(Dwarf_Addr) + 256];
     while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
         Dwarf_Die cu, die;
         if (dwarf_offdie(dw, off + hsize, &cu) && dwarf_child(&cu, &die) == 0) {
@@ -1074,9 +1079,13 @@ static void read_decls(object_t *obj)
                                        expr[1].atom == DW_OP_form_tls_address);
                 if (!tls && expr[0].atom != DW_OP_addr)
                     continue;
-                size_t klen = decl_key(key, sizeof key, tls, tls ? expr[0].number : expr[0].number + bias, name);
-                if (klen && lwr_map_get(&obj->decls, key, klen) == (size_t)-1 &&
-                    lwr_map_put(&obj->decls, key, klen, (size_t)dwarf_dieoffset(&die)) != 0)
+                size_t klen;
+                unsigned char *heap, *k = decl_key(key, sizeof key, tls, tls ? expr[0].number : expr[0].number + bias,
+                                                   name, &klen, &heap);
+                int full = !k || (lwr_map_get(&obj->decls, k, klen) == (size_t)-1 &&
+                                  lwr_map_put(&obj->decls, k, klen, (size_t)dwarf_dieoffset(&die)) != 0);
+                free(heap);
+                if (full)
                     return; /* out of memory: what is indexed stays */
             } while (dwarf_siblingof(&die, &die) == 0);
         }
@@ -1091,9 +1100,11 @@ static void declaration_of(lwr_symbolizer_t *s, object_t *obj, const char *name,
 {
     if (!obj->decls_read)
         read_decls(obj);
-    unsigned char key[1 + sizeof(Dwarf_Addr) + 4096];
-    size_t klen = decl_key(key, sizeof key, tls_wanted, a, name);
-    size_t at = klen ? lwr_map_get(&obj->decls, key, klen) : (size_t)-1;
+    unsigned char key[1 + sizeof(Dwarf_Addr) + 256], *heap;
+    size_t klen;
+    const unsigned char *k = decl_key(key, sizeof key, tls_wanted, a, name, &klen, &heap);
+    size_t at = k ? lwr_map_get(&obj->decls, k, klen) : (size_t)-1;
+    free(heap);
     Dwarf_Addr bias = 0;
     Dwarf *dw = at != (size_t)-1 ? dwfl_module_getdwarf(obj->mod, &bias) : NULL;
     Dwarf_Die die, cu;
