@@ -504,11 +504,11 @@ START_TEST(sites_are_parsed_in_an_arena_dropped_whole)
 }
 END_TEST
 
-/* A dump's sites need more than one chunk when there are many and large ones: every site is read whole, and
- * the arena holds nothing once the dump is read. */
+/* Many sites, some deep and one larger than an arena chunk: every site is read whole, and the arena holds
+ * nothing once the dump is read. */
 START_TEST(a_large_dump_reads_the_same_through_the_arena)
 {
-    size_t nsites = 3000, cap = nsites * 2200 + 1024, len = 0;
+    size_t nsites = 3000, cap = nsites * 2200 + 301024, len = 0;
     char *text = malloc(cap);
     ck_assert_ptr_nonnull(text);
     len += (size_t)snprintf(text + len, cap - len, "{\"leakwatch_dump\": 1, \"pid\": 9, \"modules\": [], \"sites\": [");
@@ -521,15 +521,22 @@ START_TEST(a_large_dump_reads_the_same_through_the_arena)
             len += (size_t)snprintf(text + len, cap - len, "%s\"0x%zx\"", f ? "," : "", 0x400000 + i * 64 + f);
         len += (size_t)snprintf(text + len, cap - len, "]}");
     }
-    len += (size_t)snprintf(text + len, cap - len, "]}");
+    /* and one site larger than an arena chunk (256 KiB): a descriptor whose detail is 300000 bytes */
+    len += (size_t)snprintf(text + len, cap - len, ",{\"kind\": \"fd\", \"count\": 1, \"bytes\": 0, \"frames\": "
+                            "[\"0x401000\"], \"samples\": [{\"handle\": \"7\", \"size\": 0, \"detail\": \"");
+    memset(text + len, 'd', 300000);
+    len += 300000;
+    len += (size_t)snprintf(text + len, cap - len, "\"}]}]}");
     ck_assert_uint_lt(len, cap);
     char err[256] = "";
     lwr_dump_t *d = lwr_dump_parse(text, len, "large.json", err, sizeof err);
     ck_assert_msg(d != NULL, "%s", err);
-    ck_assert_uint_eq(d->nsites, nsites);
+    ck_assert_uint_eq(d->nsites, nsites + 1);
     ck_assert_uint_eq(lwr_json_arena_held(), 0);
+    ck_assert_uint_eq(d->sites[nsites].nsamples, 1);
+    ck_assert_uint_eq(strlen(d->sites[nsites].samples[0].detail), 300000);
     uint64_t count = 0;
-    for (size_t i = 0; i < d->nsites; i++) {
+    for (size_t i = 0; i < nsites; i++) {
         count += d->sites[i].count;
         size_t nframes = i % 97 == 0 ? 64 : 1 + i % 9;
         ck_assert_uint_eq(d->sites[i].nframes, nframes);
