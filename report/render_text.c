@@ -419,11 +419,33 @@ void lwr_render_generated(FILE *out, const lwr_report_t *r)
 
 /* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
  * allocations`, then the other kinds that leaked and the processes that could not be checked. */
+/* Whether every process of the report was dumped while it ran (a signal, interval or program dump, no exit or
+ * exec dump among them): what they hold then is held, not yet leaked. */
+static bool all_running(const lwr_report_t *r)
+{
+    for (size_t i = 0; i < r->nprocesses; i++) {
+        const char *why = r->processes[i].reason;
+        if (!why || strcmp(why, "exit") == 0 || strcmp(why, "exec") == 0)
+            return false;
+    }
+    return r->nprocesses > 0;
+}
+
+/* Whether a heap site of the report carries no class: its dump was taken without a reachability scan. */
+static bool heap_unclassified(const lwr_report_t *r)
+{
+    for (size_t i = 0; i < r->nsites; i++)
+        if (r->sites[i].kind == LWR_HEAP && r->sites[i].cls == LWR_CLASS_NONE)
+            return true;
+    return false;
+}
+
 static void print_summary(FILE *out, const lwr_report_t *r)
 {
     uint64_t n = r->totals[LWR_HEAP].count;
-    fprintf(out, "\nSUMMARY: leakwatch: %" PRIu64 " %s leaked in %" PRIu64 " %s", r->totals[LWR_HEAP].bytes,
-            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", n, n == 1 ? "allocation" : "allocations");
+    fprintf(out, "\nSUMMARY: leakwatch: %" PRIu64 " %s %s in %" PRIu64 " %s", r->totals[LWR_HEAP].bytes,
+            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", all_running(r) ? "held" : "leaked", n,
+            n == 1 ? "allocation" : "allocations");
     const char *sep = "; ";
     for (int k = LWR_HEAP + 1; k < LWR_KIND_COUNT; k++) {
         if ((n = r->totals[k].count) == 0)
@@ -470,8 +492,12 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         size_t nsites = lwr_report_leak_sites(r);
         for (size_t i = 0; i < r->nsites; i++)
             nsites -= under_root(r, &r->sites[i]); /* counted with their root */
-        fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s:", leaks, leaks == 1 ? "leak" : "leaks",
-                nsites, nsites == 1 ? "site" : "sites", r->nprocesses, procs);
+        /* a dump of a running process lists what it holds, leaked or not yet freed: that is not called a leak */
+        bool running = all_running(r);
+        fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s%s:", leaks,
+                running ? (leaks == 1 ? "handle held" : "handles held") : (leaks == 1 ? "leak" : "leaks"), nsites,
+                nsites == 1 ? "site" : "sites", r->nprocesses, procs,
+                running ? (r->nprocesses == 1 ? " dumped while it ran" : " dumped while they ran") : "");
         const char *sep = " ";
         for (int k = 0; k < LWR_KIND_COUNT; k++) {
             uint64_t n = r->totals[k].count;
@@ -492,6 +518,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         if (r->reachable.count > 0)
             fprintf(out, "; %" PRIu64 " more %s (%" PRIu64 " bytes) still reachable, not leaks", r->reachable.count,
                     noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
+        if (running && heap_unclassified(r))
+            fputs("; the heap is not classified (LEAKWATCH_REACHABILITY=always scans these dumps too)", out);
         fputc('\n', out);
     }
     for (size_t i = 0; i < r->nsites; i++)

@@ -252,6 +252,39 @@ START_TEST(headline_says_which_kinds_the_gate_leaves_out)
 }
 END_TEST
 
+/* Dumps of processes that were still running (signal, interval, the program's own) list what they hold: the
+ * headline and the summary say held, not leaked, and an unclassified heap is said to be so; one exit dump among
+ * them and the words are the leak report's again. */
+START_TEST(dumps_of_running_processes_say_held_not_leaked)
+{
+    lwr_report_t *r = sample_report();
+    free(r->processes[0].reason);
+    r->processes[0].reason = strdup("signal");
+    r->processes[1].reason = strdup("interval");
+    for (size_t i = 0; i < r->nsites; i++)
+        if (r->sites[i].kind == LWR_HEAP)
+            r->sites[i].cls = LWR_CLASS_NONE;
+    char *text = render(lwr_render_text, r);
+    ck_assert_msg(strncmp(text, "leakwatch: 4 handles held at 2 sites in 2 processes dumped while they ran: heap 3 "
+                                "blocks (72 bytes), ", strlen("leakwatch: 4 handles held at 2 sites in 2 processes "
+                                                              "dumped while they ran: heap 3 blocks (72 bytes), ")) == 0,
+                  "%s", text);
+    ck_assert_msg(strstr(text, "; the heap is not classified (LEAKWATCH_REACHABILITY=always scans these dumps "
+                               "too)\n"), "%s", text);
+    ck_assert_msg(strstr(text, "\nSUMMARY: leakwatch: 72 bytes held in 3 allocations"), "%s", text);
+    ck_assert_msg(!strstr(text, "leaked") && !strstr(text, " leaks at"), "%s", text);
+    free(text);
+    free(r->processes[1].reason);
+    r->processes[1].reason = strdup("exit");
+    text = render(lwr_render_text, r);
+    ck_assert_msg(strncmp(text, "leakwatch: 4 leaks at 2 sites in 2 processes: ", 46) == 0 &&
+                      strstr(text, "SUMMARY: leakwatch: 72 bytes leaked") && !strstr(text, "not classified"),
+                  "%s", text);
+    free(text);
+    lwr_report_free(r);
+}
+END_TEST
+
 START_TEST(text_report_has_header_blocks_frames_and_samples)
 {
     lwr_report_t *r = sample_report();
@@ -454,6 +487,7 @@ int main(void)
     tcase_add_test(tc, json_file_is_written_and_errors_are_returned);
     tcase_add_test(tc, text_report_has_header_blocks_frames_and_samples);
     tcase_add_test(tc, headline_says_which_kinds_the_gate_leaves_out);
+    tcase_add_test(tc, dumps_of_running_processes_say_held_not_leaked);
     tcase_add_test(tc, clean_report_is_exactly_one_line);
     tcase_add_test(tc, frames_without_symbols_show_their_address_once);
     tcase_add_test(tc, unchecked_and_lost_are_rendered);
