@@ -420,7 +420,7 @@ void lwr_render_generated(FILE *out, const lwr_report_t *r)
 /* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
  * allocations`, then the other kinds that leaked and the processes that could not be checked. */
 /* Whether every process of the report was dumped while it ran (a signal, interval or program dump, no exit or
- * exec dump among them): what they hold then is held, not yet leaked. */
+ * exec dump among them). */
 static bool all_running(const lwr_report_t *r)
 {
     for (size_t i = 0; i < r->nprocesses; i++) {
@@ -431,9 +431,13 @@ static bool all_running(const lwr_report_t *r)
     return r->nprocesses > 0;
 }
 
-/* Whether a heap site of the report carries no class: its dump was taken without a reachability scan. */
-static bool heap_unclassified(const lwr_report_t *r)
+/* Whether the report lists what running processes held rather than leaks: every process was dumped while it ran
+ * and a heap site carries no class (the dump was taken without a reachability scan), so nothing tells a leaked
+ * block from one the program still uses. A scanned dump's unreachable blocks are leaks, running or not. */
+static bool only_held(const lwr_report_t *r)
 {
+    if (!all_running(r))
+        return false;
     for (size_t i = 0; i < r->nsites; i++)
         if (r->sites[i].kind == LWR_HEAP && r->sites[i].cls == LWR_CLASS_NONE)
             return true;
@@ -444,7 +448,7 @@ static void print_summary(FILE *out, const lwr_report_t *r)
 {
     uint64_t n = r->totals[LWR_HEAP].count;
     fprintf(out, "\nSUMMARY: leakwatch: %" PRIu64 " %s %s in %" PRIu64 " %s", r->totals[LWR_HEAP].bytes,
-            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", all_running(r) ? "held" : "leaked", n,
+            r->totals[LWR_HEAP].bytes == 1 ? "byte" : "bytes", only_held(r) ? "held" : "leaked", n,
             n == 1 ? "allocation" : "allocations");
     const char *sep = "; ";
     for (int k = LWR_HEAP + 1; k < LWR_KIND_COUNT; k++) {
@@ -492,8 +496,8 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         size_t nsites = lwr_report_leak_sites(r);
         for (size_t i = 0; i < r->nsites; i++)
             nsites -= under_root(r, &r->sites[i]); /* counted with their root */
-        /* a dump of a running process lists what it holds, leaked or not yet freed: that is not called a leak */
-        bool running = all_running(r);
+        /* unscanned dumps of running processes list what they hold, leaked or not yet freed: no leak is known */
+        bool running = only_held(r);
         fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s%s:", leaks,
                 running ? (leaks == 1 ? "handle held" : "handles held") : (leaks == 1 ? "leak" : "leaks"), nsites,
                 nsites == 1 ? "site" : "sites", r->nprocesses, procs,
@@ -518,7 +522,7 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
         if (r->reachable.count > 0)
             fprintf(out, "; %" PRIu64 " more %s (%" PRIu64 " bytes) still reachable, not leaks", r->reachable.count,
                     noun(LWR_HEAP, r->reachable.count), r->reachable.bytes);
-        if (running && heap_unclassified(r))
+        if (running)
             fputs("; the heap is not classified (LEAKWATCH_REACHABILITY=always scans these dumps too)", out);
         fputc('\n', out);
     }

@@ -252,9 +252,9 @@ START_TEST(headline_says_which_kinds_the_gate_leaves_out)
 }
 END_TEST
 
-/* Dumps of processes that were still running (signal, interval, the program's own) list what they hold: the
- * headline and the summary say held, not leaked, and an unclassified heap is said to be so; one exit dump among
- * them and the words are the leak report's again. */
+/* Dumps of processes that were still running (signal, interval, the program's own), taken without a scan, list
+ * what they hold: the headline and the summary say held, not leaked, and that the heap is not classified; with
+ * the heap classified, or one exit dump among them, the words are the leak report's again. */
 START_TEST(dumps_of_running_processes_say_held_not_leaked)
 {
     lwr_report_t *r = sample_report();
@@ -274,6 +274,16 @@ START_TEST(dumps_of_running_processes_say_held_not_leaked)
     ck_assert_msg(strstr(text, "\nSUMMARY: leakwatch: 72 bytes held in 3 allocations"), "%s", text);
     ck_assert_msg(!strstr(text, "leaked") && !strstr(text, " leaks at"), "%s", text);
     free(text);
+    for (size_t i = 0; i < r->nsites; i++)
+        if (r->sites[i].kind == LWR_HEAP)
+            r->sites[i].cls = LWR_CLASS_DEFINITE;
+    text = render(lwr_render_text, r);
+    ck_assert_msg(strncmp(text, "leakwatch: 4 leaks at 2 sites in 2 processes: ", 46) == 0 &&
+                      !strstr(text, "not classified"), "%s", text);
+    free(text);
+    for (size_t i = 0; i < r->nsites; i++)
+        if (r->sites[i].kind == LWR_HEAP)
+            r->sites[i].cls = LWR_CLASS_NONE;
     free(r->processes[1].reason);
     r->processes[1].reason = strdup("exit");
     text = render(lwr_render_text, r);
