@@ -417,8 +417,6 @@ void lwr_render_generated(FILE *out, const lwr_report_t *r)
     free(done);
 }
 
-/* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
- * allocations`, then the other kinds that leaked and the processes that could not be checked. */
 /* Whether every process of the report was dumped while it ran (a signal, interval or program dump, no exit or
  * exec dump among them). */
 static bool all_running(const lwr_report_t *r)
@@ -444,6 +442,9 @@ static bool only_held(const lwr_report_t *r)
     return false;
 }
 
+/* The last line, for CI logs and grep, in LeakSanitizer's words: `SUMMARY: leakwatch: B bytes leaked in N
+ * allocations` (held, for unscanned dumps of running processes), then the other kinds and the processes that
+ * could not be checked. */
 static void print_summary(FILE *out, const lwr_report_t *r)
 {
     uint64_t n = r->totals[LWR_HEAP].count;

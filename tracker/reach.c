@@ -1263,25 +1263,21 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
 #define COPY_DONE 0x656e6f642d776c00ull /* the copy's last word */
 
 /* A scanning copy that said its last word but was still exiting (its address space being taken down, tens of
- * milliseconds for a large program): reaped by the dump thread once its dump is written (lw_reach_reap), or at the
- * start of the next snapshot, rather than waited for, so that the exit dump does not wait. Invisible to the program's own waits meanwhile (lw_sys_fork_quiet). `of` is the
- * process whose child it is: a forked child has none of its parent's. */
+ * milliseconds for a large program): reaped by the dump thread once its dump is written, or at the start of the
+ * next snapshot (lw_reach_reap), rather than waited for, so that the exit dump does not wait. Invisible to the
+ * program's own waits meanwhile (lw_sys_fork_quiet). `of` is the process whose child it is: a forked child has
+ * none of its parent's. */
 static struct {
     pid_t pid, of;
 } exiting;
 
-static void reap_exiting(void)
+void lw_reach_reap(void)
 {
     if (exiting.pid > 0 && exiting.of == lw_pid) {
         int st;
         lw_sys_reap(exiting.pid, &st);
     }
     exiting.pid = 0;
-}
-
-void lw_reach_reap(void)
-{
-    reap_exiting();
 }
 
 /* What the copy sends back ahead of the entries and the classes. `refused`: the copy would not classify these
@@ -1405,7 +1401,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
         return EOVERFLOW;
     if (links)
         links->norder = links->nroots = 0;
-    reap_exiting();
+    lw_reach_reap();
     scratch_t w = { 0 };
     w.maps_cap = 4u << 20;
     w.vmas_cap = 65536;

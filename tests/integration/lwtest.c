@@ -79,6 +79,20 @@ int lwt_write_file(const char *path, const char *text)
     return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
+int lwt_proc_stat(long pid, char *state, long *ppid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *after = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    return after && sscanf(after + 1, " %c %ld", state, ppid) == 2 ? 0 : -1;
+}
+
 char *lwt_mkdtemp(void)
 {
     const char *base = getenv("TMPDIR");

@@ -100,6 +100,9 @@ char *lwt_mkdtemp(void);
 void lwt_rmtree(const char *path);
 /* Writes text to path; returns 0 or -1. */
 int lwt_write_file(const char *path, const char *text);
+/* The state letter (R, S, Z, ...) and parent of process pid from /proc/PID/stat; returns 0, or -1 when the
+ * process is gone. */
+int lwt_proc_stat(long pid, char *state, long *ppid);
 
 /* ---- Assertions (Check). Each records the caller's file and line and prints lwt_describe(r) on failure. ---- */
 

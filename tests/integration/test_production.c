@@ -238,20 +238,10 @@ static int children_of(pid_t pid)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;   /* gone meanwhile */
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        const char *after = strrchr(buf, ')');   /* the name may hold spaces and parentheses */
         char state;
-        int ppid;
-        if (after && sscanf(after + 1, " %c %d", &state, &ppid) == 2 && ppid == (int)pid)
+        long ppid;
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && lwt_proc_stat(atol(e->d_name), &state, &ppid) == 0 &&
+            ppid == (long)pid)
             n++;
     }
     closedir(d);

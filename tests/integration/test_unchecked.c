@@ -275,16 +275,9 @@ static void unspin(pid_t *pids, int n)
 /* Whether process pid is gone or a zombie (a daemon reparented to an init that does not reap stays one). */
 static int ended(pid_t pid)
 {
-    char path[64], buf[512] = "";
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *after = strrchr(buf, ')');
-    return !after || after[1] != ' ' || after[2] == 'Z' || after[2] == 'X';
+    char state;
+    long ppid;
+    return lwt_proc_stat(pid, &state, &ppid) != 0 || state == 'Z' || state == 'X';
 }
 
 /* A daemon that outlives the command is named as still running; when it ends later, once run has taken its dump
