@@ -140,12 +140,12 @@ int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set);
  * straight through, so the sigprocmask wrapper skips those two calls then. */
 int lw_signal_mask_elided(void);
 
-/* Live handles and bytes of one kind, summed over the tables. Takes every shard lock in turn. */
+/* Live handles and bytes of one kind, summed over the tables at one moment (every shard lock held). */
 size_t lw_live_count(lw_kind_t kind);
 size_t lw_live_bytes(lw_kind_t kind);
 
-/* Calls fn for every live handle of `kind` (all kinds when kind == LW_KIND_COUNT). The shard being walked is
- * locked, so fn must not acquire or release tracked handles. */
+/* Calls fn for every live handle of `kind` (all kinds when kind == LW_KIND_COUNT), those of one moment: every
+ * shard is locked for the walk, so fn must not acquire or release tracked handles. */
 typedef void (*lw_visit_fn)(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, void *arg);
 void lw_foreach_live(lw_kind_t kind, lw_visit_fn fn, void *arg);
 

@@ -171,7 +171,7 @@ void lw_tables_unlock_all(void);
 void lw_tables_drop_in_copy(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
-/* Calls fn with every record of this process, shard by shard, the shard locked. */
+/* Calls fn with every record of this process, every shard locked for the whole walk (one moment's records). */
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 /* The same, including the records inherited from the parent (marked `inherited`). */
 void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg);

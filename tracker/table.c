@@ -813,11 +813,14 @@ static inline void visit(void (*fn)(const lw_live_t *rec, void *arg), void *arg,
     fn(&l, arg);
 }
 
+/* Every shard stays locked for the whole walk: the records it visits are those of one moment. Shard by shard, a
+ * block freed in a shard already walked and its successor allocated in one still ahead were both listed, so a
+ * dump of a running process could count more handles than it ever held at once. */
 static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int with_inherited)
 {
+    lw_tables_lock_all();
     for (int i = 0; i < LW_SHARDS; i++) {
         lw_shard_t *s = &shards[i];
-        lw_lock(&s->lock);
         for (int k = 0; k < LW_KIND_COUNT; k++) {
             for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next)
                 visit(fn, arg, with_inherited, (lw_kind_t)k, REC_HANDLE(r), &r->b);
@@ -836,8 +839,8 @@ static void walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg, int wit
                 visit(fn, arg, with_inherited, LW_HEAP, set->handle[w], &set->way[w]);
             }
         }
-        lw_unlock(&s->lock);
     }
+    lw_tables_unlock_all();
 }
 
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg)

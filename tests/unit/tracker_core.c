@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +344,52 @@ START_TEST(threads_exact_counts)
 }
 END_TEST
 
+#define SLOTS 64
+
+static atomic_int churning;
+
+/* The handle a slot holds at its nth refill: one in another 64 MB region each time, so that most often the
+ * tables keep it in another shard than its predecessor (a heap that straddles two regions does so). */
+#define SLOT_HANDLE(base, n) ((base) + (uintptr_t)(n) * ((uintptr_t)1 << 26) + 16)
+
+/* One slot at a time: its handle released, the next one acquired in its place. */
+static void *replace_slots(void *arg)
+{
+    uintptr_t base = (uintptr_t)arg << 44, next = 0, slot[SLOTS];
+    for (int i = 0; i < SLOTS; i++)
+        acquire_here(LW_HEAP, slot[i] = SLOT_HANDLE(base, next++), 16);
+    atomic_store(&churning, 1);
+    while (atomic_load(&churning) == 1) {
+        int i = (int)(next % SLOTS);
+        lw_on_release(LW_HEAP, slot[i]);
+        acquire_here(LW_HEAP, slot[i] = SLOT_HANDLE(base, next++), 16);
+    }
+    for (int i = 0; i < SLOTS; i++)
+        lw_on_release(LW_HEAP, slot[i]);
+    return NULL;
+}
+
+/* A walk sees the records of one moment: a thread that never holds more than SLOTS handles is never seen
+ * holding more, however its releases and acquisitions fall between the shards the walk has passed. */
+START_TEST(walk_sees_one_moment)
+{
+    pthread_t t;
+    atomic_store(&churning, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, replace_slots, (void *)(uintptr_t)3), 0);
+    while (atomic_load(&churning) == 0)
+        sched_yield();
+    size_t most = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = lw_live_count(LW_HEAP);
+        most = n > most ? n : most;
+    }
+    atomic_store(&churning, 2);
+    pthread_join(t, NULL);
+    ck_assert_msg(most <= SLOTS, "a walk counted %zu handles of a thread that holds %d", most, SLOTS);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+}
+END_TEST
+
 START_TEST(fork_child_reports_its_own)
 {
     acquire_here(LW_HEAP, 0x60000, 100);
@@ -551,6 +599,7 @@ int main(void)
     tcase_add_test(tc, stack_cache_verified);
     tcase_add_test(tc, frame_pointer_walk_matches_libunwind);
     tcase_add_test(tc, threads_exact_counts);
+    tcase_add_test(tc, walk_sees_one_moment);
     tcase_add_test(tc, fork_child_reports_its_own);
     tcase_add_test(tc, dump_round_trip);
     tcase_add_test(tc, dump_to_unwritable_dir_fails_cleanly);
