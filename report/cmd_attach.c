@@ -4,6 +4,7 @@
  * for `leakwatch dump`. */
 #include "cli.h"
 #include "inject.h"
+#include "procinfo.h"
 
 #include <dlfcn.h>
 #include <sys/uio.h>
@@ -23,9 +24,10 @@ static const char usage[] =
     "Usage: leakwatch attach PID\n"
     "\n"
     "Loads the library into the running process PID with ptrace (its main thread stops while dlopen runs),\n"
-    "and returns once it tracks: heap, descriptors, sockets, threads and timers acquired from then on. What was\n"
-    "acquired before is not known (dumps say so in `attached`), and its release is no error. The process's\n"
-    "calls are rebound to the library's wrappers in every loaded module; programs it executes are not traced.\n"
+    "and returns once it tracks and its dump thread runs: heap, descriptors, sockets, threads and timers\n"
+    "acquired from then on. What was acquired before is not known (dumps say so in `attached`), and its\n"
+    "release is no error. The process's calls are rebound to the library's wrappers in every loaded module;\n"
+    "programs it executes are not traced.\n"
     "\n"
     "Settings come from this command's environment, as the library reads them: LEAKWATCH_DUMP_DIR (default\n"
     "$TMPDIR or /tmp), LEAKWATCH_DUMP_SIGNAL (default RTMIN+3, so that `leakwatch dump` works),\n"
@@ -50,19 +52,7 @@ static const struct {
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
-/* Whether the process maps a file whose name holds `needle` (the library already loaded, say). */
-static int maps_contain(long pid, const char *needle)
-{
-    char path[64], line[4096];
-    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
-    FILE *f = fopen(path, "r");
-    int found = 0;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
+#define DUMP_THREAD_WAIT_MS 5000 /* how long the loaded library's dump thread gets to appear */
 
 /* In the stopped process: setenv each setting, dlopen the library (its constructor rebinds the process's calls
  * and starts the dump thread), unsetenv the settings again. Returns 0, or -1 with the reason in err. */
@@ -142,7 +132,7 @@ static int attach_main(int argc, char **argv)
         fprintf(stderr, "leakwatch attach: no process %ld\n", pid);
         return 1;
     }
-    if (maps_contain(pid, "libleakwatch")) {
+    if (lwr_maps_contain(pid, "libleakwatch")) {
         fprintf(stderr, "leakwatch attach: process %ld already runs with leakwatch; ask it for a dump with "
                         "`leakwatch dump %ld`\n", pid, pid);
         return 1;
@@ -180,13 +170,21 @@ static int attach_main(int argc, char **argv)
     }
     char err[512] = "";
     int failed = load_library((pid_t)pid, lib, names, values, nset, err, sizeof err);
-    if (failed || !maps_contain(pid, "libleakwatch")) {
+    if (failed || !lwr_maps_contain(pid, "libleakwatch")) {
         fprintf(stderr, "leakwatch attach: could not load %s into process %ld: %s\n", lib, pid,
                 err[0] ? err : "it is not mapped after the load");
         free(absdir);
         free(lib);
         return 1;
     }
+    /* dlopen returns before the dump thread has named itself, and the name is what `leakwatch dump` looks for
+     * once the settings have left the environment: tracking is announced once the thread is there */
+    int named = 0;
+    for (int tries = 0; tries < DUMP_THREAD_WAIT_MS / 10 && !(named = lwr_dump_thread_signal(pid) > 0); tries++)
+        usleep(10000);
+    if (!named)
+        fprintf(stderr, "leakwatch attach: process %ld shows no dump thread after %d s: `leakwatch dump` cannot ask "
+                        "it for dumps (the process's stderr says why)\n", pid, DUMP_THREAD_WAIT_MS / 1000);
     const char *sig = getenv("LEAKWATCH_DUMP_SIGNAL"), *interval = getenv("LEAKWATCH_DUMP_INTERVAL");
     printf("leakwatch attach: tracking pid %ld from now on; what it acquired before is not known\n"
            "dumps go to %s: `leakwatch dump --dir %s %ld`, signal %s", pid, absdir, absdir,

@@ -1,6 +1,7 @@
 /* `leakwatch dump PID`: asks a running process under the library for a dump now, with the signal the library
  * uses there, and waits for the dump file to appear. */
 #include "cli.h"
+#include "procinfo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,35 +62,6 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
     return 0;
 }
 
-/* Reads /proc/<pid>/<what> into buf (NUL-terminated); returns the length or -1. */
-static ssize_t read_proc(long pid, const char *what, char *buf, size_t cap)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/proc/%ld/%s", pid, what);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return (ssize_t)n;
-}
-
-/* The value of NAME in the process's initial environment (/proc/PID/environ), copied into out; 0 or -1. */
-static int environ_value(long pid, const char *name, char *out, size_t cap)
-{
-    static char env[1 << 16];
-    ssize_t n = read_proc(pid, "environ", env, sizeof env);
-    size_t len = strlen(name);
-    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1) {
-        if (strncmp(env + i, name, len) == 0 && env[i + (ssize_t)len] == '=') {
-            snprintf(out, cap, "%s", env + i + len + 1);
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* A LEAKWATCH_DUMP_SIGNAL value as this machine numbers it (the library takes the same forms); 0 if unknown. */
 static int signal_number(const char *v)
 {
@@ -114,33 +86,10 @@ static int signal_number(const char *v)
     return 0;
 }
 
-/* The dump signal of a running dump thread of the process: a task named "leakwatch-sN". 0 when none. */
-static int thread_signal(long pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%ld/task", pid);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int sig = 0;
-    while (d && !sig && (e = readdir(d))) {
-        char comm[64], what[300];
-        uint64_t k;
-        snprintf(what, sizeof what, "task/%s/comm", e->d_name);
-        if (e->d_name[0] == '.' || read_proc(pid, what, comm, sizeof comm) <= 0)
-            continue;
-        comm[strcspn(comm, "\n")] = '\0';
-        if (strncmp(comm, "leakwatch-s", 11) == 0 && lwr_parse_uint(comm + 11, 64, &k) == 0)
-            sig = (int)k;
-    }
-    if (d)
-        closedir(d);
-    return sig;
-}
-
 static long parent_of(long pid)
 {
     char st[1024];
-    if (read_proc(pid, "stat", st, sizeof st) <= 0)
+    if (lwr_read_proc(pid, "stat", st, sizeof st) <= 0)
         return -1;
     const char *p = strrchr(st, ')'); /* the command name may hold spaces and parentheses */
     long ppid = -1;
@@ -153,8 +102,8 @@ static int dump_signal_of(long pid)
 {
     for (int up = 0; up < 8 && pid > 1; up++, pid = parent_of(pid)) {
         char v[64];
-        int sig = thread_signal(pid);
-        if (!sig && environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", v, sizeof v) == 0)
+        int sig = lwr_dump_thread_signal(pid);
+        if (!sig && lwr_environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", v, sizeof v) == 0)
             sig = signal_number(v);
         if (sig)
             return sig;
@@ -195,7 +144,7 @@ static int dump_main(int argc, char **argv)
     if ((status = lwr_pid_operand("dump", argc, argv, first, &pid)) != 0)
         return status;
     char status_text[4096];
-    if (read_proc(pid, "status", status_text, sizeof status_text) < 0) {
+    if (lwr_read_proc(pid, "status", status_text, sizeof status_text) < 0) {
         fprintf(stderr, "leakwatch dump: no process %ld\n", pid);
         return 1;
     }
@@ -209,14 +158,14 @@ static int dump_main(int argc, char **argv)
     const char *tmp = getenv("TMPDIR");
     /* a program that rewrites its environment's memory (nginx's process titles) no longer shows where it
      * writes; then only --dir can say */
-    int env_lost = !o.dir && environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
-                   && environ_value(pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
-                   && environ_value(pid, "LD_PRELOAD", probe, sizeof probe) != 0;
+    int env_lost = !o.dir && lwr_environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", probe, sizeof probe) != 0
+                   && lwr_environ_value(pid, "LEAKWATCH_DUMP_INTERVAL", probe, sizeof probe) != 0
+                   && lwr_environ_value(pid, "LD_PRELOAD", probe, sizeof probe) != 0;
     if (env_lost && !o.timeout_given)
         o.timeout_s = ENV_LOST_TIMEOUT_S;
     if (o.dir)
         snprintf(base, sizeof base, "%s", o.dir);
-    else if (environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
+    else if (lwr_environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
         snprintf(base, sizeof base, "%s", tmp && *tmp ? tmp : "/tmp");
     else if (base[0] != '/') {
         /* relative to the process's working directory (as it is now: one that changes it is not followed) */

@@ -1,0 +1,71 @@
+/* What the commands that act on a running process read of it in /proc. */
+#include "procinfo.h"
+#include "cli.h"
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+ssize_t lwr_read_proc(long pid, const char *what, char *buf, size_t cap)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/proc/%ld/%s", pid, what);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (ssize_t)n;
+}
+
+int lwr_environ_value(long pid, const char *name, char *out, size_t cap)
+{
+    static char env[1 << 16];
+    ssize_t n = lwr_read_proc(pid, "environ", env, sizeof env);
+    size_t len = strlen(name);
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1) {
+        if (strncmp(env + i, name, len) == 0 && env[i + (ssize_t)len] == '=') {
+            snprintf(out, cap, "%s", env + i + len + 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int lwr_dump_thread_signal(long pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int sig = 0;
+    while (d && !sig && (e = readdir(d))) {
+        char comm[64], what[300];
+        uint64_t k;
+        snprintf(what, sizeof what, "task/%s/comm", e->d_name);
+        if (e->d_name[0] == '.' || lwr_read_proc(pid, what, comm, sizeof comm) <= 0)
+            continue;
+        comm[strcspn(comm, "\n")] = '\0';
+        if (strncmp(comm, "leakwatch-s", 11) == 0 && lwr_parse_uint(comm + 11, 64, &k) == 0)
+            sig = (int)k;
+    }
+    if (d)
+        closedir(d);
+    return sig;
+}
+
+int lwr_maps_contain(long pid, const char *needle)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+

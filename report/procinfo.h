@@ -1,0 +1,20 @@
+/* What the commands that act on a running process (`dump`, `attach`) read of it in /proc. */
+#ifndef LWR_PROCINFO_H
+#define LWR_PROCINFO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads /proc/<pid>/<what> into buf (NUL-terminated); returns the length or -1. */
+ssize_t lwr_read_proc(long pid, const char *what, char *buf, size_t cap);
+
+/* The value of NAME in the process's initial environment (/proc/PID/environ), copied into out; 0 or -1. */
+int lwr_environ_value(long pid, const char *name, char *out, size_t cap);
+
+/* The dump signal of a running dump thread of the process: a task named "leakwatch-sN". 0 when none. */
+int lwr_dump_thread_signal(long pid);
+
+/* Whether the process maps a file whose name holds `needle` (the library already loaded, say). */
+int lwr_maps_contain(long pid, const char *needle);
+
+#endif
