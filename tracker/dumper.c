@@ -19,6 +19,10 @@
 
 static sem_t wake;
 static pid_t dumper_pid; /* the process the dumper thread runs in; a forked child starts its own */
+/* The process whose `wake` is set up: a forked child's copy holds the parent's count until lw_dumper_forked sets
+ * it up afresh, and a signal that reaches the child before then is kept in early_signal (its pid) instead. */
+static atomic_int wake_owner;
+static atomic_int early_signal;
 static lw_lock_t start_lock;
 static int handler_set;  /* the handler is in place in this image (fork keeps it, exec starts afresh) */
 static atomic_int takeover_warned;
@@ -28,12 +32,29 @@ static void on_dump_signal(int sig)
 {
     (void)sig;
     int saved = errno;
-    sem_post(&wake); /* async-signal-safe */
+    pid_t me = (pid_t)lw_syscall(SYS_getpid); /* a child still in fork's handlers has the parent's lw_pid */
+    if (atomic_load(&wake_owner) == me)
+        sem_post(&wake); /* async-signal-safe */
+    else
+        atomic_store(&early_signal, me); /* lw_dumper_forked posts it once the child's own is set up */
     /* a forked child without its thread yet: the next acquisition starts it (creating a thread here could take
      * a lock the interrupted code holds) and the thread finds the post waiting */
-    if (dumper_pid != lw_pid)
+    if (dumper_pid != me)
         atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
     errno = saved;
+}
+
+/* Makes `wake` this process's: signals from now on post into it, and one that reached the process before is
+ * posted now (exactly once, whichever side of the store it fell). Returns whether there was one. */
+static int own_wake(void)
+{
+    if (atomic_load(&wake_owner) == lw_pid)
+        return 0;
+    atomic_store(&wake_owner, lw_pid);
+    if (atomic_exchange(&early_signal, 0) != lw_pid)
+        return 0;
+    sem_post(&wake);
+    return 1;
 }
 
 static const char *dump_dir(void)
@@ -148,6 +169,7 @@ void lw_dumper_start(void)
         if (!dumper_pid)
             sem_init(&wake, 0, 0); /* a forked child has its own from lw_dumper_forked */
         dumper_pid = lw_pid;
+        own_wake(); /* the first process, or a child forked from a handler (it missed lw_dumper_forked) */
         if (lw_config.dump_signal && !handler_set) {
             handler_set = 1;
             set_handler();
@@ -185,9 +207,12 @@ void lw_dumper_forked(void)
     atomic_store(&start_lock.held, 0);
     if (!dumper_pid)
         return; /* the parent has no dumps running: nor has the child */
-    /* the parent's pending wake-ups are the parent's; a signal from now on posts into the child's own */
+    /* the parent's pending wake-ups are the parent's; the child's own starts empty, with the signal that reached
+     * the child since fork returned in it, if one did */
     sem_init(&wake, 0, 0);
     atomic_store(&lw_dumper_wanted, lw_config.dump_interval_s ? LW_DUMPER_AT_ALLOC : 0);
+    if (own_wake())
+        atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
 }
 
 int lw_dumper_threads(void)
