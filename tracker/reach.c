@@ -1028,6 +1028,32 @@ static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *
         flood(s);
 }
 
+/* Scans [lo, hi) as roots of `kind`. Memory the program mapped may hold a loaded object's globals: the part of
+ * its .bss past its file's last page is an anonymous mapping (often merged with the one after it), and the words
+ * there are that object's variables, roots of kind global. */
+static void scan_roots(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl, const ranges_t *mods,
+                       uint32_t kind)
+{
+    while (lo < hi) {
+        uintptr_t glo = hi, ghi = hi; /* the first part of [lo, hi) in a writable segment */
+        for (size_t i = 0; kind == LW_ROOT_MEMORY && i < mods->n; i++) {
+            uintptr_t a = mods->v[i].lo & ~(uintptr_t)7, b = (mods->v[i].hi + 7) & ~(uintptr_t)7;
+            if (b > lo && a < hi && (a > lo ? a : lo) < glo) {
+                glo = a > lo ? a : lo;
+                ghi = b < hi ? b : hi;
+            }
+        }
+        s->root_kind = kind;
+        if (lo < glo)
+            scan_guarded(s, lo, glo, excl);
+        s->root_kind = LW_ROOT_GLOBAL;
+        if (glo < ghi)
+            scan_guarded(s, glo, ghi, excl);
+        lo = ghi;
+    }
+    s->root_kind = kind;
+}
+
 /* lw_tls_find, where a fault means that the mapping holds no thread control block. */
 static uintptr_t find_tls_guarded(uintptr_t lo, uintptr_t hi)
 {
@@ -1235,14 +1261,12 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
             if (tls_lo >= tls_hi)
                 tls_lo = tls_hi = hi; /* nothing of it above the stack pointer */
         }
-        s->root_kind = kind;
-        scan_guarded(s, live, tls_lo, &excl);
+        scan_roots(s, live, tls_lo, &excl, &mods, kind);
         if (tls_lo < tls_hi) {
             s->root_kind = LW_ROOT_TLS;
             s->root_tp = tp;
             scan_guarded(s, tls_lo, tls_hi, &excl);
-            s->root_kind = kind;
-            scan_guarded(s, tls_hi, hi, &excl);
+            scan_roots(s, tls_hi, hi, &excl, &mods, kind);
         }
     }
     /* the program's root regions, whatever memory they lie in */

@@ -146,6 +146,21 @@ static void assert_classified(const traced_t *t, const char *allocator)
                       expected[i].func, lwt_site_count(found), lwt_site_bytes(found), expected[i].count,
                       expected[i].bytes, lwt_describe(r));
     }
+    /* the globals that hold blocks are named, though they lie past the executable's last file page (its .bss
+     * holds the 20000 churned pointers), in memory the loader mapped anonymously */
+    static const struct {
+        const char *func, *marker, *global;
+    } holders[] = { { "hold_global", "@alloc_global */", "g_held" }, { "hold_chain", "@alloc_chain_a */", "g_chain" } };
+    for (size_t i = 0; i < sizeof holders / sizeof holders[0]; i++) {
+        json_t *found = NULL;
+        class_sites(r->report, holders[i].func, LWT_MARKER_LINE(SRC, holders[i].marker), "reachable", &found);
+        json_t *hb = json_object_get(found, "held_by");
+        const char *root = json_string_value(json_object_get(hb, "root")),
+                   *name = json_string_value(json_object_get(hb, "name"));
+        ck_assert_msg(root && name && strcmp(root, "global") == 0 && strcmp(name, holders[i].global) == 0,
+                      "%s's block is not held by global %s: %s", holders[i].func, holders[i].global,
+                      json_dumps(hb, 0));
+    }
     long long nheap = 0;
     size_t j;
     json_t *site;
