@@ -148,4 +148,5 @@ void lw_reset_for_tests(void)
     lw_tables_reset();
     lw_mappings_reset();
     lw_sites_reset();
+    lw_stack_forget(); /* its entries name sites that are gone */
 }

@@ -129,6 +129,8 @@ typedef struct {
 extern lw_stack_stats_t lw_stack_stats;
 /* Adds the calling thread's hit and miss counts to lw_stack_stats (other threads add theirs as they go). */
 void lw_stack_flush_counts(void);
+/* Drops the calling thread's stack cache, whose entries name sites (lw_reset_for_tests empties the sites). */
+void lw_stack_forget(void);
 /* Around fork: wait for the unwinds in progress and hold new ones back; then let them go again. */
 void lw_stack_block_unwinds(void);
 void lw_stack_allow_unwinds(int in_child);

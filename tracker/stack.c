@@ -160,6 +160,16 @@ static void cache_destroy(void *p)
     lw_mem_free(c, c->total);
 }
 
+void lw_stack_forget(void)
+{
+    lw_tcache_t *c = lw_self.cache;
+    if (!c)
+        return;
+    if (atomic_load(&cache_key_state) == 2)
+        pthread_setspecific(cache_key, NULL);
+    cache_destroy(c);
+}
+
 /* The set of a key. Every part matters: many call sites share one stack depth, one call site is reached at many
  * depths, and many callers reach one call site at the same depth. */
 static inline size_t set_of(const lw_tcache_t *c, uintptr_t ra, uintptr_t frame, uintptr_t key2)

@@ -241,6 +241,23 @@ START_TEST(site_index_grows)
 }
 END_TEST
 
+/* A reset empties the sites and the calling thread's stack cache with them: the same stack after it is a site
+ * that exists, not the number it had before. */
+START_TEST(reset_forgets_cached_stacks)
+{
+    uint32_t sites[2];
+    for (int i = 0; i < 2; i++) {
+        if (i)
+            lw_reset_for_tests();
+        acquire_here(LW_HEAP, 0x40000 + (uintptr_t)i * 16, 8);
+        sites[i] = site_of(LW_HEAP, 0x40000 + (uintptr_t)i * 16);
+    }
+    uintptr_t f[LW_MAX_DEPTH];
+    ck_assert_int_gt(lw_site_frames(sites[1], f, LW_MAX_DEPTH), 0);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+}
+END_TEST
+
 START_TEST(depth_is_capped)
 {
     lw_config.depth = 2;
@@ -595,6 +612,7 @@ int main(void)
     tcase_add_test(tc, errno_preserved);
     tcase_add_test(tc, call_sites);
     tcase_add_test(tc, depth_is_capped);
+    tcase_add_test(tc, reset_forgets_cached_stacks);
     tcase_add_test(tc, site_index_grows);
     tcase_add_test(tc, stack_cache_verified);
     tcase_add_test(tc, frame_pointer_walk_matches_libunwind);
