@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,21 @@ static int private_dir_of(const char *path, uid_t uid)
     return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid && (st.st_mode & 07777) == 0700;
 }
 
+/* Makes sub, a directory of user uid, mode 0700, unless it exists. It is made under a name of this process's and
+ * renamed into place once it is uid's: another process preparing the same directory (two workers of one master)
+ * finds it whole or not at all, never still root's. */
+static void make_user_dir(const char *sub, uid_t uid)
+{
+    char tmp[640];
+    char *p = tmp + lw_strlcpy(tmp, sub, sizeof(tmp) - 32);
+    p += lw_strlcpy(p, ".new-", 8);
+    *lw_fmt_u64(p, (uint64_t)getpid()) = '\0';
+    if (mkdir(tmp, 0700) != 0)
+        return;
+    if (chown(tmp, uid, (gid_t)-1) != 0 || renameat2(AT_FDCWD, tmp, AT_FDCWD, sub, RENAME_NOREPLACE) != 0)
+        rmdir(tmp);
+}
+
 void lw_cred_prepare(uid_t new_euid)
 {
     lw_init();
@@ -46,8 +62,7 @@ void lw_cred_prepare(uid_t new_euid)
     struct stat st;
     if (user_dir(dir, new_euid, sub, sizeof(sub)) == 0 && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
         st.st_uid == euid) {
-        if (mkdir(sub, 0700) == 0 && chown(sub, new_euid, (gid_t)-1) != 0)
-            rmdir(sub);
+        make_user_dir(sub, new_euid);
         if (private_dir_of(sub, new_euid)) {
             /* the new user must be able to pass through the dump directory, not to list or write it */
             if ((st.st_mode & 07777) == 0700)
