@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -106,6 +107,52 @@ static int load_library(pid_t pid, const char *lib, const char *const *names, co
     return failed ? -1 : 0;
 }
 
+static int private_dir_of(const char *path, long uid)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (long)st.st_uid == uid && (st.st_mode & 07777) == 0700;
+}
+
+/* The directory the dumps of a process running as user `euid` land in, into out, as the library picks it: `dir`
+ * when that user owns it (or is root), else that user's private directory in it, dir/uid-EUID, when there is one,
+ * else `dir` again when others may write it (/tmp). A dump directory private to root gets that user's directory
+ * made here (a worker of a server that dropped its privileges), as the library makes it for a process that changes
+ * user. 0, or -1 with the reason in err. */
+static int dump_dir_of_user(const char *dir, long euid, char *out, size_t cap, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (euid == 0 || (long)st.st_uid == euid) {
+        snprintf(out, cap, "%s", dir);
+        return 0;
+    }
+    snprintf(out, cap, "%s/uid-%ld", dir, euid);
+    if (private_dir_of(out, euid))
+        return 0;
+    if (st.st_mode & 022) {
+        snprintf(out, cap, "%s", dir);
+        return 0;
+    }
+    if (geteuid() == 0 && st.st_uid == 0) {
+        char tmp[4500];
+        snprintf(tmp, sizeof tmp, "%s.new-%ld", out, (long)getpid());
+        /* made whole under a name of its own, then renamed into place: the process may be making it too */
+        if (mkdir(tmp, 0700) == 0 && (chown(tmp, (uid_t)euid, (gid_t)-1) != 0
+                                      || renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) != 0))
+            rmdir(tmp);
+        if ((st.st_mode & 07777) == 0700)
+            chmod(dir, 0711); /* the user passes through the dump directory, and neither lists nor writes it */
+        if (private_dir_of(out, euid))
+            return 0;
+    }
+    snprintf(err, errlen, "the process runs as user %ld, who cannot write its dumps into %s (attach as root, or set "
+                          "LEAKWATCH_DUMP_DIR to a directory that user may write)", euid, dir);
+    return -1;
+}
+
 /* attach has no options of its own: every other argument is an operand or an unknown option */
 static int no_options(const char *cmd, int argc, char **argv, int *i, void *opts)
 {
@@ -153,6 +200,23 @@ static int attach_main(int argc, char **argv)
         return 1;
     }
 
+    char status_text[4096], where[4400], why[600];
+    const char *uidl = lwr_read_proc(pid, "status", status_text, sizeof status_text) > 0
+                           ? strstr(status_text, "\nUid:") : NULL;
+    long ruid = -1, euid = -1;
+    if (!uidl || sscanf(uidl + 5, "%ld %ld", &ruid, &euid) != 2) {
+        fprintf(stderr, "leakwatch attach: cannot read the user of process %ld\n", pid);
+        free(absdir);
+        free(lib);
+        return 1;
+    }
+    if (dump_dir_of_user(absdir, euid, where, sizeof where, why, sizeof why) != 0) {
+        fprintf(stderr, "leakwatch attach: %s\n", why);
+        free(absdir);
+        free(lib);
+        return 1;
+    }
+
     const char *names[NSETTINGS + 2], *values[NSETTINGS + 2];
     char stamp[32];
     snprintf(stamp, sizeof stamp, "%ld", (long)time(NULL));
@@ -187,7 +251,7 @@ static int attach_main(int argc, char **argv)
                         "it for dumps (the process's stderr says why)\n", pid, DUMP_THREAD_WAIT_MS / 1000);
     const char *sig = getenv("LEAKWATCH_DUMP_SIGNAL"), *interval = getenv("LEAKWATCH_DUMP_INTERVAL");
     printf("leakwatch attach: tracking pid %ld from now on; what it acquired before is not known\n"
-           "dumps go to %s: `leakwatch dump --dir %s %ld`, signal %s", pid, absdir, absdir,
+           "dumps go to %s: `leakwatch dump --dir %s %ld`, signal %s", pid, where, absdir,
            pid, sig && *sig ? sig : "RTMIN+3");
     if (interval && *interval)
         /* plain seconds, or a duration with its unit (LEAKWATCH_DUMP_INTERVAL=5m) */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +17,8 @@ typedef struct {
     FILE *to, *from;
 } plain_service_t;
 
-/* A service fixture without the library, its stdin and stdout on pipes. */
-static plain_service_t spawn_plain(const char *fixture)
+/* A service fixture without the library, its stdin and stdout on pipes, running as user `uid` (-1: this one). */
+static plain_service_t spawn_plain_as(const char *fixture, long uid)
 {
     int in[2], out[2];
     ck_assert(pipe(in) == 0 && pipe(out) == 0);
@@ -28,6 +29,8 @@ static plain_service_t spawn_plain(const char *fixture)
         dup2(out[1], 1);
         for (int fd = 3; fd < 64; fd++)
             close(fd);
+        if (uid >= 0 && setuid((uid_t)uid) != 0)
+            _exit(126);
         execl(lwt_fixture(fixture), fixture, (char *)NULL);
         _exit(127);
     }
@@ -38,6 +41,11 @@ static plain_service_t spawn_plain(const char *fixture)
     char line[64];
     ck_assert_msg(fgets(line, sizeof line, s.from) && strncmp(line, "pid=", 4) == 0, "the service did not start");
     return s;
+}
+
+static plain_service_t spawn_plain(const char *fixture)
+{
+    return spawn_plain_as(fixture, -1);
 }
 
 /* Serves n requests; returns the service's running total. */
@@ -226,6 +234,34 @@ START_TEST(attach_waits_until_the_main_thread_is_outside_the_allocator)
 }
 END_TEST
 
+/* A service that runs as nobody (a server's worker after it dropped its privileges), attached by root with a
+ * dump directory private to root: attach makes nobody's directory in it, and the dumps land there. */
+START_TEST(attach_to_a_service_of_another_user_prepares_its_directory)
+{
+    LWT_REQUIRE_BUILT();
+    ck_assert_msg(geteuid() == 0, "this test attaches to a process of another user and must run as root (CI does)");
+    char *dir = lwt_mkdtemp(), sub[4300];
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+    snprintf(sub, sizeof sub, "%s/uid-65534", dir);
+    plain_service_t s = spawn_plain_as("service", 65534);
+    ck_assert_int_eq(serve(&s, 5), 5);
+    lwt_result_t *r = attach_to(s.pid, dir);
+    ck_assert_msg(r->exited && r->exit_code == 0 && strstr(r->out, sub), "%s", lwt_describe(r));
+    lwt_free(r);
+    struct stat st;
+    ck_assert_int_eq(lstat(sub, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode) && st.st_uid == 65534 && (st.st_mode & 07777) == 0700);
+    ck_assert_int_eq(serve(&s, 30), 35);
+    char p1[4300];
+    json_t *d1 = dump_now(dir, s.pid, p1, sizeof p1);
+    ck_assert_msg(strncmp(p1, sub, strlen(sub)) == 0, "the dump %s is not in %s", p1, sub);
+    ck_assert_int_eq(heap_count(d1), 30);
+    json_decref(d1);
+    quit(&s);
+    lwt_rmtree(dir);
+}
+END_TEST
+
 START_TEST(attach_and_dump_name_what_they_cannot_do)
 {
     LWT_REQUIRE_BUILT();
@@ -252,6 +288,7 @@ int main(void)
     tcase_add_test(tc, attach_tracks_a_running_service_from_that_moment_and_leaves_it_running);
     tcase_add_test(tc, attach_to_a_non_pie_program_that_takes_mallocs_address);
     tcase_add_test(tc, attach_waits_until_the_main_thread_is_outside_the_allocator);
+    tcase_add_test(tc, attach_to_a_service_of_another_user_prepares_its_directory);
     tcase_add_test(tc, attach_and_dump_name_what_they_cannot_do);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
