@@ -396,7 +396,7 @@ START_TEST(walk_sees_one_moment)
     while (atomic_load(&churning) == 0)
         sched_yield();
     size_t most = 0;
-    for (int round = 0; round < 3000; round++) {
+    for (int round = 0; round < 500; round++) {
         size_t n = lw_live_count(LW_HEAP);
         most = n > most ? n : most;
     }
