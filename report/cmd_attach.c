@@ -244,8 +244,18 @@ static int attach_main(int argc, char **argv)
     /* dlopen returns before the dump thread has named itself, and the name is what `leakwatch dump` looks for
      * once the settings have left the environment: tracking is announced once the thread is there */
     int named = 0;
-    for (int tries = 0; tries < DUMP_THREAD_WAIT_MS / 10 && !(named = lwr_dump_thread_signal(pid) > 0); tries++)
-        usleep(10000);
+    struct timespec tick = { 0, 10 * 1000 * 1000 };
+    for (int tries = 0; tries < DUMP_THREAD_WAIT_MS / 10; tries++) {
+        if ((named = lwr_dump_thread_signal(pid, NULL) >= 0))
+            break;
+        if (access(procdir, F_OK) != 0) {
+            fprintf(stderr, "leakwatch attach: process %ld ended right after the load\n", pid);
+            free(absdir);
+            free(lib);
+            return 1;
+        }
+        nanosleep(&tick, NULL);
+    }
     if (!named)
         fprintf(stderr, "leakwatch attach: process %ld shows no dump thread after %d s: `leakwatch dump` cannot ask "
                         "it for dumps (the process's stderr says why)\n", pid, DUMP_THREAD_WAIT_MS / 1000);

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <stdbool.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -21,7 +22,8 @@ static const char usage[] =
     "Asks the running process PID (started under the library, or attached with `leakwatch attach`) for a dump\n"
     "now and waits until it is written; prints the dump's path. The signal is the one the library uses in that\n"
     "process: named by its dump thread (`leakwatch-sN`), else LEAKWATCH_DUMP_SIGNAL in its environment, else\n"
-    "its parent's (a worker that has not dumped yet). Nothing is kept open in the process between dumps.\n"
+    "its parent's (a worker that has not dumped yet). It goes to the dump thread alone, so no thread of the\n"
+    "program is interrupted. Nothing is kept open in the process between dumps.\n"
     "\n"
     "  --dir DIR            where the process writes its dumps (default: LEAKWATCH_DUMP_DIR in its environment,\n"
     "                       else $TMPDIR or /tmp); its leakwatch-<uid> and uid-<uid> directories are looked in too\n"
@@ -96,13 +98,18 @@ static long parent_of(long pid)
     return p && sscanf(p + 1, " %*c %ld", &ppid) == 1 ? ppid : -1;
 }
 
-/* The process's dump signal: its dump thread's, its environment's, or the nearest ancestor's (a forked worker
- * whose thread has not started yet). 0 when none says. */
-static int dump_signal_of(long pid)
+/* The process's dump signal: its dump thread's (that thread's id into *tid), its environment's, or the nearest
+ * ancestor's (a forked worker whose thread has not started yet). 0 when none says. */
+static int dump_signal_of(long pid, long *tid)
 {
+    *tid = 0;
     for (int up = 0; up < 8 && pid > 1; up++, pid = parent_of(pid)) {
         char v[64];
-        int sig = lwr_dump_thread_signal(pid);
+        int sig = lwr_dump_thread_signal(pid, up == 0 ? tid : NULL);
+        if (sig <= 0) {
+            *tid = 0;
+            sig = 0;
+        }
         if (!sig && lwr_environ_value(pid, "LEAKWATCH_DUMP_SIGNAL", v, sizeof v) == 0)
             sig = signal_number(v);
         if (sig)
@@ -148,7 +155,8 @@ static int dump_main(int argc, char **argv)
         fprintf(stderr, "leakwatch dump: no process %ld\n", pid);
         return 1;
     }
-    int sig = dump_signal_of(pid);
+    long tid;
+    int sig = dump_signal_of(pid, &tid);
     if (!sig) {
         fprintf(stderr, "leakwatch dump: process %ld has no dump signal: it runs without the library, or without "
                         "LEAKWATCH_DUMP_SIGNAL (start it with one, or use `leakwatch attach`)\n", pid);
@@ -187,7 +195,9 @@ static int dump_main(int argc, char **argv)
     snprintf(dirs[2], sizeof dirs[2], "%s/uid-%ld", base, euid);
     char path[4300] = "";
     long before = newest_dump(dirs, 3, pid, path, sizeof path);
-    if (kill((pid_t)pid, sig) != 0) {
+    /* to the dump thread alone, where the signal waits until the thread takes it: no thread of the program is
+     * interrupted (a process without that thread yet gets it as a process, and its handler passes it on) */
+    if ((tid > 0 ? syscall(SYS_tgkill, pid, tid, sig) : kill((pid_t)pid, sig)) != 0) {
         fprintf(stderr, "leakwatch dump: cannot signal process %ld: %s\n", pid, strerror(errno));
         return 1;
     }

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 ssize_t lwr_read_proc(long pid, const char *what, char *buf, size_t cap)
@@ -34,22 +35,25 @@ int lwr_environ_value(long pid, const char *name, char *out, size_t cap)
     return -1;
 }
 
-int lwr_dump_thread_signal(long pid)
+int lwr_dump_thread_signal(long pid, long *tid)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%ld/task", pid);
     DIR *d = opendir(path);
     struct dirent *e;
-    int sig = 0;
-    while (d && !sig && (e = readdir(d))) {
+    int sig = -1;
+    while (d && sig < 0 && (e = readdir(d))) {
         char comm[64], what[300];
         uint64_t k;
         snprintf(what, sizeof what, "task/%s/comm", e->d_name);
         if (e->d_name[0] == '.' || lwr_read_proc(pid, what, comm, sizeof comm) <= 0)
             continue;
         comm[strcspn(comm, "\n")] = '\0';
-        if (strncmp(comm, "leakwatch-s", 11) == 0 && lwr_parse_uint(comm + 11, 64, &k) == 0)
+        if (strncmp(comm, "leakwatch-s", 11) == 0 && lwr_parse_uint(comm + 11, 64, &k) == 0) {
             sig = (int)k;
+            if (tid)
+                *tid = strtol(e->d_name, NULL, 10);
+        }
     }
     if (d)
         closedir(d);
@@ -68,4 +72,3 @@ int lwr_maps_contain(long pid, const char *needle)
         fclose(f);
     return found;
 }
-

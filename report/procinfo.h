@@ -11,8 +11,9 @@ ssize_t lwr_read_proc(long pid, const char *what, char *buf, size_t cap);
 /* The value of NAME in the process's initial environment (/proc/PID/environ), copied into out; 0 or -1. */
 int lwr_environ_value(long pid, const char *name, char *out, size_t cap);
 
-/* The dump signal of a running dump thread of the process: a task named "leakwatch-sN". 0 when none. */
-int lwr_dump_thread_signal(long pid);
+/* The dump signal of a running dump thread of the process: a task named "leakwatch-sN", its thread id into *tid
+ * (when tid is not NULL). 0 for a thread of interval dumps only, -1 when there is no such thread. */
+int lwr_dump_thread_signal(long pid, long *tid);
 
 /* Whether the process maps a file whose name holds `needle` (the library already loaded, say). */
 int lwr_maps_contain(long pid, const char *needle);

@@ -1,5 +1,7 @@
-/* Dumps from a running process: a signal handler that only posts a semaphore, and a background thread that
- * writes the dump, so that no lock the interrupted code may hold is ever taken in the handler. Every process
+/* Dumps from a running process: a background thread that writes them, waiting for the dump signal (blocked in
+ * it, and taken with sigtimedwait) or for the next interval. `leakwatch dump` sends the signal to that thread
+ * alone; a signal sent to the process runs a handler that only passes it on to the thread, so that no lock the
+ * interrupted code may hold is ever taken in the handler. Every process
  * that keeps running gets a thread of its own: a forked child starts its thread lazily, at the first tracked
  * acquisition after the dump signal reached it or, when an interval is set, at its first heap allocation, so that
  * a child that calls unshare, setns or execve at once still has one thread and never notices leakwatch. */
@@ -8,7 +10,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,44 +18,47 @@
 #include <time.h>
 #include <unistd.h>
 
-static sem_t wake;
 static pid_t dumper_pid; /* the process the dumper thread runs in; a forked child starts its own */
-/* The process whose `wake` is set up: a forked child's copy holds the parent's count until lw_dumper_forked sets
- * it up afresh, and a signal that reaches the child before then is kept in early_signal (its pid) instead. */
-static atomic_int wake_owner;
+/* The dump thread that waits for the signal, as its pid << 32 | its tid: a forked child still holds its parent's,
+ * which names another process. */
+static _Atomic uint64_t dumper_ready;
+/* A process whose signal came before its dump thread waited (a forked child, often while fork still returned in
+ * it): its pid, until that thread takes the signal over. */
 static atomic_int early_signal;
 static lw_lock_t start_lock;
 static int handler_set;  /* the handler is in place in this image (fork keeps it, exec starts afresh) */
 static atomic_int takeover_warned;
 atomic_int lw_dumper_wanted;
 
+/* Sends sig to the dump thread of process me, where it stays pending (the thread blocks it) until the thread
+ * takes it. Returns 0 when me has no such thread yet. */
+static int pass_to_thread(pid_t me, int sig)
+{
+    uint64_t r = atomic_load(&dumper_ready);
+    if ((pid_t)(r >> 32) != me)
+        return 0;
+    lw_syscall(SYS_tgkill, (long)me, (long)(uint32_t)r, (long)sig);
+    return 1;
+}
+
+/* A signal sent to the process: passed on to the dump thread, which writes the dump, so that no lock the
+ * interrupted code may hold is taken here. (`leakwatch dump` sends it to the thread itself: then no thread of
+ * the program is interrupted at all.) */
 static void on_dump_signal(int sig)
 {
-    (void)sig;
     int saved = errno;
     pid_t me = (pid_t)lw_syscall(SYS_getpid); /* a child still in fork's handlers has the parent's lw_pid */
-    if (atomic_load(&wake_owner) == me)
-        sem_post(&wake); /* async-signal-safe */
-    else
-        atomic_store(&early_signal, me); /* lw_dumper_forked posts it once the child's own is set up */
+    if (!pass_to_thread(me, sig)) {
+        atomic_store(&early_signal, me);
+        /* the thread may have come up since, after it looked for an early signal: then one of the two takes it */
+        if ((pid_t)(atomic_load(&dumper_ready) >> 32) == me && atomic_exchange(&early_signal, 0) == me)
+            pass_to_thread(me, sig);
+    }
     /* a forked child without its thread yet: the next acquisition starts it (creating a thread here could take
-     * a lock the interrupted code holds) and the thread finds the post waiting */
+     * a lock the interrupted code holds) and the thread finds the early signal */
     if (dumper_pid != me)
         atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
     errno = saved;
-}
-
-/* Makes `wake` this process's: signals from now on post into it, and one that reached the process before is
- * posted now (exactly once, whichever side of the store it fell). Returns whether there was one. */
-static int own_wake(void)
-{
-    if (atomic_load(&wake_owner) == lw_pid)
-        return 0;
-    atomic_store(&wake_owner, lw_pid);
-    if (atomic_exchange(&early_signal, 0) != lw_pid)
-        return 0;
-    sem_post(&wake);
-    return 1;
 }
 
 static const char *dump_dir(void)
@@ -84,6 +88,29 @@ static int before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
+/* Waits for the dump signal, or until due when an interval is set: 1 for the signal, 0 once due. */
+static int wait_for_dump(const sigset_t *want, const struct timespec *due)
+{
+    for (;;) {
+        struct timespec now, left, *timeout = NULL;
+        if (lw_config.dump_interval_s) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!before(&now, due))
+                return 0;
+            left.tv_sec = due->tv_sec - now.tv_sec;
+            left.tv_nsec = due->tv_nsec - now.tv_nsec;
+            if (left.tv_nsec < 0) {
+                left.tv_sec--;
+                left.tv_nsec += 1000000000L;
+            }
+            timeout = &left;
+        }
+        if (sigtimedwait(want, NULL, timeout) > 0)
+            return 1;
+        /* EAGAIN: the time is up (checked above); EINTR: a stop and continue of the process */
+    }
+}
+
 static void *dumper_main(void *arg)
 {
     (void)arg;
@@ -95,21 +122,22 @@ static void *dumper_main(void *arg)
     if (err)
         lw_warn("the dump thread has no descriptor table of its own (%s); its dumps briefly use descriptors",
                 strerror(err));
+    /* the dump signal stays blocked here (as every signal does), so it waits pending until taken below */
+    sigset_t want;
+    sigemptyset(&want);
+    if (lw_config.dump_signal)
+        sigaddset(&want, lw_config.dump_signal);
+    atomic_store(&dumper_ready, (uint64_t)(uint32_t)lw_pid << 32 | (uint32_t)lw_syscall(SYS_gettid));
+    int early = atomic_exchange(&early_signal, 0) == lw_pid;
     /* interval dumps are due at fixed times from the start; a signal dump in between does not move them */
     struct timespec due;
     clock_gettime(CLOCK_MONOTONIC, &due);
     add_seconds(&due, lw_config.dump_interval_s);
     for (;;) {
-        int r;
-        if (lw_config.dump_interval_s) {
-            while ((r = sem_clockwait(&wake, CLOCK_MONOTONIC, &due)) < 0 && errno == EINTR)
-                ;
-        } else {
-            while ((r = sem_wait(&wake)) < 0 && errno == EINTR)
-                ;
-        }
-        const char *reason = r == 0 ? "signal" : "interval";
-        if (r < 0) {
+        int signalled = early || wait_for_dump(&want, &due);
+        early = 0;
+        const char *reason = signalled ? "signal" : "interval";
+        if (!signalled) {
             /* the next time due after now: a dump that took longer than the interval skips what it missed */
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -142,7 +170,8 @@ static void set_handler(void)
     if (lw_sys_sigaction(lw_config.dump_signal, NULL, &old) == 0 && old.sa_handler != SIG_DFL &&
         old.sa_handler != on_dump_signal) {
         atomic_store(&takeover_warned, 1);
-        lw_warn("signal %d already %s; it stays so, and there are no signal dumps (pick another "
+        lw_warn("signal %d already %s; it stays so: sent to the process it is the program's, and only "
+                "`leakwatch dump` (which signals leakwatch's thread) gets dumps (or pick another "
                 "LEAKWATCH_DUMP_SIGNAL, a real-time one such as %s)", lw_config.dump_signal,
                 old.sa_handler == SIG_IGN ? "is ignored by the program" : "has a handler of the program's",
                 other_signal());
@@ -166,10 +195,7 @@ void lw_dumper_start(void)
     lw_self.busy = 1; /* the thread and the handler are leakwatch's, not the program's */
     lw_lock(&start_lock);
     if (dumper_pid != lw_pid) {
-        if (!dumper_pid)
-            sem_init(&wake, 0, 0); /* a forked child has its own from lw_dumper_forked */
         dumper_pid = lw_pid;
-        own_wake(); /* the first process, or a child forked from a handler (it missed lw_dumper_forked) */
         if (lw_config.dump_signal && !handler_set) {
             handler_set = 1;
             set_handler();
@@ -207,11 +233,10 @@ void lw_dumper_forked(void)
     atomic_store(&start_lock.held, 0);
     if (!dumper_pid)
         return; /* the parent has no dumps running: nor has the child */
-    /* the parent's pending wake-ups are the parent's; the child's own starts empty, with the signal that reached
-     * the child since fork returned in it, if one did */
-    sem_init(&wake, 0, 0);
+    /* the parent's pending signals stay the parent's (fork does not copy them); one that reached the child since
+     * fork returned in it waits in early_signal for the child's own thread, which starts at the next acquisition */
     atomic_store(&lw_dumper_wanted, lw_config.dump_interval_s ? LW_DUMPER_AT_ALLOC : 0);
-    if (own_wake())
+    if (atomic_load(&early_signal) == lw_pid)
         atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
 }
 
@@ -232,6 +257,7 @@ void lw_on_sigaction(int sig, uintptr_t handler)
         return;
     if (!handler_set || atomic_exchange(&takeover_warned, 1))
         return; /* before the dumper started, the handler is not ours yet: set_handler says so if it matters */
-    lw_warn("the program installs its own handler for signal %d, LEAKWATCH_DUMP_SIGNAL: the program keeps it and "
-            "signal dumps stop; pick a signal it leaves alone (a real-time one, %s)", sig, other_signal());
+    lw_warn("the program installs its own handler for signal %d, LEAKWATCH_DUMP_SIGNAL: the program keeps it, a "
+            "signal sent to the process is the program's from now on, and only `leakwatch dump` still gets dumps; "
+            "pick a signal it leaves alone (a real-time one, %s)", sig, other_signal());
 }

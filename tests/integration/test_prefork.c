@@ -135,7 +135,9 @@ START_TEST(every_process_of_a_prefork_server_dumps_and_trend_ranks_the_workers_c
     for (int i = 0; i < 3; i++) {
         int sig, interval, exits;
         count_reasons(dir, pids[i], &sig, &interval, &exits);
-        ck_assert_msg(sig >= 1 && interval >= 1 && exits == 1,
+        /* the first worker had a signal and `leakwatch dump`, the second a signal: one dump each, never two */
+        int want_sig = i == 1 ? 2 : 1;
+        ck_assert_msg((i ? sig == want_sig : sig >= 1) && interval >= 1 && exits == 1,
                       "pid %ld (%s): %d signal, %d interval, %d exit dumps", pids[i], i ? "worker" : "master", sig,
                       interval, exits);
     }
