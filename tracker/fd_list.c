@@ -46,14 +46,14 @@ static void collect_fd(const lw_live_t *r, void *arg)
 lw_fd_list_t lw_fd_list(unsigned first, unsigned last, int streams)
 {
     lw_fd_list_t l = { NULL, 0, 0 };
-    l.cap = lw_tables_total_all() + 64;
+    l.cap = lw_tables_count_handles(LW_FD_KINDS) + 64;
     l.v = lw_mem_alloc(l.cap * sizeof(lw_fd_rec_t));
     if (!l.v) {
         l.cap = 0;
         return l;
     }
     collector_t c = { &l, first, last, streams };
-    lw_tables_walk_all(collect_fd, &c);
+    lw_tables_walk_handles(LW_FD_KINDS, collect_fd, &c);
     return l;
 }
 

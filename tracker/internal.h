@@ -177,6 +177,11 @@ void lw_tables_forked(void);
 void lw_tables_walk(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
 /* The same, including the records inherited from the parent (marked `inherited`). */
 void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg);
+/* Calls fn with every record (inherited ones too) of the kinds in the mask `kinds` (1 << kind) other than the
+ * heap, shard by shard, each shard locked in turn: for the descriptor events, which need no single moment and
+ * must not hold up every thread for the heap's records. lw_tables_count_handles counts them (unlocked). */
+void lw_tables_walk_handles(unsigned kinds, void (*fn)(const lw_live_t *rec, void *arg), void *arg);
+size_t lw_tables_count_handles(unsigned kinds);
 /* Calls fn with every record, the inherited ones included: the heap's first, in address order, then the other
  * kinds' in no order, every shard locked. Returns 0, or -1 without memory to order them (nothing is visited). */
 int lw_tables_walk_by_address(void (*fn)(const lw_live_t *rec, void *arg), void *arg);

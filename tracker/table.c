@@ -932,6 +932,31 @@ void lw_tables_walk_all(void (*fn)(const lw_live_t *rec, void *arg), void *arg)
     walk(fn, arg, 1);
 }
 
+void lw_tables_walk_handles(unsigned kinds, void (*fn)(const lw_live_t *rec, void *arg), void *arg)
+{
+    for (int i = 0; i < LW_SHARDS; i++) {
+        lw_shard_t *s = &shards[i];
+        lw_lock(&s->lock);
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            if (k != LW_HEAP && (kinds & (1u << k)))
+                for (lw_rec_t *r = s->heads[k]; r; r = r->hh.next)
+                    visit(fn, arg, 1, (lw_kind_t)k, REC_HANDLE(r), &r->b);
+        lw_unlock(&s->lock);
+    }
+}
+
+size_t lw_tables_count_handles(unsigned kinds)
+{
+    size_t n = 0;
+    for (int i = 0; i < LW_SHARDS; i++)
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            if (k != LW_HEAP && (kinds & (1u << k))) {
+                size_t in_table = HASH_COUNT(shards[i].heads[k]);
+                n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
+            }
+    return n;
+}
+
 static void count_one(const lw_live_t *rec, void *arg)
 {
     size_t *acc = arg;
