@@ -172,10 +172,16 @@ FILE *lwr_output_open(const char *path)
 
 int lwr_output_close(FILE *out, const char *path, const char *what, int rc)
 {
-    if (out != stdout && fclose(out) != 0)
+    int e = rc != 0 ? errno : 0;
+    if (out != stdout && fclose(out) != 0) {
+        e = rc != 0 ? e : errno;
         rc = -1;
+    }
     if (rc != 0) {
-        fprintf(stderr, "leakwatch: writing %s failed\n", path ? path : what);
+        /* a reader that stopped early (`| head`) is told nothing; the exit status says the output is not whole */
+        if (e != EPIPE)
+            fprintf(stderr, "leakwatch: writing %s failed%s%s\n", path ? path : what, e ? ": " : "",
+                    e ? strerror(e) : "");
         return 1;
     }
     return 0;

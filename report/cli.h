@@ -107,9 +107,10 @@ int lwr_take_table_option(const char *cmd, int argc, char **argv, int *i, void *
  * opened (named on stderr then). */
 FILE *lwr_output_open(const char *path);
 
-/* Ends the output that lwr_output_open gave after writing it returned `rc` (0, or -1 when writing failed):
- * closes a file (a failing close is a failed write) and names a failure on stderr as "writing PATH failed", with
- * `what` (e.g. "the report") for standard output. Returns 0, or 1 when the output failed. */
+/* Ends the output that lwr_output_open gave after writing it returned `rc` (0, or -1 when writing failed, errno
+ * saying why): closes a file (a failing close is a failed write) and names a failure on stderr as "writing PATH
+ * failed: REASON", with `what` (e.g. "the report") for standard output; a reader gone (EPIPE, `| head`) is not
+ * named. Returns 0, or 1 when the output failed. */
 int lwr_output_close(FILE *out, const char *path, const char *what, int rc);
 
 /* A growing list of loaded dumps. */

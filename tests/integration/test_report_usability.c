@@ -213,6 +213,26 @@ static lwt_result_t *shell(const char *dir, const char *script)
     return r;
 }
 
+/* An output that cannot be written fails the command (exit 1) and says why; a reader that stopped early (`| head`)
+ * gets the exit status only, no message. */
+START_TEST(test_failed_output)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp();
+    lwt_result_t *r = shell(dir, "mkdir \"$T/d\" && LD_PRELOAD=\"$P\" LEAKWATCH_DUMP_DIR=\"$T/d\" LEAKWATCH_REPORT=none "
+                                 "\"$F\" >/dev/null; \"$L\" report \"$T/d\" >/dev/full 2>\"$T/full\"; echo full=$?; "
+                                 "{ sleep 0.5; \"$L\" report \"$T/d\" 2>\"$T/pipe\"; echo $? >\"$T/rc\"; } | true; "
+                                 "echo pipe=$(cat \"$T/rc\"); cat \"$T/full\" \"$T/pipe\"");
+    ck_assert_msg(lwt_out_value(r, "full", -1) == 1 && lwt_out_value(r, "pipe", -1) == 1, "%s", r->out);
+    ck_assert_msg(strstr(r->out, "\nleakwatch: writing the report failed: No space left on device\n") != NULL,
+                  "the cause is not named:\n%s", r->out);
+    const char *first = strstr(r->out, "writing the report failed");
+    ck_assert_msg(!strstr(first + 1, "writing the report failed"), "a closed pipe was named:\n%s", r->out);
+    lwt_free(r);
+    lwt_rmtree(dir);
+}
+END_TEST
+
 /* A stripped copy of the tree fixture in $T/bin, its debug file in $T/keep.debug, and a dump of it in $T/dumps. */
 static const char stripped_tree[] =
     "set -e; mkdir -p $T/bin $T/dumps; cp $F $T/bin/tree; objcopy --only-keep-debug $T/bin/tree $T/keep.debug;"
@@ -644,6 +664,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_columns);
     tcase_add_test(tc, test_array_new);
     tcase_add_test(tc, test_summary);
+    tcase_add_test(tc, test_failed_output);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("generated suppressions");
