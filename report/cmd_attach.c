@@ -181,7 +181,8 @@ static int attach_main(int argc, char **argv)
     }
     if (lwr_maps_contain(pid, "libleakwatch")) {
         fprintf(stderr, "leakwatch attach: process %ld already runs with leakwatch; ask it for a dump with "
-                        "`leakwatch dump %ld`\n", pid, pid);
+                        "`leakwatch dump %ld` (with --dir DIR when it was attached, or rewrote its environment)\n",
+                pid, pid);
         return 1;
     }
     char *lib = lwr_find_library();
