@@ -1,10 +1,10 @@
 /* Dumps from a running process: a background thread that writes them, waiting for the dump signal (blocked in
  * it, and taken with sigtimedwait) or for the next interval. `leakwatch dump` sends the signal to that thread
  * alone; a signal sent to the process runs a handler that only passes it on to the thread, so that no lock the
- * interrupted code may hold is ever taken in the handler. Every process
- * that keeps running gets a thread of its own: a forked child starts its thread lazily, at the first tracked
- * acquisition after the dump signal reached it or, when an interval is set, at its first heap allocation, so that
- * a child that calls unshare, setns or execve at once still has one thread and never notices leakwatch. */
+ * interrupted code may hold is ever taken in the handler. Every process that keeps running gets a thread of its
+ * own: a forked child starts its thread lazily, at the first tracked acquisition after the dump signal reached it
+ * or, when an interval is set, at its first heap allocation, so that a child that calls unshare, setns or execve
+ * at once still has one thread and never notices leakwatch. */
 #include "internal.h"
 #include "sys.h"
 
