@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -186,6 +187,14 @@ static int dump_main(int argc, char **argv)
             snprintf(base, sizeof base, "%.2000s/%.2000s", cwd, rel);
         }
     }
+    struct stat st;
+    if (stat(base, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        /* nothing is signalled: the process could not write a dump there */
+        fprintf(stderr, "leakwatch dump: %s: %s: process %ld cannot write its dumps there%s\n", base,
+                stat(base, &st) != 0 ? strerror(errno) : "not a directory", pid,
+                o.dir ? "" : " (give the directory it writes to with --dir)");
+        return 1;
+    }
     const char *uidl = strstr(status_text, "\nUid:");
     long ruid = -1, euid = -1;
     if (uidl)
@@ -217,6 +226,9 @@ static int dump_main(int argc, char **argv)
     fprintf(stderr, "leakwatch dump: process %ld wrote no dump in %s within %ld s of signal %d (%s): is that the "
                     "directory it writes to (--dir)? has the program taken the signal over (its stderr says so)?\n",
             pid, base, (long)o.timeout_s, sig, name);
+    if (tid <= 0)
+        fprintf(stderr, "leakwatch dump: process %ld has no dump thread yet: a forked worker starts it at its next "
+                        "allocation or open, and writes the dump then\n", pid);
     if (env_lost)
         fprintf(stderr, "leakwatch dump: the process's environment no longer names its dump directory (the program "
                         "rewrote it, as nginx does for its process titles, or it was attached): give it with --dir\n");

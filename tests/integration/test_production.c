@@ -329,6 +329,32 @@ START_TEST(dump_of_a_retitled_service_fails_fast_and_names_the_cure)
 }
 END_TEST
 
+/* A service whose dump directory does not exist cannot write a dump: `leakwatch dump` says so at once, without
+ * signalling it, and does not sit out its timeout. */
+START_TEST(dump_into_a_missing_directory_fails_at_once)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), missing[4200], spid[32];
+    snprintf(missing, sizeof missing, "%s/missing", dir);
+    svc_t s = start_service(missing, NULL);
+    requests(&s, 5);
+    snprintf(spid, sizeof spid, "%d", (int)s.pid);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    char want[4400];
+    snprintf(want, sizeof want, "%s: No such file or directory: process %d cannot write its dumps there", missing,
+             (int)s.pid);
+    ck_assert_msg(r->exited && r->exit_code == 1 && strstr(r->err, want), "%s", lwt_describe(r));
+    ck_assert_msg(secs < 2, "gave up after %.1f s", secs);
+    lwt_free(r);
+    ck_assert(stop_service(&s, 30));
+    lwt_rmtree(dir);
+}
+END_TEST
+
 START_TEST(dumps_under_load_from_eight_threads_do_not_deadlock_and_parse)
 {
     LWT_REQUIRE_BUILT();
@@ -498,6 +524,7 @@ int main(void)
     tcase_add_test(tc, a_signal_dump_leaves_no_child_behind);
     tcase_add_test(tc, leakwatch_dump_interrupts_no_thread_of_the_program);
     tcase_add_test(tc, dump_of_a_retitled_service_fails_fast_and_names_the_cure);
+    tcase_add_test(tc, dump_into_a_missing_directory_fails_at_once);
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
