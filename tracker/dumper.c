@@ -9,6 +9,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static pid_t dumper_pid; /* the process the dumper thread runs in; a forked child starts its own */
+static pid_t dumper_pid; /* the process the dumper thread runs in, 0 until this one starts its own */
+static int dumps_on;     /* a dump thread was started in this process or an ancestor: a forked child starts one */
 /* The dump thread that waits for the signal, as its pid << 32 | its tid: a forked child still holds its parent's,
  * which names another process. */
 static _Atomic uint64_t dumper_ready;
@@ -88,8 +90,79 @@ static int before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* Waits for the dump signal, or until due when an interval is set: 1 for the signal, 0 once due. */
-static int wait_for_dump(const sigset_t *want, const struct timespec *due)
+/* A real-time signal to suggest instead of the dump signal, which the program wants for itself. */
+static const char *other_signal(void)
+{
+    return lw_config.dump_signal == SIGRTMIN + 3 ? "RTMIN+4" : "RTMIN+3";
+}
+
+/* A thread of the program other than self that leaves sig unblocked (SigBlk in /proc/self/task/TID/status), or
+ * 0 when every one blocks it. Raw calls into this thread's own descriptor table. */
+static pid_t thread_taking(int sig, pid_t self)
+{
+    char names[2048] __attribute__((aligned(8))), path[64], text[4096];
+    pid_t found = 0;
+    int dir = lw_sys_open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return 0;
+    for (long got; !found && (got = lw_sys_getdents64(dir, names, sizeof(names))) > 0;) {
+        for (long off = 0; !found && off < got;) {
+            const lw_dirent64_t *d = (const void *)(names + off);
+            off += d->reclen;
+            pid_t tid = 0;
+            for (const char *q = d->name; *q >= '0' && *q <= '9'; q++)
+                tid = tid * 10 + (*q - '0');
+            if (!tid || tid == self)
+                continue;
+            char *p = path + lw_strlcpy(path, "/proc/self/task/", sizeof(path));
+            p = lw_fmt_u64(p, (uint64_t)tid);
+            lw_strlcpy(p, "/status", sizeof(path) - (size_t)(p - path));
+            ssize_t n = lw_read_file(path, text, sizeof(text) - 1);
+            if (n <= 0)
+                continue;
+            text[n] = '\0';
+            const char *b = strstr(text, "\nSigBlk:");
+            if (!b)
+                continue;
+            uint64_t mask = 0;
+            for (b += 8; *b == ' ' || *b == '\t'; b++)
+                ;
+            for (; (*b >= '0' && *b <= '9') || (*b >= 'a' && *b <= 'f'); b++)
+                mask = mask << 4 | (uint64_t)(*b <= '9' ? *b - '0' : *b - 'a' + 10);
+            if (!(mask >> (sig - 1) & 1))
+                found = tid;
+        }
+    }
+    lw_sys_close(dir);
+    return found;
+}
+
+/* A signal sent to the process that the kernel gave to this thread because it waits for it: it is a thread of
+ * the program's to take (the library's handler there passes it back to this thread; a handler of the program's
+ * is the program's). When every thread of the program blocks it (a program that takes it with sigwait or a
+ * signalfd), it goes back to the process, and this thread stops waiting for the signal, which would take it
+ * again. */
+static void give_back(int sig, siginfo_t *info, sigset_t *want)
+{
+    pid_t self = (pid_t)lw_syscall(SYS_gettid);
+    pid_t t = thread_taking(sig, self);
+    /* queued again with the sender's pid and uid; the kernel takes only a negative code from another thread */
+    if (info->si_code >= 0 || info->si_code == SI_TKILL)
+        info->si_code = SI_QUEUE;
+    if (t) {
+        lw_syscall(SYS_rt_tgsigqueueinfo, (long)lw_pid, (long)t, (long)sig, info);
+        return;
+    }
+    sigdelset(want, sig);
+    lw_syscall(SYS_rt_sigqueueinfo, (long)lw_pid, (long)sig, info);
+    lw_warn("every thread of the program blocks signal %d, LEAKWATCH_DUMP_SIGNAL, and takes it itself (sigwait or a "
+            "signalfd): it stays the program's, and there are no signal dumps; pick a signal it leaves alone (a "
+            "real-time one, %s)", sig, other_signal());
+}
+
+/* Waits for the dump signal sent to this thread (by the handler or by `leakwatch dump`), or until due when an
+ * interval is set: 1 for the signal, 0 once due. */
+static int wait_for_dump(sigset_t *want, const struct timespec *due)
 {
     for (;;) {
         struct timespec now, left, *timeout = NULL;
@@ -105,9 +178,14 @@ static int wait_for_dump(const sigset_t *want, const struct timespec *due)
             }
             timeout = &left;
         }
-        if (sigtimedwait(want, NULL, timeout) > 0)
+        /* the raw call: glibc's sigtimedwait reports a tgkill's SI_TKILL as SI_USER */
+        siginfo_t info;
+        int sig = (int)lw_syscall(SYS_rt_sigtimedwait, want, &info, timeout, (long)(_NSIG / 8));
+        if (sig > 0 && info.si_code == SI_TKILL)
             return 1;
-        /* EAGAIN: the time is up (checked above); EINTR: a stop and continue of the process */
+        if (sig > 0)
+            give_back(sig, &info, want);
+        /* EAGAIN: the time is up (checked above); EINTR: another signal, a stop and continue */
     }
 }
 
@@ -153,12 +231,6 @@ static void *dumper_main(void *arg)
     return NULL;
 }
 
-/* A real-time signal to suggest instead of the dump signal, which the program wants for itself. */
-static const char *other_signal(void)
-{
-    return lw_config.dump_signal == SIGRTMIN + 3 ? "RTMIN+4" : "RTMIN+3";
-}
-
 /* Installs the dump handler unless the program has one of its own there already (a process leakwatch attached
  * to late, or a handler inherited through fork) or ignores the signal (ignored before exec, as nohup does: a
  * handler would hand the programs it runs the default action instead, and interrupt its sleeps): the program's
@@ -196,6 +268,7 @@ void lw_dumper_start(void)
     lw_lock(&start_lock);
     if (dumper_pid != lw_pid) {
         dumper_pid = lw_pid;
+        dumps_on = 1;
         if (lw_config.dump_signal && !handler_set) {
             handler_set = 1;
             set_handler();
@@ -231,7 +304,10 @@ void lw_dumper_start_wanted(lw_kind_t kind)
 void lw_dumper_forked(void)
 {
     atomic_store(&start_lock.held, 0);
-    if (!dumper_pid)
+    /* the parent's thread is not the child's, and a pid of the parent's may one day be a descendant's own */
+    dumper_pid = 0;
+    atomic_store(&dumper_ready, 0);
+    if (!dumps_on)
         return; /* the parent has no dumps running: nor has the child */
     /* the parent's pending signals stay the parent's (fork does not copy them); one that reached the child since
      * fork returned in it waits in early_signal for the child's own thread, which starts at the next acquisition */

@@ -79,6 +79,7 @@ static void atfork_child(void)
         lw_tables_forked();
         lw_sites_forked();
         lw_marker_forked();
+        lw_dumper_forked();
         return;
     }
     lw_mem_unlock_all();

@@ -245,6 +245,27 @@ START_TEST(a_forked_child_has_one_thread_until_it_allocates)
 }
 END_TEST
 
+/* A program that blocks the dump signal in every thread and reads it from a signalfd gets every one it sends
+ * itself: the dump thread, which the kernel hands such a signal (it waits for it), gives it back to the process,
+ * stops waiting for it, and says once that there are no signal dumps. */
+START_TEST(a_program_that_waits_for_the_dump_signal_gets_it)
+{
+    LWT_REQUIRE_BUILT();
+    char *dir = lwt_mkdtemp(), envdir[4200];
+    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
+    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", envdir, NULL };
+    lwt_opts_t o = { .env = env };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("sigwait_dump_signal")), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "got", -1) == 5, "the program lost its signals%s", lwt_describe(r));
+    const char *w = strstr(r->err, "every thread of the program blocks signal");
+    ck_assert_msg(w && !strstr(w + 1, "every thread of the program blocks signal"), "not told once%s",
+                  lwt_describe(r));
+    lwt_free(r);
+    lwt_rmtree(dir);
+}
+END_TEST
+
 /* A dump signal that reaches a forked child while fork's handlers still run in it (before the library's own has
  * set the child's dump state up) is not lost: the child's first dump is the signal's. */
 START_TEST(a_signal_in_a_child_before_its_fork_handlers_is_not_lost)
@@ -276,6 +297,7 @@ int main(void)
     tcase_add_test(tc, an_ignored_dump_signal_stays_ignored);
     tcase_add_test(tc, a_forked_child_has_one_thread_until_it_allocates);
     tcase_add_test(tc, a_signal_in_a_child_before_its_fork_handlers_is_not_lost);
+    tcase_add_test(tc, a_program_that_waits_for_the_dump_signal_gets_it);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
