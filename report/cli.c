@@ -173,8 +173,15 @@ FILE *lwr_output_open(const char *path)
 int lwr_output_close(FILE *out, const char *path, const char *what, int rc)
 {
     int e = rc != 0 ? errno : 0;
-    if (out != stdout && fclose(out) != 0) {
-        e = rc != 0 ? e : errno;
+    /* what is still buffered is written now, so that its failure counts too */
+    if (fflush(out) != 0 && rc == 0) {
+        e = errno;
+        rc = -1;
+    }
+    if (rc != 0 && !ferror(out))
+        e = 0; /* the rendering failed, not a write: errno says nothing of it */
+    if (out != stdout && fclose(out) != 0 && rc == 0) {
+        e = errno;
         rc = -1;
     }
     if (rc != 0) {
