@@ -113,9 +113,20 @@ static int private_dir_of(const char *path, long uid)
     return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (long)st.st_uid == uid && (st.st_mode & 07777) == 0700;
 }
 
+/* dir into out, or, when others may write it and it is sticky (/tmp), the private directory the library makes
+ * for user euid in it, dir/leakwatch-EUID. */
+static void in_shared(char *out, size_t cap, const char *dir, const struct stat *st, long euid)
+{
+    if ((st->st_mode & S_ISVTX) && (st->st_mode & (S_IWGRP | S_IWOTH)))
+        snprintf(out, cap, "%s/leakwatch-%ld", dir, euid);
+    else
+        snprintf(out, cap, "%s", dir);
+}
+
 /* The directory the dumps of a process running as user `euid` land in, into out, as the library picks it: `dir`
  * when that user owns it (or is root), else that user's private directory in it, dir/uid-EUID, when there is one,
- * else `dir` again when others may write it (/tmp). A dump directory private to root gets that user's directory
+ * else `dir` again when others may write it; in a sticky directory others write (/tmp), the library's directory of
+ * that user in it (in_shared). A dump directory private to root gets that user's directory
  * made here (a worker of a server that dropped its privileges), as the library makes it for a process that changes
  * user. 0, or -1 with the reason in err. */
 static int dump_dir_of_user(const char *dir, long euid, char *out, size_t cap, char *err, size_t errlen)
@@ -126,14 +137,14 @@ static int dump_dir_of_user(const char *dir, long euid, char *out, size_t cap, c
         return -1;
     }
     if (euid == 0 || (long)st.st_uid == euid) {
-        snprintf(out, cap, "%s", dir);
+        in_shared(out, cap, dir, &st, euid);
         return 0;
     }
     snprintf(out, cap, "%s/uid-%ld", dir, euid);
     if (private_dir_of(out, euid))
         return 0;
-    if (st.st_mode & 022) {
-        snprintf(out, cap, "%s", dir);
+    if (st.st_mode & S_IWOTH) {
+        in_shared(out, cap, dir, &st, euid);
         return 0;
     }
     if (geteuid() == 0 && st.st_uid == 0) {
