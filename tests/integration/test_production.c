@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,9 +275,6 @@ START_TEST(a_signal_dump_leaves_no_child_behind)
 }
 END_TEST
 
-/* A service that rewrote its environment (process titles) no longer says where it writes: `leakwatch dump` without
- * --dir still asks for the dump, gives up after 3 s rather than 30 with the hint to give --dir, and with --dir
- * prints the next dump's path at once. */
 /* `leakwatch dump` signals the dump thread alone: a thread of the program waiting in poll, which no SA_RESTART
  * resumes, is not interrupted, and the dump is written. */
 START_TEST(leakwatch_dump_interrupts_no_thread_of_the_program)
@@ -287,7 +285,19 @@ START_TEST(leakwatch_dump_interrupts_no_thread_of_the_program)
     requests(&s, 10);
     fputs("w 3000\n", s.in);
     fflush(s.in);
-    sleep_ms(200); /* in poll by now, on all but the busiest machine: then the check below sees nothing */
+    /* until the service's thread is seen in poll */
+    char sys_path[64], line0[64] = "";
+    snprintf(sys_path, sizeof sys_path, "/proc/%d/syscall", (int)s.pid);
+    for (int i = 0; i < 250 && atoi(line0) != SYS_poll; i++) {
+        FILE *f = fopen(sys_path, "r");
+        if (!f || !fgets(line0, sizeof line0, f))
+            line0[0] = '\0';
+        if (f)
+            fclose(f);
+        if (atoi(line0) != SYS_poll)
+            sleep_ms(10);
+    }
+    ck_assert_msg(atoi(line0) == SYS_poll, "the service is not in poll: %s", line0);
     snprintf(spid, sizeof spid, "%d", (int)s.pid);
     lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", "--dir", dir, spid), NULL);
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
@@ -300,6 +310,9 @@ START_TEST(leakwatch_dump_interrupts_no_thread_of_the_program)
 }
 END_TEST
 
+/* A service that rewrote its environment (process titles) no longer says where it writes: `leakwatch dump` without
+ * --dir still asks for the dump, gives up after 3 s rather than 30 with the hint to give --dir, and with --dir
+ * prints the next dump's path at once. */
 START_TEST(dump_of_a_retitled_service_fails_fast_and_names_the_cure)
 {
     char *dir = lwt_mkdtemp();

@@ -221,7 +221,7 @@ START_TEST(test_failed_output)
     char *dir = lwt_mkdtemp();
     lwt_result_t *r = shell(dir, "mkdir \"$T/d\" && LD_PRELOAD=\"$P\" LEAKWATCH_DUMP_DIR=\"$T/d\" LEAKWATCH_REPORT=none "
                                  "\"$F\" >/dev/null; \"$L\" report \"$T/d\" >/dev/full 2>\"$T/full\"; echo full=$?; "
-                                 "{ sleep 0.5; \"$L\" report \"$T/d\" 2>\"$T/pipe\"; echo $? >\"$T/rc\"; } | true; "
+                                 "{ sleep 1; \"$L\" report \"$T/d\" 2>\"$T/pipe\"; echo $? >\"$T/rc\"; } | true; "
                                  "echo pipe=$(cat \"$T/rc\"); cat \"$T/full\" \"$T/pipe\"");
     ck_assert_msg(lwt_out_value(r, "full", -1) == 1 && lwt_out_value(r, "pipe", -1) == 1, "%s", r->out);
     ck_assert_msg(strstr(r->out, "\nleakwatch: writing the report failed: No space left on device\n") != NULL,
