@@ -65,8 +65,25 @@ static int take_option(const char *cmd, int argc, char **argv, int *i, void *opt
     return 0;
 }
 
-/* A LEAKWATCH_DUMP_SIGNAL value as this machine numbers it (the library takes the same forms); 0 if unknown. */
+/* Whether the library takes sig for dumps (tracker/config.c): USR1, USR2, HUP, PROF, WINCH, URG, PWR and the
+ * real-time range; any other one it refuses, and sending it would fault, stop or end the program. */
+static int dump_signal_ok(int sig)
+{
+    return sig == SIGUSR1 || sig == SIGUSR2 || sig == SIGHUP || sig == SIGPROF || sig == SIGWINCH || sig == SIGURG ||
+           sig == SIGPWR || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+/* A LEAKWATCH_DUMP_SIGNAL value as this machine numbers it (the library takes the same forms); 0 if unknown or
+ * one the library does not take. */
+static int signal_value(const char *v);
+
 static int signal_number(const char *v)
+{
+    int sig = signal_value(v);
+    return dump_signal_ok(sig) ? sig : 0;
+}
+
+static int signal_value(const char *v)
 {
     uint64_t k;
     if (strncasecmp(v, "SIG", 3) == 0)
@@ -206,7 +223,8 @@ static int dump_main(int argc, char **argv)
     long before = newest_dump(dirs, 3, pid, path, sizeof path);
     /* to the dump thread alone, where the signal waits until the thread takes it: no thread of the program is
      * interrupted (a process without that thread yet gets it as a process, and its handler passes it on) */
-    if ((tid > 0 ? syscall(SYS_tgkill, pid, tid, sig) : kill((pid_t)pid, sig)) != 0) {
+    /* a thread gone meanwhile (an exec) leaves the process to signal */
+    if ((tid > 0 && syscall(SYS_tgkill, pid, tid, sig) == 0 ? 0 : kill((pid_t)pid, sig)) != 0) {
         fprintf(stderr, "leakwatch dump: cannot signal process %ld: %s\n", pid, strerror(errno));
         return 1;
     }

@@ -342,6 +342,34 @@ START_TEST(dump_of_a_retitled_service_fails_fast_and_names_the_cure)
 }
 END_TEST
 
+/* A process started with a dump signal the library refuses (TERM) has no dump signal: `leakwatch dump` sends it
+ * nothing, rather than the signal its environment names, which would end it. */
+START_TEST(dump_never_sends_a_signal_the_library_refused)
+{
+    LWT_REQUIRE_BUILT();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("LD_PRELOAD", lwt_lib(), 1);
+        setenv("LEAKWATCH_DUMP_SIGNAL", "TERM", 1);
+        setenv("LEAKWATCH_REPORT", "none", 1);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execl("/bin/sleep", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    char spid[32];
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    sleep_ms(300);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", "--timeout", "2", spid), NULL);
+    ck_assert_msg(r->exited && r->exit_code == 1 && strstr(r->err, "has no dump signal"), "%s", lwt_describe(r));
+    lwt_free(r);
+    ck_assert_msg(waitpid(pid, NULL, WNOHANG) == 0, "the process ended: it was sent its environment's TERM");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+END_TEST
+
 /* A service whose dump directory does not exist cannot write a dump: `leakwatch dump` says so at once, without
  * signalling it, and does not sit out its timeout. */
 START_TEST(dump_into_a_missing_directory_fails_at_once)
@@ -538,6 +566,7 @@ int main(void)
     tcase_add_test(tc, leakwatch_dump_interrupts_no_thread_of_the_program);
     tcase_add_test(tc, dump_of_a_retitled_service_fails_fast_and_names_the_cure);
     tcase_add_test(tc, dump_into_a_missing_directory_fails_at_once);
+    tcase_add_test(tc, dump_never_sends_a_signal_the_library_refused);
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
