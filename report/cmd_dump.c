@@ -191,9 +191,11 @@ static int dump_main(int argc, char **argv)
         o.timeout_s = ENV_LOST_TIMEOUT_S;
     if (o.dir)
         snprintf(base, sizeof base, "%s", o.dir);
-    else if (lwr_environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0)
-        snprintf(base, sizeof base, "%s", tmp && *tmp ? tmp : "/tmp");
-    else if (base[0] != '/') {
+    else if (lwr_environ_value(pid, "LEAKWATCH_DUMP_DIR", base, sizeof base) != 0) {
+        /* the library's default: the process's temporary directory */
+        if (lwr_environ_value(pid, "TMPDIR", base, sizeof base) != 0 || base[0] != '/')
+            snprintf(base, sizeof base, "%s", tmp && *tmp ? tmp : "/tmp");
+    } else if (base[0] != '/') {
         /* relative to the process's working directory (as it is now: one that changes it is not followed) */
         char cwdlink[64], cwd[4096], rel[4096];
         snprintf(cwdlink, sizeof cwdlink, "/proc/%ld/cwd", pid);
