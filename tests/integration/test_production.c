@@ -310,6 +310,19 @@ START_TEST(leakwatch_dump_interrupts_no_thread_of_the_program)
 }
 END_TEST
 
+/* `leakwatch dump PID`, without --dir; how long it took into *secs. */
+static lwt_result_t *timed_dump(pid_t pid, double *secs)
+{
+    char spid[32];
+    snprintf(spid, sizeof spid, "%d", (int)pid);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    return r;
+}
+
 /* A service that rewrote its environment (process titles) no longer says where it writes: `leakwatch dump` without
  * --dir still asks for the dump, gives up after 3 s rather than 30 with the hint to give --dir, and with --dir
  * prints the next dump's path at once. */
@@ -320,11 +333,8 @@ START_TEST(dump_of_a_retitled_service_fails_fast_and_names_the_cure)
     requests(&s, 5);
     char spid[32];
     snprintf(spid, sizeof spid, "%d", (int)s.pid);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double secs;
+    lwt_result_t *r = timed_dump(s.pid, &secs);
     ck_assert_msg(r->exited && r->exit_code == 1 && strstr(r->err, "no longer names its dump directory") &&
                       strstr(r->err, "--dir") && strstr(r->err, "within 3 s"),
                   "%s", lwt_describe(r));
@@ -375,16 +385,12 @@ END_TEST
 START_TEST(dump_into_a_missing_directory_fails_at_once)
 {
     LWT_REQUIRE_BUILT();
-    char *dir = lwt_mkdtemp(), missing[4200], spid[32];
+    char *dir = lwt_mkdtemp(), missing[4200];
     snprintf(missing, sizeof missing, "%s/missing", dir);
     svc_t s = start_service(missing, NULL);
     requests(&s, 5);
-    snprintf(spid, sizeof spid, "%d", (int)s.pid);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", spid), NULL);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double secs;
+    lwt_result_t *r = timed_dump(s.pid, &secs);
     char want[4400];
     snprintf(want, sizeof want, "%s: No such file or directory: process %d cannot write its dumps there", missing,
              (int)s.pid);
