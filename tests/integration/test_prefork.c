@@ -245,17 +245,24 @@ START_TEST(a_forked_child_has_one_thread_until_it_allocates)
 }
 END_TEST
 
+/* A fixture under the library with the dump signal RTMIN+3 and its dumps in dir. */
+static lwt_result_t *run_dumping(const char *dir, const char *fixture)
+{
+    char envdir[4200];
+    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
+    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", envdir, NULL };
+    lwt_opts_t o = { .env = env };
+    return lwt_exec_preload(LWT_ARGV(lwt_fixture(fixture)), &o);
+}
+
 /* A program that blocks the dump signal in every thread and reads it from a signalfd gets every one it sends
  * itself: the dump thread, which the kernel hands such a signal (it waits for it), gives it back to the process,
  * stops waiting for it, and says once that there are no signal dumps. */
 START_TEST(a_program_that_waits_for_the_dump_signal_gets_it)
 {
     LWT_REQUIRE_BUILT();
-    char *dir = lwt_mkdtemp(), envdir[4200];
-    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", envdir, NULL };
-    lwt_opts_t o = { .env = env };
-    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("sigwait_dump_signal")), &o);
+    char *dir = lwt_mkdtemp();
+    lwt_result_t *r = run_dumping(dir, "sigwait_dump_signal");
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     ck_assert_msg(lwt_out_value(r, "got", -1) == 5, "the program lost its signals%s", lwt_describe(r));
     const char *w = strstr(r->err, "every thread of the program blocks signal");
@@ -271,11 +278,8 @@ END_TEST
 START_TEST(a_signal_in_a_child_before_its_fork_handlers_is_not_lost)
 {
     LWT_REQUIRE_BUILT();
-    char *dir = lwt_mkdtemp(), envdir[4200];
-    snprintf(envdir, sizeof envdir, "LEAKWATCH_DUMP_DIR=%s", dir);
-    const char *env[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", envdir, NULL };
-    lwt_opts_t o = { .env = env };
-    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("early_child_signal")), &o);
+    char *dir = lwt_mkdtemp();
+    lwt_result_t *r = run_dumping(dir, "early_child_signal");
     ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
     ck_assert_msg(lwt_out_value(r, "dumped", -1) == 1, "the child wrote no dump on the signal%s", lwt_describe(r));
     json_t *d = load_dump(dir, lwt_out_value(r, "child", -1), 1);
