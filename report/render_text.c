@@ -499,10 +499,18 @@ int lwr_render_text(FILE *out, const lwr_report_t *r)
             nsites -= under_root(r, &r->sites[i]); /* counted with their root */
         /* unscanned dumps of running processes list what they hold, leaked or not yet freed: no leak is known */
         bool running = only_held(r);
-        fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s%s:", leaks,
+        fprintf(out, "leakwatch: %" PRIu64 " %s at %zu %s in %zu %s%s", leaks,
                 running ? (leaks == 1 ? "handle held" : "handles held") : (leaks == 1 ? "leak" : "leaks"), nsites,
                 nsites == 1 ? "site" : "sites", r->nprocesses, procs,
                 running ? (r->nprocesses == 1 ? " dumped while it ran" : " dumped while they ran") : "");
+        /* the number the gate's line compares with --max-leaks, when kinds it leaves out make this one larger */
+        uint64_t gated = 0;
+        for (int k = 0; r->has_gate && k < LWR_KIND_COUNT; k++)
+            if (r->gate.kinds & (1u << k))
+                gated += r->totals[k].count;
+        if (r->has_gate && gated != leaks)
+            fprintf(out, ", %" PRIu64 " of them counted by the gate", gated);
+        fputc(':', out);
         const char *sep = " ";
         for (int k = 0; k < LWR_KIND_COUNT; k++) {
             uint64_t n = r->totals[k].count;
