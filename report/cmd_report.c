@@ -154,7 +154,8 @@ static int report_main(int argc, char **argv)
     int failed = lwr_load_dumps(argv + first, argc - first, lwr_collect_dir, &dumps);
     if (dumps.n == 0) {
         /* Nothing to report: a report of zero processes would read as "no leaks", which is not what happened. */
-        fprintf(stderr, "leakwatch: no dump could be read\n");
+        fprintf(stderr, failed ? "leakwatch: no dump could be read\n"
+                               : "leakwatch: no dumps (leakwatch.PID.N.json) in what was given\n");
         lwr_dumplist_free(&dumps);
         lwr_ci_free(&o.ci);
         lwr_lsan_free(&lsan);

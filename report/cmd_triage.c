@@ -614,9 +614,11 @@ static int triage_main(int argc, char **argv)
         return LWR_EXIT_USAGE;
     }
     lwr_dumplist_t dumps = { NULL, 0, 0 };
-    lwr_load_dumps(argv + first, argc - first, lwr_series_add_dir, &dumps);   /* the screen shows what could be read */
+    /* the screen shows what could be read */
+    int failed = lwr_load_dumps(argv + first, argc - first, lwr_series_add_dir, &dumps);
     if (dumps.n == 0) {
-        fprintf(stderr, "leakwatch: no dump could be read\n");
+        fprintf(stderr, failed ? "leakwatch: no dump could be read\n"
+                               : "leakwatch: no dumps (leakwatch.PID.N.json) in what was given\n");
         lwr_dumplist_free(&dumps);
         return 1;
     }

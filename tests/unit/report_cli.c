@@ -459,6 +459,15 @@ START_TEST(report_renders_files_and_directories)
     ck_assert_int_eq(run_cmd(&lwr_cmd_report, a5, &err), 1);
     ck_assert_msg(strstr(err, "no dump could be read"), "%s", err);
     free(err);
+    /* a directory without a dump says there is none, not that one could not be read */
+    char empty[4200];
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    ck_assert_int_eq(mkdir(empty, 0700), 0);
+    char *a6[] = { "report", empty, NULL };
+    ck_assert_int_eq(run_cmd(&lwr_cmd_report, a6, &err), 1);
+    ck_assert_msg(strcmp(err, "leakwatch: no dumps (leakwatch.PID.N.json) in what was given\n") == 0, "%s", err);
+    free(err);
+    ck_assert_int_eq(rmdir(empty), 0);
     ck_assert_int_eq(lwr_remove_dir(dir), 0);
     free(dir);
 }
