@@ -206,11 +206,19 @@ static int dump_main(int argc, char **argv)
             snprintf(base, sizeof base, "%.2000s/%.2000s", cwd, rel);
         }
     }
+    /* the directory as the process sees it (through its root: a process in a container of its own); when it
+     * is not there, nothing is signalled, since the process could not write a dump */
     struct stat st;
-    if (stat(base, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        /* nothing is signalled: the process could not write a dump there */
+    char seen[4200];
+    snprintf(seen, sizeof seen, "/proc/%ld/root%s", pid, base);
+    int gone = 0;
+    if (base[0] == '/' && stat(seen, &st) != 0)
+        gone = errno == ENOENT || errno == ENOTDIR ? errno : 0; /* unreadable (another user's root): try it */
+    else if (base[0] == '/' && !S_ISDIR(st.st_mode))
+        gone = ENOTDIR;
+    if (gone) {
         fprintf(stderr, "leakwatch dump: %s: %s: process %ld cannot write its dumps there%s\n", base,
-                stat(base, &st) != 0 ? strerror(errno) : "not a directory", pid,
+                gone == ENOENT ? strerror(gone) : "not a directory", pid,
                 o.dir ? "" : " (give the directory it writes to with --dir)");
         return 1;
     }
@@ -218,11 +226,28 @@ static int dump_main(int argc, char **argv)
     long ruid = -1, euid = -1;
     if (uidl)
         sscanf(uidl + 5, "%ld %ld", &ruid, &euid);
-    snprintf(dirs[0], sizeof dirs[0], "%s", base);
-    snprintf(dirs[1], sizeof dirs[1], "%s/leakwatch-%ld", base, euid);
-    snprintf(dirs[2], sizeof dirs[2], "%s/uid-%ld", base, euid);
+    /* A process in a mount namespace of its own (a container) writes where only its root shows: the directories
+     * are read through /proc/PID/root then, and its dumps carry the pid it has in its own pid namespace. */
+    char ns_self[64] = "", ns_proc[64] = "", nslink[64], root[64] = "";
+    snprintf(nslink, sizeof nslink, "/proc/%ld/ns/mnt", pid);
+    ssize_t a = readlink("/proc/self/ns/mnt", ns_self, sizeof ns_self - 1), b = readlink(nslink, ns_proc, sizeof ns_proc - 1);
+    if (a > 0 && b > 0 && (a != b || memcmp(ns_self, ns_proc, (size_t)a) != 0))
+        snprintf(root, sizeof root, "/proc/%ld/root", pid);
+    long named = pid; /* the pid in the dumps' names: the last of NSpid, the innermost namespace's */
+    const char *nsl = strstr(status_text, "\nNSpid:");
+    for (const char *q = nsl ? nsl + 7 : NULL; q && *q && *q != '\n';) {
+        char *end;
+        long v = strtol(q, &end, 10);
+        if (end == q)
+            break;
+        named = v;
+        q = end;
+    }
+    snprintf(dirs[0], sizeof dirs[0], "%s%s", root, base);
+    snprintf(dirs[1], sizeof dirs[1], "%s%s/leakwatch-%ld", root, base, euid);
+    snprintf(dirs[2], sizeof dirs[2], "%s%s/uid-%ld", root, base, euid);
     char path[4300] = "";
-    long before = newest_dump(dirs, 3, pid, path, sizeof path);
+    long before = newest_dump(dirs, 3, named, path, sizeof path);
     /* to the dump thread alone, where the signal waits until the thread takes it: no thread of the program is
      * interrupted (a process without that thread yet gets it as a process, and its handler passes it on) */
     /* a thread gone meanwhile (an exec) leaves the process to signal */
@@ -232,7 +257,7 @@ static int dump_main(int argc, char **argv)
     }
     struct timespec tick = { 0, 20 * 1000 * 1000 };
     for (uint64_t waited = 0; waited < o.timeout_s * 1000; waited += 20) {
-        if (newest_dump(dirs, 3, pid, path, sizeof path) > before) {
+        if (newest_dump(dirs, 3, named, path, sizeof path) > before) {
             printf("%s\n", path);
             return fflush(stdout) == 0 ? 0 : 1;
         }

@@ -380,6 +380,56 @@ START_TEST(dump_never_sends_a_signal_the_library_refused)
 }
 END_TEST
 
+/* A process in a container of its own (its own mount and pid namespaces, its dump directory a tmpfs only it sees):
+ * `leakwatch dump` finds the directory through its root and the dump by the pid it has inside, and prints the
+ * path through /proc/PID/root. Root only, as CI runs. */
+START_TEST(dump_of_a_process_in_a_container_of_its_own)
+{
+    LWT_REQUIRE_BUILT();
+    ck_assert_msg(geteuid() == 0, "this test makes namespaces and must run as root (CI does)");
+    char script[8192];
+    snprintf(script, sizeof script,
+             "mount -t tmpfs none /mnt && mkdir /mnt/d && LD_PRELOAD='%s' LEAKWATCH_DUMP_DIR=/mnt/d "
+             "LEAKWATCH_DUMP_SIGNAL=RTMIN+3 LEAKWATCH_REPORT=none exec sleep 20", lwt_lib());
+    pid_t outer = fork();
+    ck_assert_int_ge(outer, 0);
+    if (outer == 0) {
+        execlp("unshare", "unshare", "-m", "-p", "-f", "--mount-proc", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    /* the sleep is unshare's child: found by its parent */
+    pid_t inner = 0;
+    for (int i = 0; i < 300 && !inner; i++) {
+        char path[64], text[256] = "";
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)outer, (int)outer);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(text, sizeof text, f))
+            inner = (pid_t)atoi(text);
+        if (f)
+            fclose(f);
+        char comm[64] = "";
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)inner);
+        if (inner && (!(f = fopen(path, "r")) || !fgets(comm, sizeof comm, f) || strcmp(comm, "sleep\n") != 0))
+            inner = 0;
+        if (f && inner)
+            fclose(f);
+        if (!inner)
+            sleep_ms(10);
+    }
+    ck_assert_msg(inner > 0, "the contained process did not start");
+    sleep_ms(200);
+    char spid[32], want[128];
+    snprintf(spid, sizeof spid, "%d", (int)inner);
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_cli(), "dump", "--timeout", "10", spid), NULL);
+    snprintf(want, sizeof want, "/proc/%d/root/mnt/d/leakwatch.1.1.json\n", (int)inner);
+    ck_assert_msg(r->exited && r->exit_code == 0 && strcmp(r->out, want) == 0, "%s", lwt_describe(r));
+    lwt_free(r);
+    kill(outer, SIGKILL);
+    kill(inner, SIGKILL);
+    waitpid(outer, NULL, 0);
+}
+END_TEST
+
 /* A service whose dump directory does not exist cannot write a dump: `leakwatch dump` says so at once, without
  * signalling it, and does not sit out its timeout. */
 START_TEST(dump_into_a_missing_directory_fails_at_once)
@@ -573,6 +623,7 @@ int main(void)
     tcase_add_test(tc, dump_of_a_retitled_service_fails_fast_and_names_the_cure);
     tcase_add_test(tc, dump_into_a_missing_directory_fails_at_once);
     tcase_add_test(tc, dump_never_sends_a_signal_the_library_refused);
+    tcase_add_test(tc, dump_of_a_process_in_a_container_of_its_own);
     tcase_add_test(tc, dumps_under_load_from_eight_threads_do_not_deadlock_and_parse);
     tcase_add_test(tc, triage_screen_in_tmux);
     suite_add_tcase(s, tc);
