@@ -212,11 +212,9 @@ static int attach_main(int argc, char **argv)
         return 1;
     }
 
-    char status_text[4096], where[4400], why[600];
-    const char *uidl = lwr_read_proc(pid, "status", status_text, sizeof status_text) > 0
-                           ? strstr(status_text, "\nUid:") : NULL;
-    long ruid = -1, euid = -1;
-    if (!uidl || sscanf(uidl + 5, "%ld %ld", &ruid, &euid) != 2) {
+    char where[4400], why[600];
+    long euid, nspid;
+    if (lwr_proc_ids(pid, &euid, &nspid) != 0 || euid < 0) {
         fprintf(stderr, "leakwatch attach: cannot read the user of process %ld\n", pid);
         free(absdir);
         free(lib);

@@ -168,8 +168,8 @@ static int dump_main(int argc, char **argv)
     long pid;
     if ((status = lwr_pid_operand("dump", argc, argv, first, &pid)) != 0)
         return status;
-    char status_text[4096];
-    if (lwr_read_proc(pid, "status", status_text, sizeof status_text) < 0) {
+    long euid, named; /* named: the pid in the dumps' names, the one it has in its own pid namespace */
+    if (lwr_proc_ids(pid, &euid, &named) != 0) {
         fprintf(stderr, "leakwatch dump: no process %ld\n", pid);
         return 1;
     }
@@ -222,27 +222,9 @@ static int dump_main(int argc, char **argv)
                 o.dir ? "" : " (give the directory it writes to with --dir)");
         return 1;
     }
-    const char *uidl = strstr(status_text, "\nUid:");
-    long ruid = -1, euid = -1;
-    if (uidl)
-        sscanf(uidl + 5, "%ld %ld", &ruid, &euid);
-    /* A process in a mount namespace of its own (a container) writes where only its root shows: the directories
-     * are read through /proc/PID/root then, and its dumps carry the pid it has in its own pid namespace. */
-    char ns_self[64] = "", ns_proc[64] = "", nslink[64], root[64] = "";
-    snprintf(nslink, sizeof nslink, "/proc/%ld/ns/mnt", pid);
-    ssize_t a = readlink("/proc/self/ns/mnt", ns_self, sizeof ns_self - 1), b = readlink(nslink, ns_proc, sizeof ns_proc - 1);
-    if (a > 0 && b > 0 && (a != b || memcmp(ns_self, ns_proc, (size_t)a) != 0))
-        snprintf(root, sizeof root, "/proc/%ld/root", pid);
-    long named = pid; /* the pid in the dumps' names: the last of NSpid, the innermost namespace's */
-    const char *nsl = strstr(status_text, "\nNSpid:");
-    for (const char *q = nsl ? nsl + 7 : NULL; q && *q && *q != '\n';) {
-        char *end;
-        long v = strtol(q, &end, 10);
-        if (end == q)
-            break;
-        named = v;
-        q = end;
-    }
+    /* A process in a mount namespace of its own (a container) writes where only its root shows */
+    char root[64];
+    lwr_proc_root(pid, root, sizeof root);
     snprintf(dirs[0], sizeof dirs[0], "%s%s", root, base);
     snprintf(dirs[1], sizeof dirs[1], "%s%s/leakwatch-%ld", root, base, euid);
     snprintf(dirs[2], sizeof dirs[2], "%s%s/uid-%ld", root, base, euid);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 ssize_t lwr_read_proc(long pid, const char *what, char *buf, size_t cap)
 {
@@ -71,4 +72,37 @@ int lwr_maps_contain(long pid, const char *needle)
     if (f)
         fclose(f);
     return found;
+}
+
+int lwr_proc_ids(long pid, long *euid, long *nspid)
+{
+    char text[4096];
+    if (lwr_read_proc(pid, "status", text, sizeof text) < 0)
+        return -1;
+    long ruid;
+    const char *u = strstr(text, "\nUid:");
+    if (!u || sscanf(u + 5, "%ld %ld", &ruid, euid) != 2)
+        *euid = -1;
+    *nspid = pid;
+    const char *n = strstr(text, "\nNSpid:");
+    for (const char *q = n ? n + 7 : NULL; q && *q && *q != '\n';) {
+        char *end;
+        long v = strtol(q, &end, 10);
+        if (end == q)
+            break;
+        *nspid = v;
+        q = end;
+    }
+    return 0;
+}
+
+void lwr_proc_root(long pid, char *buf, size_t cap)
+{
+    char self[64] = "", theirs[64] = "", link[64];
+    snprintf(link, sizeof link, "/proc/%ld/ns/mnt", pid);
+    ssize_t a = readlink("/proc/self/ns/mnt", self, sizeof self - 1), b = readlink(link, theirs, sizeof theirs - 1);
+    if (a > 0 && b > 0 && (a != b || memcmp(self, theirs, (size_t)a) != 0))
+        snprintf(buf, cap, "/proc/%ld/root", pid);
+    else if (cap)
+        buf[0] = '\0';
 }

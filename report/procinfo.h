@@ -15,6 +15,15 @@ int lwr_environ_value(long pid, const char *name, char *out, size_t cap);
  * (when tid is not NULL). 0 for a thread of interval dumps only, -1 when there is no such thread. */
 int lwr_dump_thread_signal(long pid, long *tid);
 
+/* The process's effective user and the pid it has in its innermost pid namespace (the one its dumps are named
+ * by), from /proc/PID/status; 0, or -1 when there is no such process. A field the kernel does not give is -1,
+ * the pid itself for nspid. */
+int lwr_proc_ids(long pid, long *euid, long *nspid);
+
+/* "/proc/PID/root" into buf when the process lives in another mount namespace (a container: its paths are seen
+ * through its root), else "". */
+void lwr_proc_root(long pid, char *buf, size_t cap);
+
 /* Whether the process maps a file whose name holds `needle` (the library already loaded, say). */
 int lwr_maps_contain(long pid, const char *needle);
 
