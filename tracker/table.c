@@ -945,15 +945,20 @@ void lw_tables_walk_handles(unsigned kinds, void (*fn)(const lw_live_t *rec, voi
     }
 }
 
+/* The records of kind k in shard s's uthash table (not its nursery or spans). */
+static size_t in_table(const lw_shard_t *s, int k)
+{
+    size_t n = HASH_COUNT(s->heads[k]);
+    return n ? n - 1 : 0; /* the sentinel is no record */
+}
+
 size_t lw_tables_count_handles(unsigned kinds)
 {
     size_t n = 0;
     for (int i = 0; i < LW_SHARDS; i++)
         for (int k = 0; k < LW_KIND_COUNT; k++)
-            if (k != LW_HEAP && (kinds & (1u << k))) {
-                size_t in_table = HASH_COUNT(shards[i].heads[k]);
-                n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
-            }
+            if (k != LW_HEAP && (kinds & (1u << k)))
+                n += in_table(&shards[i], k);
     return n;
 }
 
@@ -1015,10 +1020,8 @@ size_t lw_tables_total_all(void)
     size_t n = 0;
     for (int i = 0; i < LW_SHARDS; i++) {
         n += shards[i].nursed + shards[i].in_spans;
-        for (int k = 0; k < LW_KIND_COUNT; k++) {
-            size_t in_table = HASH_COUNT(shards[i].heads[k]);
-            n += in_table ? in_table - 1 : 0; /* the sentinel is no record */
-        }
+        for (int k = 0; k < LW_KIND_COUNT; k++)
+            n += in_table(&shards[i], k);
     }
     return n;
 }
