@@ -728,10 +728,48 @@ static int parse_vma(const char *line, vma_t *v)
     return 1;
 }
 
-/* glibc's malloc keeps a thread arena in 64 MiB-aligned heaps whose header records the used size, and hands
- * out large blocks as their own mappings; both hold freed chunks with stale pointers, so they are left out of
- * the roots, as is the main arena ([heap]). Live blocks inside them are scanned through the flood fill. */
+/* glibc's malloc keeps each thread arena in heaps of its own: 64 MiB-aligned reservations, private and anonymous,
+ * whose first words are a header (heap_info: the arena, the previous heap of the same arena, the used size, the
+ * size made writable). It hands out large blocks as mappings of their own, and the main arena lives in [heap].
+ * All of them hold freed chunks with stale pointers, so they are left out of the roots; the live blocks in them
+ * are scanned through the flood fill. An arena heap is found by its header, whether or not a live block is left
+ * in it: a thread that freed everything it allocated leaves its arena full of stale copies of pointers (scanned,
+ * they once kept lost blocks "reachable"). */
 #define LW_ARENA_HEAP (64ul << 20)
+#define ARENA_MAX_HEAPS 256 /* a longer chain of heaps is not taken for one */
+
+/* Whether the writable, private, anonymous mapping of vmas holds [a, a + len). */
+static int anonymous_rw(const vma_t *vmas, size_t nv, uintptr_t a, size_t len)
+{
+    for (size_t i = 0; i < nv; i++) {
+        const vma_t *v = &vmas[i];
+        if (v->lo <= a && a + len <= v->hi)
+            return !v->has_path && v->perms[0] == 'r' && v->perms[1] == 'w' && v->perms[3] == 'p';
+    }
+    return 0;
+}
+
+/* The arena of the glibc heap at a (64 MiB-aligned, known to be readable), or 0 when a holds no heap header: the
+ * sizes are whole pages within the reservation, and the chain of previous heaps, each of them a heap of the same
+ * arena, ends at the arena's first heap, whose arena state follows its header. */
+LW_NO_SANITIZE static uintptr_t glibc_heap_arena(const vma_t *vmas, size_t nv, uintptr_t a)
+{
+    uintptr_t arena = 0;
+    for (int k = 0; k < ARENA_MAX_HEAPS; k++) {
+        const uintptr_t *h = (const uintptr_t *)a;
+        uintptr_t ar = h[0], prev = h[1], size = h[2], writable = h[3];
+        if (!size || (size & 4095) || writable < size || writable > LW_ARENA_HEAP || (writable & 4095) ||
+            (ar & 7) || (arena && ar != arena))
+            return 0;
+        arena = ar;
+        if (!prev)
+            return ar > a && ar - a <= 128 ? ar : 0;
+        if ((prev & (LW_ARENA_HEAP - 1)) || prev == a || !anonymous_rw(vmas, nv, prev, 4 * sizeof(uintptr_t)))
+            return 0;
+        a = prev;
+    }
+    return 0;
+}
 
 LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
 {
@@ -739,23 +777,21 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
      * and reading them as such would exclude arbitrary ranges */
     if (lw_allocator_kind() != LW_ALLOC_GLIBC)
         return;
-    uintptr_t last_base = 0;
-    size_t vi = 0, named = (size_t)-1;
-    int heap = 0;
+    for (size_t i = 0; i < nv; i++) {
+        const vma_t *v = &vmas[i];
+        if (v->has_path || v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] != 'p')
+            continue;
+        for (uintptr_t a = (v->lo + LW_ARENA_HEAP - 1) & ~(LW_ARENA_HEAP - 1); a >= v->lo && a + 4096 <= v->hi;
+             a += LW_ARENA_HEAP)
+            if (glibc_heap_arena(vmas, nv, a))
+                add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
+    }
+    size_t vi = 0;
     for (size_t i = 0; i < s->n; i++) {
         uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
             vi++;
-        if (vi == nv || vmas[vi].lo > b)
-            continue;
-        const vma_t *v = &vmas[vi];
-        if (vi != named) { /* once a mapping, not once a block */
-            named = vi;
-            heap = v->has_path && strcmp(v->name, "[heap]") == 0;
-        }
-        if (heap)
-            continue; /* the whole VMA is excluded already */
-        if (b - v->lo < 2 * sizeof(size_t))
+        if (vi == nv || vmas[vi].lo > b || b - vmas[vi].lo < 2 * sizeof(size_t))
             continue;
         size_t chunk_size = ((const size_t *)b)[-1];
         if (chunk_size & 2) {
@@ -763,16 +799,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
             size_t before = ((const size_t *)b)[-2];
             uintptr_t chunk = b - 2 * sizeof(size_t);
             add_range(excl, chunk - before, chunk + (chunk_size & ~(size_t)7));
-            continue;
         }
-        uintptr_t base = b & ~(LW_ARENA_HEAP - 1);
-        if (base == last_base || base < v->lo)
-            continue;
-        last_base = base;
-        size_t used = ((const size_t *)base)[2]; /* heap_info: ar_ptr, prev, size */
-        if (used > LW_ARENA_HEAP)
-            used = v->hi - base;
-        add_range(excl, base, base + used);
     }
 }
 

@@ -290,6 +290,19 @@ START_TEST(test_dead_frame_not_a_root)
 }
 END_TEST
 
+/* A block whose address is left only in freed blocks of a thread's arena, a thread that is gone: freed memory of
+ * the allocator is no root, so the block is definite, at its call site. */
+START_TEST(test_freed_arena_not_a_root)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_result_t *r = run_thread(NO_GATE, "freed_arena");
+    LWT_ASSERT_RUN(r, 0);
+    assert_class_site(r, "lose_after_freed_copies", "definite", 1, 5009, THREAD_SRC, "@reach_freed_arena */");
+    LWT_ASSERT_TOTALS(r, "heap", 1, 5009, "totals.heap");
+    lwt_free(r);
+}
+END_TEST
+
 /* A pointer kept only in a register of a thread still running at exit: registers are roots, so the block is
  * reachable. */
 START_TEST(test_register_is_a_root)
@@ -507,6 +520,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_loop_test(tc, test_thread_roots, 0, (int)(sizeof held / sizeof held[0]));
     tcase_add_test(tc, test_dead_frame_not_a_root);
+    tcase_add_test(tc, test_freed_arena_not_a_root);
     tcase_add_test(tc, test_register_is_a_root);
     tcase_add_test(tc, test_dead_frame_of_running_thread);
     tcase_add_test(tc, test_blocked_threads_not_disturbed);
