@@ -777,6 +777,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
      * and reading them as such would exclude arbitrary ranges */
     if (lw_allocator_kind() != LW_ALLOC_GLIBC)
         return;
+    size_t first = excl->n; /* the arena heaps, by address, from here on */
     for (size_t i = 0; i < nv; i++) {
         const vma_t *v = &vmas[i];
         if (v->has_path || v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] != 'p')
@@ -786,13 +787,22 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
             if (glibc_heap_arena(vmas, nv, a))
                 add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
     }
-    size_t vi = 0;
+    size_t arenas_end = excl->n, ai = first, vi = 0, named = (size_t)-1;
+    int heap = 0;
     for (size_t i = 0; i < s->n; i++) {
         uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
             vi++;
         if (vi == nv || vmas[vi].lo > b || b - vmas[vi].lo < 2 * sizeof(size_t))
             continue;
+        if (vi != named) { /* once a mapping, not once a block */
+            named = vi;
+            heap = vmas[vi].has_path && strcmp(vmas[vi].name, "[heap]") == 0;
+        }
+        while (ai < arenas_end && excl->v[ai].hi <= b)
+            ai++;
+        if (heap || (ai < arenas_end && excl->v[ai].lo <= b))
+            continue; /* a block of an arena, whose chunk header need not be read (a cache miss a block) */
         size_t chunk_size = ((const size_t *)b)[-1];
         if (chunk_size & 2) {
             /* a chunk of its own mapping: prev_size holds the offset from the mapping's start */
