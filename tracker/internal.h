@@ -27,8 +27,21 @@ typedef struct {
     atomic_int held;
 } lw_lock_t;
 
-void lw_lock(lw_lock_t *l);
-void lw_unlock(lw_lock_t *l);
+/* Waits for a held lock and takes it (util.c). */
+void lw_lock_wait(lw_lock_t *l);
+
+/* Every malloc and free takes a shard lock: the free case is one exchange, inline. */
+static inline void lw_lock(lw_lock_t *l)
+{
+    if (LW_UNLIKELY(atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))
+        lw_lock_wait(l);
+}
+
+static inline void lw_unlock(lw_lock_t *l)
+{
+    atomic_store_explicit(&l->held, 0, memory_order_release);
+}
+
 /* Takes the lock if it is free; returns nonzero when it did. */
 int lw_trylock(lw_lock_t *l);
 

@@ -115,6 +115,27 @@ typedef struct {
 static lw_shard_t shards[LW_SHARDS];
 atomic_ulong lw_lost_records;
 
+/* The hash of a handle (or of a span's number): bits 24 to 55 of one multiplication, which the handle's low bits
+ * all reach (heap blocks lie 16 bytes apart or more, descriptors count up from 3; uthash takes a bucket from the
+ * low bits of the hash, the nursery a set from the high ones). Every malloc and free computes it and the shard,
+ * so each is one multiplication rather than a full mix. */
+static inline uint32_t handle_hash(uintptr_t h)
+{
+    return (uint32_t)(((uint64_t)h * 0x9e3779b97f4a7c15ull) >> 24);
+}
+
+/* The shard of the 64 MiB region a handle lies in: the top bits of one multiplication of the region's number. */
+static inline lw_shard_t *shard_of(uintptr_t handle)
+{
+    return &shards[((uint64_t)(handle >> 26) * 0xc2b2ae3d27d4eb4full) >> (64 - 6)];
+}
+_Static_assert(LW_SHARDS == 1 << 6, "shard_of takes six bits");
+
+static inline uint32_t span_hash(uintptr_t key)
+{
+    return handle_hash(key);
+}
+
 /* uthash frees a table when its last item goes and allocates one for the next: with few live handles per shard
  * that would happen on nearly every call. A sentinel record that is never removed keeps each table alive. */
 #define LW_SENTINEL UINTPTR_MAX
@@ -133,11 +154,11 @@ static void add_sentinels(void)
             lw_rec_t *r = &sentinels[i][k];
             uintptr_t h = LW_SENTINEL;
             r->b.meta = META(0, 0, LW_REC_SENTINEL);
-            HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), lw_mix64(h), r);
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].heads[k], (const void *)h, sizeof(h), handle_hash(h), r);
         }
         lw_span_t *sp = &span_sentinels[i];
         uintptr_t key = SPAN_KEY_SENTINEL;
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].spans, (const void *)key, sizeof(key), lw_mix64(key), sp);
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, shards[i].spans, (const void *)key, sizeof(key), span_hash(key), sp);
     }
 }
 
@@ -195,15 +216,6 @@ static void filter_add(uintptr_t handle, int delta, int nested)
  * records of its own generation. */
 static uint8_t cur_gen; /* compared for equality only: wrapping after 256 nested forks is harmless */
 
-static inline uint32_t handle_hash(uintptr_t h)
-{
-    return lw_mix64((uint64_t)h);
-}
-
-static inline lw_shard_t *shard_of(uintptr_t handle)
-{
-    return &shards[lw_mix64((uint64_t)(handle >> 26)) & (LW_SHARDS - 1)];
-}
 
 static inline nursery_set_t *set_of(lw_shard_t *s, uint32_t hv)
 {
@@ -274,11 +286,6 @@ static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t h
 }
 
 /* ---- spans ---- */
-
-static inline uint32_t span_hash(uintptr_t key)
-{
-    return lw_mix64((uint64_t)key);
-}
 
 /* The span of key, or NULL. Caller holds the shard lock. */
 static inline lw_span_t *span_find(lw_shard_t *s, uintptr_t key)
@@ -433,15 +440,9 @@ static unsigned nursery_flush(lw_shard_t *s)
     return lost;
 }
 
-/* Counts one record leaving the nursery and, at the end of a window, decides whether the shard bypasses it. */
-static void nursery_left(lw_shard_t *s, int died_young)
+/* The end of a window: decides whether the shard bypasses the nursery for a while. */
+static __attribute__((noinline)) void nursery_window_end(lw_shard_t *s)
 {
-    if (died_young)
-        s->died_young++;
-    else
-        s->moved_on++;
-    if (s->died_young + s->moved_on < NURSERY_WINDOW)
-        return;
     if (s->moved_on > s->died_young) {
         s->bypass = NURSERY_BYPASS;
         unsigned lost = nursery_flush(s);
@@ -449,6 +450,17 @@ static void nursery_left(lw_shard_t *s, int died_young)
             atomic_fetch_add_explicit(&lw_lost_records, lost, memory_order_relaxed);
     }
     s->died_young = s->moved_on = 0;
+}
+
+/* Counts one record leaving the nursery (every free of a young block comes here, inline). */
+static inline void nursery_left(lw_shard_t *s, int died_young)
+{
+    if (died_young)
+        s->died_young++;
+    else
+        s->moved_on++;
+    if (LW_UNLIKELY(s->died_young + s->moved_on >= NURSERY_WINDOW))
+        nursery_window_end(s);
 }
 
 /* Puts a heap record into the nursery, promoting the oldest record of a full set into its span. Returns 0, or -1

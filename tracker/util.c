@@ -11,17 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-void lw_lock(lw_lock_t *l)
+void lw_lock_wait(lw_lock_t *l)
 {
     for (;;) {
-        if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
-            return;
         for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
             if (spin < 64)
                 LW_CPU_RELAX();
             else
                 sched_yield();
         }
+        if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+            return;
     }
 }
 
@@ -29,11 +29,6 @@ int lw_trylock(lw_lock_t *l)
 {
     return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
-}
-
-void lw_unlock(lw_lock_t *l)
-{
-    atomic_store_explicit(&l->held, 0, memory_order_release);
 }
 
 size_t lw_strlcpy(char *dst, const char *src, size_t cap)
