@@ -738,15 +738,23 @@ static int parse_vma(const char *line, vma_t *v)
 #define LW_ARENA_HEAP (64ul << 20)
 #define ARENA_MAX_HEAPS 256 /* a longer chain of heaps is not taken for one */
 
-/* Whether the writable, private, anonymous mapping of vmas holds [a, a + len). */
+static int is_anonymous_rw(const vma_t *v)
+{
+    return !v->has_path && v->perms[0] == 'r' && v->perms[1] == 'w' && v->perms[3] == 'p';
+}
+
+/* Whether a writable, private, anonymous mapping of vmas (sorted by address) holds [a, a + len). */
 static int anonymous_rw(const vma_t *vmas, size_t nv, uintptr_t a, size_t len)
 {
-    for (size_t i = 0; i < nv; i++) {
-        const vma_t *v = &vmas[i];
-        if (v->lo <= a && a + len <= v->hi)
-            return !v->has_path && v->perms[0] == 'r' && v->perms[1] == 'w' && v->perms[3] == 'p';
+    size_t lo = 0, hi = nv;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (vmas[mid].hi <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return 0;
+    return lo < nv && vmas[lo].lo <= a && a + len <= vmas[lo].hi && is_anonymous_rw(&vmas[lo]);
 }
 
 /* The arena of the glibc heap at a (64 MiB-aligned, known to be readable), or 0 when a holds no heap header: the
@@ -780,12 +788,19 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     size_t first = excl->n; /* the arena heaps, by address, from here on */
     for (size_t i = 0; i < nv; i++) {
         const vma_t *v = &vmas[i];
-        if (v->has_path || v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] != 'p')
+        /* a reservation of a terabyte or more holds no heap (the scan skips it too); in a mapping larger than a
+         * heap, a candidate header is read only when its page is resident (a heap's header always is), so that
+         * a sanitizer's shadow or a runtime's reserve is not paged in 64 MiB apart */
+        if (!is_anonymous_rw(v) || v->hi - v->lo >= LW_SCAN_MAX)
             continue;
         for (uintptr_t a = (v->lo + LW_ARENA_HEAP - 1) & ~(LW_ARENA_HEAP - 1); a >= v->lo && a + 4096 <= v->hi;
-             a += LW_ARENA_HEAP)
-            if (glibc_heap_arena(vmas, nv, a))
+             a += LW_ARENA_HEAP) {
+            unsigned char resident = 1;
+            if (v->hi - v->lo > LW_ARENA_HEAP && mincore((void *)a, 4096, &resident) < 0)
+                resident = 0;
+            if ((resident & 1) && glibc_heap_arena(vmas, nv, a))
                 add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
+        }
     }
     size_t arenas_end = excl->n, ai = first, vi = 0, named = (size_t)-1;
     int heap = 0;
