@@ -30,9 +30,12 @@ typedef struct {
 /* Waits for a held lock and takes it (util.c). */
 void lw_lock_wait(lw_lock_t *l);
 
-/* Every malloc and free takes a shard lock: the free case is one exchange, inline. */
+/* Every malloc and free takes a shard lock: the free case is one exchange, inline. The signal fences keep the
+ * reentrancy guard's plain stores (lw_self.busy) outside the section the lock holds, as a call would: a signal
+ * handler that finds the guard clear while this thread holds a lock would wait for it forever. */
 static inline void lw_lock(lw_lock_t *l)
 {
+    atomic_signal_fence(memory_order_seq_cst);
     if (LW_UNLIKELY(atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))
         lw_lock_wait(l);
 }
@@ -40,6 +43,7 @@ static inline void lw_lock(lw_lock_t *l)
 static inline void lw_unlock(lw_lock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
 }
 
 /* Takes the lock if it is free; returns nonzero when it did. */

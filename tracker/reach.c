@@ -730,21 +730,23 @@ static int parse_vma(const char *line, vma_t *v)
 
 /* glibc's malloc keeps each thread arena in heaps of its own: 64 MiB-aligned reservations, private and anonymous,
  * whose first words are a header (heap_info: the arena, the previous heap of the same arena, the used size, the
- * size made writable). It hands out large blocks as mappings of their own, and the main arena lives in [heap].
- * All of them hold freed chunks with stale pointers, so they are left out of the roots; the live blocks in them
- * are scanned through the flood fill. An arena heap is found by its header, whether or not a live block is left
- * in it: a thread that freed everything it allocated leaves its arena full of stale copies of pointers (scanned,
- * they once kept lost blocks "reachable"). */
+ * size made writable, which is exactly the part of the reservation that is not PROT_NONE). It hands out large
+ * blocks as mappings of their own, and the main arena lives in [heap]. All of them hold freed chunks with stale
+ * pointers, so they are left out of the roots; the live blocks in them are scanned through the flood fill. An
+ * arena heap is found by its header, whether or not a live block is left in it: a thread that freed everything
+ * it allocated leaves its arena full of stale copies of pointers (scanned, they once kept lost blocks
+ * "reachable"). A heap whose header the search passes over (its page swapped out) is still found through a live
+ * block in it. */
 #define LW_ARENA_HEAP (64ul << 20)
-#define ARENA_MAX_HEAPS 256 /* a longer chain of heaps is not taken for one */
+#define ARENA_MAX_HEAPS 1024 /* 64 GiB of one arena; a longer chain of heaps is not taken for one */
 
 static int is_anonymous_rw(const vma_t *v)
 {
     return !v->has_path && v->perms[0] == 'r' && v->perms[1] == 'w' && v->perms[3] == 'p';
 }
 
-/* Whether a writable, private, anonymous mapping of vmas (sorted by address) holds [a, a + len). */
-static int anonymous_rw(const vma_t *vmas, size_t nv, uintptr_t a, size_t len)
+/* The mapping of vmas (sorted by address) that holds a, or NULL. */
+static const vma_t *vma_at(const vma_t *vmas, size_t nv, uintptr_t a)
 {
     size_t lo = 0, hi = nv;
     while (lo < hi) {
@@ -754,29 +756,44 @@ static int anonymous_rw(const vma_t *vmas, size_t nv, uintptr_t a, size_t len)
         else
             hi = mid;
     }
-    return lo < nv && vmas[lo].lo <= a && a + len <= vmas[lo].hi && is_anonymous_rw(&vmas[lo]);
+    return lo < nv && vmas[lo].lo <= a ? &vmas[lo] : NULL;
 }
 
-/* The arena of the glibc heap at a (64 MiB-aligned, known to be readable), or 0 when a holds no heap header: the
- * sizes are whole pages within the reservation, and the chain of previous heaps, each of them a heap of the same
- * arena, ends at the arena's first heap, whose arena state follows its header. */
-LW_NO_SANITIZE static uintptr_t glibc_heap_arena(const vma_t *vmas, size_t nv, uintptr_t a)
+/* The arena of the glibc heap at a (64 MiB-aligned), or 0 when a holds no heap header: each heap of the chain
+ * lies in a private anonymous mapping that ends where its writable size does (or holds all 64 MiB of it), its
+ * sizes are whole pages, and the chain of previous heaps, each of the same arena, ends at the arena's first
+ * heap, whose arena state follows its header. The reads may fault (a guard page inside a writable mapping):
+ * call it through heap_arena_guarded. */
+LW_NO_SANITIZE __attribute__((noinline)) static uintptr_t glibc_heap_arena(const vma_t *vmas, size_t nv, uintptr_t a)
 {
     uintptr_t arena = 0;
     for (int k = 0; k < ARENA_MAX_HEAPS; k++) {
+        const vma_t *v = vma_at(vmas, nv, a);
+        if (!v || !is_anonymous_rw(v) || v->hi - a < 4096)
+            return 0;
         const uintptr_t *h = (const uintptr_t *)a;
         uintptr_t ar = h[0], prev = h[1], size = h[2], writable = h[3];
         if (!size || (size & 4095) || writable < size || writable > LW_ARENA_HEAP || (writable & 4095) ||
-            (ar & 7) || (arena && ar != arena))
+            writable > v->hi - a || (writable < LW_ARENA_HEAP && writable != v->hi - a) || (ar & 7) ||
+            (arena && ar != arena))
             return 0;
         arena = ar;
         if (!prev)
             return ar > a && ar - a <= 128 ? ar : 0;
-        if ((prev & (LW_ARENA_HEAP - 1)) || prev == a || !anonymous_rw(vmas, nv, prev, 4 * sizeof(uintptr_t)))
+        if ((prev & (LW_ARENA_HEAP - 1)) || prev == a)
             return 0;
         a = prev;
     }
     return 0;
+}
+
+static uintptr_t heap_arena_guarded(const vma_t *vmas, size_t nv, uintptr_t a);
+
+/* Leaves out the arena heap at a, when there is one, in the mapping v. */
+static void exclude_heap(ranges_t *excl, const vma_t *vmas, size_t nv, const vma_t *v, uintptr_t a)
+{
+    if (heap_arena_guarded(vmas, nv, a))
+        add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
 }
 
 LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
@@ -789,8 +806,8 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     for (size_t i = 0; i < nv; i++) {
         const vma_t *v = &vmas[i];
         /* a reservation of a terabyte or more holds no heap (the scan skips it too); in a mapping larger than a
-         * heap, a candidate header is read only when its page is resident (a heap's header always is), so that
-         * a sanitizer's shadow or a runtime's reserve is not paged in 64 MiB apart */
+         * heap, a candidate header is read only when its page is resident, so that a sanitizer's shadow or a
+         * runtime's reserve is not paged in 64 MiB apart */
         if (!is_anonymous_rw(v) || v->hi - v->lo >= LW_SCAN_MAX)
             continue;
         for (uintptr_t a = (v->lo + LW_ARENA_HEAP - 1) & ~(LW_ARENA_HEAP - 1); a >= v->lo && a + 4096 <= v->hi;
@@ -798,11 +815,12 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
             unsigned char resident = 1;
             if (v->hi - v->lo > LW_ARENA_HEAP && mincore((void *)a, 4096, &resident) < 0)
                 resident = 0;
-            if ((resident & 1) && glibc_heap_arena(vmas, nv, a))
-                add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
+            if (resident & 1)
+                exclude_heap(excl, vmas, nv, v, a);
         }
     }
     size_t arenas_end = excl->n, ai = first, vi = 0, named = (size_t)-1;
+    uintptr_t last_base = 0;
     int heap = 0;
     for (size_t i = 0; i < s->n; i++) {
         uintptr_t b = s->b[i].handle;
@@ -824,6 +842,13 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
             size_t before = ((const size_t *)b)[-2];
             uintptr_t chunk = b - 2 * sizeof(size_t);
             add_range(excl, chunk - before, chunk + (chunk_size & ~(size_t)7));
+            continue;
+        }
+        /* a block of a heap the search passed over */
+        uintptr_t base = b & ~(LW_ARENA_HEAP - 1);
+        if (base != last_base && base >= vmas[vi].lo) {
+            last_base = base;
+            exclude_heap(excl, vmas, nv, &vmas[vi], base);
         }
     }
 }
@@ -1104,6 +1129,15 @@ static void scan_roots(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *ex
         lo = ghi;
     }
     s->root_kind = kind;
+}
+
+/* glibc_heap_arena, where a fault means that a holds no heap header. */
+static uintptr_t heap_arena_guarded(const vma_t *vmas, size_t nv, uintptr_t a)
+{
+    volatile uintptr_t ar = 0;
+    if (sigsetjmp(scan_fault, 1) == 0)
+        ar = glibc_heap_arena(vmas, nv, a);
+    return ar;
 }
 
 /* lw_tls_find, where a fault means that the mapping holds no thread control block. */
