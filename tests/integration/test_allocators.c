@@ -129,8 +129,9 @@ static void assert_classified(const traced_t *t, const char *allocator)
         int line = LWT_MARKER_LINE(SRC, expected[i].marker);
         json_t *found = NULL;
         int n = class_sites(r->report, expected[i].func, line, expected[i].cls, &found);
-        ck_assert_msg(n == 1, "expected one %s site in %s() at line %d, found %d%s", expected[i].cls,
-                      expected[i].func, line, n, lwt_describe(r));
+        ck_assert_msg(n == 1, "expected one %s site in %s() at line %d, found %d\n  the dump's warnings: %s%s",
+                      expected[i].cls, expected[i].func, line, n,
+                      json_dumps(json_object_get(t->dump, "warnings"), JSON_COMPACT), lwt_describe(r));
         /* The scan is conservative, as LeakSanitizer's: a stale word left in the allocator's or the runtime's
          * memory may keep one of the 20000 churned blocks reachable now and then (seen once in five runs with
          * glibc). At most STRAY of them may move to reachable; the classification bugs this test guards against
