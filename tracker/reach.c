@@ -1019,18 +1019,10 @@ static size_t read_maps(scratch_t *w)
  * frame's own function (the word above a frame's locals would name its caller). 0 when none is near. */
 LW_NO_SANITIZE static uint64_t frame_below(const scan_t *s, uintptr_t a)
 {
-    const vma_t *v = s->vmas;
     for (uintptr_t p = a - sizeof(uintptr_t); p >= s->root_lo && p + 4096 > a; p -= sizeof(uintptr_t)) {
         uintptr_t w = *(const uintptr_t *)p;
-        size_t lo = 0, hi = s->nv;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (v[mid].hi <= w)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < s->nv && v[lo].lo <= w && v[lo].perms[2] == 'x' && v[lo].has_path && v[lo].name[0] == '/')
+        const vma_t *v = vma_at(s->vmas, s->nv, w);
+        if (v && v->perms[2] == 'x' && v->has_path && v->name[0] == '/')
             return w;
     }
     return 0;
