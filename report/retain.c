@@ -96,6 +96,8 @@ static void make_text(lwr_held_t *h, int *oom)
         add(t, &len, oom, "the registers of a thread");
     } else if (strcmp(h->root, "memory") == 0) {
         add(t, &len, oom, "memory the program mapped (0x%" PRIx64 ")", h->offset);
+    } else if (strcmp(h->root, "heap") == 0) {
+        add(t, &len, oom, "the heap outside the sampled blocks (0x%" PRIx64 ")", h->offset);
     } else {
         add(t, &len, oom, "a root of kind %s", h->root);
     }

@@ -296,6 +296,7 @@ typedef void (*lw_list_fn)(lw_listing_t *l, void *arg);
 #define LW_ROOT_REGISTERS 2 /* the registers of a thread the scan stopped */
 #define LW_ROOT_MEMORY 3    /* other memory the program mapped itself */
 #define LW_ROOT_TLS 4       /* a thread's thread-local storage: static TLS blocks and its control block (tls.h) */
+#define LW_ROOT_HEAP 5      /* with sampling: the malloc heap outside the sampled blocks (the blocks not sampled) */
 
 /* A root word through which the scan reached a block first: its address, what kind of memory it lies in, the
  * block, and in `frame`: for a stack the nearest code address below the word (a return address into the function

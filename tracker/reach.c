@@ -796,6 +796,25 @@ static void exclude_heap(ranges_t *excl, const vma_t *vmas, size_t nv, const vma
         add_range(excl, a, v->hi - a < LW_ARENA_HEAP ? v->hi : a + LW_ARENA_HEAP);
 }
 
+/* With sampling, most live blocks have no record, and the scan cannot follow the pointers they hold: the heap
+ * outside the sampled blocks is then a root of its own kind (LW_ROOT_HEAP), so that a sampled block that only an
+ * unsampled one holds is reachable, not a leak. Freed chunks there hold stale pointers too: a sampled exit
+ * report errs towards reachable. */
+static int heap_is_root(void)
+{
+    return lw_config.sample != 0;
+}
+
+/* Whether v is glibc's main heap ([heap]) or starts with a heap of a thread arena. */
+static int malloc_heap(const vma_t *vmas, size_t nv, const vma_t *v)
+{
+    if (lw_allocator_kind() != LW_ALLOC_GLIBC)
+        return 0;
+    if (v->has_path)
+        return strcmp(v->name, "[heap]") == 0;
+    return !(v->lo & (LW_ARENA_HEAP - 1)) && heap_arena_guarded(vmas, nv, v->lo);
+}
+
 LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl, const vma_t *vmas, size_t nv)
 {
     /* another allocator's memory is what its code mapped (see prepare): its blocks carry no glibc chunk headers,
@@ -803,7 +822,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
     if (lw_allocator_kind() != LW_ALLOC_GLIBC)
         return;
     size_t first = excl->n; /* the arena heaps, by address, from here on */
-    for (size_t i = 0; i < nv; i++) {
+    for (size_t i = 0; i < nv && !heap_is_root(); i++) {
         const vma_t *v = &vmas[i];
         /* a reservation of a terabyte or more holds no heap (the scan skips it too); in a mapping larger than a
          * heap, a candidate header is read only when its page is resident, so that a sanitizer's shadow or a
@@ -846,7 +865,7 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
         }
         /* a block of a heap the search passed over */
         uintptr_t base = b & ~(LW_ARENA_HEAP - 1);
-        if (base != last_base && base >= vmas[vi].lo) {
+        if (!heap_is_root() && base != last_base && base >= vmas[vi].lo) {
             last_base = base;
             exclude_heap(excl, vmas, nv, &vmas[vi], base);
         }
@@ -1123,6 +1142,32 @@ static void scan_roots(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *ex
     s->root_kind = kind;
 }
 
+/* Scans the malloc heap [lo, hi) as a root of kind LW_ROOT_HEAP, but for the sampled blocks in it, which the flood
+ * reads when they are reached. */
+static void scan_heap_outside_blocks(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
+{
+    s->root_lo = lo;
+    s->root_kind = LW_ROOT_HEAP;
+    size_t i = 0, n = s->n;
+    while (i < n) { /* the first block that ends above lo */
+        size_t mid = i + (n - i) / 2;
+        if (s->b[mid].handle + LW_ENTRY_SIZE(&s->b[mid]) <= lo)
+            i = mid + 1;
+        else
+            n = mid;
+    }
+    uintptr_t a = lo;
+    for (; i < s->n && s->b[i].handle < hi; i++) {
+        uintptr_t start = s->b[i].handle, end = start + LW_ENTRY_SIZE(&s->b[i]);
+        if (start > a)
+            scan_guarded(s, a, start, excl);
+        if (end > a)
+            a = end;
+    }
+    if (a < hi)
+        scan_guarded(s, a, hi, excl);
+}
+
 /* glibc_heap_arena, where a fault means that a holds no heap header. */
 static uintptr_t heap_arena_guarded(const vma_t *vmas, size_t nv, uintptr_t a)
 {
@@ -1313,6 +1358,10 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] == 's')
             continue; /* shared mappings are no roots (the tracer's slots among them) */
         uintptr_t lo = v->lo, hi = v->hi;
+        if (heap_is_root() && malloc_heap(w->vmas, nv, v)) {
+            scan_heap_outside_blocks(s, lo, hi, &excl);
+            continue;
+        }
         if (v->has_path && v->name[0] == '[') {
             if (strcmp(v->name, "[stack]") != 0)
                 continue; /* [heap], [vvar], [vsyscall] ... */

@@ -485,7 +485,7 @@ static void out_member(lw_out_t *o, const char *name, uint64_t v)
 
 static const char *root_name(uint32_t kind)
 {
-    static const char *const names[] = { "global", "stack", "registers", "memory", "tls" };
+    static const char *const names[] = { "global", "stack", "registers", "memory", "tls", "heap" };
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "memory";
 }
 

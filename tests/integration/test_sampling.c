@@ -69,6 +69,37 @@ START_TEST(test_sampled_blocks_are_classified)
 }
 END_TEST
 
+/* With sampling most blocks have no record, and a sampled block that only an unsampled one holds is reachable,
+ * whether the holder lies in the main heap or in a thread's arena; one that nothing holds is still a leak. */
+START_TEST(test_held_by_unsampled_blocks)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .env = (const char *const[]){ "LEAKWATCH_SAMPLE=64K", NULL } };
+    lwt_result_t *r = lwt_leakwatch(LWT_ARGV("--allow-unchecked"), LWT_ARGV(lwt_fixture("sample_leaker"), "held"),
+                                    &o);
+    LWT_ASSERT_RUN(r, 23); /* the block nothing holds */
+    json_t *lost = lwt_find_site(r->report, "heap", "lose_large", NULL, 0, 0);
+    ck_assert_msg(lost && lwt_site_count(lost) == 1 && lwt_site_bytes(lost) == 1 << 20 &&
+                      strcmp(json_string_value(json_object_get(lost, "class")), "definite") == 0,
+                  "lose_large's block is a definite leak%s", lwt_describe(r));
+    long long held = 0;
+    size_t i;
+    json_t *site;
+    json_array_foreach(json_object_get(r->report, "sites"), i, site)
+    {
+        const char *cls = json_string_value(json_object_get(site, "class"));
+        if (!lwt_site_frame(site, "hold_large") || lwt_site_bytes(site) < lwt_site_count(site) << 20)
+            continue; /* another site, or a holder that happened to be sampled */
+        ck_assert_msg(cls && strcmp(cls, "reachable") == 0, "hold_large's blocks are reachable, not %s%s",
+                      cls ? cls : "unclassified", lwt_describe(r));
+        held += lwt_site_count(site);
+    }
+    ck_assert_msg(held == 20, "20 held blocks of 1 MiB, not %lld%s", held, lwt_describe(r));
+    LWT_ASSERT_TOTALS(r, "heap", 1, 1 << 20, "the one block nothing holds");
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_bad_sample_value)
 {
     LWT_REQUIRE_BUILT();
@@ -92,6 +123,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_sampled_estimates);
     tcase_add_test(tc, test_bad_sample_value);
     tcase_add_test(tc, test_sampled_blocks_are_classified);
+    tcase_add_test(tc, test_held_by_unsampled_blocks);
     suite_add_tcase(s, tc);
     return s;
 }
