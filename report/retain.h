@@ -19,7 +19,7 @@ typedef struct {
 } lwr_held_step_t;
 
 typedef struct {
-    char *root;             /* "global", "stack", "registers", "memory" (or what the dump says) */
+    char *root;             /* "global", "stack", "registers", "memory", "tls", "heap" (or what the dump says) */
     char *name;             /* a global's variable, a stack root's function; NULL when unknown */
     uint64_t within;        /* a global: offset of the root word in the variable */
     char *file;             /* the variable's declaration, the frame's source; NULL when unknown */
