@@ -70,7 +70,7 @@ typedef struct {
 /* What holds a reachable site (`held_by`): the root the scan reached its first block through and the sites on
  * the way down, the root's end first. */
 typedef struct {
-    char *root;         /* "global", "stack", "registers", "memory", "tls", "heap", or a kind this reader does not know */
+    char *root;         /* "global", "stack", "registers", "memory", "tls", "heap", or a kind unknown here */
     uint64_t address;   /* the root word */
     uint64_t frame;     /* a stack root's frame (the nearest code address below the word), 0 when absent */
     uint64_t tls_image; /* a "tls" root in an object's TLS block: that object's TLS image, 0 when absent */
