@@ -59,7 +59,7 @@ static void on_dump_signal(int sig)
     /* a forked child without its thread yet: the next acquisition starts it (creating a thread here could take
      * a lock the interrupted code holds) and the thread finds the early signal */
     if (dumper_pid != me)
-        atomic_store(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
+        atomic_fetch_or(&lw_dumper_wanted, LW_DUMPER_AT_ANY);
     errno = saved;
 }
 
@@ -292,12 +292,30 @@ void lw_dumper_start(void)
     lw_self.busy = was;
 }
 
+/* What the program did to the dump signal, for the warning lw_dumper_start_wanted gives: the words before the
+ * signal's number and after it. */
+static const char *volatile takeover_did = "installs its own handler for", *volatile takeover_how = "";
+
+/* Says once that the program took the dump signal over. */
+static void warn_takeover(const char *did, const char *how)
+{
+    if (atomic_exchange(&takeover_warned, 1))
+        return;
+    lw_warn("the program %s signal %d%s, LEAKWATCH_DUMP_SIGNAL: the program keeps it, a signal sent to the "
+            "process is the program's from now on, and only `leakwatch dump` still gets dumps; pick a signal it "
+            "leaves alone (a real-time one, %s)", did, lw_config.dump_signal, how, other_signal());
+}
+
 void lw_dumper_start_wanted(lw_kind_t kind)
 {
+    int w = atomic_load(&lw_dumper_wanted);
+    if ((w & LW_DUMPER_TAKEOVER) && (atomic_fetch_and(&lw_dumper_wanted, ~LW_DUMPER_TAKEOVER) & LW_DUMPER_TAKEOVER))
+        warn_takeover(takeover_did, takeover_how);
+    w &= LW_DUMPER_AT_ALLOC | LW_DUMPER_AT_ANY;
     /* a descriptor opened right after fork (a /proc read, a log) is not yet the child settling down to run */
-    if (kind != LW_HEAP && atomic_load(&lw_dumper_wanted) != LW_DUMPER_AT_ANY)
+    if (!w || (kind != LW_HEAP && !(w & LW_DUMPER_AT_ANY)))
         return;
-    if (atomic_exchange(&lw_dumper_wanted, 0))
+    if (atomic_fetch_and(&lw_dumper_wanted, LW_DUMPER_TAKEOVER) & (LW_DUMPER_AT_ALLOC | LW_DUMPER_AT_ANY))
         lw_dumper_start();
 }
 
@@ -331,9 +349,15 @@ void lw_on_sigaction(int sig, uintptr_t handler)
      * is not the one the library knows, since no fork handler ran for it. */
     if ((pid_t)lw_syscall(SYS_getpid) != lw_pid)
         return;
-    if (!handler_set || atomic_exchange(&takeover_warned, 1))
+    if (!handler_set)
         return; /* before the dumper started, the handler is not ours yet: set_handler says so if it matters */
-    lw_warn("the program installs its own handler for signal %d, LEAKWATCH_DUMP_SIGNAL: the program keeps it, a "
-            "signal sent to the process is the program's from now on, and only `leakwatch dump` still gets dumps; "
-            "pick a signal it leaves alone (a real-time one, %s)", sig, other_signal());
+    if (handler == (uintptr_t)SIG_DFL || handler == (uintptr_t)SIG_IGN) {
+        /* A forked child that resets every signal before it execs (git's run-command does) takes nothing over:
+         * the warning waits for the process's next acquisition, which an exec forestalls. */
+        takeover_did = handler == (uintptr_t)SIG_DFL ? "sets" : "ignores";
+        takeover_how = handler == (uintptr_t)SIG_DFL ? " back to its default action" : "";
+        atomic_fetch_or(&lw_dumper_wanted, LW_DUMPER_TAKEOVER);
+        return;
+    }
+    warn_takeover("installs its own handler for", "");
 }

@@ -440,12 +440,14 @@ void lw_dump_seq_resume(void);
 /* Starts the thread that writes dumps on LEAKWATCH_DUMP_SIGNAL and every LEAKWATCH_DUMP_INTERVAL seconds, once
  * per process (a forked child starts its own lazily: lw_dumper_wanted). Does nothing when neither is set. */
 void lw_dumper_start(void);
-/* Nonzero when this process (a forked child) is to start its dump thread: LW_DUMPER_AT_ALLOC at its next heap
- * allocation (an interval is set), LW_DUMPER_AT_ANY at its next tracked acquisition of any kind (the dump signal
- * came). lw_dumper_start_wanted, given the kind being acquired, starts it when that is due. Call it only from
- * outside the tracker (the guard not set). */
+/* Nonzero when there is something to do at the next tracked acquisition, outside the tracker: a forked child's
+ * dump thread to start, LW_DUMPER_AT_ALLOC at its next heap allocation (an interval is set), LW_DUMPER_AT_ANY at
+ * its next acquisition of any kind (the dump signal came); LW_DUMPER_TAKEOVER, the warning that the program reset
+ * the dump signal's disposition (an exec before it makes it moot). lw_dumper_start_wanted, given the kind being
+ * acquired, does what is due. Call it only from outside the tracker (the guard not set). */
 #define LW_DUMPER_AT_ALLOC 1
 #define LW_DUMPER_AT_ANY 2
+#define LW_DUMPER_TAKEOVER 4
 extern atomic_int lw_dumper_wanted;
 void lw_dumper_start_wanted(lw_kind_t kind);
 /* ---- attaching to a running process (attach.c) ---- */

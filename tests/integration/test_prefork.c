@@ -203,6 +203,25 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
     ck_assert_msg(strstr(w + 1, "installs its own handler") == NULL, "warned twice:\n%s", r->err);
     lwt_free(r);
 
+    /* a forked child that sets every signal back to its default and execs (git's run-command) takes nothing over
+     * either: no word from it, the parent's one warning after it */
+    r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "fork-first"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_int_eq(lwt_out_value(r, "handled", -1), 2);
+    done = strstr(r->err, "child done");
+    w = strstr(r->err, "installs its own handler for signal 12");
+    ck_assert_msg(done != NULL && w != NULL && w > done && !strstr(r->err, "signal 12 back to its default"),
+                  "the warning is not the parent's alone, after its child:\n%s", r->err);
+    ck_assert_msg(strstr(w + 1, "installs its own handler") == NULL, "warned twice:\n%s", r->err);
+    lwt_free(r);
+
+    /* a program that goes on after ignoring the signal is told at its next allocation */
+    r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "ignore"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0 && lwt_out_value(r, "survived", -1) == 1, "%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "the program ignores signal 12, LEAKWATCH_DUMP_SIGNAL") != NULL, "no warning:\n%s",
+                  r->err);
+    lwt_free(r);
+
     /* another dump signal: nothing to say */
     const char *env2[] = { "LEAKWATCH_DUMP_SIGNAL=RTMIN+3", NULL };
     o.env = env2;
