@@ -266,6 +266,11 @@ void lw_api_pool_destroy(const void *pool);
  * signal and the handler is not leakwatch's, a warning says, once, that signal dumps stop; the program's handler
  * is installed all the same. */
 void lw_on_sigaction(int sig, uintptr_t handler);
+/* Whether handler is the one the library put in place of the dump signal's SIG_DFL: the program is shown SIG_DFL
+ * instead, as it would see without the library. */
+int lw_is_dump_handler(uintptr_t handler);
+/* Whether sig is the dump signal and the library's handler is in place for it. */
+int lw_dump_handler_installed(int sig);
 
 /* Nonzero while the library is loaded into a running process by `leakwatch attach`: the program's calls reach
  * the wrappers through rebound GOT slots, not through the global scope (which finds libc's malloc first). */

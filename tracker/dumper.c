@@ -292,6 +292,18 @@ void lw_dumper_start(void)
     lw_self.busy = was;
 }
 
+int lw_is_dump_handler(uintptr_t handler)
+{
+    return handler == (uintptr_t)on_dump_signal;
+}
+
+int lw_dump_handler_installed(int sig)
+{
+    struct sigaction cur;
+    return lw_config.dump_signal && sig == lw_config.dump_signal && handler_set &&
+           lw_sys_sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == on_dump_signal;
+}
+
 /* What the program did to the dump signal, for the warning lw_dumper_start_wanted gives: the words before the
  * signal's number and after it. */
 static const char *volatile takeover_did = "installs its own handler for", *volatile takeover_how = "";
@@ -352,8 +364,10 @@ void lw_on_sigaction(int sig, uintptr_t handler)
     if (!handler_set)
         return; /* before the dumper started, the handler is not ours yet: set_handler says so if it matters */
     if (handler == (uintptr_t)SIG_DFL || handler == (uintptr_t)SIG_IGN) {
-        /* A forked child that resets every signal before it execs (git's run-command does) takes nothing over:
-         * the warning waits for the process's next acquisition, which an exec forestalls. */
+        /* (SIG_DFL where the library's handler is in place never comes here: the program sees that already.) A
+         * forked child that resets its signals before it execs (git's run-command re-ignores those it found
+         * ignored) takes nothing over: the warning waits for the process's next acquisition, which an exec
+         * forestalls. */
         takeover_did = handler == (uintptr_t)SIG_DFL ? "sets" : "ignores";
         takeover_how = handler == (uintptr_t)SIG_DFL ? " back to its default action" : "";
         atomic_fetch_or(&lw_dumper_wanted, LW_DUMPER_TAKEOVER);

@@ -215,6 +215,18 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
     ck_assert_msg(strstr(w + 1, "installs its own handler") == NULL, "warned twice:\n%s", r->err);
     lwt_free(r);
 
+    /* a program that saves the disposition and puts it back (Python's signal.getsignal, bash's traps) sees the
+     * default where the library's handler is, and the default is what it puts back: it ends as without the
+     * library */
+    lwt_result_t *plain = lwt_exec(LWT_ARGV(lwt_fixture("own_dump_signal"), "restore"), NULL);
+    r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "restore"), &o);
+    ck_assert_msg(!plain->exited && plain->term_sig == SIGUSR2 && lwt_same_outcome(plain, r),
+                  "plain:\n%s\nwith the library:\n%s", lwt_describe(plain), lwt_describe(r));
+    ck_assert_int_eq(lwt_out_value(r, "default", -1), 1);
+    ck_assert_int_eq(lwt_out_value(r, "saved_default", -1), 1);
+    lwt_free(plain);
+    lwt_free(r);
+
     /* a program that goes on after ignoring the signal is told at its next allocation */
     r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "ignore"), &o);
     ck_assert_msg(r->exited && r->exit_code == 0 && lwt_out_value(r, "survived", -1) == 1, "%s", lwt_describe(r));
