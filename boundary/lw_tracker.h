@@ -283,7 +283,8 @@ int lw_defined_at(const void *p, const char *object);
 /* Forgets every live handle and call site; for tests only. */
 void lw_reset_for_tests(void);
 
-/* One warning line on stderr, prefixed "leakwatch: ", written with write(2), capped, never allocating. */
+/* One warning line on stderr, prefixed "leakwatch: ", written with write(2), capped, never allocating; nothing
+ * when descriptor 2 is no longer the standard error the library started with (lw_stderr_usable). */
 void lw_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

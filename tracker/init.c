@@ -112,6 +112,7 @@ void lw_init(void)
     int expect = INIT_NOT_STARTED;
     if (atomic_compare_exchange_strong(&init_state, &expect, INIT_RUNNING)) {
         lw_guard_t guard = lw_enter();
+        lw_stderr_note();
         lw_pid = getpid();
         if (lw_syscall(SYS_gettid) == lw_pid)
             lw_tls_note_main();

@@ -49,6 +49,15 @@ static inline void lw_unlock(lw_lock_t *l)
 /* Takes the lock if it is free; returns nonzero when it did. */
 int lw_trylock(lw_lock_t *l);
 
+/* ---- the standard error (util.c) ---------------------------------------------------------------------------- */
+
+/* Notes which file descriptor 2 is at the library's start (lw_init). */
+void lw_stderr_note(void);
+/* Whether the library may write to fd, which is (or was borrowed from) descriptor 2: it is still the file noted
+ * at the start, or a terminal. Not when the program closed its standard error and a file or socket of its own
+ * took the number. */
+int lw_stderr_usable(int fd);
+
 /* ---- internal allocator (mem.c) -------------------------------------------------------------------------- */
 
 /* Memory for the tracker's own tables, taken from mmap and never from the program's malloc. Returns zeroed

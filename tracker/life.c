@@ -9,6 +9,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -106,6 +107,12 @@ static int print_report(const char *dump, char **envp)
 
     pid_t pid = lw_sys_fork_quiet();
     if (pid == 0) {
+        /* descriptor 2 taken by a file of the program's: the report goes nowhere, its status still counts */
+        if (!lw_stderr_usable(STDERR_FILENO)) {
+            int null = lw_sys_open("/dev/null", O_WRONLY | O_CLOEXEC, 0);
+            if (null >= 0)
+                lw_sys_dup2(null, STDERR_FILENO);
+        }
         lw_sys_dup2(STDERR_FILENO, STDOUT_FILENO);
         /* the system call itself, in a child of this copy: the execve wrapper would put LD_PRELOAD back, and the
          * report would trace itself */

@@ -8,6 +8,10 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +76,46 @@ char *lw_fmt_hex(char *p, uint64_t v)
 }
 
 /* Understands %s, %d, %u, %zu, %lu, %x (as 0x...), %p and %%; enough for warnings, and never allocates. */
+/* The standard error the library found when it started. A program that closes descriptor 2 and opens a file
+ * or a socket that takes its number would find the library's lines in its data: they go to descriptor 2 only
+ * while it is still that file, or is a terminal. */
+static struct {
+    int known; /* 1: open at the start, -1: closed at the start, 0: not looked at yet */
+    uint64_t dev, ino;
+} err_at_start;
+
+/* fstat as the system call (the wrappers may be the program's), with every argument given. */
+static long fd_stat(int fd, struct stat *st)
+{
+    const long a[6] = { fd, (long)(uintptr_t)st, 0, 0, 0, 0 };
+    return lw_sys_raw(SYS_fstat, a);
+}
+
+void lw_stderr_note(void)
+{
+    struct stat st;
+    if (fd_stat(STDERR_FILENO, &st) == 0) {
+        err_at_start.dev = st.st_dev;
+        err_at_start.ino = st.st_ino;
+        err_at_start.known = 1;
+    } else {
+        err_at_start.known = -1;
+    }
+}
+
+int lw_stderr_usable(int fd)
+{
+    struct stat st;
+    struct termios t;
+    if (fd < 0 || fd_stat(fd, &st) != 0)
+        return 0;
+    if (err_at_start.known == 0 ||
+        (err_at_start.known == 1 && st.st_dev == err_at_start.dev && st.st_ino == err_at_start.ino))
+        return 1;
+    const long a[6] = { fd, TCGETS, (long)(uintptr_t)&t, 0, 0, 0 };
+    return lw_sys_raw(SYS_ioctl, a) == 0;
+}
+
 void lw_warn(const char *fmt, ...)
 {
     char buf[512];
@@ -125,7 +169,7 @@ done:
     va_end(ap);
     *p++ = '\n';
     int err_fd = lw_sys_borrow_fd(STDERR_FILENO); /* the dump thread has a descriptor table of its own */
-    if (err_fd >= 0)
+    if (lw_stderr_usable(err_fd))
         lw_sys_write_all(err_fd, buf, (size_t)(p - buf));
     lw_sys_unborrow_fd(err_fd, STDERR_FILENO);
     errno = saved;

@@ -227,6 +227,14 @@ START_TEST(a_program_that_takes_the_dump_signal_over_keeps_it_and_is_told_once)
     lwt_free(plain);
     lwt_free(r);
 
+    /* a program whose descriptor 2 is a data file of its own by then: the warning (and the exit report) stay out
+     * of it */
+    r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "stderr-file"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0 && strstr(r->out, "data=payload\n") != NULL &&
+                      strstr(r->out, "leakwatch") == NULL,
+                  "%s", lwt_describe(r));
+    lwt_free(r);
+
     /* a program that goes on after ignoring the signal is told at its next allocation */
     r = lwt_exec_preload(LWT_ARGV(lwt_fixture("own_dump_signal"), "ignore"), &o);
     ck_assert_msg(r->exited && r->exit_code == 0 && lwt_out_value(r, "survived", -1) == 1, "%s", lwt_describe(r));
