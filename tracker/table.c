@@ -216,7 +216,6 @@ static void filter_add(uintptr_t handle, int delta, int nested)
  * records of its own generation. */
 static uint8_t cur_gen; /* compared for equality only: wrapping after 256 nested forks is harmless */
 
-
 static inline nursery_set_t *set_of(lw_shard_t *s, uint32_t hv)
 {
     /* uthash picks buckets with the low bits of hv; the set comes from the high ones */

@@ -75,7 +75,6 @@ char *lw_fmt_hex(char *p, uint64_t v)
     return p;
 }
 
-/* Understands %s, %d, %u, %zu, %lu, %x (as 0x...), %p and %%; enough for warnings, and never allocates. */
 /* The standard error the library found when it started. A program that closes descriptor 2 and opens a file
  * or a socket that takes its number would find the library's lines in its data: they go to descriptor 2 only
  * while it is still that file, or is a terminal. */
@@ -116,6 +115,7 @@ int lw_stderr_usable(int fd)
     return lw_sys_raw(SYS_ioctl, a) == 0;
 }
 
+/* Understands %s, %d, %u, %zu, %lu, %x (as 0x...), %p and %%; enough for warnings, and never allocates. */
 void lw_warn(const char *fmt, ...)
 {
     char buf[512];
