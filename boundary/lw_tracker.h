@@ -108,6 +108,13 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
  * acquire the same address or descriptor. Returns 1 when the handle was live, 0 when it was unknown. */
 int lw_on_release(lw_kind_t kind, uintptr_t handle);
 
+/* free's release: forgets heap block p, as lw_on_release, before the caller frees it with real_free. A free
+ * that a signal handler makes while the code it interrupted is inside leakwatch may find p's records locked by
+ * that code: leakwatch then keeps p and frees it with real_free once the interrupted call is done, and returns
+ * LW_FREE_KEPT (the caller must not free p); otherwise 0 or 1, as lw_on_release. */
+#define LW_FREE_KEPT 2
+int lw_on_free(void *p, void (*real_free)(void *));
+
 /* A release that may fail, as a transaction: lw_release_begin takes the record of `handle` out before the real
  * call (once the resource is released another thread may be handed the same address or number), and
  * lw_release_end drops it for good when the call released the handle, or puts it back unchanged when the call

@@ -29,8 +29,8 @@ LW_EXPORT void free(void *p)
     if (!p || lw_pool_owns(p))
         return;
     LW_ENSURE_REAL(free);
-    lw_on_release(LW_HEAP, (uintptr_t)p);
-    lw_real.free(p);
+    if (lw_on_free(p, lw_real.free) != LW_FREE_KEPT)
+        lw_real.free(p);
 }
 
 LW_EXPORT void *calloc(size_t n, size_t size)

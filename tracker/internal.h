@@ -86,6 +86,8 @@ typedef struct {
     uintptr_t stack_hi;
     int64_t sample_left;    /* LEAKWATCH_SAMPLE: bytes still to allocate before the next sampled block */
     uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
+    void *deferred;         /* heap blocks freed by a handler that interrupted the tracker (lw_on_free), linked
+                             * through their first words, freed when the interrupted call is done */
 } lw_thread_t;
 
 extern LW_TLS lw_thread_t lw_self;
@@ -105,9 +107,14 @@ static inline lw_guard_t lw_enter(void)
     return g;
 }
 
+/* Releases and frees the blocks on this thread's deferred list. Runs outside the tracker (lw_self.busy clear). */
+void lw_free_deferred(void);
+
 static inline void lw_leave(lw_guard_t g)
 {
     lw_self.busy = g.busy;
+    if (LW_UNLIKELY(lw_self.deferred != NULL) && !g.busy)
+        lw_free_deferred();
     errno = g.err;
 }
 
@@ -197,6 +204,9 @@ void lw_tables_unlock_all(void);
  * buckets, nurseries), which it reads no more, so that the copy's memory does not hold the tables and the
  * scan's arrays at once. The tables are empty afterwards; the process that forked the copy keeps its own. */
 void lw_tables_drop_in_copy(void);
+/* In the scanning copy, before it lists the records: forgets those of the blocks on the deferred list of the
+ * thread that made the copy (freed by a handler while the copy was being made). */
+void lw_tables_forget_deferred(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, every shard locked for the whole walk (one moment's records). */

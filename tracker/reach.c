@@ -1448,6 +1448,7 @@ static void in_copy(lw_listing_t *l, lw_list_fn list, void *arg, scratch_t *w, r
     /* The tables were locked when the copy was made, by the thread that is the copy's only one; they are
      * consistent, and the copy may walk them once it lets the locks go. */
     lw_tables_unlock_all();
+    lw_tables_forget_deferred();
     list(l, arg);
     lw_tables_drop_in_copy();
     /* an allocator whose memory is not known would make the classes a guess */

@@ -568,8 +568,9 @@ void lw_nursery_off(int off)
     nursery_off = off;
 }
 
-/* Set once a release could not be carried out (a handler that interrupted the tracker freed a block of the
- * shard it was working on). From then on every acquisition looks for a stale record of its handle first. */
+/* Set once a release could not be carried out (a handler that interrupted the tracker released a handle of the
+ * shard it was working on, other than by free: see release_nested). From then on every acquisition looks for a
+ * stale record of its handle first. */
 static atomic_int release_missed;
 
 static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags,
@@ -659,13 +660,37 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     lw_leave(guard);
 }
 
+/* The real free of the blocks whose free was put off (lw_on_free): the same function for every block. */
+static void (*deferred_free)(void *);
+
+/* Puts off the free of heap block p to the end of the tracker's call that this thread is inside of (lw_leave,
+ * lw_free_deferred): p joins the thread's list, linked through its first word (the program has freed it). A
+ * compare-and-swap, since a handler may interrupt the push to push one of its own. */
+static void defer_free(void *p, void (*real_free)(void *))
+{
+    deferred_free = real_free;
+    void *head = __atomic_load_n(&lw_self.deferred, __ATOMIC_RELAXED);
+    do
+        memcpy(p, &head, sizeof(head));
+    while (!__atomic_compare_exchange_n(&lw_self.deferred, &head, p, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* A release from inside the tracker: a signal handler that interrupted it, or an atfork handler that runs while
- * fork holds the locks. The lock is only tried, since this thread may hold it already. */
-static int release_nested(lw_kind_t kind, uintptr_t handle)
+ * fork holds the locks. The lock is only tried, since this thread may hold it already. When it is held, a heap
+ * block that free releases (real_free) is kept, record and memory, until the interrupted call is done: freed
+ * now, its address could be handed out and recorded again while the old record is still there, and left
+ * recorded it would be a leak at exit. Other releases are missed (release_missed). Returns 1 when the handle was
+ * live, LW_FREE_KEPT when its free was put off. */
+static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *))
 {
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     if (!lw_trylock(&s->lock)) {
+        if (real_free) {
+            defer_free((void *)handle, real_free);
+            return LW_FREE_KEPT;
+        }
         atomic_store(&release_missed, 1);
         return 0;
     }
@@ -683,13 +708,14 @@ typedef struct {
     uint32_t gen; /* the fork generation: a block inherited from the parent stays the parent's */
 } held_t;
 
-static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
+/* Forgets handle's record, into *held when held is not NULL. real_free: see release_nested. */
+static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_free)(void *))
 {
     if ((unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)) || handle == LW_SENTINEL ||
         standard_stream(kind, handle) || (kind == LW_HEAP && handle == 0))
         return 0;
     if (lw_self.busy)
-        return release_nested(kind, handle);
+        return release_nested(kind, handle, real_free);
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     int found = 0;
@@ -709,14 +735,47 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held)
         held->gen = META_GEN(b.meta);
     }
     lw_self.busy = 0;
+    if (LW_UNLIKELY(lw_self.deferred != NULL)) /* a handler's frees that found the lock held */
+        lw_free_deferred();
     return found;
 }
 
 int lw_on_release(lw_kind_t kind, uintptr_t handle)
 {
     if (!maybe_recorded(kind, handle))
+        return 0;
+    return release(kind, handle, NULL, NULL);
+}
+
+int lw_on_free(void *p, void (*real_free)(void *))
+{
+    if (!maybe_recorded(LW_HEAP, (uintptr_t)p))
         return 0; /* an unsampled block: every free of one comes here, before anything else is done */
-    return release(kind, handle, NULL);
+    return release(LW_HEAP, (uintptr_t)p, NULL, real_free);
+}
+
+void lw_free_deferred(void)
+{
+    int err = errno;
+    void *p;
+    /* taken whole, so that a handler that runs meanwhile starts a list of its own, which the loop then takes */
+    while ((p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED)) != NULL) {
+        atomic_signal_fence(memory_order_seq_cst);
+        while (p) {
+            void *next;
+            memcpy(&next, p, sizeof(next));
+            release(LW_HEAP, (uintptr_t)p, NULL, NULL);
+            deferred_free(p);
+            p = next;
+        }
+    }
+    errno = err;
+}
+
+void lw_tables_forget_deferred(void)
+{
+    for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
+        lw_table_drop(LW_HEAP, (uintptr_t)p);
 }
 
 /* The transaction's record is kept in the caller's lw_release_t, whose opaque words hold a held_t. */
@@ -727,7 +786,7 @@ void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
     held_t held;
     t->kind = kind;
     t->handle = handle;
-    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held) : 0;
+    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held, NULL) : 0;
     memcpy(t->held, &held, sizeof(held));
 }
 

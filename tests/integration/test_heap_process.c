@@ -1,4 +1,5 @@
-/* Integration tests for heap tracking across threads, fork, exec, vfork, posix_spawn and shell pipelines. */
+/* Integration tests for heap tracking across threads, fork, signal handlers, exec, vfork, posix_spawn and shell
+ * pipelines. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,22 @@ START_TEST(test_merge_across_processes)
 }
 END_TEST
 
+/* A signal handler that frees blocks while the code it interrupted is inside leakwatch (20000 frees from a timer
+ * every 20 us, the program allocating and freeing all the while): every block it freed is gone from the report,
+ * and the five blocks the program leaks are all that is left. */
+START_TEST(test_frees_in_signal_handler)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .timeout_s = 120 };
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_handler_free")), &o);
+    LWT_ASSERT_RUN(r, 0);
+    ck_assert_msg(lwt_out_value(r, "freed", -1) == 20000, "the handler freed the whole pool%s", lwt_describe(r));
+    LWT_ASSERT_SITE(r, "heap", "kept_leak", 5, 5 * 48);
+    LWT_ASSERT_TOTALS(r, "heap", 5, 5 * 48, "no block the handler freed is left");
+    lwt_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("heap_process");
@@ -219,6 +236,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_thread_churn);
     tcase_add_test(tc, test_fork);
     tcase_add_test(tc, test_fork_while_allocating);
+    tcase_add_test(tc, test_frees_in_signal_handler);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exec");

@@ -1,7 +1,7 @@
 /* Unit tests of the heap's live table driven through the tracker's header: the nursery of young records, the spans
  * behind it and the table of handles too dense for a span seen as one table (counts, walks, flags, dumps, the
- * reachability scan, threads, fork), and sampling (LEAKWATCH_SAMPLE: the value's parsing, the weights, the estimates a dump shows, and the frees of
- * blocks that were never sampled). */
+ * reachability scan, threads, fork, frees from signal handlers), and sampling (LEAKWATCH_SAMPLE: the value's
+ * parsing, the weights, the estimates a dump shows, and the frees of blocks that were never sampled). */
 #include "internal.h"
 #include "testing.h"
 
@@ -361,6 +361,50 @@ START_TEST(threads_release_each_others_blocks)
 }
 END_TEST
 
+static void *freed_late;
+static int late_frees;
+
+static void count_free(void *p)
+{
+    freed_late = p;
+    late_frees++;
+    free(p);
+}
+
+/* A free from a signal handler that interrupted the tracker while it held the block's shard: the block is kept,
+ * its record and its memory, and both go when the interrupted call leaves the tracker. */
+START_TEST(free_in_handler_waits_for_the_interrupted_call)
+{
+    void *p = malloc(32);
+    ck_assert_ptr_nonnull(p);
+    acquire_here(LW_HEAP, (uintptr_t)p, 32);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    freed_late = NULL;
+    late_frees = 0;
+
+    lw_guard_t g = lw_enter(); /* the interrupted call */
+    lw_tables_lock_all();
+    ck_assert_int_eq(lw_on_free(p, count_free), LW_FREE_KEPT); /* the handler's free */
+    ck_assert_int_eq(late_frees, 0);
+    lw_tables_unlock_all();
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
+    lw_leave(g);
+
+    ck_assert_int_eq(late_frees, 1);
+    ck_assert_ptr_eq(freed_late, p);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    /* a free with nothing locked is the caller's to carry out */
+    void *q = malloc(16);
+    acquire_here(LW_HEAP, (uintptr_t)q, 16);
+    g = lw_enter();
+    ck_assert_int_eq(lw_on_free(q, count_free), 1);
+    lw_leave(g);
+    ck_assert_int_eq(late_frees, 1);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    free(q);
+}
+END_TEST
+
 START_TEST(fork_child_sees_the_nursery_as_inherited)
 {
     for (int i = 0; i < MANY; i++)
@@ -590,6 +634,7 @@ int main(void)
     tcase_add_test(tc, scan_sees_nursery_records);
     tcase_add_test(tc, threads_release_each_others_blocks);
     tcase_add_test(tc, fork_child_sees_the_nursery_as_inherited);
+    tcase_add_test(tc, free_in_handler_waits_for_the_interrupted_call);
     suite_add_tcase(s, tc);
     tc = tcase_create("sampling");
     tcase_add_checked_fixture(tc, setup_sampling, teardown_sampling);
