@@ -70,8 +70,8 @@ static void atfork_parent(void)
     lw_stack_allow_unwinds(0);
     lw_dump_unlock_for_fork();
     lw_self.busy = saved_busy_at_fork;
-    if (!lw_self.busy && lw_self.deferred) /* freed by a prepare handler while the locks were held */
-        lw_free_deferred();
+    if (!lw_self.busy && lw_self.pending) /* released by a prepare handler while the locks were held */
+        lw_finish_deferred();
 }
 
 static void atfork_child(void)
@@ -105,8 +105,8 @@ static void atfork_child(void)
     lw_marker_forked();
     lw_tls_note_main(); /* the forking thread is the child's main thread */
     lw_self.busy = saved_busy_at_fork;
-    if (!lw_self.busy && lw_self.deferred)
-        lw_free_deferred();
+    if (!lw_self.busy && lw_self.pending)
+        lw_finish_deferred();
 }
 
 void lw_init(void)

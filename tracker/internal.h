@@ -78,6 +78,8 @@ void lw_dumper_forked(void);
 
 typedef struct lw_tcache lw_tcache_t;
 
+#define LW_DEFERRED_CLOSES 8
+
 typedef struct {
     int busy;               /* inside the tracker: inner calls pass through untracked */
     int in_unwind;          /* inside libunwind on the tracker's behalf (see lw_signal_mask_elided) */
@@ -86,8 +88,11 @@ typedef struct {
     uintptr_t stack_hi;
     int64_t sample_left;    /* LEAKWATCH_SAMPLE: bytes still to allocate before the next sampled block */
     uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
-    void *deferred;         /* heap blocks freed by a handler that interrupted the tracker (lw_on_free), linked
-                             * through their first words, freed when the interrupted call is done */
+    /* Releases that a signal handler made while the code it interrupted held their records' lock, left to the
+     * end of the interrupted call (lw_finish_deferred): */
+    int pending;                          /* any of the two below */
+    void *deferred;                       /* heap blocks (lw_on_free), linked through their first words */
+    uint64_t closed[LW_DEFERRED_CLOSES]; /* descriptors closed: kind << 32 | (number + 1), 0 for a free slot */
 } lw_thread_t;
 
 extern LW_TLS lw_thread_t lw_self;
@@ -107,14 +112,15 @@ static inline lw_guard_t lw_enter(void)
     return g;
 }
 
-/* Releases and frees the blocks on this thread's deferred list. Runs outside the tracker (lw_self.busy clear). */
-void lw_free_deferred(void);
+/* Carries out this thread's deferred releases (lw_self.pending): frees the blocks, and forgets the descriptors
+ * that are still closed. Runs outside the tracker (lw_self.busy clear). */
+void lw_finish_deferred(void);
 
 static inline void lw_leave(lw_guard_t g)
 {
     lw_self.busy = g.busy;
-    if (LW_UNLIKELY(lw_self.deferred != NULL) && !g.busy)
-        lw_free_deferred();
+    if (LW_UNLIKELY(lw_self.pending) && !g.busy)
+        lw_finish_deferred();
     errno = g.err;
 }
 
@@ -204,8 +210,8 @@ void lw_tables_unlock_all(void);
  * buckets, nurseries), which it reads no more, so that the copy's memory does not hold the tables and the
  * scan's arrays at once. The tables are empty afterwards; the process that forked the copy keeps its own. */
 void lw_tables_drop_in_copy(void);
-/* In the scanning copy, before it lists the records: forgets those of the blocks on the deferred list of the
- * thread that made the copy (freed by a handler while the copy was being made). */
+/* In the scanning copy, before it lists the records: forgets those of the deferred releases of the thread that
+ * made the copy (made by a handler while the copy was being made). */
 void lw_tables_forget_deferred(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);

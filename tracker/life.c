@@ -138,8 +138,8 @@ static void final_report_as(int via_exit)
         lw_warn("the program exited from inside a signal handler that interrupted leakwatch; no exit report");
         return;
     }
-    if (lw_self.deferred) /* a handler's frees that the call it interrupted has not carried out yet */
-        lw_free_deferred();
+    if (lw_self.pending) /* a handler's releases that the call it interrupted has not carried out yet */
+        lw_finish_deferred();
     int saved = errno;
 
     lw_self.busy = 1;

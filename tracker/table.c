@@ -11,6 +11,8 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -664,7 +666,7 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
 static void (*deferred_free)(void *);
 
 /* Puts off the free of heap block p to the end of the tracker's call that this thread is inside of (lw_leave,
- * lw_free_deferred): p joins the thread's list, linked through its first word (the program has freed it). A
+ * lw_finish_deferred): p joins the thread's list, linked through its first word (the program has freed it). A
  * compare-and-swap, since a handler may interrupt the push to push one of its own. */
 static void defer_free(void *p, void (*real_free)(void *))
 {
@@ -674,14 +676,41 @@ static void defer_free(void *p, void (*real_free)(void *))
         memcpy(p, &head, sizeof(head));
     while (!__atomic_compare_exchange_n(&lw_self.deferred, &head, p, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
     atomic_signal_fence(memory_order_seq_cst);
+    lw_self.pending = 1;
+}
+
+/* Puts off forgetting descriptor fd, closed already, to the end of the interrupted call; returns 0 when every
+ * slot is taken. The descriptor is forgotten then only if it is still closed: if another thread has been given
+ * the number meanwhile, its acquisition replaces the old record (put), and the record there is the new one. */
+static int defer_close(lw_kind_t kind, int fd)
+{
+    uint64_t v = (uint64_t)kind << 32 | (uint32_t)(fd + 1);
+    for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
+        uint64_t free_slot = 0;
+        if (__atomic_compare_exchange_n(&lw_self.closed[i], &free_slot, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            atomic_signal_fence(memory_order_seq_cst);
+            lw_self.pending = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether fd is closed in this process now. */
+static int fd_closed(int fd)
+{
+    int err = errno;
+    int closed = lw_syscall(SYS_fcntl, fd, F_GETFD) < 0;
+    errno = err;
+    return closed;
 }
 
 /* A release from inside the tracker: a signal handler that interrupted it, or an atfork handler that runs while
  * fork holds the locks. The lock is only tried, since this thread may hold it already. When it is held, a heap
  * block that free releases (real_free) is kept, record and memory, until the interrupted call is done: freed
  * now, its address could be handed out and recorded again while the old record is still there, and left
- * recorded it would be a leak at exit. Other releases are missed (release_missed). Returns 1 when the handle was
- * live, LW_FREE_KEPT when its free was put off. */
+ * recorded it would be a leak at exit. A descriptor's record is forgotten then (defer_close). Other releases
+ * are missed (release_missed). Returns 1 when the handle was live, LW_FREE_KEPT when its free was put off. */
 static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *))
 {
     uint32_t hv = handle_hash(handle);
@@ -691,6 +720,8 @@ static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(vo
             defer_free((void *)handle, real_free);
             return LW_FREE_KEPT;
         }
+        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX && defer_close(kind, (int)handle))
+            return 0;
         atomic_store(&release_missed, 1);
         return 0;
     }
@@ -735,8 +766,8 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_f
         held->gen = META_GEN(b.meta);
     }
     lw_self.busy = 0;
-    if (LW_UNLIKELY(lw_self.deferred != NULL)) /* a handler's frees that found the lock held */
-        lw_free_deferred();
+    if (LW_UNLIKELY(lw_self.pending)) /* a handler's releases that found the lock held */
+        lw_finish_deferred();
     return found;
 }
 
@@ -754,12 +785,21 @@ int lw_on_free(void *p, void (*real_free)(void *))
     return release(LW_HEAP, (uintptr_t)p, NULL, real_free);
 }
 
-void lw_free_deferred(void)
+void lw_finish_deferred(void)
 {
     int err = errno;
-    void *p;
-    /* taken whole, so that a handler that runs meanwhile starts a list of its own, which the loop then takes */
-    while ((p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED)) != NULL) {
+    /* a handler that runs meanwhile sets pending again, and the loop takes what it left */
+    while (lw_self.pending) {
+        lw_self.pending = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
+            uint64_t v = __atomic_exchange_n(&lw_self.closed[i], 0, __ATOMIC_RELAXED);
+            int fd = (int)(uint32_t)v - 1;
+            if (v && fd_closed(fd))
+                lw_table_drop((lw_kind_t)(v >> 32), (uintptr_t)fd);
+        }
+        /* the list is taken whole: a handler's pushes meanwhile start a new one */
+        void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
         atomic_signal_fence(memory_order_seq_cst);
         while (p) {
             void *next;
@@ -774,6 +814,11 @@ void lw_free_deferred(void)
 
 void lw_tables_forget_deferred(void)
 {
+    for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
+        uint64_t v = lw_self.closed[i];
+        if (v && fd_closed((int)(uint32_t)v - 1))
+            lw_table_drop((lw_kind_t)(v >> 32), (uintptr_t)((uint32_t)v - 1));
+    }
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
 }

@@ -218,9 +218,9 @@ START_TEST(test_frees_in_signal_handler)
 {
     LWT_REQUIRE_BUILT();
     lwt_opts_t o = { .timeout_s = 120 };
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("heap_handler_free")), &o);
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), "heap"), &o);
     LWT_ASSERT_RUN(r, 0);
-    ck_assert_msg(lwt_out_value(r, "freed", -1) == 20000, "the handler freed the whole pool%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "released", -1) == 20000, "the handler freed the whole pool%s", lwt_describe(r));
     LWT_ASSERT_SITE(r, "heap", "kept_leak", 5, 5 * 48);
     LWT_ASSERT_TOTALS(r, "heap", 5, 5 * 48, "no block the handler freed is left");
     lwt_free(r);

@@ -1,6 +1,7 @@
 /* Unit tests of the tracker's descriptor events without LD_PRELOAD: bad and double closes with both stacks, the
- * bounded and merged warning list, close_range bookkeeping, fd-into-exec and its withdrawal, and the dump's
- * warnings array. */
+ * bounded and merged warning list, close_range bookkeeping, closes from signal handlers, fd-into-exec and its
+ * withdrawal, and the dump's warnings array. */
+#include "internal.h"
 #include "testing.h"
 
 #include <check.h>
@@ -151,6 +152,35 @@ START_TEST(negative_and_inside_tracker_are_ignored)
 }
 END_TEST
 
+/* Closes from a signal handler that interrupted the tracker while it held the descriptors' shard: each record
+ * goes when the interrupted call leaves the tracker, unless its number is open again by then (another thread's
+ * open, whose record replaces it). */
+START_TEST(close_in_handler_waits_for_the_interrupted_call)
+{
+    int fd = open("/dev/null", O_RDONLY), again = open("/dev/null", O_RDONLY);
+    ck_assert(fd > 2 && again > 2);
+    acquire_fd(fd, 1);
+    acquire_fd(again, 1);
+    ck_assert_uint_eq(lw_live_count(LW_FD), 2);
+
+    lw_guard_t g = lw_enter(); /* the interrupted call */
+    lw_tables_lock_all();
+    ck_assert_int_eq(lw_on_release(LW_FD, (uintptr_t)fd), 0); /* the handler's closes */
+    ck_assert_int_eq(close(fd), 0);
+    ck_assert_int_eq(lw_on_release(LW_FD, (uintptr_t)again), 0);
+    ck_assert_int_eq(close(again), 0);
+    ck_assert_int_eq(dup2(0, again), again); /* the number is given out again */
+    lw_tables_unlock_all();
+    ck_assert_uint_eq(lw_live_count(LW_FD), 2);
+    lw_leave(g);
+
+    ck_assert_uint_eq(lw_live_count(LW_FD), 1);
+    ck_assert_int_eq(lw_on_release(LW_FD, (uintptr_t)fd), 0);
+    ck_assert_int_eq(lw_on_release(LW_FD, (uintptr_t)again), 1);
+    close(again);
+}
+END_TEST
+
 START_TEST(close_range_releases_and_marks)
 {
     for (int fd = 300; fd < 310; fd++)
@@ -298,6 +328,7 @@ int main(void)
     tcase_add_test(tc, double_close_names_the_last_close);
     tcase_add_test(tc, equal_warnings_merge_and_the_list_is_bounded);
     tcase_add_test(tc, negative_and_inside_tracker_are_ignored);
+    tcase_add_test(tc, close_in_handler_waits_for_the_interrupted_call);
     tcase_add_test(tc, close_range_releases_and_marks);
     tcase_add_test(tc, exec_reports_inherited_and_withdraws);
     tcase_add_test(tc, dump_carries_warnings);
