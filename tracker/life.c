@@ -176,8 +176,13 @@ static void final_report_as(int via_exit)
                     "exact leak check", (int)getpid());
         else if (live == 0 && warned == 0 && !lost && !lost_sites)
             lw_warn("no leaks (pid %d)", (int)getpid());
-        else if (!err && lw_config.cli[0])
-            report_status = print_report(path, env.envp);
+        else if (!err && lw_config.cli[0]) {
+            /* With no standard error to print on (a program that closed it) only LSAN_OPTIONS gives the report a
+             * use, its status or its log_path; otherwise it is not run, and the dump stays for `leakwatch
+             * report`. */
+            if (lw_lsan_active() || lw_stderr_usable(STDERR_FILENO))
+                report_status = print_report(path, env.envp);
+        }
         else if (!err)
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
         if (lost || lost_sites)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int count_dumps(const char *dir)
@@ -74,6 +75,38 @@ START_TEST(test_clean_program_one_line)
 }
 END_TEST
 
+/* A program that starts with its standard error closed: no report is run (there is nowhere to print it), unless
+ * LSAN_OPTIONS may need its status; the dump stays either way. The command is a stand-in that notes each run. */
+START_TEST(test_no_report_without_stderr)
+{
+    for (int lsan = 0; lsan < 2; lsan++) {
+        char dir[] = "/tmp/lwhand.XXXXXX";
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        char cli[128], ran[128], script[2048], env_cli[160], preload[1100], tmpdir[64];
+        snprintf(cli, sizeof cli, "%s/cli", dir);
+        snprintf(ran, sizeof ran, "%s/ran", dir);
+        snprintf(script, sizeof script, "#!/bin/sh\necho \"$@\" >> %s\n", ran);
+        ck_assert_int_eq(lwt_write_file(cli, script), 0);
+        ck_assert_int_eq(chmod(cli, 0755), 0);
+        snprintf(env_cli, sizeof env_cli, "LEAKWATCH_CLI=%s", cli);
+        snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+        snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
+        const char *env[] = { preload, tmpdir, env_cli, lsan ? "LSAN_OPTIONS=exitcode=23" : "LSAN_OPTIONS=", NULL };
+        lwt_opts_t opts = { .env = env, .timeout_s = 60 };
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "exec 2>&-; exec %s 4 5", lwt_fixture("gate_leaker"));
+        lwt_result_t *r = lwt_exec(LWT_ARGV("/bin/sh", "-c", cmd), &opts);
+        ck_assert_msg(!r->timed_out && r->exited && r->exit_code == 5, "lsan %d%s", lsan, lwt_describe(r));
+        ck_assert_msg(access(ran, F_OK) == (lsan ? 0 : -1), "lsan %d: the report %s%s", lsan,
+                      lsan ? "runs for its status" : "is not run", lwt_describe(r));
+        ck_assert_msg(count_dumps(dir) == 1, "lsan %d: the dump stays%s", lsan, lwt_describe(r));
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        ck_assert_int_eq(system(cmd), 0);
+        lwt_free(r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("by hand");
@@ -81,6 +114,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_report_printed_once);
     tcase_add_test(tc, test_clean_program_one_line);
+    tcase_add_test(tc, test_no_report_without_stderr);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
