@@ -1,6 +1,7 @@
 /* Symbolizes dump addresses: one offline Dwfl per run, each ELF object reported once, each lookup cached. */
 #include "symbolize.h"
 
+#include "debug_cache.h"
 #include "map.h"
 
 #include <dlfcn.h>
@@ -80,6 +81,7 @@ struct lwr_symbolizer {
     char **debug_dirs;      /* --debug-dir, in the order given */
     size_t ndebug_dirs;
     char *sysroot;          /* --sysroot, NULL for none */
+    char *cache_dir;        /* where decompressed copies of debug files are kept (debug_cache.h), NULL for none */
     void *dfd_lib;          /* libdebuginfod, loaded on first use when DEBUGINFOD_URLS is set */
     void *dfd_client;
     int dfd_tried;
@@ -113,6 +115,7 @@ lwr_symbolizer_t *lwr_symbolizer_new(const char *debug_root)
     if (!s)
         return NULL;
     s->debug_root = strdup(debug_root ? debug_root : "/usr/lib/debug");
+    s->cache_dir = lwr_debug_cache_dir();
     s->callbacks.find_elf = dwfl_build_id_find_elf;
     s->callbacks.find_debuginfo = find_debuginfo;
     s->callbacks.section_address = dwfl_offline_section_address;
@@ -145,6 +148,7 @@ void lwr_symbolizer_free(lwr_symbolizer_t *s)
         free(s->debug_dirs[i]);
     free(s->debug_dirs);
     free(s->sysroot);
+    free(s->cache_dir);
     if (s->dfd_client && s->dfd_end)
         s->dfd_end(s->dfd_client);
     if (s->dfd_lib)
@@ -456,12 +460,12 @@ static size_t add_object(lwr_symbolizer_t *s, const lwr_module_t *m, const char 
      * object when it was not stripped, else in a separate debug file. */
     char *bin = find_binary(s, m);
     if (bin && !has_dwarf(bin))
-        obj.debug_file = find_debug_file(s, m, bin);
+        obj.debug_file = lwr_debug_cache_use(s->cache_dir, find_debug_file(s, m, bin), m->build_id);
     if (bin)
         obj.mod = report(s, name, bin, obj.debug_file, &obj.dwfl_bias);
     if (!obj.mod) {
         if (!obj.debug_file)
-            obj.debug_file = find_debug_file(s, m, NULL);
+            obj.debug_file = lwr_debug_cache_use(s->cache_dir, find_debug_file(s, m, NULL), m->build_id);
         /* without the object, its debug file alone still has the symbols and the lines */
         if (obj.debug_file)
             obj.mod = report(s, name, obj.debug_file, NULL, &obj.dwfl_bias);

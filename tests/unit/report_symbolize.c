@@ -1,5 +1,6 @@
 /* Unit tests of the symbolizer on this very test binary: a dump module for /proc/self/exe at its real bias
- * and build-id, and the address of a static function in this file must come back as its name, file and line. */
+ * and build-id, and the address of a static function in this file must come back as its name, file and line,
+ * from the binary or from a debug file (a compressed one through the cache of decompressed copies). */
 #include "aggregate.h"
 #include "symbolize.h"
 
@@ -7,6 +8,8 @@
 
 #include <check.h>
 #include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
 #include <limits.h>
 #include <link.h>
 #include <stdio.h>
@@ -225,6 +228,100 @@ START_TEST(debug_file_is_found_by_build_id)
 }
 END_TEST
 
+/* Whether the ELF file at path has a compressed section. */
+static int compressed_sections(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert_ptr_nonnull(elf);
+    int n = 0;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+        GElf_Shdr sh;
+        n += gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED);
+    }
+    elf_end(elf);
+    close(fd);
+    return n;
+}
+
+/* Symbolizes the target through the debug file of a module whose object is gone, with LEAKWATCH_DEBUG_CACHE at
+ * cache, and checks the answer. */
+static void symbolize_through(const char *root, const char *cache)
+{
+    setenv("LEAKWATCH_DEBUG_CACHE", cache, 1);
+    unsigned long long a = target_address();
+    lwr_dump_t *d = self_dump("/nonexistent/bin/app", NULL, &a, 1);
+    lwr_symbolizer_t *sym = lwr_symbolizer_new(root);
+    lwr_symbol_t out;
+    lwr_symbolize(sym, d, a, &out);
+    ck_assert_ptr_nonnull(out.function);
+    ck_assert_str_eq(out.function, "lwr_test_target");
+    ck_assert_msg(out.line == target_line || out.line == target_line + 1, "line %u", out.line);
+    ck_assert_ptr_nonnull(out.file);
+    ck_assert(ends_with(out.file, "report_symbolize.c"));
+    lwr_symbolizer_free(sym);
+    lwr_dump_free(d);
+    unsetenv("LEAKWATCH_DEBUG_CACHE");
+}
+
+/* A debug file with compressed sections (as distributions ship them) is read through a decompressed copy kept
+ * by build-id in the cache directory: written once, private, replaced when it is not a valid copy, never
+ * written through a link, and not made at all with LEAKWATCH_DEBUG_CACHE=none. */
+START_TEST(compressed_debug_file_is_cached_decompressed)
+{
+    self_t self;
+    memset(&self, 0, sizeof self);
+    dl_iterate_phdr(find_self, &self);
+    char root[] = "/tmp/lwr_debug_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    char dir[300], file[600], cmd[2048], cache[400], entry[700], other[400], link[400];
+    snprintf(dir, sizeof dir, "%s/.build-id/%.2s", root, self.build_id);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(file, sizeof file, "%s/%s.debug", dir, self.build_id + 2);
+    snprintf(cmd, sizeof cmd, "objcopy --only-keep-debug --compress-debug-sections=zlib %s %s", exe_path(), file);
+    ck_assert_msg(system(cmd) == 0, "objcopy (binutils) is needed: %s", cmd);
+    ck_assert_int_gt(compressed_sections(file), 0);
+
+    snprintf(cache, sizeof cache, "%s/cache", root);
+    snprintf(entry, sizeof entry, "%s/%s.debug", cache, self.build_id);
+    symbolize_through(root, cache);
+    struct stat st;
+    ck_assert_int_eq(stat(cache, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+    ck_assert_int_eq(stat(entry, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    ck_assert_int_eq(compressed_sections(entry), 0);
+
+    /* read again from the copy; a file there that is no copy is replaced */
+    symbolize_through(root, cache);
+    FILE *f = fopen(entry, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not an ELF file\n", f);
+    fclose(f);
+    symbolize_through(root, cache);
+    ck_assert_int_eq(stat(entry, &st), 0);
+    ck_assert_int_gt(st.st_size, 100);
+    ck_assert_int_eq(compressed_sections(entry), 0);
+
+    /* a cache directory that is a link is not used */
+    snprintf(other, sizeof other, "%s/other", root);
+    snprintf(link, sizeof link, "%s/link", root);
+    ck_assert_int_eq(mkdir(other, 0700), 0);
+    ck_assert_int_eq(symlink(other, link), 0);
+    symbolize_through(root, link);
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A %s)\"", other);
+    ck_assert_msg(system(cmd) == 0, "nothing written through the link");
+
+    /* none: no cache */
+    symbolize_through(root, "none");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 START_TEST(paths_are_joined_and_cleaned)
 {
     static const char *const cases[][3] = {
@@ -264,6 +361,7 @@ int main(void)
     tcase_add_test(tc, report_of_this_process_is_symbolized);
     tcase_add_test(tc, wrong_build_id_gives_module_and_offset_only);
     tcase_add_test(tc, debug_file_is_found_by_build_id);
+    tcase_add_test(tc, compressed_debug_file_is_cached_decompressed);
     tcase_add_test(tc, paths_are_joined_and_cleaned);
     tcase_add_test(tc, cxx_names_are_demangled_when_libstdcxx_is_there);
     suite_add_tcase(s, tc);
