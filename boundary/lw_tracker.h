@@ -109,9 +109,9 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
 int lw_on_release(lw_kind_t kind, uintptr_t handle);
 
 /* free's release: forgets heap block p, as lw_on_release, before the caller frees it with real_free. A free
- * that a signal handler makes while the code it interrupted is inside leakwatch may find p's records locked by
- * that code: leakwatch then keeps p and frees it with real_free once the interrupted call is done, and returns
- * LW_FREE_KEPT (the caller must not free p); otherwise 0 or 1, as lw_on_release. */
+ * that a signal handler makes while the code it interrupted is inside leakwatch may find p's records locked (by
+ * that code or another thread): leakwatch then keeps p and frees it with real_free once the interrupted call is
+ * done, and returns LW_FREE_KEPT (the caller must not free p); otherwise 0 or 1, as lw_on_release. */
 #define LW_FREE_KEPT 2
 int lw_on_free(void *p, void (*real_free)(void *));
 

@@ -193,6 +193,7 @@ static void *dumper_main(void *arg)
 {
     (void)arg;
     lw_self.busy = 1; /* nothing this thread does is the program's */
+    lw_self.own_thread = 1;
     name_thread();
     /* nor its descriptors: the dump file and what the dump reads from /proc must never take a number the program
      * is about to be given, nor be closed by the program's close loop */

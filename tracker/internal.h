@@ -79,6 +79,7 @@ void lw_dumper_forked(void);
 typedef struct lw_tcache lw_tcache_t;
 
 #define LW_DEFERRED_CLOSES 8
+#define LW_DEFERRED_LOW 1024 /* descriptors below this go in a bitmap, any number of them */
 
 typedef struct {
     int busy;               /* inside the tracker: inner calls pass through untracked */
@@ -90,9 +91,11 @@ typedef struct {
     uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
     /* Releases that a signal handler made while the code it interrupted held their records' lock, left to the
      * end of the interrupted call (lw_finish_deferred): */
-    int pending;                          /* any of the two below */
-    void *deferred;                       /* heap blocks (lw_on_free), linked through their first words */
-    uint64_t closed[LW_DEFERRED_CLOSES]; /* descriptors closed: kind << 32 | (number + 1), 0 for a free slot */
+    int pending;                               /* any of those below */
+    void *deferred;                            /* heap blocks (lw_on_free), linked through their first words */
+    uint64_t closed_low[LW_DEFERRED_LOW / 64]; /* descriptors closed, a bit each */
+    uint64_t closed[LW_DEFERRED_CLOSES];       /* and those above: the number + 1, 0 for a free slot */
+    int own_thread; /* a thread of leakwatch's (the dump thread), inside the tracker for good */
 } lw_thread_t;
 
 extern LW_TLS lw_thread_t lw_self;
@@ -119,6 +122,7 @@ void lw_finish_deferred(void);
 static inline void lw_leave(lw_guard_t g)
 {
     lw_self.busy = g.busy;
+    atomic_signal_fence(memory_order_seq_cst); /* pending is read after the guard clears, not before */
     if (LW_UNLIKELY(lw_self.pending) && !g.busy)
         lw_finish_deferred();
     errno = g.err;

@@ -571,8 +571,8 @@ void lw_nursery_off(int off)
 }
 
 /* Set once a release could not be carried out (a handler that interrupted the tracker released a handle of the
- * shard it was working on, other than by free: see release_nested). From then on every acquisition looks for a
- * stale record of its handle first. */
+ * shard it was working on, other than by free or a descriptor's close: see release_nested). From then on every
+ * acquisition looks for a stale record of its handle first. */
 static atomic_int release_missed;
 
 static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags,
@@ -667,11 +667,15 @@ static void (*deferred_free)(void *);
 
 /* Puts off the free of heap block p to the end of the tracker's call that this thread is inside of (lw_leave,
  * lw_finish_deferred): p joins the thread's list, linked through its first word (the program has freed it). A
- * compare-and-swap, since a handler may interrupt the push to push one of its own. */
+ * compare-and-swap, since a handler may interrupt the push to push one of its own. A block on the list already
+ * (a double free) is not pushed again: its link would make the list a loop. */
 static void defer_free(void *p, void (*real_free)(void *))
 {
     deferred_free = real_free;
     void *head = __atomic_load_n(&lw_self.deferred, __ATOMIC_RELAXED);
+    for (void *q = head; q; memcpy(&q, q, sizeof(q)))
+        if (q == p)
+            return;
     do
         memcpy(p, &head, sizeof(head));
     while (!__atomic_compare_exchange_n(&lw_self.deferred, &head, p, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
@@ -679,12 +683,22 @@ static void defer_free(void *p, void (*real_free)(void *))
     lw_self.pending = 1;
 }
 
-/* Puts off forgetting descriptor fd, closed already, to the end of the interrupted call; returns 0 when every
- * slot is taken. The descriptor is forgotten then only if it is still closed: if another thread has been given
- * the number meanwhile, its acquisition replaces the old record (put), and the record there is the new one. */
-static int defer_close(lw_kind_t kind, int fd)
+/* Puts off forgetting descriptor fd, which the handler is closing, to the end of the interrupted call (a bit or
+ * a slot a number, for both of its kinds); returns 0 when the number is high and every slot is taken. The records
+ * are forgotten then only if the number is still closed: if another thread has been given it meanwhile, its
+ * acquisition replaces the old record (put), and the record there is the new one. */
+static int defer_close(int fd)
 {
-    uint64_t v = (uint64_t)kind << 32 | (uint32_t)(fd + 1);
+    if (fd < LW_DEFERRED_LOW) {
+        __atomic_fetch_or(&lw_self.closed_low[fd / 64], 1ull << (fd % 64), __ATOMIC_RELAXED);
+        atomic_signal_fence(memory_order_seq_cst);
+        lw_self.pending = 1;
+        return 1;
+    }
+    uint64_t v = (uint32_t)fd + 1ull;
+    for (int i = 0; i < LW_DEFERRED_CLOSES; i++)
+        if (__atomic_load_n(&lw_self.closed[i], __ATOMIC_RELAXED) == v)
+            return 1;
     for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
         uint64_t free_slot = 0;
         if (__atomic_compare_exchange_n(&lw_self.closed[i], &free_slot, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
@@ -705,14 +719,35 @@ static int fd_closed(int fd)
     return closed;
 }
 
-/* A release from inside the tracker: a signal handler that interrupted it, or an atfork handler that runs while
- * fork holds the locks. The lock is only tried, since this thread may hold it already. When it is held, a heap
+/* Forgets the records of descriptor fd (both kinds) if it is closed, checked under the shard lock (so that
+ * another thread's open of the number cannot come between the check and the take) and inside the guard (so that
+ * a handler's close or open meanwhile does not wait for the lock this thread holds). */
+static void forget_if_closed(int fd)
+{
+    uint32_t hv = handle_hash((uintptr_t)fd);
+    lw_shard_t *s = shard_of((uintptr_t)fd);
+    int was = lw_self.busy;
+    lw_self.busy = 1;
+    lw_lock(&s->lock);
+    if (fd_closed(fd)) {
+        take(s, LW_FD, (uintptr_t)fd, hv, NULL, 0);
+        take(s, LW_SOCKET, (uintptr_t)fd, hv, NULL, 0);
+    }
+    lw_unlock(&s->lock);
+    lw_self.busy = was;
+}
+
+/* A release from inside the tracker: a signal handler that interrupted it, an atfork handler that runs while
+ * fork holds the locks, or leakwatch's own code (libunwind, the dump thread), whose blocks have no record. The
+ * lock is only tried, since this thread may hold it already. When it is held (by this thread or another), a heap
  * block that free releases (real_free) is kept, record and memory, until the interrupted call is done: freed
  * now, its address could be handed out and recorded again while the old record is still there, and left
- * recorded it would be a leak at exit. A descriptor's record is forgotten then (defer_close). Other releases
+ * recorded it would be a leak at exit. A descriptor's records are forgotten then (defer_close). Other releases
  * are missed (release_missed). Returns 1 when the handle was live, LW_FREE_KEPT when its free was put off. */
 static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *))
 {
+    if (lw_self.own_thread)
+        return 0; /* the dump thread's: never recorded, and its guard never clears to carry out a deferral */
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     if (!lw_trylock(&s->lock)) {
@@ -720,7 +755,7 @@ static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(vo
             defer_free((void *)handle, real_free);
             return LW_FREE_KEPT;
         }
-        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX && defer_close(kind, (int)handle))
+        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX && defer_close((int)handle))
             return 0;
         atomic_store(&release_missed, 1);
         return 0;
@@ -766,6 +801,7 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_f
         held->gen = META_GEN(b.meta);
     }
     lw_self.busy = 0;
+    atomic_signal_fence(memory_order_seq_cst); /* pending is read after the guard clears, not before */
     if (LW_UNLIKELY(lw_self.pending)) /* a handler's releases that found the lock held */
         lw_finish_deferred();
     return found;
@@ -792,11 +828,14 @@ void lw_finish_deferred(void)
     while (lw_self.pending) {
         lw_self.pending = 0;
         atomic_signal_fence(memory_order_seq_cst);
+        for (int w = 0; w < LW_DEFERRED_LOW / 64; w++)
+            for (uint64_t bits = __atomic_exchange_n(&lw_self.closed_low[w], 0, __ATOMIC_RELAXED); bits;
+                 bits &= bits - 1)
+                forget_if_closed(w * 64 + __builtin_ctzll(bits));
         for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
             uint64_t v = __atomic_exchange_n(&lw_self.closed[i], 0, __ATOMIC_RELAXED);
-            int fd = (int)(uint32_t)v - 1;
-            if (v && fd_closed(fd))
-                lw_table_drop((lw_kind_t)(v >> 32), (uintptr_t)fd);
+            if (v)
+                forget_if_closed((int)(v - 1));
         }
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
@@ -814,11 +853,12 @@ void lw_finish_deferred(void)
 
 void lw_tables_forget_deferred(void)
 {
-    for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
-        uint64_t v = lw_self.closed[i];
-        if (v && fd_closed((int)(uint32_t)v - 1))
-            lw_table_drop((lw_kind_t)(v >> 32), (uintptr_t)((uint32_t)v - 1));
-    }
+    for (int w = 0; w < LW_DEFERRED_LOW / 64; w++)
+        for (uint64_t bits = lw_self.closed_low[w]; bits; bits &= bits - 1)
+            forget_if_closed(w * 64 + __builtin_ctzll(bits));
+    for (int i = 0; i < LW_DEFERRED_CLOSES; i++)
+        if (lw_self.closed[i])
+            forget_if_closed((int)(lw_self.closed[i] - 1));
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
 }

@@ -110,19 +110,24 @@ START_TEST(test_fd_closed)
 END_TEST
 
 /* A signal handler that closes descriptors while the code it interrupted is inside leakwatch (600 closes from a
- * timer every 20 us, the program opening and closing all the while): none of them is left, and the five the
- * program leaks are all there is. */
+ * timer every 20 us, the program opening and closing all the while; then with two more threads doing the same
+ * and the handler opening and closing one of its own too): the program finishes, none of them is left, and the
+ * five the program leaks are all there is. */
 START_TEST(test_closes_in_signal_handler)
 {
     LWT_REQUIRE_BUILT();
-    lwt_opts_t o = { .timeout_s = 120 };
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), "fd"), &o);
-    LWT_ASSERT_RUN(r, 0);
-    ck_assert_msg(lwt_out_value(r, "released", -1) == 600, "the handler closed the whole pool%s", lwt_describe(r));
-    LWT_ASSERT_SITE(r, "fd", "kept_leak", 5, 0);
-    ck_assert_msg(lwt_total_count(r->report, "fd") == 5, "no descriptor the handler closed is left%s",
-                  lwt_describe(r));
-    lwt_free(r);
+    static const char *const modes[] = { "fd", "fd-threads" };
+    for (int i = 0; i < 2; i++) {
+        lwt_opts_t o = { .timeout_s = 60 };
+        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), modes[i]), &o);
+        LWT_ASSERT_RUN(r, 0);
+        ck_assert_msg(lwt_out_value(r, "released", -1) == 600, "%s: the handler closed the whole pool%s", modes[i],
+                      lwt_describe(r));
+        LWT_ASSERT_SITE(r, "fd", "kept_leak", 5, 0);
+        ck_assert_msg(lwt_total_count(r->report, "fd") == 5, "%s: no descriptor the handler closed is left%s",
+                      modes[i], lwt_describe(r));
+        lwt_free(r);
+    }
 }
 END_TEST
 
