@@ -193,6 +193,28 @@ START_TEST(wrong_build_id_gives_module_and_offset_only)
 }
 END_TEST
 
+/* Symbolizes the target through the debug file under root of a module whose object is gone, with
+ * LEAKWATCH_DEBUG_CACHE at cache, and checks the answer. */
+static void symbolize_through(const char *root, const char *cache)
+{
+    setenv("LEAKWATCH_DEBUG_CACHE", cache, 1);
+    unsigned long long a = target_address();
+    lwr_dump_t *d = self_dump("/nonexistent/bin/app", NULL, &a, 1);
+    lwr_symbolizer_t *sym = lwr_symbolizer_new(root);
+    lwr_symbol_t out;
+    lwr_symbolize(sym, d, a, &out);
+    ck_assert_ptr_nonnull(out.function);
+    ck_assert_str_eq(out.function, "lwr_test_target");
+    ck_assert_msg(out.line == target_line || out.line == target_line + 1, "line %u, expected %u or %u", out.line,
+                  target_line, target_line + 1);
+    ck_assert_ptr_nonnull(out.file);
+    ck_assert(ends_with(out.file, "report_symbolize.c"));
+    ck_assert_str_eq(out.module, "/nonexistent/bin/app");
+    lwr_symbolizer_free(sym);
+    lwr_dump_free(d);
+    unsetenv("LEAKWATCH_DEBUG_CACHE");
+}
+
 START_TEST(debug_file_is_found_by_build_id)
 {
     /* The module's path does not exist; <root>/.build-id/xx/rest.debug (here a link to this executable) does. */
@@ -208,19 +230,7 @@ START_TEST(debug_file_is_found_by_build_id)
     ck_assert_int_eq(mkdir(dir, 0700), 0);
     snprintf(file, sizeof file, "%s/%s.debug", dir, self.build_id + 2);
     ck_assert_int_eq(symlink(exe_path(), file), 0);
-
-    unsigned long long a = target_address();
-    lwr_dump_t *d = self_dump("/nonexistent/bin/app", NULL, &a, 1);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(root);
-    lwr_symbol_t out;
-    lwr_symbolize(sym, d, a, &out);
-    ck_assert_ptr_nonnull(out.function);
-    ck_assert_str_eq(out.function, "lwr_test_target");
-    ck_assert_msg(out.line == target_line || out.line == target_line + 1, "line %u, expected %u or %u", out.line,
-                  target_line, target_line + 1);
-    ck_assert_str_eq(out.module, "/nonexistent/bin/app");
-    lwr_symbolizer_free(sym);
-    lwr_dump_free(d);
+    symbolize_through(root, "none");
     unlink(file);
     rmdir(dir);
     rmdir(bid);
@@ -244,26 +254,6 @@ static int compressed_sections(const char *path)
     elf_end(elf);
     close(fd);
     return n;
-}
-
-/* Symbolizes the target through the debug file of a module whose object is gone, with LEAKWATCH_DEBUG_CACHE at
- * cache, and checks the answer. */
-static void symbolize_through(const char *root, const char *cache)
-{
-    setenv("LEAKWATCH_DEBUG_CACHE", cache, 1);
-    unsigned long long a = target_address();
-    lwr_dump_t *d = self_dump("/nonexistent/bin/app", NULL, &a, 1);
-    lwr_symbolizer_t *sym = lwr_symbolizer_new(root);
-    lwr_symbol_t out;
-    lwr_symbolize(sym, d, a, &out);
-    ck_assert_ptr_nonnull(out.function);
-    ck_assert_str_eq(out.function, "lwr_test_target");
-    ck_assert_msg(out.line == target_line || out.line == target_line + 1, "line %u", out.line);
-    ck_assert_ptr_nonnull(out.file);
-    ck_assert(ends_with(out.file, "report_symbolize.c"));
-    lwr_symbolizer_free(sym);
-    lwr_dump_free(d);
-    unsetenv("LEAKWATCH_DEBUG_CACHE");
 }
 
 /* A debug file with compressed sections (as distributions ship them) is read through a decompressed copy kept
