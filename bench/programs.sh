@@ -4,7 +4,7 @@
 # block live at exit. The inputs are written here, so nothing is downloaded.
 #   BENCH_REAL_REPS (3), BENCH_REAL_BUDGET (30): repetitions and seconds of runs per cell
 #   BENCH_MAKE_REPS (2): repetitions of the make -j2 row (a build of this project, about 30 s plain)
-#   BENCH_REAL (all): a space-separated subset of: perl cc1 cc1-small python sqlite make
+#   BENCH_REAL (all): a space-separated subset of: perl cc1 cc1-small cc1-hand python sqlite make
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_real_reps=1; d_real_budget=8; d_make_reps=1; perl_n=50000; py_n=30000; sql_n=30000
@@ -14,7 +14,7 @@ fi
 REAL_REPS=${BENCH_REAL_REPS:-$d_real_reps}
 REAL_BUDGET=${BENCH_REAL_BUDGET:-$d_real_budget}
 MAKE_REPS=${BENCH_MAKE_REPS:-$d_make_reps}
-REAL=${BENCH_REAL:-perl cc1 cc1-small python sqlite make}
+REAL=${BENCH_REAL:-perl cc1 cc1-small cc1-hand python sqlite make}
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
@@ -58,6 +58,8 @@ real_cmd() {
         _run="perl '$RI/hash.pl'"; DESC="perl, $perl_n-entry hash of arrays" ;;
     cc1) command -v gcc >/dev/null || return 1
         _gcc="-O2 -c '$RI/varied.c' -o '$TMP/varied.o'"; DESC="gcc -O2 -c, 700 lines of varied C" ;;
+    cc1-hand) command -v gcc >/dev/null || return 1
+        _gcc="-O2 -c '$RI/varied.c' -o '$TMP/varied.o'"; DESC="the same by hand: 3 reports at exit" ;;
     cc1-small) command -v gcc >/dev/null || return 1
         _gcc="-O2 -c '$RI/small.c' -o '$TMP/small.o'"; DESC="gcc -O2 -c, 2300 lines of small functions" ;;
     python) [ -x "$PY" ] || return 1
@@ -120,6 +122,13 @@ for prog in $REAL; do
     [ "$prog" = make ] && reps=$MAKE_REPS
     if [ ! -f "$LIB" ]; then
         printf '%-42s %s\n' "$DESC" "library not built"
+        continue
+    fi
+    if [ "$prog" = cc1-hand ]; then
+        # LD_PRELOAD alone, as a user runs it: the driver, cc1 and as each write a dump and print their report
+        # (to the cell's log) through the leakwatch command; TMPDIR keeps the dumps out of /tmp
+        cell "$reps" -e LD_PRELOAD=$LIB -e TMPDIR=$DUMPS --clean "$DUMPS" -- sh -c "$CMD"
+        printf '%-42s %8.3f %8s %8s %9s %5s %9s %10s\n' "$DESC" "$PLAIN_M" "$CELL" "-" "-" "n/a" "-" "-"
         continue
     fi
     if [ "$prog" = make ]; then
