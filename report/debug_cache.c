@@ -14,16 +14,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ENTRIES 32
 #define MAX_BYTES (2ull << 30)
+#define RECENT_S 600
 #define MAX_LISTED 1024
 #define STALE_TMP_S 3600 /* a temporary file this old was left by a writer that died */
 
 char *lwr_debug_cache_dir(void)
 {
     const char *v = getenv("LEAKWATCH_DEBUG_CACHE");
-    if (v && *v)
-        return strcmp(v, "none") != 0 && v[0] == '/' ? strdup(v) : NULL;
+    if (v && *v) {
+        if (strcmp(v, "none") == 0)
+            return NULL;
+        if (v[0] != '/') {
+            fprintf(stderr, "leakwatch: LEAKWATCH_DEBUG_CACHE=%s: not an absolute path; debug files are read without "
+                            "a cache\n", v);
+            return NULL;
+        }
+        return strdup(v);
+    }
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char buf[4096];
     int n;
@@ -36,11 +44,30 @@ char *lwr_debug_cache_dir(void)
     return n > 0 && (size_t)n < sizeof buf ? strdup(buf) : NULL;
 }
 
-/* Whether the directory at path is this user's. */
+/* Whether the directory at path (a link to one counts) is this user's. */
 static int own_dir(const char *path)
 {
     struct stat st;
-    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid();
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid();
+}
+
+/* Whether no other user can replace what lies under each directory above `dir`: each is root's or this user's,
+ * and writable by no one else unless sticky (as /tmp is). Checked because the copy is opened again by its path. */
+static int safe_parents(const char *dir)
+{
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n >= sizeof p)
+        return 0;
+    memcpy(p, dir, n + 1);
+    for (char *slash = strrchr(p, '/'); slash; slash = strrchr(p, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(p[0] ? p : "/", &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+            ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+            return 0;
+    }
+    return 1;
 }
 
 /* Makes directory `path` mode 0700 when missing, its parent too (levels deep), but only inside a directory of
@@ -62,9 +89,12 @@ static int make_dir(const char *path, int levels)
 }
 
 /* Opens `dir`, made as make_dir says when missing (its parent too: $HOME/.cache, as the XDG rules make it), if it
- * is a directory of this user's that no one else may write to; returns its descriptor or -1. */
+ * is a directory of this user's that no one else may write to, below directories no one else can change (see
+ * safe_parents); returns its descriptor or -1. */
 static int open_dir(const char *dir)
 {
+    if (!safe_parents(dir))
+        return -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && make_dir(dir, 1) == 0)
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -98,9 +128,41 @@ static int hex_id(const char *build_id)
     return 1;
 }
 
-/* Whether the ELF file open on fd is a regular file of this user's that carries build_id and has no compressed
- * section. */
-static int entry_valid(int fd, const char *build_id)
+/* The size of section scn's contents, decompressed. */
+static uint64_t plain_size(Elf_Scn *scn, const GElf_Shdr *sh)
+{
+    GElf_Chdr ch;
+    if ((sh->sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &ch))
+        return ch.ch_size;
+    return sh->sh_size;
+}
+
+/* Whether src is worth a copy: it has compressed sections, no more than ordinary section numbering holds, no
+ * .gnu_debugaltlink (a dwz file names its supplement by a path relative to itself), and a decompressed size a
+ * quarter of the cache's at most. */
+static int cacheable(Elf *src)
+{
+    size_t shnum = 0, shstrndx = 0;
+    if (!has_compressed(src) || elf_getshdrnum(src, &shnum) != 0 || shnum >= SHN_LORESERVE ||
+        elf_getshdrstrndx(src, &shstrndx) != 0)
+        return 0;
+    uint64_t total = 0;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(src, scn)) != NULL;) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh))
+            return 0;
+        const char *name = elf_strptr(src, shstrndx, sh.sh_name);
+        if (name && strcmp(name, ".gnu_debugaltlink") == 0)
+            return 0;
+        if (sh.sh_type != SHT_NOBITS)
+            total += plain_size(scn, &sh);
+    }
+    return total <= MAX_BYTES / 4;
+}
+
+/* Whether the file open on fd is a regular file of this user's and a whole copy of src: the same build-id, the
+ * same sections with the sizes of src's decompressed, none compressed, all of them inside the file. */
+static int entry_matches(int fd, Elf *src, const char *build_id)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
@@ -114,12 +176,25 @@ static int entry_valid(int fd, const char *build_id)
         snprintf(hex, sizeof hex, "%02x", ((const unsigned char *)id)[i]);
         ok = memcmp(hex, build_id + 2 * i, 2) == 0;
     }
-    ok = ok && !has_compressed(elf);
-    elf_end(elf);
+    GElf_Ehdr eh;
+    size_t shnum = 0, want = 0;
+    ok = ok && gelf_getehdr(elf, &eh) && eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize <= (uint64_t)st.st_size &&
+         elf_getshdrnum(elf, &shnum) == 0 && elf_getshdrnum(src, &want) == 0 && shnum == want && shnum > 1;
+    for (Elf_Scn *a = NULL, *b = NULL; ok && (a = elf_nextscn(elf, a)) != NULL;) {
+        GElf_Shdr sa, sb;
+        b = elf_nextscn(src, b);
+        ok = b && gelf_getshdr(a, &sa) && gelf_getshdr(b, &sb) && sa.sh_type == sb.sh_type &&
+             !(sa.sh_flags & SHF_COMPRESSED) && sa.sh_size == plain_size(b, &sb) &&
+             (sa.sh_type == SHT_NOBITS || sa.sh_offset + sa.sh_size <= (uint64_t)st.st_size);
+    }
+    if (elf)
+        elf_end(elf);
     return ok;
 }
 
-/* Writes src to out with every compressed section stored plain, the rest as it is; libelf lays the file out. */
+/* Writes src to out with every compressed section stored plain, the rest as it is, the sections in the same
+ * order (so sh_link and sh_info still hold); libelf lays the file out. src has fewer than SHN_LORESERVE sections
+ * (cacheable), so e_shstrndx is copied as it is. */
 static int write_plain(Elf *src, int out)
 {
     Elf *dst = elf_begin(out, ELF_C_WRITE, NULL);
@@ -160,13 +235,18 @@ static int write_plain(Elf *src, int out)
 
 typedef struct {
     char name[160];
-    time_t mtime;
+    struct timespec mtime;
     unsigned long long bytes;
 } listed_t;
 
-/* Removes temporary files that dead writers left, and the least recently used entries while the directory holds
- * more than MAX_ENTRIES or MAX_BYTES; `keep` (the entry just written) stays. */
-static void evict(int dfd, const char *keep)
+static int earlier(struct timespec a, struct timespec b)
+{
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/* Removes temporary files that dead writers left, and the least recently used entries while the copies take more
+ * than MAX_BYTES; an entry used in the last RECENT_S seconds (by this report or another running now) stays. */
+static void evict(int dfd)
 {
     int fd = dup(dfd);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -189,17 +269,17 @@ static void evict(int dfd, const char *keep)
                 unlinkat(dfd, e->d_name, 0);
         } else if (len > 6 && len < sizeof v[0].name && strcmp(e->d_name + len - 6, ".debug") == 0 && n < MAX_LISTED) {
             memcpy(v[n].name, e->d_name, len + 1);
-            v[n].mtime = st.st_mtime;
+            v[n].mtime = st.st_mtim;
             v[n].bytes = (unsigned long long)st.st_size;
             total += v[n].bytes;
             n++;
         }
     }
     closedir(d);
-    while (n > MAX_ENTRIES || total > MAX_BYTES) {
+    while (total > MAX_BYTES) {
         size_t oldest = n;
         for (size_t i = 0; i < n; i++)
-            if (strcmp(v[i].name, keep) != 0 && (oldest == n || v[i].mtime < v[oldest].mtime))
+            if (now - v[i].mtime.tv_sec > RECENT_S && (oldest == n || earlier(v[i].mtime, v[oldest].mtime)))
                 oldest = i;
         if (oldest == n)
             break;
@@ -219,7 +299,9 @@ static int add_entry(int dfd, Elf *src, const char *name, const char *build_id)
     int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
-    int ok = write_plain(src, fd) == 0 && entry_valid(fd, build_id) && renameat(dfd, tmp, dfd, name) == 0;
+    /* on the disk before it takes the name: a crash must not leave a short copy there */
+    int ok = write_plain(src, fd) == 0 && fsync(fd) == 0 && entry_matches(fd, src, build_id) &&
+             renameat(dfd, tmp, dfd, name) == 0;
     if (!ok)
         unlinkat(dfd, tmp, 0);
     close(fd);
@@ -232,20 +314,20 @@ char *lwr_debug_cache_use(const char *dir, char *debug_file, const char *build_i
         return debug_file;
     int in = open(debug_file, O_RDONLY | O_CLOEXEC);
     Elf *src = in >= 0 ? elf_begin(in, ELF_C_READ_MMAP, NULL) : NULL;
-    int dfd = src && has_compressed(src) ? open_dir(dir) : -1;
+    int dfd = src && cacheable(src) ? open_dir(dir) : -1;
     char *chosen = debug_file;
     if (dfd >= 0) {
         char name[160], *path = malloc(strlen(dir) + sizeof name + 1);
         snprintf(name, sizeof name, "%s.debug", build_id);
-        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        int valid = fd >= 0 && entry_valid(fd, build_id);
+        int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO there must not block */
+        int valid = fd >= 0 && entry_matches(fd, src, build_id);
         if (valid)
             (void)futimens(fd, NULL); /* used: the last to be evicted */
         if (fd >= 0)
             close(fd);
         if (!valid && add_entry(dfd, src, name, build_id) == 0) {
             valid = 1;
-            evict(dfd, name);
+            evict(dfd);
         }
         if (valid && path) {
             sprintf(path, "%s/%s", dir, name);

@@ -92,13 +92,13 @@ struct lwr_symbolizer {
 
 /* The Dwfl's find_debuginfo callback: the separate debug file find_object chose for the module (its userdata),
  * else libdwfl's own search (debuglink beside the file, /usr/lib/debug, and debuginfod when DEBUGINFOD_URLS is
- * set). */
+ * set). A call about the chosen file itself asks for its dwz supplement (.gnu_debugaltlink): libdwfl's search. */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
                           const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
                           char **debuginfo_file_name)
 {
     const char *chosen = *userdata;
-    if (chosen) {
+    if (chosen && !(file_name && strcmp(file_name, chosen) == 0)) {
         int fd = open(chosen, O_RDONLY | O_CLOEXEC);
         if (fd >= 0) {
             *debuginfo_file_name = strdup(chosen);

@@ -257,7 +257,7 @@ static int compressed_sections(const char *path)
 }
 
 /* A debug file with compressed sections (as distributions ship them) is read through a decompressed copy kept
- * by build-id in the cache directory: written once, private, replaced when it is not a valid copy, never
+ * by build-id in the cache directory: written once, private, replaced when it is not a whole copy, never
  * written through a link, and not made at all with LEAKWATCH_DEBUG_CACHE=none. */
 START_TEST(compressed_debug_file_is_cached_decompressed)
 {
@@ -285,15 +285,20 @@ START_TEST(compressed_debug_file_is_cached_decompressed)
     ck_assert_int_eq(st.st_mode & 0777, 0600);
     ck_assert_int_eq(compressed_sections(entry), 0);
 
-    /* read again from the copy; a file there that is no copy is replaced */
+    /* read again from the copy; a file there that is no whole copy (cut short, or no ELF file) is replaced */
+    off_t whole = st.st_size;
     symbolize_through(root, cache);
+    ck_assert_int_eq(truncate(entry, whole / 2), 0);
+    symbolize_through(root, cache);
+    ck_assert_int_eq(stat(entry, &st), 0);
+    ck_assert_int_eq(st.st_size, whole);
     FILE *f = fopen(entry, "w");
     ck_assert_ptr_nonnull(f);
     fputs("not an ELF file\n", f);
     fclose(f);
     symbolize_through(root, cache);
     ck_assert_int_eq(stat(entry, &st), 0);
-    ck_assert_int_gt(st.st_size, 100);
+    ck_assert_int_eq(st.st_size, whole);
     ck_assert_int_eq(compressed_sections(entry), 0);
 
     /* a cache directory that is a link is not used */
