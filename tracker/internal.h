@@ -89,8 +89,8 @@ typedef struct {
     uintptr_t stack_hi;
     int64_t sample_left;    /* LEAKWATCH_SAMPLE: bytes still to allocate before the next sampled block */
     uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
-    /* Releases that a signal handler made while the code it interrupted held their records' lock, left to the
-     * end of the interrupted call (lw_finish_deferred): */
+    /* Releases that a signal handler made while their records' lock was held (by the code it interrupted or by
+     * another thread), left to the end of the interrupted call (lw_finish_deferred): */
     int pending;                               /* any of those below */
     void *deferred;                            /* heap blocks (lw_on_free), linked through their first words */
     uint64_t closed_low[LW_DEFERRED_LOW / 64]; /* descriptors closed, a bit each */

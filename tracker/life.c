@@ -182,9 +182,9 @@ static void final_report_as(int via_exit)
              * report`. */
             if (lw_lsan_active() || lw_stderr_usable(STDERR_FILENO))
                 report_status = print_report(path, env.envp);
-        }
-        else if (!err)
+        } else if (!err) {
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
+        }
         if (lost || lost_sites)
             lw_warn("out of memory: %lu acquisitions were not recorded and %lu stacks not kept; this report is "
                     "incomplete", lost, lost_sites);
