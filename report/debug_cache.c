@@ -93,13 +93,12 @@ static int make_dir(const char *path, int levels)
  * safe_parents); returns its descriptor or -1. */
 static int open_dir(const char *dir)
 {
-    if (!safe_parents(dir))
-        return -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && make_dir(dir, 1) == 0)
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))) {
+    if (fd >= 0 && (!safe_parents(dir) || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+                    (st.st_mode & 022))) {
         close(fd);
         fd = -1;
     }

@@ -301,6 +301,17 @@ START_TEST(compressed_debug_file_is_cached_decompressed)
     ck_assert_int_eq(st.st_size, whole);
     ck_assert_int_eq(compressed_sections(entry), 0);
 
+    /* a cache directory whose parent is missing too (a fresh $HOME's .cache) is made, both 0700 */
+    char fresh[420], fresh_entry[800];
+    snprintf(fresh, sizeof fresh, "%s/home/.cache/leakwatch", root);
+    snprintf(cmd, sizeof cmd, "mkdir %s/home", root);
+    ck_assert_int_eq(system(cmd), 0);
+    symbolize_through(root, fresh);
+    snprintf(fresh_entry, sizeof fresh_entry, "%s/%s.debug", fresh, self.build_id);
+    ck_assert_int_eq(stat(fresh_entry, &st), 0);
+    ck_assert_int_eq(stat(fresh, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0700);
+
     /* a cache directory that is a link is not used */
     snprintf(other, sizeof other, "%s/other", root);
     snprintf(link, sizeof link, "%s/link", root);
