@@ -122,6 +122,7 @@ void lw_init(void)
             lw_tls_note_main();
         (void)lw_now_ms();
         lw_config_load();
+        lw_note_environment();
         lw_dump_seq_resume();
         lw_shell_script_init();
         lw_fds_at_start();

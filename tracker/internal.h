@@ -441,6 +441,9 @@ uint64_t lw_stream_fd(const lw_live_t *rec);
 
 /* ---- process state (init.c) and dumps (dump.c, dumpfile.c) ----------------------------------------------- */
 
+/* Keeps a copy of the environment as the process starts (life.c), for the report at exit. Runs from lw_init. */
+void lw_note_environment(void);
+
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */
 extern uintptr_t lw_exit_frame;     /* see lw_note_exit_frame; 0 until known */

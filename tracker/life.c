@@ -48,8 +48,11 @@ static void free_runtime(void)
     __libc_freeres();
 }
 
-/* The environment the report command gets, copied before the runtime's freeing: __libc_freeres clears the
- * environment (and frees the strings setenv made). LD_PRELOAD is left out so the command is not traced. */
+/* The environment the report command gets, and the TMPDIR the dump goes to without LEAKWATCH_DUMP_DIR: the
+ * process's environment as it started (lw_note_environment), as LeakSanitizer reads its options at start, so that
+ * a program that clears its environment (nginx's workers) still has its dump where the user said and its
+ * LSAN_OPTIONS honoured; copied at exit only when there was none at start, and then before the runtime's freeing
+ * (__libc_freeres clears the environment). LD_PRELOAD is left out so the command is not traced. */
 typedef struct {
     char **envp;
     char *strings;
@@ -91,6 +94,20 @@ static void free_environment(env_copy_t *c)
 {
     lw_mem_free(c->envp, c->nptr * sizeof(char *));
     lw_mem_free(c->strings, c->nbytes);
+}
+
+static env_copy_t start_env; /* envp NULL: not taken */
+
+void lw_note_environment(void)
+{
+    extern char **environ;
+    if (start_env.envp || !environ || !environ[0])
+        return;
+    copy_environment(&start_env);
+    if (!start_env.envp || !start_env.strings) {
+        free_environment(&start_env);
+        memset(&start_env, 0, sizeof(start_env));
+    }
 }
 
 /* Runs `leakwatch report` on the dump with its output on our stderr, from a quiet copy (lw_sys_fork_quiet: no
@@ -143,8 +160,11 @@ static void final_report_as(int via_exit)
     int saved = errno;
 
     lw_self.busy = 1;
-    env_copy_t env;
-    copy_environment(&env);
+    env_copy_t now, *env = &start_env;
+    if (!start_env.envp) {
+        copy_environment(&now);
+        env = &now;
+    }
     lw_self.busy = 0;
     if (via_exit)
         free_runtime();
@@ -163,7 +183,7 @@ static void final_report_as(int via_exit)
             lw_marker_done();
     } else if (lw_config.report == LW_REPORT_TEXT && (live > 0 || warned > 0 || lost || lost_sites)) {
         /* in a shared $TMPDIR or /tmp the dump goes to a private directory in it (dump.c) */
-        err = lw_dump_next(env.tmpdir, "exit", path, sizeof(path));
+        err = lw_dump_next(env->tmpdir, "exit", path, sizeof(path));
     }
     /* Under `leakwatch run`, a dump directory that is gone means the run ended before this process and named it
      * as still running: its stderr, the program's, hears nothing more of it. */
@@ -181,7 +201,7 @@ static void final_report_as(int via_exit)
              * use, its status or its log_path; otherwise it is not run, and the dump stays for `leakwatch
              * report`. */
             if (lw_lsan_active() || lw_stderr_usable(STDERR_FILENO))
-                report_status = print_report(path, env.envp);
+                report_status = print_report(path, env->envp);
         } else if (!err) {
             lw_warn("%zu handles still held at exit; dump: %s (read it with `leakwatch report`)", live, path);
         }
@@ -189,7 +209,8 @@ static void final_report_as(int via_exit)
             lw_warn("out of memory: %lu acquisitions were not recorded and %lu stacks not kept; this report is "
                     "incomplete", lost, lost_sites);
     }
-    free_environment(&env);
+    if (env == &now)
+        free_environment(&now);
     errno = saved;
     lw_lsan_exit(report_status, via_exit && !lw_config.freeres);   /* LSAN_OPTIONS exitcode= */
 }

@@ -107,6 +107,29 @@ START_TEST(test_no_report_without_stderr)
 }
 END_TEST
 
+/* A program that clears its environment before it exits: its dump still goes to the TMPDIR it started with, and
+ * LSAN_OPTIONS=exitcode= still gives the exit status of a leak, as the settings of the start count. */
+START_TEST(test_settings_of_the_start_count)
+{
+    char dir[] = "/tmp/lwhand.XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char preload[1100], tmpdir[64];
+    snprintf(preload, sizeof preload, "LD_PRELOAD=%s", lwt_lib());
+    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", dir);
+    const char *env[] = { preload, tmpdir, "LSAN_OPTIONS=exitcode=9", NULL };
+    lwt_opts_t opts = { .env = env, .timeout_s = 60 };
+    lwt_result_t *r = lwt_exec(LWT_ARGV(lwt_fixture("clears_env")), &opts);
+    ck_assert_msg(!r->timed_out && r->exited && r->exit_code == 9 && lwt_out_value(r, "cleared", 0) == 1,
+                  "the leak gives exitcode=9%s", lwt_describe(r));
+    ck_assert_msg(strstr(r->err, "env_leak") != NULL, "the report names the leak%s", lwt_describe(r));
+    ck_assert_int_eq(count_dumps(dir), 1);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    lwt_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("by hand");
@@ -115,6 +138,7 @@ int main(void)
     tcase_add_test(tc, test_report_printed_once);
     tcase_add_test(tc, test_clean_program_one_line);
     tcase_add_test(tc, test_no_report_without_stderr);
+    tcase_add_test(tc, test_settings_of_the_start_count);
     suite_add_tcase(s, tc);
     return lwt_run_suite(s);
 }
