@@ -50,12 +50,8 @@ int lw_api_dump(const char *reason)
         if (n < sizeof(why))
             lw_strlcpy(why + n, reason, sizeof(why) - n);
     }
-    /* where the exit dump goes (life.c): LEAKWATCH_DUMP_DIR, else $TMPDIR or /tmp */
-    const char *dir = lw_config.dump_dir;
-    if (!dir[0]) {
-        const char *tmp = getenv("TMPDIR");
-        dir = tmp && *tmp ? tmp : "/tmp";
-    }
+    /* where the exit dump goes (life.c): LEAKWATCH_DUMP_DIR, else the $TMPDIR the process started with, or /tmp */
+    const char *dir = lw_config.dump_dir[0] ? lw_config.dump_dir : lw_start_tmpdir();
     int err = lw_dump_next(dir, why, path, sizeof(path));
     if (err)
         lw_warn("could not write the dump %s: %s", path, strerror(err));

@@ -65,10 +65,7 @@ static void on_dump_signal(int sig)
 
 static const char *dump_dir(void)
 {
-    if (lw_config.dump_dir[0])
-        return lw_config.dump_dir;
-    const char *tmp = getenv("TMPDIR");
-    return tmp && *tmp ? tmp : "/tmp";
+    return lw_config.dump_dir[0] ? lw_config.dump_dir : lw_start_tmpdir();
 }
 
 /* The thread's name carries the dump signal ("leakwatch-s34"), so that `leakwatch dump PID` finds the signal in

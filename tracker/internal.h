@@ -441,8 +441,11 @@ uint64_t lw_stream_fd(const lw_live_t *rec);
 
 /* ---- process state (init.c) and dumps (dump.c, dumpfile.c) ----------------------------------------------- */
 
-/* Keeps a copy of the environment as the process starts (life.c), for the report at exit. Runs from lw_init. */
+/* Keeps a copy of the environment as the library starts in the process (life.c), for the report at exit; runs
+ * from lw_init and again from the library's constructor (a no-op once taken). lw_start_tmpdir is its TMPDIR (else
+ * the one of the moment, else /tmp): where dumps go without LEAKWATCH_DUMP_DIR. */
 void lw_note_environment(void);
+const char *lw_start_tmpdir(void);
 
 extern pid_t lw_pid;
 extern int lw_exit_status;          /* -1 until seen */

@@ -48,11 +48,12 @@ static void free_runtime(void)
     __libc_freeres();
 }
 
-/* The environment the report command gets, and the TMPDIR the dump goes to without LEAKWATCH_DUMP_DIR: the
- * process's environment as it started (lw_note_environment), as LeakSanitizer reads its options at start, so that
- * a program that clears its environment (nginx's workers) still has its dump where the user said and its
- * LSAN_OPTIONS honoured; copied at exit only when there was none at start, and then before the runtime's freeing
- * (__libc_freeres clears the environment). LD_PRELOAD is left out so the command is not traced. */
+/* The environment the report command gets, and the TMPDIR dumps go to without LEAKWATCH_DUMP_DIR: the process's
+ * environment as the library started in it (lw_note_environment; under `leakwatch attach`, as it was then), as
+ * LeakSanitizer reads its options at start, so that a program that clears its environment (nginx's workers)
+ * still has its dumps where the user said and its LSAN_OPTIONS honoured; copied at exit only when there was none
+ * at start, and then before the runtime's freeing (__libc_freeres clears the environment). LD_PRELOAD is left out
+ * so the command is not traced. */
 typedef struct {
     char **envp;
     char *strings;
@@ -83,6 +84,8 @@ static void copy_environment(env_copy_t *c)
         if (strncmp(*e, "LD_PRELOAD=", 11) == 0)
             continue;
         size_t len = strlen(*e) + 1;
+        if (len > (size_t)(c->strings + c->nbytes - p))
+            break; /* grown since it was measured (another thread's setenv, under `leakwatch attach`) */
         memcpy(p, *e, len);
         c->envp[k++] = p;
         p += len;
@@ -97,6 +100,14 @@ static void free_environment(env_copy_t *c)
 }
 
 static env_copy_t start_env; /* envp NULL: not taken */
+
+const char *lw_start_tmpdir(void)
+{
+    if (start_env.envp)
+        return start_env.tmpdir;
+    const char *tmp = getenv("TMPDIR");
+    return tmp && *tmp ? tmp : "/tmp";
+}
 
 void lw_note_environment(void)
 {
@@ -232,6 +243,7 @@ void lw_on_quick_exit(int status)
 void lw_on_load(void)
 {
     lw_init();
+    lw_note_environment(); /* when lw_init ran before environ was set (a malloc inside the dynamic loader) */
     lw_attach_bind();
     lw_dumper_start();
 }
