@@ -710,13 +710,10 @@ static int defer_close(int fd)
     return 0;
 }
 
-/* Whether fd is closed in this process now. */
+/* Whether fd is closed in this process now (errno is the caller's to keep). */
 static int fd_closed(int fd)
 {
-    int err = errno;
-    int closed = lw_syscall(SYS_fcntl, fd, F_GETFD) < 0;
-    errno = err;
-    return closed;
+    return lw_syscall(SYS_fcntl, fd, F_GETFD) < 0;
 }
 
 /* Forgets the records of descriptor fd (both kinds) if it is closed, checked under the shard lock (so that
@@ -735,6 +732,22 @@ static void forget_if_closed(int fd)
     }
     lw_unlock(&s->lock);
     lw_self.busy = was;
+}
+
+/* Forgets the records of every descriptor this thread's handlers closed (forget_if_closed), emptying the bits and
+ * slots when `drain` (else they stay, as in the scanning copy, whose tables alone change). */
+static void forget_closed(int drain)
+{
+    for (int w = 0; w < LW_DEFERRED_LOW / 64; w++)
+        for (uint64_t bits = drain ? __atomic_exchange_n(&lw_self.closed_low[w], 0, __ATOMIC_RELAXED)
+                                   : lw_self.closed_low[w];
+             bits; bits &= bits - 1)
+            forget_if_closed(w * 64 + __builtin_ctzll(bits));
+    for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
+        uint64_t v = drain ? __atomic_exchange_n(&lw_self.closed[i], 0, __ATOMIC_RELAXED) : lw_self.closed[i];
+        if (v)
+            forget_if_closed((int)(v - 1));
+    }
 }
 
 /* A release from inside the tracker: a signal handler that interrupted it, an atfork handler that runs while
@@ -828,15 +841,7 @@ void lw_finish_deferred(void)
     while (lw_self.pending) {
         lw_self.pending = 0;
         atomic_signal_fence(memory_order_seq_cst);
-        for (int w = 0; w < LW_DEFERRED_LOW / 64; w++)
-            for (uint64_t bits = __atomic_exchange_n(&lw_self.closed_low[w], 0, __ATOMIC_RELAXED); bits;
-                 bits &= bits - 1)
-                forget_if_closed(w * 64 + __builtin_ctzll(bits));
-        for (int i = 0; i < LW_DEFERRED_CLOSES; i++) {
-            uint64_t v = __atomic_exchange_n(&lw_self.closed[i], 0, __ATOMIC_RELAXED);
-            if (v)
-                forget_if_closed((int)(v - 1));
-        }
+        forget_closed(1);
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
         atomic_signal_fence(memory_order_seq_cst);
@@ -853,12 +858,7 @@ void lw_finish_deferred(void)
 
 void lw_tables_forget_deferred(void)
 {
-    for (int w = 0; w < LW_DEFERRED_LOW / 64; w++)
-        for (uint64_t bits = lw_self.closed_low[w]; bits; bits &= bits - 1)
-            forget_if_closed(w * 64 + __builtin_ctzll(bits));
-    for (int i = 0; i < LW_DEFERRED_CLOSES; i++)
-        if (lw_self.closed[i])
-            forget_if_closed((int)(lw_self.closed[i] - 1));
+    forget_closed(0);
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
 }
