@@ -104,6 +104,57 @@ int lw_tracking(lw_kind_t kind);
 void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin);
 #define lw_on_acquire(kind, handle, size) lw_on_acquire_at((kind), (uintptr_t)(handle), (size), LW_HERE())
 
+/* ---- heap blocks under sampling (LEAKWATCH_SAMPLE) ----
+ * With sampling most heap blocks get no record, and the malloc family's wrappers tell so inline, without a call
+ * into the tracker: an allocation that sampling passes over costs a countdown and a branch (lw_on_alloc), the free
+ * of a block that cannot have a record a load and a bit test (lw_heap_unrecorded). */
+
+/* LEAKWATCH_SAMPLE's mean bytes between sampled blocks; 0 records every block. Set as the library starts. */
+extern uint64_t lw_sample_mean;
+/* The calling thread's bytes still to allocate before its next sampled block (0 in a thread that never sampled). */
+extern _Thread_local int64_t lw_sample_left __attribute__((tls_model("initial-exec")));
+/* One bit per slot of lw_sample_slot: set while a sampled block whose address falls in that slot is recorded. */
+#define LW_SAMPLE_SLOTS (1u << 15)
+extern _Atomic uint64_t lw_sample_bits[LW_SAMPLE_SLOTS / 64];
+
+/* The slot of a heap address: 15 bits above the 16-byte alignment of heap blocks, folded. */
+static inline uint32_t lw_sample_slot(uintptr_t p)
+{
+    return (uint32_t)((p >> 4) ^ (p >> 19)) & (LW_SAMPLE_SLOTS - 1);
+}
+
+/* Nonzero when heap block p cannot have a record: sampling is on and no sampled block falls in p's slot. The load
+ * is relaxed: a sampled block reaches the thread that frees it through the program's own synchronisation. */
+static inline int lw_heap_unrecorded(const void *p)
+{
+    if (!lw_sample_mean)
+        return 0;
+    uint32_t i = lw_sample_slot((uintptr_t)p);
+    return !((__atomic_load_n(&lw_sample_bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1);
+}
+
+/* Sampling's countdown for an allocation of `size` bytes (a block of 0 bytes counts as 1). */
+#define LW_SAMPLE_UNCOUNTED 0 /* sampling is off, or the library has not read LEAKWATCH_SAMPLE yet */
+#define LW_SAMPLE_SKIP 1      /* sampling passes over the block */
+#define LW_SAMPLE_CROSSED 2   /* the countdown ran out at the block: lw_on_alloc_at decides */
+static inline int lw_sample_count(size_t size)
+{
+    if (!lw_sample_mean)
+        return LW_SAMPLE_UNCOUNTED;
+    int64_t n = size ? (size < (1ull << 62) ? (int64_t)size : (int64_t)1 << 62) : 1;
+    return (lw_sample_left -= n) > 0 ? LW_SAMPLE_SKIP : LW_SAMPLE_CROSSED;
+}
+
+/* A heap block of `size` bytes acquired at p: lw_on_acquire(LW_HEAP, p, size) with sampling's countdown taken in
+ * the caller. `counted` is what lw_sample_count returned for the block, never LW_SAMPLE_SKIP. */
+void lw_on_alloc_at(uintptr_t p, size_t size, int counted, lw_origin_t origin);
+#define lw_on_alloc(p, size)                                                                                    \
+    do {                                                                                                        \
+        int lw_counted_ = lw_sample_count(size);                                                                \
+        if (lw_counted_ != LW_SAMPLE_SKIP)                                                                      \
+            lw_on_alloc_at((uintptr_t)(p), (size), lw_counted_, LW_HERE());                                     \
+    } while (0)
+
 /* Forgets `handle`. Call it before the real release function: once the resource is released another thread may
  * acquire the same address or descriptor. Returns 1 when the handle was live, 0 when it was unknown. */
 int lw_on_release(lw_kind_t kind, uintptr_t handle);

@@ -1,4 +1,5 @@
-/* The malloc family, interposed: each wrapper resolves the real function, calls it, and tells the tracker. */
+/* The malloc family, interposed: each wrapper resolves the real function, calls it, and tells the tracker, except of
+ * the blocks that sampling passes over (lw_on_alloc, lw_heap_unrecorded), which cost no call into it. */
 #include "real.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@ LW_EXPORT void *malloc(size_t size)
     }
     void *p = lw_real.malloc(size);
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 
@@ -29,7 +30,7 @@ LW_EXPORT void free(void *p)
     if (!p || lw_pool_owns(p))
         return;
     LW_ENSURE_REAL(free);
-    if (lw_on_free(p, lw_real.free) != LW_FREE_KEPT)
+    if (lw_heap_unrecorded(p) || lw_on_free(p, lw_real.free) != LW_FREE_KEPT)
         lw_real.free(p);
 }
 
@@ -44,7 +45,7 @@ LW_EXPORT void *calloc(size_t n, size_t size)
     }
     void *p = lw_real.calloc(n, size);
     if (p)
-        lw_on_acquire(LW_HEAP, p, n * size);
+        lw_on_alloc(p, n * size);
     return p;
 }
 
@@ -63,7 +64,7 @@ LW_EXPORT void *realloc(void *old, size_t size)
         void *p = lw_real.malloc(size);
         if (p) {
             memcpy(p, old, have < size ? have : size);
-            lw_on_acquire(LW_HEAP, p, size);
+            lw_on_alloc(p, size);
         }
         return p;
     }
@@ -72,7 +73,7 @@ LW_EXPORT void *realloc(void *old, size_t size)
     void *p = lw_real.realloc(old, size);
     lw_release_end(&t, p || (old && size == 0));
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 
@@ -97,7 +98,7 @@ LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
         lw_release_end(&t, p || (old && total == 0));
     }
     if (p)
-        lw_on_acquire(LW_HEAP, p, total);
+        lw_on_alloc(p, total);
     return p;
 }
 
@@ -106,7 +107,7 @@ LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     LW_ENSURE_REAL(posix_memalign);
     int r = lw_real.posix_memalign(out, align, size);
     if (r == 0 && *out)
-        lw_on_acquire(LW_HEAP, *out, size);
+        lw_on_alloc(*out, size);
     return r;
 }
 
@@ -127,7 +128,7 @@ LW_EXPORT void *aligned_alloc(size_t align, size_t size)
     LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.aligned_alloc ? lw_real.aligned_alloc(align, size) : aligned_via_posix(align, size);
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 
@@ -136,7 +137,7 @@ LW_EXPORT void *memalign(size_t align, size_t size)
     LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.memalign ? lw_real.memalign(align, size) : aligned_via_posix(align, size);
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 
@@ -145,7 +146,7 @@ LW_EXPORT void *valloc(size_t size)
     LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.valloc ? lw_real.valloc(size) : aligned_via_posix(4096, size);
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 
@@ -154,7 +155,7 @@ LW_EXPORT void *pvalloc(size_t size)
     LW_ENSURE_REAL(posix_memalign);
     void *p = lw_real.pvalloc ? lw_real.pvalloc(size) : aligned_via_posix(4096, (size + 4095) & ~(size_t)4095);
     if (p)
-        lw_on_acquire(LW_HEAP, p, size);
+        lw_on_alloc(p, size);
     return p;
 }
 

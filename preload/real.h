@@ -159,9 +159,15 @@ void lw_resolve(void);
  * static pool because the real allocator is not known yet. */
 int lw_resolving(void);
 
-/* The static pool. lw_pool_owns tells free and realloc that a pointer is not the real allocator's. */
+/* The static pool. lw_pool_owns tells free and realloc that a pointer is not the real allocator's: inline, since
+ * every free asks. */
+#define LW_POOL_SIZE (64 * 1024)
+extern unsigned char lw_pool[LW_POOL_SIZE];
 void *lw_pool_alloc(size_t size, size_t align);
-int lw_pool_owns(const void *p);
+static inline int lw_pool_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)lw_pool < LW_POOL_SIZE;
+}
 size_t lw_pool_size(const void *p);
 
 #endif

@@ -235,8 +235,7 @@ void lw_resolve(void)
 
 /* dlsym allocates a little (its error buffer) with calloc before malloc is known. Blocks carry their size in a
  * 16-byte header; they are never freed. */
-#define LW_POOL_SIZE (64 * 1024)
-static _Alignas(64) unsigned char pool[LW_POOL_SIZE];
+_Alignas(64) unsigned char lw_pool[LW_POOL_SIZE];
 static atomic_size_t pool_used;
 
 void *lw_pool_alloc(size_t size, size_t align)
@@ -249,16 +248,11 @@ void *lw_pool_alloc(size_t size, size_t align)
         if (start + size > LW_POOL_SIZE || size > LW_POOL_SIZE)
             return NULL;
         if (atomic_compare_exchange_weak(&pool_used, &used, start + size)) {
-            memcpy(pool + start - sizeof(size_t), &size, sizeof(size_t));
-            memset(pool + start, 0, size);
-            return pool + start;
+            memcpy(lw_pool + start - sizeof(size_t), &size, sizeof(size_t));
+            memset(lw_pool + start, 0, size);
+            return lw_pool + start;
         }
     }
-}
-
-int lw_pool_owns(const void *p)
-{
-    return (const unsigned char *)p >= pool && (const unsigned char *)p < pool + LW_POOL_SIZE;
 }
 
 size_t lw_pool_size(const void *p)

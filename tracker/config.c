@@ -387,7 +387,7 @@ void lw_config_load(void)
     if ((v = getenv("LEAKWATCH_SAMPLE")) && *v) {
         uint64_t bytes;
         if (lw_parse_sample(v, &bytes) == 0)
-            lw_config.sample = bytes;
+            lw_sample_mean = bytes;
         else
             lw_warn("LEAKWATCH_SAMPLE=%s: expected the mean bytes between sampled blocks (such as 524288 or 512K, "
                     "at most 1024G) or 0; recording every block", v);

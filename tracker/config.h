@@ -25,7 +25,6 @@ typedef struct {
     unsigned dump_interval_s;   /* LEAKWATCH_DUMP_INTERVAL, 0 when unset */
     bool freeres;               /* LEAKWATCH_FREERES=0 turns off the runtime's freeing at exit */
     lw_reach_mode_t reach;      /* LEAKWATCH_REACHABILITY: never, in the exit dump (default), in every dump */
-    uint64_t sample;            /* LEAKWATCH_SAMPLE: mean bytes between sampled heap blocks; 0 records every block */
 } lw_config_t;
 
 extern lw_config_t lw_config;

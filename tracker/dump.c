@@ -362,7 +362,7 @@ static int group_entries(groups_t *gs, entry_t *v, size_t n)
         uint64_t bytes = SIZED(g->kind) ? LW_ENTRY_SIZE(&v[i]) : 0;
         g->count++;
         g->bytes += bytes;
-        if (lw_config.sample) {
+        if (lw_sample_mean) {
             double w = g->kind == LW_HEAP ? lw_sample_weight(bytes) : 1;
             g->wcount += w;
             g->wbytes += w * (double)bytes;
@@ -718,7 +718,7 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
             tot_bytes[g[i].kind] += g[i].bytes;
         }
     }
-    if (lw_config.sample) {
+    if (lw_sample_mean) {
         /* the sites and totals a sampled dump shows are estimates, the number of records each site holds is
          * its "sampled" */
         memset(tot_count, 0, sizeof tot_count);
@@ -777,9 +777,9 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         first = 0;
     }
     lw_stack_flush_counts();
-    if (lw_config.sample) {
+    if (lw_sample_mean) {
         lw_out_s(o, "],\n  \"sampling\": {\"mean_bytes\": ");
-        lw_out_u(o, lw_config.sample);
+        lw_out_u(o, lw_sample_mean);
         lw_out_s(o, "}");
     } else {
         lw_out_s(o, "]");
@@ -813,8 +813,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
             lw_out_s(o, "\", ");
         }
         lw_out_s(o, "\"count\": ");
-        lw_out_u(o, lw_config.sample ? s->est : s->count);
-        if (lw_config.sample) {
+        lw_out_u(o, lw_sample_mean ? s->est : s->count);
+        if (lw_sample_mean) {
             lw_out_s(o, ", \"sampled\": ");
             lw_out_u(o, s->count);
         }

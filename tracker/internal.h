@@ -87,7 +87,6 @@ typedef struct {
     lw_tcache_t *cache;     /* the thread's stack cache, allocated on first use */
     uintptr_t stack_lo;     /* bounds of the thread's stack for the frame-pointer walk, 0 until known */
     uintptr_t stack_hi;
-    int64_t sample_left;    /* LEAKWATCH_SAMPLE: bytes still to allocate before the next sampled block */
     uint64_t sample_rng;    /* the thread's random state for sampling, 0 until seeded */
     /* Releases that a signal handler made while their records' lock was held (by the code it interrupted or by
      * another thread), left to the end of the interrupted call (lw_finish_deferred): */
@@ -248,25 +247,15 @@ int lw_table_drop(lw_kind_t kind, uintptr_t handle);
  * of 0 bytes counts as 1), so large blocks nearly always are. Unbiased estimates weigh each recorded block by
  * the inverse of that probability. */
 
-/* The next gap between sampled bytes, drawn for the calling thread (exponential, mean lw_config.sample). */
+/* The countdown (lw_sample_left) and its test are the boundary's (lw_sample_count), inline in the wrappers. */
+
+/* The next gap between sampled bytes, drawn for the calling thread (exponential, mean lw_sample_mean). */
 int64_t lw_sample_gap(void);
 /* How many blocks one recorded heap block of `size` bytes stands for: 1 without sampling. */
 double lw_sample_weight(uint64_t size);
-/* Whether a heap block of `size` bytes is to be recorded. Must only be called with sampling on. The unsampled
- * path is one subtraction and one branch. */
-static inline int lw_sample_block(size_t size)
-{
-    int64_t n = size ? (size < (1ull << 62) ? (int64_t)size : (int64_t)1 << 62) : 1;
-    if (LW_LIKELY((lw_self.sample_left -= n) > 0))
-        return 0;
-    /* the crossing: a thread that never sampled starts its process here (its countdown was 0), else this
-     * block holds a sample point */
-    int first = lw_self.sample_rng == 0;
-    if (first && (lw_self.sample_left += lw_sample_gap()) > 0)
-        return 0;
-    lw_self.sample_left = lw_sample_gap();
-    return 1;
-}
+/* Whether the block at which the calling thread's countdown ran out (lw_sample_count gave LW_SAMPLE_CROSSED) is
+ * recorded, with the countdown set to the next gap. Sampling must be on. */
+int lw_sample_crossed(void);
 
 /* ---- the dump's working copy (dump.c, reach.c) ----------------------------------------------------------- */
 

@@ -202,7 +202,7 @@ static void final_report_as(int via_exit)
         lw_warn("could not write the dump %s: %s", path, strerror(err));
 
     if (lw_config.report == LW_REPORT_TEXT) {
-        if (live == 0 && warned == 0 && !lost && !lost_sites && lw_config.sample)
+        if (live == 0 && warned == 0 && !lost && !lost_sites && lw_sample_mean)
             lw_warn("no sampled block still held (pid %d); LEAKWATCH_SAMPLE records a few blocks only: this is no "
                     "exact leak check", (int)getpid());
         else if (live == 0 && warned == 0 && !lost && !lost_sites)

@@ -802,7 +802,7 @@ static void exclude_heap(ranges_t *excl, const vma_t *vmas, size_t nv, const vma
  * report errs towards reachable. */
 static int heap_is_root(void)
 {
-    return lw_config.sample != 0;
+    return lw_sample_mean != 0;
 }
 
 /* Whether v is glibc's main heap ([heap]) or starts with a heap of a thread arena. */

@@ -7,6 +7,9 @@
 #include <strings.h>
 #include <time.h>
 
+uint64_t lw_sample_mean;
+LW_TLS int64_t lw_sample_left;
+
 int lw_parse_sample(const char *s, uint64_t *out)
 {
     if (*s < '0' || *s > '9')
@@ -101,15 +104,25 @@ int64_t lw_sample_gap(void)
 {
     /* u uniform in (0, 1]: 53 random bits, plus one so that ln(u) is finite */
     double u = ((double)(next_random() >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double gap = -ln_unit(u) * (double)lw_config.sample;
+    double gap = -ln_unit(u) * (double)lw_sample_mean;
     /* at least one byte, and far from overflowing the countdown (ln(2^-53) is about -36.7) */
     return gap < 1 ? 1 : (int64_t)gap;
 }
 
+int lw_sample_crossed(void)
+{
+    /* a thread that never sampled starts its process here (its countdown was 0): its first gap is drawn, and the
+     * block holds a sample point only when that gap ends inside it; any other crossing is a sample point */
+    if (lw_self.sample_rng == 0 && (lw_sample_left += lw_sample_gap()) > 0)
+        return 0;
+    lw_sample_left = lw_sample_gap();
+    return 1;
+}
+
 double lw_sample_weight(uint64_t size)
 {
-    if (!lw_config.sample)
+    if (!lw_sample_mean)
         return 1;
-    double p = one_minus_exp_neg((double)(size ? size : 1) / (double)lw_config.sample);
+    double p = one_minus_exp_neg((double)(size ? size : 1) / (double)lw_sample_mean);
     return p > 0 ? 1 / p : 1;
 }

@@ -165,39 +165,29 @@ static void add_sentinels(void)
 }
 
 /* With sampling, most heap blocks have no record, and a free must tell so without a lock or a table lookup: a
- * bit per 15 bits of the handle (above the 16-byte alignment of heap blocks, folded) says whether any sampled
- * record lies there, and a free whose bit is clear has nothing to release. 4 KiB of bits, so that the check stays
- * in the cache of a program that churns through megabytes (a first version, with 256 KiB of counters read on
- * every free, spent most of the free waiting for them; 32 KiB of one-byte counters still did). A count per slot
- * keeps the bit right, both changed under filter_lock only, which is taken inside a shard lock (so never held
- * across fork) and only on the sampled path. A release nested in a signal handler only tries the lock: when it
- * fails the count stays one too high, and frees of that slot look in the table for nothing, which is slower but
- * never wrong. A count that reaches its maximum stays there for the same reason. */
-#define FILTER_SLOTS (1u << 15)
-static _Atomic uint64_t filter_bits[FILTER_SLOTS / 64];
-static uint16_t filter_counts[FILTER_SLOTS];
+ * bit per slot of the handle (lw_sample_bits, lw_sample_slot: the boundary's, so that the free wrapper reads it
+ * inline) says whether any sampled record lies there, and a free whose bit is clear has nothing to release. 4 KiB
+ * of bits, so that the check stays in the cache of a program that churns through megabytes (a first version, with
+ * 256 KiB of counters read on every free, spent most of the free waiting for them; 32 KiB of one-byte counters
+ * still did). A count per slot keeps the bit right, both changed under filter_lock only, which is taken inside a
+ * shard lock (so never held across fork) and only on the sampled path. A release nested in a signal handler only
+ * tries the lock: when it fails the count stays one too high, and frees of that slot look in the table for
+ * nothing, which is slower but never wrong. A count that reaches its maximum stays there for the same reason. */
+_Atomic uint64_t lw_sample_bits[LW_SAMPLE_SLOTS / 64];
+static uint16_t filter_counts[LW_SAMPLE_SLOTS];
 static lw_lock_t filter_lock;
 
-static inline uint32_t filter_slot(uintptr_t handle)
-{
-    return (uint32_t)((handle >> 4) ^ (handle >> 19)) & (FILTER_SLOTS - 1);
-}
-
-/* Whether a heap block can have a record: always without sampling, else only when its filter bit is set. The
- * load is relaxed: a sampled block reaches the thread that frees it through the program's own synchronisation. */
+/* Whether a block of this kind at handle can have a record: always but for heap blocks under sampling. */
 static inline int maybe_recorded(lw_kind_t kind, uintptr_t handle)
 {
-    if (kind != LW_HEAP || !lw_config.sample)
-        return 1;
-    uint32_t i = filter_slot(handle);
-    return (atomic_load_explicit(&filter_bits[i / 64], memory_order_relaxed) >> (i % 64)) & 1;
+    return kind != LW_HEAP || !lw_heap_unrecorded((const void *)handle);
 }
 
 /* Counts a sampled record in (delta 1) or out (delta -1). Caller holds the record's shard lock; `nested` when it
  * runs inside a signal handler that interrupted the tracker (then the lock is only tried). */
 static void filter_add(uintptr_t handle, int delta, int nested)
 {
-    uint32_t i = filter_slot(handle);
+    uint32_t i = lw_sample_slot(handle);
     if (!nested)
         lw_lock(&filter_lock);
     else if (!lw_trylock(&filter_lock))
@@ -207,9 +197,9 @@ static void filter_add(uintptr_t handle, int delta, int nested)
         c = (uint16_t)(c + delta);
         filter_counts[i] = c;
         if (c == 0)
-            atomic_fetch_and_explicit(&filter_bits[i / 64], ~(1ull << (i % 64)), memory_order_relaxed);
+            atomic_fetch_and_explicit(&lw_sample_bits[i / 64], ~(1ull << (i % 64)), memory_order_relaxed);
         else if (c == 1 && delta > 0)
-            atomic_fetch_or_explicit(&filter_bits[i / 64], 1ull << (i % 64), memory_order_relaxed);
+            atomic_fetch_or_explicit(&lw_sample_bits[i / 64], 1ull << (i % 64), memory_order_relaxed);
     }
     lw_unlock(&filter_lock);
 }
@@ -641,15 +631,10 @@ static int standard_stream(lw_kind_t kind, uintptr_t handle)
     return (kind == LW_FD || kind == LW_SOCKET) && handle <= 2;
 }
 
-void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
+/* An acquisition that is to be recorded, with its flags: sampling has had its say on a heap block. */
+static inline __attribute__((always_inline)) void acquire(lw_kind_t kind, uintptr_t handle, size_t size,
+                                                          lw_origin_t origin, unsigned flags)
 {
-    lw_init();
-    unsigned flags = 0;
-    if (kind == LW_HEAP && lw_config.sample) {
-        if (LW_LIKELY(!lw_sample_block(size)))
-            return;
-        flags = LW_REC_SAMPLED;
-    }
     if (!lw_tracking(kind) || standard_stream(kind, handle))
         return;
     if (LW_UNLIKELY(atomic_load_explicit(&lw_dumper_wanted, memory_order_relaxed)))
@@ -660,6 +645,31 @@ void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t
     if (kind == LW_FD || kind == LW_SOCKET)
         lw_fd_opened(handle); /* a later failing close of this number is a double or bad close */
     lw_leave(guard);
+}
+
+void lw_on_alloc_at(uintptr_t p, size_t size, int counted, lw_origin_t origin)
+{
+    lw_init();
+    unsigned flags = 0;
+    if (lw_sample_mean) {
+        /* uncounted: the caller looked before the library's start read LEAKWATCH_SAMPLE */
+        if (counted == LW_SAMPLE_UNCOUNTED && lw_sample_count(size) == LW_SAMPLE_SKIP)
+            return;
+        if (!lw_sample_crossed())
+            return;
+        flags = LW_REC_SAMPLED;
+    }
+    acquire(LW_HEAP, p, size, origin, flags);
+}
+
+void lw_on_acquire_at(lw_kind_t kind, uintptr_t handle, size_t size, lw_origin_t origin)
+{
+    if (kind == LW_HEAP) {
+        lw_on_alloc_at(handle, size, LW_SAMPLE_UNCOUNTED, origin);
+        return;
+    }
+    lw_init();
+    acquire(kind, handle, size, origin, 0);
 }
 
 /* The real free of the blocks whose free was put off (lw_on_free): the same function for every block. */
@@ -1221,8 +1231,8 @@ void lw_tables_reset(void)
         s->died_young = s->moved_on = s->bypass = 0;
         lw_unlock(&s->lock);
     }
-    for (size_t i = 0; i < FILTER_SLOTS / 64; i++)
-        atomic_store_explicit(&filter_bits[i], 0, memory_order_relaxed);
+    for (size_t i = 0; i < LW_SAMPLE_SLOTS / 64; i++)
+        atomic_store_explicit(&lw_sample_bits[i], 0, memory_order_relaxed);
     memset(filter_counts, 0, sizeof filter_counts);
     atomic_store(&lw_lost_records, 0);
 }

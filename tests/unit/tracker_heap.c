@@ -445,12 +445,12 @@ static void setup_sampling(void)
 {
     setup();
     lw_config.reach = 0;
-    lw_config.sample = 0;
+    lw_sample_mean = 0;
 }
 
 static void teardown_sampling(void)
 {
-    lw_config.sample = 0;
+    lw_sample_mean = 0;
 }
 
 START_TEST(sample_values)
@@ -480,12 +480,12 @@ START_TEST(sample_from_environment)
 {
     setenv("LEAKWATCH_SAMPLE", "64K", 1);
     lw_config_load();
-    ck_assert_uint_eq(lw_config.sample, 65536);
+    ck_assert_uint_eq(lw_sample_mean, 65536);
     /* a bad value is warned about and changes nothing: every block recorded */
-    lw_config.sample = 0;
+    lw_sample_mean = 0;
     setenv("LEAKWATCH_SAMPLE", "lots", 1);
     lw_config_load();
-    ck_assert_uint_eq(lw_config.sample, 0);
+    ck_assert_uint_eq(lw_sample_mean, 0);
     unsetenv("LEAKWATCH_SAMPLE");
 }
 END_TEST
@@ -493,7 +493,7 @@ END_TEST
 START_TEST(weights)
 {
     ck_assert(lw_sample_weight(100) == 1.0); /* no sampling: every record is one block */
-    lw_config.sample = 1000;
+    lw_sample_mean = 1000;
     ck_assert_double_eq_tol(lw_sample_weight(1000), 1 / (1 - exp(-1.0)), 1e-9);
     ck_assert_double_eq_tol(lw_sample_weight(10), 1 / (1 - exp(-0.01)), 1e-7);
     ck_assert_double_eq_tol(lw_sample_weight(1), 1 / (1 - exp(-0.001)), 1e-6);
@@ -538,7 +538,7 @@ static long long member(json_t *o, const char *name)
 
 START_TEST(dump_shows_estimates)
 {
-    lw_config.sample = 4096;
+    lw_sample_mean = 4096;
     for (uintptr_t i = 0; i < SMALL; i++)
         acquire_small(SBASE + i * 64);
     for (uintptr_t i = 0; i < LARGE; i++)
@@ -598,7 +598,7 @@ END_TEST
 
 START_TEST(sampled_realloc_keeps_its_record)
 {
-    lw_config.sample = 4096;
+    lw_sample_mean = 4096;
     acquire_large(SBASE); /* recorded: 1 MiB against a mean of 4 KiB */
     ck_assert_uint_eq(lw_live_count(LW_HEAP), 1);
     lw_release_t t;
@@ -613,7 +613,7 @@ END_TEST
 
 START_TEST(descriptors_are_never_sampled)
 {
-    lw_config.sample = 1u << 30;
+    lw_sample_mean = 1u << 30;
     lw_on_acquire(LW_FD, 40, 0);
     ck_assert_uint_eq(lw_live_count(LW_FD), 1);
     ck_assert_int_eq(lw_on_release(LW_FD, 40), 1);
