@@ -167,9 +167,9 @@ static void add_sentinels(void)
 /* With sampling, most heap blocks have no record, and a free must tell so without a lock or a table lookup: a
  * bit per slot of the handle (lw_sample_bits, lw_sample_slot: the boundary's, so that the free wrapper reads it
  * inline) says whether any sampled record lies there, and a free whose bit is clear has nothing to release. 4 KiB
- * of bits, so that the check stays in the cache of a program that churns through megabytes (a first version, with
- * 256 KiB of counters read on every free, spent most of the free waiting for them; 32 KiB of one-byte counters
- * still did). A count per slot keeps the bit right, both changed under filter_lock only, which is taken inside a
+ * of bits, and a slot a page, so that the check stays in the cache of a program that churns through megabytes (a
+ * first version, with 256 KiB of counters read on every free, spent most of the free waiting for them; 32 KiB of
+ * one-byte counters still did, and so did these bits with a slot per 16 bytes). A count per slot keeps the bit right, both changed under filter_lock only, which is taken inside a
  * shard lock (so never held across fork) and only on the sampled path. A release nested in a signal handler only
  * tries the lock: when it fails the count stays one too high, and frees of that slot look in the table for
  * nothing, which is slower but never wrong. A count that reaches its maximum stays there for the same reason. */
