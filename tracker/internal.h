@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 #include <sys/types.h>
 
 #define LW_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -32,10 +33,20 @@ void lw_lock_wait(lw_lock_t *l);
 
 /* Every malloc and free takes a shard lock: the free case is one exchange, inline. The signal fences keep the
  * reentrancy guard's plain stores (lw_self.busy) outside the section the lock holds, as a call would: a signal
- * handler that finds the guard clear while this thread holds a lock would wait for it forever. */
+ * handler that finds the guard clear while this thread holds a lock would wait for it forever.
+ * While the process has one thread (glibc's __libc_single_threaded, which its own malloc and libstdc++'s shared
+ * pointers trust the same way: it turns false for good before a second thread starts, and pthread_create is
+ * never called with a lock held) the lock is free whenever this thread is outside the section, and a plain store
+ * takes it: the exchange, a full barrier that waits for every store before it, cost a few percent of a
+ * single-threaded program's time. A signal handler on the thread still sees it held (lw_trylock). */
 static inline void lw_lock(lw_lock_t *l)
 {
     atomic_signal_fence(memory_order_seq_cst);
+    if (LW_LIKELY(__libc_single_threaded)) {
+        atomic_store_explicit(&l->held, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        return;
+    }
     if (LW_UNLIKELY(atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))
         lw_lock_wait(l);
 }
