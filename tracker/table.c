@@ -61,7 +61,7 @@ typedef struct lw_pool_free {
 /* A span: the heap records of the blocks that start in one 4 KiB span of addresses, as n offsets into the span
  * (2 bytes each) followed, in the same store, by their bodies. A store holds 4 << cls records; it doubles when
  * full and halves when a quarter full. Blocks made one after another lie side by side, so an acquisition finds
- * the span it adds to already in the cache (and usually as the shard's last span), and a table of spans has a
+ * the span it adds to already in the cache (and usually among the shard's recent spans), and a table of spans has a
  * fortieth of the items a table of records would: adding to it and looking in it miss the cache far less. A
  * span's handle is 72 bytes like a record's, shared by tens of blocks: 18 to 20 bytes a record all told. */
 #define SPAN_SHIFT 12
@@ -79,6 +79,7 @@ typedef struct lw_span {
 } lw_span_t;
 
 #define SPAN_KEY(sp) ((uintptr_t)(sp)->hh.key)
+#define RECENT_SPANS 256 /* a shard's cache of spans (lw_shard_t's recent) */
 #define SPAN_OFFS(sp) ((uint16_t *)(sp)->store)
 #define SPAN_BODIES(sp) ((body_t *)((char *)(sp)->store + STORE_OFFS((sp)->cls)))
 
@@ -102,7 +103,6 @@ typedef struct {
     lw_lock_t lock;
     lw_rec_t *heads[LW_KIND_COUNT];
     lw_span_t *spans;           /* the heap records past the nursery, by span */
-    lw_span_t *last_span;       /* the span most recently added to or taken from, or NULL */
     size_t in_spans;            /* records in spans, of every generation */
     nursery_set_t *nursery;     /* NURSERY_SETS sets, allocated with the shard's first heap record; NULL until */
     size_t nursed;              /* records in the nursery, of every generation */
@@ -112,6 +112,11 @@ typedef struct {
     char *pool_cur, *pool_end;
     char *chunks; /* the pool's chunks, each holding the next one's address in its first bytes */
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
+    /* The spans most recently found or made, by the low bits of their number: 1 MiB of addresses in a row. An
+     * acquisition and the free of a block made a moment ago usually find their spans here and not in uthash,
+     * whose bucket chains of a large table are a cache miss at every step (perl building a hash: 98% of span
+     * lookups end here; the one last span kept before caught 83%). */
+    lw_span_t *recent[RECENT_SPANS];
 } __attribute__((aligned(64))) lw_shard_t;
 
 static lw_shard_t shards[LW_SHARDS];
@@ -281,12 +286,13 @@ static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t h
 /* The span of key, or NULL. Caller holds the shard lock. */
 static inline lw_span_t *span_find(lw_shard_t *s, uintptr_t key)
 {
-    lw_span_t *sp = s->last_span;
+    lw_span_t **c = &s->recent[key % RECENT_SPANS];
+    lw_span_t *sp = *c;
     if (sp && SPAN_KEY(sp) == key)
         return sp;
     HASH_FIND_BYHASHVALUE(hh, s->spans, &key, sizeof(key), span_hash(key), sp);
     if (sp)
-        s->last_span = sp;
+        *c = sp;
     return sp;
 }
 
@@ -337,7 +343,7 @@ static int span_add(lw_shard_t *s, uintptr_t handle, const body_t *b)
             pool_free(s, 0, sp);
             return -1;
         }
-        s->last_span = sp;
+        s->recent[key % RECENT_SPANS] = sp;
     } else if (sp->n == SPAN_CAP(sp->cls)) {
         if (sp->cls + 1u == SPAN_CLASSES)
             return -2;
@@ -372,8 +378,8 @@ static int span_take(lw_shard_t *s, uintptr_t handle, body_t *out, int nested)
     if (sp->n == 0) {
         HASH_DELETE(hh, s->spans, sp);
         pool_free(s, 1 + sp->cls, sp->store);
+        s->recent[SPAN_KEY(sp) % RECENT_SPANS] = NULL;
         pool_free(s, 0, sp);
-        s->last_span = NULL;
     } else if (sp->cls > 0 && sp->n == SPAN_CAP(sp->cls) / 4 && !nested) {
         (void)span_restore(s, sp, sp->cls - 1u); /* without memory it stays as large as it is */
     }
@@ -1223,7 +1229,7 @@ void lw_tables_reset(void)
             pool_free(s, 1 + sp->cls, sp->store);
             pool_free(s, 0, sp);
         }
-        s->last_span = NULL;
+        memset(s->recent, 0, sizeof s->recent);
         s->in_spans = 0;
         if (s->nursery)
             memset(s->nursery, 0, NURSERY_SETS * sizeof(nursery_set_t));
