@@ -35,10 +35,11 @@ void lw_lock_wait(lw_lock_t *l);
  * reentrancy guard's plain stores (lw_self.busy) outside the section the lock holds, as a call would: a signal
  * handler that finds the guard clear while this thread holds a lock would wait for it forever.
  * While the process has one thread (glibc's __libc_single_threaded, which its own malloc and libstdc++'s shared
- * pointers trust the same way: it turns false for good before a second thread starts, and pthread_create is
- * never called with a lock held) the lock is free whenever this thread is outside the section, and a plain store
- * takes it: the exchange, a full barrier that waits for every store before it, cost a few percent of a
- * single-threaded program's time. A signal handler on the thread still sees it held (lw_trylock). */
+ * pointers trust the same way: it turns false for good before a second thread starts) nothing but this thread
+ * can hold the lock, and a plain store takes it: the exchange, a full barrier that waits for every store before
+ * it, cost a few percent of a single-threaded program's time. A lock held while a thread is made (the dump
+ * thread's start lock) is held in memory before the new thread runs, which takes it with the exchange; a signal
+ * handler on this thread still sees it held (lw_trylock). */
 static inline void lw_lock(lw_lock_t *l)
 {
     atomic_signal_fence(memory_order_seq_cst);
