@@ -174,10 +174,11 @@ static void add_sentinels(void)
  * inline) says whether any sampled record lies there, and a free whose bit is clear has nothing to release. 4 KiB
  * of bits, and a slot a page, so that the check stays in the cache of a program that churns through megabytes (a
  * first version, with 256 KiB of counters read on every free, spent most of the free waiting for them; 32 KiB of
- * one-byte counters still did, and so did these bits with a slot per 16 bytes). A count per slot keeps the bit right, both changed under filter_lock only, which is taken inside a
- * shard lock (so never held across fork) and only on the sampled path. A release nested in a signal handler only
- * tries the lock: when it fails the count stays one too high, and frees of that slot look in the table for
- * nothing, which is slower but never wrong. A count that reaches its maximum stays there for the same reason. */
+ * one-byte counters still did, and so did these bits with a slot per 16 bytes). A count per slot keeps the bit
+ * right, both changed under filter_lock only, which is taken inside a shard lock (so never held across fork) and
+ * only on the sampled path. A release nested in a signal handler only tries the lock: when it fails the count
+ * stays one too high, and frees of that slot look in the table for nothing, which is slower but never wrong. A
+ * count that reaches its maximum stays there for the same reason. */
 _Atomic uint64_t lw_sample_bits[LW_SAMPLE_SLOTS / 64];
 static uint16_t filter_counts[LW_SAMPLE_SLOTS];
 static lw_lock_t filter_lock;
@@ -415,26 +416,31 @@ static int heap_add(lw_shard_t *s, uintptr_t handle, const body_t *b)
 #define NURSERY_WINDOW 4096u
 #define NURSERY_BYPASS 65536u
 
-/* Moves every record of the shard's nursery into the spans. Returns how many were lost for want of memory. Caller
- * holds the shard lock. */
-static unsigned nursery_flush(lw_shard_t *s)
+/* A record that was to move from the nursery into its span and was lost for want of memory: it leaves the
+ * shard's counts and joins the lost ones. Caller holds the shard lock, outside a signal handler. */
+static void lose_promoted(lw_shard_t *s, uintptr_t handle, const body_t *b)
 {
-    unsigned lost = 0;
+    if (META_GEN(b->meta) == cur_gen)
+        s->live[LW_HEAP]--;
+    if (META_FLAGS(b->meta) & LW_REC_SAMPLED)
+        filter_add(handle, -1, 0);
+    atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
+}
+
+/* Moves every record of the shard's nursery into the spans. Caller holds the shard lock. */
+static void nursery_flush(lw_shard_t *s)
+{
     for (size_t n = 0; n < NURSERY_SETS && s->nursed; n++) {
         nursery_set_t *set = &s->nursery[n];
         for (int w = 0; w < NURSERY_WAYS; w++) {
             if (!set->handle[w])
                 continue;
-            if (heap_add(s, set->handle[w], &set->way[w]) < 0) {
-                lost++;
-                if (META_GEN(set->way[w].meta) == cur_gen)
-                    s->live[LW_HEAP]--;
-            }
+            if (heap_add(s, set->handle[w], &set->way[w]) < 0)
+                lose_promoted(s, set->handle[w], &set->way[w]);
             set->handle[w] = 0;
             s->nursed--;
         }
     }
-    return lost;
 }
 
 /* The end of a window: decides whether the shard bypasses the nursery for a while. */
@@ -442,9 +448,7 @@ static __attribute__((noinline)) void nursery_window_end(lw_shard_t *s)
 {
     if (s->moved_on > s->died_young) {
         s->bypass = NURSERY_BYPASS;
-        unsigned lost = nursery_flush(s);
-        if (lost)
-            atomic_fetch_add_explicit(&lw_lost_records, lost, memory_order_relaxed);
+        nursery_flush(s);
     }
     s->died_young = s->moved_on = 0;
 }
@@ -460,9 +464,9 @@ static inline void nursery_left(lw_shard_t *s, int died_young)
         nursery_window_end(s);
 }
 
-/* Puts a heap record into the nursery, promoting the oldest record of a full set into its span. Returns 0, or -1
- * when a record (this one or the promoted one) was lost for want of memory; -2 when the record is to go past
- * the nursery instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
+/* Puts a heap record into the nursery, promoting the oldest record of a full set into its span (a promoted record
+ * lost for want of memory is counted lost here: the new one is in all the same). Returns 0; -2 when the record is
+ * to go past the nursery instead (the shard has no nursery, or bypasses it). Caller holds the shard lock. */
 static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_t *b)
 {
     if (s->bypass) {
@@ -477,18 +481,14 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
     }
     nursery_set_t *set = set_of(s, hv);
     int w = nursery_way(set, 0);
-    int lost = 0;
     if (w < 0) {
         /* full: the oldest moves on (ages are ms since start, so the smallest born_ms) */
         w = 0;
         for (int i = 1; i < NURSERY_WAYS; i++)
             if (set->way[i].born_ms < set->way[w].born_ms)
                 w = i;
-        if (heap_add(s, set->handle[w], &set->way[w]) < 0) {
-            lost = 1;
-            if (META_GEN(set->way[w].meta) == cur_gen)
-                s->live[LW_HEAP]--;
-        }
+        if (heap_add(s, set->handle[w], &set->way[w]) < 0)
+            lose_promoted(s, set->handle[w], &set->way[w]);
         set->handle[w] = handle;
         set->way[w] = *b;
         nursery_left(s, 0); /* after the new record is in: a flush takes it along */
@@ -497,7 +497,7 @@ static int nursery_put(lw_shard_t *s, uintptr_t handle, uint32_t hv, const body_
         set->handle[w] = handle;
         set->way[w] = *b;
     }
-    return lost ? -1 : 0;
+    return 0;
 }
 
 /* Takes the record for handle out of the tables into *out (when out is not NULL). Returns nonzero when there was

@@ -46,6 +46,7 @@ uint32_t lw_site_intern(const uintptr_t *frames, int n);
 int lw_dump_next(const char *dir, const char *reason, char *path_out, size_t cap);
 size_t lw_strlcpy(char *dst, const char *src, size_t cap);
 size_t lw_mapping_ranges(uintptr_t *lo, uintptr_t *hi, size_t cap);
+size_t lw_tables_total(void);
 
 /* With `off` set, heap records skip the nursery of table.c and go straight into uthash, so that a test can reach
  * the uthash tables' own failures with few records. Records already in the nursery stay there. */

@@ -174,6 +174,34 @@ START_TEST(records_lost_when_the_table_cannot_grow)
 }
 END_TEST
 
+START_TEST(records_lost_when_the_nursery_cannot_promote)
+{
+    /* Blocks 4 KiB apart: the first 6500 spread over the shard's nursery without filling a set, and with no memory
+     * the 1500 after them push out records that cannot be promoted into spans. Such a record is lost; the new one
+     * is in the nursery all the same, and its counts must say so: the shard's count that sizes a dump, and (every
+     * block sampled) the free filter, without which its release would be skipped. */
+    const uintptr_t base = (uintptr_t)0x7a0000000000ull;
+    const int first = 6500, n = first + 1500;
+    lw_sample_mean = 1;
+    for (int i = 0; i < first; i++)
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 4096, 8);
+    lw_mem_fail_after(0);
+    for (int i = first; i < n; i++)
+        acquire_here(LW_HEAP, base + (uintptr_t)i * 4096, 8);
+    lw_mem_fail_after(-1);
+    size_t live = lw_live_count(LW_HEAP);
+    ck_assert_uint_gt(lw_test_lost_records(), 0);
+    ck_assert_uint_eq(lw_tables_total(), live);
+    size_t released = 0;
+    for (int i = 0; i < n; i++)
+        released += (size_t)lw_on_release(LW_HEAP, base + (uintptr_t)i * 4096);
+    ck_assert_uint_eq(released, live);
+    ck_assert_uint_eq(lw_live_count(LW_HEAP), 0);
+    ck_assert_uint_eq(lw_tables_total(), 0);
+    lw_sample_mean = 0;
+}
+END_TEST
+
 START_TEST(records_lost_when_the_dump_has_no_working_memory)
 {
     for (int i = 0; i < 100; i++)
@@ -443,6 +471,7 @@ int main(void)
     tcase_add_test(lost, nothing_lost_reads_zero);
     tcase_add_test(lost, records_lost_when_the_allocator_fails);
     tcase_add_test(lost, records_lost_when_the_table_cannot_grow);
+    tcase_add_test(lost, records_lost_when_the_nursery_cannot_promote);
     tcase_add_test(lost, records_lost_when_the_dump_has_no_working_memory);
     tcase_add_test(lost, sites_lost_when_the_allocator_fails);
     tcase_add_test(lost, warnings_past_the_cap_are_counted);
