@@ -139,6 +139,48 @@ START_TEST(classes)
 }
 END_TEST
 
+/* A pointer into the last page of a block of five pages holds the block: the scan's page filter must know every
+ * page a block covers, not only the one it starts in. The block lies 16 bytes into a mapping of its own, as
+ * glibc's mmapped chunks do. */
+
+
+
+static char *volatile far_interior;
+static uintptr_t h_big, h_small;
+
+__attribute__((noinline)) static void make_far_blocks(void)
+{
+    char *big = (char *)block(5 * 4096 + 64) + 16;
+    far_interior = big + 4 * 4096 + 100;
+    h_big = HIDE(big);
+    h_small = HIDE(block(16));
+}
+
+__attribute__((noinline)) static void fill_far(blocks_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    add(b, SHOW(h_big), 5 * 4096);
+    add(b, SHOW(h_small), 16);
+    sort_blocks(b);
+    for (size_t i = 0; i < b->n; i++)
+        b->ptr[i] = (void *)HIDE(b->ptr[i]);
+}
+
+START_TEST(interior_pointer_pages_away)
+{
+    blocks_t *bp = lw_mem_alloc(sizeof(blocks_t));
+    make_far_blocks();
+    fill_far(bp);
+    ck_assert_int_eq(lw_reach_classify(bp->e, bp->n, bp->cls), 0);
+    ck_assert_int_eq(class_of(bp, h_big), LW_CLASS_REACHABLE);
+    ck_assert_int_eq(class_of(bp, h_small), LW_CLASS_DEFINITE);
+    far_interior = NULL;
+    ck_assert_int_eq(lw_reach_classify(bp->e, bp->n, bp->cls), 0);
+    ck_assert_int_eq(class_of(bp, h_big), LW_CLASS_DEFINITE);
+    lw_mem_free(bp, sizeof(blocks_t));
+}
+END_TEST
+
 START_TEST(empty_input)
 {
     ck_assert_int_eq(lw_reach_classify(NULL, 0, NULL), 0);
@@ -200,6 +242,7 @@ int main(void)
     TCase *tc = tcase_create("classes");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, classes);
+    tcase_add_test(tc, interior_pointer_pages_away);
     tcase_add_test(tc, empty_input);
     tcase_add_test(tc, sort_orders_like_qsort);
     suite_add_tcase(s, tc);
