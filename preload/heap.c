@@ -1,5 +1,5 @@
-/* The malloc family, interposed: each wrapper resolves the real function, calls it, and tells the tracker, except of
- * the blocks that sampling passes over (lw_on_alloc, lw_heap_unrecorded), which cost no call into it. */
+/* The malloc family, interposed: each wrapper resolves the real function, calls it, and tells the tracker, but
+ * for the blocks that sampling passes over (lw_on_alloc, lw_heap_unrecorded), which cost no call into it. */
 #include "real.h"
 
 #include <errno.h>

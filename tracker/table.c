@@ -61,9 +61,9 @@ typedef struct lw_pool_free {
 /* A span: the heap records of the blocks that start in one 4 KiB span of addresses, as n offsets into the span
  * (2 bytes each) followed, in the same store, by their bodies. A store holds 4 << cls records; it doubles when
  * full and halves when a quarter full. Blocks made one after another lie side by side, so an acquisition finds
- * the span it adds to already in the cache (and usually among the shard's recent spans), and a table of spans has a
- * fortieth of the items a table of records would: adding to it and looking in it miss the cache far less. A
- * span's handle is 72 bytes like a record's, shared by tens of blocks: 18 to 20 bytes a record all told. */
+ * the span it adds to already in the cache (and usually among the shard's recent spans), and a table of spans
+ * has a fortieth of the items a table of records would: adding to it and looking in it miss the cache far less.
+ * A span's handle is 72 bytes like a record's, shared by tens of blocks: 18 to 20 bytes a record all told. */
 #define SPAN_SHIFT 12
 #define SPAN_CLASSES 7 /* stores of 4 to 256 records */
 #define SPAN_CAP(cls) (4u << (cls))
