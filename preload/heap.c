@@ -77,10 +77,15 @@ LW_EXPORT void *realloc(void *old, size_t size)
         }
         return p;
     }
-    lw_release_t t;
-    lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
-    void *p = lw_real.realloc(old, size);
-    lw_release_end(&t, p || (old && size == 0));
+    void *p;
+    if (lw_heap_unrecorded(old)) {
+        p = lw_real.realloc(old, size); /* an unsampled block: no record to take out or put back */
+    } else {
+        lw_release_t t;
+        lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
+        p = lw_real.realloc(old, size);
+        lw_release_end(&t, p || (old && size == 0));
+    }
     if (p)
         lw_on_alloc(p, size);
     return p;
@@ -100,6 +105,8 @@ LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
         p = lw_real.malloc(total);
         if (p)
             memcpy(p, old, have < total ? have : total);
+    } else if (lw_heap_unrecorded(old)) {
+        p = lw_real.realloc(old, total);
     } else {
         lw_release_t t;
         lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
