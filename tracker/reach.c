@@ -872,13 +872,15 @@ static int heap_is_root(void)
     return lw_sample_mean != 0;
 }
 
-/* Whether v is glibc's main heap ([heap]) or starts with a heap of a thread arena. */
+/* Whether v is the kernel's heap ([heap]: glibc's main arena, the memory tcmalloc takes first) or starts with a
+ * heap of a glibc thread arena. Another allocator's mappings are known from its calls to mmap instead
+ * (scratch_t's heaps). */
 static int malloc_heap(const vma_t *vmas, size_t nv, const vma_t *v)
 {
-    if (lw_allocator_kind() != LW_ALLOC_GLIBC)
-        return 0;
     if (v->has_path)
         return strcmp(v->name, "[heap]") == 0;
+    if (lw_allocator_kind() != LW_ALLOC_GLIBC)
+        return 0;
     return !(v->lo & (LW_ARENA_HEAP - 1)) && heap_arena_guarded(vmas, nv, v->lo);
 }
 
@@ -1057,6 +1059,9 @@ typedef struct {
     range_t *excl;
     range_t *mods;
     uintptr_t *own_lo, *own_hi;
+    /* With sampling, the memory an allocator other than glibc's mapped (sorted, disjoint): the heap root, read
+     * outside the sampled blocks. Without sampling it is excluded with the rest, and this is empty. */
+    ranges_t heaps;
 } scratch_t;
 
 /* The tracker's own memory and the loaded objects' writable segments; read in the process itself, because the
@@ -1069,11 +1074,12 @@ static void prepare(scratch_t *w, ranges_t *excl, ranges_t *mods)
         add_range(excl, w->own_lo[i], w->own_hi[i]);
     /* Another allocator's mappings (its extents, metadata, caches, free memory) are no roots: they hold stale and
      * bookkeeping pointers to blocks. Its live blocks in there are scanned through the flood fill, as glibc's are.
-     * The copy refuses to classify when that record is incomplete (lw_allocator_distrust). */
+     * With sampling they are the heap root instead (heap_is_root), as glibc's heaps are. The copy refuses to
+     * classify when that record is incomplete (lw_allocator_distrust). */
     int complete;
     size_t am = lw_allocator_ranges(w->own_lo, w->own_hi, MAX_EXCL / 2, &complete);
     for (size_t i = 0; i < am; i++)
-        add_range(excl, w->own_lo[i], w->own_hi[i]);
+        add_range(heap_is_root() ? &w->heaps : excl, w->own_lo[i], w->own_hi[i]);
     phdr_arg_t pa = { excl, mods, (uintptr_t)&lw_reach_snapshot, 0, 0 };
     lw_allocator_object(&pa.alloc_lo, &pa.alloc_hi);
     dl_iterate_phdr(collect_modules, &pa);
@@ -1393,6 +1399,56 @@ static void allow_tracer(pid_t tracer, int allow)
         prctl(PR_SET_PTRACER, allow ? (unsigned long)tracer : 0ul, 0ul, 0ul, 0ul);
 }
 
+/* Scans [lo, hi) of the writable mapping v as roots: a thread's stack from its stack pointer up, its TLS as a root
+ * of its own kind, a loaded object's globals, or the program's own memory. */
+static void scan_mapping(scan_t *s, const vma_t *v, uintptr_t lo, uintptr_t hi, const ranges_t *excl,
+                         const ranges_t *mods, const stack_marks_t *marks)
+{
+    /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
+    uintptr_t live = live_start(marks, lo, hi);
+    int stack = live != lo || (v->has_path && v->name[0] == '[');
+    uint32_t kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
+    s->root_lo = lo;
+    /* a thread's thread-local storage, at the top of its stack mapping or (the main thread's) among the dynamic
+     * linker's memory, is a root of its own kind */
+    uintptr_t tp = kind == LW_ROOT_GLOBAL ? 0 : find_tls_guarded(lo, hi), tls_lo = hi, tls_hi = hi;
+    if (tp) {
+        lw_tls_range(tp, &tls_lo, &tls_hi);
+        tls_lo = tls_lo < live ? live : tls_lo;
+        tls_hi = tls_hi > hi ? hi : tls_hi;
+        if (tls_lo >= tls_hi)
+            tls_lo = tls_hi = hi; /* nothing of it above the stack pointer */
+    }
+    scan_roots(s, live, tls_lo, excl, mods, kind);
+    if (tls_lo < tls_hi) {
+        s->root_kind = LW_ROOT_TLS;
+        s->root_tp = tp;
+        scan_guarded(s, tls_lo, tls_hi, excl);
+        scan_roots(s, tls_hi, hi, excl, mods, kind);
+    }
+}
+
+/* Scans the anonymous mapping v, parts of which another allocator mapped (heaps, from heaps->v[*at] on): those
+ * parts as the heap root, outside the sampled blocks, the rest (the kernel may have merged the allocator's
+ * mapping with the program's or a thread's stack) as any mapping. */
+static void scan_beside_heaps(scan_t *s, const vma_t *v, const ranges_t *heaps, size_t *at, const ranges_t *excl,
+                              const ranges_t *mods, const stack_marks_t *marks)
+{
+    uintptr_t a = v->lo;
+    for (; *at < heaps->n && heaps->v[*at].lo < v->hi; ++*at) {
+        const range_t *h = &heaps->v[*at];
+        uintptr_t lo = h->lo > a ? h->lo : a, hi = h->hi < v->hi ? h->hi : v->hi;
+        if (lo > a)
+            scan_mapping(s, v, a, lo, excl, mods, marks);
+        scan_heap_outside_blocks(s, lo, hi, excl);
+        a = hi;
+        if (h->hi > v->hi)
+            break; /* the range goes on into the next mapping */
+    }
+    if (a < v->hi)
+        scan_mapping(s, v, a, v->hi, excl, mods, marks);
+}
+
 /* The scan proper: reads memory, takes no lock, calls nothing that allocates. */
 static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t mods, const stack_marks_t *marks,
                      const regs_t *regs, uint32_t *work)
@@ -1409,6 +1465,7 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
 
     s->vmas = w->vmas;
     s->nv = nv;
+    size_t heaps = 0; /* the first of w->heaps that may lie in the mapping at hand */
     /* the registers of the stopped threads are roots too, the vector registers with the general ones */
     s->root_kind = LW_ROOT_REGISTERS;
     for (size_t i = 0; i < regs->n; i++) {
@@ -1425,6 +1482,8 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->perms[3] == 's')
             continue; /* shared mappings are no roots (the tracer's slots among them) */
         uintptr_t lo = v->lo, hi = v->hi;
+        while (heaps < w->heaps.n && w->heaps.v[heaps].hi <= lo)
+            heaps++; /* another allocator's memory that lies below this mapping */
         if (heap_is_root() && malloc_heap(w->vmas, nv, v)) {
             scan_heap_outside_blocks(s, lo, hi, &excl);
             continue;
@@ -1440,28 +1499,10 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
         } else if (v->has_path) {
             continue; /* memfd, shared memory and other named mappings */
         }
-        /* a thread's stack: from its stack pointer up (the thread's TLS and descriptor lie above it) */
-        uintptr_t live = live_start(marks, lo, hi);
-        int stack = live != lo || (v->has_path && v->name[0] == '[');
-        uint32_t kind = stack ? LW_ROOT_STACK : v->has_path ? LW_ROOT_GLOBAL : LW_ROOT_MEMORY;
-        s->root_lo = lo;
-        /* a thread's thread-local storage, at the top of its stack mapping or (the main thread's) among the
-         * dynamic linker's memory, is a root of its own kind */
-        uintptr_t tp = kind == LW_ROOT_GLOBAL ? 0 : find_tls_guarded(lo, hi), tls_lo = hi, tls_hi = hi;
-        if (tp) {
-            lw_tls_range(tp, &tls_lo, &tls_hi);
-            tls_lo = tls_lo < live ? live : tls_lo;
-            tls_hi = tls_hi > hi ? hi : tls_hi;
-            if (tls_lo >= tls_hi)
-                tls_lo = tls_hi = hi; /* nothing of it above the stack pointer */
-        }
-        scan_roots(s, live, tls_lo, &excl, &mods, kind);
-        if (tls_lo < tls_hi) {
-            s->root_kind = LW_ROOT_TLS;
-            s->root_tp = tp;
-            scan_guarded(s, tls_lo, tls_hi, &excl);
-            scan_roots(s, tls_hi, hi, &excl, &mods, kind);
-        }
+        if (!v->has_path && heaps < w->heaps.n)
+            scan_beside_heaps(s, v, &w->heaps, &heaps, &excl, &mods, marks);
+        else
+            scan_mapping(s, v, lo, hi, &excl, &mods, marks);
     }
     /* the program's root regions, whatever memory they lie in */
     ranges_t none = { NULL, 0 };
@@ -1632,6 +1673,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     w.mods = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
     w.own_lo = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
     w.own_hi = lw_mem_alloc(MAX_EXCL / 2 * sizeof(uintptr_t));
+    w.heaps.v = lw_mem_alloc(MAX_EXCL * sizeof(range_t));
     uint32_t *stack = lw_mem_alloc(l->cap * sizeof(uint32_t) + 1);
     static thread_t ts[4096];
     static uintptr_t sps[2 * 4096 + 1];
@@ -1642,7 +1684,7 @@ int lw_reach_snapshot(lw_listing_t *l, lw_list_fn list, void *arg, uint8_t *cls,
     int fds[2] = { -1, -1 }, go[2] = { -1, -1 }, ack[2] = { -1, -1 }, rel[2] = { -1, -1 };
     int err = 0;
     pid_t pid = -1, tracer = -1;
-    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !stack) {
+    if (!w.maps_buf || !w.vmas || !w.excl || !w.mods || !w.own_lo || !w.own_hi || !w.heaps.v || !stack) {
         err = ENOMEM;
         goto out;
     }
@@ -1791,6 +1833,7 @@ out:
     lw_mem_free(w.mods, MAX_EXCL * sizeof(range_t));
     lw_mem_free(w.own_lo, MAX_EXCL / 2 * sizeof(uintptr_t));
     lw_mem_free(w.own_hi, MAX_EXCL / 2 * sizeof(uintptr_t));
+    lw_mem_free(w.heaps.v, MAX_EXCL * sizeof(range_t));
     lw_mem_free(stack, l->cap * sizeof(uint32_t) + 1);
     return err;
 }
