@@ -8,39 +8,64 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define RECORDED 1u /* the creator has recorded the thread */
-#define FINISHED 2u /* the start routine has returned, called pthread_exit or was cancelled */
-
-/* Handed to the new thread, which waits for the creator to record it before running the start routine; the
- * thread marks its record finished at the end and frees the trampoline. */
+/* Handed to the new thread, which waits for the creator to record it, reads it and gives it back before it runs
+ * the start routine. */
 typedef struct {
     void *(*start)(void *);
     void *arg;
-    atomic_uint state;
+    atomic_uint recorded; /* the creator has recorded the thread */
 } trampoline_t;
 
-static void thread_ended(void *p)
+/* Trampolines come from a pool of the library's own, claimed by compare-and-swap: pthread_create may run in a
+ * signal handler that interrupted malloc or free, whose thread cache glibc's malloc would then corrupt. The pool
+ * lies in the library's data, which the reachability scan does not read, so a start argument is held by the
+ * program's own memory or by nothing, as without the library. A trampoline is held only from the creation until
+ * the new thread has read it; when every one is held, glibc's malloc gives one (so does a fork child whose parent
+ * was starting threads: the slots those held stay taken there). */
+#define POOL 64
+static trampoline_t pool[POOL];
+static _Atomic uint64_t pool_taken;
+
+static trampoline_t *trampoline_take(void)
 {
-    trampoline_t *t = p;
-    unsigned before = atomic_fetch_or(&t->state, FINISHED);
-    if (before & RECORDED) {
-        lw_set_flags(LW_THREAD, (uintptr_t)pthread_self(), LW_FLAG_THREAD_DONE, 1);
-        lw_real.free(t);
+    uint64_t taken = atomic_load_explicit(&pool_taken, memory_order_relaxed);
+    while (~taken) {
+        unsigned i = (unsigned)__builtin_ctzll(~taken);
+        if (atomic_compare_exchange_weak_explicit(&pool_taken, &taken, taken | 1ull << i, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return &pool[i];
     }
+    return lw_real.malloc(sizeof(trampoline_t));
+}
+
+static void trampoline_give_back(trampoline_t *t)
+{
+    if (t >= pool && t < pool + POOL)
+        atomic_fetch_and_explicit(&pool_taken, ~(1ull << (t - pool)), memory_order_release);
+    else
+        lw_real.free(t);
+}
+
+static void thread_ended(void *unused)
+{
+    (void)unused;
+    lw_set_flags(LW_THREAD, (uintptr_t)pthread_self(), LW_FLAG_THREAD_DONE, 1);
 }
 
 static void *trampoline(void *p)
 {
     trampoline_t *t = p;
+    /* The creator records the thread right after pthread_create returns. A routine that detaches itself at
+     * once would otherwise find no record to release and leave one behind, so it starts once the record is in,
+     * and the trampoline's last reader is this thread. */
+    while (!atomic_load_explicit(&t->recorded, memory_order_acquire))
+        sched_yield();
     void *(*start)(void *) = t->start;
     void *arg = t->arg;
+    trampoline_give_back(t);
     void *volatile ret = NULL;
-    /* The creator records the thread right after pthread_create returns. A routine that detaches itself at
-     * once would otherwise find no record to release and leave one behind, so it starts once the record is in. */
-    while (!(atomic_load(&t->state) & RECORDED))
-        sched_yield();
     /* the cleanup handler runs on return, on pthread_exit and on cancellation alike */
-    pthread_cleanup_push(thread_ended, t);
+    pthread_cleanup_push(thread_ended, NULL);
     ret = start(arg);
     pthread_cleanup_pop(1);
     return ret;
@@ -56,24 +81,19 @@ LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void
      * program's. Both start as they are. */
     if (detached == PTHREAD_CREATE_DETACHED || !lw_tracking(LW_THREAD))
         return lw_real.pthread_create(thread, attr, start, arg);
-    trampoline_t *t = lw_real.malloc(sizeof(*t));
+    trampoline_t *t = trampoline_take();
     if (!t)
         return lw_real.pthread_create(thread, attr, start, arg);
     t->start = start;
     t->arg = arg;
-    atomic_init(&t->state, 0);
+    atomic_init(&t->recorded, 0);
     int r = lw_real.pthread_create(thread, attr, trampoline, t);
     if (r != 0) {
-        lw_real.free(t);
+        trampoline_give_back(t);
         return r;
     }
-    uintptr_t handle = (uintptr_t)*thread;
-    lw_on_acquire_at(LW_THREAD, handle, (size_t)(uintptr_t)start, LW_HERE());
-    unsigned before = atomic_fetch_or(&t->state, RECORDED);
-    if (before & FINISHED) {
-        lw_set_flags(LW_THREAD, handle, LW_FLAG_THREAD_DONE, 1);
-        lw_real.free(t);
-    }
+    lw_on_acquire_at(LW_THREAD, (uintptr_t)*thread, (size_t)(uintptr_t)start, LW_HERE());
+    atomic_store_explicit(&t->recorded, 1, memory_order_release); /* t is the new thread's from here on */
     return 0;
 }
 

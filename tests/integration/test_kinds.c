@@ -179,6 +179,21 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* A process's first thread made by a signal handler that interrupted malloc or free (2000 processes, each
+ * churning small blocks until a one-shot timer fires): the wrapper takes none of glibc's heap for itself, so no
+ * process finds its heap corrupt, and every thread runs and is joined. */
+START_TEST(test_thread_made_in_signal_handler)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .timeout_s = 240 };
+    lwt_result_t *r = lwt_exec_preload(LWT_ARGV(lwt_fixture("handler_thread"), "2000"), &o);
+    ck_assert_msg(r->exited && r->exit_code == 0, "%s", lwt_describe(r));
+    ck_assert_msg(lwt_out_value(r, "trials", -1) == 2000 && lwt_out_value(r, "crashed", -1) == 0,
+                  "no process crashed%s", lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 /* close_range refused by the kernel (an unknown flag) closes nothing, so the record of the descriptor stays. */
 START_TEST(test_close_range_refused)
 {
@@ -343,6 +358,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_sockets);
     tcase_add_test(tc, test_threads);
+    tcase_add_test(tc, test_thread_made_in_signal_handler);
     tcase_add_test(tc, test_close_range_refused);
     tcase_add_test(tc, test_timers);
     suite_add_tcase(s, tc);
