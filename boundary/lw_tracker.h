@@ -193,6 +193,10 @@ void lw_release_end(lw_release_t *t, int released);
 #define LW_FLAG_POOLED 0x40u      /* a heap-kind object of the program's own pool (leakwatch_alloc) */
 #define LW_FLAG_POOL_BLOCK 0x80u  /* set by the scan alone: a heap block that holds pool objects (api.c) */
 
+/* Call right before making a thread (pthread_create, a SIGEV_THREAD timer): a signal handler may be making the
+ * process's second thread while the code it interrupted is taking a lock the way a one-thread process does. */
+void lw_thread_coming(void);
+
 /* Sets (set != 0) or clears the given flag bits of a live handle. Returns 1 when the handle was live. */
 int lw_set_flags(lw_kind_t kind, uintptr_t handle, unsigned bits, int set);
 

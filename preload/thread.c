@@ -74,6 +74,7 @@ static void *trampoline(void *p)
 LW_EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*start)(void *), void *arg)
 {
     LW_ENSURE_REAL(pthread_create);
+    lw_thread_coming();
     int detached = PTHREAD_CREATE_JOINABLE;
     if (attr)
         pthread_attr_getdetachstate(attr, &detached);

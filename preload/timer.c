@@ -14,6 +14,8 @@ LW_EXPORT int timer_create(clockid_t clock, struct sigevent *sev, timer_t *out)
         errno = ENOSYS;
         return -1;
     }
+    if (sev && sev->sigev_notify == SIGEV_THREAD)
+        lw_thread_coming(); /* glibc's first such timer starts a thread of its own */
     int r = lw_real.timer_create(clock, sev, out);
     if (r == 0) {
         /* no sigevent means SIGEV_SIGNAL with SIGALRM */

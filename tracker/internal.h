@@ -28,8 +28,14 @@ typedef struct {
     atomic_int held;
 } lw_lock_t;
 
-/* Waits for a held lock and takes it (util.c). */
+/* Waits for a held lock and takes it (util.c), or finds that lw_thread_coming took it for this thread. */
 void lw_lock_wait(lw_lock_t *l);
+
+/* The lock this thread is taking, from before lw_lock reads __libc_single_threaded until it holds the lock (0
+ * otherwise; a stale value of the many-threads path is never read). A signal handler that makes the process's
+ * second thread in between takes that lock on this thread's behalf (lw_thread_coming) and sets the low bit: a
+ * plain store after the new thread has taken the lock would give it two holders. */
+extern LW_TLS uintptr_t lw_taking;
 
 /* Every malloc and free takes a shard lock: the free case is one exchange, inline. The signal fences keep the
  * reentrancy guard's plain stores (lw_self.busy) outside the section the lock holds, as a call would: a signal
@@ -39,13 +45,16 @@ void lw_lock_wait(lw_lock_t *l);
  * can hold the lock, and a plain store takes it: the exchange, a full barrier that waits for every store before
  * it, cost a few percent of a single-threaded program's time. A lock held while a thread is made (the dump
  * thread's start lock) is held in memory before the new thread runs, which takes it with the exchange; a signal
- * handler on this thread still sees it held (lw_trylock). */
+ * handler on this thread still sees it held (lw_trylock), and one that makes a thread while this one is between
+ * the flag and the store takes the lock first (lw_taking). */
 static inline void lw_lock(lw_lock_t *l)
 {
+    lw_taking = (uintptr_t)l;
     atomic_signal_fence(memory_order_seq_cst);
     if (LW_LIKELY(__libc_single_threaded)) {
         atomic_store_explicit(&l->held, 1, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
+        lw_taking = 0;
         return;
     }
     if (LW_UNLIKELY(atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))

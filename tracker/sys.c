@@ -204,6 +204,7 @@ int lw_sys_thread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(v
         if (!real_pthread_create)
             return ENOSYS;
     }
+    lw_thread_coming();
     return real_pthread_create(t, attr, fn, arg);
 }
 

@@ -15,8 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+LW_TLS uintptr_t lw_taking;
+
 void lw_lock_wait(lw_lock_t *l)
 {
+    if (lw_taking == ((uintptr_t)l | 1)) { /* taken for this thread, which read the flag after the thread came */
+        lw_taking = 0;
+        return;
+    }
     for (;;) {
         for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
             if (spin < 64)
@@ -27,6 +33,19 @@ void lw_lock_wait(lw_lock_t *l)
         if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
             return;
     }
+}
+
+void lw_thread_coming(void)
+{
+    uintptr_t l = lw_taking;
+    if (!__libc_single_threaded || !l || (l & 1))
+        return;
+    /* This thread is between lw_lock's reading of the flag and its store, or past the store (then the exchange
+     * finds the lock this thread's already), or before the flag (then lw_lock takes the exchange's way and
+     * lw_lock_wait finds the mark). No other thread exists to hold the lock. */
+    atomic_exchange_explicit(&((lw_lock_t *)l)->held, 1, memory_order_acquire);
+    lw_taking = l | 1;
+    atomic_signal_fence(memory_order_seq_cst);
 }
 
 int lw_trylock(lw_lock_t *l)

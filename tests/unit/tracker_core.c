@@ -1,6 +1,7 @@
 /* Unit tests of the tracker driven through its header, without LD_PRELOAD: tables, call sites, the stack cache,
  * threads, fork and the dump writer. */
 #include "testing.h"
+#include "internal.h"
 
 #include <check.h>
 #include <sys/mman.h>
@@ -595,6 +596,50 @@ START_TEST(internal_allocator)
 }
 END_TEST
 
+/* The lock a thread takes the way a one-thread process does (a plain store after reading
+ * __libc_single_threaded) is taken for it first by a signal handler that makes the process's second thread in
+ * between (lw_thread_coming): the new thread waits for it, and the interrupted thread, had it read the flag after
+ * the handler, finds the lock its own rather than waiting for itself. */
+static lw_lock_t window_lock;
+static atomic_int window_thread_has_lock;
+
+static void *take_window_lock(void *arg)
+{
+    (void)arg;
+    lw_lock(&window_lock);
+    atomic_store(&window_thread_has_lock, 1);
+    lw_unlock(&window_lock);
+    return NULL;
+}
+
+START_TEST(lock_taken_for_the_thread_a_handler_makes)
+{
+    ck_assert_msg(__libc_single_threaded, "the test process has one thread");
+    lw_thread_coming(); /* no lock being taken: none is touched */
+    ck_assert_int_eq(atomic_load(&window_lock.held), 0);
+    lw_taking = (uintptr_t)&window_lock; /* as lw_lock sets it, before it reads the flag */
+    lw_thread_coming();                  /* the handler, about to make the thread */
+    ck_assert_msg(atomic_load(&window_lock.held) == 1, "the lock is taken for the interrupted thread");
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, take_window_lock, NULL), 0);
+    ck_assert(!__libc_single_threaded);
+    /* the interrupted lw_lock goes on: the flag now says threads, and the exchange finds the lock held */
+    if (atomic_exchange_explicit(&window_lock.held, 1, memory_order_acquire))
+        lw_lock_wait(&window_lock); /* returns at once: it was taken for this thread */
+    ck_assert_msg(lw_taking == 0, "the mark is cleared");
+    usleep(20000);
+    ck_assert_msg(!atomic_load(&window_thread_has_lock), "the new thread waits while this one holds the lock");
+    lw_unlock(&window_lock);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert(atomic_load(&window_thread_has_lock));
+    /* a process of many threads takes every lock with the exchange: a lock being taken is left to it */
+    lw_taking = (uintptr_t)&window_lock;
+    lw_thread_coming();
+    ck_assert_int_eq(atomic_load(&window_lock.held), 0);
+    lw_taking = 0;
+}
+END_TEST
+
 int main(void)
 {
     setenv("LEAKWATCH_REPORT", "none", 1);
@@ -625,6 +670,7 @@ int main(void)
     tcase_add_test(tc, config_from_environment);
     tcase_add_test(tc, dump_interval_forms);
     tcase_add_test(tc, internal_allocator);
+    tcase_add_test(tc, lock_taken_for_the_thread_a_handler_makes);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
