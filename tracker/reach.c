@@ -914,8 +914,8 @@ LW_NO_SANITIZE static void exclude_malloc_memory(const scan_t *s, ranges_t *excl
         uintptr_t b = s->b[i].handle;
         while (vi < nv && vmas[vi].hi <= b)
             vi++;
-        if (vi == nv || vmas[vi].lo > b || b - vmas[vi].lo < 2 * sizeof(size_t))
-            continue;
+        if (vi == nv || vmas[vi].lo > b || b - vmas[vi].lo < 2 * sizeof(size_t) || vmas[vi].perms[0] != 'r')
+            continue; /* no chunk header to read: a record that outlived its memory, say */
         if (vi != named) { /* once a mapping, not once a block */
             named = vi;
             heap = vmas[vi].has_path && strcmp(vmas[vi].name, "[heap]") == 0;
@@ -1180,13 +1180,21 @@ static void guard_faults(void)
     lw_sys_sigaction(SIGBUS, &sa, NULL);
 }
 
+/* The flood, which goes on past a block whose memory faults: a record whose release was missed (a realloc or free
+ * leakwatch did not see) may outlive its pages, which the allocator gave back. The flood pops a block before it
+ * reads it, so each fault passes over one block, and the ring of lookups under way outlives the fault. */
+static void flood_guarded(scan_t *s)
+{
+    (void)sigsetjmp(scan_fault, 1);
+    flood(s);
+}
+
 static void scan_guarded(scan_t *s, uintptr_t lo, uintptr_t hi, const ranges_t *excl)
 {
     if (sigsetjmp(scan_fault, 1) == 0)
         scan_root(s, lo, hi, excl);
-    /* the blocks reached so far are on the stack either way; they are live heap blocks, always mapped */
-    if (sigsetjmp(scan_fault, 1) == 0)
-        flood(s);
+    /* the blocks reached so far are on the stack either way */
+    flood_guarded(s);
 }
 
 /* Scans [lo, hi) as roots of `kind`. Memory the program mapped may hold a loaded object's globals: the part of
@@ -1509,8 +1517,13 @@ static void classify(scan_t *s, scratch_t *w, size_t nv, ranges_t excl, ranges_t
     for (size_t i = 0; lw_api_root_region(i, &dlo, &dhi); i++)
         scan_guarded(s, dlo, dhi, &none);
 
-    /* What the roots did not reach is lost; a lost block that another lost block points to is indirect. */
-    for (size_t i = 0; i < s->n; i++) {
+    /* What the roots did not reach is lost; a lost block that another lost block points to is indirect. A block
+     * whose memory faults (see flood_guarded) points to nothing. */
+    volatile size_t lost = 0;
+    if (sigsetjmp(scan_fault, 1) != 0)
+        lost++;
+    for (; lost < s->n; lost++) {
+        size_t i = lost;
         if (s->cls[i] == LW_CLASS_REACHABLE)
             continue;
         scan_words(s, s->b[i].handle, s->b[i].handle + LW_ENTRY_SIZE(&s->b[i]), LW_CLASS_INDIRECT, (ptrdiff_t)i);
