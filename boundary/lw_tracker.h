@@ -95,6 +95,10 @@ void lw_init(void);
  * inside the tracker. Wrappers may use it to skip work such as reading a path; the lw_on_* calls check it too. */
 int lw_tracking(lw_kind_t kind);
 
+/* Whether the calling thread is inside the tracker: a signal handler that interrupted it, or leakwatch's own
+ * code. What it acquires is not recorded, and what it releases may find the records locked. */
+int lw_in_tracker(void);
+
 /* Records that `handle` of `kind` was acquired with `size` bytes, with the stack that starts at `origin`. A
  * handle already live is replaced: the old record was lost by a release we did not see. Descriptors 0-2 (fd and
  * socket kinds) are never recorded or released: they are the standard streams. For the other kinds

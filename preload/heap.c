@@ -58,6 +58,23 @@ LW_EXPORT void *calloc(size_t n, size_t size)
     return p;
 }
 
+/* realloc from inside the tracker (a signal handler that interrupted it) of a block that may have a record: that
+ * record may be locked, and glibc's realloc would free the block while the record stays, a leak at exit. So the
+ * block moves by hand: a new block, a copy, and the old one freed the way free does it (put off until the
+ * interrupted call is done when its record is locked). The caller makes sure malloc_usable_size is there. */
+static void *move_inside_tracker(void *old, size_t size)
+{
+    void *p = size ? lw_real.malloc(size) : NULL;
+    if (!p && size)
+        return NULL; /* old stays as it was */
+    if (p) {
+        size_t have = lw_real.malloc_usable_size(old);
+        memcpy(p, old, have < size ? have : size);
+    }
+    free_tracked(old); /* realloc(p, 0) frees p and returns NULL */
+    return p;
+}
+
 /* realloc's record is taken out before the real call (if the block moves, another thread may be handed the old
  * address at once) and put back unchanged if the call fails, since the old block then stays live. realloc(p, 0)
  * frees p and returns NULL: not a failure. */
@@ -80,6 +97,8 @@ LW_EXPORT void *realloc(void *old, size_t size)
     void *p;
     if (lw_heap_unrecorded(old)) {
         p = lw_real.realloc(old, size); /* an unsampled block: no record to take out or put back */
+    } else if (LW_UNLIKELY_P(lw_in_tracker()) && old && lw_real.malloc_usable_size) {
+        return move_inside_tracker(old, size);
     } else {
         lw_release_t t;
         lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
@@ -107,6 +126,8 @@ LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
             memcpy(p, old, have < total ? have : total);
     } else if (lw_heap_unrecorded(old)) {
         p = lw_real.realloc(old, total);
+    } else if (LW_UNLIKELY_P(lw_in_tracker()) && old && lw_real.malloc_usable_size) {
+        return move_inside_tracker(old, total);
     } else {
         lw_release_t t;
         lw_release_begin(&t, LW_HEAP, (uintptr_t)old);

@@ -629,6 +629,11 @@ int lw_tracking(lw_kind_t kind)
     return !lw_self.busy && (lw_config.kinds & (1u << kind));
 }
 
+int lw_in_tracker(void)
+{
+    return lw_self.busy;
+}
+
 /* Descriptors 0-2 are the standard streams: a program that puts a file or a pipe there (a shell redirecting, a
  * daemon pointing stdin at /dev/null) means it to stay for good and to be inherited, so they are never recorded
  * (nor released: the program never acquired them). A FILE* or DIR* is an fd-kind handle too, but a pointer. */

@@ -227,6 +227,22 @@ START_TEST(test_frees_in_signal_handler)
 }
 END_TEST
 
+/* The same with realloc: a handler that moves each block of the pool (to 4096 bytes) while the code it
+ * interrupted may hold the block's record leaves no record of the old address behind, and the program's frees of
+ * the moved blocks at the end leave only the five it leaks. */
+START_TEST(test_reallocs_in_signal_handler)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .timeout_s = 120 };
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), "heap-realloc"), &o);
+    LWT_ASSERT_RUN(r, 0);
+    ck_assert_msg(lwt_out_value(r, "released", -1) == 20000, "the handler moved the whole pool%s", lwt_describe(r));
+    LWT_ASSERT_SITE(r, "heap", "kept_leak", 5, 5 * 48);
+    LWT_ASSERT_TOTALS(r, "heap", 5, 5 * 48, "no block the handler moved is left");
+    lwt_free(r);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("heap_process");
@@ -237,6 +253,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fork);
     tcase_add_test(tc, test_fork_while_allocating);
     tcase_add_test(tc, test_frees_in_signal_handler);
+    tcase_add_test(tc, test_reallocs_in_signal_handler);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exec");
