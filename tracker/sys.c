@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,9 +115,18 @@ int lw_sys_write_all(int fd, const void *buf, size_t n)
 
 pid_t lw_sys_fork_quiet(void)
 {
+    pid_t parent = (pid_t)lw_syscall(SYS_getpid);
     /* clone with no flags and no stack is fork without glibc's bookkeeping; an exit signal of 0 (the low byte
      * of the flags) is what keeps the copy out of the program's signals and waits */
-    return (pid_t)lw_syscall(SYS_clone, 0ul, 0ul, 0ul, 0ul, 0ul);
+    pid_t pid = (pid_t)lw_syscall(SYS_clone, 0ul, 0ul, 0ul, 0ul, 0ul);
+    if (pid == 0) {
+        /* a copy never outlives the process it copies (killed, say, while its exit dump waited for the copy):
+         * nothing would read its answer, and a scan that went wrong would spin on unseen */
+        lw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0ul, 0ul, 0ul);
+        if ((pid_t)lw_syscall(SYS_getppid) != parent)
+            lw_syscall(SYS_exit_group, 1);
+    }
+    return pid;
 }
 
 int lw_sys_reap(pid_t pid, int *status)

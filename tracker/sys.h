@@ -44,8 +44,9 @@ int lw_sys_write_all(int fd, const void *buf, size_t n);
 /* A copy of the calling process, as fork makes it, that is invisible to the program: no atfork handler runs, the
  * copy sends no signal when it ends (no SIGCHLD reaches the program), and since it is a "clone" child the
  * program's wait(), waitpid(-1, ...) and waitid(P_ALL, ...) never see it (only __WALL or __WCLONE do). The copy
- * may use raw system calls only: glibc's idea of its thread id is the parent's. Returns 0 in the copy, its pid in
- * the caller, or -1 with errno set. Reap it with lw_sys_reap. */
+ * may use raw system calls only: glibc's idea of its thread id is the parent's. The copy is killed when the
+ * calling thread ends (PR_SET_PDEATHSIG), so it never outlives the process it copies. Returns 0 in the copy, its
+ * pid in the caller, or -1 with errno set. Reap it with lw_sys_reap. */
 pid_t lw_sys_fork_quiet(void);
 
 /* Waits for the quiet copy `pid` to end, retrying after EINTR. Returns 0 with *status set, or an errno value. */

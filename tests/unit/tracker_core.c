@@ -2,6 +2,7 @@
  * threads, fork and the dump writer. */
 #include "testing.h"
 #include "internal.h"
+#include "sys.h"
 
 #include <check.h>
 #include <sys/mman.h>
@@ -9,10 +10,12 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -640,6 +643,53 @@ START_TEST(lock_taken_for_the_thread_a_handler_makes)
 }
 END_TEST
 
+/* Whether process pid is gone or a zombie. */
+static int process_ended(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* A quiet copy (the exit scan's, the report's) never outlives the process it copies: killed while its exit dump
+ * waits for the copy, a process takes the copy with it. */
+START_TEST(quiet_copy_dies_with_its_process)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t mid = fork();
+    ck_assert_int_ge(mid, 0);
+    if (mid == 0) {
+        pid_t copy = lw_sys_fork_quiet();
+        if (copy == 0)
+            for (;;)
+                lw_syscall(SYS_pause);
+        if (write(fds[1], &copy, sizeof copy) != sizeof copy)
+            _exit(1);
+        for (;;)
+            pause(); /* until killed, as a program whose exit dump waits for its copy */
+    }
+    pid_t copy = 0;
+    ck_assert_int_eq(read(fds[0], &copy, sizeof copy), (ssize_t)sizeof copy);
+    ck_assert_int_gt(copy, 0);
+    ck_assert_msg(!process_ended(copy), "the copy runs while its process does");
+    kill(mid, SIGKILL);
+    ck_assert_int_eq(waitpid(mid, NULL, 0), mid);
+    for (int i = 0; i < 500 && !process_ended(copy); i++)
+        usleep(10000);
+    ck_assert_msg(process_ended(copy), "the copy %d ended with its process", (int)copy);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
 int main(void)
 {
     setenv("LEAKWATCH_REPORT", "none", 1);
@@ -671,6 +721,7 @@ int main(void)
     tcase_add_test(tc, dump_interval_forms);
     tcase_add_test(tc, internal_allocator);
     tcase_add_test(tc, lock_taken_for_the_thread_a_handler_makes);
+    tcase_add_test(tc, quiet_copy_dies_with_its_process);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
