@@ -28,14 +28,18 @@ typedef struct {
     atomic_int held;
 } lw_lock_t;
 
-/* Waits for a held lock and takes it (util.c), or finds that lw_thread_coming took it for this thread. */
+/* Waits for a held lock and takes it (util.c). */
 void lw_lock_wait(lw_lock_t *l);
 
-/* The lock this thread is taking, from before lw_lock reads __libc_single_threaded until it holds the lock (0
- * otherwise; a stale value of the many-threads path is never read). A signal handler that makes the process's
- * second thread in between takes that lock on this thread's behalf (lw_thread_coming) and sets the low bit: a
- * plain store after the new thread has taken the lock would give it two holders. */
+/* The lock this thread is taking the way a one-thread process does, from just after lw_lock finds the process
+ * has one thread until its plain store (0 otherwise). A signal handler that makes the process's second thread in
+ * between takes that lock on this thread's behalf (lw_thread_coming) and sets the low bit: a plain store after the
+ * new thread had taken the lock would give it two holders. A handler never tries that lock (lw_trylock). */
 extern LW_TLS uintptr_t lw_taking;
+
+/* lw_lock's way when a thread came between its two readings of the flag: the lock taken for this thread, or
+ * taken with the exchange. */
+void lw_lock_thread_came(lw_lock_t *l);
 
 /* Every malloc and free takes a shard lock: the free case is one exchange, inline. The signal fences keep the
  * reentrancy guard's plain stores (lw_self.busy) outside the section the lock holds, as a call would: a signal
@@ -46,15 +50,21 @@ extern LW_TLS uintptr_t lw_taking;
  * it, cost a few percent of a single-threaded program's time. A lock held while a thread is made (the dump
  * thread's start lock) is held in memory before the new thread runs, which takes it with the exchange; a signal
  * handler on this thread still sees it held (lw_trylock), and one that makes a thread while this one is between
- * the flag and the store takes the lock first (lw_taking). */
+ * the flag and the store takes the lock first (lw_taking). The flag is read again once lw_taking is set: a thread
+ * made before that found no lock to take. */
 static inline void lw_lock(lw_lock_t *l)
 {
-    lw_taking = (uintptr_t)l;
     atomic_signal_fence(memory_order_seq_cst);
     if (LW_LIKELY(__libc_single_threaded)) {
-        atomic_store_explicit(&l->held, 1, memory_order_relaxed);
+        lw_taking = (uintptr_t)l;
         atomic_signal_fence(memory_order_seq_cst);
-        lw_taking = 0;
+        if (LW_LIKELY(__libc_single_threaded)) {
+            atomic_store_explicit(&l->held, 1, memory_order_relaxed);
+            atomic_signal_fence(memory_order_seq_cst);
+            lw_taking = 0;
+            return;
+        }
+        lw_lock_thread_came(l);
         return;
     }
     if (LW_UNLIKELY(atomic_exchange_explicit(&l->held, 1, memory_order_acquire)))

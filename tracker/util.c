@@ -19,10 +19,6 @@ LW_TLS uintptr_t lw_taking;
 
 void lw_lock_wait(lw_lock_t *l)
 {
-    if (lw_taking == ((uintptr_t)l | 1)) { /* taken for this thread, which read the flag after the thread came */
-        lw_taking = 0;
-        return;
-    }
     for (;;) {
         for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
             if (spin < 64)
@@ -35,21 +31,34 @@ void lw_lock_wait(lw_lock_t *l)
     }
 }
 
+void lw_lock_thread_came(lw_lock_t *l)
+{
+    /* no handler takes it for this thread now: the process has threads */
+    if (lw_taking != ((uintptr_t)l | 1) && atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        lw_lock_wait(l);
+    lw_taking = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
 void lw_thread_coming(void)
 {
     uintptr_t l = lw_taking;
     if (!__libc_single_threaded || !l || (l & 1))
         return;
-    /* This thread is between lw_lock's reading of the flag and its store, or past the store (then the exchange
-     * finds the lock this thread's already), or before the flag (then lw_lock takes the exchange's way and
-     * lw_lock_wait finds the mark). No other thread exists to hold the lock. */
-    atomic_exchange_explicit(&((lw_lock_t *)l)->held, 1, memory_order_acquire);
-    lw_taking = l | 1;
+    /* This thread is inside lw_lock(l), past its first reading of the flag: before its second (then it finds the
+     * mark, lw_lock_thread_came), or before its store (which then stores what is there), or past it (then the
+     * lock is its own already, and the exchange finds it held). Nothing else holds l: there is no other thread,
+     * and no handler tries it (lw_trylock). */
+    if (!atomic_exchange_explicit(&((lw_lock_t *)l)->held, 1, memory_order_acquire))
+        lw_taking = l | 1;
     atomic_signal_fence(memory_order_seq_cst);
 }
 
 int lw_trylock(lw_lock_t *l)
 {
+    /* a handler that interrupted this thread's lw_lock(l) leaves l to it, as held (lw_thread_coming) */
+    if ((lw_taking & ~(uintptr_t)1) == (uintptr_t)l)
+        return 0;
     return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
            !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
 }

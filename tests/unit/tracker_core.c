@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -601,8 +602,8 @@ END_TEST
 
 /* The lock a thread takes the way a one-thread process does (a plain store after reading
  * __libc_single_threaded) is taken for it first by a signal handler that makes the process's second thread in
- * between (lw_thread_coming): the new thread waits for it, and the interrupted thread, had it read the flag after
- * the handler, finds the lock its own rather than waiting for itself. */
+ * between (lw_thread_coming): the new thread waits for it, and the interrupted thread, reading the flag again,
+ * finds the lock its own rather than waiting for itself. A handler never tries the lock being taken. */
 static lw_lock_t window_lock;
 static atomic_int window_thread_has_lock;
 
@@ -620,26 +621,75 @@ START_TEST(lock_taken_for_the_thread_a_handler_makes)
     ck_assert_msg(__libc_single_threaded, "the test process has one thread");
     lw_thread_coming(); /* no lock being taken: none is touched */
     ck_assert_int_eq(atomic_load(&window_lock.held), 0);
-    lw_taking = (uintptr_t)&window_lock; /* as lw_lock sets it, before it reads the flag */
-    lw_thread_coming();                  /* the handler, about to make the thread */
+
+    /* past the store: the lock is this thread's already, and nothing is marked */
+    lw_taking = (uintptr_t)&window_lock;
+    atomic_store(&window_lock.held, 1);
+    lw_thread_coming();
+    ck_assert_msg(lw_taking == (uintptr_t)&window_lock, "no mark on a lock the thread holds");
+    atomic_store(&window_lock.held, 0);
+
+    /* before the store: a handler does not try the lock, and one about to make a thread takes it */
+    ck_assert_msg(!lw_trylock(&window_lock), "a handler leaves the lock being taken alone");
+    ck_assert_int_eq(atomic_load(&window_lock.held), 0);
+    lw_thread_coming();
     ck_assert_msg(atomic_load(&window_lock.held) == 1, "the lock is taken for the interrupted thread");
+    ck_assert_msg(lw_taking == ((uintptr_t)&window_lock | 1), "and marked so");
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, take_window_lock, NULL), 0);
     ck_assert(!__libc_single_threaded);
-    /* the interrupted lw_lock goes on: the flag now says threads, and the exchange finds the lock held */
-    if (atomic_exchange_explicit(&window_lock.held, 1, memory_order_acquire))
-        lw_lock_wait(&window_lock); /* returns at once: it was taken for this thread */
+    /* the interrupted lw_lock reads the flag again: threads now */
+    lw_lock_thread_came(&window_lock); /* returns at once: the lock was taken for this thread */
     ck_assert_msg(lw_taking == 0, "the mark is cleared");
     usleep(20000);
     ck_assert_msg(!atomic_load(&window_thread_has_lock), "the new thread waits while this one holds the lock");
     lw_unlock(&window_lock);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
     ck_assert(atomic_load(&window_thread_has_lock));
-    /* a process of many threads takes every lock with the exchange: a lock being taken is left to it */
+
+    /* a process of many threads takes every lock with the exchange: a handler takes nothing for it */
     lw_taking = (uintptr_t)&window_lock;
     lw_thread_coming();
     ck_assert_int_eq(atomic_load(&window_lock.held), 0);
     lw_taking = 0;
+}
+END_TEST
+
+/* lw_lock of a one-thread process names the lock it is taking while a signal handler may interrupt it there, and
+ * leaves nothing named once it holds it: a timer's handler that interrupts a loop of lw_lock and lw_unlock finds
+ * the loop's lock named now and then, and never another. */
+static lw_lock_t loop_lock;
+static volatile sig_atomic_t seen_taking, seen_other, handler_runs;
+
+static void note_taking(int sig)
+{
+    (void)sig;
+    handler_runs++;
+    uintptr_t t = lw_taking & ~(uintptr_t)1;
+    if (t == (uintptr_t)&loop_lock)
+        seen_taking++;
+    else if (t)
+        seen_other++;
+}
+
+START_TEST(lock_names_what_it_is_taking)
+{
+    ck_assert_msg(__libc_single_threaded, "the test process has one thread");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = note_taking;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval on = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &on, NULL);
+    for (long n = 0; seen_taking < 20 && n < 200000000; n++) {
+        lw_lock(&loop_lock);
+        lw_unlock(&loop_lock);
+    }
+    setitimer(ITIMER_REAL, &off, NULL);
+    ck_assert_msg(seen_taking >= 20, "a handler found the lock being taken %d times in %d", (int)seen_taking,
+                  (int)handler_runs);
+    ck_assert_int_eq(seen_other, 0);
+    ck_assert_msg(lw_taking == 0, "nothing named after the loop");
 }
 END_TEST
 
@@ -721,6 +771,7 @@ int main(void)
     tcase_add_test(tc, dump_interval_forms);
     tcase_add_test(tc, internal_allocator);
     tcase_add_test(tc, lock_taken_for_the_thread_a_handler_makes);
+    tcase_add_test(tc, lock_names_what_it_is_taking);
     tcase_add_test(tc, quiet_copy_dies_with_its_process);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
