@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 /* Handed to the new thread, which waits for the creator to record it, reads it and gives it back before it runs
  * the start routine. */
@@ -17,33 +18,53 @@ typedef struct {
 } trampoline_t;
 
 /* Trampolines come from a pool of the library's own, claimed by compare-and-swap: pthread_create may run in a
- * signal handler that interrupted malloc or free, whose thread cache glibc's malloc would then corrupt. The pool
- * lies in the library's data, which the reachability scan does not read, so a start argument is held by the
- * program's own memory or by nothing, as without the library. A trampoline is held only from the creation until
- * the new thread has read it; when every one is held, glibc's malloc gives one (so does a fork child whose parent
- * was starting threads: the slots those held stay taken there). */
+ * signal handler that interrupted malloc or free, whose thread cache glibc's malloc would then corrupt. The pool is
+ * a page mapped on first use (mmap is safe in a handler), which the reachability scan reads as the program's
+ * memory: a start argument that the new thread has not read yet is held there, as glibc's thread descriptor holds
+ * it without the library, and a slot given back holds none. A slot is held from the creation until the new thread
+ * has read it; when every one is held or no page could be mapped, glibc's malloc gives one. Slots stay taken for
+ * good in a fork child whose parent was starting threads, and for a thread that a signal handler ends before it
+ * starts. */
 #define POOL 64
-static trampoline_t pool[POOL];
+static _Atomic(trampoline_t *) pool;
 static _Atomic uint64_t pool_taken;
+
+static trampoline_t *pool_slots(void)
+{
+    trampoline_t *p = atomic_load_explicit(&pool, memory_order_acquire);
+    if (p || !lw_real.mmap || !lw_real.munmap)
+        return p;
+    void *m = lw_real.mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (!atomic_compare_exchange_strong_explicit(&pool, &p, (trampoline_t *)m, memory_order_acq_rel,
+                                                 memory_order_acquire))
+        lw_real.munmap(m, 4096); /* another thread's page went in first */
+    return atomic_load_explicit(&pool, memory_order_acquire);
+}
 
 static trampoline_t *trampoline_take(void)
 {
+    trampoline_t *slots = pool_slots();
     uint64_t taken = atomic_load_explicit(&pool_taken, memory_order_relaxed);
-    while (~taken) {
+    while (slots && ~taken) {
         unsigned i = (unsigned)__builtin_ctzll(~taken);
         if (atomic_compare_exchange_weak_explicit(&pool_taken, &taken, taken | 1ull << i, memory_order_acquire,
                                                   memory_order_relaxed))
-            return &pool[i];
+            return &slots[i];
     }
     return lw_real.malloc(sizeof(trampoline_t));
 }
 
 static void trampoline_give_back(trampoline_t *t)
 {
-    if (t >= pool && t < pool + POOL)
-        atomic_fetch_and_explicit(&pool_taken, ~(1ull << (t - pool)), memory_order_release);
-    else
+    trampoline_t *slots = atomic_load_explicit(&pool, memory_order_relaxed);
+    if (slots && t >= slots && t < slots + POOL) {
+        t->arg = NULL;
+        atomic_fetch_and_explicit(&pool_taken, ~(1ull << (t - slots)), memory_order_release);
+    } else {
         lw_real.free(t);
+    }
 }
 
 static void thread_ended(void *unused)
