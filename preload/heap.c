@@ -75,30 +75,22 @@ static void *move_inside_tracker(void *old, size_t size)
     return p;
 }
 
-/* realloc's record is taken out before the real call (if the block moves, another thread may be handed the old
- * address at once) and put back unchanged if the call fails, since the old block then stays live. realloc(p, 0)
- * frees p and returns NULL: not a failure. */
-LW_EXPORT void *realloc(void *old, size_t size)
+/* realloc of old to size, for realloc and reallocarray. A pool block moves to the real heap. Otherwise the record
+ * is taken out before the real call (if the block moves, another thread may be handed the old address at once)
+ * and put back unchanged if the call fails, since the old block then stays live. realloc(p, 0) frees p and
+ * returns NULL: not a failure. Inline in each wrapper, whose caller the new block's stack starts from. */
+static inline __attribute__((always_inline)) void *resize(void *old, size_t size)
 {
-    if (LW_UNLIKELY_P(!lw_real.realloc)) {
-        POOL_IF_RESOLVING(size, 16);
-        lw_resolve();
-    }
-    if (old && lw_pool_owns(old)) {
-        /* a pool block moves to the real heap */
-        size_t have = lw_pool_size(old);
-        void *p = lw_real.malloc(size);
-        if (p) {
-            memcpy(p, old, have < size ? have : size);
-            lw_on_alloc(p, size);
-        }
-        return p;
-    }
     void *p;
-    if (lw_heap_unrecorded(old)) {
+    if (old && lw_pool_owns(old)) {
+        size_t have = lw_pool_size(old);
+        p = lw_real.malloc(size);
+        if (p)
+            memcpy(p, old, have < size ? have : size);
+    } else if (lw_heap_unrecorded(old)) {
         p = lw_real.realloc(old, size); /* an unsampled block: no record to take out or put back */
     } else if (LW_UNLIKELY_P(lw_in_tracker()) && old && lw_real.malloc_usable_size) {
-        return move_inside_tracker(old, size);
+        p = move_inside_tracker(old, size);
     } else {
         lw_release_t t;
         lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
@@ -110,6 +102,15 @@ LW_EXPORT void *realloc(void *old, size_t size)
     return p;
 }
 
+LW_EXPORT void *realloc(void *old, size_t size)
+{
+    if (LW_UNLIKELY_P(!lw_real.realloc)) {
+        POOL_IF_RESOLVING(size, 16);
+        lw_resolve();
+    }
+    return resize(old, size);
+}
+
 LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 {
     LW_ENSURE_REAL(realloc);
@@ -118,25 +119,7 @@ LW_EXPORT void *reallocarray(void *old, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    void *p;
-    if (old && lw_pool_owns(old)) {
-        size_t have = lw_pool_size(old);
-        p = lw_real.malloc(total);
-        if (p)
-            memcpy(p, old, have < total ? have : total);
-    } else if (lw_heap_unrecorded(old)) {
-        p = lw_real.realloc(old, total);
-    } else if (LW_UNLIKELY_P(lw_in_tracker()) && old && lw_real.malloc_usable_size) {
-        return move_inside_tracker(old, total);
-    } else {
-        lw_release_t t;
-        lw_release_begin(&t, LW_HEAP, (uintptr_t)old);
-        p = lw_real.realloc(old, total);
-        lw_release_end(&t, p || (old && total == 0));
-    }
-    if (p)
-        lw_on_alloc(p, total);
-    return p;
+    return resize(old, total);
 }
 
 LW_EXPORT int posix_memalign(void **out, size_t align, size_t size)
