@@ -266,6 +266,7 @@ static int parse(int argc, char **argv, options_t *o, int *status)
 typedef struct {
     long pid;
     unsigned long aside;    /* K, 0 for the current marker of the number */
+    long uid;               /* N for a marker in the directory uid-N of a process that became user N, else -1 */
     bool exec;
     bool spawn;             /* started by posix_spawn (written by the parent) */
     bool covered;           /* a start marker that an exec marker of the same process stands for, or a spawn
@@ -423,7 +424,7 @@ static const char *read_error(int err)
     return err == EINVAL ? "not a regular file" : strerror(err);
 }
 
-static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long aside, int type)
+static void add_marker(scan_t *sc, int dfd, const char *sub, const char *name, long pid, long aside, int type)
 {
     size_t len;
     char *text = read_regular(dfd, name, &len);
@@ -441,6 +442,8 @@ static void add_marker(scan_t *sc, int dfd, const char *name, long pid, long asi
     char *nl = strchr(text, '\n'), *what = nl ? nl + 1 : NULL;
     m->pid = pid;
     m->aside = (unsigned long)aside;
+    unsigned u;
+    m->uid = sscanf(sub, "uid-%u", &u) == 1 ? (long)u : -1;
     m->exec = type == 'e';
     m->spawn = type == 'p';
     m->covered = false;
@@ -491,7 +494,7 @@ static int scan_one(const char *dir, const char *sub, scan_t *sc)
             continue;
         }
         if (type != 'd') {
-            add_marker(sc, dirfd(d), e->d_name, pid, n, type);
+            add_marker(sc, dirfd(d), sub, e->d_name, pid, n, type);
             continue;
         }
         if (grow(&sc->dumps, &sc->capdumps, sc->ndumps, sizeof *sc->dumps) != 0
@@ -716,9 +719,12 @@ static char *find_command(const char *cmd)
     }
 }
 
-/* The markers left behind, the top-level command and incomplete dumps become the report's `unchecked` entries. */
-static void find_unchecked(scan_t *sc, const lwr_report_t *rep, const options_t *o, pid_t child, int ws)
+/* The markers left behind in the run's directory `dir`, the top-level command and incomplete dumps become the
+ * report's `unchecked` entries. */
+static void find_unchecked(const char *dir, scan_t *sc, const lwr_report_t *rep, const options_t *o, pid_t child,
+                           int ws)
 {
+    char closed[PATH_MAX];
     for (size_t i = 0; i < sc->nmarkers; i++) {
         /* an image that exec'd leaks nothing: its start marker stands for the exec, which is named instead */
         const marker_t *x = &sc->markers[i];
@@ -759,6 +765,10 @@ static void find_unchecked(scan_t *sc, const lwr_report_t *rep, const options_t 
         } else if (m->pid == child && m->aside == 0 && WIFSIGNALED(ws)) {
             add_unchecked(sc, m->pid, m->what, "killed by signal %d (%s) before it wrote its exit dump", WTERMSIG(ws),
                           strsignal(WTERMSIG(ws)));
+        } else if (m->uid >= 0 && lwr_closed_to_others(dir, closed, sizeof closed) == 1) {
+            add_unchecked(sc, m->pid, m->what,
+                          "it became user %ld, who cannot write its exit dump: %s is closed to other users", m->uid,
+                          closed);
         } else {
             add_unchecked(sc, m->pid, m->what,
                           "it ended without writing its exit dump (killed by a signal, or it exited from several "
@@ -937,7 +947,7 @@ static int64_t report(const char *dir, const options_t *o, pid_t child, int wait
     lwr_dumplist_free(&dumps);
     if (rep) {
         forget_gone_dumps(rep, o->keep_path);
-        find_unchecked(&sc, rep, o, child, wait_status);
+        find_unchecked(dir, &sc, rep, o, child, wait_status);
     }
     if (!rep || sc.oom || late_signal || lwr_ci_apply(rep, &o->ci) != 0) {
         lwr_report_free(rep);
@@ -1087,9 +1097,12 @@ static int run_command(options_t *op)
         return LWR_EXIT_INTERNAL;
     }
     const char *tmp = getenv("TMPDIR");
-    char dir[PATH_MAX + 32];
-    /* dumps to keep are written beside where they stay: moving them there is a rename on one filesystem */
-    if (o.keep_path[0])
+    char dir[PATH_MAX + 32], closed[PATH_MAX];
+    /* Dumps to keep are written beside where they stay: moving them there is a rename on one filesystem. But a
+     * process that root's tree hands to another user (a server's workers) writes its dumps into the run's
+     * directory too, so when others cannot pass through the keep directory they are written in TMPDIR and
+     * copied. */
+    if (o.keep_path[0] && (geteuid() != 0 || lwr_closed_to_others(o.keep_path, closed, sizeof closed) == 0))
         snprintf(dir, sizeof dir, "%s/.leakwatch-run.XXXXXX", o.keep_path);
     else
         snprintf(dir, sizeof dir, "%s/leakwatch.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");

@@ -170,6 +170,49 @@ int lwr_prepare_dir(const char *opt, const char *dir, char *out, size_t outlen)
     return err;
 }
 
+/* Copies the file src into a new file dst (mode 0600, created exclusively, never through a link). Returns 0 or an
+ * errno value (EEXIST when dst is taken); a part-written dst is removed. */
+static int copy_new(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0)
+        return errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        int err = errno;
+        close(in);
+        return err;
+    }
+    int err = 0;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        for (ssize_t off = 0; off < n && !err;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w > 0)
+                off += w;
+            else if (w == 0)
+                err = EIO;
+            else if (errno != EINTR)
+                err = errno;
+        }
+        if (err)
+            break;
+    }
+    if (close(out) != 0 && !err)
+        err = errno;
+    close(in);
+    if (err)
+        unlink(dst);
+    return err;
+}
+
 int lwr_keep_dump(const char *from, const char *name, const char *to, char *newpath, size_t len)
 {
     const char *base = strrchr(name, '/');
@@ -191,10 +234,40 @@ int lwr_keep_dump(const char *from, const char *name, const char *to, char *newp
             if (link(src, newpath) == 0)
                 return unlink(src) == 0 ? 0 : errno;
         }
+        if (errno == EXDEV) {
+            int err = copy_new(src, newpath);
+            if (err == 0)
+                return unlink(src) == 0 ? 0 : errno;
+            errno = err;
+        }
         if (errno != EEXIST)
             return errno;
     }
     return EEXIST;
+}
+
+int lwr_closed_to_others(const char *path, char *closed, size_t len)
+{
+    char *real = realpath(path, NULL);
+    if (!real)
+        return -1;
+    int r = 0;
+    for (char *end = real;; end++) {
+        if (*end != '/' && *end != '\0')
+            continue;
+        char c = *end;
+        *end = '\0';
+        struct stat st;
+        if (stat(real[0] ? real : "/", &st) != 0 || !(st.st_mode & S_IXOTH)) {
+            snprintf(closed, len, "%s", real[0] ? real : "/");
+            r = 1;
+        }
+        *end = c;
+        if (r || !c)
+            break;
+    }
+    free(real);
+    return r;
 }
 
 /* ---- per-process logs ---------------------------------------------------------------------------------------- */

@@ -53,9 +53,15 @@ int lwr_check_output(const char *opt, const char *path);
 int lwr_prepare_dir(const char *opt, const char *dir, char *out, size_t outlen);
 
 /* Moves the dump `name` of directory `from` into directory `to` under the same name, or when that is taken under
- * the same pid with the next free seq (nothing is ever replaced); the file keeps its owner and mode. `from` and
- * `to` are on one filesystem. The new path goes to newpath. Returns 0 or an errno value. */
+ * the same pid with the next free seq (nothing is ever replaced). On one filesystem it is a rename and the file
+ * keeps its owner; across filesystems it is copied into a new file (mode 0600, created exclusively) and the old
+ * one removed. The new path goes to newpath. Returns 0 or an errno value. */
 int lwr_keep_dump(const char *from, const char *name, const char *to, char *newpath, size_t len);
+
+/* Whether users other than a directory's owner can pass through every directory on the way to `path` (resolved),
+ * `path` included, by the permission bits for others. Returns 0 when they can, 1 with the first directory that
+ * stops them in `closed` (size len), or -1 when `path` cannot be resolved. */
+int lwr_closed_to_others(const char *path, char *closed, size_t len);
 
 /* Writes one text report per process of `dumps` (sorted by pid), built with `sym` and the run's suppressions and
  * baseline: into `dir` named `EXE.<pid>.log` (EXE the executable's base name, bytes other than letters, digits,
