@@ -57,18 +57,23 @@ long lw_syscall(long nr, ...);
  * report anything. */
 void lw_note_allocator(uintptr_t real_malloc, uintptr_t first_malloc);
 
+/* The calls that change mappings take `before`, lw_maps_seq() read before the call was made: from a signal
+ * handler that interrupted leakwatch, the change to the records waits until the interrupted call is done, and
+ * then leaves alone the ranges other threads recorded after `before` (which may lie where this call unmapped). */
+uint64_t lw_maps_seq(void);
 /* A successful mmap (mmap64) at `addr`, `len` bytes, made with prot, flags and fd by the code `origin` names.
  * When that code is the allocator's (see reach.c) the memory is the allocator's; otherwise it is the program's,
  * whatever was there before, and with the mmap kind tracked it becomes an mmap-kind record (handle the start,
  * size the bytes, page-rounded) with its protection, sharing and, for a file, the path of fd. MAP_FAILED is
  * ignored; errno is kept. Call it after the call. */
-void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, lw_origin_t origin);
+void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, uint64_t before, lw_origin_t origin);
 /* A successful munmap: the part of every recorded range inside [addr, addr + len) goes (a range that overlaps
  * keeps its head and its tail, each a record with the range's stack). */
-void lw_on_unmap(void *addr, size_t len);
+void lw_on_unmap(void *addr, size_t len, uint64_t before);
 /* A successful mremap from [old, old + old_len) to [p, p + new_len): the old range goes (not with
  * MREMAP_DONTUNMAP) and a recorded one's attributes and stack move to the new. MAP_FAILED is ignored. */
-void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, lw_origin_t origin);
+void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, uint64_t before,
+                    lw_origin_t origin);
 
 /* Shared-memory objects outlive the process unless removed. Call lw_shm_open_creates before shm_open: nonzero
  * when the call, if it succeeds, creates the object (O_CREAT with O_EXCL, or O_CREAT and no such name yet);

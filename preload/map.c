@@ -23,28 +23,31 @@ static void *sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t
 LW_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     lw_resolve(); /* not only lw_real.mmap: the allocator must be known before a mapping is attributed */
+    uint64_t before = lw_maps_seq();
     void *p = lw_real.mmap ? lw_real.mmap(addr, len, prot, flags, fd, off) : sys_mmap(addr, len, prot, flags, fd, off);
-    lw_on_map_at(p, len, prot, flags, fd, LW_HERE());
+    lw_on_map_at(p, len, prot, flags, fd, before, LW_HERE());
     return p;
 }
 
 LW_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     lw_resolve();
+    uint64_t before = lw_maps_seq();
     void *p = lw_real.mmap64   ? lw_real.mmap64(addr, len, prot, flags, fd, off)
               : lw_real.mmap ? lw_real.mmap(addr, len, prot, flags, fd, off)
                              : sys_mmap(addr, len, prot, flags, fd, off);
-    lw_on_map_at(p, len, prot, flags, fd, LW_HERE());
+    lw_on_map_at(p, len, prot, flags, fd, before, LW_HERE());
     return p;
 }
 
 LW_EXPORT int munmap(void *addr, size_t len)
 {
     lw_resolve();
+    uint64_t before = lw_maps_seq();
     int r = lw_real.munmap ? lw_real.munmap(addr, len) : (int)lw_syscall(SYS_munmap, addr, len);
     if (r == 0) {
         int saved = errno;
-        lw_on_unmap(addr, len);
+        lw_on_unmap(addr, len, before);
         errno = saved;
     }
     return r;
@@ -66,6 +69,7 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
         va_end(ap);
     }
     lw_resolve();
+    uint64_t before = lw_maps_seq();
     void *p;
     if (lw_real.mremap) {
         p = lw_real.mremap(old, old_len, new_len, flags, want);
@@ -73,7 +77,7 @@ LW_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
         long r = lw_syscall(SYS_mremap, old, old_len, new_len, flags, want);
         p = r == -1 ? MAP_FAILED : (void *)r;
     }
-    lw_on_remap_at(old, old_len, p, new_len, flags, LW_HERE());
+    lw_on_remap_at(old, old_len, p, new_len, flags, before, LW_HERE());
     return p;
 }
 

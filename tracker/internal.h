@@ -37,6 +37,12 @@ void lw_lock_wait(lw_lock_t *l);
  * new thread had taken the lock would give it two holders. A handler never tries that lock (lw_trylock). */
 extern LW_TLS uintptr_t lw_taking;
 
+/* How many of leakwatch's locks this thread holds or is taking (counted from before the take to after the
+ * release, so a handler never sees fewer than there are). A signal handler that interrupted the tracker may wait
+ * for a lock only when it is 0: the code it interrupted then holds none, and every lock held is another thread's,
+ * which lets it go. */
+extern LW_TLS int lw_locks_held;
+
 /* lw_lock's way when a thread came between its two readings of the flag: the lock taken for this thread, or
  * taken with the exchange. */
 void lw_lock_thread_came(lw_lock_t *l);
@@ -54,6 +60,7 @@ void lw_lock_thread_came(lw_lock_t *l);
  * made before that found no lock to take. */
 static inline void lw_lock(lw_lock_t *l)
 {
+    lw_locks_held++;
     atomic_signal_fence(memory_order_seq_cst);
     if (LW_LIKELY(__libc_single_threaded)) {
         lw_taking = (uintptr_t)l;
@@ -75,6 +82,7 @@ static inline void lw_unlock(lw_lock_t *l)
 {
     atomic_store_explicit(&l->held, 0, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
+    lw_locks_held--;
 }
 
 /* Takes the lock if it is free; returns nonzero when it did. */
@@ -111,6 +119,16 @@ typedef struct lw_tcache lw_tcache_t;
 
 #define LW_DEFERRED_CLOSES 8
 #define LW_DEFERRED_LOW 1024 /* descriptors below this go in a bitmap, any number of them */
+#define LW_DEFERRED_UNMAPS 16
+
+/* A range of addresses whose mapping records go once the interrupted call is done (mapping.c): those numbered
+ * `seq` or below. hi is 0 in a free slot, LW_UNMAP_CLAIMED while a handler fills it in. */
+typedef struct {
+    uintptr_t lo;
+    _Atomic uintptr_t hi;
+    uint64_t seq;
+} lw_unmapped_t;
+#define LW_UNMAP_CLAIMED UINTPTR_MAX
 
 typedef struct {
     int busy;               /* inside the tracker: inner calls pass through untracked */
@@ -125,6 +143,7 @@ typedef struct {
     void *deferred;                            /* heap blocks (lw_on_free), linked through their first words */
     uint64_t closed_low[LW_DEFERRED_LOW / 64]; /* descriptors closed, a bit each */
     uint64_t closed[LW_DEFERRED_CLOSES];       /* and those above: the number + 1, 0 for a free slot */
+    lw_unmapped_t unmapped[LW_DEFERRED_UNMAPS]; /* ranges unmapped or mapped over */
     int own_thread; /* a thread of leakwatch's (the dump thread), inside the tracker for good */
 } lw_thread_t;
 
@@ -145,8 +164,8 @@ static inline lw_guard_t lw_enter(void)
     return g;
 }
 
-/* Carries out this thread's deferred releases (lw_self.pending): frees the blocks, and forgets the descriptors
- * that are still closed. Runs outside the tracker (lw_self.busy clear). */
+/* Carries out this thread's deferred releases (lw_self.pending): frees the blocks, forgets the descriptors that
+ * are still closed and the mapping records of ranges unmapped. Runs outside the tracker (lw_self.busy clear). */
 void lw_finish_deferred(void);
 
 static inline void lw_leave(lw_guard_t g)
@@ -247,6 +266,9 @@ void lw_tables_drop_in_copy(void);
 /* In the scanning copy, before it lists the records: forgets those of the deferred releases of the thread that
  * made the copy (made by a handler while the copy was being made). */
 void lw_tables_forget_deferred(void);
+/* Carries out the mapping-record removals this thread's handlers put off (lw_thread_t.unmapped), emptying the
+ * slots when `drain` (else they stay, as in the scanning copy). Outside the tracker (lw_self.busy clear). */
+void lw_maps_finish_deferred(int drain);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, every shard locked for the whole walk (one moment's records). */

@@ -28,6 +28,7 @@ typedef struct {
     uint8_t prot, how, recflags;
     char *path; /* NULL for anonymous memory or when it could not be read; lw_mem_alloc'd, pathlen + 1 bytes */
     uint16_t pathlen;
+    uint64_t seq; /* maps_seq when it was added (the parts a removal leaves keep it) */
 } map_t;
 
 /* An object that outlives the process unless removed: a POSIX shm object (its path /dev/shm/NAME) or a System V
@@ -51,6 +52,9 @@ static uint64_t shm_seq;
 static atomic_int have_objs;
 /* The span the ranges ever covered, read without the lock so that a munmap far from every range skips it. */
 static atomic_uintptr_t span_lo = UINTPTR_MAX, span_hi;
+/* The number of ranges ever added, each range numbered by it (map_t.seq); read without the lock before a call
+ * (lw_maps_seq), so that a removal put off until later leaves alone what was added after that call. */
+static _Atomic uint64_t maps_seq;
 
 static uintptr_t page_end(uintptr_t lo, size_t len)
 {
@@ -98,9 +102,10 @@ static void record(const map_t *m)
     lw_table_put(LW_MMAP, m->lo, m->hi - m->lo, m->site, m->born_ms, m->recflags);
 }
 
-/* Takes [lo, hi) out of the ranges: a range inside it goes, one that overlaps keeps what lies outside (its head
- * keeps its record, a tail becomes a record of its own with the same stack). Caller holds maps_lock. */
-static void remove_range(uintptr_t lo, uintptr_t hi)
+/* Takes [lo, hi) out of the ranges numbered `upto` or below (the others stay whole): a range inside it goes, one
+ * that overlaps keeps what lies outside (its head keeps its record, a tail becomes a record of its own with the
+ * same stack). Caller holds maps_lock. */
+static void remove_range_upto(uintptr_t lo, uintptr_t hi, uint64_t upto)
 {
     size_t i = 0;
     while (i < nmaps && maps[i].hi <= lo)
@@ -108,7 +113,9 @@ static void remove_range(uintptr_t lo, uintptr_t hi)
     while (i < nmaps && maps[i].lo < hi) {
         map_t *m = &maps[i];
         uintptr_t a = m->lo, b = m->hi;
-        if (a < lo && b > hi) {
+        if (m->seq > upto) {
+            i++;
+        } else if (a < lo && b > hi) {
             /* a hole in the middle: two ranges */
             if (grow((void **)&maps, &cap_maps, nmaps, sizeof(map_t)) != 0) {
                 atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
@@ -125,8 +132,7 @@ static void remove_range(uintptr_t lo, uintptr_t hi)
             record(&maps[i]);
             record(&maps[i + 1]);
             return;
-        }
-        if (a < lo) {
+        } else if (a < lo) {
             m->hi = lo;
             record(m);
             i++;
@@ -144,9 +150,15 @@ static void remove_range(uintptr_t lo, uintptr_t hi)
     }
 }
 
+static void remove_range(uintptr_t lo, uintptr_t hi)
+{
+    remove_range_upto(lo, hi, UINT64_MAX);
+}
+
 /* Adds m (its range free now) and its record. Caller holds maps_lock. */
 static void add_range(map_t *m)
 {
+    m->seq = atomic_fetch_add(&maps_seq, 1) + 1;
     if (grow((void **)&maps, &cap_maps, nmaps, sizeof(map_t)) != 0) {
         free_path(m);
         atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
@@ -170,6 +182,64 @@ static int near_ranges(uintptr_t lo, uintptr_t hi)
     return hi > atomic_load(&span_lo) && lo < atomic_load(&span_hi);
 }
 
+uint64_t lw_maps_seq(void)
+{
+    return atomic_load_explicit(&maps_seq, memory_order_relaxed);
+}
+
+/* Whether a call that changes the ranges must leave that to later (defer_removal): it comes from inside the
+ * tracker (a signal handler that interrupted it) while this thread holds one of leakwatch's locks, which may be
+ * the ranges' lock or a lock of the live tables or of lw_mem that changing them takes. Holding none, it takes
+ * them and waits as any call does. The dump thread is inside the tracker for good and holds none of those when
+ * it maps memory. */
+static int nested(void)
+{
+    return lw_self.busy && lw_locks_held != 0 && !lw_self.own_thread;
+}
+
+/* Puts off taking [lo, hi) out of the ranges numbered `before` or below (those that existed before the call that
+ * unmapped it began) to the end of the tracker's call that this thread is inside of. A slot is claimed with a
+ * compare-and-swap, since a handler may interrupt the claim to claim one of its own. With every slot taken the
+ * removal is lost, and counted as a lost record: the dump then says it is incomplete. */
+static void defer_removal(uintptr_t lo, uintptr_t hi, uint64_t before)
+{
+    for (int i = 0; i < LW_DEFERRED_UNMAPS; i++) {
+        lw_unmapped_t *u = &lw_self.unmapped[i];
+        uintptr_t free_slot = 0;
+        if (!atomic_compare_exchange_strong_explicit(&u->hi, &free_slot, LW_UNMAP_CLAIMED, memory_order_relaxed,
+                                                     memory_order_relaxed))
+            continue;
+        u->lo = lo;
+        u->seq = before;
+        atomic_signal_fence(memory_order_seq_cst);
+        atomic_store_explicit(&u->hi, hi, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        lw_self.pending = 1;
+        return;
+    }
+    atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
+}
+
+void lw_maps_finish_deferred(int drain)
+{
+    for (int i = 0; i < LW_DEFERRED_UNMAPS; i++) {
+        lw_unmapped_t *u = &lw_self.unmapped[i];
+        uintptr_t hi = atomic_load_explicit(&u->hi, memory_order_relaxed);
+        if (hi == 0 || hi == LW_UNMAP_CLAIMED)
+            continue;
+        uintptr_t lo = u->lo;
+        uint64_t seq = u->seq;
+        if (drain)
+            atomic_store_explicit(&u->hi, 0, memory_order_relaxed);
+        int was = lw_self.busy;
+        lw_self.busy = 1;
+        lw_lock(&maps_lock);
+        remove_range_upto(lo, hi, seq);
+        lw_unlock(&maps_lock);
+        lw_self.busy = was;
+    }
+}
+
 /* The path of descriptor fd, read from /proc with the system call itself. Returns its length, 0 when unknown. */
 static uint16_t fd_path(int fd, char *buf, size_t cap)
 {
@@ -189,13 +259,20 @@ static int tracking_maps(void)
     return lw_tracking(LW_MMAP);
 }
 
-void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, lw_origin_t origin)
+void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, uint64_t before, lw_origin_t origin)
 {
     if (addr == MAP_FAILED || len == 0)
         return;
     int saved = errno;
     uintptr_t lo = (uintptr_t)addr, hi = page_end(lo, len);
     int program = lw_allocator_on_map(lo, hi, origin.ra);
+    if (nested()) {
+        /* not recorded (lw_tracking), and whatever the program had mapped there is gone */
+        if (near_ranges(lo, hi))
+            defer_removal(lo, hi, before);
+        errno = saved;
+        return;
+    }
     lw_init();
     if (!program || !tracking_maps()) {
         /* not the program's own mapping (the allocator's, or one the tracker made): whatever the program had
@@ -216,7 +293,7 @@ void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, lw_origin
     map_t m = { lo, hi, lw_stack_site(origin), lw_now_ms(), (uint8_t)(prot & 7),
                 (uint8_t)(((flags & MAP_TYPE) == MAP_PRIVATE ? 0 : HOW_SHARED) |
                           ((flags & MAP_ANONYMOUS) ? HOW_ANON : 0)),
-                (uint8_t)lw_acquire_flags, NULL, plen };
+                (uint8_t)lw_acquire_flags, NULL, plen, 0 }; /* seq: add_range numbers it */
     m.path = plen ? dup_path(path, plen) : NULL;
     lw_lock(&maps_lock);
     remove_range(lo, hi); /* MAP_FIXED over a range replaces it */
@@ -225,12 +302,16 @@ void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, lw_origin
     lw_leave(g);
 }
 
-void lw_on_unmap(void *addr, size_t len)
+void lw_on_unmap(void *addr, size_t len, uint64_t before)
 {
     uintptr_t lo = (uintptr_t)addr, hi = page_end(lo, len);
     lw_allocator_on_unmap(lo, hi);
     if (!near_ranges(lo, hi))
         return;
+    if (nested()) {
+        defer_removal(lo, hi, before);
+        return;
+    }
     lw_guard_t g = lw_enter();
     lw_lock(&maps_lock);
     remove_range(lo, hi);
@@ -238,7 +319,8 @@ void lw_on_unmap(void *addr, size_t len)
     lw_leave(g);
 }
 
-void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, lw_origin_t origin)
+void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, uint64_t before,
+                    lw_origin_t origin)
 {
     if (p == MAP_FAILED)
         return;
@@ -249,6 +331,14 @@ void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flag
     int program = lw_allocator_on_map(lo, hi, origin.ra);
     int track = tracking_maps();
     if (!near_ranges(olo, ohi) && !near_ranges(lo, hi)) {
+        errno = saved;
+        return;
+    }
+    if (nested()) {
+        /* the new range is not recorded (lw_tracking), and what was recorded at either range is gone */
+        if (!(flags & MREMAP_DONTUNMAP))
+            defer_removal(olo, ohi, before);
+        defer_removal(lo, hi, before);
         errno = saved;
         return;
     }
@@ -301,9 +391,14 @@ static void obj_add(uintptr_t handle, int shmid, const char *path, uint64_t size
     lw_leave(g);
 }
 
-/* Forgets the objects with that path (shmid < 0) or that id. */
+/* Forgets the objects with that path (shmid < 0) or that id. From inside the tracker (see nested) the removal is
+ * lost, and counted as a lost record. */
 static void obj_remove(const char *path, int shmid)
 {
+    if (nested()) {
+        atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
+        return;
+    }
     lw_guard_t g = lw_enter();
     lw_lock(&maps_lock);
     for (size_t i = 0; i < nobjs;) {
@@ -442,7 +537,7 @@ void lw_on_shmat_at(void *addr, int shmid, int shmflg, lw_origin_t origin)
     p = lw_fmt_u64(p, (uint64_t)shmid);
     *p = '\0';
     map_t m = { lo, hi, lw_stack_site(origin), lw_now_ms(), (uint8_t)((shmflg & SHM_RDONLY) ? 1 : 3),
-                HOW_SHARED | HOW_SYSV, (uint8_t)lw_acquire_flags, NULL, (uint16_t)(p - path) };
+                HOW_SHARED | HOW_SYSV, (uint8_t)lw_acquire_flags, NULL, (uint16_t)(p - path), 0 };
     m.path = dup_path(path, m.pathlen);
     lw_lock(&maps_lock);
     remove_range(lo, hi);
@@ -457,6 +552,10 @@ void lw_on_shmdt(const void *addr)
     uintptr_t lo = (uintptr_t)addr;
     if (!near_ranges(lo, lo + 1))
         return;
+    if (nested()) {
+        atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed); /* see obj_remove */
+        return;
+    }
     int saved = errno;
     lw_guard_t g = lw_enter();
     lw_lock(&maps_lock);

@@ -863,6 +863,7 @@ void lw_finish_deferred(void)
         lw_self.pending = 0;
         atomic_signal_fence(memory_order_seq_cst);
         forget_closed(1);
+        lw_maps_finish_deferred(1);
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
         atomic_signal_fence(memory_order_seq_cst);
@@ -880,6 +881,7 @@ void lw_finish_deferred(void)
 void lw_tables_forget_deferred(void)
 {
     forget_closed(0);
+    lw_maps_finish_deferred(0);
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
 }

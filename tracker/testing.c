@@ -5,7 +5,21 @@
 
 void lw_test_set_busy(int busy)
 {
-    lw_self.busy = busy;
+    lw_guard_t g = { 0, errno };
+    if (busy)
+        lw_self.busy = 1;
+    else
+        lw_leave(g);
+}
+
+static lw_lock_t test_lock;
+
+void lw_test_hold_lock(int hold)
+{
+    if (hold)
+        lw_lock(&test_lock);
+    else
+        lw_unlock(&test_lock);
 }
 
 void lw_test_reset_dump_seq(void)

@@ -25,8 +25,12 @@ void lw_mem_fail_after(long n);
 void lw_dump_force_named_tmp(int on);
 
 /* The rest is testing.c. Marks the calling thread as inside the tracker (busy 1), where every hook passes its
- * call through untracked, or as outside it again (0). */
+ * call through untracked, or as outside it again (0), carrying out what was put off meanwhile as leaving the
+ * tracker does (lw_leave). */
 void lw_test_set_busy(int busy);
+/* Takes (1) or lets go (0) a lock of the tracker's that nothing else uses: with the thread marked busy too, the
+ * state of a signal handler that interrupted code holding a lock. */
+void lw_test_hold_lock(int hold);
 /* The next dump is number 1 again. */
 void lw_test_reset_dump_seq(void);
 /* What was lost for want of memory so far: acquisitions not recorded, stacks not interned (the dump's `lost`). */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 LW_TLS uintptr_t lw_taking;
+LW_TLS int lw_locks_held;
 
 void lw_lock_wait(lw_lock_t *l)
 {
@@ -59,8 +60,14 @@ int lw_trylock(lw_lock_t *l)
     /* a handler that interrupted this thread's lw_lock(l) leaves l to it, as held (lw_thread_coming) */
     if ((lw_taking & ~(uintptr_t)1) == (uintptr_t)l)
         return 0;
-    return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
-           !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
+    lw_locks_held++;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!atomic_load_explicit(&l->held, memory_order_relaxed) &&
+        !atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
+        return 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    lw_locks_held--;
+    return 0;
 }
 
 size_t lw_strlcpy(char *dst, const char *src, size_t cap)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +21,19 @@
 /* Each makes its call with the stack of this function's caller, the way a wrapper does. */
 __attribute__((noinline)) static void map_here(uintptr_t at, size_t len, int prot, int flags, int fd)
 {
-    lw_on_map_at((void *)at, len, prot, flags, fd, LW_HERE());
+    lw_on_map_at((void *)at, len, prot, flags, fd, lw_maps_seq(), LW_HERE());
     __asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) static void map_elsewhere(uintptr_t at, size_t len)
 {
-    lw_on_map_at((void *)at, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, LW_HERE());
+    lw_on_map_at((void *)at, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, lw_maps_seq(), LW_HERE());
     __asm__ volatile("" ::: "memory");
 }
 
 __attribute__((noinline)) static void remap_here(uintptr_t old, size_t old_len, uintptr_t to, size_t len, int flags)
 {
-    lw_on_remap_at((void *)old, old_len, (void *)to, len, flags, LW_HERE());
+    lw_on_remap_at((void *)old, old_len, (void *)to, len, flags, lw_maps_seq(), LW_HERE());
     __asm__ volatile("" ::: "memory");
 }
 
@@ -43,7 +44,7 @@ static void anon(uintptr_t at, size_t len)
 
 static void unmap(uintptr_t at, size_t len)
 {
-    lw_on_unmap((void *)at, len);
+    lw_on_unmap((void *)at, len, lw_maps_seq());
 }
 
 typedef struct {
@@ -219,6 +220,73 @@ START_TEST(not_the_programs)
 }
 END_TEST
 
+/* The state of a signal handler that interrupted the tracker while it held a lock (on), and its end (off). */
+static void handler_in_lock(int on)
+{
+    if (on) {
+        lw_test_set_busy(1);
+        lw_test_hold_lock(1);
+    } else {
+        lw_test_hold_lock(0);
+        lw_test_set_busy(0);
+    }
+}
+
+/* From a signal handler that interrupted the tracker while it held a lock (maybe the ranges' own) an unmap, a
+ * mapping over a recorded range and a remap change no record until the interrupted call is done. */
+START_TEST(inside_a_lock_waits)
+{
+    anon(BASE, 4 * PAGE);
+    anon(BASE + 8 * PAGE, 2 * PAGE);
+    anon(BASE + 16 * PAGE, 2 * PAGE);
+    handler_in_lock(1);
+    unmap(BASE, 4 * PAGE);
+    anon(BASE + 8 * PAGE, PAGE);
+    remap_here(BASE + 16 * PAGE, 2 * PAGE, BASE + 32 * PAGE, 2 * PAGE, MREMAP_MAYMOVE);
+    expect((unsigned[]){ 0, 4, 8, 10, 16, 18 }, 3);
+    handler_in_lock(0);
+    expect((unsigned[]){ 9, 10 }, 1);
+}
+END_TEST
+
+static void *map_first_two_pages(void *arg)
+{
+    (void)arg;
+    anon(BASE, 2 * PAGE);
+    return NULL;
+}
+
+/* An unmap put off that way leaves alone what another thread mapped and recorded there meanwhile. */
+START_TEST(unmap_put_off_spares_later_mappings)
+{
+    anon(BASE, 4 * PAGE);
+    handler_in_lock(1);
+    unmap(BASE, 4 * PAGE);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, map_first_two_pages, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    expect((unsigned[]){ 0, 2, 2, 4 }, 2);
+    handler_in_lock(0);
+    expect((unsigned[]){ 0, 2 }, 1);
+}
+END_TEST
+
+/* More removals put off within one call than there are slots: the one that finds none is counted lost, so that
+ * the dump says it is incomplete, and the others are carried out. */
+START_TEST(removals_past_the_slots_are_counted)
+{
+    for (unsigned i = 0; i < 17; i++)
+        anon(BASE + 2 * i * PAGE, PAGE);
+    unsigned long lost = lw_test_lost_records();
+    handler_in_lock(1);
+    for (unsigned i = 0; i < 17; i++)
+        unmap(BASE + 2 * i * PAGE, PAGE);
+    handler_in_lock(0);
+    ck_assert_uint_eq(lw_test_lost_records(), lost + 1);
+    expect((unsigned[]){ 32, 33 }, 1);
+}
+END_TEST
+
 /* errno is the caller's after every call. */
 START_TEST(errno_kept)
 {
@@ -289,6 +357,9 @@ int main(void)
     tcase_add_test(tc, fixed_map_replaces);
     tcase_add_test(tc, remap_moves_grows_and_shrinks);
     tcase_add_test(tc, not_the_programs);
+    tcase_add_test(tc, inside_a_lock_waits);
+    tcase_add_test(tc, unmap_put_off_spares_later_mappings);
+    tcase_add_test(tc, removals_past_the_slots_are_counted);
     tcase_add_test(tc, errno_kept);
     tcase_add_test(tc, dump_carries_values);
     suite_add_tcase(s, tc);
