@@ -130,6 +130,17 @@ typedef struct {
 } lw_unmapped_t;
 #define LW_UNMAP_CLAIMED UINTPTR_MAX
 
+/* A release of another kind (a timer, a thread, a FILE* or DIR*) whose record goes once the interrupted call is
+ * done (table.c), if no record of that kind was added to its shard since (`puts`, the shard's count then). */
+#define LW_DEFERRED_RELEASES 16
+typedef struct {
+    _Atomic int state; /* LW_SLOT_FREE, _CLAIMED (being written or read), _CALL (the call may still fail), _READY */
+    uint8_t kind;
+    uint32_t puts;
+    uintptr_t handle;
+} lw_released_t;
+enum { LW_SLOT_FREE, LW_SLOT_CLAIMED, LW_SLOT_CALL, LW_SLOT_READY };
+
 typedef struct {
     int busy;               /* inside the tracker: inner calls pass through untracked */
     int in_unwind;          /* inside libunwind on the tracker's behalf (see lw_signal_mask_elided) */
@@ -144,6 +155,7 @@ typedef struct {
     uint64_t closed_low[LW_DEFERRED_LOW / 64]; /* descriptors closed, a bit each */
     uint64_t closed[LW_DEFERRED_CLOSES];       /* and those above: the number + 1, 0 for a free slot */
     lw_unmapped_t unmapped[LW_DEFERRED_UNMAPS]; /* ranges unmapped or mapped over */
+    lw_released_t released[LW_DEFERRED_RELEASES]; /* handles of the other kinds */
     int own_thread; /* a thread of leakwatch's (the dump thread), inside the tracker for good */
 } lw_thread_t;
 
@@ -165,7 +177,8 @@ static inline lw_guard_t lw_enter(void)
 }
 
 /* Carries out this thread's deferred releases (lw_self.pending): frees the blocks, forgets the descriptors that
- * are still closed and the mapping records of ranges unmapped. Runs outside the tracker (lw_self.busy clear). */
+ * are still closed, the other handles released and the mapping records of ranges unmapped. Runs outside the
+ * tracker (lw_self.busy clear). */
 void lw_finish_deferred(void);
 
 static inline void lw_leave(lw_guard_t g)

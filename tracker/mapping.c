@@ -198,17 +198,33 @@ static int nested(void)
 }
 
 /* Puts off taking [lo, hi) out of the ranges numbered `before` or below (those that existed before the call that
- * unmapped it began) to the end of the tracker's call that this thread is inside of. A slot is claimed with a
- * compare-and-swap, since a handler may interrupt the claim to claim one of its own. With every slot taken the
- * removal is lost, and counted as a lost record: the dump then says it is incomplete. */
+ * unmapped it began) to the end of the tracker's call that this thread is inside of. A range that touches one
+ * put off with the same number joins it (their union is the same removal); otherwise it takes a free slot. A slot
+ * is claimed with a compare-and-swap before it is written, since a handler may interrupt to claim one of its own.
+ * With every slot taken the removal is lost, and counted as a lost record: the dump then says it is incomplete. */
 static void defer_removal(uintptr_t lo, uintptr_t hi, uint64_t before)
 {
+    for (int i = 0; i < LW_DEFERRED_UNMAPS; i++) {
+        lw_unmapped_t *u = &lw_self.unmapped[i];
+        uintptr_t h = atomic_load_explicit(&u->hi, memory_order_relaxed);
+        if (h == 0 || h == LW_UNMAP_CLAIMED || u->seq != before || u->lo > hi || lo > h ||
+            !atomic_compare_exchange_strong_explicit(&u->hi, &h, LW_UNMAP_CLAIMED, memory_order_relaxed,
+                                                     memory_order_relaxed))
+            continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (lo < u->lo)
+            u->lo = lo;
+        atomic_signal_fence(memory_order_seq_cst);
+        atomic_store_explicit(&u->hi, hi > h ? hi : h, memory_order_relaxed);
+        return;
+    }
     for (int i = 0; i < LW_DEFERRED_UNMAPS; i++) {
         lw_unmapped_t *u = &lw_self.unmapped[i];
         uintptr_t free_slot = 0;
         if (!atomic_compare_exchange_strong_explicit(&u->hi, &free_slot, LW_UNMAP_CLAIMED, memory_order_relaxed,
                                                      memory_order_relaxed))
             continue;
+        atomic_signal_fence(memory_order_seq_cst);
         u->lo = lo;
         u->seq = before;
         atomic_signal_fence(memory_order_seq_cst);
@@ -227,8 +243,15 @@ void lw_maps_finish_deferred(int drain)
         uintptr_t hi = atomic_load_explicit(&u->hi, memory_order_relaxed);
         if (hi == 0 || hi == LW_UNMAP_CLAIMED)
             continue;
+        /* claimed while it is read and emptied: a handler that runs meanwhile (and carries out the slots itself)
+         * neither takes it nor has it emptied under its own range */
+        if (drain && !atomic_compare_exchange_strong_explicit(&u->hi, &hi, LW_UNMAP_CLAIMED, memory_order_relaxed,
+                                                              memory_order_relaxed))
+            continue;
+        atomic_signal_fence(memory_order_seq_cst);
         uintptr_t lo = u->lo;
         uint64_t seq = u->seq;
+        atomic_signal_fence(memory_order_seq_cst);
         if (drain)
             atomic_store_explicit(&u->hi, 0, memory_order_relaxed);
         int was = lw_self.busy;

@@ -112,6 +112,9 @@ typedef struct {
     char *pool_cur, *pool_end;
     char *chunks; /* the pool's chunks, each holding the next one's address in its first bytes */
     size_t live[LW_KIND_COUNT]; /* records of this process (not the inherited ones), for lw_tables_total */
+    /* Records added of each kind but the heap, counted under the lock and read without it: a release put off by a
+     * signal handler (defer_release) is carried out only if none was added since. */
+    _Atomic uint32_t puts[LW_KIND_COUNT];
     /* The spans most recently found or made, by the low bits of their number: 1 MiB of addresses in a row. An
      * acquisition and the free of a block made a moment ago usually find their spans here and not in uthash,
      * whose bucket chains of a large table are a cache miss at every step (perl building a hash: 98% of span
@@ -566,9 +569,17 @@ void lw_nursery_off(int off)
     nursery_off = off;
 }
 
-/* Set once a release could not be carried out (a handler that interrupted the tracker released a handle of the
- * shard it was working on, other than by free or a descriptor's close: see release_nested). From then on every
- * acquisition looks for a stale record of its handle first. */
+void lw_test_hold_shard(uintptr_t handle, int hold)
+{
+    if (hold)
+        lw_lock(&shard_of(handle)->lock);
+    else
+        lw_unlock(&shard_of(handle)->lock);
+}
+
+/* Set once a release could not be carried out (a handler that interrupted the tracker released a handle of a
+ * shard whose lock was held, and its release could not be put off: see release_nested and forget_released). From
+ * then on every acquisition looks for a stale record of its handle first. */
 static atomic_int release_missed;
 
 static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, uint32_t born_ms, unsigned flags,
@@ -593,8 +604,13 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
     lw_lock(&s->lock);
     /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
      * our back all the time (a raw close system call); a heap block only when a release was missed. */
-    if (kind != LW_HEAP || atomic_load_explicit(&release_missed, memory_order_relaxed))
+    if (kind != LW_HEAP) {
         take(s, kind, handle, hv, NULL, 0);
+        atomic_store_explicit(&s->puts[kind], atomic_load_explicit(&s->puts[kind], memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    } else if (LW_UNLIKELY(atomic_load_explicit(&release_missed, memory_order_relaxed))) {
+        take(s, kind, handle, hv, NULL, 0);
+    }
     err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
     if (err == -2)
         err = kind == LW_HEAP ? heap_add(s, handle, &b) : table_add(s, kind, handle, hv, &b);
@@ -731,6 +747,81 @@ static int defer_close(int fd)
     return 0;
 }
 
+/* Puts off forgetting the record of `handle` (a kind other than the heap's, not a descriptor number) to the end
+ * of the interrupted call: the slot holds the shard's count of records added of that kind now, before the call
+ * that releases the handle, so that a record added since (maybe of the same handle, handed out again) is never
+ * taken for the released one. `call`: the release is a call that may still fail (lw_release_end decides). Returns
+ * 0 when every slot is taken. */
+static int defer_release(lw_kind_t kind, uintptr_t handle, const lw_shard_t *s, int call)
+{
+    for (int i = 0; i < LW_DEFERRED_RELEASES; i++) {
+        lw_released_t *r = &lw_self.released[i];
+        int free_slot = LW_SLOT_FREE;
+        if (!atomic_compare_exchange_strong_explicit(&r->state, &free_slot, LW_SLOT_CLAIMED, memory_order_relaxed,
+                                                     memory_order_relaxed))
+            continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        r->kind = (uint8_t)kind;
+        r->handle = handle;
+        r->puts = atomic_load_explicit(&s->puts[kind], memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        atomic_store_explicit(&r->state, call ? LW_SLOT_CALL : LW_SLOT_READY, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        lw_self.pending = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The call a release put off for (kind, handle) ended: the slot is carried out when it released the handle, and
+ * given back when it failed. Returns whether there was such a slot. */
+static int settle_release(lw_kind_t kind, uintptr_t handle, int released)
+{
+    for (int i = 0; i < LW_DEFERRED_RELEASES; i++) {
+        lw_released_t *r = &lw_self.released[i];
+        if (atomic_load_explicit(&r->state, memory_order_relaxed) != LW_SLOT_CALL || r->kind != kind ||
+            r->handle != handle)
+            continue;
+        atomic_store_explicit(&r->state, released ? LW_SLOT_READY : LW_SLOT_FREE, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+        return 1;
+    }
+    return 0;
+}
+
+/* Carries out the releases put off (defer_release), emptying the slots when `drain`: a record goes only if no
+ * record of its kind was added to its shard since; else it stays and later acquisitions look for it
+ * (release_missed). Inside the guard, as forget_if_closed. */
+static void forget_released(int drain)
+{
+    for (int i = 0; i < LW_DEFERRED_RELEASES; i++) {
+        lw_released_t *r = &lw_self.released[i];
+        int ready = LW_SLOT_READY;
+        if (drain ? !atomic_compare_exchange_strong_explicit(&r->state, &ready, LW_SLOT_CLAIMED, memory_order_relaxed,
+                                                             memory_order_relaxed)
+                  : atomic_load_explicit(&r->state, memory_order_relaxed) != LW_SLOT_READY)
+            continue;
+        atomic_signal_fence(memory_order_seq_cst);
+        lw_kind_t kind = (lw_kind_t)r->kind;
+        uintptr_t handle = r->handle;
+        uint32_t puts = r->puts;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (drain)
+            atomic_store_explicit(&r->state, LW_SLOT_FREE, memory_order_relaxed);
+        uint32_t hv = handle_hash(handle);
+        lw_shard_t *s = shard_of(handle);
+        int was = lw_self.busy;
+        lw_self.busy = 1;
+        lw_lock(&s->lock);
+        if (atomic_load_explicit(&s->puts[kind], memory_order_relaxed) == puts)
+            take(s, kind, handle, hv, NULL, 0);
+        else
+            atomic_store(&release_missed, 1);
+        lw_unlock(&s->lock);
+        lw_self.busy = was;
+    }
+}
+
 /* Whether fd is closed in this process now (errno is the caller's to keep). */
 static int fd_closed(int fd)
 {
@@ -772,25 +863,33 @@ static void forget_closed(int drain)
 }
 
 /* A release from inside the tracker: a signal handler that interrupted it, an atfork handler that runs while
- * fork holds the locks, or leakwatch's own code (libunwind, the dump thread), whose blocks have no record. The
- * lock is only tried, since this thread may hold it already. When it is held (by this thread or another), a heap
- * block that free releases (real_free) is kept, record and memory, until the interrupted call is done: freed
- * now, its address could be handed out and recorded again while the old record is still there, and left
- * recorded it would be a leak at exit. A descriptor's records are forgotten then (defer_close). Other releases
- * are missed (release_missed). Returns 1 when the handle was live, LW_FREE_KEPT when its free was put off. */
-static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *))
+ * fork holds the locks, or leakwatch's own code (libunwind, the dump thread), whose blocks have no record. When
+ * this thread holds none of leakwatch's locks, the shard's is waited for (another thread has it, and lets it
+ * go); else it is only tried, since this thread may hold it. When it is held then, a heap block that free
+ * releases (real_free) is kept, record and memory, until the interrupted call is done: freed now, its address
+ * could be handed out and recorded again while the old record is still there, and left recorded it would be a
+ * leak at exit. A descriptor's records are forgotten then (defer_close), and those of the other kinds but the
+ * heap's (defer_release); `call`: the release is a call that may still fail. What finds no slot is missed
+ * (release_missed). Returns 1 when the handle was live, LW_FREE_KEPT when its free was put off. */
+static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *), int call)
 {
     if (lw_self.own_thread)
         return 0; /* the dump thread's: never recorded, and its guard never clears to carry out a deferral */
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
-    if (!lw_trylock(&s->lock)) {
+    if (lw_locks_held == 0) {
+        lw_lock(&s->lock);
+    } else if (!lw_trylock(&s->lock)) {
         if (real_free) {
             defer_free((void *)handle, real_free);
             return LW_FREE_KEPT;
         }
-        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX && defer_close((int)handle))
+        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX) {
+            if (defer_close((int)handle))
+                return 0;
+        } else if (kind != LW_HEAP && defer_release(kind, handle, s, call)) {
             return 0;
+        }
         atomic_store(&release_missed, 1);
         return 0;
     }
@@ -815,7 +914,7 @@ static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_f
         standard_stream(kind, handle) || (kind == LW_HEAP && handle == 0))
         return 0;
     if (lw_self.busy)
-        return release_nested(kind, handle, real_free);
+        return release_nested(kind, handle, real_free, held != NULL);
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     int found = 0;
@@ -863,6 +962,7 @@ void lw_finish_deferred(void)
         lw_self.pending = 0;
         atomic_signal_fence(memory_order_seq_cst);
         forget_closed(1);
+        forget_released(1);
         lw_maps_finish_deferred(1);
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
@@ -881,6 +981,7 @@ void lw_finish_deferred(void)
 void lw_tables_forget_deferred(void)
 {
     forget_closed(0);
+    forget_released(0);
     lw_maps_finish_deferred(0);
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
@@ -900,6 +1001,8 @@ void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
 
 void lw_release_end(lw_release_t *t, int released)
 {
+    if (!t->had && lw_self.busy && settle_release(t->kind, t->handle, released))
+        return;
     if (released || !t->had || lw_self.busy)
         return;
     held_t held;

@@ -56,4 +56,8 @@ size_t lw_tables_total(void);
  * the uthash tables' own failures with few records. Records already in the nursery stay there. */
 void lw_nursery_off(int off);
 
+/* Takes (1) or lets go (0) the lock of the shard of the live tables that holds `handle`'s records, as code inside
+ * the tracker does (table.c). */
+void lw_test_hold_shard(uintptr_t handle, int hold);
+
 #endif

@@ -154,6 +154,23 @@ START_TEST(test_unmaps_in_signal_handler)
 }
 END_TEST
 
+/* A signal handler that deletes timers while the program opens and closes descriptors (600, one from each run of
+ * a timer every 20 us): the handler often finds the timers' records locked by the code it interrupted, and their
+ * releases wait until that code is done; none is left, and the five the program leaks are all there is. */
+START_TEST(test_timer_deletes_in_signal_handler)
+{
+    LWT_REQUIRE_BUILT();
+    lwt_opts_t o = { .timeout_s = 60 };
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), "timer"), &o);
+    LWT_ASSERT_RUN(r, 0);
+    ck_assert_msg(lwt_out_value(r, "released", -1) == 600, "the handler deleted the whole pool%s", lwt_describe(r));
+    LWT_ASSERT_SITE(r, "timer", "kept_leak", 5, 0);
+    ck_assert_msg(lwt_total_count(r->report, "timer") == 5, "no timer the handler deleted is left%s",
+                  lwt_describe(r));
+    lwt_free(r);
+}
+END_TEST
+
 START_TEST(test_sockets)
 {
     LWT_REQUIRE_BUILT();
@@ -376,6 +393,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fd_closed);
     tcase_add_test(tc, test_closes_in_signal_handler);
     tcase_add_test(tc, test_unmaps_in_signal_handler);
+    tcase_add_test(tc, test_timer_deletes_in_signal_handler);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("other kinds");

@@ -87,6 +87,43 @@ START_TEST(reacquire_replaces)
 }
 END_TEST
 
+static void *acquire_timer_9(void *arg)
+{
+    (void)arg;
+    acquire_here(LW_TIMER, 9, 0);
+    return NULL;
+}
+
+/* A release from a signal handler that interrupted the tracker while it held the lock of the record's shard: the
+ * record goes once the interrupted call is done (case 0); not when the call failed (1); not when a record of the
+ * kind was added to the shard meanwhile (2: another thread was given the same id, and that record is the one
+ * kept); and a release that is no call that can fail (a FILE*'s) goes the same way (3). */
+START_TEST(release_in_lock_waits)
+{
+    uintptr_t h = _i == 3 ? 0x7000000 : 9;
+    lw_kind_t kind = _i == 3 ? LW_FD : LW_TIMER;
+    acquire_here(kind, h, 0);
+    lw_test_set_busy(1);
+    lw_test_hold_shard(h, 1);
+    if (_i == 3) {
+        lw_on_release(kind, h);
+    } else {
+        lw_release_t t;
+        lw_release_begin(&t, kind, h);
+        lw_release_end(&t, _i != 1);
+    }
+    lw_test_hold_shard(h, 0);
+    ck_assert_uint_eq(lw_live_count(kind), 1);
+    if (_i == 2) {
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, acquire_timer_9, NULL), 0);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+    }
+    lw_test_set_busy(0);
+    ck_assert_uint_eq(lw_live_count(kind), (_i == 0 || _i == 3) ? 0 : 1);
+}
+END_TEST
+
 /* A release from inside the tracker (a signal handler that interrupted it) still removes the record. */
 START_TEST(nested_release)
 {
@@ -750,6 +787,7 @@ int main(void)
     tcase_add_test(tc, acquire_release_counts);
     tcase_add_test(tc, reacquire_replaces);
     tcase_add_test(tc, nested_release);
+    tcase_add_loop_test(tc, release_in_lock_waits, 0, 4);
     tcase_add_test(tc, keep_and_restore);
     tcase_add_test(tc, standard_streams_not_recorded);
     tcase_add_test(tc, readable_memory);

@@ -287,6 +287,21 @@ START_TEST(removals_past_the_slots_are_counted)
 }
 END_TEST
 
+/* Removals put off within one call that touch each other take one slot: 40 neighbouring pages lose nothing. */
+START_TEST(neighbouring_removals_join)
+{
+    anon(BASE, 40 * PAGE);
+    anon(BASE + 41 * PAGE, PAGE);
+    unsigned long lost = lw_test_lost_records();
+    handler_in_lock(1);
+    for (unsigned i = 0; i < 40; i++)
+        unmap(BASE + (39 - i) * PAGE, PAGE);
+    handler_in_lock(0);
+    ck_assert_uint_eq(lw_test_lost_records(), lost);
+    expect((unsigned[]){ 41, 42 }, 1);
+}
+END_TEST
+
 /* errno is the caller's after every call. */
 START_TEST(errno_kept)
 {
@@ -360,6 +375,7 @@ int main(void)
     tcase_add_test(tc, inside_a_lock_waits);
     tcase_add_test(tc, unmap_put_off_spares_later_mappings);
     tcase_add_test(tc, removals_past_the_slots_are_counted);
+    tcase_add_test(tc, neighbouring_removals_join);
     tcase_add_test(tc, errno_kept);
     tcase_add_test(tc, dump_carries_values);
     suite_add_tcase(s, tc);
