@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -967,6 +968,14 @@ void lw_finish_deferred(void)
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
         atomic_signal_fence(memory_order_seq_cst);
+        if (!p)
+            continue;
+        /* Every signal blocked across the frees: these are calls into the allocator the program never made here
+         * (a handler freed the blocks), and a handler that interrupted one and called malloc itself would find
+         * the allocator mid-change, where the program's own code (say only its thread cache) never leaves it. */
+        sigset_t all, old;
+        sigfillset(&all);
+        lw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, (size_t)(_NSIG / 8));
         while (p) {
             void *next;
             memcpy(&next, p, sizeof(next));
@@ -974,6 +983,7 @@ void lw_finish_deferred(void)
             deferred_free(p);
             p = next;
         }
+        lw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, (size_t)(_NSIG / 8));
     }
     errno = err;
 }
