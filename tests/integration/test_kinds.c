@@ -109,63 +109,39 @@ START_TEST(test_fd_closed)
 }
 END_TEST
 
-/* A signal handler that closes descriptors while the code it interrupted is inside leakwatch (600 closes from a
- * timer every 20 us, the program opening and closing all the while; then with two more threads doing the same
- * and the handler opening and closing one of its own too): the program finishes, none of them is left, and the
- * five the program leaks are all there is. */
-START_TEST(test_closes_in_signal_handler)
-{
-    LWT_REQUIRE_BUILT();
-    static const char *const modes[] = { "fd", "fd-threads" };
-    for (int i = 0; i < 2; i++) {
-        lwt_opts_t o = { .timeout_s = 60 };
-        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), modes[i]), &o);
-        LWT_ASSERT_RUN(r, 0);
-        ck_assert_msg(lwt_out_value(r, "released", -1) == 600, "%s: the handler closed the whole pool%s", modes[i],
-                      lwt_describe(r));
-        LWT_ASSERT_SITE(r, "fd", "kept_leak", 5, 0);
-        ck_assert_msg(lwt_total_count(r->report, "fd") == 5, "%s: no descriptor the handler closed is left%s",
-                      modes[i], lwt_describe(r));
-        lwt_free(r);
-    }
-}
-END_TEST
+/* A signal handler that releases handles while the code it interrupted is inside leakwatch, one from each run of
+ * a timer every 20 us, the program acquiring and releasing all the while (handler_releases):
+ *   fd, fd-threads: 600 closes, the program opening and closing, then with two more threads doing the same and
+ *     the handler opening and closing one of its own too;
+ *   map, map-threads: 20000 unmaps of the program's pages and a page of the handler's own mapped and unmapped,
+ *     the program mapping and unmapping, then with two more threads too (some land while leakwatch holds a lock:
+ *     the interrupted call's end forgets them);
+ *   timer: 600 timer_deletes while the program opens and closes descriptors (whose records share the timers'
+ *     shard: the handler often finds it locked by the code it interrupted, and the releases wait for that code).
+ * The program finishes, no handle the handler released is left, and the five the program leaks are all there
+ * is. */
+static const struct {
+    const char *mode, *kind;
+    long long released, leak_bytes;
+} handler_cases[] = {
+    { "fd", "fd", 600, 0 },
+    { "fd-threads", "fd", 600, 0 },
+    { "map", "mmap", 20000, 5 * 4096 },
+    { "map-threads", "mmap", 20000, 5 * 4096 },
+    { "timer", "timer", 600, 0 },
+};
 
-/* A signal handler that unmaps pages while the code it interrupted is inside leakwatch (20000 of the program's
- * mappings, one from each run of a timer every 20 us, and a page of the handler's own mapped and unmapped; the
- * program mapping and unmapping all the while, then with two more threads doing the same): most land inside a
- * tracker call, some while it holds a lock (then the call's end forgets them); the program finishes, none is
- * left, and the five the program leaks are all there is. */
-START_TEST(test_unmaps_in_signal_handler)
+START_TEST(test_releases_in_signal_handler)
 {
     LWT_REQUIRE_BUILT();
-    static const char *const modes[] = { "map", "map-threads" };
-    for (int i = 0; i < 2; i++) {
-        lwt_opts_t o = { .timeout_s = 60 };
-        lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), modes[i]), &o);
-        LWT_ASSERT_RUN(r, 0);
-        ck_assert_msg(lwt_out_value(r, "released", -1) == 20000, "%s: the handler unmapped the whole pool%s",
-                      modes[i], lwt_describe(r));
-        LWT_ASSERT_SITE(r, "mmap", "kept_leak", 5, 5 * 4096);
-        ck_assert_msg(lwt_total_count(r->report, "mmap") == 5, "%s: no mapping the handler unmapped is left%s",
-                      modes[i], lwt_describe(r));
-        lwt_free(r);
-    }
-}
-END_TEST
-
-/* A signal handler that deletes timers while the program opens and closes descriptors (600, one from each run of
- * a timer every 20 us): the handler often finds the timers' records locked by the code it interrupted, and their
- * releases wait until that code is done; none is left, and the five the program leaks are all there is. */
-START_TEST(test_timer_deletes_in_signal_handler)
-{
-    LWT_REQUIRE_BUILT();
+    const char *mode = handler_cases[_i].mode, *kind = handler_cases[_i].kind;
     lwt_opts_t o = { .timeout_s = 60 };
-    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), "timer"), &o);
+    lwt_result_t *r = lwt_leakwatch(NO_GATE, LWT_ARGV(lwt_fixture("handler_releases"), mode), &o);
     LWT_ASSERT_RUN(r, 0);
-    ck_assert_msg(lwt_out_value(r, "released", -1) == 600, "the handler deleted the whole pool%s", lwt_describe(r));
-    LWT_ASSERT_SITE(r, "timer", "kept_leak", 5, 0);
-    ck_assert_msg(lwt_total_count(r->report, "timer") == 5, "no timer the handler deleted is left%s",
+    ck_assert_msg(lwt_out_value(r, "released", -1) == handler_cases[_i].released,
+                  "%s: the handler released the whole pool%s", mode, lwt_describe(r));
+    LWT_ASSERT_SITE(r, kind, "kept_leak", 5, handler_cases[_i].leak_bytes);
+    ck_assert_msg(lwt_total_count(r->report, kind) == 5, "%s: no handle the handler released is left%s", mode,
                   lwt_describe(r));
     lwt_free(r);
 }
@@ -391,9 +367,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_fd_mode, 0, N_FD_MODES);
     tcase_add_test(tc, test_fd_all);
     tcase_add_test(tc, test_fd_closed);
-    tcase_add_test(tc, test_closes_in_signal_handler);
-    tcase_add_test(tc, test_unmaps_in_signal_handler);
-    tcase_add_test(tc, test_timer_deletes_in_signal_handler);
+    tcase_add_loop_test(tc, test_releases_in_signal_handler, 0, sizeof handler_cases / sizeof handler_cases[0]);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("other kinds");
