@@ -38,9 +38,9 @@ void lw_lock_wait(lw_lock_t *l);
 extern LW_TLS uintptr_t lw_taking;
 
 /* How many of leakwatch's locks this thread holds or is taking (counted from before the take to after the
- * release, so a handler never sees fewer than there are). A signal handler that interrupted the tracker may wait
- * for a lock only when it is 0: the code it interrupted then holds none, and every lock held is another thread's,
- * which lets it go. */
+ * release, so a handler never sees fewer than there are; not while it waits for one another thread holds,
+ * lw_lock_wait). A signal handler that interrupted the tracker may wait for a lock only when it is 0: the code it
+ * interrupted then holds none, and every lock held is another thread's, which lets it go. */
 extern LW_TLS int lw_locks_held;
 
 /* lw_lock's way when a thread came between its two readings of the flag: the lock taken for this thread, or

@@ -18,15 +18,23 @@
 LW_TLS uintptr_t lw_taking;
 LW_TLS int lw_locks_held;
 
+/* While it waits the thread does not hold l, and l is not counted (lw_locks_held): a signal handler that
+ * interrupts the wait finds only the locks this thread held before it called lw_lock, and when there are none it
+ * may take l itself, which the other thread lets go. It is counted again before each exchange that may take it. */
 void lw_lock_wait(lw_lock_t *l)
 {
     for (;;) {
+        atomic_signal_fence(memory_order_seq_cst);
+        lw_locks_held--;
+        atomic_signal_fence(memory_order_seq_cst);
         for (int spin = 0; atomic_load_explicit(&l->held, memory_order_relaxed); spin++) {
             if (spin < 64)
                 LW_CPU_RELAX();
             else
                 sched_yield();
         }
+        lw_locks_held++;
+        atomic_signal_fence(memory_order_seq_cst);
         if (!atomic_exchange_explicit(&l->held, 1, memory_order_acquire))
             return;
     }

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,61 @@ START_TEST(unmap_put_off_spares_later_mappings)
 }
 END_TEST
 
+static pthread_t waiter;
+static atomic_int waiting, handled;
+
+static void unmap_in_handler(int sig)
+{
+    (void)sig;
+    unmap(BASE, 4 * PAGE);
+    atomic_store(&handled, 1);
+}
+
+/* Holds the lock the main thread then waits for, interrupts that wait with a signal whose handler unmaps, and
+ * looks at the ranges before it lets the lock go. */
+static void *hold_while_main_waits(void *arg)
+{
+    int *removed_at_once = arg;
+    lw_test_hold_lock(1);
+    atomic_store(&waiting, 1);
+    usleep(100000); /* the main thread is in lw_lock's wait by now */
+    pthread_kill(waiter, SIGUSR1);
+    while (!atomic_load(&handled))
+        usleep(1000);
+    *removed_at_once = live().n == 0;
+    lw_test_hold_lock(0);
+    return NULL;
+}
+
+/* A handler that interrupts a wait for a lock another thread holds (while the interrupted code holds none) changes
+ * the ranges at once: waiting is not holding, and what the handler waits for lets go. A busy lock whose wait
+ * counted as held put off every removal of the handlers that ran meanwhile, more of them than there are slots
+ * when the lock is in demand. */
+START_TEST(waiting_for_a_lock_is_not_holding_it)
+{
+    anon(BASE, 4 * PAGE);
+    struct sigaction sa = { 0 }, old;
+    sa.sa_handler = unmap_in_handler;
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+    waiter = pthread_self();
+    atomic_store(&waiting, 0);
+    atomic_store(&handled, 0);
+    int removed_at_once = 0;
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hold_while_main_waits, &removed_at_once), 0);
+    while (!atomic_load(&waiting))
+        usleep(1000);
+    lw_test_set_busy(1);
+    lw_test_hold_lock(1);
+    lw_test_hold_lock(0);
+    lw_test_set_busy(0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    sigaction(SIGUSR1, &old, NULL);
+    ck_assert_msg(removed_at_once, "the handler's unmap is carried out while the lock is waited for");
+    expect(NULL, 0);
+}
+END_TEST
+
 /* More removals put off within one call than there are slots: the one that finds none is counted lost, so that
  * the dump says it is incomplete, and the others are carried out. */
 START_TEST(removals_past_the_slots_are_counted)
@@ -374,6 +431,7 @@ int main(void)
     tcase_add_test(tc, not_the_programs);
     tcase_add_test(tc, inside_a_lock_waits);
     tcase_add_test(tc, unmap_put_off_spares_later_mappings);
+    tcase_add_test(tc, waiting_for_a_lock_is_not_holding_it);
     tcase_add_test(tc, removals_past_the_slots_are_counted);
     tcase_add_test(tc, neighbouring_removals_join);
     tcase_add_test(tc, errno_kept);
