@@ -171,6 +171,9 @@ void lw_on_alloc_at(uintptr_t p, size_t size, int counted, lw_origin_t origin);
 /* Forgets `handle`. Call it before the real release function: once the resource is released another thread may
  * acquire the same address or descriptor. Returns 1 when the handle was live, 0 when it was unknown. */
 int lw_on_release(lw_kind_t kind, uintptr_t handle);
+/* The release of a FILE* or DIR* (recorded as LW_FD): as lw_on_release, for a handle that is never a descriptor's
+ * number, however low it lies (a non-PIE program's heap). */
+int lw_on_release_stream(uintptr_t stream);
 
 /* free's release: forgets heap block p, as lw_on_release, before the caller frees it with real_free. A free
  * that a signal handler makes while the code it interrupted is inside leakwatch may find p's records locked (by

@@ -473,9 +473,9 @@ LW_EXPORT FILE *fdopen(int fd, const char *mode)
 static FILE *reopened(FILE *f, FILE *old, const char *mode, lw_origin_t origin)
 {
     if (f)
-        return lw_on_release(LW_FD, (uintptr_t)old) ? stream_opened(f, mode, origin) : f;
+        return lw_on_release_stream((uintptr_t)old) ? stream_opened(f, mode, origin) : f;
     /* on failure the old stream is closed anyway */
-    lw_on_release(LW_FD, (uintptr_t)old);
+    lw_on_release_stream((uintptr_t)old);
     return f;
 }
 
@@ -504,7 +504,7 @@ LW_EXPORT int fclose(FILE *f)
     lw_origin_t origin = LW_HERE();
     /* the descriptor closes inside libc: it is remembered as closed here, so that a close of it after fclose is
      * a double close */
-    int fd = f && lw_on_release(LW_FD, (uintptr_t)f) ? fileno_unlocked(f) : -1;
+    int fd = f && lw_on_release_stream((uintptr_t)f) ? fileno_unlocked(f) : -1;
     int r = lw_real.fclose(f);
     if (fd >= 0)
         lw_on_close_at(fd, origin); /* keeps errno */
@@ -515,7 +515,7 @@ LW_EXPORT int pclose(FILE *f)
 {
     LW_ENSURE_REAL(pclose);
     if (f)
-        lw_on_release(LW_FD, (uintptr_t)f);
+        lw_on_release_stream((uintptr_t)f);
     return lw_real.pclose(f);
 }
 
@@ -564,7 +564,7 @@ LW_EXPORT DIR *fdopendir(int fd)
 LW_EXPORT int closedir(DIR *d)
 {
     LW_ENSURE_REAL(closedir);
-    lw_on_release(LW_FD, (uintptr_t)d); /* closedir(NULL) is undefined; a NULL handle is simply not found */
+    lw_on_release_stream((uintptr_t)d); /* closedir(NULL) is undefined; a NULL handle is simply not found */
     return lw_real.closedir(d);
 }
 

@@ -558,8 +558,8 @@ void lw_dump_settle(void)
 
 void lw_dump_forked(void)
 {
-    /* the dump thread does not exist in the child: a dump it was writing is not the child's */
-    atomic_store(&dump_lock.held, 0);
+    /* taken by the prepare handler of fork, in the thread that is now the child's only one */
+    lw_unlock(&dump_lock);
 }
 static lw_out_t out_buf;
 
@@ -704,6 +704,8 @@ static void write_dump(lw_out_t *o, const char *reason, unsigned seq)
         }
     }
     lost_here += c.dropped;
+    /* mapping changes a signal handler put off until this thread's call is done: their records are still here */
+    lost_here += lw_maps_deferred();
 
     size_t ngroups = gs.n;
     group_t *g = gs.g;

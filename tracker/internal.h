@@ -39,8 +39,10 @@ extern LW_TLS uintptr_t lw_taking;
 
 /* How many of leakwatch's locks this thread holds or is taking (counted from before the take to after the
  * release, so a handler never sees fewer than there are; not while it waits for one another thread holds,
- * lw_lock_wait). A signal handler that interrupted the tracker may wait for a lock only when it is 0: the code it
- * interrupted then holds none, and every lock held is another thread's, which lets it go. */
+ * lw_lock_wait). A signal handler that interrupted the tracker may wait for a lock only when it is 0, and then
+ * only for a while (lw_lock_in_handler): the code it interrupted holds none of leakwatch's, but it may hold a lock
+ * of the program's or of libc's that a forking thread, holding every lock of leakwatch's in its prepare handler,
+ * waits for. */
 extern LW_TLS int lw_locks_held;
 
 /* lw_lock's way when a thread came between its two readings of the flag: the lock taken for this thread, or
@@ -87,6 +89,10 @@ static inline void lw_unlock(lw_lock_t *l)
 
 /* Takes the lock if it is free; returns nonzero when it did. */
 int lw_trylock(lw_lock_t *l);
+/* For a signal handler that interrupted this thread inside the tracker while it held none of leakwatch's locks:
+ * takes the lock, waiting a few milliseconds at most. Returns nonzero when it did; on zero the handler puts its
+ * change off as when the interrupted code holds a lock. */
+int lw_lock_in_handler(lw_lock_t *l);
 
 /* ---- the standard error (util.c) ---------------------------------------------------------------------------- */
 
@@ -277,11 +283,14 @@ void lw_tables_unlock_all(void);
  * scan's arrays at once. The tables are empty afterwards; the process that forked the copy keeps its own. */
 void lw_tables_drop_in_copy(void);
 /* In the scanning copy, before it lists the records: forgets those of the deferred releases of the thread that
- * made the copy (made by a handler while the copy was being made). */
+ * made the copy (made by a handler while the copy was being made). Not its mapping changes put off, which need
+ * the ranges' lock and memory: the dump counts those as lost records (lw_maps_deferred). */
 void lw_tables_forget_deferred(void);
 /* Carries out the mapping-record removals this thread's handlers put off (lw_thread_t.unmapped), emptying the
- * slots when `drain` (else they stay, as in the scanning copy). Outside the tracker (lw_self.busy clear). */
-void lw_maps_finish_deferred(int drain);
+ * slots. Outside the tracker (lw_self.busy clear). */
+void lw_maps_finish_deferred(void);
+/* How many of this thread's mapping changes are put off now. */
+unsigned lw_maps_deferred(void);
 /* Marks every record of the parent as inherited: after fork the child reports only what it acquired. */
 void lw_tables_forked(void);
 /* Calls fn with every record of this process, every shard locked for the whole walk (one moment's records). */

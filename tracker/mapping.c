@@ -197,6 +197,24 @@ static int nested(void)
     return lw_self.busy && lw_locks_held != 0 && !lw_self.own_thread;
 }
 
+/* Whether the caller is a signal handler that interrupted the tracker (holding none of its locks, or nested would
+ * say so). Read before lw_enter, which sets the guard. */
+static int in_handler(void)
+{
+    return lw_self.busy && !lw_self.own_thread;
+}
+
+/* Takes the ranges' lock; a handler (in_handler) waits for it only a while, since the thread that holds it may be
+ * forking and wait for a lock the interrupted code holds. Returns 0 when the lock was not taken: the caller puts
+ * its change off (defer_removal). */
+static int lock_maps(int handler)
+{
+    if (handler)
+        return lw_lock_in_handler(&maps_lock);
+    lw_lock(&maps_lock);
+    return 1;
+}
+
 /* Puts off taking [lo, hi) out of the ranges numbered `before` or below (those that existed before the call that
  * unmapped it began) to the end of the tracker's call that this thread is inside of. A range that touches one
  * put off with the same number joins it (their union is the same removal); otherwise it takes a free slot. A slot
@@ -236,7 +254,15 @@ static void defer_removal(uintptr_t lo, uintptr_t hi, uint64_t before)
     atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
 }
 
-void lw_maps_finish_deferred(int drain)
+unsigned lw_maps_deferred(void)
+{
+    unsigned n = 0;
+    for (int i = 0; i < LW_DEFERRED_UNMAPS; i++)
+        n += atomic_load_explicit(&lw_self.unmapped[i].hi, memory_order_relaxed) != 0;
+    return n;
+}
+
+void lw_maps_finish_deferred(void)
 {
     for (int i = 0; i < LW_DEFERRED_UNMAPS; i++) {
         lw_unmapped_t *u = &lw_self.unmapped[i];
@@ -245,15 +271,15 @@ void lw_maps_finish_deferred(int drain)
             continue;
         /* claimed while it is read and emptied: a handler that runs meanwhile (and carries out the slots itself)
          * neither takes it nor has it emptied under its own range */
-        if (drain && !atomic_compare_exchange_strong_explicit(&u->hi, &hi, LW_UNMAP_CLAIMED, memory_order_relaxed,
-                                                              memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(&u->hi, &hi, LW_UNMAP_CLAIMED, memory_order_relaxed,
+                                                     memory_order_relaxed))
             continue;
         atomic_signal_fence(memory_order_seq_cst);
         uintptr_t lo = u->lo;
         uint64_t seq = u->seq;
+        u->lo = 0; /* an address left in a free slot would be a root of the exit scan */
         atomic_signal_fence(memory_order_seq_cst);
-        if (drain)
-            atomic_store_explicit(&u->hi, 0, memory_order_relaxed);
+        atomic_store_explicit(&u->hi, 0, memory_order_relaxed);
         int was = lw_self.busy;
         lw_self.busy = 1;
         lw_lock(&maps_lock);
@@ -299,13 +325,18 @@ void lw_on_map_at(void *addr, size_t len, int prot, int flags, int fd, uint64_t 
     lw_init();
     if (!program || !tracking_maps()) {
         /* not the program's own mapping (the allocator's, or one the tracker made): whatever the program had
-         * mapped there is gone */
+         * mapped there before the call is gone */
         if (near_ranges(lo, hi)) {
+            int handler = in_handler();
             lw_guard_t g = lw_enter();
-            lw_lock(&maps_lock);
-            remove_range(lo, hi);
-            lw_unlock(&maps_lock);
+            int locked = lock_maps(handler);
+            if (locked) {
+                remove_range_upto(lo, hi, before);
+                lw_unlock(&maps_lock);
+            }
             lw_leave(g);
+            if (!locked)
+                defer_removal(lo, hi, before);
         }
         errno = saved;
         return;
@@ -331,15 +362,21 @@ void lw_on_unmap(void *addr, size_t len, uint64_t before)
     lw_allocator_on_unmap(lo, hi);
     if (!near_ranges(lo, hi))
         return;
+    int handler = in_handler();
     if (nested()) {
         defer_removal(lo, hi, before);
         return;
     }
     lw_guard_t g = lw_enter();
-    lw_lock(&maps_lock);
-    remove_range(lo, hi);
-    lw_unlock(&maps_lock);
+    int locked = lock_maps(handler);
+    if (locked) {
+        /* what another thread mapped there since the call began (the address handed out again) stays */
+        remove_range_upto(lo, hi, before);
+        lw_unlock(&maps_lock);
+    }
     lw_leave(g);
+    if (!locked)
+        defer_removal(lo, hi, before);
 }
 
 void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flags, uint64_t before,
@@ -365,8 +402,16 @@ void lw_on_remap_at(void *old, size_t old_len, void *p, size_t new_len, int flag
         errno = saved;
         return;
     }
+    int handler = in_handler();
     lw_guard_t g = lw_enter();
-    lw_lock(&maps_lock);
+    if (!lock_maps(handler)) {
+        lw_leave(g);
+        if (!(flags & MREMAP_DONTUNMAP))
+            defer_removal(olo, ohi, before);
+        defer_removal(lo, hi, before);
+        errno = saved;
+        return;
+    }
     /* the new range takes the attributes and the stack of the range the old address lay in */
     map_t m = { 0 };
     int known = 0;

@@ -38,11 +38,14 @@ typedef struct {
     uint32_t born_ms;
 } body_t;
 
-/* A record of its own: the body and uthash's 56-byte handle, 72 bytes. The kind is implied by the table the
- * record is in, the handle is the key (see HASH_KEYCMP). */
+/* A record of its own: the body and uthash's 56-byte handle, 80 bytes. The kind is implied by the table the
+ * record is in, the handle is the key (see HASH_KEYCMP). `stamp`: for the kinds but the heap, the shard's count
+ * of that kind's records added before this one (lw_shard_t's puts), which tells a release put off by a signal
+ * handler whether this is the record it released or one added since. */
 typedef struct lw_rec {
     UT_hash_handle hh;
     body_t b;
+    uint32_t stamp;
 } lw_rec_t;
 
 #define REC_HANDLE(r) ((uintptr_t)(r)->hh.key)
@@ -271,12 +274,13 @@ static inline int nursery_way(const nursery_set_t *set, uintptr_t handle)
 
 /* Adds a record to the shard's uthash table. Returns 0, or -1 when there was no memory for it. Caller holds the
  * shard lock. */
-static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, const body_t *b)
+static int table_add(lw_shard_t *s, lw_kind_t kind, uintptr_t handle, uint32_t hv, const body_t *b, uint32_t stamp)
 {
     lw_rec_t *r = pool_alloc(s, 0);
     if (!r)
         return -1;
     r->b = *b;
+    r->stamp = stamp;
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->heads[kind], (const void *)handle, sizeof(handle), hv, r);
     if (LW_UNLIKELY(!r->hh.tbl)) {
         /* uthash could not allocate its table or more buckets, and left the record out */
@@ -410,7 +414,7 @@ static inline int dense_records(const lw_shard_t *s)
 static int heap_add(lw_shard_t *s, uintptr_t handle, const body_t *b)
 {
     int err = span_add(s, handle, b);
-    return err == -2 ? table_add(s, LW_HEAP, handle, handle_hash(handle), b) : err;
+    return err == -2 ? table_add(s, LW_HEAP, handle, handle_hash(handle), b, 0) : err;
 }
 
 /* A program whose blocks mostly outlive the nursery (perl building a large hash keeps nearly all) would pay for
@@ -601,20 +605,21 @@ static void put(lw_kind_t kind, uintptr_t handle, uint64_t size, uint32_t site, 
     lw_shard_t *s = shard_of(handle);
     body_t b = { META(size, gen, flags), site, born_ms };
     int err;
+    uint32_t stamp = 0;
 
     lw_lock(&s->lock);
     /* A live record for this handle means its release was missed: replace it. Descriptors are closed behind
      * our back all the time (a raw close system call); a heap block only when a release was missed. */
     if (kind != LW_HEAP) {
         take(s, kind, handle, hv, NULL, 0);
-        atomic_store_explicit(&s->puts[kind], atomic_load_explicit(&s->puts[kind], memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        stamp = atomic_load_explicit(&s->puts[kind], memory_order_relaxed);
+        atomic_store_explicit(&s->puts[kind], stamp + 1, memory_order_relaxed);
     } else if (LW_UNLIKELY(atomic_load_explicit(&release_missed, memory_order_relaxed))) {
         take(s, kind, handle, hv, NULL, 0);
     }
     err = kind == LW_HEAP && !nursery_off ? nursery_put(s, handle, hv, &b) : -2;
     if (err == -2)
-        err = kind == LW_HEAP ? heap_add(s, handle, &b) : table_add(s, kind, handle, hv, &b);
+        err = kind == LW_HEAP ? heap_add(s, handle, &b) : table_add(s, kind, handle, hv, &b, stamp);
     if (err == 0 && gen == cur_gen)
         s->live[kind]++;
     if (err == 0 && (flags & LW_REC_SAMPLED))
@@ -783,6 +788,9 @@ static int settle_release(lw_kind_t kind, uintptr_t handle, int released)
         if (atomic_load_explicit(&r->state, memory_order_relaxed) != LW_SLOT_CALL || r->kind != kind ||
             r->handle != handle)
             continue;
+        if (!released)
+            r->handle = 0; /* a handle left in a free slot would be a root of the exit scan */
+        atomic_signal_fence(memory_order_seq_cst);
         atomic_store_explicit(&r->state, released ? LW_SLOT_READY : LW_SLOT_FREE, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
         return 1;
@@ -790,9 +798,9 @@ static int settle_release(lw_kind_t kind, uintptr_t handle, int released)
     return 0;
 }
 
-/* Carries out the releases put off (defer_release), emptying the slots when `drain`: a record goes only if no
- * record of its kind was added to its shard since; else it stays and later acquisitions look for it
- * (release_missed). Inside the guard, as forget_if_closed. */
+/* Carries out the releases put off (defer_release), emptying the slots when `drain`: the handle's record goes
+ * when it was added before the release (its stamp is below the slot's count); one added since is the handle
+ * handed out again, and stays. Inside the guard, as forget_if_closed. */
 static void forget_released(int drain)
 {
     for (int i = 0; i < LW_DEFERRED_RELEASES; i++) {
@@ -807,17 +815,20 @@ static void forget_released(int drain)
         uintptr_t handle = r->handle;
         uint32_t puts = r->puts;
         atomic_signal_fence(memory_order_seq_cst);
-        if (drain)
+        if (drain) {
+            r->handle = 0; /* a handle left in a free slot would be a root of the exit scan */
+            atomic_signal_fence(memory_order_seq_cst);
             atomic_store_explicit(&r->state, LW_SLOT_FREE, memory_order_relaxed);
+        }
         uint32_t hv = handle_hash(handle);
         lw_shard_t *s = shard_of(handle);
         int was = lw_self.busy;
         lw_self.busy = 1;
         lw_lock(&s->lock);
-        if (atomic_load_explicit(&s->puts[kind], memory_order_relaxed) == puts)
+        lw_rec_t *rec;
+        HASH_FIND_BYHASHVALUE(hh, s->heads[kind], &handle, sizeof(handle), hv, rec);
+        if (rec && (int32_t)(rec->stamp - puts) < 0)
             take(s, kind, handle, hv, NULL, 0);
-        else
-            atomic_store(&release_missed, 1);
         lw_unlock(&s->lock);
         lw_self.busy = was;
     }
@@ -865,33 +876,38 @@ static void forget_closed(int drain)
 
 /* A release from inside the tracker: a signal handler that interrupted it, an atfork handler that runs while
  * fork holds the locks, or leakwatch's own code (libunwind, the dump thread), whose blocks have no record. When
- * this thread holds none of leakwatch's locks, the shard's is waited for (another thread has it, and lets it
- * go); else it is only tried, since this thread may hold it. When it is held then, a heap block that free
- * releases (real_free) is kept, record and memory, until the interrupted call is done: freed now, its address
- * could be handed out and recorded again while the old record is still there, and left recorded it would be a
- * leak at exit. A descriptor's records are forgotten then (defer_close), and those of the other kinds but the
- * heap's (defer_release); `call`: the release is a call that may still fail. What finds no slot is missed
- * (release_missed). Returns 1 when the handle was live, LW_FREE_KEPT when its free was put off. */
-static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *), int call)
+ * this thread holds none of leakwatch's locks, the shard's is waited for a while (another thread has it, and
+ * lets it go, unless it is forking and waits for a lock the interrupted code holds: lw_lock_in_handler); else it
+ * is only tried, since this thread may hold it. When it is not taken, a heap block that free releases
+ * (real_free) is kept, record and memory, until the interrupted call is done: freed now, its address could be
+ * handed out and recorded again while the old record is still there, and left recorded it would be a leak at
+ * exit. A descriptor's records are forgotten then (defer_close), and those of the other kinds but the heap's
+ * (defer_release); `call`: the release is a call that may still fail; `stream`: the handle is a FILE* or DIR*,
+ * never a descriptor's number, however small. A heap release that finds no slot is missed (release_missed:
+ * acquisitions look for its stale record); one of another kind is a lost record, since its stale record would
+ * be a leak (an acquisition of the handle replaces it anyway). Returns 1 when the handle was live, LW_FREE_KEPT
+ * when its free was put off. */
+static int release_nested(lw_kind_t kind, uintptr_t handle, void (*real_free)(void *), int call, int stream)
 {
     if (lw_self.own_thread)
         return 0; /* the dump thread's: never recorded, and its guard never clears to carry out a deferral */
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
-    if (lw_locks_held == 0) {
-        lw_lock(&s->lock);
-    } else if (!lw_trylock(&s->lock)) {
+    if (!(lw_locks_held == 0 ? lw_lock_in_handler(&s->lock) : lw_trylock(&s->lock))) {
         if (real_free) {
             defer_free((void *)handle, real_free);
             return LW_FREE_KEPT;
         }
-        if ((kind == LW_FD || kind == LW_SOCKET) && handle <= INT_MAX) {
+        if ((kind == LW_FD || kind == LW_SOCKET) && !stream && handle <= INT_MAX) {
             if (defer_close((int)handle))
                 return 0;
         } else if (kind != LW_HEAP && defer_release(kind, handle, s, call)) {
             return 0;
         }
-        atomic_store(&release_missed, 1);
+        if (kind == LW_HEAP)
+            atomic_store(&release_missed, 1);
+        else
+            atomic_fetch_add_explicit(&lw_lost_records, 1, memory_order_relaxed);
         return 0;
     }
     int found = take(s, kind, handle, hv, NULL, 1);
@@ -909,13 +925,13 @@ typedef struct {
 } held_t;
 
 /* Forgets handle's record, into *held when held is not NULL. real_free: see release_nested. */
-static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_free)(void *))
+static int release(lw_kind_t kind, uintptr_t handle, held_t *held, void (*real_free)(void *), int stream)
 {
     if ((unsigned)kind >= LW_KIND_COUNT || !(lw_config.kinds & (1u << kind)) || handle == LW_SENTINEL ||
         standard_stream(kind, handle) || (kind == LW_HEAP && handle == 0))
         return 0;
     if (lw_self.busy)
-        return release_nested(kind, handle, real_free, held != NULL);
+        return release_nested(kind, handle, real_free, held != NULL, stream);
     uint32_t hv = handle_hash(handle);
     lw_shard_t *s = shard_of(handle);
     int found = 0;
@@ -945,14 +961,19 @@ int lw_on_release(lw_kind_t kind, uintptr_t handle)
 {
     if (!maybe_recorded(kind, handle))
         return 0;
-    return release(kind, handle, NULL, NULL);
+    return release(kind, handle, NULL, NULL, 0);
+}
+
+int lw_on_release_stream(uintptr_t stream)
+{
+    return release(LW_FD, stream, NULL, NULL, 1);
 }
 
 int lw_on_free(void *p, void (*real_free)(void *))
 {
     if (!maybe_recorded(LW_HEAP, (uintptr_t)p))
         return 0; /* an unsampled block: every free of one comes here, before anything else is done */
-    return release(LW_HEAP, (uintptr_t)p, NULL, real_free);
+    return release(LW_HEAP, (uintptr_t)p, NULL, real_free, 0);
 }
 
 void lw_finish_deferred(void)
@@ -964,7 +985,7 @@ void lw_finish_deferred(void)
         atomic_signal_fence(memory_order_seq_cst);
         forget_closed(1);
         forget_released(1);
-        lw_maps_finish_deferred(1);
+        lw_maps_finish_deferred();
         /* the list is taken whole: a handler's pushes meanwhile start a new one */
         void *p = __atomic_exchange_n(&lw_self.deferred, NULL, __ATOMIC_RELAXED);
         atomic_signal_fence(memory_order_seq_cst);
@@ -979,7 +1000,7 @@ void lw_finish_deferred(void)
         while (p) {
             void *next;
             memcpy(&next, p, sizeof(next));
-            release(LW_HEAP, (uintptr_t)p, NULL, NULL);
+            release(LW_HEAP, (uintptr_t)p, NULL, NULL, 0);
             deferred_free(p);
             p = next;
         }
@@ -992,7 +1013,6 @@ void lw_tables_forget_deferred(void)
 {
     forget_closed(0);
     forget_released(0);
-    lw_maps_finish_deferred(0);
     for (void *p = lw_self.deferred; p; memcpy(&p, p, sizeof(p)))
         lw_table_drop(LW_HEAP, (uintptr_t)p);
 }
@@ -1005,7 +1025,7 @@ void lw_release_begin(lw_release_t *t, lw_kind_t kind, uintptr_t handle)
     held_t held;
     t->kind = kind;
     t->handle = handle;
-    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held, NULL) : 0;
+    t->had = maybe_recorded(kind, handle) ? release(kind, handle, &held, NULL, 0) : 0;
     memcpy(t->held, &held, sizeof(held));
 }
 

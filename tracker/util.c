@@ -78,6 +78,19 @@ int lw_trylock(lw_lock_t *l)
     return 0;
 }
 
+int lw_lock_in_handler(lw_lock_t *l)
+{
+    for (int i = 0; i < 2048; i++) {
+        if (lw_trylock(l))
+            return 1;
+        if (i < 64)
+            LW_CPU_RELAX();
+        else
+            sched_yield();
+    }
+    return 0;
+}
+
 size_t lw_strlcpy(char *dst, const char *src, size_t cap)
 {
     size_t n = strlen(src);

@@ -117,7 +117,9 @@ END_TEST
  *     the program mapping and unmapping, then with two more threads too (some land while leakwatch holds a lock:
  *     the interrupted call's end forgets them);
  *   timer: 600 timer_deletes while the program opens and closes descriptors (whose records share the timers'
- *     shard: the handler often finds it locked by the code it interrupted, and the releases wait for that code).
+ *     shard: the handler often finds it locked by the code it interrupted, and the releases wait for that code);
+ *   timer-churn: the same while the program creates and deletes timers (the interrupted call is often recording
+ *     another timer in that shard, which must not keep the released one's record).
  * The program finishes, no handle the handler released is left, and the five the program leaks are all there
  * is. */
 static const struct {
@@ -129,6 +131,7 @@ static const struct {
     { "map", "mmap", 20000, 5 * 4096 },
     { "map-threads", "mmap", 20000, 5 * 4096 },
     { "timer", "timer", 600, 0 },
+    { "timer-churn", "timer", 600, 0 },
 };
 
 START_TEST(test_releases_in_signal_handler)

@@ -87,26 +87,45 @@ START_TEST(reacquire_replaces)
 }
 END_TEST
 
-static void *acquire_timer_9(void *arg)
+typedef struct {
+    lw_kind_t kind;
+    uintptr_t handle;
+} handle_t;
+
+static void *acquire_in_thread(void *arg)
 {
-    (void)arg;
-    acquire_here(LW_TIMER, 9, 0);
+    const handle_t *h = arg;
+    acquire_here(h->kind, h->handle, 0);
     return NULL;
 }
 
+/* Another thread acquires (kind, handle) while this one waits. */
+static void acquire_elsewhere(lw_kind_t kind, uintptr_t handle)
+{
+    handle_t h = { kind, handle };
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, acquire_in_thread, &h), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+
 /* A release from a signal handler that interrupted the tracker while it held the lock of the record's shard: the
- * record goes once the interrupted call is done (case 0); not when the call failed (1); not when a record of the
- * kind was added to the shard meanwhile (2: another thread was given the same id, and that record is the one
- * kept); and a release that is no call that can fail (a FILE*'s) goes the same way (3). */
+ * record goes once the interrupted call is done (case 0); not when the call failed (1); not when the handle was
+ * handed out again and recorded meanwhile (2: another thread was given the same id, and that record is the one
+ * kept); but it does when another handle of the kind was recorded in the shard meanwhile (3: the interrupted call
+ * was, say, a timer_create). A FILE*'s release is no call that can fail and goes the same way (4), and a FILE* is
+ * never taken for a descriptor's number, however low its address (a non-PIE program's heap): another thread's
+ * fopen given the same address meanwhile keeps its record (5). No slot keeps the handle once it is done: the exit
+ * scan reads this thread's slots as roots. */
 START_TEST(release_in_lock_waits)
 {
-    uintptr_t h = _i == 3 ? 0x7000000 : 9;
-    lw_kind_t kind = _i == 3 ? LW_FD : LW_TIMER;
+    int stream = _i >= 4;
+    uintptr_t h = stream ? 0x7000000 : 9;
+    lw_kind_t kind = stream ? LW_FD : LW_TIMER;
     acquire_here(kind, h, 0);
     lw_test_set_busy(1);
     lw_test_hold_shard(h, 1);
-    if (_i == 3) {
-        lw_on_release(kind, h);
+    if (stream) {
+        lw_on_release_stream(h);
     } else {
         lw_release_t t;
         lw_release_begin(&t, kind, h);
@@ -114,13 +133,34 @@ START_TEST(release_in_lock_waits)
     }
     lw_test_hold_shard(h, 0);
     ck_assert_uint_eq(lw_live_count(kind), 1);
-    if (_i == 2) {
-        pthread_t th;
-        ck_assert_int_eq(pthread_create(&th, NULL, acquire_timer_9, NULL), 0);
-        ck_assert_int_eq(pthread_join(th, NULL), 0);
-    }
+    if (_i == 2 || _i == 5)
+        acquire_elsewhere(kind, h);
+    if (_i == 3)
+        acquire_elsewhere(kind, h + 1);
     lw_test_set_busy(0);
-    ck_assert_uint_eq(lw_live_count(kind), (_i == 0 || _i == 3) ? 0 : 1);
+    ck_assert_uint_eq(lw_live_count(kind), _i == 0 || _i == 4 ? 0 : 1);
+    if (_i == 3)
+        ck_assert_msg(site_of(kind, h) == 0 && site_of(kind, h + 1) != 0, "the record left is the new handle's");
+    for (int k = 0; k < LW_DEFERRED_RELEASES; k++)
+        ck_assert_uint_eq(lw_self.released[k].handle, 0);
+}
+END_TEST
+
+/* fork's handlers take every lock of leakwatch's and let them all go again, in the parent and in the child: the
+ * forking thread holds none in either (a lock counted as held for good would turn every later signal handler's
+ * change inside the tracker into one put off). */
+START_TEST(fork_leaves_no_lock_held)
+{
+    acquire_here(LW_TIMER, 9, 0); /* the tracker is set up, its fork handlers registered */
+    ck_assert_int_eq(lw_locks_held, 0);
+    pid_t p = fork();
+    ck_assert_int_ge(p, 0);
+    if (p == 0)
+        _exit(lw_locks_held == 0 ? 0 : 10 + lw_locks_held);
+    int st;
+    ck_assert_int_eq(waitpid(p, &st, 0), p);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child holds %d locks", WEXITSTATUS(st) - 10);
+    ck_assert_int_eq(lw_locks_held, 0);
 }
 END_TEST
 
@@ -787,7 +827,8 @@ int main(void)
     tcase_add_test(tc, acquire_release_counts);
     tcase_add_test(tc, reacquire_replaces);
     tcase_add_test(tc, nested_release);
-    tcase_add_loop_test(tc, release_in_lock_waits, 0, 4);
+    tcase_add_loop_test(tc, release_in_lock_waits, 0, 6);
+    tcase_add_test(tc, fork_leaves_no_lock_held);
     tcase_add_test(tc, keep_and_restore);
     tcase_add_test(tc, standard_streams_not_recorded);
     tcase_add_test(tc, readable_memory);

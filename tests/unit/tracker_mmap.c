@@ -2,6 +2,7 @@
  * range into records that keep its stack, MAP_FIXED replaces, mremap moves, grows and shrinks, calls from inside
  * the tracker and failed calls are nothing, and the dump carries size, protection, sharing and path. */
 #include "testing.h"
+#include "internal.h"
 
 #include <check.h>
 #include <errno.h>
@@ -328,6 +329,59 @@ START_TEST(waiting_for_a_lock_is_not_holding_it)
 }
 END_TEST
 
+static atomic_int maps_held;
+
+static void *hold_the_ranges(void *arg)
+{
+    (void)arg;
+    lw_mappings_lock();
+    atomic_store(&maps_held, 1);
+    while (atomic_load(&maps_held) == 1)
+        usleep(1000);
+    lw_mappings_unlock();
+    return NULL;
+}
+
+/* A dump (with the scan, whose copy of the process has none of its threads) while this thread still has an unmap
+ * put off and another thread holds the ranges' lock: the dump ends, and counts the removal still to come as a lost
+ * record, since the mapping's record is in it. The copy once carried the removals out itself, waiting for a lock
+ * that no thread of the copy would ever let go. */
+START_TEST(dump_with_removal_put_off)
+{
+    char dir[] = "/tmp/lw_tracker_mmap.XXXXXX", path[128];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/d.json", dir);
+    lw_config.reach = LW_REACH_EVERY_DUMP;
+    void *block = malloc(100);
+    lw_on_alloc(block, 100); /* a heap block, so that the scan runs */
+    anon(BASE, PAGE);
+    handler_in_lock(1);
+    unmap(BASE, PAGE);
+    lw_test_hold_lock(0); /* still inside the tracker: the removal waits */
+    atomic_store(&maps_held, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hold_the_ranges, NULL), 0);
+    while (!atomic_load(&maps_held))
+        usleep(1000);
+    int err = lw_dump_to(path, "signal");
+    atomic_store(&maps_held, 2);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    lw_test_set_busy(0);
+    ck_assert_int_eq(err, 0);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root != NULL, "dump parses: %s", jerr.text);
+    json_t *lost = json_object_get(json_object_get(root, "lost"), "records");
+    ck_assert_int_ge(json_integer_value(lost), 1);
+    json_decref(root);
+    expect(NULL, 0); /* carried out once the tracker's call is done */
+    if (lw_on_free(block, free) != LW_FREE_KEPT)
+        free(block);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 /* More removals put off within one call than there are slots: the one that finds none is counted lost, so that
  * the dump says it is incomplete, and the others are carried out. */
 START_TEST(removals_past_the_slots_are_counted)
@@ -436,6 +490,7 @@ int main(void)
     tcase_add_test(tc, neighbouring_removals_join);
     tcase_add_test(tc, errno_kept);
     tcase_add_test(tc, dump_carries_values);
+    tcase_add_test(tc, dump_with_removal_put_off);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
