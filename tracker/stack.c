@@ -151,13 +151,18 @@ static inline uint64_t frames_digest(const uintptr_t *frames, uint32_t n)
     return digest_step(even, odd);
 }
 
+/* Also the key's destructor, which glibc calls as the thread ends, outside any call of the tracker: inside the
+ * guard, so that a signal handler that interrupts the free (which holds the allocator's lock of its mappings)
+ * passes its calls through or puts them off instead of taking that lock again, which would wait for good. */
 static void cache_destroy(void *p)
 {
+    lw_guard_t g = lw_enter();
     lw_tcache_t *c = p;
     flush_counts();
     if (c == lw_self.cache)
         lw_self.cache = NULL;
     lw_mem_free(c, c->total);
+    lw_leave(g);
 }
 
 void lw_stack_forget(void)
