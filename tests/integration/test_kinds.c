@@ -110,7 +110,7 @@ START_TEST(test_fd_closed)
 END_TEST
 
 /* A signal handler that releases handles while the code it interrupted is inside leakwatch, one from each run of
- * a timer every 20 us, the program acquiring and releasing all the while (handler_releases):
+ * a timer every 20 to 100 us, the program acquiring and releasing all the while (handler_releases):
  *   fd, fd-threads: 600 closes, the program opening and closing, then with two more threads doing the same and
  *     the handler opening and closing one of its own too;
  *   map, map-threads: 20000 unmaps of the program's pages and a page of the handler's own mapped and unmapped,
